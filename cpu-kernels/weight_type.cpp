@@ -1,0 +1,55 @@
+#include "cpu-kernels/weight_type.h"
+
+#include <array>
+#include <cctype>
+#include <string>
+
+namespace strata {
+namespace {
+
+constexpr std::array<WeightTypeInfo, 17> kInfo = {{
+    {"f32", 1, 4, true},
+    {"f16", 1, 2, true},
+    {"bf16", 1, 2, true},
+    {"f8_e4m3", 1, 1, true},
+    {"f8_e8m0", 1, 1, true},
+    {"mxfp4", 2, 1, true},
+    {"q8_0", 32, 34, true},
+    {"q4_0", 32, 18, true},
+    {"q4_k", 256, 144, true},
+    {"q5_k", 256, 176, true},
+    {"q6_k", 256, 210, true},
+    {"i8", 1, 1, false},
+    {"u8", 1, 1, false},
+    {"i16", 1, 2, false},
+    {"i32", 1, 4, false},
+    {"i64", 1, 8, false},
+    {"bool", 1, 1, false},
+}};
+
+}  // namespace
+
+const WeightTypeInfo& weight_type_info(WeightType t) { return kInfo.at(static_cast<size_t>(t)); }
+
+std::optional<WeightType> weight_type_from_name(std::string_view name) {
+  std::string lower(name);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "fp8" || lower == "f8") return WeightType::F8_E4M3;
+  if (lower == "fp4") return WeightType::MXFP4;
+  if (lower == "fp32") return WeightType::F32;
+  if (lower == "fp16") return WeightType::F16;
+  for (size_t i = 0; i < kInfo.size(); ++i)
+    if (kInfo[i].name == lower) return static_cast<WeightType>(i);
+  return std::nullopt;
+}
+
+std::optional<uint64_t> weight_type_bytes(WeightType t, uint64_t n_elems) {
+  const auto& info = weight_type_info(t);
+  if (n_elems % info.block_elems != 0) return std::nullopt;
+  const uint64_t blocks = n_elems / info.block_elems;
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(blocks, static_cast<uint64_t>(info.block_bytes), &bytes)) return std::nullopt;
+  return bytes;
+}
+
+}  // namespace strata

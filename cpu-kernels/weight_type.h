@@ -1,0 +1,49 @@
+// Weight storage types and their block geometry. The single source of truth for
+// "how many bytes do N elements of type T take" across formats, kernels and the tier.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace strata {
+
+enum class WeightType : uint8_t {
+  F32,
+  F16,
+  BF16,
+  F8_E4M3,  // one byte per element; block scales live in a companion tensor
+  F8_E8M0,  // power-of-two scale bytes (V4 `.scale`, MXFP4 scales)
+  MXFP4,    // two E2M1 values per byte, low nibble first; E8M0 scales per 32 in a companion tensor
+  Q8_0,
+  Q4_0,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  I8,
+  U8,
+  I16,
+  I32,
+  I64,
+  BOOL,
+};
+
+struct WeightTypeInfo {
+  std::string_view name;  // e.g. "bf16", "q4_k", "f8_e4m3"
+  uint32_t block_elems;   // elements per block (1 for plain types)
+  uint32_t block_bytes;   // bytes per block
+  bool is_float;          // dequantizes to real values on its own (or with its companion scales)
+};
+
+const WeightTypeInfo& weight_type_info(WeightType t);
+inline std::string_view weight_type_name(WeightType t) { return weight_type_info(t).name; }
+
+// Parses a name as printed by weight_type_name (case-insensitive; "q8_0", "Q4_K", "fp8" and
+// "fp4" accepted as aliases of f8_e4m3 and mxfp4). nullopt when unknown.
+std::optional<WeightType> weight_type_from_name(std::string_view name);
+
+// Bytes taken by n_elems elements, or nullopt when n_elems is not a whole number of
+// blocks or the result overflows uint64.
+std::optional<uint64_t> weight_type_bytes(WeightType t, uint64_t n_elems);
+
+}  // namespace strata
