@@ -1,0 +1,28 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "memory-tier/topology.h"
+
+namespace strata {
+namespace {
+
+TEST(Topology, AgreesWithTheOperatingSystem) {
+  const Topology t = probe_topology();
+  EXPECT_GE(t.cores, 1);
+  EXPECT_GE(t.threads, t.cores);
+  EXPECT_EQ(static_cast<unsigned>(t.threads), std::thread::hardware_concurrency());
+  ASSERT_GE(t.numa.size(), 1u);
+  uint64_t numa_total = 0;
+  int numa_cores = 0;
+  for (const auto& n : t.numa) {
+    numa_total += n.memory_bytes;
+    numa_cores += n.cores;
+  }
+  EXPECT_EQ(numa_total, t.total_memory_bytes);
+  EXPECT_EQ(numa_cores, t.cores);
+  EXPECT_GT(t.total_memory_bytes, 256ull << 20);
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds and runs every test: the unit and end-to-end suite (build/), the same suite under
+# ASan+UBSan (build-asan/), and each libFuzzer target for a bounded time (build-fuzz/).
+#   STRATA_TEST_QUICK=1 bash tools/test.sh   # only the plain suite
+#   STRATA_FUZZ_SECONDS=N                    # seconds per fuzz target (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+
+JOBS=$(nproc)
+echo "== unit and end-to-end tests (build/)"
+ctest --test-dir build --output-on-failure -j"$JOBS"
+
+[ -n "${STRATA_TEST_QUICK:-}" ] && exit 0
+
+echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+if [ ! -f build-asan/build.ninja ]; then
+  cmake --preset asan >/dev/null
+fi
+cmake --build build-asan -j"$JOBS" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+
+echo "== fuzz targets (build-fuzz/, ${STRATA_FUZZ_SECONDS:-20} s each)"
+if [ ! -f build-fuzz/build.ninja ]; then
+  cmake --preset fuzz >/dev/null
+fi
+cmake --build build-fuzz -j"$JOBS" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+for target in build-fuzz/bin/fuzz_*; do
+  name=$(basename "$target")
+  corpus_seed=tests/data/fuzz/${name#fuzz_}
+  work=build-fuzz/corpus/${name#fuzz_}
+  mkdir -p "$work"
+  echo "-- $name"
+  "$target" -max_total_time="${STRATA_FUZZ_SECONDS:-20}" -print_final_stats=0 "$work" "$corpus_seed" \
+    > "build-fuzz/$name.log" 2>&1 || { tail -50 "build-fuzz/$name.log"; echo "FAILED: $name"; exit 1; }
+  grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)' "build-fuzz/$name.log" | tail -1 || true
+done
+echo "all tests passed"
