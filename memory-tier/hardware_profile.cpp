@@ -1,0 +1,136 @@
+#include "memory-tier/hardware_profile.h"
+
+#include <fstream>
+#include <stdexcept>
+
+namespace strata {
+namespace {
+
+struct Reader {
+  const nlohmann::json& root;
+  const std::string& file;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw std::runtime_error(file + ": key '" + key + "': " + what);
+  }
+  const nlohmann::json& at(const nlohmann::json& obj, const std::string& path, const std::string& key) const {
+    if (!obj.is_object() || !obj.contains(key)) fail(path + key, "missing");
+    return obj.at(key);
+  }
+  double number(const nlohmann::json& obj, const std::string& path, const std::string& key, double min) const {
+    const auto& v = at(obj, path, key);
+    if (!v.is_number()) fail(path + key, "expected a number, got " + std::string(v.type_name()));
+    const double d = v.get<double>();
+    if (d < min) fail(path + key, "must be >= " + std::to_string(min) + ", got " + std::to_string(d));
+    return d;
+  }
+  std::string string(const nlohmann::json& obj, const std::string& path, const std::string& key) const {
+    const auto& v = at(obj, path, key);
+    if (!v.is_string()) fail(path + key, "expected a string, got " + std::string(v.type_name()));
+    return v.get<std::string>();
+  }
+};
+
+}  // namespace
+
+HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) {
+  const Reader r{j, file};
+  if (!j.is_object()) throw std::runtime_error(file + ": a profile is a JSON object");
+  HardwareProfile p;
+  p.name = r.string(j, "", "name");
+  p.description = j.value("description", "");
+  p.source = j.value("source", "specification");
+  const auto& gpus = r.at(j, "", "gpus");
+  if (!gpus.is_array()) r.fail("gpus", "expected an array");
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    const std::string path = "gpus[" + std::to_string(i) + "].";
+    GpuSpec g;
+    g.name = r.string(gpus[i], path, "name");
+    g.vram_gb = r.number(gpus[i], path, "vram_gb", 0);
+    g.mem_bandwidth_gbps = r.number(gpus[i], path, "mem_bandwidth_gbps", 0);
+    g.bf16_tflops = r.number(gpus[i], path, "bf16_tflops", 0);
+    g.sm = gpus[i].value("sm", "");
+    p.gpus.push_back(g);
+  }
+  const auto& b = r.at(j, "", "budgets");
+  p.vram_gb = r.number(b, "budgets.", "vram_gb", 0);
+  p.vram_headroom_gb = r.number(b, "budgets.", "vram_headroom_gb", 0);
+  p.dram_gb = r.number(b, "budgets.", "dram_gb", 0);
+  p.dram_headroom_gb = r.number(b, "budgets.", "dram_headroom_gb", 0);
+  const auto& bw = r.at(j, "", "bandwidth");
+  p.dram_read_gbps = r.number(bw, "bandwidth.", "dram_read_gbps", 0);
+  p.pcie_h2d_gbps = r.number(bw, "bandwidth.", "pcie_h2d_gbps", 0);
+  p.nvme_read_gbps = r.number(bw, "bandwidth.", "nvme_read_gbps", 0);
+  p.nvme_queue_depth = static_cast<int>(r.number(bw, "bandwidth.", "nvme_queue_depth", 1));
+  const auto& cpu = r.at(j, "", "cpu");
+  p.cpu_model = cpu.value("model", "");
+  p.cores = static_cast<int>(r.number(cpu, "cpu.", "cores", 1));
+  p.threads = static_cast<int>(r.number(cpu, "cpu.", "threads", 1));
+  p.isa = r.string(cpu, "cpu.", "isa");
+  p.numa_nodes = static_cast<int>(r.number(cpu, "cpu.", "numa_nodes", 1));
+  p.gpu_offload_batch_threshold = static_cast<int>(r.number(j, "", "gpu_offload_batch_threshold", 0));
+  if (j.contains("nvme_paths")) p.nvme_paths = j["nvme_paths"].get<std::vector<std::string>>();
+
+  if (p.isa != "avx512" && p.isa != "avx2" && p.isa != "scalar")
+    r.fail("cpu.isa", "must be avx512, avx2 or scalar, got '" + p.isa + "'");
+  if (p.vram_headroom_gb > p.vram_gb) r.fail("budgets.vram_headroom_gb", "exceeds budgets.vram_gb");
+  if (p.dram_headroom_gb >= p.dram_gb) r.fail("budgets.dram_headroom_gb", "leaves no DRAM (>= budgets.dram_gb)");
+  if (p.vram_gb > 0 && p.gpus.empty()) r.fail("budgets.vram_gb", "is set but the profile lists no GPU");
+  if (p.dram_read_gbps <= 0) r.fail("bandwidth.dram_read_gbps", "must be > 0");
+  if (p.threads < p.cores) r.fail("cpu.threads", "fewer than cpu.cores");
+  return p;
+}
+
+HardwareProfile load_profile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path.string() + ": cannot open profile");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::runtime_error(path.string() + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+  }
+  return parse_profile(j, path.string());
+}
+
+HardwareProfile find_profile(const std::string& name_or_path, const std::filesystem::path& profiles_dir) {
+  if (std::filesystem::exists(name_or_path)) return load_profile(name_or_path);
+  const auto p = profiles_dir / (name_or_path + ".json");
+  if (!std::filesystem::exists(p))
+    throw std::runtime_error("no profile '" + name_or_path + "' (neither a file nor " + p.string() + ")");
+  return load_profile(p);
+}
+
+nlohmann::json profile_json(const HardwareProfile& p) {
+  nlohmann::json gpus = nlohmann::json::array();
+  for (const auto& g : p.gpus)
+    gpus.push_back({{"name", g.name},
+                    {"vram_gb", g.vram_gb},
+                    {"mem_bandwidth_gbps", g.mem_bandwidth_gbps},
+                    {"bf16_tflops", g.bf16_tflops},
+                    {"sm", g.sm}});
+  return {{"name", p.name},
+          {"description", p.description},
+          {"source", p.source},
+          {"gpus", gpus},
+          {"budgets",
+           {{"vram_gb", p.vram_gb},
+            {"vram_headroom_gb", p.vram_headroom_gb},
+            {"dram_gb", p.dram_gb},
+            {"dram_headroom_gb", p.dram_headroom_gb}}},
+          {"bandwidth",
+           {{"dram_read_gbps", p.dram_read_gbps},
+            {"pcie_h2d_gbps", p.pcie_h2d_gbps},
+            {"nvme_read_gbps", p.nvme_read_gbps},
+            {"nvme_queue_depth", p.nvme_queue_depth}}},
+          {"cpu",
+           {{"model", p.cpu_model},
+            {"cores", p.cores},
+            {"threads", p.threads},
+            {"isa", p.isa},
+            {"numa_nodes", p.numa_nodes}}},
+          {"gpu_offload_batch_threshold", p.gpu_offload_batch_threshold},
+          {"nvme_paths", p.nvme_paths}};
+}
+
+}  // namespace strata

@@ -1,0 +1,45 @@
+// HardwareProfile: what a box has and how fast it moves bytes. Loaded from profiles/*.json
+// (JSON with // comments); every figure in GB (10^9 bytes) and GB/s.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace strata {
+
+struct GpuSpec {
+  std::string name;
+  double vram_gb = 0;
+  double mem_bandwidth_gbps = 0;
+  double bf16_tflops = 0;
+  std::string sm;
+};
+
+struct HardwareProfile {
+  std::string name, description, source;  // source: "specification" or "measured"
+  std::vector<GpuSpec> gpus;
+  double vram_gb = 0, vram_headroom_gb = 0, dram_gb = 0, dram_headroom_gb = 0;
+  double dram_read_gbps = 0, pcie_h2d_gbps = 0, nvme_read_gbps = 0;
+  int nvme_queue_depth = 0;
+  std::string cpu_model, isa;
+  int cores = 0, threads = 0, numa_nodes = 1;
+  int gpu_offload_batch_threshold = 0;
+  std::vector<std::string> nvme_paths;
+
+  bool has_gpu() const { return !gpus.empty() && vram_gb > 0; }
+};
+
+// Throws std::runtime_error naming the file and the key on bad JSON, a missing key, a value
+// of the wrong type or an impossible value (negative budget, headroom above the budget,
+// vram budget with no GPU, zero DRAM bandwidth).
+HardwareProfile load_profile(const std::filesystem::path& path);
+HardwareProfile parse_profile(const nlohmann::json& j, const std::string& source_name);
+nlohmann::json profile_json(const HardwareProfile& p);
+
+// A profile by name from a directory of profiles (NAME.json), or a path to a file.
+HardwareProfile find_profile(const std::string& name_or_path, const std::filesystem::path& profiles_dir);
+
+}  // namespace strata

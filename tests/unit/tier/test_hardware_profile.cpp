@@ -1,0 +1,63 @@
+#include <gtest/gtest.h>
+
+#include "memory-tier/hardware_profile.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+const std::filesystem::path kProfiles = std::filesystem::path(STRATA_SOURCE_DIR) / "profiles";
+
+TEST(HardwareProfile, ShippedProfilesLoad) {
+  for (const char* name : {"rtx4090-256gb", "rtx3090-128gb", "rtx5090-256gb", "dual-rtx4090-256gb", "cpu-only-128gb"}) {
+    const HardwareProfile p = find_profile(name, kProfiles);
+    EXPECT_EQ(p.name, name);
+    EXPECT_EQ(p.source, "specification");
+    EXPECT_GT(p.dram_read_gbps, 0);
+    EXPECT_GT(p.nvme_read_gbps, 0);
+  }
+  const HardwareProfile ref = find_profile("rtx4090-256gb", kProfiles);
+  EXPECT_TRUE(ref.has_gpu());
+  EXPECT_EQ(ref.vram_gb, 24);
+  EXPECT_EQ(ref.dram_gb, 256);
+  EXPECT_FALSE(find_profile("cpu-only-128gb", kProfiles).has_gpu());
+  EXPECT_EQ(find_profile("dual-rtx4090-256gb", kProfiles).gpus.size(), 2u);
+}
+
+TEST(HardwareProfile, JsonRoundTrip) {
+  const HardwareProfile p = find_profile("rtx4090-256gb", kProfiles);
+  EXPECT_EQ(profile_json(parse_profile(profile_json(p), "x")), profile_json(p));
+}
+
+TEST(HardwareProfile, ErrorsNameFileAndKey) {
+  test::ScratchDir dir("profile");
+  const auto base = profile_json(find_profile("rtx4090-256gb", kProfiles));
+  auto write = [&](const nlohmann::json& j) {
+    test::write_text(dir / "p.json", j.dump());
+    return dir / "p.json";
+  };
+  auto j = base;
+  j["budgets"].erase("dram_gb");
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "p.json", "budgets.dram_gb", "missing");
+  j = base;
+  j["bandwidth"]["dram_read_gbps"] = "fast";
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "bandwidth.dram_read_gbps", "number");
+  j = base;
+  j["budgets"]["vram_headroom_gb"] = 30;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "budgets.vram_headroom_gb");
+  j = base;
+  j["gpus"] = nlohmann::json::array();
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "budgets.vram_gb", "no GPU");
+  j = base;
+  j["cpu"]["isa"] = "sse2";
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "cpu.isa");
+  j = base;
+  j["budgets"]["dram_gb"] = -1;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "budgets.dram_gb", ">=");
+  test::write_text(dir / "bad.json", "{\"name\": \"x\",,}");
+  STRATA_EXPECT_ERROR(load_profile(dir / "bad.json"), "bad.json", "invalid JSON", "byte");
+  STRATA_EXPECT_ERROR(find_profile("no-such-box", kProfiles), "no-such-box");
+}
+
+}  // namespace
+}  // namespace strata
