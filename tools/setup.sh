@@ -5,6 +5,7 @@
 #   STRATA_SETUP_NO_BUILD=1 ...    # packages only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/build_quiet.sh
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
@@ -44,5 +45,5 @@ BUILD_DIR=${STRATA_BUILD_DIR:-build}
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${STRATA_CMAKE_ARGS:-} >/dev/null
 fi
-cmake --build "$BUILD_DIR" -j"$(nproc)" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+quiet_build "$BUILD_DIR"
 test -x "$BUILD_DIR/bin/strata"

@@ -5,6 +5,7 @@
 #   STRATA_FUZZ_SECONDS=N                    # seconds per fuzz target (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/build_quiet.sh
 bash tools/setup.sh
 
 JOBS=$(nproc)
@@ -17,7 +18,7 @@ echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (bui
 if [ ! -f build-asan/build.ninja ]; then
   cmake --preset asan >/dev/null
 fi
-cmake --build build-asan -j"$JOBS" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+quiet_build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$JOBS"
 
@@ -25,7 +26,7 @@ echo "== fuzz targets (build-fuzz/, ${STRATA_FUZZ_SECONDS:-20} s each)"
 if [ ! -f build-fuzz/build.ninja ]; then
   cmake --preset fuzz >/dev/null
 fi
-cmake --build build-fuzz -j"$JOBS" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+quiet_build build-fuzz
 for target in build-fuzz/bin/fuzz_*; do
   name=$(basename "$target")
   corpus_seed=tests/data/fuzz/${name#fuzz_}
