@@ -12,8 +12,12 @@ PACKAGES=(
   clang libclang-rt-14-dev
   libdnnl-dev libhwloc-dev liburing-dev libtbb-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-  libpcre2-dev python3 python3-numpy nodejs npm
+  libpcre2-dev python3 python3-numpy
 )
+# Node.js and npm (the reference tokenizer) may come from outside Debian; only
+# ask apt for them when the commands are absent.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

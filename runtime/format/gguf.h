@@ -36,6 +36,10 @@ struct GgufKV {
   GgufType type;
   GgufType array_type = GgufType::U8;  // element type when type == ARRAY (nested arrays: ARRAY)
   nlohmann::json value;                // numbers, bool, string, or (nested) array of them
+  // Nested arrays only: element type of the arrays one, two, ... levels below this one
+  // (every array at a level shares it). Empty: the writer infers inner types from `value`,
+  // and the reader leaves it empty when arrays at one level disagree.
+  std::vector<GgufType> nested_types = {};
 };
 
 struct GgufTensorInfo {

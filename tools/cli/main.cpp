@@ -1,6 +1,23 @@
-#include <CLI/CLI.hpp>
+// strata: run the largest DeepSeek-class MoE models on one GPU + DRAM + NVMe.
+#include <cstdio>
+#include <exception>
+
+#include "tools/cli/commands.h"
+
 int main(int argc, char** argv) {
-  CLI::App app{"strata"};
-  CLI11_PARSE(app, argc, argv);
+  CLI::App app{"strata — tiered-memory runtime for DeepSeek-class Mixture-of-Experts models", "strata"};
+  app.set_version_flag("--version", "strata 0.1.0");
+  app.require_subcommand(1);
+  strata::cli::register_inspect(app);
+  strata::cli::register_tokenize(app);
+  strata::cli::register_make_tiny(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "strata: error: %s\n", e.what());
+    return 1;
+  }
   return 0;
 }

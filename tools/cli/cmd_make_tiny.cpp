@@ -1,0 +1,43 @@
+// strata make-tiny --arch A [--engram] --out DIR [--seed N] [--dtype T] [--format hf|gguf] [--shards K]
+#include <iostream>
+
+#include "runtime/common/error.h"
+#include "runtime/tiny/tiny_model.h"
+#include "tools/cli/commands.h"
+
+namespace strata::cli {
+
+void register_make_tiny(CLI::App& app) {
+  static TinyOptions opts;
+  static std::string arch = "deepseek_v3", out, tokenizer = "auto";
+  auto* cmd = app.add_subcommand("make-tiny", "Write a deterministic random model in the real on-disk layout");
+  cmd->add_option("--arch", arch, "deepseek_v3 | deepseek_v32 | deepseek_v4")
+      ->check(CLI::IsMember({"deepseek_v3", "deepseek_v32", "deepseek_v4"}));
+  cmd->add_flag("--engram", opts.engram, "Add Engram conditional-memory layers");
+  cmd->add_option("--out", out, "Output directory (HF) or directory/.gguf file (GGUF)")->required();
+  cmd->add_option("--seed", opts.seed, "Random seed")->capture_default_str();
+  cmd->add_option("--dtype", opts.dtype, "bf16 f16 f32 fp8 fp4 (hf); bf16 f16 f32 q8_0 q4_0 q4_k q5_k q6_k (gguf)")
+      ->capture_default_str();
+  cmd->add_option("--format", opts.format, "hf | gguf")->check(CLI::IsMember({"hf", "gguf"}))->capture_default_str();
+  cmd->add_option("--shards", opts.shards, "Number of safetensors shards (hf)")->capture_default_str();
+  cmd->add_option("--tokenizer", tokenizer,
+                  "auto (the real DeepSeek-V3 tokenizer when installed), generated, or a directory with "
+                  "tokenizer.json")
+      ->capture_default_str();
+  cmd->callback([] {
+    opts.arch = arch == "deepseek_v3" ? Arch::DeepseekV3 : arch == "deepseek_v32" ? Arch::DeepseekV32 : Arch::DeepseekV4;
+    if (tokenizer == "auto") {
+      const auto real = default_real_tokenizer_dir();
+      opts.tokenizer_dir = std::filesystem::exists(real / "tokenizer.json") ? real : std::filesystem::path();
+    } else if (tokenizer != "generated") {
+      opts.tokenizer_dir = tokenizer;
+    }
+    const TinyReport r = make_tiny_model(opts, out);
+    for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
+    std::cout << "wrote " << r.path.string() << " (" << arch << (opts.engram ? "+engram" : "") << ", " << opts.format
+              << ", " << opts.dtype << ", " << r.bytes_written << " bytes, tokenizer "
+              << (opts.tokenizer_dir.empty() ? "generated" : opts.tokenizer_dir.string()) << ")\n";
+  });
+}
+
+}  // namespace strata::cli
