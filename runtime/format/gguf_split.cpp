@@ -1,7 +1,7 @@
 #include "runtime/format/gguf_split.h"
 
 #include <cstdio>
-#include <regex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -29,19 +29,29 @@ std::optional<uint64_t> int_key(const GgufFile& f, const char* key) {
 }  // namespace
 
 std::vector<std::filesystem::path> gguf_split_paths(const std::filesystem::path& any_part) {
-  static const std::regex kSplit(R"(^(.*)-([0-9]{5})-of-([0-9]{5})\.gguf$)");
+  // <prefix>-NNNNN-of-MMMMM.gguf: the 20 characters after the prefix have a fixed form.
   const std::string file = any_part.filename().string();
-  std::smatch m;
-  if (!std::regex_match(file, m, kSplit)) return {any_part};
-  const int no = std::stoi(m[2].str());
-  const int count = std::stoi(m[3].str());
+  constexpr size_t kTail = 20;  // "-00001-of-00003.gguf"
+  auto digits = [&](size_t at) {
+    for (size_t i = at; i < at + 5; ++i)
+      if (file[i] < '0' || file[i] > '9') return false;
+    return true;
+  };
+  if (file.size() <= kTail) return {any_part};
+  const size_t b = file.size() - kTail;
+  if (file[b] != '-' || !digits(b + 1) || file.compare(b + 6, 4, "-of-") != 0 || !digits(b + 10) ||
+      file.compare(b + 15, 5, ".gguf") != 0)
+    return {any_part};
+  const std::string prefix = file.substr(0, b);
+  const int no = std::stoi(file.substr(b + 1, 5));
+  const int count = std::stoi(file.substr(b + 10, 5));
   if (count < 1 || no < 1 || no > count)
     throw_error({any_part.string(), "", -1}, "split part number " + std::to_string(no) + " of " +
                                                  std::to_string(count) + " is impossible");
   std::vector<std::filesystem::path> parts;
   parts.reserve(static_cast<size_t>(count));
   for (int i = 1; i <= count; ++i) {
-    auto p = any_part.parent_path() / part_name(m[1].str(), i, count);
+    auto p = any_part.parent_path() / part_name(prefix, i, count);
     std::error_code ec;
     if (!std::filesystem::is_regular_file(p, ec))
       throw_error({p.string(), "", -1}, "split part " + std::to_string(i) + " of " + std::to_string(count) +

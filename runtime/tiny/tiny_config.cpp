@@ -1,5 +1,3 @@
-#include <stdexcept>
-
 #include "runtime/tiny/tiny_model.h"
 
 namespace strata {
@@ -12,7 +10,7 @@ nlohmann::json tiny_config_json(Arch arch, bool engram, int64_t vocab_size) {
   nlohmann::json c = {
       {"vocab_size", vocab_size},
       {"hidden_size", 64},
-      {"intermediate_size", 128},
+      {"intermediate_size", 256},  // dense down-projection rows of 256: whole Q4_K/Q5_K/Q6_K blocks
       {"moe_intermediate_size", 32},
       {"num_hidden_layers", 3},
       {"num_nextn_predict_layers", 0},
@@ -64,7 +62,34 @@ nlohmann::json tiny_config_json(Arch arch, bool engram, int64_t vocab_size) {
       c["index_topk"] = 4;
       break;
     case Arch::DeepseekV4:
-      throw std::invalid_argument("tiny deepseek_v4 config: not available yet");
+      // No MLA up-projection and no dense layers: one head_dim for q/k/v, every layer MoE.
+      for (const char* k : {"intermediate_size", "kv_lora_rank", "qk_nope_head_dim", "v_head_dim", "n_group",
+                            "topk_group", "first_k_dense_replace", "moe_layer_freq"})
+        c.erase(k);
+      c["model_type"] = "deepseek_v4";
+      c["architectures"] = {"DeepseekV4ForCausalLM"};
+      c["num_hidden_layers"] = 4;
+      c["num_key_value_heads"] = 1;
+      c["head_dim"] = 32;
+      c["qk_rope_head_dim"] = 8;
+      c["o_groups"] = 2;
+      c["o_lora_rank"] = 16;
+      c["sliding_window"] = 8;
+      // Uncompressed, overlapped ratio-4 (with indexer) and a plain ratio-8 layer, so short
+      // prompts reach every attention path.
+      c["compress_ratios"] = {0, 4, 8, 4};
+      c["compress_rope_theta"] = 160000.0;
+      c["hc_mult"] = 4;
+      c["hc_sinkhorn_iters"] = 20;
+      c["hc_eps"] = 1e-6;
+      c["index_n_heads"] = 4;
+      c["index_head_dim"] = 16;
+      c["index_topk"] = 4;
+      c["num_hash_layers"] = 1;
+      c["scoring_func"] = "sqrtsoftplus";
+      c["swiglu_limit"] = 10.0;
+      c["routed_scaling_factor"] = 1.5;
+      break;
   }
   if (engram) {
     c["engram"] = {{"layer_ids", {1}},      {"max_ngram_size", 3}, {"n_head_per_ngram", 2},

@@ -208,7 +208,17 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
   const int64_t vocab = tok.vocab_size() > 100000 ? 129280 : static_cast<int64_t>(tok.vocab_size());
 
   TinyReport report;
-  const nlohmann::json cfg_json = tiny_config_json(opts.arch, opts.engram, vocab);
+  nlohmann::json cfg_json = tiny_config_json(opts.arch, opts.engram, vocab);
+  if (opts.format == "hf" && (opts.dtype == "fp8" || opts.dtype == "fp4")) {
+    // As the published block-quantized checkpoints declare it.
+    nlohmann::json q = {{"quant_method", "fp8"},
+                        {"fmt", "e4m3"},
+                        {"activation_scheme", "dynamic"},
+                        {"weight_block_size", {128, 128}}};
+    if (opts.arch == Arch::DeepseekV4) q["scale_fmt"] = "ue8m0";
+    cfg_json["quantization_config"] = q;
+    if (opts.dtype == "fp4") cfg_json["expert_dtype"] = "fp4";
+  }
   report.config = parse_hf_config(cfg_json, "tiny config");
   const ModelConfig& c = report.config;
 

@@ -27,6 +27,14 @@ for arch in deepseek_v3 deepseek_v32; do
   done
 done
 
+# V4 (FP8 attention + FP4 experts as published) and Engram on both families.
+for spec in "deepseek_v4 bf16" "deepseek_v4 fp4" "deepseek_v3 bf16 --engram" "deepseek_v4 fp4 --engram"; do
+  read -r arch dtype engram <<<"$spec"
+  out=$WORK/$arch-$dtype${engram:+-engram}
+  "$STRATA" make-tiny --arch "$arch" --dtype "$dtype" $engram --tokenizer generated --out "$out" >/dev/null
+  check_sum "$out" "$(cat "$out"/*.safetensors | wc -c)"
+done
+
 out=$WORK/v3-sharded
 "$STRATA" make-tiny --arch deepseek_v3 --shards 3 --tokenizer generated --out "$out" >/dev/null
 [ -f "$out/model.safetensors.index.json" ] || { echo "FAIL: no index for shards"; exit 1; }

@@ -37,10 +37,22 @@ std::vector<float> values(const WeightIndex& index, const std::string& name) {
 
 TEST(TinyModel, EveryArchitectureOpensAndMatchesItsSchema) {
   test::ScratchDir dir("tiny");
-  for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV32}) {
+  struct Case {
+    Arch arch;
+    bool engram;
+    std::string dtype;
+  };
+  int k = 0;
+  for (const Case& c : {Case{Arch::DeepseekV3, false, "bf16"}, Case{Arch::DeepseekV32, false, "fp8"},
+                        Case{Arch::DeepseekV4, false, "fp4"}, Case{Arch::DeepseekV3, true, "bf16"},
+                        Case{Arch::DeepseekV4, true, "bf16"}}) {
     TinyOptions o;
-    o.arch = arch;
-    const TinyReport r = make(dir, "m" + std::to_string(static_cast<int>(arch)), o);
+    o.arch = c.arch;
+    o.engram = c.engram;
+    o.dtype = c.dtype;
+    const TinyReport r = make(dir, "m" + std::to_string(k++), o);
+    EXPECT_EQ(r.config.arch, c.arch);
+    EXPECT_EQ(r.config.engram.enabled, c.engram);
     const ModelFiles m = open_model(r.path);  // checks the schema
     ASSERT_TRUE(m.tokenizer.has_value()) << m.tokenizer_error;
     const ModelSummary s = summarize(m);
@@ -77,12 +89,13 @@ TEST(TinyModel, StorageTypesAgreeWithinTheirQuantizationError) {
     double max_nmse;
   };
   for (const Case& c : {Case{"hf", "bf16", 1e-4}, Case{"hf", "fp8", 2e-3}, Case{"hf", "fp4", 2e-2},
-                        Case{"gguf", "q8_0", 1e-4}, Case{"gguf", "f16", 1e-6}}) {
+                        Case{"gguf", "q8_0", 1e-4}, Case{"gguf", "q4_k", 2e-2}, Case{"gguf", "f16", 1e-6}}) {
     o.format = c.format;
     o.dtype = c.dtype;
     const ModelFiles m = open_model(make(dir, c.format + "-" + c.dtype + (c.format == "gguf" ? ".gguf" : ""), o).path);
     for (const std::string name : {"layers.0.attn.wq_a.weight", "layers.1.ffn.experts.3.w1.weight",
-                                   "layers.2.ffn.experts.7.w2.weight", "layers.1.ffn.shared_experts.w3.weight"}) {
+                                   "layers.2.ffn.experts.7.w2.weight", "layers.1.ffn.shared_experts.w3.weight",
+                                   "layers.0.ffn.w2.weight"}) {
       const double e = test::nmse(values(ref.index, name), values(m.index, name));
       EXPECT_LT(e, c.max_nmse) << c.format << " " << c.dtype << " " << name;
       EXPECT_GT(e, 0.0) << c.format << " " << c.dtype << " " << name << " should be rounded";
