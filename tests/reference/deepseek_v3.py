@@ -56,6 +56,14 @@ class Rope:
                 self.mscale = m * m
         self.freqs = freqs
 
+    def apply_halves(self, x, positions):
+        """x [..., seq, dim] rotated in pairs (x[i], x[i + dim/2]) (the V3.2 indexer's layout)."""
+        ang = np.outer(positions, self.freqs)
+        cos, sin = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+        h = x.shape[-1] // 2
+        a, b = x[..., :h], x[..., h:]
+        return np.concatenate([a * cos - b * sin, a * sin + b * cos], axis=-1)
+
     def apply(self, x, positions):
         """x [..., seq, dim] rotated in pairs by position · freq."""
         ang = np.outer(positions, self.freqs)  # [seq, dim/2]
@@ -79,6 +87,31 @@ def hadamard(x):
         y = y.reshape(*y.shape[:-3], n)
         h *= 2
     return (y / math.sqrt(n)).astype(np.float32)
+
+
+# Positive finite FP8 E4M3 values in code order (code k <-> value E4M3_POS[k], k < 127).
+E4M3_POS = checkpoint.E4M3[:127].astype(np.float64)
+
+
+def e4m3_round(x):
+    """Nearest E4M3 value (ties to the even code), saturating at 448."""
+    a = np.minimum(np.abs(x.astype(np.float64)), 448.0)
+    hi = np.clip(np.searchsorted(E4M3_POS, a), 1, 126)
+    lo = hi - 1
+    dlo, dhi = a - E4M3_POS[lo], E4M3_POS[hi] - a
+    code = np.where(dlo < dhi, lo, np.where(dhi < dlo, hi, np.where(lo % 2 == 0, lo, hi)))
+    return (np.sign(x) * E4M3_POS[code]).astype(np.float32)
+
+
+def fp8_qdq(x, pow2_scale, block=128):
+    """Blockwise (last dim) FP8 E4M3 quantize-dequantize: scale = max(amax, 1e-4) / 448."""
+    block = min(block, x.shape[-1])
+    shape = x.shape
+    xb = x.reshape(*shape[:-1], shape[-1] // block, block)
+    scale = np.maximum(np.abs(xb).max(-1, keepdims=True), 1e-4).astype(np.float32) / np.float32(448.0)
+    if pow2_scale:
+        scale = np.exp2(np.ceil(np.log2(scale))).astype(np.float32)
+    return (e4m3_round(xb / scale) * scale).reshape(shape).astype(np.float32)
 
 
 class Model:
@@ -110,11 +143,12 @@ class Model:
         var = ((k64 - mu) ** 2).mean(-1, keepdims=True)
         k = ((k64 - mu) / np.sqrt(var + 1e-6)).astype(np.float32) * self.w(p + "indexer.k_norm.weight") + self.w(
             p + "indexer.k_norm.bias")
-        # The indexer's rope dims come first (MLA puts them last).
-        q_pe = self.index_rope.apply(q[..., :rd].transpose(1, 0, 2), positions).transpose(1, 0, 2)
+        # The indexer's rope dims come first (MLA puts them last), rotated in halves layout.
+        q_pe = self.index_rope.apply_halves(q[..., :rd].transpose(1, 0, 2), positions).transpose(1, 0, 2)
         q = np.concatenate([q_pe, q[..., rd:]], axis=-1)
-        k = np.concatenate([self.index_rope.apply(k[:, :rd], positions), k[:, rd:]], axis=-1)
-        q, k = hadamard(q), hadamard(k)
+        k = np.concatenate([self.index_rope.apply_halves(k[:, :rd], positions), k[:, rd:]], axis=-1)
+        pow2 = (c.get("quantization_config") or {}).get("scale_fmt") == "ue8m0"
+        q, k = fp8_qdq(hadamard(q), pow2), fp8_qdq(hadamard(k), pow2)
         wts = self.linear(x, p + "indexer.weights_proj") * (nh ** -0.5) * (hd ** -0.5)  # [seq, nh]
         scores = np.maximum(np.einsum("thd,sd->ths", q, k), 0)  # [t, h, s]
         index = np.einsum("ths,th->ts", scores, wts)

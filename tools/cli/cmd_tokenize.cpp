@@ -17,6 +17,8 @@ Tokenizer load_tokenizer(const std::string& model) {
   return std::move(*open_model(model, o).tokenizer);
 }
 
+}  // namespace
+
 std::vector<int32_t> parse_ids(const std::string& text) {
   std::vector<int32_t> ids;
   std::stringstream ss(text);
@@ -35,8 +37,6 @@ std::vector<int32_t> parse_ids(const std::string& text) {
   }
   return ids;
 }
-
-}  // namespace
 
 void register_tokenize(CLI::App& app) {
   static std::string model, text, file, ids;

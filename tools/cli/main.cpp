@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   strata::cli::register_inspect(app);
   strata::cli::register_tokenize(app);
   strata::cli::register_make_tiny(app);
+  strata::cli::register_run(app);
+  strata::cli::register_logits(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,79 @@
+#include "cpu-kernels/linear.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <vector>
+
+namespace strata {
+namespace {
+
+// Enough rows per task that a task amortizes its scheduling; small matrices run inline.
+int64_t grain(const WeightView& w, int64_t n) {
+  const int64_t work_per_row = w.cols * (n > 0 ? n : 1);
+  const int64_t g = (1 << 16) / (work_per_row > 0 ? work_per_row : 1);
+  return g < 1 ? 1 : g;
+}
+
+}  // namespace
+
+void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
+                 int64_t ldy) {
+  const int64_t cols = w.cols;
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, nr, grain(w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
+    thread_local std::vector<float> row;
+    row.resize(static_cast<size_t>(cols));
+    for (int64_t r = rr.begin(); r < rr.end(); ++r) {
+      dequantize_rows(w, r0 + r, 1, row.data());
+      for (int64_t t = 0; t < n; ++t) {
+        const float* xt = x + t * ldx;
+        float acc = 0;
+        for (int64_t c = 0; c < cols; ++c) acc += row[static_cast<size_t>(c)] * xt[c];
+        y[t * ldy + r] = acc;
+      }
+    }
+  });
+}
+
+void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
+                   int64_t ldy) {
+  const int64_t cols = w.cols;
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t c = 0; c < cols; ++c) y[t * ldy + c] = 0;
+  std::vector<float> row(static_cast<size_t>(cols));
+  // Output columns are shared by all rows: accumulate serially (used on small per-head blocks).
+  for (int64_t r = 0; r < nr; ++r) {
+    dequantize_rows(w, r0 + r, 1, row.data());
+    for (int64_t t = 0; t < n; ++t) {
+      const float xr = x[t * ldx + r];
+      float* yt = y + t * ldy;
+      for (int64_t c = 0; c < cols; ++c) yt[c] += xr * row[static_cast<size_t>(c)];
+    }
+  }
+}
+
+void linear_rows_ref(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
+                     int64_t ldy) {
+  std::vector<float> m(static_cast<size_t>(nr * w.cols));
+  dequantize_rows(w, r0, nr, m.data());
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t r = 0; r < nr; ++r) {
+      double acc = 0;
+      for (int64_t c = 0; c < w.cols; ++c) acc += static_cast<double>(m[r * w.cols + c]) * x[t * ldx + c];
+      y[t * ldy + r] = static_cast<float>(acc);
+    }
+}
+
+void linear_t_rows_ref(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx,
+                       float* y, int64_t ldy) {
+  std::vector<float> m(static_cast<size_t>(nr * w.cols));
+  dequantize_rows(w, r0, nr, m.data());
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t c = 0; c < w.cols; ++c) {
+      double acc = 0;
+      for (int64_t r = 0; r < nr; ++r) acc += static_cast<double>(m[r * w.cols + c]) * x[t * ldx + r];
+      y[t * ldy + c] = static_cast<float>(acc);
+    }
+}
+
+}  // namespace strata

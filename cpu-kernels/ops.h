@@ -1,0 +1,25 @@
+// Element-wise and per-row ops of the DeepSeek forward pass on f32 rows. Reductions accumulate
+// in f32 except where noted; each op is tested against an f64 reference.
+#pragma once
+
+#include <cstdint>
+
+namespace strata {
+
+// y = x / sqrt(mean(x²) + eps) * w over rows of `dim` (x and y may alias). Sum in f64.
+void rms_norm(const float* x, const float* w, float* y, int64_t n_rows, int64_t dim, float eps);
+// y = (x - mean) / sqrt(var + eps) * w + b (LayerNorm with affine). Sums in f64.
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n_rows, int64_t dim, float eps);
+// out[i] = silu(gate[i]) * up[i].
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// Softmax of a row in place (max-subtracted); -inf entries get 0. A row of only -inf is left 0.
+void softmax(float* x, int64_t n);
+float sigmoid(float x);
+// Normalized fast Walsh-Hadamard transform of a row (Sylvester order), scaled by dim^-1/2;
+// dim a power of two (std::invalid_argument otherwise).
+void hadamard(float* x, int64_t dim);
+// FP8 E4M3 quantize-then-dequantize of a row in blocks of `block` (the last may be shorter):
+// scale = amax/448 per block, rounded up to a power of two when pow2_scale (UE8M0 scales).
+void fp8_qdq(float* x, int64_t dim, int64_t block, bool pow2_scale);
+
+}  // namespace strata

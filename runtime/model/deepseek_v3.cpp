@@ -1,0 +1,448 @@
+#include "runtime/model/deepseek_v3.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "cpu-kernels/linear.h"
+#include "cpu-kernels/ops.h"
+#include "cpu-kernels/rope.h"
+#include "runtime/common/error.h"
+#include "runtime/model/router.h"
+#include "runtime/model/weights.h"
+
+namespace strata {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+using Buf = std::vector<float>;
+
+Buf zeros(int64_t n) { return Buf(static_cast<size_t>(n), 0.0f); }
+
+struct Mlp {
+  WeightView w1, w2, w3;  // gate, down, up
+};
+
+// Per-head pieces of the MLA up-projection, from either wkv_b [H·(nope+v), kv_lora] or the
+// split GGUF form wk_b [H, kv_lora, nope] (each head's key half transposed) + wv_b [H, v, kv_lora].
+struct KvUp {
+  bool split = false;
+  WeightView kv_b, k_b, v_b;
+  int64_t nope = 0, v = 0, kv_lora = 0;
+
+  // q_lat[t] = K_hᵀ q_nope[t]  (nope -> kv_lora) for n tokens.
+  void absorb_q(int64_t h, const float* q, int64_t n, int64_t ldq, float* out, int64_t ldo) const {
+    if (split) linear_rows(k_b, h * kv_lora, kv_lora, q, n, ldq, out, ldo);
+    else linear_t_rows(kv_b, h * (nope + v), nope, q, n, ldq, out, ldo);
+  }
+  // k_nope[s] = K_h latent[s]  (kv_lora -> nope).
+  void keys(int64_t h, const float* lat, int64_t n, float* out) const {
+    if (split) linear_t_rows(k_b, h * kv_lora, kv_lora, lat, n, kv_lora, out, nope);
+    else linear_rows(kv_b, h * (nope + v), nope, lat, n, kv_lora, out, nope);
+  }
+  // v[s] = V_h latent[s]  (kv_lora -> v); also out_h = V_h o_lat.
+  void values(int64_t h, const float* lat, int64_t n, int64_t ldl, float* out, int64_t ldo) const {
+    if (split) linear_rows(v_b, h * v, v, lat, n, ldl, out, ldo);
+    else linear_rows(kv_b, h * (nope + v) + nope, v, lat, n, ldl, out, ldo);
+  }
+};
+
+struct Indexer {
+  WeightView wq_b, wk, weights_proj;
+  Buf k_norm_w, k_norm_b;
+};
+
+struct Layer {
+  Buf attn_norm, ffn_norm, q_norm, kv_norm;
+  bool q_lora = false;
+  WeightView wq, wq_a, wq_b, wkv_a, wo;
+  KvUp kv_up;
+  bool has_indexer = false;
+  Indexer indexer;
+  bool moe = false;
+  Mlp dense, shared;
+  bool has_shared = false;
+  WeightView gate;
+  Buf gate_bias;
+  std::vector<Mlp> experts;
+};
+
+struct LayerCache {
+  Buf latent, k_rope, index_k;  // [n_past, kv_lora], [n_past, rope], [n_past, index_head_dim]
+};
+
+class DeepseekV3 final : public CausalLM {
+ public:
+  explicit DeepseekV3(const ModelFiles& m);
+  const ModelConfig& config() const override { return c_; }
+  int64_t n_past() const override { return n_past_; }
+  void reset() override {
+    n_past_ = 0;
+    for (auto& lc : cache_) lc = LayerCache{};
+  }
+  void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
+               const ForwardOptions& opts) override;
+
+ private:
+  void attention(int64_t li, const Buf& x, int64_t n, MlaMode mode, Buf& out);
+  // Keys each query may attend to: allowed[t * n_ctx + s].
+  std::vector<uint8_t> index_select(int64_t li, const Buf& x, const Buf& q_latent, int64_t n);
+  void mlp(const Mlp& m, const float* x, int64_t n, int64_t inter, float* out) const;
+  void moe(int64_t li, const Buf& x, int64_t n, Buf& out) const;
+
+  const ModelConfig& c_;
+  Weights w_;
+  WeightView embed_, head_;
+  Buf norm_;
+  std::vector<Layer> layers_;
+  std::vector<LayerCache> cache_;
+  Rope rope_, index_rope_;
+  RouterParams router_;
+  float softmax_scale_ = 1;
+  bool index_pow2_scale_ = false;
+  int64_t n_past_ = 0;
+};
+
+RopeParams rope_params(const ModelConfig& c) {
+  RopeParams p;
+  p.dim = c.qk_rope_head_dim;
+  p.theta = c.rope_theta;
+  if (c.rope_scaling.type == "yarn") {
+    p.factor = c.rope_scaling.factor;
+    p.original_max_positions = c.rope_scaling.original_max_position_embeddings;
+    p.beta_fast = c.rope_scaling.beta_fast;
+    p.beta_slow = c.rope_scaling.beta_slow;
+  }
+  return p;
+}
+
+DeepseekV3::DeepseekV3(const ModelFiles& m)
+    : c_(m.config), w_(m.index), rope_(rope_params(m.config)), index_rope_(rope_params(m.config)) {
+  const ModelConfig& c = c_;
+  embed_ = w_.matrix("embed.weight");
+  head_ = w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight");
+  norm_ = w_.vector("norm.weight");
+  router_ = RouterParams::from_config(c);
+  softmax_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.qk_nope_head_dim + c.qk_rope_head_dim)));
+  if (c.rope_scaling.type == "yarn" && c.rope_scaling.mscale_all_dim != 0) {
+    const double ms = yarn_mscale(c.rope_scaling.factor, c.rope_scaling.mscale_all_dim);
+    softmax_scale_ = static_cast<float>(softmax_scale_ * ms * ms);
+  }
+  index_pow2_scale_ = c.quantization.scale_fmt == "ue8m0";
+
+  layers_.resize(static_cast<size_t>(c.num_hidden_layers));
+  cache_.resize(layers_.size());
+  for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
+    Layer& L = layers_[static_cast<size_t>(li)];
+    const std::string p = "layers." + std::to_string(li) + ".";
+    L.attn_norm = w_.vector(p + "attn_norm.weight");
+    L.ffn_norm = w_.vector(p + "ffn_norm.weight");
+    L.q_lora = c.q_lora_rank > 0;
+    if (L.q_lora) {
+      L.wq_a = w_.matrix(p + "attn.wq_a.weight");
+      L.q_norm = w_.vector(p + "attn.q_norm.weight");
+      L.wq_b = w_.matrix(p + "attn.wq_b.weight");
+    } else {
+      L.wq = w_.matrix(p + "attn.wq.weight");
+    }
+    L.wkv_a = w_.matrix(p + "attn.wkv_a.weight");
+    L.kv_norm = w_.vector(p + "attn.kv_norm.weight");
+    L.wo = w_.matrix(p + "attn.wo.weight");
+    KvUp& up = L.kv_up;
+    up.nope = c.qk_nope_head_dim;
+    up.v = c.v_head_dim;
+    up.kv_lora = c.kv_lora_rank;
+    if (w_.has(p + "attn.wkv_b.weight")) {
+      up.kv_b = w_.matrix(p + "attn.wkv_b.weight");
+    } else if (w_.has(p + "attn.wk_b.weight") && w_.has(p + "attn.wv_b.weight")) {
+      up.split = true;
+      up.k_b = w_.matrix(p + "attn.wk_b.weight");
+      up.v_b = w_.matrix(p + "attn.wv_b.weight");
+      if (up.k_b.rows != c.num_attention_heads * c.kv_lora_rank || up.k_b.cols != c.qk_nope_head_dim)
+        throw_error({m.index.path().string(), p + "attn.wk_b.weight", -1},
+                    "shape does not match [heads, kv_lora_rank, qk_nope_head_dim]");
+      if (up.v_b.rows != c.num_attention_heads * c.v_head_dim || up.v_b.cols != c.kv_lora_rank)
+        throw_error({m.index.path().string(), p + "attn.wv_b.weight", -1},
+                    "shape does not match [heads, v_head_dim, kv_lora_rank]");
+    } else {
+      (void)w_.matrix(p + "attn.wkv_b.weight");  // throws: names the missing tensor
+    }
+    if (c.arch == Arch::DeepseekV32) {
+      if (!L.q_lora)
+        throw_error({m.index.path().string(), "q_lora_rank", -1}, "the V3.2 indexer needs a q LoRA latent");
+      L.has_indexer = true;
+      L.indexer.wq_b = w_.matrix(p + "attn.indexer.wq_b.weight");
+      L.indexer.wk = w_.matrix(p + "attn.indexer.wk.weight");
+      L.indexer.weights_proj = w_.matrix(p + "attn.indexer.weights_proj.weight");
+      L.indexer.k_norm_w = w_.vector(p + "attn.indexer.k_norm.weight");
+      L.indexer.k_norm_b = w_.vector(p + "attn.indexer.k_norm.bias");
+    }
+    L.moe = c.is_moe_layer(li);
+    if (!L.moe) {
+      L.dense = {w_.matrix(p + "ffn.w1.weight"), w_.matrix(p + "ffn.w2.weight"), w_.matrix(p + "ffn.w3.weight")};
+      continue;
+    }
+    L.gate = w_.matrix(p + "ffn.gate.weight");
+    if (w_.has(p + "ffn.gate.bias")) L.gate_bias = w_.vector(p + "ffn.gate.bias");
+    L.has_shared = c.n_shared_experts > 0;
+    if (L.has_shared)
+      L.shared = {w_.matrix(p + "ffn.shared_experts.w1.weight"), w_.matrix(p + "ffn.shared_experts.w2.weight"),
+                  w_.matrix(p + "ffn.shared_experts.w3.weight")};
+    L.experts.reserve(static_cast<size_t>(c.n_routed_experts));
+    for (int e = 0; e < c.n_routed_experts; ++e)
+      L.experts.push_back({w_.expert(static_cast<int>(li), e, "w1"), w_.expert(static_cast<int>(li), e, "w2"),
+                           w_.expert(static_cast<int>(li), e, "w3")});
+  }
+}
+
+void DeepseekV3::mlp(const Mlp& m, const float* x, int64_t n, int64_t inter, float* out) const {
+  Buf g = zeros(n * inter), u = zeros(n * inter);
+  linear(m.w1, x, n, g.data());
+  linear(m.w3, x, n, u.data());
+  swiglu(g.data(), u.data(), g.data(), n * inter);
+  linear(m.w2, g.data(), n, out);
+}
+
+void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) const {
+  const Layer& L = layers_[static_cast<size_t>(li)];
+  const int64_t d = c_.hidden_size, ne = c_.n_routed_experts, k = c_.num_experts_per_tok;
+  Buf logits = zeros(n * ne);
+  linear(L.gate, x.data(), n, logits.data());
+  std::vector<int32_t> ids(static_cast<size_t>(n * k));
+  Buf wts = zeros(n * k);
+  for (int64_t t = 0; t < n; ++t)
+    route_token(router_, logits.data() + t * ne, L.gate_bias.empty() ? nullptr : L.gate_bias.data(),
+                ids.data() + t * k, wts.data() + t * k);
+
+  std::fill(out.begin(), out.end(), 0.0f);
+  if (L.has_shared) mlp(L.shared, x.data(), n, c_.moe_intermediate_size * c_.n_shared_experts, out.data());
+  // Tokens grouped by expert: each expert's weights are read once per batch.
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(static_cast<size_t>(ne));
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < k; ++j) by_expert[ids[t * k + j]].push_back({t, wts[t * k + j]});
+  Buf xs, ys;
+  for (int64_t e = 0; e < ne; ++e) {
+    const auto& toks = by_expert[static_cast<size_t>(e)];
+    if (toks.empty()) continue;
+    const int64_t m = static_cast<int64_t>(toks.size());
+    xs.resize(static_cast<size_t>(m * d));
+    ys.assign(static_cast<size_t>(m * d), 0.0f);
+    for (int64_t i = 0; i < m; ++i) std::copy_n(x.data() + toks[i].first * d, d, xs.data() + i * d);
+    mlp(L.experts[static_cast<size_t>(e)], xs.data(), m, c_.moe_intermediate_size, ys.data());
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < d; ++j) out[toks[i].first * d + j] += toks[i].second * ys[i * d + j];
+  }
+}
+
+std::vector<uint8_t> DeepseekV3::index_select(int64_t li, const Buf& x, const Buf& q_latent, int64_t n) {
+  const Indexer& ix = layers_[static_cast<size_t>(li)].indexer;
+  LayerCache& lc = cache_[static_cast<size_t>(li)];
+  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, rd = c_.qk_rope_head_dim;
+  const int64_t block = std::min<int64_t>(128, hd);
+  const int64_t n_ctx = n_past_ + n;
+
+  Buf q = zeros(n * nh * hd), k = zeros(n * hd), w = zeros(n * nh);
+  linear(ix.wq_b, q_latent.data(), n, q.data());
+  linear(ix.wk, x.data(), n, k.data());
+  layer_norm(k.data(), ix.k_norm_w.data(), ix.k_norm_b.data(), k.data(), n, hd, 1e-6f);
+  linear(ix.weights_proj, x.data(), n, w.data());
+  const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(nh * hd)));
+  for (float& v : w) v *= wscale;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = n_past_ + t;
+    for (int64_t h = 0; h < nh; ++h) {
+      float* qh = q.data() + (t * nh + h) * hd;
+      index_rope_.apply_halves(qh, pos);
+      hadamard(qh, hd);
+      fp8_qdq(qh, hd, block, index_pow2_scale_);
+    }
+    float* kt = k.data() + t * hd;
+    index_rope_.apply_halves(kt, pos);
+    hadamard(kt, hd);
+    fp8_qdq(kt, hd, block, index_pow2_scale_);
+  }
+  lc.index_k.insert(lc.index_k.end(), k.begin(), k.end());
+  (void)rd;
+
+  std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 0);
+  std::vector<float> score;
+  std::vector<int64_t> order;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t visible = n_past_ + t + 1;
+    score.assign(static_cast<size_t>(visible), 0.0f);
+    for (int64_t s = 0; s < visible; ++s) {
+      const float* ks = lc.index_k.data() + s * hd;
+      float acc = 0;
+      for (int64_t h = 0; h < nh; ++h) {
+        const float* qh = q.data() + (t * nh + h) * hd;
+        float dot = 0;
+        for (int64_t i = 0; i < hd; ++i) dot += qh[i] * ks[i];
+        acc += w[t * nh + h] * std::max(dot, 0.0f);
+      }
+      score[static_cast<size_t>(s)] = acc;
+    }
+    order.resize(static_cast<size_t>(visible));
+    std::iota(order.begin(), order.end(), 0);
+    const int64_t keep = std::min(c_.index_topk, visible);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
+    for (int64_t i = 0; i < keep; ++i) allowed[static_cast<size_t>(t * n_ctx + order[i])] = 1;
+  }
+  return allowed;
+}
+
+void DeepseekV3::attention(int64_t li, const Buf& x, int64_t n, MlaMode mode, Buf& out) {
+  const Layer& L = layers_[static_cast<size_t>(li)];
+  LayerCache& lc = cache_[static_cast<size_t>(li)];
+  const int64_t H = c_.num_attention_heads, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim,
+                dv = c_.v_head_dim, dl = c_.kv_lora_rank, dq = dn + dr;
+
+  // Queries.
+  Buf q = zeros(n * H * dq), q_latent;
+  if (L.q_lora) {
+    q_latent = zeros(n * c_.q_lora_rank);
+    linear(L.wq_a, x.data(), n, q_latent.data());
+    rms_norm(q_latent.data(), L.q_norm.data(), q_latent.data(), n, c_.q_lora_rank, static_cast<float>(c_.rms_norm_eps));
+    linear(L.wq_b, q_latent.data(), n, q.data());
+  } else {
+    linear(L.wq, x.data(), n, q.data());
+  }
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < H; ++h) rope_.apply_interleaved(q.data() + (t * H + h) * dq + dn, n_past_ + t);
+
+  // Latent and rope key of the new tokens, appended to the cache.
+  Buf kv = zeros(n * (dl + dr));
+  linear(L.wkv_a, x.data(), n, kv.data());
+  for (int64_t t = 0; t < n; ++t) {
+    float* row = kv.data() + t * (dl + dr);
+    rms_norm(row, L.kv_norm.data(), row, 1, dl, static_cast<float>(c_.rms_norm_eps));
+    rope_.apply_interleaved(row + dl, n_past_ + t);
+    lc.latent.insert(lc.latent.end(), row, row + dl);
+    lc.k_rope.insert(lc.k_rope.end(), row + dl, row + dl + dr);
+  }
+  const int64_t n_ctx = n_past_ + n;
+
+  std::vector<uint8_t> allowed;
+  if (L.has_indexer) allowed = index_select(li, x, q_latent, n);
+  auto visible = [&](int64_t t, int64_t s) {
+    return s <= n_past_ + t && (allowed.empty() || allowed[static_cast<size_t>(t * n_ctx + s)]);
+  };
+
+  Buf heads_out = zeros(n * H * dv);
+  Buf scores = zeros(n_ctx);
+  if (mode == MlaMode::Absorbed) {
+    Buf q_lat = zeros(n * dl), o_lat = zeros(dl);
+    for (int64_t h = 0; h < H; ++h) {
+      L.kv_up.absorb_q(h, q.data() + h * dq, n, H * dq, q_lat.data(), dl);
+      for (int64_t t = 0; t < n; ++t) {
+        const float* ql = q_lat.data() + t * dl;
+        const float* qr = q.data() + (t * H + h) * dq + dn;
+        for (int64_t s = 0; s < n_ctx; ++s) {
+          if (!visible(t, s)) {
+            scores[s] = kNegInf;
+            continue;
+          }
+          const float* lat = lc.latent.data() + s * dl;
+          const float* kr = lc.k_rope.data() + s * dr;
+          float a = 0, b = 0;
+          for (int64_t i = 0; i < dl; ++i) a += ql[i] * lat[i];
+          for (int64_t i = 0; i < dr; ++i) b += qr[i] * kr[i];
+          scores[s] = (a + b) * softmax_scale_;
+        }
+        softmax(scores.data(), n_ctx);
+        std::fill(o_lat.begin(), o_lat.end(), 0.0f);
+        for (int64_t s = 0; s < n_ctx; ++s) {
+          if (scores[s] == 0) continue;
+          const float* lat = lc.latent.data() + s * dl;
+          for (int64_t i = 0; i < dl; ++i) o_lat[i] += scores[s] * lat[i];
+        }
+        L.kv_up.values(h, o_lat.data(), 1, dl, heads_out.data() + (t * H + h) * dv, dv);
+      }
+    }
+  } else {
+    Buf k_nope = zeros(n_ctx * dn), v = zeros(n_ctx * dv);
+    for (int64_t h = 0; h < H; ++h) {
+      L.kv_up.keys(h, lc.latent.data(), n_ctx, k_nope.data());
+      L.kv_up.values(h, lc.latent.data(), n_ctx, dl, v.data(), dv);
+      for (int64_t t = 0; t < n; ++t) {
+        const float* qn = q.data() + (t * H + h) * dq;
+        const float* qr = qn + dn;
+        for (int64_t s = 0; s < n_ctx; ++s) {
+          if (!visible(t, s)) {
+            scores[s] = kNegInf;
+            continue;
+          }
+          const float* kn = k_nope.data() + s * dn;
+          const float* kr = lc.k_rope.data() + s * dr;
+          float a = 0, b = 0;
+          for (int64_t i = 0; i < dn; ++i) a += qn[i] * kn[i];
+          for (int64_t i = 0; i < dr; ++i) b += qr[i] * kr[i];
+          scores[s] = (a + b) * softmax_scale_;
+        }
+        softmax(scores.data(), n_ctx);
+        float* o = heads_out.data() + (t * H + h) * dv;
+        for (int64_t s = 0; s < n_ctx; ++s) {
+          if (scores[s] == 0) continue;
+          const float* vs = v.data() + s * dv;
+          for (int64_t i = 0; i < dv; ++i) o[i] += scores[s] * vs[i];
+        }
+      }
+    }
+  }
+  linear(L.wo, heads_out.data(), n, out.data());
+}
+
+void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
+                         const ForwardOptions& opts) {
+  const int64_t n = static_cast<int64_t>(tokens.size()), d = c_.hidden_size, V = c_.vocab_size;
+  if (n == 0) {
+    logits.clear();
+    return;
+  }
+  Buf h = zeros(n * d);
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t id = tokens[static_cast<size_t>(t)];
+    if (id < 0 || id >= embed_.rows)
+      throw Error("token id " + std::to_string(id) + " at position " + std::to_string(n_past_ + t) +
+                  " is outside the vocabulary [0, " + std::to_string(embed_.rows) + ")");
+    dequantize_rows(embed_, id, 1, h.data() + t * d);
+  }
+  const MlaMode mode = opts.mla != MlaMode::Auto ? opts.mla : n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;
+  const float eps = static_cast<float>(c_.rms_norm_eps);
+  Buf x = zeros(n * d), y = zeros(n * d);
+  for (int64_t li = 0; li < c_.num_hidden_layers; ++li) {
+    const Layer& L = layers_[static_cast<size_t>(li)];
+    rms_norm(h.data(), L.attn_norm.data(), x.data(), n, d, eps);
+    attention(li, x, n, mode, y);
+    for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
+    rms_norm(h.data(), L.ffn_norm.data(), x.data(), n, d, eps);
+    if (L.moe) moe(li, x, n, y);
+    else mlp(L.dense, x.data(), n, c_.intermediate_size, y.data());
+    for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
+  }
+  n_past_ += n;
+
+  const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
+  rms_norm(h.data() + first * d, norm_.data(), x.data(), rows, d, eps);
+  logits.assign(static_cast<size_t>(rows * V), 0.0f);
+  linear(head_, x.data(), rows, logits.data());
+}
+
+}  // namespace
+
+std::unique_ptr<CausalLM> make_deepseek_v3(const ModelFiles& m) { return std::make_unique<DeepseekV3>(m); }
+
+std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m) {
+  switch (m.config.arch) {
+    case Arch::DeepseekV3:
+    case Arch::DeepseekV32: return make_deepseek_v3(m);
+    case Arch::DeepseekV4: break;
+  }
+  throw Error(m.path.string() + ": " + std::string(arch_name(m.config.arch)) +
+              " cannot be run yet (deepseek_v3 and deepseek_v32 can)");
+}
+
+}  // namespace strata

@@ -1,0 +1,83 @@
+#include "runtime/model/router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "cpu-kernels/ops.h"
+
+namespace strata {
+
+RouterParams RouterParams::from_config(const ModelConfig& c) {
+  RouterParams p;
+  p.scoring = c.scoring_func;
+  p.n_experts = c.n_routed_experts;
+  p.top_k = c.num_experts_per_tok;
+  p.n_group = std::max<int64_t>(c.n_group, 1);
+  p.topk_group = std::max<int64_t>(c.topk_group, 1);
+  p.norm_topk_prob = c.norm_topk_prob;
+  p.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+  return p;
+}
+
+namespace {
+
+// Indices of the k largest values, best first, lowest index on ties.
+std::vector<int64_t> top_indices(const std::vector<float>& v, int64_t k) {
+  std::vector<int64_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return v[a] > v[b]; });
+  idx.resize(static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(v.size()))));
+  return idx;
+}
+
+}  // namespace
+
+void route_token(const RouterParams& p, const float* logits, const float* bias, int32_t* ids, float* weights) {
+  const int64_t n = p.n_experts;
+  std::vector<float> scores(logits, logits + n);
+  switch (p.scoring) {
+    case ScoringFunc::Sigmoid:
+      for (float& s : scores) s = sigmoid(s);
+      break;
+    case ScoringFunc::Softmax:
+      softmax(scores.data(), n);
+      break;
+    case ScoringFunc::SqrtSoftplus:
+      for (float& s : scores) s = std::sqrt(s > 20 ? s : std::log1p(std::exp(s)));
+      break;
+  }
+  std::vector<float> sel = scores;
+  if (bias)
+    for (int64_t e = 0; e < n; ++e) sel[e] += bias[e];
+
+  if (p.n_group > 1) {
+    const int64_t per = n / p.n_group;
+    std::vector<float> gscore(static_cast<size_t>(p.n_group));
+    for (int64_t g = 0; g < p.n_group; ++g) {
+      std::vector<float> grp(sel.begin() + g * per, sel.begin() + (g + 1) * per);
+      std::sort(grp.begin(), grp.end(), std::greater<>());
+      gscore[g] = bias ? grp[0] + (per > 1 ? grp[1] : 0.0f) : grp[0];
+    }
+    std::vector<bool> keep(static_cast<size_t>(p.n_group), false);
+    for (int64_t g : top_indices(gscore, p.topk_group)) keep[g] = true;
+    for (int64_t e = 0; e < n; ++e)
+      if (!keep[e / per]) sel[e] = -std::numeric_limits<float>::infinity();
+  }
+
+  const std::vector<int64_t> top = top_indices(sel, p.top_k);
+  float sum = 0;
+  for (size_t i = 0; i < top.size(); ++i) {
+    ids[i] = static_cast<int32_t>(top[i]);
+    weights[i] = scores[top[i]];
+    sum += weights[i];
+  }
+  for (size_t i = 0; i < top.size(); ++i) {
+    if (p.norm_topk_prob && sum > 0) weights[i] /= sum;
+    weights[i] *= p.routed_scaling_factor;
+  }
+}
+
+}  // namespace strata

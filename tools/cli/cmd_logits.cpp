@@ -1,0 +1,46 @@
+// strata logits --model M --tokens 1,2,3 --out FILE.npy [--prefill | --decode] [--mla MODE]
+// Writes float32 logits [n_tokens, vocab] of every position as a NumPy .npy file.
+#include <string>
+
+#include "runtime/common/error.h"
+#include "runtime/format/npy.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/model/model_files.h"
+#include "tools/cli/commands.h"
+
+namespace strata::cli {
+
+void register_logits(CLI::App& app) {
+  static std::string model, tokens, out, mla = "auto";
+  static bool decode = false, prefill = false;
+  auto* cmd = app.add_subcommand("logits", "Write the logits of every position of a token sequence (.npy)");
+  cmd->add_option("--model", model, "HF model directory or .gguf file")->required();
+  cmd->add_option("--tokens", tokens, "Comma-separated token ids")->required();
+  cmd->add_option("--out", out, "Output .npy file")->required();
+  auto* p = cmd->add_flag("--prefill", prefill, "All tokens as one batch (default)");
+  cmd->add_flag("--decode", decode, "One token at a time through the KV cache")->excludes(p);
+  cmd->add_option("--mla", mla, "MLA evaluation: auto | absorbed | decompressed")
+      ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
+  cmd->callback([] {
+    const std::vector<int32_t> ids = parse_ids(tokens);
+    if (ids.empty()) throw Error("--tokens: no token ids");
+    const ModelFiles m = open_model(model);
+    auto lm = load_causal_lm(m);
+    ForwardOptions fo;
+    fo.mla = mla == "absorbed" ? MlaMode::Absorbed : mla == "decompressed" ? MlaMode::Decompressed : MlaMode::Auto;
+    const int64_t V = m.config.vocab_size;
+    std::vector<float> all, step;
+    if (!decode) {
+      lm->forward(ids, all, true, fo);
+    } else {
+      for (int32_t id : ids) {
+        const int32_t one[1] = {id};
+        lm->forward(one, step, false, fo);
+        all.insert(all.end(), step.begin(), step.end());
+      }
+    }
+    write_npy_f32(out, {static_cast<int64_t>(ids.size()), V}, all.data());
+  });
+}
+
+}  // namespace strata::cli
