@@ -38,7 +38,10 @@ void check_against_schema(const ModelConfig& config, const WeightIndex& index, c
 
 ModelFiles open_model(const std::filesystem::path& path, const OpenOptions& opts) {
   if (!std::filesystem::exists(path)) throw Error(path.string() + ": no such file or directory");
-  ModelFiles m{path, {}, WeightIndex::open(path), std::nullopt, {}};
+  // Opened before the aggregate is built: an exception thrown inside aggregate
+  // initialization destroys already-built members twice under GCC 12.
+  WeightIndex index = WeightIndex::open(path);
+  ModelFiles m{path, {}, std::move(index), std::nullopt, {}};
   if (m.index.format() == WeightIndex::Format::Gguf) {
     const GgufFile* g = m.index.gguf(0);
     const nlohmann::json md = g->metadata_json();

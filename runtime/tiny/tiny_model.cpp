@@ -215,7 +215,7 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
                         {"fmt", "e4m3"},
                         {"activation_scheme", "dynamic"},
                         {"weight_block_size", {128, 128}}};
-    if (opts.arch == Arch::DeepseekV4) q["scale_fmt"] = "ue8m0";
+    if (opts.arch != Arch::DeepseekV3) q["scale_fmt"] = "ue8m0";  // V3.2 and V4 round activation scales to powers of two
     cfg_json["quantization_config"] = q;
     if (opts.dtype == "fp4") cfg_json["expert_dtype"] = "fp4";
   }

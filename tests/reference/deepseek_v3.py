@@ -200,14 +200,16 @@ class Model:
             scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         else:
             scores = softmax(logits.astype(np.float64))
-        biased = scores + self.t[p + "e_score_correction_bias"] if p + "e_score_correction_bias" in self.t else scores
+        has_bias = p + "e_score_correction_bias" in self.t
+        biased = scores + self.t[p + "e_score_correction_bias"] if has_bias else scores
         n_group, topk_group, k = c["n_group"], c["topk_group"], c["num_experts_per_tok"]
         ids, weights = [], []
         for t in range(x.shape[0]):
             sel = biased[t].copy()
             if n_group > 1:
                 groups = sel.reshape(n_group, -1)
-                gscore = np.sort(groups, axis=-1)[:, -2:].sum(-1)
+                # With a selection bias a group scores by its top-2 sum, else by its maximum.
+                gscore = np.sort(groups, axis=-1)[:, -2:].sum(-1) if has_bias else groups.max(-1)
                 keep = np.argsort(-gscore, kind="stable")[:topk_group]
                 gmask = np.ones(n_group, dtype=bool)
                 gmask[keep] = False

@@ -1,0 +1,122 @@
+// linear / linear_t over every stored weight type against the f64 whole-matrix reference,
+// and row dequantization against the whole-matrix dequantizers.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "cpu-kernels/dequant.h"
+#include "cpu-kernels/linear.h"
+#include "cpu-kernels/quantize.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+struct Mat {
+  std::vector<uint8_t> data, scale;
+  WeightView view;
+};
+
+std::vector<float> randn(int64_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0, 1);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+Mat make(WeightType t, int64_t rows, int64_t cols, WeightType scale_type = WeightType::F32) {
+  Mat m;
+  const std::vector<float> src = randn(rows * cols, 7);
+  if (t == WeightType::F8_E4M3) {
+    quantize_fp8_blockscaled_ref(src.data(), rows, cols, scale_type, m.data, m.scale);
+  } else if (t == WeightType::MXFP4) {
+    quantize_mxfp4_ref(src.data(), rows, cols, m.data, m.scale);
+    scale_type = WeightType::F8_E8M0;
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      auto row = quantize_row_ref(t, src.data() + r * cols, cols);
+      m.data.insert(m.data.end(), row.begin(), row.end());
+    }
+  }
+  m.view = {t, m.data.data(), rows, cols, m.scale.empty() ? nullptr : m.scale.data(), scale_type};
+  return m;
+}
+
+struct Case {
+  WeightType type;
+  int64_t rows, cols;
+  WeightType scale_type = WeightType::F32;
+};
+
+const std::vector<Case>& cases() {
+  static const std::vector<Case> c = {
+      {WeightType::F32, 37, 48},       {WeightType::F16, 33, 64},       {WeightType::BF16, 40, 96},
+      {WeightType::Q8_0, 35, 96},      {WeightType::Q4_0, 29, 64},      {WeightType::Q4_K, 19, 512},
+      {WeightType::Q5_K, 21, 256},     {WeightType::Q6_K, 17, 256},     {WeightType::F8_E4M3, 200, 300},
+      {WeightType::F8_E4M3, 130, 129, WeightType::F8_E8M0},             {WeightType::MXFP4, 45, 96},
+  };
+  return c;
+}
+
+TEST(Linear, EveryTypeMatchesTheF64Reference) {
+  for (const Case& c : cases()) {
+    const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
+    for (int64_t n : {1, 3, 8}) {
+      const std::vector<float> x = randn(n * c.cols, 11);
+      std::vector<float> y(static_cast<size_t>(n * c.rows)), ref(y.size());
+      linear(m.view, x.data(), n, y.data());
+      linear_rows_ref(m.view, 0, c.rows, x.data(), n, c.cols, ref.data(), c.rows);
+      EXPECT_LT(test::nmse(ref, y), 1e-10) << weight_type_name(c.type) << " n=" << n;
+    }
+  }
+}
+
+TEST(Linear, RowRangesAndStridesAddressTheRightRows) {
+  const Mat m = make(WeightType::Q8_0, 24, 64);
+  const int64_t n = 3, ldx = 80, ldy = 13;
+  const std::vector<float> x = randn(n * ldx, 3);
+  std::vector<float> y(static_cast<size_t>(n * ldy), -7.0f), ref(y.size(), -7.0f);
+  linear_rows(m.view, 5, 10, x.data(), n, ldx, y.data(), ldy);
+  linear_rows_ref(m.view, 5, 10, x.data(), n, ldx, ref.data(), ldy);
+  EXPECT_LT(test::nmse(ref, y), 1e-10);
+  EXPECT_EQ(y[10], -7.0f) << "columns past nr must stay untouched";
+}
+
+TEST(Linear, TransposedProductMatchesTheReference) {
+  for (const Case& c : cases()) {
+    const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
+    const int64_t n = 2, r0 = c.rows / 3, nr = c.rows - r0;
+    const std::vector<float> x = randn(n * nr, 5);
+    std::vector<float> y(static_cast<size_t>(n * c.cols)), ref(y.size());
+    linear_t_rows(m.view, r0, nr, x.data(), n, nr, y.data(), c.cols);
+    linear_t_rows_ref(m.view, r0, nr, x.data(), n, nr, ref.data(), c.cols);
+    EXPECT_LT(test::nmse(ref, y), 1e-10) << weight_type_name(c.type);
+  }
+}
+
+TEST(Linear, RowDequantizationEqualsWholeMatrixDequantizers) {
+  const Mat f8 = make(WeightType::F8_E4M3, 200, 300);
+  std::vector<float> whole(200 * 300), rows(whole.size());
+  dequantize_fp8_blockscaled_ref(f8.data.data(), 200, 300, f8.scale.data(), WeightType::F32, whole.data());
+  dequantize_rows(f8.view, 0, 200, rows.data());
+  EXPECT_EQ(whole, rows);
+  const Mat f4 = make(WeightType::MXFP4, 45, 96);
+  whole.resize(45 * 96);
+  rows.resize(whole.size());
+  dequantize_mxfp4_ref(f4.data.data(), f4.scale.data(), 45, 96, whole.data());
+  dequantize_rows(f4.view, 0, 45, rows.data());
+  EXPECT_EQ(whole, rows);
+}
+
+TEST(Linear, MalformedViewsAreRejected) {
+  std::vector<uint8_t> buf(1024);
+  EXPECT_THROW(check_weight_view({WeightType::Q4_K, buf.data(), 2, 100}), std::invalid_argument);
+  EXPECT_THROW(check_weight_view({WeightType::MXFP4, buf.data(), 2, 64}), std::invalid_argument);  // no scales
+  EXPECT_THROW(check_weight_view({WeightType::F32, nullptr, 2, 64}), std::invalid_argument);
+  EXPECT_NO_THROW(check_weight_view({WeightType::Q8_0, buf.data(), 2, 64}));
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,152 @@
+// Row ops and RoPE against straightforward f64 references and hand-derived values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+#include <random>
+#include <vector>
+
+#include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/ops.h"
+#include "cpu-kernels/rope.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+std::vector<float> randn(int64_t n, uint32_t seed, float sd = 1) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0, sd);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+TEST(Ops, RmsNormMatchesF64) {
+  const int64_t rows = 3, dim = 96;
+  const auto x = randn(rows * dim, 1), w = randn(dim, 2);
+  std::vector<float> y(x.size()), ref(x.size());
+  rms_norm(x.data(), w.data(), y.data(), rows, dim, 1e-6f);
+  for (int64_t r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int64_t i = 0; i < dim; ++i) ss += double(x[r * dim + i]) * x[r * dim + i];
+    for (int64_t i = 0; i < dim; ++i) ref[r * dim + i] = float(x[r * dim + i] / std::sqrt(ss / dim + 1e-6) * w[i]);
+  }
+  EXPECT_LT(test::nmse(ref, y), 1e-12);
+}
+
+TEST(Ops, LayerNormMatchesF64) {
+  const int64_t rows = 2, dim = 64;
+  const auto x = randn(rows * dim, 3, 3), w = randn(dim, 4), b = randn(dim, 5);
+  std::vector<float> y(x.size()), ref(x.size());
+  layer_norm(x.data(), w.data(), b.data(), y.data(), rows, dim, 1e-6f);
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = 0, v = 0;
+    for (int64_t i = 0; i < dim; ++i) m += x[r * dim + i];
+    m /= dim;
+    for (int64_t i = 0; i < dim; ++i) v += (x[r * dim + i] - m) * (x[r * dim + i] - m);
+    v /= dim;
+    for (int64_t i = 0; i < dim; ++i) ref[r * dim + i] = float((x[r * dim + i] - m) / std::sqrt(v + 1e-6) * w[i] + b[i]);
+  }
+  EXPECT_LT(test::nmse(ref, y), 1e-12);
+}
+
+TEST(Ops, SwigluAndSoftmax) {
+  const auto g = randn(50, 6, 4), u = randn(50, 7);
+  std::vector<float> y(50), ref(50);
+  swiglu(g.data(), u.data(), y.data(), 50);
+  for (int i = 0; i < 50; ++i) ref[i] = float(g[i] / (1 + std::exp(-double(g[i]))) * u[i]);
+  EXPECT_LT(test::nmse(ref, y), 1e-12);
+
+  std::vector<float> s = {1.0f, 2.0f, -INFINITY, 3.0f};
+  softmax(s.data(), 4);
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  EXPECT_NEAR(s[0], std::exp(1.0) / z, 1e-7);
+  EXPECT_EQ(s[2], 0.0f);
+  EXPECT_NEAR(s[3], std::exp(3.0) / z, 1e-7);
+  std::vector<float> all_masked = {-INFINITY, -INFINITY};
+  softmax(all_masked.data(), 2);
+  EXPECT_EQ(all_masked[0], 0.0f);
+  std::vector<float> big = {1000.0f, 1000.0f};  // no overflow
+  softmax(big.data(), 2);
+  EXPECT_FLOAT_EQ(big[0], 0.5f);
+}
+
+TEST(Ops, HadamardEqualsTheSylvesterMatrix) {
+  const int64_t n = 16;
+  const auto x = randn(n, 8);
+  std::vector<float> y = x, ref(n);
+  hadamard(y.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    double acc = 0;
+    for (int64_t j = 0; j < n; ++j) acc += (__builtin_popcountll(i & j) % 2 ? -1.0 : 1.0) * x[j];
+    ref[i] = float(acc / std::sqrt(double(n)));
+  }
+  EXPECT_LT(test::nmse(ref, y), 1e-12);
+  hadamard(y.data(), n);  // orthonormal and symmetric: applying it twice is the identity
+  EXPECT_LT(test::nmse(x, y), 1e-12);
+  EXPECT_THROW(hadamard(y.data(), 12), std::invalid_argument);
+}
+
+TEST(Ops, Fp8QuantizeDequantizePerBlock) {
+  std::vector<float> x = randn(160, 9);
+  x[3] = 10.0f;  // amax of block 0
+  std::vector<float> y = x;
+  fp8_qdq(y.data(), 160, 128, false);
+  const float s0 = 10.0f / 448.0f;
+  for (int i = 0; i < 128; ++i) EXPECT_EQ(y[i], e4m3_to_f32(f32_to_e4m3(x[i] / s0)) * s0) << i;
+  EXPECT_FLOAT_EQ(y[3], 10.0f);
+  // The short last block (32) has its own scale.
+  float amax = 0;
+  for (int i = 128; i < 160; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float s1 = amax / 448.0f;
+  for (int i = 128; i < 160; ++i) EXPECT_EQ(y[i], e4m3_to_f32(f32_to_e4m3(x[i] / s1)) * s1) << i;
+  // Power-of-two scales: 2^ceil(log2(10/448)) = 2^-5.
+  std::vector<float> z = x;
+  fp8_qdq(z.data(), 128, 128, true);
+  EXPECT_EQ(z[5], e4m3_to_f32(f32_to_e4m3(x[5] * 32.0f)) / 32.0f);
+}
+
+TEST(Rope, PlainFrequenciesAndRotation) {
+  Rope r({8, 10000});
+  ASSERT_EQ(r.freqs().size(), 4u);
+  EXPECT_DOUBLE_EQ(r.freqs()[1], std::pow(10000.0, -2.0 / 8));
+  std::vector<float> x = {1, 0, 0, 1, 1, 1, 2, 0};
+  std::vector<float> y = x;
+  r.apply_interleaved(y.data(), 3);
+  for (int i = 0; i < 4; ++i) {
+    const double a = 3 * r.freqs()[i], c = std::cos(a), s = std::sin(a);
+    EXPECT_NEAR(y[2 * i], x[2 * i] * c - x[2 * i + 1] * s, 1e-6);
+    EXPECT_NEAR(y[2 * i + 1], x[2 * i] * s + x[2 * i + 1] * c, 1e-6);
+  }
+  // Halves layout = interleaved layout on the de-interleaved vector.
+  std::vector<float> h = {x[0], x[2], x[4], x[6], x[1], x[3], x[5], x[7]};
+  r.apply_halves(h.data(), 3);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_FLOAT_EQ(h[i], y[2 * i]);
+    EXPECT_FLOAT_EQ(h[4 + i], y[2 * i + 1]);
+  }
+  // Position 0 is the identity.
+  std::vector<float> z = x;
+  r.apply_interleaved(z.data(), 0);
+  EXPECT_EQ(z, x);
+}
+
+TEST(Rope, YarnBlendsBetweenTheCorrectionDims) {
+  RopeParams p{64, 10000, 40, 4096, 32, 1};
+  Rope plain({64, 10000}), yarn(p);
+  // Correction dims: d(rot) = 64·ln(4096 / (rot·2π)) / (2·ln 10000).
+  const auto corr = [](double rot) { return 64 * std::log(4096 / (rot * 2 * std::numbers::pi)) / (2 * std::log(10000.0)); };
+  const double low = std::floor(corr(32)), high = std::ceil(corr(1));
+  for (int i = 0; i < 32; ++i) {
+    const double f = plain.freqs()[i];
+    if (i <= low) EXPECT_DOUBLE_EQ(yarn.freqs()[i], f) << i;          // fast dims unchanged
+    else if (i >= high) EXPECT_DOUBLE_EQ(yarn.freqs()[i], f / 40) << i;  // slow dims interpolated
+    else EXPECT_TRUE(yarn.freqs()[i] < f && yarn.freqs()[i] > f / 40) << i;
+  }
+  EXPECT_NEAR(yarn_mscale(40, 1.0), 0.1 * std::log(40.0) + 1, 1e-12);
+  EXPECT_EQ(yarn_mscale(1, 1.0), 1.0);
+}
+
+}  // namespace
+}  // namespace strata
