@@ -103,7 +103,9 @@ std::shared_ptr<const Tokenizer::Impl> build_tokenizer(TokenizerSpec spec) {
   std::vector<BpeMerges::Merge> merges;
   merges.reserve(spec.merges.size());
   for (size_t r = 0; r < spec.merges.size(); ++r) {
-    const auto& [l, rt] = spec.merges[r];
+    // Plain references: clang 14 cannot capture structured bindings in a lambda.
+    const std::string& l = spec.merges[r].first;
+    const std::string& rt = spec.merges[r].second;
     auto lookup = [&](const std::string& t) {
       auto it = spec.vocab.find(t);
       if (it == spec.vocab.end())
