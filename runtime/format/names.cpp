@@ -84,6 +84,11 @@ constexpr Row kGgufRows[] = {
     {"layers.{N}.attn.wk_b.{W}", "blk.{N}.attn_k_b.{W}"},
     {"layers.{N}.attn.wv_b.{W}", "blk.{N}.attn_v_b.{W}"},
     {"layers.{N}.attn.wo.{W}", "blk.{N}.attn_output.{W}"},
+    // DeepSeek-V3.2 lightning indexer (llama.cpp's names).
+    {"layers.{N}.attn.indexer.wq_b.{W}", "blk.{N}.indexer.attn_q_b.{W}"},
+    {"layers.{N}.attn.indexer.wk.{W}", "blk.{N}.indexer.attn_k.{W}"},
+    {"layers.{N}.attn.indexer.k_norm.{W}", "blk.{N}.indexer.k_norm.{W}"},
+    {"layers.{N}.attn.indexer.weights_proj.{W}", "blk.{N}.indexer.proj.{W}"},
     {"layers.{N}.ffn.gate.bias", "blk.{N}.exp_probs_b.bias"},
     {"layers.{N}.ffn.gate.weight", "blk.{N}.ffn_gate_inp.weight"},
     {"layers.{N}.ffn.w1.{W}", "blk.{N}.ffn_gate.{W}"},

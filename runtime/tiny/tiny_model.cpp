@@ -230,8 +230,9 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
     for (const TensorSpec& spec : model_schema(c))
       encode_hf(spec, random_values(spec, c, opts.seed), opts.dtype, c, tensors);
   } else {
-    if (c.arch != Arch::DeepseekV3)
-      throw Error("make-tiny: GGUF (deepseek2) layout is written for deepseek_v3 only; use --format hf");
+    if (c.is_v4() || c.engram.enabled)
+      throw Error("make-tiny: GGUF (deepseek2) layout is written for deepseek_v3 and deepseek_v32 without Engram; "
+                  "use --format hf");
     const auto t = weight_type_from_name(opts.dtype);
     static const WeightType kGguf[] = {WeightType::BF16, WeightType::F16, WeightType::F32, WeightType::Q8_0,
                                        WeightType::Q4_0, WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K};

@@ -8,7 +8,8 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 "$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/v3" >/dev/null
 "$STRATA" make-tiny --arch deepseek_v32 --dtype fp8 --tokenizer generated --out "$WORK/v32" >/dev/null
 "$STRATA" make-tiny --arch deepseek_v3 --format gguf --dtype q8_0 --tokenizer generated --out "$WORK/v3.gguf" >/dev/null
-for m in v3 v32 v3.gguf; do
+"$STRATA" make-tiny --arch deepseek_v32 --format gguf --dtype q8_0 --tokenizer generated --out "$WORK/v32.gguf" >/dev/null
+for m in v3 v32 v3.gguf v32.gguf; do
   a=$("$STRATA" run --model "$WORK/$m" --prompt "The quick brown fox" -n 12 2>"$WORK/$m.err")
   b=$("$STRATA" run --model "$WORK/$m" --prompt "The quick brown fox" -n 12 2>/dev/null)
   [ -n "$a" ] || { echo "FAIL: $m produced no text"; exit 1; }

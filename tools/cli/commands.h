@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ void register_tokenize(CLI::App& app);
 void register_make_tiny(CLI::App& app);
 void register_run(CLI::App& app);
 void register_logits(CLI::App& app);
+void register_plan(CLI::App& app);
+
+// profiles/ of the source tree, or $STRATA_PROFILES.
+std::filesystem::path profiles_dir();
 
 // "1,2,3" -> ids; throws strata::Error naming the first item that is not a token id.
 std::vector<int32_t> parse_ids(const std::string& text);

@@ -1,8 +1,14 @@
 // strata: run the largest DeepSeek-class MoE models on one GPU + DRAM + NVMe.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "tools/cli/commands.h"
+
+std::filesystem::path strata::cli::profiles_dir() {
+  if (const char* p = std::getenv("STRATA_PROFILES")) return p;
+  return std::filesystem::path(STRATA_SOURCE_DIR) / "profiles";
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"strata — tiered-memory runtime for DeepSeek-class Mixture-of-Experts models", "strata"};
@@ -13,6 +19,7 @@ int main(int argc, char** argv) {
   strata::cli::register_make_tiny(app);
   strata::cli::register_run(app);
   strata::cli::register_logits(app);
+  strata::cli::register_plan(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -91,6 +91,9 @@ TEST(DeepseekV3, LayoutsAndTypesAgree) {
   // f32 holds identical values in both layouts (experts stacked in GGUF, separate in HF).
   const auto gguf_f32 = prefill(tiny(dir, "f32.gguf", Arch::DeepseekV3, "f32", "gguf"));
   EXPECT_LT(max_rel(ref, gguf_f32), 1e-6) << "identical values in both layouts";
+  const auto v32_hf = prefill(tiny(dir, "v32", Arch::DeepseekV32));
+  const auto v32_gguf = prefill(tiny(dir, "v32.gguf", Arch::DeepseekV32, "f32", "gguf"));
+  EXPECT_LT(max_rel(v32_hf, v32_gguf), 1e-6) << "V3.2 (indexer included) in both layouts";
   // Quantized copies differ by their rounding, amplified through three layers and discrete
   // expert choices; the exact check of each type is against the NumPy reference, which
   // dequantizes the same stored values independently (tests/cli/reference_logits.sh).

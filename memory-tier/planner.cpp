@@ -1,0 +1,257 @@
+#include "memory-tier/planner.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+namespace strata {
+
+std::string_view tier_name(Tier t) {
+  switch (t) {
+    case Tier::Gpu: return "gpu";
+    case Tier::Dram: return "dram";
+    case Tier::Nvme: return "nvme";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr double kGB = 1e9;
+
+std::string gb(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", bytes / kGB);
+  return buf;
+}
+
+}  // namespace
+
+Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const PlanOptions& opts) {
+  Placement p;
+  const bool gpu = hw.has_gpu();
+  const double vram = gpu ? std::max(0.0, opts.vram_budget_gb.value_or(hw.vram_gb) - hw.vram_headroom_gb) : 0.0;
+  const double dram = std::max(0.0, opts.dram_budget_gb.value_or(hw.dram_gb) - hw.dram_headroom_gb);
+  if (!gpu && opts.vram_budget_gb && *opts.vram_budget_gb > 0)
+    p.notes.push_back("the profile has no GPU: the VRAM budget is ignored");
+  p.budget_gb[0] = vram;
+  p.budget_gb[1] = dram;
+  p.budget_gb[2] = 0;
+  double free_b[2] = {vram * kGB, dram * kGB};
+
+  // 1. KV cache.
+  p.context = opts.context;
+  p.kv_bytes = in.kv_bytes_per_token * static_cast<uint64_t>(std::max<int64_t>(opts.context, 0));
+  if (gpu && p.kv_bytes <= free_b[0]) {
+    p.kv_tier = Tier::Gpu;
+  } else if (p.kv_bytes <= free_b[1]) {
+    p.kv_tier = Tier::Dram;
+  } else {
+    throw std::runtime_error(in.model + ": the KV cache for " + std::to_string(opts.context) + " tokens needs " +
+                             gb(double(p.kv_bytes)) + " GB, more than the GPU (" + gb(free_b[0]) + " GB) or DRAM (" +
+                             gb(free_b[1]) + " GB) budget of " + hw.name);
+  }
+  free_b[static_cast<int>(p.kv_tier)] -= double(p.kv_bytes);
+
+  // 2. Per-token tensors; the refusal test first.
+  double per_token_bytes = 0;
+  for (const PlanItem& it : in.items)
+    if (it.expert < 0 && !it.gathered) per_token_bytes += double(it.bytes);
+  if (per_token_bytes + double(p.kv_bytes) > (vram + dram) * kGB)
+    throw std::runtime_error(in.model + " cannot run on " + hw.name + ": its attention, dense and shared tensors (" +
+                             gb(per_token_bytes) + " GB) and KV cache (" + gb(double(p.kv_bytes)) +
+                             " GB) exceed GPU + DRAM (" + gb((vram + dram) * kGB) +
+                             " GB); they are read for every token and cannot stream from NVMe");
+
+  p.tier.assign(in.items.size(), Tier::Nvme);
+  auto put = [&](size_t i, bool try_gpu) {
+    const double b = double(in.items[i].bytes);
+    if (try_gpu && gpu && b <= free_b[0]) {
+      p.tier[i] = Tier::Gpu;
+      free_b[0] -= b;
+    } else if (b <= free_b[1]) {
+      p.tier[i] = Tier::Dram;
+      free_b[1] -= b;
+    } else {
+      p.tier[i] = Tier::Nvme;
+    }
+  };
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].expert < 0 && !in.items[i].gathered) put(i, true);
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].expert < 0 && in.items[i].gathered) put(i, false);
+
+  // 3. Routed experts, hottest first.
+  std::vector<double> reads(in.items.size());
+  std::vector<size_t> experts;
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    const PlanItem& it = in.items[i];
+    reads[i] = it.reads_per_token;
+    if (it.expert < 0) continue;
+    if (auto h = opts.hotness.find({it.layer, it.expert}); h != opts.hotness.end()) reads[i] = h->second;
+    experts.push_back(i);
+  }
+  std::stable_sort(experts.begin(), experts.end(), [&](size_t a, size_t b) { return reads[a] > reads[b]; });
+  for (size_t i : experts) put(i, true);
+
+  // Totals.
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    const int t = static_cast<int>(p.tier[i]);
+    p.bytes[t] += in.items[i].bytes;
+    p.bytes_by_class[in.items[i].cls][static_cast<size_t>(t)] += in.items[i].bytes;
+  }
+  {
+    // Longest context: the KV tier's budget minus the per-token tensors there (experts would
+    // be demoted to make room).
+    const int kt = static_cast<int>(p.kv_tier);
+    double fixed = 0;
+    for (size_t i = 0; i < in.items.size(); ++i)
+      if (in.items[i].expert < 0 && static_cast<int>(p.tier[i]) == kt) fixed += double(in.items[i].bytes);
+    const double room = p.budget_gb[kt] * kGB - fixed;
+    p.longest_context = in.kv_bytes_per_token ? static_cast<int64_t>(std::max(0.0, room) / double(in.kv_bytes_per_token)) : 0;
+    if (in.max_context > 0) p.longest_context = std::min(p.longest_context, in.max_context);
+  }
+  if (p.bytes[2] > 0)
+    p.notes.push_back(gb(double(p.bytes[2])) + " GB of weights do not fit in GPU + DRAM and stream from NVMe");
+
+  // Cost model.
+  const double gpu_bw = gpu ? hw.gpus.front().mem_bandwidth_gbps * double(hw.gpus.size()) * kGB : 1;
+  const double dram_bw = hw.dram_read_gbps * kGB, nvme_bw = std::max(hw.nvme_read_gbps, 1e-9) * kGB;
+  const int n_layers = std::max(in.n_layers, 0);
+  // Bucket 0: outside the layers; bucket l + 1: layer l (MTP layers past n_layers ignored).
+  std::vector<std::array<double, 3>> per_layer(static_cast<size_t>(n_layers) + 1, {0, 0, 0});
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    const int l = in.items[i].layer;
+    if (l >= n_layers) continue;
+    const size_t bucket = l < 0 ? 0 : static_cast<size_t>(l) + 1;
+    const double b = double(in.items[i].bytes) * reads[i];
+    per_layer[bucket][static_cast<size_t>(p.tier[i])] += b;
+  }
+  const double kv_read = double(p.kv_bytes) / std::max(n_layers, 1);
+  for (size_t l = 1; l < per_layer.size(); ++l) per_layer[l][static_cast<size_t>(p.kv_tier)] += kv_read;
+  std::array<double, 4> bound_time = {0, 0, 0, 0};  // gpu, dram, nvme, pcie
+  for (const auto& layer : per_layer) {
+    for (int t = 0; t < 3; ++t) p.read_bytes_per_token[t] += layer[static_cast<size_t>(t)];
+    const double g = layer[0] / gpu_bw;
+    const double n = layer[2] / nvme_bw;
+    const double d = (layer[1] + layer[2]) / dram_bw;  // streamed bytes are read again by the CPU
+    p.time_per_token.gpu_s += g;
+    p.time_per_token.dram_s += d;
+    p.time_per_token.nvme_s += n;
+    const double m = std::max({g, d, n});
+    p.seconds_per_token += m;
+    bound_time[m == n && n > 0 ? 2 : m == d ? 1 : 0] += m;
+  }
+  p.tokens_per_s = p.seconds_per_token > 0 ? 1.0 / p.seconds_per_token : 0;
+  static const char* kRes[] = {"GPU memory bandwidth", "DRAM bandwidth (CPU experts)", "NVMe read bandwidth", "PCIe"};
+  p.bound = kRes[std::max_element(bound_time.begin(), bound_time.end()) - bound_time.begin()];
+  return p;
+}
+
+nlohmann::json placement_json(const PlanInput& in, const Placement& p) {
+  nlohmann::json j;
+  j["model"] = in.model;
+  j["budget_gb"] = {{"gpu", p.budget_gb[0]}, {"dram", p.budget_gb[1]}};
+  j["weights_gb"] = {{"gpu", double(p.bytes[0]) / kGB}, {"dram", double(p.bytes[1]) / kGB},
+                     {"nvme", double(p.bytes[2]) / kGB}};
+  nlohmann::json cls = nlohmann::json::object();
+  for (const auto& [name, b] : p.bytes_by_class)
+    cls[name] = {{"gpu", double(b[0]) / kGB}, {"dram", double(b[1]) / kGB}, {"nvme", double(b[2]) / kGB}};
+  j["weights_gb_by_class"] = cls;
+  j["kv_cache"] = {{"tier", tier_name(p.kv_tier)},
+                   {"context", p.context},
+                   {"gb", double(p.kv_bytes) / kGB},
+                   {"longest_context", p.longest_context}};
+  j["read_gb_per_token"] = {{"gpu", p.read_bytes_per_token[0] / kGB},
+                            {"dram", p.read_bytes_per_token[1] / kGB},
+                            {"nvme", p.read_bytes_per_token[2] / kGB}};
+  j["seconds_per_token"] = {{"gpu", p.time_per_token.gpu_s},
+                            {"dram", p.time_per_token.dram_s},
+                            {"nvme", p.time_per_token.nvme_s},
+                            {"total", p.seconds_per_token}};
+  j["predicted_decode_tokens_per_s"] = p.tokens_per_s;
+  j["bound_by"] = p.bound;
+  j["notes"] = p.notes;
+  nlohmann::json experts = nlohmann::json::array();
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].expert >= 0)
+      experts.push_back({in.items[i].layer, in.items[i].expert, tier_name(p.tier[i])});
+  j["experts"] = experts;  // [layer, expert, tier]
+  return j;
+}
+
+std::string placement_text(const PlanInput& in, const HardwareProfile& hw, const Placement& p) {
+  std::ostringstream o;
+  char line[256];
+  o << "model      " << in.model << " (" << in.n_layers << " layers, " << in.n_experts << " routed experts, top-"
+    << in.top_k << ")\n";
+  o << "profile    " << hw.name << " (" << hw.source << ")\n";
+  std::snprintf(line, sizeof line, "budgets    GPU %.1f GB, DRAM %.1f GB (after headroom), NVMe unbounded\n",
+                p.budget_gb[0], p.budget_gb[1]);
+  o << line;
+  std::snprintf(line, sizeof line,
+                "KV cache   %lld tokens = %.2f GB on %s; longest context that fits there: %lld tokens\n\n",
+                static_cast<long long>(p.context), double(p.kv_bytes) / kGB, std::string(tier_name(p.kv_tier)).c_str(),
+                static_cast<long long>(p.longest_context));
+  o << line;
+  std::snprintf(line, sizeof line, "%-18s %10s %10s %10s\n", "weights (GB)", "gpu", "dram", "nvme");
+  o << line;
+  for (const auto& [name, b] : p.bytes_by_class) {
+    std::snprintf(line, sizeof line, "  %-16s %10.2f %10.2f %10.2f\n", name.c_str(), double(b[0]) / kGB,
+                  double(b[1]) / kGB, double(b[2]) / kGB);
+    o << line;
+  }
+  std::snprintf(line, sizeof line, "  %-16s %10.2f %10.2f %10.2f\n\n", "total", double(p.bytes[0]) / kGB,
+                double(p.bytes[1]) / kGB, double(p.bytes[2]) / kGB);
+  o << line;
+  std::snprintf(line, sizeof line, "read per token     %10.2f %10.2f %10.2f  GB\n", p.read_bytes_per_token[0] / kGB,
+                p.read_bytes_per_token[1] / kGB, p.read_bytes_per_token[2] / kGB);
+  o << line;
+  std::snprintf(line, sizeof line, "time per token     %10.1f %10.1f %10.1f  ms (each resource alone)\n",
+                1e3 * p.time_per_token.gpu_s, 1e3 * p.time_per_token.dram_s, 1e3 * p.time_per_token.nvme_s);
+  o << line;
+  std::snprintf(line, sizeof line, "predicted decode   %.2f tokens/s (%.1f ms/token), bound by %s\n", p.tokens_per_s,
+                1e3 * p.seconds_per_token, p.bound.c_str());
+  o << line;
+  for (const auto& n : p.notes) o << "note: " << n << "\n";
+  return o.str();
+}
+
+std::string placement_svg(const PlanInput& in, const Placement& p) {
+  const int cell = in.n_experts > 64 ? 4 : 12, top = 40, left = 40, gap = 3;
+  const int L = std::max(in.n_layers, 1), E = std::max(in.n_experts, 1);
+  const int w = left + L * cell + 20, h = top + (E + 1) * cell + gap + 40;
+  static const char* kColor[] = {"#2e7d32", "#1565c0", "#ef6c00"};
+  // Per layer: the tier holding most of its per-token bytes.
+  std::vector<std::array<uint64_t, 3>> dense(static_cast<size_t>(L), {0, 0, 0});
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].expert < 0 && in.items[i].layer >= 0 && in.items[i].layer < L)
+      dense[static_cast<size_t>(in.items[i].layer)][static_cast<size_t>(p.tier[i])] += in.items[i].bytes;
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
+    << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  o << "<text x=\"" << left << "\" y=\"16\">" << in.model << ": layers (x) by routed experts (y); top row: "
+    << "per-token tensors</text>\n";
+  o << "<text x=\"" << left << "\" y=\"30\"><tspan fill=\"" << kColor[0] << "\">■ gpu</tspan>  <tspan fill=\""
+    << kColor[1] << "\">■ dram</tspan>  <tspan fill=\"" << kColor[2] << "\">■ nvme</tspan></text>\n";
+  for (int l = 0; l < L; ++l) {
+    const auto& d = dense[static_cast<size_t>(l)];
+    const size_t t = static_cast<size_t>(std::max_element(d.begin(), d.end()) - d.begin());
+    o << "<rect x=\"" << left + l * cell << "\" y=\"" << top << "\" width=\"" << cell << "\" height=\"" << cell
+      << "\" fill=\"" << kColor[t] << "\"/>\n";
+  }
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    const PlanItem& it = in.items[i];
+    if (it.expert < 0 || it.layer < 0 || it.layer >= L) continue;
+    o << "<rect x=\"" << left + it.layer * cell << "\" y=\"" << top + cell + gap + it.expert * cell << "\" width=\""
+      << cell << "\" height=\"" << cell << "\" fill=\"" << kColor[static_cast<int>(p.tier[i])] << "\"/>\n";
+  }
+  o << "</svg>\n";
+  return o.str();
+}
+
+}  // namespace strata

@@ -1,0 +1,89 @@
+// The placement planner: which tier holds every piece of a model, and what decode speed that
+// placement implies on a given box. Knows byte sizes, access frequencies and bandwidths —
+// not model math (runtime/model/plan_items.h turns a model into PlanInput).
+//
+// Placement (greedy, in order):
+//   1. KV cache for `context` tokens: GPU when there is one, else DRAM.
+//   2. Per-token tensors (attention, norms, dense FFN, shared experts, routers, indexer,
+//      hyper-connections, head): GPU, then DRAM, then NVMe. Tables read a few rows per token
+//      (embedding, Engram) go to DRAM, then NVMe.
+//   3. Routed experts, hottest first (hotness = probability of activation per token; top_k /
+//      n_experts each without a hotness file): GPU, then DRAM, then NVMe.
+// Cost model (decode, batch 1, FlexGen-style): per layer, bytes read from each resource —
+// GPU memory, DRAM (CPU compute), NVMe (streamed into DRAM, then read by the CPU), PCIe — each
+// divided by its bandwidth; a layer takes the slowest of its overlapped resources; a token
+// takes the sum over layers. Experts contribute bytes × activation probability.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "memory-tier/hardware_profile.h"
+
+namespace strata {
+
+enum class Tier { Gpu, Dram, Nvme };
+std::string_view tier_name(Tier t);  // "gpu" | "dram" | "nvme"
+
+struct PlanItem {
+  std::string name;  // a tensor, or "layers.N.ffn.experts.E" for all of one expert's tensors
+  std::string cls;   // "attention", "routed_expert", "embedding", ...
+  int layer = -1;    // -1: outside the layers (embedding, head, final norm)
+  int expert = -1;   // routed experts only
+  uint64_t bytes = 0;
+  // Fraction of the item's bytes read per decoded token: 1 for per-token tensors, the
+  // activation probability for experts, rows/total for gathered tables.
+  double reads_per_token = 1;
+  bool gathered = false;  // a table read a few rows per token (embedding, Engram): DRAM first
+};
+
+struct PlanInput {
+  std::string model;  // for the report
+  std::vector<PlanItem> items;
+  int n_layers = 0, n_experts = 0, top_k = 0;
+  uint64_t kv_bytes_per_token = 0;
+  int64_t max_context = 0;  // the model's own limit
+};
+
+struct PlanOptions {
+  std::optional<double> vram_budget_gb, dram_budget_gb;  // override the profile (before headroom)
+  int64_t context = 4096;                                 // KV cache reserved for this many tokens
+  // (layer, expert) -> activation probability per token; missing pairs keep the uniform value.
+  std::map<std::pair<int, int>, double> hotness;
+};
+
+struct ResourceTime {
+  double gpu_s = 0, dram_s = 0, nvme_s = 0, pcie_s = 0;
+};
+
+struct Placement {
+  std::vector<Tier> tier;  // parallel to PlanInput::items
+  double budget_gb[3] = {0, 0, 0};
+  uint64_t bytes[3] = {0, 0, 0};                                // weights per tier
+  std::map<std::string, std::array<uint64_t, 3>> bytes_by_class;  // class -> per tier
+  Tier kv_tier = Tier::Dram;
+  uint64_t kv_bytes = 0;
+  int64_t context = 0, longest_context = 0;
+  double read_bytes_per_token[3] = {0, 0, 0};
+  ResourceTime time_per_token;  // summed over layers of each resource
+  double seconds_per_token = 0, tokens_per_s = 0;
+  std::string bound;  // the resource that bounds most of the token time
+  std::vector<std::string> notes;
+};
+
+// Throws std::runtime_error with the reason when the model cannot run at all (the
+// per-token tensors and the KV cache exceed GPU + DRAM).
+Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const PlanOptions& opts = {});
+
+nlohmann::json placement_json(const PlanInput& in, const Placement& p);
+std::string placement_text(const PlanInput& in, const HardwareProfile& hw, const Placement& p);
+// Layers × experts, each cell coloured by tier; a column per layer for its per-token tensors.
+std::string placement_svg(const PlanInput& in, const Placement& p);
+
+}  // namespace strata

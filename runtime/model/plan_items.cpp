@@ -1,0 +1,139 @@
+#include "runtime/model/plan_items.h"
+
+#include <map>
+
+#include "cpu-kernels/weight_type.h"
+#include "runtime/common/error.h"
+#include "runtime/format/names.h"
+#include "runtime/model/schema.h"
+
+namespace strata {
+namespace {
+
+double expert_probability(const ModelConfig& c) {
+  return c.n_routed_experts > 0 ? double(c.num_experts_per_tok) / double(c.n_routed_experts) : 0.0;
+}
+
+bool is_gathered(TensorClass cls, const std::string& name) {
+  return cls == TensorClass::Embedding ||
+         (cls == TensorClass::Engram && name.find("multi_head_embedding") != std::string::npos);
+}
+
+// Items of one model from (name, bytes) pairs: experts grouped, MTP left out.
+PlanInput build(const ModelConfig& c, const std::string& model,
+                const std::vector<std::pair<std::string, uint64_t>>& tensors) {
+  PlanInput in;
+  in.model = model;
+  in.n_layers = static_cast<int>(c.num_hidden_layers);
+  in.n_experts = static_cast<int>(c.n_routed_experts);
+  in.top_k = static_cast<int>(c.num_experts_per_tok);
+  in.kv_bytes_per_token = kv_bytes_per_token(c);
+  in.max_context = c.max_position_embeddings;
+  std::map<std::pair<int, int>, size_t> expert_item;
+  uint64_t mtp = 0;
+  for (const auto& [name, bytes] : tensors) {
+    const int layer = layer_of(name);
+    const TensorClass cls = classify(name, static_cast<int>(c.num_hidden_layers));
+    if (cls == TensorClass::Mtp || layer >= c.num_hidden_layers) {
+      mtp += bytes;
+      continue;
+    }
+    const int expert = expert_of(name);
+    if (expert >= 0) {
+      auto [it, fresh] = expert_item.try_emplace({layer, expert}, in.items.size());
+      if (fresh) {
+        PlanItem item;
+        item.name = "layers." + std::to_string(layer) + ".ffn.experts." + std::to_string(expert);
+        item.cls = std::string(class_name(TensorClass::RoutedExpert));
+        item.layer = layer;
+        item.expert = expert;
+        item.reads_per_token = expert_probability(c);
+        in.items.push_back(item);
+      }
+      in.items[it->second].bytes += bytes;
+      continue;
+    }
+    PlanItem item;
+    item.name = name;
+    item.cls = std::string(class_name(cls));
+    item.layer = layer;
+    item.bytes = bytes;
+    item.gathered = is_gathered(cls, name);
+    item.reads_per_token = item.gathered ? 0.0 : 1.0;
+    in.items.push_back(item);
+  }
+  (void)mtp;
+  return in;
+}
+
+uint64_t matrix_bytes(WeightType t, int64_t rows, int64_t cols) {
+  const auto& info = weight_type_info(t);
+  const int64_t blocks = (cols + info.block_elems - 1) / info.block_elems;
+  return static_cast<uint64_t>(rows) * static_cast<uint64_t>(blocks) * static_cast<uint64_t>(info.block_bytes);
+}
+
+}  // namespace
+
+uint64_t kv_bytes_per_token(const ModelConfig& c) {
+  uint64_t per = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    if (!c.is_v4()) {
+      per += static_cast<uint64_t>(c.kv_lora_rank + c.qk_rope_head_dim) * 2;
+      if (c.arch == Arch::DeepseekV32) per += static_cast<uint64_t>(c.index_head_dim) + 4;
+      continue;
+    }
+    const int64_t r = c.compress_ratio(l);
+    per += static_cast<uint64_t>(c.head_dim * 2 / (r > 0 ? r : 1));
+    if (r == 4) per += static_cast<uint64_t>(c.index_head_dim / 4 + 1);
+  }
+  return per;
+}
+
+PlanInput plan_input_from_model(const ModelFiles& m) {
+  std::vector<std::pair<std::string, uint64_t>> tensors;
+  tensors.reserve(m.index.tensors().size());
+  for (const TensorEntry& e : m.index.tensors()) tensors.emplace_back(e.name, e.nbytes);
+  return build(m.config, m.path.filename().string(), tensors);
+}
+
+PlanInput plan_input_from_config(const ModelConfig& c, const std::string& weight_type, const std::string& name) {
+  const bool fp8 = weight_type == "fp8", fp4 = weight_type == "fp4";
+  std::optional<WeightType> wt;
+  if (!fp8 && !fp4) {
+    wt = weight_type_from_name(weight_type);
+    static const WeightType kOk[] = {WeightType::F16, WeightType::BF16, WeightType::Q8_0, WeightType::Q4_0,
+                                     WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::F32};
+    if (!wt || std::find(std::begin(kOk), std::end(kOk), *wt) == std::end(kOk))
+      throw Error("--weight-type: '" + weight_type + "' is not one of fp8 fp4 bf16 f16 f32 q8_0 q4_0 q4_k q5_k q6_k");
+  }
+  const bool gguf = wt && *wt != WeightType::BF16 && *wt != WeightType::F32;
+  std::vector<std::pair<std::string, uint64_t>> tensors;
+  for (const TensorSpec& s : model_schema(c)) {
+    const int64_t cols = s.shape.empty() ? 1 : s.shape.back();
+    const int64_t rows = s.numel() / std::max<int64_t>(cols, 1);
+    uint64_t bytes = 0;
+    switch (s.kind) {
+      case TensorSpec::Kind::Norm:
+      case TensorSpec::Kind::Bias:
+      case TensorSpec::Kind::Scalar:
+      case TensorSpec::Kind::IntTable: bytes = static_cast<uint64_t>(s.numel()) * 4; break;
+      case TensorSpec::Kind::Matrix: bytes = static_cast<uint64_t>(s.numel()) * (gguf ? 4 : 2); break;
+      case TensorSpec::Kind::Table: bytes = wt ? matrix_bytes(*wt, rows, cols) : static_cast<uint64_t>(s.numel()) * 2; break;
+      case TensorSpec::Kind::Weight:
+        if (wt) {
+          bytes = matrix_bytes(*wt, rows, cols);
+        } else if (fp4 && expert_of(s.name) >= 0) {
+          bytes = static_cast<uint64_t>(s.numel()) / 2 + static_cast<uint64_t>(rows * ((cols + 31) / 32));
+        } else {
+          const uint64_t scale = c.is_v4() ? 1 : 4;
+          bytes = static_cast<uint64_t>(s.numel()) +
+                  static_cast<uint64_t>((rows + 127) / 128) * static_cast<uint64_t>((cols + 127) / 128) * scale;
+        }
+        break;
+    }
+    tensors.emplace_back(s.name, bytes);
+  }
+  return build(c, name + " (" + weight_type + ")", tensors);
+}
+
+}  // namespace strata

@@ -1,0 +1,118 @@
+// The placement planner on synthetic models with round numbers, and on the full-size configs.
+#include <gtest/gtest.h>
+
+#include "memory-tier/planner.h"
+#include "runtime/model/plan_items.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+HardwareProfile box(double vram, double dram) {
+  HardwareProfile hw;
+  hw.name = "test-box";
+  hw.source = "test";
+  if (vram > 0) hw.gpus.push_back({"gpu", vram, 1000, 100, "8.9"});
+  hw.vram_gb = vram;
+  hw.dram_gb = dram;
+  hw.dram_read_gbps = 100;
+  hw.nvme_read_gbps = 10;
+  hw.pcie_h2d_gbps = 25;
+  return hw;
+}
+
+// 2 layers; per layer 1 GB of attention and 4 experts of 1 GB each, top-2.
+PlanInput model() {
+  PlanInput in;
+  in.model = "synthetic";
+  in.n_layers = 2;
+  in.n_experts = 4;
+  in.top_k = 2;
+  in.kv_bytes_per_token = 1000;
+  for (int l = 0; l < 2; ++l) {
+    in.items.push_back({"layers." + std::to_string(l) + ".attn", "attention", l, -1, 1'000'000'000, 1.0, false});
+    for (int e = 0; e < 4; ++e)
+      in.items.push_back({"layers." + std::to_string(l) + ".ffn.experts." + std::to_string(e), "routed_expert", l, e,
+                          1'000'000'000, 0.5, false});
+  }
+  in.items.push_back({"embed.weight", "embedding", -1, -1, 500'000'000, 0.0, true});
+  return in;
+}
+
+TEST(Planner, BudgetsAreNeverExceededAndTiersFillInOrder) {
+  PlanOptions o;
+  o.context = 1000;  // 1 MB of KV
+  const Placement p = plan_placement(model(), box(4, 5), o);
+  EXPECT_LE(double(p.bytes[0]) + (p.kv_tier == Tier::Gpu ? p.kv_bytes : 0), 4e9);
+  EXPECT_LE(double(p.bytes[1]) + (p.kv_tier == Tier::Dram ? p.kv_bytes : 0), 5e9);
+  EXPECT_EQ(p.kv_tier, Tier::Gpu);
+  // Attention (2 GB) on the GPU, then one expert fits beside it (1 GB; 1 GB - 1 MB left after).
+  EXPECT_EQ(p.bytes_by_class.at("attention")[0], 2'000'000'000u);
+  EXPECT_EQ(p.bytes_by_class.at("routed_expert")[0], 1'000'000'000u);
+  EXPECT_EQ(p.bytes_by_class.at("embedding")[1], 500'000'000u) << "gathered tables go to DRAM";
+  EXPECT_EQ(p.bytes_by_class.at("routed_expert")[1], 4'000'000'000u);
+  EXPECT_EQ(p.bytes_by_class.at("routed_expert")[2], 3'000'000'000u);
+  EXPECT_EQ(p.bytes[0] + p.bytes[1] + p.bytes[2], 10'500'000'000u);
+}
+
+TEST(Planner, HottestExpertsGoToTheFastestTier) {
+  PlanOptions o;
+  o.context = 1;
+  o.hotness[{1, 3}] = 0.9;
+  o.hotness[{0, 2}] = 0.8;
+  const PlanInput in = model();
+  const Placement p = plan_placement(in, box(4, 3), o);
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    if (in.items[i].layer == 1 && in.items[i].expert == 3) EXPECT_EQ(p.tier[i], Tier::Gpu);
+    if (in.items[i].layer == 0 && in.items[i].expert == 2) EXPECT_EQ(p.tier[i], Tier::Dram);
+  }
+}
+
+TEST(Planner, CostModelTakesTheSlowestResourcePerLayer) {
+  PlanOptions o;
+  o.context = 0;
+  const Placement p = plan_placement(model(), box(0, 6.5), o);  // no GPU: 6.5 GB DRAM
+  EXPECT_EQ(p.bytes[0], 0u);
+  // DRAM: 2 GB attention + 0.5 GB embedding + 4 experts; NVMe: the other 4 experts.
+  EXPECT_EQ(p.bytes[2], 4'000'000'000u);
+  // Per token: layer 0 reads 1 GB attention + 4 DRAM experts x 0.5 = 3 GB from DRAM (30 ms);
+  // layer 1 reads 1 GB from DRAM and 2 GB from NVMe (200 ms), which the CPU reads again
+  // (DRAM 30 ms): 200 ms. Total 230 ms, bound by NVMe.
+  EXPECT_NEAR(p.seconds_per_token, 0.230, 1e-9);
+  EXPECT_NEAR(p.read_bytes_per_token[2], 2e9, 1);
+  EXPECT_EQ(p.bound, "NVMe read bandwidth");
+}
+
+TEST(Planner, RefusesWhatCannotRunAndSaysWhy) {
+  PlanOptions o;
+  o.context = 10;
+  STRATA_EXPECT_ERROR(plan_placement(model(), box(0, 1.5), o), "cannot run", "test-box", "2.00 GB");
+  o.context = 10'000'000;  // 10 GB of KV
+  STRATA_EXPECT_ERROR(plan_placement(model(), box(4, 5), o), "KV cache", "10000000 tokens");
+}
+
+TEST(Planner, FullSizeConfigsOnTheReferenceBox) {
+  const HardwareProfile hw = find_profile("rtx4090-256gb", std::filesystem::path(STRATA_SOURCE_DIR) / "profiles");
+  struct Case {
+    const char* config;
+    const char* type;
+    double min_total_gb, max_total_gb;
+    bool needs_nvme;
+  };
+  for (const Case& c : {Case{"deepseek-v3-671b", "fp8", 660, 700, true}, Case{"deepseek-v4-flash", "fp4", 140, 175, false},
+                        Case{"deepseek-v4-pro", "fp4", 780, 900, true}}) {
+    const ModelConfig cfg = load_hf_config(std::filesystem::path(STRATA_TEST_DATA) / "configs" / (std::string(c.config) + ".json"));
+    const PlanInput in = plan_input_from_config(cfg, c.type, c.config);
+    const Placement p = plan_placement(in, hw);
+    const double total = double(p.bytes[0] + p.bytes[1] + p.bytes[2]) / 1e9;
+    EXPECT_GT(total, c.min_total_gb) << c.config;
+    EXPECT_LT(total, c.max_total_gb) << c.config;
+    EXPECT_EQ(p.bytes[2] > 0, c.needs_nvme) << c.config;
+    EXPECT_GT(p.tokens_per_s, 0) << c.config;
+    EXPECT_NE(placement_svg(in, p).find("<svg"), std::string::npos);
+  }
+  STRATA_EXPECT_ERROR(plan_input_from_config(ModelConfig{}, "q3_k", "x"), "q3_k");
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,84 @@
+// strata plan (--model M | --config config.json --weight-type T) --profile P
+//             [--hotness H.json] [--context N] [--vram-budget GB] [--dram-budget GB] [--json] [--svg FILE]
+#include <fstream>
+#include <iostream>
+
+#include "memory-tier/planner.h"
+#include "runtime/common/error.h"
+#include "runtime/model/plan_items.h"
+#include "tools/cli/commands.h"
+
+namespace strata::cli {
+namespace {
+
+std::map<std::pair<int, int>, double> load_hotness(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error(path + ": cannot open");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": invalid JSON: " + e.what());
+  }
+  if (!j.contains("experts") || !j["experts"].is_array())
+    throw Error(path + ": key 'experts' missing or not an array of [layer, expert, probability]");
+  std::map<std::pair<int, int>, double> h;
+  for (const auto& e : j["experts"]) {
+    if (!e.is_array() || e.size() != 3 || !e[0].is_number_integer() || !e[1].is_number_integer() || !e[2].is_number())
+      throw Error(path + ": 'experts' entry " + e.dump() + " is not [layer, expert, probability]");
+    h[{e[0].get<int>(), e[1].get<int>()}] = e[2].get<double>();
+  }
+  return h;
+}
+
+}  // namespace
+
+void register_plan(CLI::App& app) {
+  static std::string model, config, weight_type, profile, hotness, svg;
+  static bool json = false;
+  static PlanOptions po;
+  static double vram = -1, dram = -1;
+  auto* cmd = app.add_subcommand("plan", "Place a model on a box (GPU / DRAM / NVMe) and predict its decode speed");
+  auto* m = cmd->add_option("--model", model, "HF model directory or .gguf file");
+  auto* c = cmd->add_option("--config", config, "config.json alone (what-if sizing, no weights needed)");
+  m->excludes(c);
+  cmd->add_option("--weight-type", weight_type, "With --config: fp8 fp4 bf16 f16 q8_0 q4_0 q4_k q5_k q6_k")->needs(c);
+  cmd->add_option("--profile", profile, "Hardware profile: a name in profiles/ or a .json path")->required();
+  cmd->add_option("--hotness", hotness, "JSON {\"experts\": [[layer, expert, probability], ...]}");
+  cmd->add_option("--context", po.context, "Tokens of KV cache to reserve")->check(CLI::PositiveNumber);
+  cmd->add_option("--vram-budget", vram, "GPU memory budget in GB (default: the profile's)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--dram-budget", dram, "DRAM budget in GB (default: the profile's)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", json, "Print the placement as JSON");
+  cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");
+  cmd->callback([] {
+    if (model.empty() && config.empty()) throw Error("plan: give --model DIR or --config config.json --weight-type T");
+    if (!config.empty() && weight_type.empty()) throw Error("plan: --config needs --weight-type");
+    const HardwareProfile hw = find_profile(profile, profiles_dir());
+    if (vram >= 0) po.vram_budget_gb = vram;
+    if (dram >= 0) po.dram_budget_gb = dram;
+    if (!hotness.empty()) po.hotness = load_hotness(hotness);
+    PlanInput in;
+    if (!model.empty()) {
+      OpenOptions oo;
+      in = plan_input_from_model(open_model(model, oo));
+    } else {
+      const ModelConfig cfg = load_hf_config(config);
+      in = plan_input_from_config(cfg, weight_type, std::filesystem::path(config).filename().string());
+    }
+    Placement p;
+    try {
+      p = plan_placement(in, hw, po);
+    } catch (const std::runtime_error& e) {
+      throw Error(e.what());
+    }
+    if (json) std::cout << placement_json(in, p).dump(2) << "\n";
+    else std::cout << placement_text(in, hw, p);
+    if (!svg.empty()) {
+      std::ofstream f(svg);
+      f << placement_svg(in, p);
+      if (!f) throw Error(svg + ": cannot write");
+    }
+  });
+}
+
+}  // namespace strata::cli
