@@ -3,7 +3,10 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <vector>
+
+#include "cpu-kernels/row_dequant.h"
 
 namespace strata {
 namespace {
@@ -20,16 +23,17 @@ int64_t grain(const WeightView& w, int64_t n) {
 void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                  int64_t ldy) {
   const int64_t cols = w.cols;
+  // A row is dequantized in chunks that stay in L1 while every token of the batch uses them.
+  constexpr int64_t kChunk = 1024;
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, nr, grain(w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
-    thread_local std::vector<float> row;
-    row.resize(static_cast<size_t>(cols));
+    thread_local std::vector<float> chunk;
+    chunk.resize(static_cast<size_t>(std::min(cols, kChunk)));
     for (int64_t r = rr.begin(); r < rr.end(); ++r) {
-      dequantize_rows(w, r0 + r, 1, row.data());
-      for (int64_t t = 0; t < n; ++t) {
-        const float* xt = x + t * ldx;
-        float acc = 0;
-        for (int64_t c = 0; c < cols; ++c) acc += row[static_cast<size_t>(c)] * xt[c];
-        y[t * ldy + r] = acc;
+      for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = 0;
+      for (int64_t c0 = 0; c0 < cols; c0 += kChunk) {
+        const int64_t nc = std::min(kChunk, cols - c0);
+        dequant_row_range(w, r0 + r, c0, nc, chunk.data());
+        for (int64_t t = 0; t < n; ++t) y[t * ldy + r] += dot_f32(chunk.data(), x + t * ldx + c0, nc);
       }
     }
   });
@@ -43,7 +47,7 @@ void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, 
   std::vector<float> row(static_cast<size_t>(cols));
   // Output columns are shared by all rows: accumulate serially (used on small per-head blocks).
   for (int64_t r = 0; r < nr; ++r) {
-    dequantize_rows(w, r0 + r, 1, row.data());
+    dequant_row(w, r0 + r, row.data());
     for (int64_t t = 0; t < n; ++t) {
       const float xr = x[t * ldx + r];
       float* yt = y + t * ldy;

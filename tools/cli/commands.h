@@ -15,6 +15,7 @@ void register_make_tiny(CLI::App& app);
 void register_run(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_plan(CLI::App& app);
+void register_bench(CLI::App& app);
 
 // profiles/ of the source tree, or $STRATA_PROFILES.
 std::filesystem::path profiles_dir();

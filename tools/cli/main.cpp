@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   strata::cli::register_run(app);
   strata::cli::register_logits(app);
   strata::cli::register_plan(app);
+  strata::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,11 +2,16 @@
 // and row dequantization against the whole-matrix dequantizers.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cpu-kernels/dequant.h"
+#include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/linear.h"
+#include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/quantize.h"
 #include "tests/support/test_support.h"
 
@@ -56,6 +61,10 @@ const std::vector<Case>& cases() {
       {WeightType::Q8_0, 35, 96},      {WeightType::Q4_0, 29, 64},      {WeightType::Q4_K, 19, 512},
       {WeightType::Q5_K, 21, 256},     {WeightType::Q6_K, 17, 256},     {WeightType::F8_E4M3, 200, 300},
       {WeightType::F8_E4M3, 130, 129, WeightType::F8_E8M0},             {WeightType::MXFP4, 45, 96},
+      // Rows longer than one 1024-column chunk, with short last chunks.
+      {WeightType::Q4_K, 3, 2304},     {WeightType::Q6_K, 2, 1280},     {WeightType::Q8_0, 4, 1056},
+      {WeightType::BF16, 3, 1500},     {WeightType::F8_E4M3, 5, 2100, WeightType::F8_E8M0},
+      {WeightType::F8_E4M3, 130, 1100}, {WeightType::MXFP4, 3, 2080},
   };
   return c;
 }
@@ -116,6 +125,48 @@ TEST(Linear, MalformedViewsAreRejected) {
   EXPECT_THROW(check_weight_view({WeightType::MXFP4, buf.data(), 2, 64}), std::invalid_argument);  // no scales
   EXPECT_THROW(check_weight_view({WeightType::F32, nullptr, 2, 64}), std::invalid_argument);
   EXPECT_NO_THROW(check_weight_view({WeightType::Q8_0, buf.data(), 2, 64}));
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+// Every dispatch level this CPU has: the vector row kernels against the scalar dequantizers,
+// and the products against the f64 reference.
+TEST(LinearDispatch, EveryLevelMatchesTheScalarTwin) {
+  const CpuLevel saved = dispatch_level();
+  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) {
+      std::printf("  (%s not available on this CPU: skipped)\n", std::string(cpu_level_name(level)).c_str());
+      continue;
+    }
+    for (const Case& c : cases()) {
+      const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
+      std::vector<float> fast(static_cast<size_t>(c.cols)), ref(fast.size());
+      for (int64_t r : {int64_t{0}, c.rows / 2, c.rows - 1}) {
+        dequant_row(m.view, r, fast.data());
+        dequantize_rows(m.view, r, 1, ref.data());
+        EXPECT_EQ(fast, ref) << cpu_level_name(level) << " " << weight_type_name(c.type) << " row " << r;
+      }
+      for (int64_t n : {1, 5}) {
+        const std::vector<float> x = randn(n * c.cols, 13);
+        std::vector<float> y(static_cast<size_t>(n * c.rows)), yr(y.size());
+        linear(m.view, x.data(), n, y.data());
+        linear_rows_ref(m.view, 0, c.rows, x.data(), n, c.cols, yr.data(), c.rows);
+        EXPECT_LT(test::nmse(yr, y), 1e-10) << cpu_level_name(level) << " " << weight_type_name(c.type);
+      }
+    }
+    // Odd lengths exercise the vector tails.
+    for (int64_t n : {1, 7, 8, 9, 31, 33, 65, 100}) {
+      const std::vector<float> a = randn(n, 21), b = randn(n, 22);
+      double ref = 0;
+      for (int64_t i = 0; i < n; ++i) ref += double(a[i]) * b[i];
+      EXPECT_NEAR(dot_f32(a.data(), b.data(), n), ref, 1e-4 * (1 + std::fabs(ref))) << n;
+    }
+  }
+  set_dispatch_level(saved);
 }
 
 }  // namespace

@@ -1,0 +1,16 @@
+// The machine's own limits, measured in the same run as a benchmark so that every figure can
+// be printed next to the bound it is judged against.
+#pragma once
+
+#include <cstddef>
+
+namespace strata {
+
+// DRAM read bandwidth in GB/s: every thread sums its slice of a `bytes` buffer (touched
+// first), best of `repeats` passes.
+double measure_read_bandwidth_gbps(size_t bytes = size_t{1} << 30, int repeats = 3);
+
+// oneDNN BF16 x BF16 -> F32 matmul rate in GFLOP/s on an m x k x n problem, best of `repeats`.
+double measure_onednn_bf16_gflops(int m = 2048, int k = 2048, int n = 2048, int repeats = 3);
+
+}  // namespace strata

@@ -1,0 +1,98 @@
+#include "cpu-kernels/row_dequant.h"
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/row_kernels.h"
+
+namespace strata {
+namespace {
+
+const kern::RowKernels* kernels() {
+  switch (dispatch_level()) {
+    case CpuLevel::Avx512: return &kern::row_kernels_avx512();
+    case CpuLevel::Avx2: return &kern::row_kernels_avx2();
+    case CpuLevel::Scalar: break;
+  }
+  return nullptr;
+}
+
+const float* e4m3_lut() {
+  static const std::array<float, 256> t = [] {
+    std::array<float, 256> a{};
+    for (int b = 0; b < 256; ++b) a[static_cast<size_t>(b)] = e4m3_to_f32(static_cast<uint8_t>(b));
+    return a;
+  }();
+  return t.data();
+}
+
+float scale_value(const WeightView& w, int64_t i) {
+  if (w.scale_type == WeightType::F32) {
+    float s;
+    std::memcpy(&s, w.scale + 4 * i, 4);
+    return s;
+  }
+  return e8m0_to_f32(w.scale[i]);
+}
+
+}  // namespace
+
+void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, float* out) {
+  const kern::RowKernels* k = kernels();
+  const int64_t n = w.cols;
+  if (k) {
+    switch (w.type) {
+      case WeightType::F32: std::memcpy(out, w.data + (r * n + c0) * 4, static_cast<size_t>(nc) * 4); return;
+      case WeightType::BF16: return k->bf16(reinterpret_cast<const uint16_t*>(w.data) + r * n + c0, out, nc);
+      case WeightType::F16: return k->f16(reinterpret_cast<const uint16_t*>(w.data) + r * n + c0, out, nc);
+      case WeightType::Q8_0: return k->q8_0(w.data + (r * n + c0) / 32 * 34, out, nc);
+      case WeightType::F8_E4M3: {
+        float scales[512];
+        const int64_t nb = (n + 127) / 128, b0 = c0 / 128, nbr = (nc + 127) / 128;
+        if (!w.scale || nbr > 512) break;
+        for (int64_t b = 0; b < nbr; ++b) scales[b] = scale_value(w, (r / 128) * nb + b0 + b);
+        return k->lut8(w.data + r * n + c0, e4m3_lut(), scales, 128, out, nc);
+      }
+      case WeightType::MXFP4: {
+        float scales[2048];
+        const int64_t nbr = nc / 32;
+        if (nbr > 2048) break;
+        for (int64_t b = 0; b < nbr; ++b) scales[b] = e8m0_to_f32(w.scale[(r * n + c0) / 32 + b]);
+        return k->mxfp4(w.data + (r * n + c0) / 2, scales, out, nc);
+      }
+      default: break;
+    }
+  }
+  if (c0 == 0 && nc == n) return dequantize_rows(w, r, 1, out);
+  // Scalar: a sub-view starting at column c0 of row r.
+  WeightView sub = w;
+  sub.cols = nc;
+  sub.rows = 1;
+  switch (w.type) {
+    case WeightType::F8_E4M3:
+    case WeightType::MXFP4: {
+      thread_local std::vector<float> full;
+      full.resize(static_cast<size_t>(n));
+      dequantize_rows(w, r, 1, full.data());
+      std::memcpy(out, full.data() + c0, static_cast<size_t>(nc) * 4);
+      return;
+    }
+    default:
+      sub.data = w.data + r * row_bytes(w.type, n) + row_bytes(w.type, c0);
+      return dequantize_rows(sub, 0, 1, out);
+  }
+}
+
+void dequant_row(const WeightView& w, int64_t r, float* out) { dequant_row_range(w, r, 0, w.cols, out); }
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  if (const kern::RowKernels* k = kernels()) return k->dot(a, b, n);
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+}  // namespace strata

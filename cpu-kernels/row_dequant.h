@@ -1,0 +1,19 @@
+// One row of a weight as f32, and f32 dot products, at the dispatch level in effect
+// (cpu_features.h). Types without a vector kernel yet (Q4_0, Q4_K, Q5_K, Q6_K, F8_E8M0 and
+// the integer types) use the scalar dequantizer at every level.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu-kernels/weight_view.h"
+
+namespace strata {
+
+// Row r of w into out[w.cols].
+void dequant_row(const WeightView& w, int64_t r, float* out);
+// Columns [c0, c0 + nc) of row r into out[nc]; c0 a multiple of 256 (a whole number of blocks
+// of every type), nc a whole number of blocks or the rest of the row.
+void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, float* out);
+float dot_f32(const float* a, const float* b, int64_t n);
+
+}  // namespace strata

@@ -1,0 +1,26 @@
+// Vectorized row kernels, one table per instruction-set level. They see only raw pointers
+// (no templates or inline library code is compiled with wider instructions than the CPU
+// may have): per-block scales arrive as f32 computed by the caller. row_dequant.h
+// dispatches to them; each is tested against the scalar dequantizers (dequant.h).
+#pragma once
+
+#include <cstdint>
+
+namespace strata::kern {
+
+struct RowKernels {
+  void (*bf16)(const uint16_t* src, float* dst, int64_t n);
+  void (*f16)(const uint16_t* src, float* dst, int64_t n);
+  // Q8_0 blocks (f16 scale + 32 int8); n a multiple of 32.
+  void (*q8_0)(const uint8_t* src, float* dst, int64_t n);
+  // dst[i] = lut[src[i]] * scales[i / scale_every]  (FP8 E4M3 with block scales).
+  void (*lut8)(const uint8_t* src, const float* lut, const float* scales, int64_t scale_every, float* dst, int64_t n);
+  // MXFP4: n/2 packed bytes (element 2k low nibble, 2k+1 high), one f32 scale per 32.
+  void (*mxfp4)(const uint8_t* src, const float* scales, float* dst, int64_t n);
+  float (*dot)(const float* a, const float* b, int64_t n);
+};
+
+const RowKernels& row_kernels_avx2();
+const RowKernels& row_kernels_avx512();
+
+}  // namespace strata::kern

@@ -1,0 +1,85 @@
+// AVX-512 (F, BW, VL, DQ) row kernels (compiled with -mavx512f -mavx512bw -mavx512vl
+// -mavx512dq; see CMakeLists.txt). MXFP4 uses the AVX2 kernel.
+#include <immintrin.h>
+
+#include "cpu-kernels/row_kernels.h"
+
+namespace strata::kern {
+namespace {
+
+void bf16(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i)));
+    _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+  }
+  for (; i < n; ++i) {
+    const uint32_t u = static_cast<uint32_t>(src[i]) << 16;
+    __builtin_memcpy(dst + i, &u, 4);
+  }
+}
+
+void f16(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+  for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
+}
+
+void q8_0(const uint8_t* src, float* dst, int64_t n) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = src + b * 34;
+    uint16_t h;
+    __builtin_memcpy(&h, blk, 2);
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+    for (int k = 0; k < 2; ++k) {
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + 16 * k));
+      _mm512_storeu_ps(dst + b * 32 + 16 * k, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q))));
+    }
+  }
+}
+
+void lut8(const uint8_t* src, const float* lut, const float* scales, int64_t scale_every, float* dst, int64_t n) {
+  for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
+    const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
+    const __m512 s = _mm512_set1_ps(scales[b0 / scale_every]);
+    int64_t i = b0;
+    for (; i + 16 <= b1; i += 16) {
+      const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+      _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_i32gather_ps(idx, lut, 4), s));
+    }
+    for (; i < b1; ++i) dst[i] = lut[src[i]] * scales[b0 / scale_every];
+  }
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(),
+         acc3 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+    acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), acc2);
+    acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), acc3);
+  }
+  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+  // Horizontal sum by halves (GCC 12's _mm512_reduce_add_ps trips -Wuninitialized in its header).
+  const __m512 all = _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3));
+  const __m256 h8 = _mm256_add_ps(_mm512_extractf32x8_ps(all, 0), _mm512_extractf32x8_ps(all, 1));
+  const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+  const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+  float s = _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void mxfp4(const uint8_t* src, const float* scales, float* dst, int64_t n) { row_kernels_avx2().mxfp4(src, scales, dst, n); }
+
+}  // namespace
+
+const RowKernels& row_kernels_avx512() {
+  static const RowKernels k = {bf16, f16, q8_0, lut8, mxfp4, dot};
+  return k;
+}
+
+}  // namespace strata::kern

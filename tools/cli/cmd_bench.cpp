@@ -1,0 +1,164 @@
+// strata bench kernels [--json] [--batch 1,8,64] [--shapes v3,v4]
+// Expert-shaped matrix products per weight type, printed next to this machine's DRAM read
+// bandwidth and oneDNN BF16 GEMM rate measured in the same run.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/linear.h"
+#include "cpu-kernels/machine_limits.h"
+#include "cpu-kernels/quantize.h"
+#include "runtime/common/error.h"
+#include "tools/cli/commands.h"
+
+namespace strata::cli {
+namespace {
+
+struct Stored {
+  std::vector<uint8_t> data, scale;
+  WeightView view;
+  uint64_t bytes = 0;
+};
+
+Stored quantize(const std::string& type, const std::vector<float>& src, int64_t rows, int64_t cols) {
+  Stored s;
+  WeightType scale_type = WeightType::F32;
+  WeightType t;
+  if (type == "fp8") {
+    t = WeightType::F8_E4M3;
+    quantize_fp8_blockscaled_ref(src.data(), rows, cols, WeightType::F32, s.data, s.scale);
+  } else if (type == "mxfp4") {
+    t = WeightType::MXFP4;
+    scale_type = WeightType::F8_E8M0;
+    quantize_mxfp4_ref(src.data(), rows, cols, s.data, s.scale);
+  } else {
+    t = *weight_type_from_name(type);
+    s.data = quantize_row_ref(t, src.data(), rows * cols);
+  }
+  s.view = {t, s.data.data(), rows, cols, s.scale.empty() ? nullptr : s.scale.data(), scale_type};
+  s.bytes = s.data.size() + s.scale.size();
+  return s;
+}
+
+// Copies of one weight spanning more than any CPU cache: consecutive calls use different
+// copies, so every call streams its weight from DRAM as a real expert would.
+struct Copies {
+  std::vector<std::vector<uint8_t>> data;
+  std::vector<WeightView> views;
+};
+
+Copies spread(const Stored& w) {
+  constexpr uint64_t kSpan = uint64_t{1} << 29;  // 512 MiB
+  const size_t n = static_cast<size_t>(std::max<uint64_t>(2, (kSpan + w.data.size() - 1) / w.data.size()));
+  Copies c;
+  c.data.assign(n, w.data);
+  for (auto& d : c.data) {
+    WeightView v = w.view;
+    v.data = d.data();
+    c.views.push_back(v);
+  }
+  return c;
+}
+
+double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, std::vector<float>& y) {
+  using clock = std::chrono::steady_clock;
+  linear(w.views[0], x.data(), batch, y.data());  // warm-up (thread pool, page tables)
+  double best = 1e30, total = 0;
+  for (size_t i = 1; i <= 20 && total < 1.0; ++i) {
+    const auto t0 = clock::now();
+    linear(w.views[i % w.views.size()], x.data(), batch, y.data());
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    best = std::min(best, dt);
+    total += dt;
+  }
+  return best;
+}
+
+std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      v.push_back(std::stoll(item));
+    } catch (const std::exception&) {
+      throw Error("--batch: '" + item + "' is not a number");
+    }
+    if (v.back() < 1) throw Error("--batch: batches must be >= 1");
+  }
+  return v;
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  static bool json = false;
+  static std::string batches = "1,8,64", shapes = "v3,v4", types = "bf16,f16,f32,q8_0,fp8,mxfp4,q4_k,q5_k,q6_k";
+  auto* bench = app.add_subcommand("bench", "Benchmarks, printed next to this machine's measured limits");
+  auto* k = bench->add_subcommand("kernels", "Expert-shaped products per weight type vs DRAM bandwidth and oneDNN BF16");
+  k->add_flag("--json", json, "Print rows as JSON");
+  k->add_option("--batch", batches, "Comma-separated batch sizes (tokens)");
+  k->add_option("--shapes", shapes, "v3 (7168->2048->7168) and/or v4 (4096->2048->4096)");
+  k->add_option("--types", types, "Comma-separated weight types");
+  bench->require_subcommand(1);
+  k->callback([] {
+    const std::vector<int64_t> bs = parse_list(batches);
+    const double bw = measure_read_bandwidth_gbps();
+    const double peak = measure_onednn_bf16_gflops();
+    struct Shape {
+      std::string name;
+      int64_t rows, cols;
+    };
+    std::vector<Shape> sh;
+    if (shapes.find("v3") != std::string::npos) sh.insert(sh.end(), {{"v3 up 7168->2048", 2048, 7168}, {"v3 down 2048->7168", 7168, 2048}});
+    if (shapes.find("v4") != std::string::npos) sh.insert(sh.end(), {{"v4 up 4096->2048", 2048, 4096}, {"v4 down 2048->4096", 4096, 2048}});
+    if (!json) {
+      std::printf("dispatch %s; DRAM read bandwidth %.1f GB/s; oneDNN BF16 GEMM %.1f GFLOP/s (measured now)\n",
+                  std::string(cpu_level_name(dispatch_level())).c_str(), bw, peak);
+      std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s", "ratio",
+                  "bound");
+    }
+    nlohmann::json rows = nlohmann::json::array();
+    std::mt19937 g(1);
+    std::normal_distribution<float> nd(0, 1);
+    std::stringstream ts(types);
+    std::string type;
+    while (std::getline(ts, type, ',')) {
+      if (type != "fp8" && type != "mxfp4" && !weight_type_from_name(type)) throw Error("--types: unknown type '" + type + "'");
+      for (const Shape& s : sh) {
+        std::vector<float> src(static_cast<size_t>(s.rows * s.cols));
+        for (float& v : src) v = nd(g);
+        const Stored w = quantize(type, src, s.rows, s.cols);
+        const Copies copies = spread(w);
+        for (int64_t b : bs) {
+          std::vector<float> x(static_cast<size_t>(b * s.cols), 0.5f), y(static_cast<size_t>(b * s.rows));
+          const double t = time_linear(copies, x, b, y);
+          const double gbps = double(w.bytes) / t / 1e9, gflops = 2.0 * s.rows * s.cols * b / t / 1e9;
+          // The limit that bounds this row: bytes at DRAM bandwidth or flops at the oneDNN rate.
+          const double t_mem = double(w.bytes) / (bw * 1e9), t_flop = 2.0 * s.rows * s.cols * b / (peak * 1e9);
+          const double ratio = std::max(t_mem, t_flop) / t;
+          const char* bound = t_mem >= t_flop ? "memory" : "compute";
+          rows.push_back({{"type", type}, {"shape", s.name}, {"batch", b}, {"us", t * 1e6}, {"gb_per_s", gbps},
+                          {"gflop_per_s", gflops}, {"ratio", ratio}, {"bound", bound}});
+          if (!json)
+            std::printf("%-7s %-20s %6lld %10.1f %9.2f %11.2f %6.1f%%  %s\n", type.c_str(), s.name.c_str(),
+                        static_cast<long long>(b), t * 1e6, gbps, gflops, 100 * ratio, bound);
+        }
+      }
+    }
+    if (json)
+      std::cout << nlohmann::json{{"dispatch", std::string(cpu_level_name(dispatch_level()))},
+                                  {"dram_read_gb_per_s", bw},
+                                  {"onednn_bf16_gflop_per_s", peak},
+                                  {"rows", rows}}
+                       .dump(2)
+                << "\n";
+  });
+}
+
+}  // namespace strata::cli
