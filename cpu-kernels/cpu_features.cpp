@@ -1,6 +1,11 @@
 #include "cpu-kernels/cpu_features.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -12,20 +17,41 @@ CpuLevel CpuFeatures::best() const {
   return CpuLevel::Scalar;
 }
 
+namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// XCR0: which register states the OS saves (YMM: bits 1-2; ZMM: bits 5-7 as well).
+uint64_t xcr0() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+#endif
+
+}  // namespace
+
 const CpuFeatures& cpu_features() {
   static const CpuFeatures f = [] {
     CpuFeatures c;
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    c.avx2 = __builtin_cpu_supports("avx2");
-    c.fma = __builtin_cpu_supports("fma");
-    c.f16c = __builtin_cpu_supports("f16c");
-    c.avx512f = __builtin_cpu_supports("avx512f");
-    c.avx512bw = __builtin_cpu_supports("avx512bw");
-    c.avx512vl = __builtin_cpu_supports("avx512vl");
-    c.avx512dq = __builtin_cpu_supports("avx512dq");
-    c.avx512vnni = __builtin_cpu_supports("avx512vnni");
-    c.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+    // CPUID directly: compilers disagree on the feature names __builtin_cpu_supports knows.
+    unsigned a, b, cx, d;
+    if (!__get_cpuid(1, &a, &b, &cx, &d)) return c;
+    const bool osxsave = cx & (1u << 27);
+    if (!osxsave) return c;
+    const uint64_t xcr = xcr0();
+    const bool ymm = (xcr & 0x6) == 0x6, zmm = (xcr & 0xE6) == 0xE6;
+    c.fma = ymm && (cx & (1u << 12));
+    c.f16c = ymm && (cx & (1u << 29));
+    if (__get_cpuid_count(7, 0, &a, &b, &cx, &d)) {
+      c.avx2 = ymm && (b & (1u << 5));
+      c.avx512f = zmm && (b & (1u << 16));
+      c.avx512dq = zmm && (b & (1u << 17));
+      c.avx512bw = zmm && (b & (1u << 30));
+      c.avx512vl = zmm && (b & (1u << 31));
+      c.avx512vnni = zmm && (cx & (1u << 11));
+    }
+    if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c.avx512bf16 = zmm && (a & (1u << 5));
 #endif
     return c;
   }();

@@ -15,6 +15,7 @@
 // takes the sum over layers. Experts contribute bytes × activation probability.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>

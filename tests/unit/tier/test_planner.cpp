@@ -63,8 +63,12 @@ TEST(Planner, HottestExpertsGoToTheFastestTier) {
   const PlanInput in = model();
   const Placement p = plan_placement(in, box(4, 3), o);
   for (size_t i = 0; i < in.items.size(); ++i) {
-    if (in.items[i].layer == 1 && in.items[i].expert == 3) EXPECT_EQ(p.tier[i], Tier::Gpu);
-    if (in.items[i].layer == 0 && in.items[i].expert == 2) EXPECT_EQ(p.tier[i], Tier::Dram);
+    if (in.items[i].layer == 1 && in.items[i].expert == 3) {
+      EXPECT_EQ(p.tier[i], Tier::Gpu);
+    }
+    if (in.items[i].layer == 0 && in.items[i].expert == 2) {
+      EXPECT_EQ(p.tier[i], Tier::Dram);
+    }
   }
 }
 
