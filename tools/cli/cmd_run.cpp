@@ -61,6 +61,7 @@ void register_run(CLI::App& app) {
     }
     std::fputs(out.flush().c_str(), stdout);
     std::fputs("\n", stdout);
+    std::fflush(stdout);  // the text ends before the timing lines on stderr
     const auto t2 = clock::now();
     const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
     const double decode_s = std::chrono::duration<double>(t2 - t1).count();
