@@ -37,7 +37,11 @@ float e4m3_to_f32(uint8_t b);
 uint8_t f32_to_e4m3(float f);  // saturates to +-448; NaN -> 0x7F
 
 // E8M0: 2^(b-127); 0xFF is NaN.
-inline float e8m0_to_f32(uint8_t b) { return b == 0xFF ? NAN : std::ldexp(1.0f, static_cast<int>(b) - 127); }
+inline float e8m0_to_f32(uint8_t b) {
+  // The exponent field set directly; 2^-127 (b = 0) is the subnormal 0x00400000.
+  if (b == 0xFF) return NAN;
+  return f32_from_bits(b == 0 ? 0x00400000u : static_cast<uint32_t>(b) << 23);
+}
 // The E8M0 byte of 2^e, e clamped to [-127, 127].
 inline uint8_t e8m0_from_exponent(int e) { return static_cast<uint8_t>((e < -127 ? -127 : e > 127 ? 127 : e) + 127); }
 

@@ -1,6 +1,5 @@
 #include "cpu-kernels/row_dequant.h"
 
-#include <array>
 #include <cstring>
 #include <vector>
 
@@ -18,15 +17,6 @@ const kern::RowKernels* kernels() {
     case CpuLevel::Scalar: break;
   }
   return nullptr;
-}
-
-const float* e4m3_lut() {
-  static const std::array<float, 256> t = [] {
-    std::array<float, 256> a{};
-    for (int b = 0; b < 256; ++b) a[static_cast<size_t>(b)] = e4m3_to_f32(static_cast<uint8_t>(b));
-    return a;
-  }();
-  return t.data();
 }
 
 float scale_value(const WeightView& w, int64_t i) {
@@ -54,7 +44,7 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
         const int64_t nb = (n + 127) / 128, b0 = c0 / 128, nbr = (nc + 127) / 128;
         if (!w.scale || nbr > 512) break;
         for (int64_t b = 0; b < nbr; ++b) scales[b] = scale_value(w, (r / 128) * nb + b0 + b);
-        return k->lut8(w.data + r * n + c0, e4m3_lut(), scales, 128, out, nc);
+        return k->e4m3(w.data + r * n + c0, scales, 128, out, nc);
       }
       case WeightType::MXFP4: {
         float scales[2048];

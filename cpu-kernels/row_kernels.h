@@ -13,8 +13,10 @@ struct RowKernels {
   void (*f16)(const uint16_t* src, float* dst, int64_t n);
   // Q8_0 blocks (f16 scale + 32 int8); n a multiple of 32.
   void (*q8_0)(const uint8_t* src, float* dst, int64_t n);
-  // dst[i] = lut[src[i]] * scales[i / scale_every]  (FP8 E4M3 with block scales).
-  void (*lut8)(const uint8_t* src, const float* lut, const float* scales, int64_t scale_every, float* dst, int64_t n);
+  // dst[i] = e4m3(src[i]) * scales[i / scale_every]  (FP8 E4M3 with block scales). E4M3 is
+  // widened to f16 by shifting its bits (the value scaled by 2^-8, folded into the scale);
+  // the NaN codes 0x7F/0xFF give NaN as the scalar twin does.
+  void (*e4m3)(const uint8_t* src, const float* scales, int64_t scale_every, float* dst, int64_t n);
   // MXFP4: n/2 packed bytes (element 2k low nibble, 2k+1 high), one f32 scale per 32.
   void (*mxfp4)(const uint8_t* src, const float* scales, float* dst, int64_t n);
   float (*dot)(const float* a, const float* b, int64_t n);

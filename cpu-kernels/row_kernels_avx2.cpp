@@ -38,16 +38,27 @@ void q8_0(const uint8_t* src, float* dst, int64_t n) {
   }
 }
 
-void lut8(const uint8_t* src, const float* lut, const float* scales, int64_t scale_every, float* dst, int64_t n) {
+void e4m3(const uint8_t* src, const float* scales, int64_t scale_every, float* dst, int64_t n) {
+  const __m128i low7 = _mm_set1_epi16(0x7F), sign = _mm_set1_epi16(0x80);
+  const __m256 nan = _mm256_set1_ps(__builtin_nanf(""));
   for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    const __m256 s = _mm256_set1_ps(scales[b0 / scale_every]);
+    const float scale = scales[b0 / scale_every];
+    const __m256 s = _mm256_set1_ps(scale * 256.0f);
     int64_t i = b0;
     for (; i + 8 <= b1; i += 8) {
-      const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + i)));
-      _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_i32gather_ps(lut, idx, 4), s));
+      const __m128i w = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + i)));
+      const __m128i mag = _mm_and_si128(w, low7);
+      const __m128i h = _mm_or_si128(_mm_slli_epi16(mag, 7), _mm_slli_epi16(_mm_and_si128(w, sign), 8));
+      const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(h), s);
+      const __m256 is_nan = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(_mm_cmpeq_epi16(mag, low7)));
+      _mm256_storeu_ps(dst + i, _mm256_blendv_ps(f, nan, is_nan));
     }
-    for (; i < b1; ++i) dst[i] = lut[src[i]] * scales[b0 / scale_every];
+    for (; i < b1; ++i) {
+      const uint16_t m = src[i] & 0x7F;
+      const uint16_t h = static_cast<uint16_t>((m << 7) | ((src[i] & 0x80) << 8));
+      dst[i] = m == 0x7F ? __builtin_nanf("") : _cvtsh_ss(h) * scale * 256.0f;
+    }
   }
 }
 
@@ -95,7 +106,7 @@ float dot(const float* a, const float* b, int64_t n) {
 }  // namespace
 
 const RowKernels& row_kernels_avx2() {
-  static const RowKernels k = {bf16, f16, q8_0, lut8, mxfp4, dot};
+  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, dot};
   return k;
 }
 

@@ -39,16 +39,22 @@ void q8_0(const uint8_t* src, float* dst, int64_t n) {
   }
 }
 
-void lut8(const uint8_t* src, const float* lut, const float* scales, int64_t scale_every, float* dst, int64_t n) {
+void e4m3(const uint8_t* src, const float* scales, int64_t scale_every, float* dst, int64_t n) {
+  const __m256i low7 = _mm256_set1_epi16(0x7F), sign = _mm256_set1_epi16(0x80);
+  const __m512 nan = _mm512_set1_ps(__builtin_nanf(""));
   for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    const __m512 s = _mm512_set1_ps(scales[b0 / scale_every]);
+    const float scale = scales[b0 / scale_every];
+    const __m512 s = _mm512_set1_ps(scale * 256.0f);
     int64_t i = b0;
     for (; i + 16 <= b1; i += 16) {
-      const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
-      _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_i32gather_ps(idx, lut, 4), s));
+      const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+      const __m256i mag = _mm256_and_si256(w, low7);
+      const __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(w, sign), 8));
+      const __m512 f = _mm512_mul_ps(_mm512_cvtph_ps(h), s);
+      _mm512_storeu_ps(dst + i, _mm512_mask_mov_ps(f, _mm256_cmpeq_epi16_mask(mag, low7), nan));
     }
-    for (; i < b1; ++i) dst[i] = lut[src[i]] * scales[b0 / scale_every];
+    if (i < b1) row_kernels_avx2().e4m3(src + i, &scale, b1 - i, dst + i, b1 - i);
   }
 }
 
@@ -78,7 +84,7 @@ void mxfp4(const uint8_t* src, const float* scales, float* dst, int64_t n) { row
 }  // namespace
 
 const RowKernels& row_kernels_avx512() {
-  static const RowKernels k = {bf16, f16, q8_0, lut8, mxfp4, dot};
+  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, dot};
   return k;
 }
 

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cpu-kernels/dequant.h"
+#include "cpu-kernels/float_formats.h"
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/row_dequant.h"
@@ -156,6 +158,26 @@ TEST(LinearDispatch, EveryLevelMatchesTheScalarTwin) {
         linear(m.view, x.data(), n, y.data());
         linear_rows_ref(m.view, 0, c.rows, x.data(), n, c.cols, yr.data(), c.rows);
         EXPECT_LT(test::nmse(yr, y), 1e-10) << cpu_level_name(level) << " " << weight_type_name(c.type);
+      }
+    }
+    // Every E4M3 code (NaN codes included) through the vector path, with a power-of-two and
+    // an arbitrary block scale.
+    for (float scale : {1.0f, 0.0371f}) {
+      std::vector<uint8_t> codes(256 + 7);
+      for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(i * 37 % 256);
+      for (int i = 0; i < 256; ++i) codes[static_cast<size_t>(i)] = static_cast<uint8_t>(i);
+      std::vector<uint8_t> sc(4 * 3);
+      for (int b = 0; b < 3; ++b) std::memcpy(sc.data() + 4 * b, &scale, 4);
+      const WeightView v{WeightType::F8_E4M3, codes.data(), 1, int64_t(codes.size()), sc.data(), WeightType::F32};
+      std::vector<float> got(codes.size());
+      dequant_row(v, 0, got.data());
+      for (size_t i = 0; i < codes.size(); ++i) {
+        const float want = e4m3_to_f32(codes[i]) * scale;
+        if (std::isnan(want)) {
+          EXPECT_TRUE(std::isnan(got[i])) << cpu_level_name(level) << " code " << int(codes[i]);
+        } else {
+          EXPECT_EQ(got[i], want) << cpu_level_name(level) << " code " << int(codes[i]);
+        }
       }
     }
     // Odd lengths exercise the vector tails.
