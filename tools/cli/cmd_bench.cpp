@@ -2,6 +2,11 @@
 // Expert-shaped matrix products per weight type, printed next to this machine's DRAM read
 // bandwidth and oneDNN BF16 GEMM rate measured in the same run.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -13,6 +18,7 @@
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/machine_limits.h"
 #include "cpu-kernels/quantize.h"
+#include "memory-tier/range_reader.h"
 #include "runtime/common/error.h"
 #include "tools/cli/commands.h"
 
@@ -94,6 +100,81 @@ std::vector<int64_t> parse_list(const std::string& s) {
   return v;
 }
 
+// fio's O_DIRECT io_uring sequential read of the same file, block size and queue depth, in
+// GB/s; 0 when fio is not installed or fails.
+double fio_read_gbps(const std::string& file, uint64_t block, uint32_t qd, uint64_t size) {
+  if (std::system("command -v fio >/dev/null 2>&1") != 0) return 0;
+  const std::string cmd = "fio --name=strata --filename='" + file + "' --rw=read --bs=" + std::to_string(block) +
+                          " --iodepth=" + std::to_string(qd) + " --ioengine=io_uring --direct=1 --size=" +
+                          std::to_string(size) + " --output-format=json 2>/dev/null";
+  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
+  if (!p) return 0;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p.get())) > 0) out.append(buf, n);
+  try {
+    const auto j = nlohmann::json::parse(out.substr(std::min(out.find('{'), out.size())));
+    return j.at("jobs").at(0).at("read").at("bw_bytes").get<double>() / 1e9;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+void bench_io(const std::string& file, uint64_t create_mb, uint32_t block, uint32_t qd, bool json) {
+  namespace fs = std::filesystem;
+  if (create_mb > 0 && (!fs::exists(file) || fs::file_size(file) < create_mb << 20)) {
+    std::ofstream f(file, std::ios::binary | std::ios::trunc);
+    std::vector<char> chunk(1 << 20);
+    std::mt19937 g(7);
+    for (auto& c : chunk) c = static_cast<char>(g());
+    for (uint64_t i = 0; i < create_mb; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    if (!f) throw Error(file + ": cannot write the scratch file");
+  }
+  if (!fs::exists(file)) throw Error(file + ": no such file (use --create-mb N to make one)");
+  const uint64_t size = fs::file_size(file) / block * block;
+  if (size == 0) throw Error(file + ": smaller than one block of " + std::to_string(block) + " bytes");
+  RangeReaderOptions o;
+  o.block_size = block;
+  o.queue_depth = qd;
+  auto reader = RangeReader::open({file}, o);
+  // Rounds of up to 256 MiB into one destination buffer.
+  const uint64_t round = std::max<uint64_t>(block, (uint64_t{256} << 20) / block * block);
+  // 4096-aligned so that the reader fills it in place, as it does expert buffers.
+  const size_t dst_bytes = static_cast<size_t>(std::min(round, size));
+  std::unique_ptr<uint8_t, void (*)(void*)> dst_mem(static_cast<uint8_t*>(std::aligned_alloc(4096, dst_bytes)), std::free);
+  if (!dst_mem) throw Error("bench io: cannot allocate " + std::to_string(dst_bytes) + " bytes");
+  uint8_t* dst = dst_mem.get();
+  std::memset(dst, 0, dst_bytes);  // fault the pages in before timing
+  // Alternating runs, best of three each: the drive's own variation hits both alike.
+  double gbps = 0, fio = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    // One batch over the whole file; destinations wrap around the buffer (the bytes are
+    // not used), so the queue never drains between rounds.
+    std::vector<ReadRequest> reqs;
+    for (uint64_t off = 0; off < size; off += block) reqs.push_back({0, off, block, dst + off % round});
+    reader->read(reqs);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    gbps = std::max(gbps, double(size) / dt / 1e9);
+    fio = std::max(fio, fio_read_gbps(file, block, qd, size));
+  }
+  if (json) {
+    std::cout << nlohmann::json{{"file", file},         {"bytes", size},          {"block_size", block},
+                                {"queue_depth", qd},    {"backend", reader->backend()}, {"direct", reader->direct()},
+                                {"gb_per_s", gbps},     {"fio_gb_per_s", fio},    {"ratio_to_fio", fio > 0 ? gbps / fio : 0.0}}
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::printf("%s: %.2f GB read in %u-byte blocks, queue depth %u, %s%s\n", file.c_str(), double(size) / 1e9, block,
+              qd, reader->backend().c_str(), reader->direct() ? " + O_DIRECT" : " (page cache: no O_DIRECT here)");
+  if (!reader->fallback_reason().empty()) std::printf("  (%s)\n", reader->fallback_reason().c_str());
+  std::printf("strata  %.2f GB/s (best of 3)\n", gbps);
+  if (fio > 0) std::printf("fio     %.2f GB/s (best of 3; same file, block size, queue depth; io_uring, direct)  ratio %.1f%%\n", fio, 100 * gbps / fio);
+  else std::printf("fio     not installed: no same-run reference\n");
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -105,6 +186,17 @@ void register_bench(CLI::App& app) {
   k->add_option("--batch", batches, "Comma-separated batch sizes (tokens)");
   k->add_option("--shapes", shapes, "v3 (7168->2048->7168) and/or v4 (4096->2048->4096)");
   k->add_option("--types", types, "Comma-separated weight types");
+  static std::string io_file;
+  static uint64_t create_mb = 0;
+  static uint32_t io_block = 1u << 20, io_qd = 32;
+  static bool io_json = false;
+  auto* io = bench->add_subcommand("io", "O_DIRECT sequential read throughput of a file, next to fio's");
+  io->add_option("--file", io_file, "File to read (on the drive to measure)")->required();
+  io->add_option("--create-mb", create_mb, "Write the file first with this many MiB (if smaller)");
+  io->add_option("--block-size", io_block, "Bytes per read (multiple of 4096)");
+  io->add_option("--queue-depth", io_qd, "Reads in flight")->check(CLI::PositiveNumber);
+  io->add_flag("--json", io_json, "Print the result as JSON");
+  io->callback([] { bench_io(io_file, create_mb, io_block, io_qd, io_json); });
   bench->require_subcommand(1);
   k->callback([] {
     const std::vector<int64_t> bs = parse_list(batches);

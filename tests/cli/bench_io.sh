@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# strata bench io runs end to end on a small scratch file and reports its figures as JSON
+# (figures are printed, never asserted on).
+set -euo pipefail
+STRATA=$1
+WORK=$2
+rm -rf "$WORK" && mkdir -p "$WORK"
+"$STRATA" bench io --file "$WORK/scratch.bin" --create-mb 8 --block-size 65536 --queue-depth 4 --json >"$WORK/io.json"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); \
+assert j["bytes"] == 8 << 20, j; assert j["gb_per_s"] > 0; assert j["backend"] in ("io_uring", "pread"); \
+print("ok: bench io", j["backend"], "direct" if j["direct"] else "buffered", "%.2f GB/s" % j["gb_per_s"])' "$WORK/io.json"
+if out=$("$STRATA" bench io --file "$WORK/scratch.bin" --block-size 1000 2>&1); then echo "FAIL: block size 1000 accepted"; exit 1; fi
+grep -q "block size 1000" <<<"$out" || { echo "FAIL: unclear error: $out"; exit 1; }
