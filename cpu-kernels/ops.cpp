@@ -1,5 +1,6 @@
 #include "cpu-kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -77,6 +78,25 @@ void fp8_qdq(float* x, int64_t dim, int64_t block, bool pow2_scale) {
     float scale = std::max(amax, 1e-4f) / 448.0f;
     if (pow2_scale) scale = std::exp2(std::ceil(std::log2(scale)));
     for (int64_t i = b0; i < b1; ++i) x[i] = e4m3_to_f32(f32_to_e4m3(x[i] / scale)) * scale;
+  }
+}
+
+void fp4_qdq(float* x, int64_t dim, int64_t block) {
+  const float min_amax = 6.0f * std::ldexp(1.0f, -126);
+  for (int64_t b0 = 0; b0 < dim; b0 += block) {
+    const int64_t b1 = std::min(dim, b0 + block);
+    float amax = 0;
+    for (int64_t i = b0; i < b1; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float scale = std::exp2(std::ceil(std::log2(std::max(amax, min_amax) / 6.0f)));
+    for (int64_t i = b0; i < b1; ++i) x[i] = e2m1_to_f32(f32_to_e2m1(x[i] / scale)) * scale;
+  }
+}
+
+void swiglu_limited(const float* gate, const float* up, float* out, int64_t n, float limit) {
+  if (limit <= 0) return swiglu(gate, up, out, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = std::min(gate[i], limit), u = std::clamp(up[i], -limit, limit);
+    out[i] = g * sigmoid(g) * u;
   }
 }
 

@@ -21,5 +21,12 @@ void hadamard(float* x, int64_t dim);
 // FP8 E4M3 quantize-then-dequantize of a row in blocks of `block` (the last may be shorter):
 // scale = amax/448 per block, rounded up to a power of two when pow2_scale (UE8M0 scales).
 void fp8_qdq(float* x, int64_t dim, int64_t block, bool pow2_scale);
+// FP4 E2M1 quantize-then-dequantize in blocks of `block` (the last may be shorter): scale =
+// 2^ceil(log2(max(amax, 6·2^-126) / 6)) per block, values rounded to the E2M1 grid (nearest,
+// ties to even) after clamping to ±6.
+void fp4_qdq(float* x, int64_t dim, int64_t block);
+// SwiGLU with DeepSeek-V4's clamp (limit > 0): out = silu(min(gate, limit)) · clamp(up, ±limit);
+// limit <= 0 is the plain swiglu.
+void swiglu_limited(const float* gate, const float* up, float* out, int64_t n, float limit);
 
 }  // namespace strata

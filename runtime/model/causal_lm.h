@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "runtime/model/model_files.h"
@@ -20,6 +21,24 @@ struct ForwardOptions {
   MlaMode mla = MlaMode::Auto;
 };
 
+// Settings fixed for the life of a loaded model (they shape what its caches hold).
+struct ModelOptions {
+  // DeepSeek-V4's activation quantize-dequantize steps (FP8 on the KV non-rope dims, FP4 on
+  // the indexer's queries and keys). Part of the published math; off only for experiments.
+  bool act_quant = true;
+  // Routed experts per token (0: num_experts_per_tok from the config). Hash-routed layers
+  // keep the table's experts.
+  int64_t experts_per_token = 0;
+  // "Dynamic" expert count: a routed expert whose normalized weight (its share of the
+  // token's routed weight, before routed_scaling_factor) is below this is skipped; 0 = off.
+  float min_expert_weight = 0;
+};
+
+// Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.
+struct RoutingStats {
+  int64_t routed = 0, skipped = 0;
+};
+
 class CausalLM {
  public:
   virtual ~CausalLM() = default;
@@ -33,9 +52,12 @@ class CausalLM {
   // Throws strata::Error for a token id outside the vocabulary.
   virtual void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
                        const ForwardOptions& opts = {}) = 0;
+  virtual RoutingStats routing_stats() const = 0;
+  // What loading decided that a user should hear (e.g. modules present but not used).
+  virtual std::vector<std::string> load_notes() const { return {}; }
 };
 
 // The model of m.config's architecture over m's weights (held by reference: m must outlive it).
-std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m);
+std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m, const ModelOptions& opts = {});
 
 }  // namespace strata

@@ -11,6 +11,7 @@
 #include "cpu-kernels/ops.h"
 #include "cpu-kernels/rope.h"
 #include "runtime/common/error.h"
+#include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/weights.h"
 
@@ -23,9 +24,6 @@ using Buf = std::vector<float>;
 
 Buf zeros(int64_t n) { return Buf(static_cast<size_t>(n), 0.0f); }
 
-struct Mlp {
-  WeightView w1, w2, w3;  // gate, down, up
-};
 
 // Per-head pieces of the MLA up-projection, from either wkv_b [H·(nope+v), kv_lora] or the
 // split GGUF form wk_b [H, kv_lora, nope] (each head's key half transposed) + wv_b [H, v, kv_lora].
@@ -77,7 +75,7 @@ struct LayerCache {
 
 class DeepseekV3 final : public CausalLM {
  public:
-  explicit DeepseekV3(const ModelFiles& m);
+  DeepseekV3(const ModelFiles& m, const ModelOptions& opts);
   const ModelConfig& config() const override { return c_; }
   int64_t n_past() const override { return n_past_; }
   void reset() override {
@@ -86,13 +84,13 @@ class DeepseekV3 final : public CausalLM {
   }
   void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
                const ForwardOptions& opts) override;
+  RoutingStats routing_stats() const override { return stats_; }
 
  private:
   void attention(int64_t li, const Buf& x, int64_t n, MlaMode mode, Buf& out);
   // Keys each query may attend to: allowed[t * n_ctx + s].
   std::vector<uint8_t> index_select(int64_t li, const Buf& x, const Buf& q_latent, int64_t n);
-  void mlp(const Mlp& m, const float* x, int64_t n, int64_t inter, float* out) const;
-  void moe(int64_t li, const Buf& x, int64_t n, Buf& out) const;
+  void moe(int64_t li, const Buf& x, int64_t n, Buf& out);
 
   const ModelConfig& c_;
   Weights w_;
@@ -105,6 +103,8 @@ class DeepseekV3 final : public CausalLM {
   float softmax_scale_ = 1;
   bool index_pow2_scale_ = false;
   int64_t n_past_ = 0;
+  ModelOptions opts_;
+  RoutingStats stats_;
 };
 
 RopeParams rope_params(const ModelConfig& c) {
@@ -120,13 +120,13 @@ RopeParams rope_params(const ModelConfig& c) {
   return p;
 }
 
-DeepseekV3::DeepseekV3(const ModelFiles& m)
-    : c_(m.config), w_(m.index), rope_(rope_params(m.config)), index_rope_(rope_params(m.config)) {
+DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
+    : c_(m.config), w_(m.index), rope_(rope_params(m.config)), index_rope_(rope_params(m.config)), opts_(opts) {
   const ModelConfig& c = c_;
   embed_ = w_.matrix("embed.weight");
   head_ = w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight");
   norm_ = w_.vector("norm.weight");
-  router_ = RouterParams::from_config(c);
+  router_ = RouterParams::from_config(c, opts);
   softmax_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.qk_nope_head_dim + c.qk_rope_head_dim)));
   if (c.rope_scaling.type == "yarn" && c.rope_scaling.mscale_all_dim != 0) {
     const double ms = yarn_mscale(c.rope_scaling.factor, c.rope_scaling.mscale_all_dim);
@@ -199,17 +199,9 @@ DeepseekV3::DeepseekV3(const ModelFiles& m)
   }
 }
 
-void DeepseekV3::mlp(const Mlp& m, const float* x, int64_t n, int64_t inter, float* out) const {
-  Buf g = zeros(n * inter), u = zeros(n * inter);
-  linear(m.w1, x, n, g.data());
-  linear(m.w3, x, n, u.data());
-  swiglu(g.data(), u.data(), g.data(), n * inter);
-  linear(m.w2, g.data(), n, out);
-}
-
-void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) const {
+void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) {
   const Layer& L = layers_[static_cast<size_t>(li)];
-  const int64_t d = c_.hidden_size, ne = c_.n_routed_experts, k = c_.num_experts_per_tok;
+  const int64_t d = c_.hidden_size, ne = c_.n_routed_experts, k = router_.top_k;
   Buf logits = zeros(n * ne);
   linear(L.gate, x.data(), n, logits.data());
   std::vector<int32_t> ids(static_cast<size_t>(n * k));
@@ -217,25 +209,12 @@ void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) const {
   for (int64_t t = 0; t < n; ++t)
     route_token(router_, logits.data() + t * ne, L.gate_bias.empty() ? nullptr : L.gate_bias.data(),
                 ids.data() + t * k, wts.data() + t * k);
+  stats_.routed += n * k;
+  for (int64_t t = 0; t < n; ++t) stats_.skipped += drop_small_experts(wts.data() + t * k, k, opts_.min_expert_weight);
 
   std::fill(out.begin(), out.end(), 0.0f);
-  if (L.has_shared) mlp(L.shared, x.data(), n, c_.moe_intermediate_size * c_.n_shared_experts, out.data());
-  // Tokens grouped by expert: each expert's weights are read once per batch.
-  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(static_cast<size_t>(ne));
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t j = 0; j < k; ++j) by_expert[ids[t * k + j]].push_back({t, wts[t * k + j]});
-  Buf xs, ys;
-  for (int64_t e = 0; e < ne; ++e) {
-    const auto& toks = by_expert[static_cast<size_t>(e)];
-    if (toks.empty()) continue;
-    const int64_t m = static_cast<int64_t>(toks.size());
-    xs.resize(static_cast<size_t>(m * d));
-    ys.assign(static_cast<size_t>(m * d), 0.0f);
-    for (int64_t i = 0; i < m; ++i) std::copy_n(x.data() + toks[i].first * d, d, xs.data() + i * d);
-    mlp(L.experts[static_cast<size_t>(e)], xs.data(), m, c_.moe_intermediate_size, ys.data());
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < d; ++j) out[toks[i].first * d + j] += toks[i].second * ys[i * d + j];
-  }
+  if (L.has_shared) mlp_forward(L.shared, x.data(), n, out.data());
+  add_routed_experts(L.experts, x.data(), n, d, ids.data(), wts.data(), k, out.data());
 }
 
 std::vector<uint8_t> DeepseekV3::index_select(int64_t li, const Buf& x, const Buf& q_latent, int64_t n) {
@@ -420,7 +399,7 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
     rms_norm(h.data(), L.ffn_norm.data(), x.data(), n, d, eps);
     if (L.moe) moe(li, x, n, y);
-    else mlp(L.dense, x.data(), n, c_.intermediate_size, y.data());
+    else mlp_forward(L.dense, x.data(), n, y.data());
     for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
   }
   n_past_ += n;
@@ -433,16 +412,8 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& lo
 
 }  // namespace
 
-std::unique_ptr<CausalLM> make_deepseek_v3(const ModelFiles& m) { return std::make_unique<DeepseekV3>(m); }
-
-std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m) {
-  switch (m.config.arch) {
-    case Arch::DeepseekV3:
-    case Arch::DeepseekV32: return make_deepseek_v3(m);
-    case Arch::DeepseekV4: break;
-  }
-  throw Error(m.path.string() + ": " + std::string(arch_name(m.config.arch)) +
-              " cannot be run yet (deepseek_v3 and deepseek_v32 can)");
+std::unique_ptr<CausalLM> make_deepseek_v3(const ModelFiles& m, const ModelOptions& opts) {
+  return std::make_unique<DeepseekV3>(m, opts);
 }
 
 }  // namespace strata

@@ -22,6 +22,6 @@
 
 namespace strata {
 
-std::unique_ptr<CausalLM> make_deepseek_v3(const ModelFiles& m);
+std::unique_ptr<CausalLM> make_deepseek_v3(const ModelFiles& m, const ModelOptions& opts);
 
 }  // namespace strata

@@ -7,10 +7,11 @@
 #include <vector>
 
 #include "cpu-kernels/ops.h"
+#include "runtime/common/error.h"
 
 namespace strata {
 
-RouterParams RouterParams::from_config(const ModelConfig& c) {
+RouterParams RouterParams::from_config(const ModelConfig& c, const ModelOptions& opts) {
   RouterParams p;
   p.scoring = c.scoring_func;
   p.n_experts = c.n_routed_experts;
@@ -19,6 +20,14 @@ RouterParams RouterParams::from_config(const ModelConfig& c) {
   p.topk_group = std::max<int64_t>(c.topk_group, 1);
   p.norm_topk_prob = c.norm_topk_prob;
   p.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+  if (opts.experts_per_token != 0) {
+    if (opts.experts_per_token < 0 || opts.experts_per_token > c.n_routed_experts)
+      throw Error(c.source + ": experts per token " + std::to_string(opts.experts_per_token) +
+                  " is outside [1, n_routed_experts = " + std::to_string(c.n_routed_experts) + "]");
+    p.top_k = opts.experts_per_token;
+  }
+  if (opts.min_expert_weight < 0 || opts.min_expert_weight >= 1)
+    throw Error("minimum expert weight " + std::to_string(opts.min_expert_weight) + " is outside [0, 1)");
   return p;
 }
 
@@ -35,20 +44,38 @@ std::vector<int64_t> top_indices(const std::vector<float>& v, int64_t k) {
 
 }  // namespace
 
-void route_token(const RouterParams& p, const float* logits, const float* bias, int32_t* ids, float* weights) {
-  const int64_t n = p.n_experts;
-  std::vector<float> scores(logits, logits + n);
+namespace {
+
+void score(const RouterParams& p, const float* logits, std::vector<float>& scores) {
+  scores.assign(logits, logits + p.n_experts);
   switch (p.scoring) {
     case ScoringFunc::Sigmoid:
       for (float& s : scores) s = sigmoid(s);
       break;
     case ScoringFunc::Softmax:
-      softmax(scores.data(), n);
+      softmax(scores.data(), p.n_experts);
       break;
     case ScoringFunc::SqrtSoftplus:
       for (float& s : scores) s = std::sqrt(s > 20 ? s : std::log1p(std::exp(s)));
       break;
   }
+}
+
+void finish_weights(const RouterParams& p, float* weights, int64_t k) {
+  float sum = 0;
+  for (int64_t i = 0; i < k; ++i) sum += weights[i];
+  for (int64_t i = 0; i < k; ++i) {
+    if (p.norm_topk_prob && sum > 0) weights[i] /= sum;
+    weights[i] *= p.routed_scaling_factor;
+  }
+}
+
+}  // namespace
+
+void route_token(const RouterParams& p, const float* logits, const float* bias, int32_t* ids, float* weights) {
+  const int64_t n = p.n_experts;
+  std::vector<float> scores;
+  score(p, logits, scores);
   std::vector<float> sel = scores;
   if (bias)
     for (int64_t e = 0; e < n; ++e) sel[e] += bias[e];
@@ -68,16 +95,31 @@ void route_token(const RouterParams& p, const float* logits, const float* bias, 
   }
 
   const std::vector<int64_t> top = top_indices(sel, p.top_k);
-  float sum = 0;
   for (size_t i = 0; i < top.size(); ++i) {
     ids[i] = static_cast<int32_t>(top[i]);
     weights[i] = scores[top[i]];
-    sum += weights[i];
   }
-  for (size_t i = 0; i < top.size(); ++i) {
-    if (p.norm_topk_prob && sum > 0) weights[i] /= sum;
-    weights[i] *= p.routed_scaling_factor;
-  }
+  finish_weights(p, weights, static_cast<int64_t>(top.size()));
+}
+
+void route_token_fixed(const RouterParams& p, const float* logits, const int32_t* ids, float* weights) {
+  std::vector<float> scores;
+  score(p, logits, scores);
+  for (int64_t i = 0; i < p.top_k; ++i) weights[i] = scores[static_cast<size_t>(ids[i])];
+  finish_weights(p, weights, p.top_k);
+}
+
+int64_t drop_small_experts(float* weights, int64_t top_k, float min_share) {
+  if (min_share <= 0) return 0;
+  float sum = 0;
+  for (int64_t i = 0; i < top_k; ++i) sum += weights[i];
+  int64_t skipped = 0;
+  for (int64_t i = 0; i < top_k; ++i)
+    if (sum > 0 && weights[i] / sum < min_share) {
+      weights[i] = 0;
+      ++skipped;
+    }
+  return skipped;
 }
 
 }  // namespace strata

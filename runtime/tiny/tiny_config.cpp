@@ -70,7 +70,8 @@ nlohmann::json tiny_config_json(Arch arch, bool engram, int64_t vocab_size) {
       c["architectures"] = {"DeepseekV4ForCausalLM"};
       c["num_hidden_layers"] = 4;
       c["num_key_value_heads"] = 1;
-      c["head_dim"] = 32;
+      // head_dim - rope = 64: one whole FP8 block of 64 for the KV quantize-dequantize step.
+      c["head_dim"] = 72;
       c["qk_rope_head_dim"] = 8;
       c["o_groups"] = 2;
       c["o_lora_rank"] = 16;
@@ -83,8 +84,8 @@ nlohmann::json tiny_config_json(Arch arch, bool engram, int64_t vocab_size) {
       c["hc_sinkhorn_iters"] = 20;
       c["hc_eps"] = 1e-6;
       c["index_n_heads"] = 4;
-      c["index_head_dim"] = 16;
-      c["index_topk"] = 4;
+      c["index_head_dim"] = 32;  // one FP4 block of 32
+      c["index_topk"] = 2;       // below the compressed rows of a 12-token prompt
       c["num_hash_layers"] = 1;
       c["scoring_func"] = "sqrtsoftplus";
       c["swiglu_limit"] = 10.0;

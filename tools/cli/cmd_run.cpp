@@ -1,4 +1,5 @@
 // strata run --model M --prompt TEXT [-n N] [--temp T] [--top-p P] [--top-k K] [--seed S] [--chat]
+//            [model options: --no-act-quant --experts-per-token K --min-expert-weight W]
 // Streams the generated text to stdout; timing to stderr.
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,7 @@ void register_run(CLI::App& app) {
   static int n_predict = 64;
   static SamplerParams sp;
   static bool chat = false;
+  static ModelOptions mo;
   auto* cmd = app.add_subcommand("run", "Generate text from a prompt (streamed to stdout)");
   cmd->add_option("--model", model, "HF model directory or .gguf file")->required();
   cmd->add_option("--prompt,-p", prompt, "Prompt text")->required();
@@ -27,12 +29,14 @@ void register_run(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", sp.seed, "Random seed of the sampler");
   cmd->add_flag("--chat", chat, "Wrap the prompt in the model's chat format as a user message");
+  add_model_options(cmd, mo);
   cmd->callback([] {
     OpenOptions oo;
     oo.require_tokenizer = true;
     const ModelFiles m = open_model(model, oo);
     const Tokenizer& tok = *m.tokenizer;
-    auto lm = load_causal_lm(m);
+    auto lm = load_causal_lm(m, mo);
+    print_load_notes(*lm);
     Sampler sampler(sp);
 
     const std::string text = chat ? tok.chat_prompt({{"user", prompt}}, true) : prompt;
@@ -70,6 +74,7 @@ void register_run(CLI::App& app) {
     if (generated > 0)
       std::fprintf(stderr, "decode:  %d tokens in %.3f s (%.1f tokens/s, %.2f ms/token)\n", generated, decode_s,
                    generated / decode_s, 1e3 * decode_s / generated);
+    print_routing(*lm, mo);
   });
 }
 

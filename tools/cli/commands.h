@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/model/causal_lm.h"
+
 namespace strata::cli {
 
 void register_inspect(CLI::App& app);
@@ -19,6 +21,14 @@ void register_bench(CLI::App& app);
 
 // profiles/ of the source tree, or $STRATA_PROFILES.
 std::filesystem::path profiles_dir();
+
+// Flags every command that runs a model shares (--no-act-quant, --experts-per-token,
+// --min-expert-weight), into `o`.
+void add_model_options(CLI::App* cmd, ModelOptions& o);
+// Load-time notes of the model on stderr.
+void print_load_notes(const CausalLM& lm);
+// The share of routed expert slots skipped by --min-expert-weight, on stderr (when set).
+void print_routing(const CausalLM& lm, const ModelOptions& o);
 
 // "1,2,3" -> ids; throws strata::Error naming the first item that is not a token id.
 std::vector<int32_t> parse_ids(const std::string& text);

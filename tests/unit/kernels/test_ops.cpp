@@ -107,6 +107,36 @@ TEST(Ops, Fp8QuantizeDequantizePerBlock) {
   EXPECT_EQ(z[5], e4m3_to_f32(f32_to_e4m3(x[5] * 32.0f)) / 32.0f);
 }
 
+TEST(Ops, Fp4QuantizeDequantizeRoundsToNearestEvenOnTheE2M1Grid) {
+  // amax 6 -> scale 2^ceil(log2(6/6)) = 1: the values land on the grid itself.
+  std::vector<float> x = {6.0f, 0.25f, 0.75f, 2.5f, 5.0f, -1.25f, -3.5f, 0.2f, 1.75f, 0.0f};
+  fp4_qdq(x.data(), 10, 32);
+  const std::vector<float> want = {6.0f, 0.0f, 1.0f, 2.0f, 4.0f, -1.0f, -4.0f, 0.0f, 2.0f, 0.0f};
+  EXPECT_EQ(x, want);
+  // amax 7 -> scale 2: 7/2 = 3.5 ties to 4 -> 8; 1/2 = 0.5 exact.
+  std::vector<float> y = {7.0f, 1.0f};
+  fp4_qdq(y.data(), 2, 32);
+  EXPECT_EQ(y, (std::vector<float>{8.0f, 1.0f}));
+  // Each block of 32 has its own scale; an all-zero block stays zero (minimum scale, no NaN).
+  std::vector<float> z(64, 0.0f);
+  z[40] = 0.3f;  // block 1: scale 2^ceil(log2(0.05)) = 1/16, 0.3·16 = 4.8 -> 4 -> 0.25
+  fp4_qdq(z.data(), 64, 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(z[i], 0.0f);
+  EXPECT_EQ(z[40], 0.25f);
+}
+
+TEST(Ops, SwigluLimitedClampsGateAboveAndUpBothWays) {
+  const std::vector<float> g = {-3.0f, 0.5f, 12.0f, 20.0f}, u = {2.0f, -15.0f, 1.0f, 11.0f};
+  std::vector<float> out(4), plain(4);
+  swiglu_limited(g.data(), u.data(), out.data(), 4, 10.0f);
+  auto silu = [](double v) { return v / (1 + std::exp(-v)); };
+  const double want[4] = {silu(-3) * 2, silu(0.5) * -10, silu(10) * 1, silu(10) * 10};
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], want[i], 1e-5 * std::fabs(want[i])) << i;
+  swiglu_limited(g.data(), u.data(), out.data(), 4, 0.0f);  // no limit: the plain SwiGLU
+  swiglu(g.data(), u.data(), plain.data(), 4);
+  EXPECT_EQ(out, plain);
+}
+
 TEST(Rope, PlainFrequenciesAndRotation) {
   Rope r({8, 10000});
   ASSERT_EQ(r.freqs().size(), 4u);

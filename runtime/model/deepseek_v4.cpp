@@ -1,0 +1,407 @@
+#include "runtime/model/deepseek_v4.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "cpu-kernels/linear.h"
+#include "cpu-kernels/ops.h"
+#include "cpu-kernels/rope.h"
+#include "runtime/common/error.h"
+#include "runtime/model/mhc.h"
+#include "runtime/model/moe_ffn.h"
+#include "runtime/model/router.h"
+#include "runtime/model/v4_compressor.h"
+#include "runtime/model/weights.h"
+
+namespace strata {
+namespace {
+
+using Buf = std::vector<float>;
+
+Buf zeros(int64_t n) { return Buf(static_cast<size_t>(n), 0.0f); }
+
+constexpr int64_t kKvQuantBlock = 64;     // FP8 blocks of the KV non-rope dims
+constexpr int64_t kIndexQuantBlock = 32;  // FP4 blocks of the indexer's queries and keys
+
+struct Layer {
+  Buf attn_norm, ffn_norm;
+  HcWeights hc_attn, hc_ffn;
+  // attention
+  Buf sink, q_norm, kv_norm;
+  WeightView wq_a, wq_b, wkv, wo_a, wo_b;
+  int64_t ratio = 0;
+  const Rope* rope = nullptr;
+  WeightView index_wq_b, index_weights_proj;
+  // FFN
+  WeightView gate;
+  Buf gate_bias;
+  std::vector<int32_t> tid2eid;  // [vocab, top_k] on hash layers
+  Mlp shared;
+  bool has_shared = false;
+  std::vector<Mlp> experts;
+};
+
+struct LayerCache {
+  Buf window;  // ring of sliding_window rows [window, head_dim]: position p at p % window
+  std::unique_ptr<Compressor> compressor, index_compressor;
+};
+
+class DeepseekV4 final : public CausalLM {
+ public:
+  DeepseekV4(const ModelFiles& m, const ModelOptions& opts);
+  const ModelConfig& config() const override { return c_; }
+  int64_t n_past() const override { return n_past_; }
+  void reset() override;
+  void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
+               const ForwardOptions& opts) override;
+  RoutingStats routing_stats() const override { return stats_; }
+  std::vector<std::string> load_notes() const override { return notes_; }
+
+ private:
+  void load_layer(int64_t li, const std::string& file);
+  void attention(int64_t li, const Buf& x, int64_t n, Buf& out);
+  // Compressed rows each query of the batch sees on a ratio-4 layer: [n][<= index_topk].
+  std::vector<std::vector<int64_t>> index_select(int64_t li, const Buf& x, const Buf& qr, int64_t n);
+  void moe(int64_t li, const Buf& x, std::span<const int32_t> tokens, Buf& out);
+
+  const ModelConfig& c_;
+  Weights w_;
+  ModelOptions opts_;
+  WeightView embed_, head_;
+  Buf norm_;
+  HcWeights hc_head_;
+  HcParams hc_;
+  Rope rope_window_, rope_compressed_;
+  RouterParams router_;
+  std::vector<Layer> layers_;
+  std::vector<LayerCache> cache_;
+  float softmax_scale_ = 1;
+  int64_t n_past_ = 0;
+  RoutingStats stats_;
+  std::vector<std::string> notes_;
+};
+
+RopeParams v4_rope(const ModelConfig& c, bool compressed) {
+  RopeParams p;
+  p.dim = c.qk_rope_head_dim;
+  p.theta = compressed ? c.compress_rope_theta : c.rope_theta;
+  if (compressed && c.rope_scaling.type == "yarn") {
+    p.factor = c.rope_scaling.factor;
+    p.original_max_positions = c.rope_scaling.original_max_position_embeddings;
+    p.beta_fast = c.rope_scaling.beta_fast;
+    p.beta_slow = c.rope_scaling.beta_slow;
+  }
+  return p;
+}
+
+HcWeights hc_weights(const Weights& w, const std::string& prefix) {
+  return {w.vector(prefix + "_fn"), w.vector(prefix + "_base"), w.vector(prefix + "_scale")};
+}
+
+DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
+    : c_(m.config),
+      w_(m.index),
+      opts_(opts),
+      rope_window_(v4_rope(m.config, false)),
+      rope_compressed_(v4_rope(m.config, true)) {
+  const ModelConfig& c = c_;
+  const std::string file = m.index.path().string();
+  if (c.head_dim <= c.qk_rope_head_dim || c.num_attention_heads % c.o_groups != 0)
+    throw_error({file, "head_dim", -1}, "head_dim must exceed qk_rope_head_dim and o_groups divide the heads");
+  embed_ = w_.matrix("embed.weight");
+  head_ = w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight");
+  norm_ = w_.vector("norm.weight");
+  hc_head_ = hc_weights(w_, "hc_head");
+  hc_ = {c.hc_mult, c.hidden_size, c.hc_sinkhorn_iters, static_cast<float>(c.rms_norm_eps),
+         static_cast<float>(c.hc_eps)};
+  router_ = RouterParams::from_config(c, opts);
+  softmax_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  layers_.resize(static_cast<size_t>(c.num_hidden_layers));
+  cache_.resize(layers_.size());
+  for (int64_t li = 0; li < c.num_hidden_layers; ++li) load_layer(li, file);
+  if (c.num_nextn_predict_layers > 0)
+    notes_.push_back(std::to_string(c.num_nextn_predict_layers) +
+                     " multi-token-prediction module(s) in the checkpoint: not loaded (generation does not use them)");
+  reset();
+}
+
+void DeepseekV4::load_layer(int64_t li, const std::string& file) {
+  const ModelConfig& c = c_;
+  Layer& L = layers_[static_cast<size_t>(li)];
+  const std::string p = "layers." + std::to_string(li) + ".";
+  L.attn_norm = w_.vector(p + "attn_norm.weight");
+  L.ffn_norm = w_.vector(p + "ffn_norm.weight");
+  L.hc_attn = hc_weights(w_, p + "hc_attn");
+  L.hc_ffn = hc_weights(w_, p + "hc_ffn");
+  L.sink = w_.vector(p + "attn.attn_sink");
+  L.wq_a = w_.matrix(p + "attn.wq_a.weight");
+  L.q_norm = w_.vector(p + "attn.q_norm.weight");
+  L.wq_b = w_.matrix(p + "attn.wq_b.weight");
+  L.wkv = w_.matrix(p + "attn.wkv.weight");
+  L.kv_norm = w_.vector(p + "attn.kv_norm.weight");
+  L.wo_a = w_.matrix(p + "attn.wo_a.weight");
+  L.wo_b = w_.matrix(p + "attn.wo_b.weight");
+  L.ratio = c.compress_ratio(li);
+  L.rope = L.ratio > 0 ? &rope_compressed_ : &rope_window_;
+  if (L.ratio == 4) {
+    L.index_wq_b = w_.matrix(p + "attn.indexer.wq_b.weight");
+    L.index_weights_proj = w_.matrix(p + "attn.indexer.weights_proj.weight");
+    if (c.index_head_dim % kIndexQuantBlock != 0 || (c.index_head_dim & (c.index_head_dim - 1)) != 0)
+      throw_error({file, "index_head_dim", -1}, "must be a power of two and a multiple of 32 (Hadamard, FP4 blocks)");
+  }
+  L.gate = w_.matrix(p + "ffn.gate.weight");
+  if (c.is_hash_layer(li)) {
+    const std::string name = p + "ffn.gate.tid2eid";
+    const Buf table = w_.vector(name);
+    if (static_cast<int64_t>(table.size()) != c.vocab_size * c.num_experts_per_tok)
+      throw_error({file, name, -1}, "expected [vocab_size, num_experts_per_tok] expert ids");
+    L.tid2eid.resize(table.size());
+    for (size_t i = 0; i < table.size(); ++i) {
+      if (!(table[i] >= 0 && table[i] < static_cast<float>(c.n_routed_experts)))
+        throw_error({file, name, static_cast<int64_t>(i)},
+                    "expert id " + std::to_string(table[i]) + " outside [0, n_routed_experts)");
+      L.tid2eid[i] = static_cast<int32_t>(table[i]);
+    }
+  } else if (w_.has(p + "ffn.gate.bias")) {
+    L.gate_bias = w_.vector(p + "ffn.gate.bias");
+  }
+  L.has_shared = c.n_shared_experts > 0;
+  if (L.has_shared)
+    L.shared = {w_.matrix(p + "ffn.shared_experts.w1.weight"), w_.matrix(p + "ffn.shared_experts.w2.weight"),
+                w_.matrix(p + "ffn.shared_experts.w3.weight")};
+  L.experts.reserve(static_cast<size_t>(c.n_routed_experts));
+  for (int e = 0; e < c.n_routed_experts; ++e)
+    L.experts.push_back({w_.expert(static_cast<int>(li), e, "w1"), w_.expert(static_cast<int>(li), e, "w2"),
+                         w_.expert(static_cast<int>(li), e, "w3")});
+}
+
+void DeepseekV4::reset() {
+  n_past_ = 0;
+  const ModelConfig& c = c_;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int64_t D = c.head_dim, rd = c.qk_rope_head_dim, ID = c.index_head_dim;
+  const bool quant = opts_.act_quant;
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const Layer& L = layers_[li];
+    LayerCache& lc = cache_[li];
+    lc.window.assign(static_cast<size_t>(c.sliding_window * D), 0.0f);
+    lc.compressor.reset();
+    lc.index_compressor.reset();
+    if (L.ratio <= 0) continue;
+    const std::string p = "layers." + std::to_string(li) + ".attn.";
+    auto weights = [&](const std::string& q) {
+      return CompressorWeights{w_.matrix(q + "wkv.weight"), w_.matrix(q + "wgate.weight"), w_.vector(q + "ape"),
+                               w_.vector(q + "norm.weight")};
+    };
+    lc.compressor = std::make_unique<Compressor>(weights(p + "compressor."), L.ratio, D, eps, L.rope,
+                                                 [D, rd, quant](float* row) {
+                                                   if (quant) fp8_qdq(row, D - rd, kKvQuantBlock, true);
+                                                 });
+    if (L.ratio == 4)
+      lc.index_compressor = std::make_unique<Compressor>(weights(p + "indexer.compressor."), L.ratio, ID, eps, L.rope,
+                                                         [ID, quant](float* row) {
+                                                           hadamard(row, ID);
+                                                           if (quant) fp4_qdq(row, ID, kIndexQuantBlock);
+                                                         });
+  }
+}
+
+std::vector<std::vector<int64_t>> DeepseekV4::index_select(int64_t li, const Buf& x, const Buf& qr, int64_t n) {
+  const Layer& L = layers_[static_cast<size_t>(li)];
+  const Compressor& keys = *cache_[static_cast<size_t>(li)].index_compressor;
+  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, rd = c_.qk_rope_head_dim;
+  Buf q = zeros(n * nh * hd), w = zeros(n * nh);
+  linear(L.index_wq_b, qr.data(), n, q.data());
+  linear(L.index_weights_proj, x.data(), n, w.data());
+  const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd * nh)));
+  std::vector<std::vector<int64_t>> picked(static_cast<size_t>(n));
+  Buf score;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = n_past_ + t;
+    for (int64_t h = 0; h < nh; ++h) {
+      float* qh = q.data() + (t * nh + h) * hd;
+      L.rope->apply_interleaved(qh + hd - rd, pos);
+      hadamard(qh, hd);
+      if (opts_.act_quant) fp4_qdq(qh, hd, kIndexQuantBlock);
+    }
+    const int64_t rows = (pos + 1) / L.ratio;
+    score.assign(static_cast<size_t>(rows), 0.0f);
+    for (int64_t j = 0; j < rows; ++j) {
+      const float* k = keys.row(j);
+      float acc = 0;
+      for (int64_t h = 0; h < nh; ++h) {
+        const float* qh = q.data() + (t * nh + h) * hd;
+        float dot = 0;
+        for (int64_t i = 0; i < hd; ++i) dot += qh[i] * k[i];
+        acc += std::max(dot, 0.0f) * w[t * nh + h] * wscale;
+      }
+      score[static_cast<size_t>(j)] = acc;
+    }
+    std::vector<int64_t>& order = picked[static_cast<size_t>(t)];
+    order.resize(static_cast<size_t>(rows));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
+    order.resize(static_cast<size_t>(std::min(rows, c_.index_topk)));
+  }
+  return picked;
+}
+
+void DeepseekV4::attention(int64_t li, const Buf& x, int64_t n, Buf& out) {
+  const Layer& L = layers_[static_cast<size_t>(li)];
+  LayerCache& lc = cache_[static_cast<size_t>(li)];
+  const int64_t H = c_.num_attention_heads, D = c_.head_dim, rd = c_.qk_rope_head_dim, win = c_.sliding_window;
+  const int64_t G = c_.o_groups, R = c_.o_lora_rank;
+  const float eps = static_cast<float>(c_.rms_norm_eps);
+
+  Buf qr = zeros(n * c_.q_lora_rank), q = zeros(n * H * D), kv = zeros(n * D);
+  linear(L.wq_a, x.data(), n, qr.data());
+  rms_norm(qr.data(), L.q_norm.data(), qr.data(), n, c_.q_lora_rank, eps);
+  linear(L.wq_b, qr.data(), n, q.data());
+  const Buf ones(static_cast<size_t>(D), 1.0f);
+  rms_norm(q.data(), ones.data(), q.data(), n * H, D, eps);
+  linear(L.wkv, x.data(), n, kv.data());
+  rms_norm(kv.data(), L.kv_norm.data(), kv.data(), n, D, eps);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t h = 0; h < H; ++h) L.rope->apply_interleaved(q.data() + (t * H + h) * D + D - rd, n_past_ + t);
+    float* k = kv.data() + t * D;
+    L.rope->apply_interleaved(k + D - rd, n_past_ + t);
+    if (opts_.act_quant) fp8_qdq(k, D - rd, kKvQuantBlock, true);
+  }
+  // Compressed rows of blocks completed by these tokens exist before any of them attends (a
+  // query only sees rows whose block ends at or before its own position).
+  if (lc.compressor) lc.compressor->append(x.data(), n, n_past_);
+  if (lc.index_compressor) lc.index_compressor->append(x.data(), n, n_past_);
+  std::vector<std::vector<int64_t>> picked;
+  if (L.ratio == 4) picked = index_select(li, x, qr, n);
+
+  // Window key of position p: from this batch, or from the ring (the window reaches back at
+  // most win-1 positions, all still in the ring).
+  auto window_key = [&](int64_t p) -> const float* {
+    return p >= n_past_ ? kv.data() + (p - n_past_) * D : lc.window.data() + (p % win) * D;
+  };
+  Buf o = zeros(n * H * D);
+  std::vector<const float*> keys;
+  Buf scores;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = n_past_ + t;
+    keys.clear();
+    for (int64_t p = std::max<int64_t>(0, pos - win + 1); p <= pos; ++p) keys.push_back(window_key(p));
+    if (L.ratio == 4) {
+      for (int64_t j : picked[static_cast<size_t>(t)]) keys.push_back(lc.compressor->row(j));
+    } else if (L.ratio > 0) {
+      for (int64_t j = 0; j < (pos + 1) / L.ratio; ++j) keys.push_back(lc.compressor->row(j));
+    }
+    const int64_t nk = static_cast<int64_t>(keys.size());
+    scores.resize(static_cast<size_t>(nk));
+    for (int64_t h = 0; h < H; ++h) {
+      const float* qh = q.data() + (t * H + h) * D;
+      float m = L.sink[h];
+      for (int64_t i = 0; i < nk; ++i) {
+        float dot = 0;
+        for (int64_t e = 0; e < D; ++e) dot += qh[e] * keys[i][e];
+        scores[i] = dot * softmax_scale_;
+        m = std::max(m, scores[i]);
+      }
+      double den = std::exp(static_cast<double>(L.sink[h]) - m);
+      for (int64_t i = 0; i < nk; ++i) {
+        scores[i] = std::exp(scores[i] - m);
+        den += scores[i];
+      }
+      float* oh = o.data() + (t * H + h) * D;
+      for (int64_t i = 0; i < nk; ++i) {
+        const float p = static_cast<float>(scores[i] / den);
+        for (int64_t e = 0; e < D; ++e) oh[e] += p * keys[i][e];
+      }
+      // Rotating by the negative angle undoes the query position's rotation.
+      L.rope->apply_interleaved(oh + D - rd, -pos);
+    }
+  }
+  for (int64_t t = 0; t < n; ++t) std::copy_n(kv.data() + t * D, D, lc.window.data() + ((n_past_ + t) % win) * D);
+
+  // Grouped low-rank output: group g's heads through rows [g·R, (g+1)·R) of wo_a.
+  const int64_t group_in = H * D / G;
+  Buf low = zeros(n * G * R);
+  for (int64_t g = 0; g < G; ++g)
+    linear_rows(L.wo_a, g * R, R, o.data() + g * group_in, n, H * D, low.data() + g * R, G * R);
+  linear(L.wo_b, low.data(), n, out.data());
+}
+
+void DeepseekV4::moe(int64_t li, const Buf& x, std::span<const int32_t> tokens, Buf& out) {
+  const Layer& L = layers_[static_cast<size_t>(li)];
+  const int64_t n = static_cast<int64_t>(tokens.size()), d = c_.hidden_size, ne = c_.n_routed_experts;
+  const bool hash = !L.tid2eid.empty();
+  RouterParams rp = router_;
+  if (hash) rp.top_k = c_.num_experts_per_tok;
+  const int64_t k = rp.top_k;
+  Buf logits = zeros(n * ne), wts = zeros(n * k);
+  std::vector<int32_t> ids(static_cast<size_t>(n * k));
+  linear(L.gate, x.data(), n, logits.data());
+  for (int64_t t = 0; t < n; ++t) {
+    if (hash) {
+      std::copy_n(L.tid2eid.data() + static_cast<int64_t>(tokens[static_cast<size_t>(t)]) * k, k, ids.data() + t * k);
+      route_token_fixed(rp, logits.data() + t * ne, ids.data() + t * k, wts.data() + t * k);
+    } else {
+      route_token(rp, logits.data() + t * ne, L.gate_bias.empty() ? nullptr : L.gate_bias.data(), ids.data() + t * k,
+                  wts.data() + t * k);
+    }
+    stats_.skipped += drop_small_experts(wts.data() + t * k, k, opts_.min_expert_weight);
+  }
+  stats_.routed += n * k;
+  const float limit = static_cast<float>(c_.swiglu_limit);
+  std::fill(out.begin(), out.end(), 0.0f);
+  if (L.has_shared) mlp_forward(L.shared, x.data(), n, out.data(), limit);
+  add_routed_experts(L.experts, x.data(), n, d, ids.data(), wts.data(), k, out.data(), limit);
+}
+
+void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
+                         const ForwardOptions&) {
+  const int64_t n = static_cast<int64_t>(tokens.size()), d = c_.hidden_size, V = c_.vocab_size, hc = c_.hc_mult;
+  if (n == 0) {
+    logits.clear();
+    return;
+  }
+  // Streams X [n, hc, d]: every stream starts as the token's embedding.
+  Buf X = zeros(n * hc * d);
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t id = tokens[static_cast<size_t>(t)];
+    if (id < 0 || id >= embed_.rows)
+      throw Error("token id " + std::to_string(id) + " at position " + std::to_string(n_past_ + t) +
+                  " is outside the vocabulary [0, " + std::to_string(embed_.rows) + ")");
+    dequantize_rows(embed_, id, 1, X.data() + t * hc * d);
+    for (int64_t i = 1; i < hc; ++i) std::copy_n(X.data() + t * hc * d, d, X.data() + (t * hc + i) * d);
+  }
+  const float eps = static_cast<float>(c_.rms_norm_eps);
+  Buf u = zeros(n * d), x = zeros(n * d), y = zeros(n * d), post = zeros(n * hc), comb = zeros(n * hc * hc);
+  auto sublayer = [&](const HcWeights& hw, const Buf& norm_w, auto&& body) {
+    for (int64_t t = 0; t < n; ++t)
+      hc_pre(hc_, hw, X.data() + t * hc * d, u.data() + t * d, post.data() + t * hc, comb.data() + t * hc * hc);
+    rms_norm(u.data(), norm_w.data(), x.data(), n, d, eps);
+    body();
+    for (int64_t t = 0; t < n; ++t)
+      hc_post(hc_, y.data() + t * d, post.data() + t * hc, comb.data() + t * hc * hc, X.data() + t * hc * d);
+  };
+  for (int64_t li = 0; li < c_.num_hidden_layers; ++li) {
+    const Layer& L = layers_[static_cast<size_t>(li)];
+    sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, x, n, y); });
+    sublayer(L.hc_ffn, L.ffn_norm, [&] { moe(li, x, tokens, y); });
+  }
+  n_past_ += n;
+
+  const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
+  for (int64_t t = first; t < n; ++t) hc_head(hc_, hc_head_, X.data() + t * hc * d, u.data() + (t - first) * d);
+  rms_norm(u.data(), norm_.data(), x.data(), rows, d, eps);
+  logits.assign(static_cast<size_t>(rows * V), 0.0f);
+  linear(head_, x.data(), rows, logits.data());
+}
+
+}  // namespace
+
+std::unique_ptr<CausalLM> make_deepseek_v4(const ModelFiles& m, const ModelOptions& opts) {
+  return std::make_unique<DeepseekV4>(m, opts);
+}
+
+}  // namespace strata

@@ -1,0 +1,39 @@
+// Manifold-constrained hyper-connections (mHC, DeepSeek-V4): the residual stream is hc
+// parallel streams X [hc, D]. Around each sublayer F (attention, FFN):
+//   m    = (fn · vec(X)) · rsqrt(mean(vec(X)²) + norm_eps)                 fn [(2+hc)·hc, hc·D]
+//   pre  = sigmoid(m[0:hc]·scale[0] + base[0:hc]) + hc_eps
+//   post = 2·sigmoid(m[hc:2hc]·scale[1] + base[hc:2hc])
+//   comb = Sinkhorn(m[2hc:]·scale[2] + base[2hc:])  as [hc][hc], row-major
+//   u = Σ_i pre_i X_i;   X'_j = post_j · F(u) + Σ_i comb[i][j] · X_i
+// Sinkhorn: softmax along each row, + hc_eps; divide each column by (its sum + hc_eps); then
+// iters-1 rounds of row- then column-normalization (each dividing by sum + hc_eps). The
+// result is applied TRANSPOSED (X'_j sums over the first index i).
+// The head mixes the streams once more, without Sinkhorn:
+//   pre = sigmoid(m·scale[0] + base) + hc_eps  (fn [hc, hc·D]),  u = Σ_i pre_i X_i.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace strata {
+
+struct HcWeights {
+  std::vector<float> fn, base, scale;  // [rows, hc·D], [rows], [3] (head: [1])
+};
+
+struct HcParams {
+  int64_t hc = 0, dim = 0, sinkhorn_iters = 0;
+  float norm_eps = 1e-6f, hc_eps = 1e-6f;
+};
+
+// In place on comb [hc][hc] (the scaled and biased logits on entry).
+void sinkhorn(float* comb, int64_t hc, int64_t iters, float eps);
+
+// One token: X [hc, D] -> u [D], post [hc], comb [hc·hc].
+void hc_pre(const HcParams& p, const HcWeights& w, const float* X, float* u, float* post, float* comb);
+// One token: X [hc, D] updated in place to post_j·f + Σ_i comb[i][j]·X_i.
+void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X);
+// One token: X [hc, D] -> u [D] with the head's pre weights.
+void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u);
+
+}  // namespace strata

@@ -1,0 +1,268 @@
+// DeepSeek-V4 on the CPU: mHC (Sinkhorn invariants, the transposed residual mix), the KV
+// compressor against a direct evaluation of its published formula, and the whole model's
+// invariants (prefill == decode == chunked, the quantize-dequantize switch, hash routing,
+// routing options). The NumPy reference check is tests/cli/reference_logits.sh.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "cpu-kernels/ops.h"
+#include "cpu-kernels/rope.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/model/mhc.h"
+#include "runtime/model/v4_compressor.h"
+#include "runtime/tiny/tiny_model.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = nd(rng);
+  return v;
+}
+
+TEST(Mhc, SinkhornIsDoublyStochastic) {
+  // The last step normalizes columns: they sum to 1 for any input. Rows converge within 1e-5
+  // over the 20 iterations for logits of moderate spread (0.5); more skewed logits converge
+  // more slowly (the algorithm's own property, float64 agrees), and the published 20
+  // iterations are kept as they are.
+  for (float spread : {0.5f, 3.0f})
+    for (uint32_t seed = 1; seed <= 20; ++seed) {
+      std::vector<float> m = randn(16, seed, spread);
+      sinkhorn(m.data(), 4, 20, 1e-6f);
+      for (int i = 0; i < 4; ++i) {
+        float row = 0, col = 0;
+        for (int j = 0; j < 4; ++j) {
+          EXPECT_GT(m[i * 4 + j], 0.0f);
+          row += m[i * 4 + j];
+          col += m[j * 4 + i];
+        }
+        EXPECT_NEAR(col, 1.0f, 1e-5f) << "seed " << seed << " col " << i;
+        if (spread < 1.0f) {
+          EXPECT_NEAR(row, 1.0f, 1e-5f) << "seed " << seed << " row " << i;
+        }
+      }
+    }
+}
+
+TEST(Mhc, SinkhornSingleIterationIsRowSoftmaxThenColumnNormalize) {
+  std::vector<float> m = {0, 1, 0, 2};
+  sinkhorn(m.data(), 2, 1, 0.0f);
+  const double e = std::exp(1.0), a0 = 1 / (1 + e), b0 = 1 - a0, a1 = 1 / (1 + e * e), b1 = 1 - a1;
+  EXPECT_NEAR(m[0], a0 / (a0 + a1), 1e-6);
+  EXPECT_NEAR(m[1], b0 / (b0 + b1), 1e-6);
+  EXPECT_NEAR(m[2], a1 / (a0 + a1), 1e-6);
+  EXPECT_NEAR(m[3], b1 / (b0 + b1), 1e-6);
+}
+
+TEST(Mhc, PostMixSumsOverTheFirstIndex) {
+  // comb[i][j] = 1 only at (0, 1): stream 1 receives stream 0 (X'_j = Σ_i comb[i][j] X_i).
+  const HcParams p{2, 1, 1, 1e-6f, 1e-6f};
+  std::vector<float> X = {3.0f, 5.0f};
+  const float f[1] = {0.0f}, post[2] = {0.0f, 0.0f}, comb[4] = {0, 1, 0, 0};
+  hc_post(p, f, post, comb, X.data());
+  EXPECT_EQ(X[0], 0.0f);
+  EXPECT_EQ(X[1], 3.0f);
+  // post weights scale the sublayer output per stream.
+  std::vector<float> Y = {0.0f, 0.0f};
+  const float f2[1] = {2.0f}, post2[2] = {0.5f, 1.5f}, zero[4] = {0, 0, 0, 0};
+  hc_post(p, f2, post2, zero, Y.data());
+  EXPECT_EQ(Y, (std::vector<float>{1.0f, 3.0f}));
+}
+
+TEST(Mhc, PreWeightsAndHeadFollowThePublishedFormulas) {
+  const int64_t hc = 2, D = 3, rows = (2 + hc) * hc;
+  const HcParams p{hc, D, 3, 1e-6f, 1e-6f};
+  HcWeights w{randn(rows * hc * D, 7, 0.3f), randn(rows, 8), {0.7f, 1.3f, 0.9f}};
+  const std::vector<float> X = randn(hc * D, 9);
+  std::vector<float> u(D), post(hc), comb(hc * hc);
+  hc_pre(p, w, X.data(), u.data(), post.data(), comb.data());
+  double ss = 0;
+  for (float v : X) ss += double(v) * v;
+  const double r = 1 / std::sqrt(ss / (hc * D) + 1e-6);
+  auto mix = [&](int k) {
+    double a = 0;
+    for (int i = 0; i < hc * D; ++i) a += double(w.fn[k * hc * D + i]) * X[i];
+    return a * r;
+  };
+  auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
+  for (int d = 0; d < D; ++d) {
+    double want = 0;
+    for (int i = 0; i < hc; ++i) want += (sig(mix(i) * 0.7 + w.base[i]) + 1e-6) * X[i * D + d];
+    EXPECT_NEAR(u[d], want, 1e-5) << d;
+  }
+  for (int i = 0; i < hc; ++i) EXPECT_NEAR(post[i], 2 * sig(mix(hc + i) * 1.3 + w.base[hc + i]), 1e-5);
+  HcWeights head{randn(hc * hc * D, 10, 0.3f), randn(hc, 11), {0.5f}};
+  hc_head(p, head, X.data(), u.data());
+  for (int d = 0; d < D; ++d) {
+    double want = 0;
+    for (int i = 0; i < hc; ++i) {
+      double a = 0;
+      for (int k = 0; k < hc * D; ++k) a += double(head.fn[i * hc * D + k]) * X[k];
+      want += (sig(a * r * 0.5 + head.base[i]) + 1e-6) * X[i * D + d];
+    }
+    EXPECT_NEAR(u[d], want, 1e-5) << d;
+  }
+}
+
+// Row j of a compressor, straight from the formula over the whole sequence.
+std::vector<float> direct_row(const std::vector<float>& kv, const std::vector<float>& score, int64_t width, int64_t D,
+                              int64_t r, int64_t j) {
+  const bool overlap = r == 4;
+  std::vector<float> row(static_cast<size_t>(D));
+  for (int64_t d = 0; d < D; ++d) {
+    std::vector<std::pair<double, double>> e;  // (score, kv)
+    for (int64_t i = 0; i < r; ++i) {
+      const int64_t t = j * r + i;
+      const int64_t col = overlap ? D + d : d;
+      e.push_back({score[t * width + col], kv[t * width + col]});
+      if (overlap && j > 0) {
+        const int64_t tp = (j - 1) * r + i;
+        e.push_back({score[tp * width + d], kv[tp * width + d]});
+      }
+    }
+    double m = -1e300, num = 0, den = 0;
+    for (auto [s, v] : e) m = std::max(m, s);
+    for (auto [s, v] : e) {
+      num += std::exp(s - m) * v;
+      den += std::exp(s - m);
+    }
+    row[static_cast<size_t>(d)] = static_cast<float>(num / den);
+  }
+  return row;
+}
+
+TEST(V4Compressor, IncrementalRowsMatchTheDirectFormula) {
+  const int64_t hidden = 6, D = 8, n = 19;
+  const Rope rope({4, 10000});
+  for (int64_t r : {4, 8}) {
+    const int64_t width = (r == 4 ? 2 : 1) * D;
+    const std::vector<float> wkv = randn(width * hidden, 1), wg = randn(width * hidden, 2), ape = randn(r * width, 3),
+                             norm = randn(D, 4), x = randn(n * hidden, 5);
+    auto view = [&](const std::vector<float>& v, int64_t rows) {
+      return WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(v.data()), rows, hidden};
+    };
+    Compressor whole({view(wkv, width), view(wg, width), ape, norm}, r, D, 1e-6f, &rope, nullptr);
+    Compressor steps({view(wkv, width), view(wg, width), ape, norm}, r, D, 1e-6f, &rope, nullptr);
+    whole.append(x.data(), n, 0);
+    for (int64_t t = 0; t < n; t += 3) steps.append(x.data() + t * hidden, std::min<int64_t>(3, n - t), t);
+    ASSERT_EQ(whole.n_rows(), n / r);
+    ASSERT_EQ(steps.n_rows(), n / r);
+
+    // Direct: projections, + ape by offset, pooled, normed, rotated at j·r.
+    std::vector<float> kv(n * width), sc(n * width);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t c = 0; c < width; ++c) {
+        double a = 0, b = 0;
+        for (int64_t k = 0; k < hidden; ++k) {
+          a += double(wkv[c * hidden + k]) * x[t * hidden + k];
+          b += double(wg[c * hidden + k]) * x[t * hidden + k];
+        }
+        kv[t * width + c] = float(a);
+        sc[t * width + c] = float(b) + ape[(t % r) * width + c];
+      }
+    for (int64_t j = 0; j < n / r; ++j) {
+      std::vector<float> want = direct_row(kv, sc, width, D, r, j);
+      rms_norm(want.data(), norm.data(), want.data(), 1, D, 1e-6f);
+      rope.apply_interleaved(want.data() + D - 4, j * r);
+      for (int64_t d = 0; d < D; ++d) {
+        EXPECT_NEAR(whole.row(j)[d], want[d], 1e-4f * (1 + std::fabs(want[d]))) << "r " << r << " j " << j;
+        EXPECT_EQ(steps.row(j)[d], whole.row(j)[d]) << "r " << r << " j " << j;
+      }
+    }
+    whole.reset();
+    EXPECT_EQ(whole.n_rows(), 0);
+  }
+}
+
+const std::vector<int32_t> kTokens = {5, 300, 17, 42, 99, 7, 128, 64, 3, 250, 11, 480, 33, 2, 77, 150, 9, 61};
+
+ModelFiles tiny_v4(const test::ScratchDir& dir, const std::string& name, const std::string& dtype = "f32") {
+  TinyOptions o;
+  o.arch = Arch::DeepseekV4;
+  o.dtype = dtype;
+  o.seed = 5;
+  return open_model(make_tiny_model(o, dir / name).path);
+}
+
+std::vector<float> run(const ModelFiles& m, size_t chunk, const ModelOptions& mo = {}) {
+  auto lm = load_causal_lm(m, mo);
+  std::vector<float> out, step;
+  for (size_t i = 0; i < kTokens.size(); i += chunk) {
+    lm->forward(std::span<const int32_t>(kTokens.data() + i, std::min(chunk, kTokens.size() - i)), step, true);
+    out.insert(out.end(), step.begin(), step.end());
+  }
+  return out;
+}
+
+double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d = std::max(d, std::fabs(double(a[i]) - b[i]));
+    m = std::max(m, std::fabs(double(b[i])));
+  }
+  return d / m;
+}
+
+TEST(DeepseekV4, PrefillEqualsDecodeEqualsChunks) {
+  test::ScratchDir dir("v4");
+  for (const char* dtype : {"f32", "fp4"}) {
+    const ModelFiles m = tiny_v4(dir, dtype, dtype);
+    const auto all = run(m, kTokens.size());
+    ASSERT_EQ(all.size(), kTokens.size() * m.config.vocab_size);
+    for (float v : all) ASSERT_TRUE(std::isfinite(v));
+    for (size_t chunk : {1, 3, 5}) EXPECT_LT(max_rel(run(m, chunk), all), 1e-5) << dtype << " chunk " << chunk;
+  }
+}
+
+TEST(DeepseekV4, ActivationQuantizationIsPartOfTheMath) {
+  test::ScratchDir dir("v4");
+  const ModelFiles m = tiny_v4(dir, "m");
+  ModelOptions off;
+  off.act_quant = false;
+  const auto with = run(m, kTokens.size()), without = run(m, kTokens.size(), off);
+  EXPECT_GT(max_rel(without, with), 1e-3);
+  EXPECT_LT(max_rel(run(m, 1, off), without), 1e-5);  // the caches agree without it too
+}
+
+TEST(DeepseekV4, RoutingOptions) {
+  test::ScratchDir dir("v4");
+  const ModelFiles m = tiny_v4(dir, "m");
+  ModelOptions more;
+  more.experts_per_token = 4;
+  EXPECT_GT(max_rel(run(m, kTokens.size(), more), run(m, kTokens.size())), 1e-4);
+  ModelOptions bad;
+  bad.experts_per_token = 9;
+  STRATA_EXPECT_ERROR(load_causal_lm(m, bad), "experts per token 9", "n_routed_experts = 8");
+
+  ModelOptions dyn;
+  dyn.min_expert_weight = 0.45f;
+  auto lm = load_causal_lm(m, dyn);
+  std::vector<float> out;
+  lm->forward(kTokens, out, false);
+  const RoutingStats s = lm->routing_stats();
+  EXPECT_EQ(s.routed, int64_t(kTokens.size()) * 2 * m.config.num_hidden_layers);
+  EXPECT_GT(s.skipped, 0);
+  EXPECT_LT(s.skipped, s.routed / 2 + 1);  // of two, at most the smaller one is below 0.45
+  auto plain = load_causal_lm(m);
+  plain->forward(kTokens, out, false);
+  EXPECT_EQ(plain->routing_stats().skipped, 0);
+}
+
+TEST(DeepseekV4, BadTokenIdIsAnError) {
+  test::ScratchDir dir("v4");
+  const ModelFiles m = tiny_v4(dir, "m");
+  auto lm = load_causal_lm(m);
+  std::vector<float> out;
+  const int32_t bad[2] = {1, 512};
+  STRATA_EXPECT_ERROR(lm->forward(bad, out, false), "token id 512", "position 1", "vocabulary");
+}
+
+}  // namespace
+}  // namespace strata
