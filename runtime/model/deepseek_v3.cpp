@@ -11,6 +11,7 @@
 #include "cpu-kernels/ops.h"
 #include "cpu-kernels/rope.h"
 #include "runtime/common/error.h"
+#include "runtime/model/engram.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/weights.h"
@@ -81,6 +82,7 @@ class DeepseekV3 final : public CausalLM {
   void reset() override {
     n_past_ = 0;
     for (auto& lc : cache_) lc = LayerCache{};
+    if (engram_) engram_->reset();
   }
   void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
                const ForwardOptions& opts) override;
@@ -105,6 +107,7 @@ class DeepseekV3 final : public CausalLM {
   int64_t n_past_ = 0;
   ModelOptions opts_;
   RoutingStats stats_;
+  std::unique_ptr<Engram> engram_;
 };
 
 RopeParams rope_params(const ModelConfig& c) {
@@ -133,6 +136,7 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     softmax_scale_ = static_cast<float>(softmax_scale_ * ms * ms);
   }
   index_pow2_scale_ = c.quantization.scale_fmt == "ue8m0";
+  engram_ = load_engram(m, w_);
 
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
   cache_.resize(layers_.size());
@@ -389,11 +393,13 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& lo
                   " is outside the vocabulary [0, " + std::to_string(embed_.rows) + ")");
     dequantize_rows(embed_, id, 1, h.data() + t * d);
   }
+  if (engram_) engram_->begin_step(tokens);
   const MlaMode mode = opts.mla != MlaMode::Auto ? opts.mla : n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;
   const float eps = static_cast<float>(c_.rms_norm_eps);
   Buf x = zeros(n * d), y = zeros(n * d);
   for (int64_t li = 0; li < c_.num_hidden_layers; ++li) {
     const Layer& L = layers_[static_cast<size_t>(li)];
+    if (engram_ && engram_->is_layer(static_cast<int>(li))) engram_->apply(static_cast<int>(li), h.data(), n);
     rms_norm(h.data(), L.attn_norm.data(), x.data(), n, d, eps);
     attention(li, x, n, mode, y);
     for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];

@@ -12,6 +12,7 @@
 #include "cpu-kernels/rope.h"
 #include "runtime/common/error.h"
 #include "runtime/model/mhc.h"
+#include "runtime/model/engram.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/v4_compressor.h"
@@ -83,6 +84,7 @@ class DeepseekV4 final : public CausalLM {
   int64_t n_past_ = 0;
   RoutingStats stats_;
   std::vector<std::string> notes_;
+  std::unique_ptr<Engram> engram_;
 };
 
 RopeParams v4_rope(const ModelConfig& c, bool compressed) {
@@ -123,6 +125,7 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
   cache_.resize(layers_.size());
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) load_layer(li, file);
+  engram_ = load_engram(m, w_);
   if (c.num_nextn_predict_layers > 0)
     notes_.push_back(std::to_string(c.num_nextn_predict_layers) +
                      " multi-token-prediction module(s) in the checkpoint: not loaded (generation does not use them)");
@@ -181,6 +184,7 @@ void DeepseekV4::load_layer(int64_t li, const std::string& file) {
 
 void DeepseekV4::reset() {
   n_past_ = 0;
+  if (engram_) engram_->reset();
   const ModelConfig& c = c_;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const int64_t D = c.head_dim, rd = c.qk_rope_head_dim, ID = c.index_head_dim;
@@ -374,6 +378,7 @@ void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     dequantize_rows(embed_, id, 1, X.data() + t * hc * d);
     for (int64_t i = 1; i < hc; ++i) std::copy_n(X.data() + t * hc * d, d, X.data() + (t * hc + i) * d);
   }
+  if (engram_) engram_->begin_step(tokens);
   const float eps = static_cast<float>(c_.rms_norm_eps);
   Buf u = zeros(n * d), x = zeros(n * d), y = zeros(n * d), post = zeros(n * hc), comb = zeros(n * hc * hc);
   auto sublayer = [&](const HcWeights& hw, const Buf& norm_w, auto&& body) {
@@ -386,6 +391,8 @@ void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& lo
   };
   for (int64_t li = 0; li < c_.num_hidden_layers; ++li) {
     const Layer& L = layers_[static_cast<size_t>(li)];
+    // Engram adds to every stream before the attention sublayer.
+    if (engram_ && engram_->is_layer(static_cast<int>(li))) engram_->apply(static_cast<int>(li), X.data(), n);
     sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, x, n, y); });
     sublayer(L.hc_ffn, L.ffn_norm, [&] { moe(li, x, tokens, y); });
   }

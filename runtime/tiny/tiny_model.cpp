@@ -1,5 +1,7 @@
 #include "runtime/tiny/tiny_model.h"
 
+#include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -34,7 +36,7 @@ int64_t numel(const std::vector<int64_t>& s) {
 
 // Values scaled so that activations stay O(1) through every layer: matrices ~ N(0, 1/fan_in),
 // norms ~ 1, biases and small parameters ~ N(0, 0.02²) .. N(0, 0.1²).
-std::vector<float> random_values(const TensorSpec& spec, const ModelConfig& c, uint64_t seed) {
+std::vector<float> random_values(const TensorSpec& spec, uint64_t seed) {
   SplitMix64 rng(stream_seed(seed, spec.name));
   std::vector<float> v(static_cast<size_t>(numel(spec.shape)));
   const double fan_in = spec.shape.empty() ? 1.0 : static_cast<double>(spec.shape.back());
@@ -46,25 +48,47 @@ std::vector<float> random_values(const TensorSpec& spec, const ModelConfig& c, u
       case TensorSpec::Kind::Bias: x = static_cast<float>(0.02 * rng.normal()); break;
       case TensorSpec::Kind::Table: x = static_cast<float>(rng.normal()); break;
       case TensorSpec::Kind::Scalar: x = static_cast<float>(0.1 * rng.normal()); break;
-      case TensorSpec::Kind::IntTable:
-        x = static_cast<float>(rng.next() % static_cast<uint64_t>(std::max<int64_t>(c.n_routed_experts, 1)));
-        break;
+      case TensorSpec::Kind::IntTable: break;  // int_table()
     }
   }
   return v;
 }
 
-std::vector<uint8_t> encode_plain(WeightType t, const std::vector<float>& v) {
-  return quantize_row_ref(t, v.data(), static_cast<int64_t>(v.size()));
+bool ends_with(const std::string& s, std::string_view tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-std::vector<uint8_t> encode_ints(const std::vector<float>& v) {
-  std::vector<uint8_t> out(v.size() * 4);
-  for (size_t i = 0; i < v.size(); ++i) {
-    const int32_t x = static_cast<int32_t>(v[i]);
-    std::memcpy(out.data() + 4 * i, &x, 4);
+// Integer tables: V4 hash routing (expert ids), Engram's hash constants as the reference demo
+// draws them (odd multipliers below INT64_MAX / vocab, stored as I64, so the products never
+// overflow) and its per-head prime moduli.
+Encoded int_table(const TensorSpec& spec, const ModelConfig& c, uint64_t seed) {
+  SplitMix64 rng(stream_seed(seed, spec.name));
+  std::vector<int64_t> v(static_cast<size_t>(numel(spec.shape)));
+  WeightType type = WeightType::I32;
+  if (ends_with(spec.name, ".engram.multipliers")) {
+    const uint64_t half_bound = std::max<uint64_t>(1, static_cast<uint64_t>(INT64_MAX / c.vocab_size) / 2);
+    for (int64_t& x : v) x = static_cast<int64_t>(rng.next() % half_bound) * 2 + 1;
+    type = WeightType::I64;
+  } else if (ends_with(spec.name, ".engram.head_sizes")) {
+    v = engram_head_sizes(c.engram).at(layer_of(spec.name));
+  } else {
+    for (int64_t& x : v) x = static_cast<int64_t>(rng.next() % static_cast<uint64_t>(std::max<int64_t>(c.n_routed_experts, 1)));
   }
-  return out;
+  const size_t width = type == WeightType::I64 ? 8 : 4;
+  std::vector<uint8_t> bytes(v.size() * width);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (width == 8) {
+      std::memcpy(bytes.data() + 8 * i, &v[i], 8);
+    } else {
+      const int32_t x = static_cast<int32_t>(v[i]);
+      std::memcpy(bytes.data() + 4 * i, &x, 4);
+    }
+  }
+  return {spec.name, type, spec.shape, std::move(bytes)};
+}
+
+std::vector<uint8_t> encode_plain(WeightType t, const std::vector<float>& v) {
+  return quantize_row_ref(t, v.data(), static_cast<int64_t>(v.size()));
 }
 
 bool keeps_bf16(const std::string& name) {
@@ -76,10 +100,6 @@ bool keeps_bf16(const std::string& name) {
 // HF layout: the published block formats (FP8 128x128 scales, FP4 experts with E8M0 per 32).
 void encode_hf(const TensorSpec& spec, const std::vector<float>& v, const std::string& dtype, const ModelConfig& c,
                std::vector<Encoded>& out) {
-  if (spec.kind == TensorSpec::Kind::IntTable) {
-    out.push_back({spec.name, WeightType::I32, spec.shape, encode_ints(v)});
-    return;
-  }
   if (spec.kind != TensorSpec::Kind::Weight && spec.kind != TensorSpec::Kind::Table &&
       spec.kind != TensorSpec::Kind::Matrix) {
     out.push_back({spec.name, WeightType::F32, spec.shape, encode_plain(WeightType::F32, v)});
@@ -113,10 +133,6 @@ void encode_hf(const TensorSpec& spec, const std::vector<float>& v, const std::s
 // blocks falls back to a type that fits (as llama.cpp's quantizer does), with a note.
 void encode_gguf(const TensorSpec& spec, const std::vector<float>& v, WeightType t, std::vector<Encoded>& out,
                  std::vector<std::string>& notes) {
-  if (spec.kind == TensorSpec::Kind::IntTable) {
-    out.push_back({spec.name, WeightType::I32, spec.shape, encode_ints(v)});
-    return;
-  }
   if (spec.kind != TensorSpec::Kind::Weight && spec.kind != TensorSpec::Kind::Table) {
     out.push_back({spec.name, WeightType::F32, spec.shape, encode_plain(WeightType::F32, v)});
     return;
@@ -227,8 +243,10 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
     static const char* kHf[] = {"bf16", "f16", "f32", "fp8", "fp4"};
     if (std::find(std::begin(kHf), std::end(kHf), opts.dtype) == std::end(kHf))
       throw Error("make-tiny: dtype '" + opts.dtype + "' is not an HF checkpoint type (bf16 f16 f32 fp8 fp4)");
-    for (const TensorSpec& spec : model_schema(c))
-      encode_hf(spec, random_values(spec, c, opts.seed), opts.dtype, c, tensors);
+    for (const TensorSpec& spec : model_schema(c)) {
+      if (spec.kind == TensorSpec::Kind::IntTable) tensors.push_back(int_table(spec, c, opts.seed));
+      else encode_hf(spec, random_values(spec, opts.seed), opts.dtype, c, tensors);
+    }
   } else {
     if (c.is_v4() || c.engram.enabled)
       throw Error("make-tiny: GGUF (deepseek2) layout is written for deepseek_v3 and deepseek_v32 without Engram; "
@@ -238,8 +256,10 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
                                        WeightType::Q4_0, WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K};
     if (!t || std::find(std::begin(kGguf), std::end(kGguf), *t) == std::end(kGguf))
       throw Error("make-tiny: dtype '" + opts.dtype + "' is not a GGUF type (bf16 f16 f32 q8_0 q4_0 q4_k q5_k q6_k)");
-    for (const TensorSpec& spec : model_schema(c))
-      encode_gguf(spec, random_values(spec, c, opts.seed), *t, tensors, report.notes);
+    for (const TensorSpec& spec : model_schema(c)) {
+      if (spec.kind == TensorSpec::Kind::IntTable) tensors.push_back(int_table(spec, c, opts.seed));
+      else encode_gguf(spec, random_values(spec, opts.seed), *t, tensors, report.notes);
+    }
   }
 
   if (opts.format == "hf") {

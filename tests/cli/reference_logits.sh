@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# strata's logits against the independent NumPy reference (tests/reference/deepseek_v3.py)
-# on tiny DeepSeek-V3 and V3.2 models in every HF storage type, prefill and decode.
+# strata's logits against the independent NumPy references (tests/reference/deepseek_v3.py,
+# tests/reference/deepseek_v4.py) on tiny DeepSeek-V3, V3.2, V4 and Engram models in every HF
+# storage type: prefill, token-by-token decode and (V4) chunks of 5 through the caches.
 set -euo pipefail
 STRATA=$1
 WORK=$2
@@ -11,24 +12,42 @@ if ! "$PY" -c "import numpy" 2>/dev/null; then
   echo "FAIL: $PY has no numpy (apt-get install python3-numpy)"
   exit 1
 fi
-TOKENS=5,300,17,42,99,7,128,64,3,250,11,480
-for arch in deepseek_v3 deepseek_v32; do
-  for dtype in f32 bf16 fp8 fp4; do
-    model=$WORK/$arch-$dtype
-    "$STRATA" make-tiny --arch "$arch" --dtype "$dtype" --tokenizer generated --seed 11 --out "$model" >/dev/null
-    "$PY" "$HERE/reference/deepseek_v3.py" "$model" --tokens "$TOKENS" --out "$model/ref.npy"
-    for mode in prefill decode; do
-      "$STRATA" logits --model "$model" --tokens "$TOKENS" --$mode --out "$model/$mode.npy"
-      "$PY" - "$model/ref.npy" "$model/$mode.npy" "$arch $dtype $mode" <<'PYEOF'
+# 20 tokens: past the tiny V4 window (8) and several compressed blocks of ratio 4 and 8.
+TOKENS=5,300,17,42,99,7,128,64,3,250,11,480,33,2,77,150,9,61,400,12
+
+compare() {  # ref got label
+  "$PY" - "$1" "$2" "$3" <<'PYEOF'
 import sys
 import numpy as np
 ref, got = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
 assert ref.shape == got.shape, (ref.shape, got.shape)
 nmse = ((ref - got) ** 2).mean() / (ref ** 2).mean()
-print(f"{sys.argv[3]:<28} NMSE vs NumPy reference {nmse:.2e}")
+print(f"{sys.argv[3]:<40} NMSE vs NumPy reference {nmse:.2e}")
 if not nmse < 1e-6:
     sys.exit(f"FAIL: {sys.argv[3]}: NMSE {nmse:.3e} >= 1e-6")
 PYEOF
-    done
+}
+
+check() {  # arch dtype reference [--engram] [extra strata/reference flag]
+  local arch=$1 dtype=$2 ref=$3 engram=${4:-} flag=${5:-}
+  local model=$WORK/$arch$engram-$dtype
+  [ -d "$model" ] || "$STRATA" make-tiny --arch "$arch" $engram --dtype "$dtype" --tokenizer generated --seed 11 \
+    --out "$model" >/dev/null
+  "$PY" "$HERE/reference/$ref" "$model" --tokens "$TOKENS" $flag --out "$model/ref$flag.npy"
+  local modes="--prefill --decode"
+  [ "$arch" = deepseek_v4 ] && modes="$modes --chunk=5"
+  for mode in $modes; do
+    "$STRATA" logits --model "$model" --tokens "$TOKENS" $mode $flag --out "$model/got.npy"
+    compare "$model/ref$flag.npy" "$model/got.npy" "$arch $engram $dtype $mode $flag"
   done
+}
+
+for arch in deepseek_v3 deepseek_v32; do
+  for dtype in f32 bf16 fp8 fp4; do check $arch $dtype deepseek_v3.py; done
 done
+for dtype in f32 bf16 fp8 fp4; do check deepseek_v4 $dtype deepseek_v4.py; done
+check deepseek_v4 f32 deepseek_v4.py "" --no-act-quant
+check deepseek_v4 f32 deepseek_v4.py --engram
+check deepseek_v4 fp4 deepseek_v4.py --engram
+check deepseek_v3 f32 deepseek_v3.py --engram
+check deepseek_v3 bf16 deepseek_v3.py --engram

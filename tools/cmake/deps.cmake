@@ -38,6 +38,10 @@ strata_require(HTTPLIB_FOUND libcpp-httplib-dev)
 pkg_check_modules(PCRE2 QUIET IMPORTED_TARGET libpcre2-8)
 strata_require(PCRE2_FOUND libpcre2-dev)
 
+# ICU: Unicode normalization and case mapping (Engram's tokenizer compression).
+find_package(ICU QUIET COMPONENTS uc)
+strata_require(ICU_FOUND libicu-dev)
+
 if(STRATA_TESTS)
   find_package(GTest CONFIG QUIET)
   strata_require(GTest_FOUND libgtest-dev)

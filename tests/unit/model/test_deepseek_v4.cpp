@@ -183,9 +183,11 @@ TEST(V4Compressor, IncrementalRowsMatchTheDirectFormula) {
 
 const std::vector<int32_t> kTokens = {5, 300, 17, 42, 99, 7, 128, 64, 3, 250, 11, 480, 33, 2, 77, 150, 9, 61};
 
-ModelFiles tiny_v4(const test::ScratchDir& dir, const std::string& name, const std::string& dtype = "f32") {
+ModelFiles tiny_v4(const test::ScratchDir& dir, const std::string& name, const std::string& dtype = "f32",
+                   Arch arch = Arch::DeepseekV4, bool engram = false) {
   TinyOptions o;
-  o.arch = Arch::DeepseekV4;
+  o.arch = arch;
+  o.engram = engram;
   o.dtype = dtype;
   o.seed = 5;
   return open_model(make_tiny_model(o, dir / name).path);
@@ -253,6 +255,27 @@ TEST(DeepseekV4, RoutingOptions) {
   auto plain = load_causal_lm(m);
   plain->forward(kTokens, out, false);
   EXPECT_EQ(plain->routing_stats().skipped, 0);
+}
+
+TEST(DeepseekV4, EngramOnV4AndV3BackbonesPrefillEqualsDecode) {
+  test::ScratchDir dir("v4");
+  for (Arch arch : {Arch::DeepseekV4, Arch::DeepseekV3}) {
+    const ModelFiles with = tiny_v4(dir, "e" + std::to_string(int(arch)), "f32", arch, true);
+    const ModelFiles without = tiny_v4(dir, "p" + std::to_string(int(arch)), "f32", arch, false);
+    const auto all = run(with, kTokens.size());
+    EXPECT_LT(max_rel(run(with, 1), all), 1e-5) << arch_name(arch);
+    EXPECT_LT(max_rel(run(with, 4), all), 1e-5) << arch_name(arch);
+    // Same seed, same backbone weights: Engram is what differs.
+    EXPECT_GT(max_rel(run(without, kTokens.size()), all), 1e-3) << arch_name(arch);
+  }
+}
+
+TEST(DeepseekV4, EngramWithoutATokenizerIsAnError) {
+  test::ScratchDir dir("v4");
+  const ModelFiles m = tiny_v4(dir, "e", "f32", Arch::DeepseekV4, true);
+  std::filesystem::remove(m.path / "tokenizer.json");
+  const ModelFiles reopened = open_model(m.path);
+  STRATA_EXPECT_ERROR(load_causal_lm(reopened), "Engram", "tokenizer");
 }
 
 TEST(DeepseekV4, BadTokenIdIsAnError) {
