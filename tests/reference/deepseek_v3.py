@@ -2,7 +2,10 @@
 the DeepSeek-V3 technical report and the public inference code), in float32 (float64 where
 a reduction needs it). Prints or saves the logits of every position of a token sequence.
 
-    python3 tests/reference/deepseek_v3.py MODEL_DIR --tokens 1,2,3 --out logits.npy
+    python3 tests/reference/deepseek_v3.py MODEL_DIR --tokens 1,2,3 --out logits.npy [--check]
+
+A config.json with an "engram" block adds Engram (tests/reference/engram.py, one stream) before
+the attention of each listed layer: h <- h + Engram(h, tokens).
 """
 
 import argparse
@@ -11,6 +14,7 @@ import math
 import numpy as np
 
 import checkpoint
+import engram
 
 
 def rms_norm(x, w, eps):
@@ -115,9 +119,10 @@ def fp8_qdq(x, pow2_scale, block=128):
 
 
 class Model:
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, check=False):
         self.cfg, self.t = checkpoint.load(model_dir)
         c = self.cfg
+        self.engram = engram.build(model_dir, c, self.t, 1, check)  # {layer: EngramLayer}
         self.eps = c["rms_norm_eps"]
         self.rope = Rope(c, c["qk_rope_head_dim"])
         self.is_v32 = c["model_type"] == "deepseek_v32"
@@ -238,6 +243,8 @@ class Model:
         h = self.w("model.embed_tokens.weight")[np.array(tokens)]
         for li in range(c["num_hidden_layers"]):
             p = f"model.layers.{li}."
+            if li in self.engram:
+                h = h + self.engram[li](h[:, None, :], tokens)[:, 0, :]
             h = h + self.attention(li, rms_norm(h, self.w(p + "input_layernorm.weight"), self.eps), positions)
             x = rms_norm(h, self.w(p + "post_attention_layernorm.weight"), self.eps)
             dense = li < c["first_k_dense_replace"] or li % c.get("moe_layer_freq", 1) != 0
@@ -251,8 +258,9 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--check", action="store_true", help="assert Engram invariants")
     a = ap.parse_args()
-    logits = Model(a.model).forward([int(t) for t in a.tokens.split(",")])
+    logits = Model(a.model, a.check).forward([int(t) for t in a.tokens.split(",")])
     np.save(a.out, logits.astype(np.float32))
 
 
