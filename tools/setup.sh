@@ -10,7 +10,7 @@ source tools/build_quiet.sh
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   clang libclang-rt-14-dev
-  libdnnl-dev libhwloc-dev liburing-dev libtbb-dev libmimalloc-dev
+  libdnnl-dev ocl-icd-opencl-dev libhwloc-dev liburing-dev libtbb-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libpcre2-dev libicu-dev python3 python3-numpy fio
 )

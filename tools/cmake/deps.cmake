@@ -11,7 +11,13 @@ endmacro()
 
 find_package(Threads REQUIRED)
 
-find_package(dnnl CONFIG QUIET)
+# Debian's oneDNN is built with the OpenCL GPU runtime; its CMake config requires OpenCL
+# and would stop the configure with a bare error, so look for OpenCL first.
+find_package(OpenCL QUIET)
+strata_require(OpenCL_FOUND ocl-icd-opencl-dev)
+if(OpenCL_FOUND)
+  find_package(dnnl CONFIG QUIET)
+endif()
 strata_require(dnnl_FOUND libdnnl-dev)
 
 pkg_check_modules(HWLOC QUIET IMPORTED_TARGET hwloc)
