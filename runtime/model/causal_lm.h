@@ -12,6 +12,8 @@
 
 namespace strata {
 
+class ExpertSource;
+
 // How MLA attention is evaluated. Absorbed: scores against the cached latent directly (the
 // decode form); Decompressed: keys and values expanded per head from the latent (the prefill
 // form). Auto: decompressed for batches of more than one token, absorbed for single tokens.
@@ -32,6 +34,10 @@ struct ModelOptions {
   // "Dynamic" expert count: a routed expert whose normalized weight (its share of the
   // token's routed weight, before routed_scaling_factor) is below this is skipped; 0 = off.
   float min_expert_weight = 0;
+  // Routed experts read through a DRAM cache of this many bytes, filled from the files with
+  // io_uring + O_DIRECT (memory-tier/expert_store.h); 0: read in place from the memory map.
+  uint64_t expert_cache_bytes = 0;
+  bool expert_io_pread = false;  // the cache reads with the pread pool instead of io_uring
 };
 
 // Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.
@@ -55,6 +61,8 @@ class CausalLM {
   virtual RoutingStats routing_stats() const = 0;
   // What loading decided that a user should hear (e.g. modules present but not used).
   virtual std::vector<std::string> load_notes() const { return {}; }
+  // The routed experts: where they are read from, per-(layer, expert) use counts, cache stats.
+  virtual const ExpertSource& experts() const = 0;
 };
 
 // The model of m.config's architecture over m's weights (held by reference: m must outlive it).

@@ -12,6 +12,7 @@
 #include "cpu-kernels/rope.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram.h"
+#include "runtime/model/expert_source.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/weights.h"
@@ -67,7 +68,6 @@ struct Layer {
   bool has_shared = false;
   WeightView gate;
   Buf gate_bias;
-  std::vector<Mlp> experts;
 };
 
 struct LayerCache {
@@ -87,6 +87,7 @@ class DeepseekV3 final : public CausalLM {
   void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
                const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return stats_; }
+  const ExpertSource& experts() const override { return *experts_; }
 
  private:
   void attention(int64_t li, const Buf& x, int64_t n, MlaMode mode, Buf& out);
@@ -108,6 +109,7 @@ class DeepseekV3 final : public CausalLM {
   ModelOptions opts_;
   RoutingStats stats_;
   std::unique_ptr<Engram> engram_;
+  std::unique_ptr<ExpertSource> experts_;
 };
 
 RopeParams rope_params(const ModelConfig& c) {
@@ -137,6 +139,7 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
   }
   index_pow2_scale_ = c.quantization.scale_fmt == "ue8m0";
   engram_ = load_engram(m, w_);
+  experts_ = make_expert_source(m, w_, opts);
 
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
   cache_.resize(layers_.size());
@@ -196,11 +199,7 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     if (L.has_shared)
       L.shared = {w_.matrix(p + "ffn.shared_experts.w1.weight"), w_.matrix(p + "ffn.shared_experts.w2.weight"),
                   w_.matrix(p + "ffn.shared_experts.w3.weight")};
-    L.experts.reserve(static_cast<size_t>(c.n_routed_experts));
-    for (int e = 0; e < c.n_routed_experts; ++e)
-      L.experts.push_back({w_.expert(static_cast<int>(li), e, "w1"), w_.expert(static_cast<int>(li), e, "w2"),
-                           w_.expert(static_cast<int>(li), e, "w3")});
-  }
+    }
 }
 
 void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) {
@@ -218,7 +217,7 @@ void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) {
 
   std::fill(out.begin(), out.end(), 0.0f);
   if (L.has_shared) mlp_forward(L.shared, x.data(), n, out.data());
-  add_routed_experts(L.experts, x.data(), n, d, ids.data(), wts.data(), k, out.data());
+  experts_->add_routed(static_cast<int>(li), x.data(), n, d, ids.data(), wts.data(), k, out.data());
 }
 
 std::vector<uint8_t> DeepseekV3::index_select(int64_t li, const Buf& x, const Buf& q_latent, int64_t n) {
@@ -409,6 +408,7 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
   }
   n_past_ += n;
+  experts_->end_step();
 
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
   rms_norm(h.data() + first * d, norm_.data(), x.data(), rows, d, eps);

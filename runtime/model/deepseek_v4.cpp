@@ -13,6 +13,7 @@
 #include "runtime/common/error.h"
 #include "runtime/model/mhc.h"
 #include "runtime/model/engram.h"
+#include "runtime/model/expert_source.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/v4_compressor.h"
@@ -43,7 +44,6 @@ struct Layer {
   std::vector<int32_t> tid2eid;  // [vocab, top_k] on hash layers
   Mlp shared;
   bool has_shared = false;
-  std::vector<Mlp> experts;
 };
 
 struct LayerCache {
@@ -60,6 +60,7 @@ class DeepseekV4 final : public CausalLM {
   void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
                const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return stats_; }
+  const ExpertSource& experts() const override { return *experts_; }
   std::vector<std::string> load_notes() const override { return notes_; }
 
  private:
@@ -85,6 +86,7 @@ class DeepseekV4 final : public CausalLM {
   RoutingStats stats_;
   std::vector<std::string> notes_;
   std::unique_ptr<Engram> engram_;
+  std::unique_ptr<ExpertSource> experts_;
 };
 
 RopeParams v4_rope(const ModelConfig& c, bool compressed) {
@@ -126,6 +128,7 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   cache_.resize(layers_.size());
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) load_layer(li, file);
   engram_ = load_engram(m, w_);
+  experts_ = make_expert_source(m, w_, opts);
   if (c.num_nextn_predict_layers > 0)
     notes_.push_back(std::to_string(c.num_nextn_predict_layers) +
                      " multi-token-prediction module(s) in the checkpoint: not loaded (generation does not use them)");
@@ -176,10 +179,6 @@ void DeepseekV4::load_layer(int64_t li, const std::string& file) {
   if (L.has_shared)
     L.shared = {w_.matrix(p + "ffn.shared_experts.w1.weight"), w_.matrix(p + "ffn.shared_experts.w2.weight"),
                 w_.matrix(p + "ffn.shared_experts.w3.weight")};
-  L.experts.reserve(static_cast<size_t>(c.n_routed_experts));
-  for (int e = 0; e < c.n_routed_experts; ++e)
-    L.experts.push_back({w_.expert(static_cast<int>(li), e, "w1"), w_.expert(static_cast<int>(li), e, "w2"),
-                         w_.expert(static_cast<int>(li), e, "w3")});
 }
 
 void DeepseekV4::reset() {
@@ -358,7 +357,7 @@ void DeepseekV4::moe(int64_t li, const Buf& x, std::span<const int32_t> tokens, 
   const float limit = static_cast<float>(c_.swiglu_limit);
   std::fill(out.begin(), out.end(), 0.0f);
   if (L.has_shared) mlp_forward(L.shared, x.data(), n, out.data(), limit);
-  add_routed_experts(L.experts, x.data(), n, d, ids.data(), wts.data(), k, out.data(), limit);
+  experts_->add_routed(static_cast<int>(li), x.data(), n, d, ids.data(), wts.data(), k, out.data(), limit);
 }
 
 void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
@@ -397,6 +396,7 @@ void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     sublayer(L.hc_ffn, L.ffn_norm, [&] { moe(li, x, tokens, y); });
   }
   n_past_ += n;
+  experts_->end_step();
 
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
   for (int64_t t = first; t < n; ++t) hc_head(hc_, hc_head_, X.data() + t * hc * d, u.data() + (t - first) * d);

@@ -3,22 +3,13 @@
 #include <cstdio>
 #include <sstream>
 
+#include "runtime/common/units.h"
 #include "runtime/format/names.h"
 
 namespace strata {
 namespace {
 
 bool is_scale(const std::string& name) { return name.size() > 6 && name.compare(name.size() - 6, 6, ".scale") == 0; }
-
-std::string human_bytes(uint64_t b) {
-  char buf[32];
-  const double v = static_cast<double>(b);
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", v / (1ull << 30));
-  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", v / (1ull << 20));
-  else if (b >= (1ull << 10)) std::snprintf(buf, sizeof buf, "%.2f KiB", v / (1ull << 10));
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-  return buf;
-}
 
 std::string human_count(int64_t n) {
   char buf[32];

@@ -1,0 +1,108 @@
+// A bounded DRAM cache of items read from weight files: a routed expert (its matrices and
+// their block scales, several byte ranges) or a range of Engram rows. Items are read through a
+// RangeReader (io_uring + O_DIRECT, or the pread pool) on a background thread; acquire() pins
+// an item in DRAM (reading it first when it is not there) and prefetch() starts reads ahead of
+// use. Resident plus in-flight bytes never exceed the budget. When room is needed the item
+// with the lowest frequency-with-decay score is evicted: each access adds 1 to an item's score
+// and every tick() multiplies all scores by `decay` — recent and frequent items stay, a burst
+// long past fades (plain LRU keeps the last few layers' experts and thrashes on a sweep).
+// Pinned and in-flight items are never evicted. Knows byte ranges, not model math.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "memory-tier/range_reader.h"
+
+namespace strata {
+
+struct StoreRange {
+  uint32_t file = 0;  // index into the store's files
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// An item's ranges lie back to back in one DRAM buffer, each starting 64-byte aligned.
+struct StoreItem {
+  std::vector<StoreRange> ranges;
+};
+
+struct ExpertStoreOptions {
+  uint64_t budget_bytes = 0;  // DRAM for resident + in-flight items (their aligned sizes)
+  double decay = 0.9;         // score multiplier per tick(), in (0, 1]
+  uint64_t batch_bytes = 64ull << 20;  // most bytes read per batch by the background thread
+  RangeReaderOptions io;
+};
+
+struct ExpertStoreStats {
+  uint64_t hits = 0;        // acquire found the item resident
+  uint64_t late = 0;        // acquire found it being read (prefetched, not yet complete)
+  uint64_t misses = 0;      // acquire had to start the read
+  uint64_t prefetched = 0;  // reads started by prefetch()
+  uint64_t evictions = 0;
+  uint64_t failures = 0;    // reads that failed
+  uint64_t bytes_read = 0;  // item bytes read from the files
+  uint64_t resident_bytes = 0, peak_bytes = 0;  // now and at most (resident + in flight)
+  double stall_seconds = 0;  // time acquire() waited for reads
+};
+
+class ExpertStore {
+ public:
+  // Throws strata::Error when a file cannot be opened, a range lies outside its file, or an
+  // item is larger than the whole budget (naming the item, its size and the budget).
+  ExpertStore(const std::vector<std::filesystem::path>& files, std::vector<StoreItem> items,
+              const ExpertStoreOptions& opts);
+  ~ExpertStore();
+  ExpertStore(const ExpertStore&) = delete;
+  ExpertStore& operator=(const ExpertStore&) = delete;
+
+  // Keeps an item resident while it lives.
+  class Pin {
+   public:
+    Pin() = default;
+    Pin(Pin&& o) noexcept;
+    Pin& operator=(Pin&& o) noexcept;
+    ~Pin();
+    // The bytes of range r of the item.
+    const uint8_t* data(size_t r = 0) const;
+    explicit operator bool() const { return store_ != nullptr; }
+
+   private:
+    friend class ExpertStore;
+    Pin(ExpertStore* s, uint32_t item, const uint8_t* base) : store_(s), item_(item), base_(base) {}
+    void release();
+    ExpertStore* store_ = nullptr;
+    uint32_t item_ = 0;
+    const uint8_t* base_ = nullptr;
+  };
+
+  // Returns the item resident and pinned, reading it first (and waiting) when needed. Throws
+  // strata::Error naming file and offset when its read fails (a later acquire retries), or
+  // naming the budget when every other byte of it is pinned.
+  Pin acquire(uint32_t item);
+  // Starts reads of the items that are not resident, without waiting. Makes room only by
+  // evicting unpinned items whose score is below the prefetched item's; items that do not fit
+  // are skipped. Errors surface at acquire().
+  void prefetch(std::span<const uint32_t> items);
+  // One step of the decay clock (the runtime ticks once per decoded token).
+  void tick();
+
+  bool resident(uint32_t item) const;
+  size_t size() const;  // number of items
+  uint64_t item_bytes(uint32_t item) const;  // DRAM the item takes (its aligned ranges)
+  uint64_t budget() const;
+  ExpertStoreStats stats() const;
+  // "io_uring (O_DIRECT)" or "pread (...reason)".
+  std::string backend() const;
+
+ private:
+  struct State;
+  void unpin(uint32_t item);
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace strata

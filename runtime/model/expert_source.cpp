@@ -1,0 +1,147 @@
+#include "runtime/model/expert_source.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "runtime/common/units.h"
+
+namespace strata {
+
+ExpertSource::ExpertSource(int n_layers, int n_experts)
+    : counts_(static_cast<size_t>(n_layers), std::vector<int64_t>(static_cast<size_t>(n_experts), 0)),
+      tokens_(static_cast<size_t>(n_layers), 0) {}
+
+void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts,
+                              int64_t top_k, float* out, float swiglu_limit) {
+  std::vector<int64_t>& count = counts_.at(static_cast<size_t>(layer));
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(count.size());
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < top_k; ++j)
+      if (wts[t * top_k + j] != 0) by_expert.at(static_cast<size_t>(ids[t * top_k + j])).push_back({t, wts[t * top_k + j]});
+  tokens_[static_cast<size_t>(layer)] += n;
+  std::vector<int32_t> used;
+  for (size_t e = 0; e < by_expert.size(); ++e)
+    if (!by_expert[e].empty()) {
+      used.push_back(static_cast<int32_t>(e));
+      count[e] += static_cast<int64_t>(by_expert[e].size());
+    }
+  will_use(layer, used);
+  std::vector<float> xs, ys;
+  for (int32_t e : used) {
+    const auto& toks = by_expert[static_cast<size_t>(e)];
+    const int64_t m = static_cast<int64_t>(toks.size());
+    xs.resize(static_cast<size_t>(m * d));
+    ys.assign(static_cast<size_t>(m * d), 0.0f);
+    for (int64_t i = 0; i < m; ++i) std::copy_n(x + toks[i].first * d, d, xs.data() + i * d);
+    with_expert(layer, e, [&](const Mlp& mlp) { mlp_forward(mlp, xs.data(), m, ys.data(), swiglu_limit); });
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < d; ++j) out[toks[i].first * d + j] += toks[i].second * ys[i * d + j];
+  }
+}
+
+namespace {
+
+class MappedExperts final : public ExpertSource {
+ public:
+  MappedExperts(const ModelConfig& c, const Weights& w) : ExpertSource(static_cast<int>(c.num_hidden_layers), c.n_routed_experts) {
+    experts_.resize(static_cast<size_t>(c.num_hidden_layers));
+    for (int li = 0; li < c.num_hidden_layers; ++li) {
+      if (!c.is_moe_layer(li)) continue;
+      for (int e = 0; e < c.n_routed_experts; ++e)
+        experts_[static_cast<size_t>(li)].push_back({w.expert(li, e, "w1"), w.expert(li, e, "w2"), w.expert(li, e, "w3")});
+    }
+  }
+  std::string describe() const override { return "read in place from the memory-mapped files"; }
+
+ protected:
+  void will_use(int, std::span<const int32_t>) override {}
+  void with_expert(int layer, int e, const std::function<void(const Mlp&)>& fn) override {
+    fn(experts_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));
+  }
+
+ private:
+  std::vector<std::vector<Mlp>> experts_;
+};
+
+class StoredExperts final : public ExpertSource {
+ public:
+  StoredExperts(const ModelConfig& c, const Weights& w, const ModelOptions& opts)
+      : ExpertSource(static_cast<int>(c.num_hidden_layers), c.n_routed_experts) {
+    const WeightIndex& index = w.index();
+    std::vector<StoreItem> items;
+    item_of_.resize(static_cast<size_t>(c.num_hidden_layers));
+    for (int li = 0; li < c.num_hidden_layers; ++li) {
+      if (!c.is_moe_layer(li)) continue;
+      for (int e = 0; e < c.n_routed_experts; ++e) {
+        item_of_[static_cast<size_t>(li)].push_back(static_cast<uint32_t>(items.size()));
+        StoreItem item;
+        Layout lay;
+        WeightView* views[3] = {&lay.mlp.w1, &lay.mlp.w2, &lay.mlp.w3};
+        const char* names[3] = {"w1", "w2", "w3"};
+        for (int k = 0; k < 3; ++k) {
+          *views[k] = w.expert(li, e, names[k]);  // checks the tensor and its scales
+          const TensorEntry& t = index.expert(li, e, names[k]);
+          lay.data_range[k] = item.ranges.size();
+          item.ranges.push_back({t.file, t.offset, t.nbytes});
+          if (!t.scale.empty()) {
+            const TensorEntry& s = index.at(t.scale);
+            lay.scale_range[k] = item.ranges.size();
+            item.ranges.push_back({s.file, s.offset, s.nbytes});
+          }
+        }
+        layouts_.push_back(lay);
+        items.push_back(std::move(item));
+      }
+    }
+    std::vector<std::filesystem::path> files;
+    for (const IndexedFile& f : index.files()) files.push_back(f.path);
+    ExpertStoreOptions so;
+    so.budget_bytes = opts.expert_cache_bytes;
+    so.io.force_pread = opts.expert_io_pread;
+    store_ = std::make_unique<ExpertStore>(files, std::move(items), so);
+  }
+
+  void end_step() override { store_->tick(); }
+  std::optional<ExpertStoreStats> store_stats() const override { return store_->stats(); }
+  std::string describe() const override {
+    return "DRAM cache of " + human_bytes(store_->budget()) + ", " + store_->backend();
+  }
+
+ protected:
+  void will_use(int layer, std::span<const int32_t> experts) override {
+    std::vector<uint32_t> items;
+    for (int32_t e : experts) items.push_back(item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));
+    store_->prefetch(items);
+  }
+  void with_expert(int layer, int e, const std::function<void(const Mlp&)>& fn) override {
+    const uint32_t item = item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e));
+    const ExpertStore::Pin pin = store_->acquire(item);
+    const Layout& lay = layouts_[item];
+    Mlp m = lay.mlp;
+    WeightView* views[3] = {&m.w1, &m.w2, &m.w3};
+    for (int k = 0; k < 3; ++k) {
+      views[k]->data = pin.data(lay.data_range[k]);
+      if (views[k]->scale) views[k]->scale = pin.data(lay.scale_range[k]);
+    }
+    fn(m);
+  }
+
+ private:
+  // An expert's views as checked at load, and which of its item's ranges each points into.
+  struct Layout {
+    Mlp mlp;
+    size_t data_range[3] = {0, 0, 0}, scale_range[3] = {0, 0, 0};
+  };
+  std::vector<std::vector<uint32_t>> item_of_;  // [layer][expert] -> store item
+  std::vector<Layout> layouts_;                 // per store item
+  std::unique_ptr<ExpertStore> store_;
+};
+
+}  // namespace
+
+std::unique_ptr<ExpertSource> make_expert_source(const ModelFiles& m, const Weights& w, const ModelOptions& opts) {
+  if (opts.expert_cache_bytes == 0) return std::make_unique<MappedExperts>(m.config, w);
+  return std::make_unique<StoredExperts>(m.config, w, opts);
+}
+
+}  // namespace strata

@@ -1,0 +1,112 @@
+// Routed experts read through the memory tier's ExpertStore give the same logits as experts
+// read in place, in every storage layout, with a cache too small for all experts (so experts
+// are evicted and read again), on both reader backends; use counts and budget errors.
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "runtime/model/causal_lm.h"
+#include "runtime/model/expert_source.h"
+#include "runtime/tiny/tiny_model.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+const std::vector<int32_t> kTokens = {1, 17, 200, 33, 4, 91, 300, 7, 12, 250, 5, 60};
+
+ModelFiles tiny(const test::ScratchDir& dir, Arch arch, const std::string& dtype, const std::string& format,
+                int shards = 1) {
+  TinyOptions o;
+  o.arch = arch;
+  o.dtype = dtype;
+  o.format = format;
+  o.shards = shards;
+  o.seed = 9;
+  return open_model(make_tiny_model(o, dir / (std::string(arch_name(arch)) + dtype + format)).path);
+}
+
+// Prefill of half the tokens, then the rest one by one; every position's logits.
+std::vector<float> run(CausalLM& lm) {
+  std::vector<float> out, step;
+  const size_t half = kTokens.size() / 2;
+  lm.forward(std::span(kTokens).first(half), out, true);
+  for (size_t i = half; i < kTokens.size(); ++i) {
+    lm.forward(std::span(kTokens).subspan(i, 1), step, false);
+    out.insert(out.end(), step.begin(), step.end());
+  }
+  return out;
+}
+
+uint64_t one_expert_bytes(const ModelFiles& m) {
+  uint64_t b = 0;
+  for (const char* w : {"w1", "w2", "w3"}) {
+    const TensorEntry& t = m.index.expert(m.config.first_k_dense_replace, 0, w);
+    b += t.nbytes + (t.scale.empty() ? 0 : m.index.at(t.scale).nbytes);
+  }
+  return b;
+}
+
+struct Case {
+  Arch arch;
+  std::string dtype, format;
+  int shards;
+};
+
+TEST(ExpertSource, StoredExpertsGiveTheSameLogitsAsMappedOnes) {
+  test::ScratchDir dir("experts");
+  const Case cases[] = {{Arch::DeepseekV3, "bf16", "hf", 1},   {Arch::DeepseekV3, "fp8", "hf", 3},
+                        {Arch::DeepseekV3, "q8_0", "gguf", 1}, {Arch::DeepseekV32, "q4_k", "gguf", 1},
+                        {Arch::DeepseekV4, "fp4", "hf", 1},    {Arch::DeepseekV4, "fp8", "hf", 2}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(arch_name(c.arch)) + " " + c.dtype + " " + c.format);
+    const ModelFiles m = tiny(dir, c.arch, c.dtype, c.format, c.shards);
+    auto mapped = load_causal_lm(m);
+    const auto want = run(*mapped);
+    EXPECT_FALSE(mapped->experts().store_stats());
+    for (bool pread : {false, true}) {
+      ModelOptions o;
+      o.expert_cache_bytes = 3 * (one_expert_bytes(m) + 3 * 4096);  // about three experts
+      o.expert_io_pread = pread;
+      auto stored = load_causal_lm(m, o);
+      const auto got = run(*stored);
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(got, want) << "pread " << pread;
+      const auto st = stored->experts().store_stats();
+      ASSERT_TRUE(st);
+      EXPECT_GT(st->evictions, 0u);
+      EXPECT_LE(st->peak_bytes, o.expert_cache_bytes);
+      EXPECT_EQ(st->failures, 0u);
+    }
+  }
+}
+
+TEST(ExpertSource, CountsEveryRoutedTokenOfEveryMoeLayer) {
+  test::ScratchDir dir("experts");
+  const ModelFiles m = tiny(dir, Arch::DeepseekV3, "f32", "hf");
+  auto lm = load_causal_lm(m);
+  run(*lm);
+  const auto& counts = lm->experts().counts();
+  const auto& tokens = lm->experts().tokens();
+  ASSERT_EQ(counts.size(), static_cast<size_t>(m.config.num_hidden_layers));
+  for (int64_t li = 0; li < m.config.num_hidden_layers; ++li) {
+    const int64_t sum = std::accumulate(counts[li].begin(), counts[li].end(), int64_t{0});
+    if (!m.config.is_moe_layer(li)) {
+      EXPECT_EQ(sum, 0);
+      continue;
+    }
+    EXPECT_EQ(tokens[li], static_cast<int64_t>(kTokens.size()));
+    EXPECT_EQ(sum, static_cast<int64_t>(kTokens.size()) * m.config.num_experts_per_tok) << "layer " << li;
+  }
+}
+
+TEST(ExpertSource, BudgetBelowOneExpertIsRefusedAtLoad) {
+  test::ScratchDir dir("experts");
+  const ModelFiles m = tiny(dir, Arch::DeepseekV3, "bf16", "hf");
+  ModelOptions o;
+  o.expert_cache_bytes = one_expert_bytes(m) / 2;
+  STRATA_EXPECT_ERROR(load_causal_lm(m, o), "more than the whole DRAM cache budget");
+}
+
+}  // namespace
+}  // namespace strata

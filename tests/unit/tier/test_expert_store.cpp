@@ -1,0 +1,163 @@
+// ExpertStore: contents, the budget, pinning, frequency-with-decay replacement, prefetch and
+// read failures, on both reader backends.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "memory-tier/expert_store.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+constexpr uint64_t kItem = 10000;  // bytes of each test item: 2 ranges, 12288 bytes in DRAM
+
+struct Fixture {
+  test::ScratchDir dir{"store"};
+  std::vector<uint8_t> a, b;
+  std::vector<std::filesystem::path> files;
+  std::vector<StoreItem> items;
+  explicit Fixture(int n_items = 12) {
+    std::mt19937 g(3);
+    a.resize(n_items * 7000 + 5);
+    b.resize(n_items * 3000 + 7);
+    for (auto& x : a) x = static_cast<uint8_t>(g());
+    for (auto& x : b) x = static_cast<uint8_t>(g());
+    test::write_bytes(dir / "a.bin", a);
+    test::write_bytes(dir / "b.bin", b);
+    files = {dir / "a.bin", dir / "b.bin"};
+    // Item i: 7000 bytes of a.bin at an odd offset and 3000 of b.bin (10000 bytes).
+    for (int i = 0; i < n_items; ++i)
+      items.push_back({{{0, static_cast<uint64_t>(i) * 7000 + 5, 7000}, {1, static_cast<uint64_t>(i) * 3000 + 7, 3000}}});
+  }
+  bool same(const ExpertStore::Pin& p, int i) const {
+    return std::memcmp(p.data(0), a.data() + i * 7000 + 5, 7000) == 0 &&
+           std::memcmp(p.data(1), b.data() + i * 3000 + 7, 3000) == 0;
+  }
+};
+
+ExpertStoreOptions options(uint64_t budget, bool force_pread = false) {
+  ExpertStoreOptions o;
+  o.budget_bytes = budget;
+  o.io.force_pread = force_pread;
+  return o;
+}
+
+class ExpertStoreBackends : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ExpertStoreBackends, ContentsAndBudgetUnderRandomAccess) {
+  Fixture f;
+  ExpertStore s(f.files, f.items, options(3 * 12288, GetParam()));
+  ASSERT_EQ(s.item_bytes(0), 12288u);
+  std::mt19937 g(7);
+  for (int step = 0; step < 300; ++step) {
+    if (step % 5 == 0) {
+      const uint32_t ahead[] = {static_cast<uint32_t>(g() % 12), static_cast<uint32_t>(g() % 12)};
+      s.prefetch(ahead);
+    }
+    const int i = static_cast<int>(g() % 12);
+    auto pin = s.acquire(static_cast<uint32_t>(i));
+    ASSERT_TRUE(f.same(pin, i)) << "item " << i << " at step " << step;
+    ASSERT_LE(s.stats().resident_bytes, s.budget());
+    if (step % 3 == 0) s.tick();
+  }
+  const ExpertStoreStats st = s.stats();
+  EXPECT_LE(st.peak_bytes, s.budget());
+  EXPECT_EQ(st.hits + st.late + st.misses, 300u);
+  EXPECT_GT(st.hits, 0u);
+  EXPECT_GT(st.evictions, 0u);
+  EXPECT_EQ(st.failures, 0u);
+  EXPECT_EQ(st.bytes_read % kItem, 0u);
+  EXPECT_EQ(st.bytes_read / kItem, st.misses + st.prefetched);
+}
+
+INSTANTIATE_TEST_SUITE_P(Reader, ExpertStoreBackends, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? std::string("pread") : std::string("default"); });
+
+TEST(ExpertStore, PinnedItemsAreNeverEvicted) {
+  Fixture f;
+  ExpertStore s(f.files, f.items, options(2 * 12288));
+  auto p0 = s.acquire(0);
+  auto p1 = s.acquire(1);
+  STRATA_EXPECT_ERROR(s.acquire(2), "cannot hold item 2", "budget", "pinned");
+  EXPECT_TRUE(f.same(p0, 0));
+  EXPECT_TRUE(f.same(p1, 1));
+  p1 = {};  // released
+  auto p2 = s.acquire(2);
+  EXPECT_TRUE(f.same(p2, 2));
+  EXPECT_TRUE(s.resident(0));
+  EXPECT_FALSE(s.resident(1));
+}
+
+TEST(ExpertStore, FrequentItemSurvivesASweepUntilItFades) {
+  Fixture f;
+  ExpertStore s(f.files, f.items, options(3 * 12288));
+  for (int k = 0; k < 5; ++k) s.acquire(0);  // hot
+  // A sweep over other items: LRU would evict item 0 after two of them.
+  for (uint32_t i = 1; i < 8; ++i) s.acquire(i);
+  EXPECT_TRUE(s.resident(0));
+  // Many ticks later its score has decayed below one access: the next sweep evicts it.
+  for (int t = 0; t < 40; ++t) s.tick();
+  for (uint32_t i = 8; i < 12; ++i) s.acquire(i);
+  EXPECT_FALSE(s.resident(0));
+}
+
+TEST(ExpertStore, PrefetchedItemsAreNotMisses) {
+  Fixture f;
+  ExpertStore s(f.files, f.items, options(4 * 12288));
+  const uint32_t ahead[] = {3, 4, 5};
+  s.prefetch(ahead);
+  for (uint32_t i : ahead) EXPECT_TRUE(f.same(s.acquire(i), static_cast<int>(i)));
+  const ExpertStoreStats st = s.stats();
+  EXPECT_EQ(st.misses, 0u);
+  EXPECT_EQ(st.hits + st.late, 3u);
+  EXPECT_EQ(st.prefetched, 3u);
+}
+
+TEST(ExpertStore, PrefetchDoesNotEvictHotterItems) {
+  Fixture f;
+  ExpertStore s(f.files, f.items, options(2 * 12288));
+  for (int k = 0; k < 3; ++k) s.acquire(0), s.acquire(1);
+  const uint32_t ahead[] = {2};
+  s.prefetch(ahead);
+  EXPECT_EQ(s.stats().prefetched, 0u);
+  EXPECT_TRUE(s.resident(0));
+  EXPECT_TRUE(s.resident(1));
+  EXPECT_FALSE(s.resident(2));
+}
+
+TEST(ExpertStore, ReadErrorNamesFileAndOffsetAndIsRetried) {
+  Fixture f;
+  std::atomic<bool> broken{true};
+  ExpertStoreOptions o = options(4 * 12288);
+  // A read of b.bin spanning all of item 2's range [6007, 9007) fails with EIO while `broken`
+  // (the aligned reads of items 1 and 3 each cover only one end of it).
+  o.io.fault = [&](uint32_t file, uint64_t off, uint32_t len, int res) {
+    return broken && file == 1 && off <= 6007 && 9006 < off + len ? -EIO : res;
+  };
+  ExpertStore s(f.files, f.items, o);
+  const uint32_t ahead[] = {1, 2, 3};
+  s.prefetch(ahead);
+  EXPECT_TRUE(f.same(s.acquire(1), 1));
+  STRATA_EXPECT_ERROR(s.acquire(2), "b.bin", "offset");
+  EXPECT_FALSE(s.resident(2));
+  EXPECT_TRUE(f.same(s.acquire(3), 3));
+  EXPECT_GE(s.stats().failures, 1u);
+  broken = false;
+  EXPECT_TRUE(f.same(s.acquire(2), 2));
+}
+
+TEST(ExpertStore, BadItemsAreRejectedAtConstruction) {
+  Fixture f;
+  auto items = f.items;
+  items[4].ranges[1].offset = f.b.size() - 10;
+  STRATA_EXPECT_ERROR(ExpertStore(f.files, items, options(1 << 20)), "b.bin", "store item 4", "passes the end");
+  STRATA_EXPECT_ERROR(ExpertStore(f.files, f.items, options(12287)), "item 0", "more than the whole DRAM cache budget");
+  STRATA_EXPECT_ERROR(ExpertStore({f.dir / "missing.bin"}, {}, options(1 << 20)), "missing.bin");
+}
+
+}  // namespace
+}  // namespace strata
