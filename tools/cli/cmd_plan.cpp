@@ -3,35 +3,13 @@
 #include <fstream>
 #include <iostream>
 
+#include "memory-tier/hotness.h"
 #include "memory-tier/planner.h"
 #include "runtime/common/error.h"
 #include "runtime/model/plan_items.h"
 #include "tools/cli/commands.h"
 
 namespace strata::cli {
-namespace {
-
-std::map<std::pair<int, int>, double> load_hotness(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(path + ": cannot open");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(f);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": invalid JSON: " + e.what());
-  }
-  if (!j.contains("experts") || !j["experts"].is_array())
-    throw Error(path + ": key 'experts' missing or not an array of [layer, expert, probability]");
-  std::map<std::pair<int, int>, double> h;
-  for (const auto& e : j["experts"]) {
-    if (!e.is_array() || e.size() != 3 || !e[0].is_number_integer() || !e[1].is_number_integer() || !e[2].is_number())
-      throw Error(path + ": 'experts' entry " + e.dump() + " is not [layer, expert, probability]");
-    h[{e[0].get<int>(), e[1].get<int>()}] = e[2].get<double>();
-  }
-  return h;
-}
-
-}  // namespace
 
 void register_plan(CLI::App& app) {
   static std::string model, config, weight_type, profile, hotness, svg;

@@ -1,0 +1,100 @@
+#include "memory-tier/hotness.h"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <numeric>
+#include <sstream>
+
+#include "runtime/common/error.h"
+
+namespace strata {
+
+double Hotness::probability(size_t layer, size_t expert) const {
+  if (layer >= counts.size() || expert >= counts[layer].size() || layer_tokens.at(layer) <= 0) return 0;
+  return static_cast<double>(counts[layer][expert]) / static_cast<double>(layer_tokens[layer]);
+}
+
+double Hotness::concentration(double share) const {
+  std::vector<int64_t> all;
+  for (const auto& row : counts) all.insert(all.end(), row.begin(), row.end());
+  const int64_t total = std::accumulate(all.begin(), all.end(), int64_t{0});
+  if (all.empty() || total == 0) return 0;
+  std::sort(all.begin(), all.end(), std::greater<>());
+  int64_t acc = 0;
+  size_t k = 0;
+  while (k < all.size() && static_cast<double>(acc) < share * static_cast<double>(total)) acc += all[k++];
+  return static_cast<double>(k) / static_cast<double>(all.size());
+}
+
+nlohmann::json hotness_json(const Hotness& h) {
+  nlohmann::json j;
+  j["model"] = h.model;
+  j["tokens"] = h.tokens;
+  j["layers"] = nlohmann::json::array();
+  j["experts"] = nlohmann::json::array();
+  j["counts"] = nlohmann::json::array();
+  for (size_t l = 0; l < h.counts.size(); ++l) {
+    if (h.counts[l].empty()) continue;
+    j["layers"].push_back({l, h.layer_tokens[l]});
+    for (size_t e = 0; e < h.counts[l].size(); ++e) {
+      j["experts"].push_back({l, e, h.probability(l, e)});
+      j["counts"].push_back({l, e, h.counts[l][e]});
+    }
+  }
+  return j;
+}
+
+std::string hotness_svg(const Hotness& h) {
+  const int L = std::max<int>(static_cast<int>(h.counts.size()), 1);
+  int E = 1;
+  double top = 0;
+  for (size_t l = 0; l < h.counts.size(); ++l) {
+    E = std::max<int>(E, static_cast<int>(h.counts[l].size()));
+    for (size_t e = 0; e < h.counts[l].size(); ++e) top = std::max(top, h.probability(l, e));
+  }
+  const int cell = E > 64 ? 4 : 12, x0 = 40, y0 = 40;
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << x0 + L * cell + 20 << "\" height=\""
+    << y0 + E * cell + 30 << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  o << "<text x=\"" << x0 << "\" y=\"16\">" << h.model << ": activations per token, layers (x) by routed experts (y), "
+    << h.tokens << " tokens</text>\n";
+  o << "<text x=\"" << x0 << "\" y=\"30\">white 0, dark red " << top << " (the hottest)</text>\n";
+  for (size_t l = 0; l < h.counts.size(); ++l)
+    for (size_t e = 0; e < h.counts[l].size(); ++e) {
+      const double v = top > 0 ? h.probability(l, e) / top : 0;
+      const int g = static_cast<int>(std::lround(255 * (1 - v)));
+      o << "<rect x=\"" << x0 + static_cast<int>(l) * cell << "\" y=\"" << y0 + static_cast<int>(e) * cell
+        << "\" width=\"" << cell << "\" height=\"" << cell << "\" fill=\"rgb(" << 140 + (115 * g) / 255 << ","
+        << g << "," << g << ")\"><title>layer " << l << " expert " << e << ": " << h.probability(l, e)
+        << "</title></rect>\n";
+    }
+  o << "</svg>\n";
+  return o.str();
+}
+
+std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path) {
+  const std::string p = path.string();
+  std::ifstream f(path);
+  if (!f) throw Error(p + ": cannot open");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(p + ": invalid JSON: " + e.what());
+  }
+  if (!j.is_object() || !j.contains("experts") || !j["experts"].is_array())
+    throw Error(p + ": key 'experts' missing or not an array of [layer, expert, probability]");
+  std::map<std::pair<int, int>, double> h;
+  for (const auto& e : j["experts"]) {
+    if (!e.is_array() || e.size() != 3 || !e[0].is_number_integer() || !e[1].is_number_integer() ||
+        !e[2].is_number() || e[0].get<int64_t>() < 0 || e[1].get<int64_t>() < 0 || !(e[2].get<double>() >= 0) ||
+        !(e[2].get<double>() <= 1))
+      throw Error(p + ": 'experts' entry " + e.dump() + " is not [layer, expert, probability in [0, 1]]");
+    h[{e[0].get<int>(), e[1].get<int>()}] = e[2].get<double>();
+  }
+  return h;
+}
+
+}  // namespace strata

@@ -1,0 +1,59 @@
+// Hotness files: what `strata profile` writes, `strata plan --hotness` reads back; bad files
+// are refused with the file named.
+#include <gtest/gtest.h>
+
+#include "memory-tier/hotness.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+Hotness sample() {
+  Hotness h;
+  h.model = "m";
+  h.tokens = 10;
+  h.counts = {{}, {10, 6, 4, 0}, {1, 1, 9, 9}};  // layer 0 dense
+  h.layer_tokens = {0, 10, 10};
+  return h;
+}
+
+TEST(Hotness, JsonRoundTripsThroughTheLoader) {
+  test::ScratchDir dir("hot");
+  test::write_text(dir / "h.json", hotness_json(sample()).dump());
+  const auto h = load_hotness(dir / "h.json");
+  ASSERT_EQ(h.size(), 8u);  // dense layer 0 is not listed
+  EXPECT_DOUBLE_EQ(h.at({1, 0}), 1.0);
+  EXPECT_DOUBLE_EQ(h.at({1, 2}), 0.4);
+  EXPECT_DOUBLE_EQ(h.at({2, 3}), 0.9);
+  EXPECT_EQ(h.count({0, 0}), 0u);
+}
+
+TEST(Hotness, ConcentrationIsTheSmallestShareOfPairsCoveringTheActivations) {
+  const Hotness h = sample();  // 40 activations over 8 pairs: 10, 9, 9, 6, 4, 1, 1, 0
+  EXPECT_DOUBLE_EQ(h.concentration(0.5), 3.0 / 8);   // 10 + 9 + 9 = 28 >= 20
+  EXPECT_DOUBLE_EQ(h.concentration(0.9), 5.0 / 8);   // 38 >= 36
+  EXPECT_DOUBLE_EQ(h.concentration(1.0), 7.0 / 8);   // the never-used pair is not needed
+}
+
+TEST(Hotness, HeatMapHasACellPerPair) {
+  const std::string svg = hotness_svg(sample());
+  size_t cells = 0;
+  for (size_t p = svg.find("<title>layer"); p != std::string::npos; p = svg.find("<title>layer", p + 1)) ++cells;
+  EXPECT_EQ(cells, 8u);
+}
+
+TEST(Hotness, BadFilesNameTheFileAndTheProblem) {
+  test::ScratchDir dir("hot");
+  STRATA_EXPECT_ERROR(load_hotness(dir / "none.json"), "none.json", "cannot open");
+  test::write_text(dir / "a.json", "{");
+  STRATA_EXPECT_ERROR(load_hotness(dir / "a.json"), "a.json", "invalid JSON");
+  test::write_text(dir / "b.json", "{\"experts\": 3}");
+  STRATA_EXPECT_ERROR(load_hotness(dir / "b.json"), "b.json", "'experts'");
+  test::write_text(dir / "c.json", "{\"experts\": [[0, 1, 1.5]]}");
+  STRATA_EXPECT_ERROR(load_hotness(dir / "c.json"), "c.json", "[0,1,1.5]", "probability in [0, 1]");
+  test::write_text(dir / "d.json", "{\"experts\": [[-1, 1, 0.5]]}");
+  STRATA_EXPECT_ERROR(load_hotness(dir / "d.json"), "d.json", "[-1,1,0.5]");
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,101 @@
+// strata profile --model M --prompts FILE --out hotness.json [--svg heat.svg] [-n N] [--chat]
+//                [model options]
+// Runs every prompt (prefill, then N greedy tokens) and records how often each routed expert
+// of each layer is activated: the hotness file `strata plan --hotness` reads.
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "memory-tier/hotness.h"
+#include "runtime/common/error.h"
+#include "runtime/generate/sampler.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/model/expert_source.h"
+#include "runtime/model/model_files.h"
+#include "tools/cli/commands.h"
+
+namespace strata::cli {
+namespace {
+
+std::vector<std::string> read_prompts(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error(path + ": cannot open the prompts file");
+  std::vector<std::string> prompts;
+  for (std::string line; std::getline(f, line);)
+    if (line.find_first_not_of(" \t\r") != std::string::npos) prompts.push_back(line);
+  if (f.bad()) throw Error(path + ": read error");
+  if (prompts.empty()) throw Error(path + ": no prompts (one per line; blank lines are skipped)");
+  return prompts;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+  if (!f) throw Error(path + ": cannot write");
+}
+
+}  // namespace
+
+void register_profile(CLI::App& app) {
+  static std::string model, prompts_path, out, svg;
+  static int n_predict = 16;
+  static bool chat = false;
+  static ModelOptions mo;
+  auto* cmd = app.add_subcommand("profile", "Run prompts and record how often each routed expert is used");
+  cmd->add_option("--model", model, "HF model directory or .gguf file")->required();
+  cmd->add_option("--prompts", prompts_path, "Text file, one prompt per line")->required();
+  cmd->add_option("--out", out, "Hotness JSON to write (for strata plan --hotness)")->required();
+  cmd->add_option("--svg", svg, "Also draw a heat map: layers by experts");
+  cmd->add_option("-n,--n-predict", n_predict, "Greedy tokens generated after each prompt")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--chat", chat, "Wrap each prompt in the model's chat format");
+  add_model_options(cmd, mo);
+  cmd->callback([] {
+    const std::vector<std::string> prompts = read_prompts(prompts_path);
+    OpenOptions oo;
+    oo.require_tokenizer = true;
+    const ModelFiles m = open_model(model, oo);
+    const Tokenizer& tok = *m.tokenizer;
+    auto lm = load_causal_lm(m, mo);
+    print_load_notes(*lm);
+    Sampler greedy(SamplerParams{});
+    int64_t tokens = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      lm->reset();
+      const std::string text = chat ? tok.chat_prompt({{"user", prompts[i]}}, true) : prompts[i];
+      std::vector<int32_t> ids;
+      if (!chat && tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
+      for (int32_t id : tok.encode(text)) ids.push_back(id);
+      std::vector<float> logits;
+      lm->forward(ids, logits, false);
+      tokens += static_cast<int64_t>(ids.size());
+      for (int g = 0; g < n_predict; ++g) {
+        const int32_t next = greedy.next(logits);
+        if (next == tok.eos_id()) break;
+        const int32_t one[1] = {next};
+        lm->forward(one, logits, false);
+        ++tokens;
+      }
+      std::fprintf(stderr, "\rprofile: prompt %zu/%zu, %lld tokens", i + 1, prompts.size(),
+                   static_cast<long long>(tokens));
+    }
+    std::fputs("\n", stderr);
+
+    Hotness h;
+    h.model = m.index.path().filename().string();
+    h.tokens = tokens;
+    h.counts = lm->experts().counts();
+    h.layer_tokens = lm->experts().tokens();
+    for (size_t l = 0; l < h.counts.size(); ++l)
+      if (h.layer_tokens[l] == 0) h.counts[l].clear();  // not a MoE layer
+    write_text(out, hotness_json(h).dump(1) + "\n");
+    if (!svg.empty()) write_text(svg, hotness_svg(h));
+    std::printf("%lld tokens over %zu prompts; half of all expert activations fall on %.1f%% of the "
+                "(layer, expert) pairs, 90%% on %.1f%%\nwrote %s%s%s\n",
+                static_cast<long long>(tokens), prompts.size(), 100 * h.concentration(0.5),
+                100 * h.concentration(0.9), out.c_str(), svg.empty() ? "" : " and ", svg.c_str());
+    print_routing(*lm, mo);
+  });
+}
+
+}  // namespace strata::cli
