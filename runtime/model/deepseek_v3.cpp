@@ -215,6 +215,19 @@ void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) {
   stats_.routed += n * k;
   for (int64_t t = 0; t < n; ++t) stats_.skipped += drop_small_experts(wts.data() + t * k, k, opts_.min_expert_weight);
 
+  // Guess the next layer's experts from this layer's hidden state: its reads start while this
+  // layer's experts compute.
+  if (experts_->wants_prediction() && li + 1 < c_.num_hidden_layers && layers_[static_cast<size_t>(li + 1)].moe) {
+    const Layer& next = layers_[static_cast<size_t>(li + 1)];
+    linear(next.gate, x.data(), n, logits.data());
+    std::vector<int32_t> guess(ids.size());
+    Buf gw = zeros(n * k);
+    for (int64_t t = 0; t < n; ++t)
+      route_token(router_, logits.data() + t * ne, next.gate_bias.empty() ? nullptr : next.gate_bias.data(),
+                  guess.data() + t * k, gw.data() + t * k);
+    experts_->predict(static_cast<int>(li + 1), guess);
+  }
+
   std::fill(out.begin(), out.end(), 0.0f);
   if (L.has_shared) mlp_forward(L.shared, x.data(), n, out.data());
   experts_->add_routed(static_cast<int>(li), x.data(), n, d, ids.data(), wts.data(), k, out.data());

@@ -354,6 +354,24 @@ void DeepseekV4::moe(int64_t li, const Buf& x, std::span<const int32_t> tokens, 
     stats_.skipped += drop_small_experts(wts.data() + t * k, k, opts_.min_expert_weight);
   }
   stats_.routed += n * k;
+  // Guess the next layer's experts (exactly, from the token ids, on a hash layer; else its gate
+  // on this layer's hidden state): their reads start while this layer's experts compute.
+  if (experts_->wants_prediction() && li + 1 < c_.num_hidden_layers) {
+    const Layer& next = layers_[static_cast<size_t>(li + 1)];
+    std::vector<int32_t> guess;
+    if (!next.tid2eid.empty()) {
+      const int64_t kt = c_.num_experts_per_tok;
+      for (int32_t tok : tokens) guess.insert(guess.end(), next.tid2eid.begin() + tok * kt, next.tid2eid.begin() + (tok + 1) * kt);
+    } else {
+      linear(next.gate, x.data(), n, logits.data());
+      guess.resize(static_cast<size_t>(n * router_.top_k));
+      Buf gw = zeros(n * router_.top_k);
+      for (int64_t t = 0; t < n; ++t)
+        route_token(router_, logits.data() + t * ne, next.gate_bias.empty() ? nullptr : next.gate_bias.data(),
+                    guess.data() + t * router_.top_k, gw.data() + t * router_.top_k);
+    }
+    experts_->predict(static_cast<int>(li + 1), guess);
+  }
   const float limit = static_cast<float>(c_.swiglu_limit);
   std::fill(out.begin(), out.end(), 0.0f);
   if (L.has_shared) mlp_forward(L.shared, x.data(), n, out.data(), limit);

@@ -1,6 +1,7 @@
 #include "runtime/model/expert_source.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "runtime/common/units.h"
@@ -9,7 +10,15 @@ namespace strata {
 
 ExpertSource::ExpertSource(int n_layers, int n_experts)
     : counts_(static_cast<size_t>(n_layers), std::vector<int64_t>(static_cast<size_t>(n_experts), 0)),
-      tokens_(static_cast<size_t>(n_layers), 0) {}
+      tokens_(static_cast<size_t>(n_layers), 0),
+      guess_(static_cast<size_t>(n_layers)) {}
+
+void ExpertSource::predict(int layer, std::span<const int32_t> ids) {
+  std::vector<int32_t>& g = guess_.at(static_cast<size_t>(layer));
+  g.assign(ids.begin(), ids.end());
+  std::sort(g.begin(), g.end());
+  g.erase(std::unique(g.begin(), g.end()), g.end());
+}
 
 void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts,
                               int64_t top_k, float* out, float swiglu_limit) {
@@ -25,7 +34,17 @@ void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, c
       used.push_back(static_cast<int32_t>(e));
       count[e] += static_cast<int64_t>(by_expert[e].size());
     }
+  if (std::vector<int32_t>& g = guess_[static_cast<size_t>(layer)]; !g.empty()) {
+    std::vector<int32_t> hit;
+    std::set_intersection(g.begin(), g.end(), used.begin(), used.end(), std::back_inserter(hit));
+    prediction_.guessed += static_cast<int64_t>(g.size());
+    prediction_.correct += static_cast<int64_t>(hit.size());
+    prediction_.used += static_cast<int64_t>(used.size());
+    g.clear();
+  }
   will_use(layer, used);
+  for (size_t l = static_cast<size_t>(layer) + 1; l < guess_.size(); ++l)
+    if (!guess_[l].empty()) prefetch_guess(static_cast<int>(l), guess_[l]);
   std::vector<float> xs, ys;
   for (int32_t e : used) {
     const auto& toks = by_expert[static_cast<size_t>(e)];
@@ -102,6 +121,7 @@ class StoredExperts final : public ExpertSource {
   }
 
   void end_step() override { store_->tick(); }
+  bool wants_prediction() const override { return true; }
   std::optional<ExpertStoreStats> store_stats() const override { return store_->stats(); }
   std::string describe() const override {
     return "DRAM cache of " + human_bytes(store_->budget()) + ", " + store_->backend();
@@ -113,6 +133,7 @@ class StoredExperts final : public ExpertSource {
     for (int32_t e : experts) items.push_back(item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));
     store_->prefetch(items);
   }
+  void prefetch_guess(int layer, std::span<const int32_t> experts) override { will_use(layer, experts); }
   void with_expert(int layer, int e, const std::function<void(const Mlp&)>& fn) override {
     const uint32_t item = item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e));
     const ExpertStore::Pin pin = store_->acquire(item);

@@ -33,6 +33,17 @@ class ExpertSource {
   // One forward step ended (ages the store's frequency scores).
   virtual void end_step() {}
 
+  // Next-layer prediction: whether guesses are used (only when experts are read through the
+  // store), and a guess of the experts `layer` will route the coming batch to (e.g. its gate
+  // applied to the previous layer's hidden state). The guesses are prefetched right after the
+  // reads of the layer being computed are scheduled, and scored when `layer` routes.
+  virtual bool wants_prediction() const { return false; }
+  void predict(int layer, std::span<const int32_t> ids);
+  struct PredictionStats {
+    int64_t guessed = 0, correct = 0, used = 0;  // distinct experts per (layer, batch), summed
+  };
+  const PredictionStats& prediction_stats() const { return prediction_; }
+
   // Tokens routed to each (layer, expert) so far, and tokens that passed each layer's router.
   const std::vector<std::vector<int64_t>>& counts() const { return counts_; }
   const std::vector<int64_t>& tokens() const { return tokens_; }
@@ -44,12 +55,16 @@ class ExpertSource {
   ExpertSource(int n_layers, int n_experts);
   // The distinct experts of `layer` the batch will use, before any is computed.
   virtual void will_use(int layer, std::span<const int32_t> experts) = 0;
+  // Starts reads of guessed experts (no wait; may skip what does not fit).
+  virtual void prefetch_guess(int, std::span<const int32_t>) {}
   // Runs fn with the expert's weights, valid during the call.
   virtual void with_expert(int layer, int expert, const std::function<void(const Mlp&)>& fn) = 0;
 
  private:
   std::vector<std::vector<int64_t>> counts_;
   std::vector<int64_t> tokens_;
+  std::vector<std::vector<int32_t>> guess_;  // [layer] distinct guessed experts, pending
+  PredictionStats prediction_;
 };
 
 // The routed experts of layers [0, num_hidden_layers) of the model: Mapped when

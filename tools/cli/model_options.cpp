@@ -1,4 +1,5 @@
 // Flags shared by the commands that run a model.
+#include <algorithm>
 #include <cstdio>
 
 #include "runtime/common/units.h"
@@ -43,6 +44,11 @@ void print_routing(const CausalLM& lm, const ModelOptions& o) {
                  static_cast<unsigned long long>(st->prefetched), static_cast<unsigned long long>(st->evictions),
                  human_bytes(st->bytes_read).c_str(), st->stall_seconds, human_bytes(st->peak_bytes).c_str());
   }
+  if (const auto& p = lm.experts().prediction_stats(); p.guessed > 0)
+    std::fprintf(stderr, "next-layer prediction: precision %.1f%%, recall %.1f%% (%lld of %lld guessed experts used)\n",
+                 100.0 * static_cast<double>(p.correct) / static_cast<double>(p.guessed),
+                 100.0 * static_cast<double>(p.correct) / static_cast<double>(std::max<int64_t>(p.used, 1)),
+                 static_cast<long long>(p.correct), static_cast<long long>(p.guessed));
   if (o.min_expert_weight <= 0) return;
   const RoutingStats s = lm.routing_stats();
   std::fprintf(stderr, "experts: %lld of %lld routed slots skipped (%.1f%%) below weight share %.3f\n",

@@ -100,6 +100,28 @@ TEST(ExpertSource, CountsEveryRoutedTokenOfEveryMoeLayer) {
   }
 }
 
+TEST(ExpertSource, NextLayerGuessesAreScoredOnlyWhenExpertsAreStored) {
+  test::ScratchDir dir("experts");
+  for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV4}) {
+    const ModelFiles m = tiny(dir, arch, "bf16", "hf");
+    auto mapped = load_causal_lm(m);
+    run(*mapped);
+    EXPECT_EQ(mapped->experts().prediction_stats().guessed, 0);
+    ModelOptions o;
+    o.expert_cache_bytes = 1 << 20;
+    auto stored = load_causal_lm(m, o);
+    run(*stored);
+    const auto& p = stored->experts().prediction_stats();
+    // One guess per MoE layer after the first and per batch (1 prefill + 6 decode steps).
+    int64_t guessed_layers = 0;
+    for (int64_t li = 1; li < m.config.num_hidden_layers; ++li) guessed_layers += m.config.is_moe_layer(li - 1) && m.config.is_moe_layer(li);
+    EXPECT_GT(p.guessed, 0);
+    EXPECT_GE(p.guessed, guessed_layers * 7) << arch_name(arch);
+    EXPECT_LE(p.correct, std::min(p.guessed, p.used));
+    EXPECT_GT(p.correct, 0);
+  }
+}
+
 TEST(ExpertSource, BudgetBelowOneExpertIsRefusedAtLoad) {
   test::ScratchDir dir("experts");
   const ModelFiles m = tiny(dir, Arch::DeepseekV3, "bf16", "hf");
