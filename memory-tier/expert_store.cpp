@@ -28,6 +28,7 @@ struct Slot {
   Status st = Status::Absent;
   int pins = 0, waiters = 0;
   bool protect = false;  // in the prefetch list being processed
+  bool fixed = false;    // resident for good, outside the budget
   double score = 0;
   uint64_t stamp = 0;  // tick of the last score update
   std::string error;   // the last failed read, for its waiters
@@ -87,8 +88,12 @@ struct ExpertStore::State {
     Slot& s = slots[i];
     s.buf = static_cast<uint8_t*>(mi_malloc_aligned(s.bytes, kBufferAlign));
     if (!s.buf) throw Error("expert store: cannot allocate " + human_bytes(s.bytes) + " for item " + std::to_string(i));
-    used += s.bytes;
-    st.peak_bytes = std::max(st.peak_bytes, used);
+    if (s.fixed) {
+      st.fixed_bytes += s.bytes;
+    } else {
+      used += s.bytes;
+      st.peak_bytes = std::max(st.peak_bytes, used);
+    }
     s.st = Status::Queued;
     s.error.clear();
     (urgent_read ? urgent : ahead).push_back(i);
@@ -142,13 +147,15 @@ struct ExpertStore::State {
         Slot& s = slots[batch[k]];
         if (errors[k].empty()) {
           s.st = Status::Resident;
-          resident.push_back(batch[k]);
-          for (const StoreRange& g : items[batch[k]].ranges) st.bytes_read += g.length;
+          if (!s.fixed) {
+            resident.push_back(batch[k]);
+            for (const StoreRange& g : items[batch[k]].ranges) st.bytes_read += g.length;
+          }
         } else {
           mi_free(s.buf);
           s.buf = nullptr;
           s.st = Status::Absent;
-          used -= s.bytes;
+          (s.fixed ? st.fixed_bytes : used) -= s.bytes;
           s.error = errors[k];
           ++st.failures;
         }
@@ -209,7 +216,14 @@ ExpertStore::Pin ExpertStore::acquire(uint32_t i) {
   if (i >= S.slots.size()) throw Error("expert store: no item " + std::to_string(i));
   std::unique_lock lk(S.mu);
   Slot& s = S.slots[i];
+  if (s.fixed) {
+    ++S.st.fixed_uses;
+    S.st.fixed_bytes_used += s.bytes;
+    ++s.pins;
+    return Pin(this, i, s.buf);
+  }
   S.bump(s);
+  S.st.cached_bytes_used += s.bytes;
   if (s.st == Status::Resident) {
     ++S.st.hits;
   } else {
@@ -267,6 +281,40 @@ void ExpertStore::prefetch(std::span<const uint32_t> items) {
   }
   for (uint32_t i : items)
     if (i < S.slots.size()) S.slots[i].protect = false;
+}
+
+void ExpertStore::fix(std::span<const uint32_t> items) {
+  State& S = *s_;
+  std::unique_lock lk(S.mu);
+  std::vector<uint32_t> started;
+  for (uint32_t i : items) {
+    if (i >= S.slots.size()) throw Error("expert store: no item " + std::to_string(i));
+    Slot& s = S.slots[i];
+    if (s.fixed) continue;
+    // A cached copy (or one being read) is dropped first: fixed items have their own buffer.
+    S.done.wait(lk, [&] { return s.st == Status::Absent || s.st == Status::Resident; });
+    if (s.pins > 0) throw Error("expert store: item " + std::to_string(i) + " is in use; fix items before use");
+    if (s.st == Status::Resident) {
+      mi_free(s.buf);
+      s.buf = nullptr;
+      S.used -= s.bytes;
+      S.resident.erase(std::find(S.resident.begin(), S.resident.end(), i));
+      s.st = Status::Absent;
+    }
+    s.fixed = true;
+    S.start(i, true);
+    started.push_back(i);
+  }
+  for (uint32_t i : started) {
+    Slot& s = S.slots[i];
+    S.done.wait(lk, [&] { return s.st == Status::Resident || !s.error.empty(); });
+    if (s.st != Status::Resident) {
+      s.fixed = false;
+      const std::string what = s.error;
+      s.error.clear();
+      throw Error(what);
+    }
+  }
 }
 
 void ExpertStore::tick() {

@@ -39,13 +39,17 @@ struct ExpertStoreOptions {
 };
 
 struct ExpertStoreStats {
-  uint64_t hits = 0;        // acquire found the item resident
+  uint64_t fixed_uses = 0;        // acquires of fixed items (placed in DRAM for good)
+  uint64_t fixed_bytes_used = 0;  // their bytes, summed per use: DRAM-tier traffic
+  uint64_t cached_bytes_used = 0; // bytes of cached items, summed per use
+  uint64_t fixed_bytes = 0;       // DRAM held by fixed items (outside the cache budget)
+  uint64_t hits = 0;        // acquire found a cached item resident
   uint64_t late = 0;        // acquire found it being read (prefetched, not yet complete)
   uint64_t misses = 0;      // acquire had to start the read
   uint64_t prefetched = 0;  // reads started by prefetch()
   uint64_t evictions = 0;
   uint64_t failures = 0;    // reads that failed
-  uint64_t bytes_read = 0;  // item bytes read from the files
+  uint64_t bytes_read = 0;  // bytes read from the files into the cache (fixed items not counted)
   uint64_t resident_bytes = 0, peak_bytes = 0;  // now and at most (resident + in flight)
   double stall_seconds = 0;  // time acquire() waited for reads
 };
@@ -84,6 +88,10 @@ class ExpertStore {
   // strata::Error naming file and offset when its read fails (a later acquire retries), or
   // naming the budget when every other byte of it is pinned.
   Pin acquire(uint32_t item);
+  // Reads the items into DRAM for good (the DRAM tier of a placement): they are never evicted
+  // and do not count against the cache budget. Waits for the reads; throws strata::Error
+  // naming file and offset when one fails.
+  void fix(std::span<const uint32_t> items);
   // Starts reads of the items that are not resident, without waiting. Makes room only by
   // evicting unpinned items whose score is below the prefetched item's; items that do not fit
   // are skipped. Errors surface at acquire().

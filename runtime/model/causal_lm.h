@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "memory-tier/planner.h"
 #include "runtime/model/model_files.h"
 
 namespace strata {
@@ -38,6 +40,11 @@ struct ModelOptions {
   // io_uring + O_DIRECT (memory-tier/expert_store.h); 0: read in place from the memory map.
   uint64_t expert_cache_bytes = 0;
   bool expert_io_pread = false;  // the cache reads with the pread pool instead of io_uring
+  // Experts placed by the planner (runtime/model/expert_placement.h): DRAM-tier experts are
+  // read into DRAM once at load and stay there; NVMe-tier experts go through the cache of
+  // expert_cache_bytes. GPU-tier experts are held in DRAM too (no GPU forward pass yet).
+  // Missing pairs count as NVMe. Empty: every expert through the cache (or the map).
+  std::map<std::pair<int, int>, Tier> expert_placement;
 };
 
 // Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.

@@ -4,6 +4,7 @@
 #include <iterator>
 #include <utility>
 
+#include "runtime/common/error.h"
 #include "runtime/common/units.h"
 
 namespace strata {
@@ -114,17 +115,46 @@ class StoredExperts final : public ExpertSource {
     }
     std::vector<std::filesystem::path> files;
     for (const IndexedFile& f : index.files()) files.push_back(f.path);
+    // Which items the placement fixes in DRAM, and the cache the others need.
+    std::vector<uint32_t> fixed;
+    uint64_t largest = 0, streamed = 0;
+    for (size_t li = 0; li < item_of_.size(); ++li)
+      for (size_t e = 0; e < item_of_[li].size(); ++e) {
+        const auto it = opts.expert_placement.find({static_cast<int>(li), static_cast<int>(e)});
+        const bool in_dram = it != opts.expert_placement.end() && it->second != Tier::Nvme;
+        if (in_dram) fixed.push_back(item_of_[li][e]);
+        else ++streamed;
+      }
     ExpertStoreOptions so;
     so.budget_bytes = opts.expert_cache_bytes;
     so.io.force_pread = opts.expert_io_pread;
+    if (streamed == 0) {  // nothing is cached: a nominal budget that any item fits
+      for (const StoreItem& it : items) {
+        uint64_t b = 0;
+        for (const StoreRange& r : it.ranges) b += r.length + 4096;
+        largest = std::max(largest, b);
+      }
+      so.budget_bytes = std::max(so.budget_bytes, largest + 4096);
+    } else if (so.budget_bytes == 0) {
+      throw Error("the placement leaves " + std::to_string(streamed) +
+                  " experts on NVMe but gives them no DRAM cache (--expert-cache-mb)");
+    }
     store_ = std::make_unique<ExpertStore>(files, std::move(items), so);
+    store_->fix(fixed);
+    n_fixed_ = fixed.size();
+    n_streamed_ = streamed;
   }
 
   void end_step() override { store_->tick(); }
   bool wants_prediction() const override { return true; }
   std::optional<ExpertStoreStats> store_stats() const override { return store_->stats(); }
   std::string describe() const override {
-    return "DRAM cache of " + human_bytes(store_->budget()) + ", " + store_->backend();
+    std::string d;
+    if (n_fixed_ > 0)
+      d = std::to_string(n_fixed_) + " experts fixed in DRAM (" + human_bytes(store_->stats().fixed_bytes) + "), ";
+    if (n_streamed_ > 0)
+      d += std::to_string(n_streamed_) + " read on use through a DRAM cache of " + human_bytes(store_->budget()) + ", ";
+    return d + store_->backend();
   }
 
  protected:
@@ -156,12 +186,14 @@ class StoredExperts final : public ExpertSource {
   std::vector<std::vector<uint32_t>> item_of_;  // [layer][expert] -> store item
   std::vector<Layout> layouts_;                 // per store item
   std::unique_ptr<ExpertStore> store_;
+  size_t n_fixed_ = 0, n_streamed_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<ExpertSource> make_expert_source(const ModelFiles& m, const Weights& w, const ModelOptions& opts) {
-  if (opts.expert_cache_bytes == 0) return std::make_unique<MappedExperts>(m.config, w);
+  if (opts.expert_cache_bytes == 0 && opts.expert_placement.empty())
+    return std::make_unique<MappedExperts>(m.config, w);
   return std::make_unique<StoredExperts>(m.config, w, opts);
 }
 

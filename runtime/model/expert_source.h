@@ -68,7 +68,8 @@ class ExpertSource {
 };
 
 // The routed experts of layers [0, num_hidden_layers) of the model: Mapped when
-// opts.expert_cache_bytes is 0, else Stored. Throws strata::Error naming the tensor when an
+// opts.expert_cache_bytes is 0 and there is no placement, else Stored (placed experts fixed in
+// DRAM at load, the rest read on use through the cache). Throws strata::Error naming the tensor when an
 // expert is missing or malformed, or naming the budget when one expert does not fit in it.
 std::unique_ptr<ExpertSource> make_expert_source(const ModelFiles& m, const Weights& w, const ModelOptions& opts);
 

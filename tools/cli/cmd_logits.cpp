@@ -17,7 +17,7 @@ void register_logits(CLI::App& app) {
   static std::string model, tokens, out, mla = "auto";
   static bool decode = false, prefill = false;
   static int64_t chunk = 0;
-  static ModelOptions mo;
+  static ModelArgs mo;
   auto* cmd = app.add_subcommand("logits", "Write the logits of every position of a token sequence (.npy)");
   cmd->add_option("--model", model, "HF model directory or .gguf file")->required();
   cmd->add_option("--tokens", tokens, "Comma-separated token ids")->required();
@@ -35,8 +35,7 @@ void register_logits(CLI::App& app) {
     const std::vector<int32_t> ids = parse_ids(tokens);
     if (ids.empty()) throw Error("--tokens: no token ids");
     const ModelFiles m = open_model(model);
-    auto lm = load_causal_lm(m, mo);
-    print_load_notes(*lm);
+    auto lm = load_model(m, mo);
     ForwardOptions fo;
     fo.mla = mla == "absorbed" ? MlaMode::Absorbed : mla == "decompressed" ? MlaMode::Decompressed : MlaMode::Auto;
     const int64_t V = m.config.vocab_size;

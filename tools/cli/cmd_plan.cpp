@@ -6,6 +6,7 @@
 #include "memory-tier/hotness.h"
 #include "memory-tier/planner.h"
 #include "runtime/common/error.h"
+#include "runtime/model/expert_placement.h"
 #include "runtime/model/plan_items.h"
 #include "tools/cli/commands.h"
 
@@ -15,7 +16,7 @@ void register_plan(CLI::App& app) {
   static std::string model, config, weight_type, profile, hotness, svg;
   static bool json = false;
   static PlanOptions po;
-  static double vram = -1, dram = -1;
+  static std::string vram, dram;
   auto* cmd = app.add_subcommand("plan", "Place a model on a box (GPU / DRAM / NVMe) and predict its decode speed");
   auto* m = cmd->add_option("--model", model, "HF model directory or .gguf file");
   auto* c = cmd->add_option("--config", config, "config.json alone (what-if sizing, no weights needed)");
@@ -24,16 +25,16 @@ void register_plan(CLI::App& app) {
   cmd->add_option("--profile", profile, "Hardware profile: a name in profiles/ or a .json path")->required();
   cmd->add_option("--hotness", hotness, "JSON {\"experts\": [[layer, expert, probability], ...]}");
   cmd->add_option("--context", po.context, "Tokens of KV cache to reserve")->check(CLI::PositiveNumber);
-  cmd->add_option("--vram-budget", vram, "GPU memory budget in GB (default: the profile's)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--dram-budget", dram, "DRAM budget in GB (default: the profile's)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--vram-budget", vram, "GPU memory budget (e.g. 0, 24G; a bare number is GB; default: the profile's)");
+  cmd->add_option("--dram-budget", dram, "DRAM budget (e.g. 2G, 512M; a bare number is GB; default: the profile's)");
   cmd->add_flag("--json", json, "Print the placement as JSON");
   cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");
   cmd->callback([] {
     if (model.empty() && config.empty()) throw Error("plan: give --model DIR or --config config.json --weight-type T");
     if (!config.empty() && weight_type.empty()) throw Error("plan: --config needs --weight-type");
     const HardwareProfile hw = find_profile(profile, profiles_dir());
-    if (vram >= 0) po.vram_budget_gb = vram;
-    if (dram >= 0) po.dram_budget_gb = dram;
+    if (!vram.empty()) po.vram_budget_gb = parse_gb(vram, "--vram-budget");
+    if (!dram.empty()) po.dram_budget_gb = parse_gb(dram, "--dram-budget");
     if (!hotness.empty()) po.hotness = load_hotness(hotness);
     PlanInput in;
     if (!model.empty()) {

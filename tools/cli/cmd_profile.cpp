@@ -40,7 +40,7 @@ void register_profile(CLI::App& app) {
   static std::string model, prompts_path, out, svg;
   static int n_predict = 16;
   static bool chat = false;
-  static ModelOptions mo;
+  static ModelArgs mo;
   auto* cmd = app.add_subcommand("profile", "Run prompts and record how often each routed expert is used");
   cmd->add_option("--model", model, "HF model directory or .gguf file")->required();
   cmd->add_option("--prompts", prompts_path, "Text file, one prompt per line")->required();
@@ -56,8 +56,7 @@ void register_profile(CLI::App& app) {
     oo.require_tokenizer = true;
     const ModelFiles m = open_model(model, oo);
     const Tokenizer& tok = *m.tokenizer;
-    auto lm = load_causal_lm(m, mo);
-    print_load_notes(*lm);
+    auto lm = load_model(m, mo);
     Sampler greedy(SamplerParams{});
     int64_t tokens = 0;
     for (size_t i = 0; i < prompts.size(); ++i) {

@@ -18,7 +18,7 @@ void register_run(CLI::App& app) {
   static int n_predict = 64;
   static SamplerParams sp;
   static bool chat = false;
-  static ModelOptions mo;
+  static ModelArgs mo;
   auto* cmd = app.add_subcommand("run", "Generate text from a prompt (streamed to stdout)");
   cmd->add_option("--model", model, "HF model directory or .gguf file")->required();
   cmd->add_option("--prompt,-p", prompt, "Prompt text")->required();
@@ -35,8 +35,7 @@ void register_run(CLI::App& app) {
     oo.require_tokenizer = true;
     const ModelFiles m = open_model(model, oo);
     const Tokenizer& tok = *m.tokenizer;
-    auto lm = load_causal_lm(m, mo);
-    print_load_notes(*lm);
+    auto lm = load_model(m, mo);
     Sampler sampler(sp);
 
     const std::string text = chat ? tok.chat_prompt({{"user", prompt}}, true) : prompt;

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,13 +24,21 @@ void register_bench(CLI::App& app);
 // profiles/ of the source tree, or $STRATA_PROFILES.
 std::filesystem::path profiles_dir();
 
-// Flags every command that runs a model shares (--no-act-quant, --experts-per-token,
-// --min-expert-weight), into `o`.
-void add_model_options(CLI::App* cmd, ModelOptions& o);
-// Load-time notes of the model on stderr.
-void print_load_notes(const CausalLM& lm);
-// The share of routed expert slots skipped by --min-expert-weight, on stderr (when set).
-void print_routing(const CausalLM& lm, const ModelOptions& o);
+// What every command that runs a model shares: model options and the placement of its
+// experts (--profile, --dram-budget, --vram-budget, --hotness, --context, --placement,
+// --expert-cache-mb, --expert-io-pread).
+struct ModelArgs {
+  ModelOptions opts;
+  std::string profile, dram_budget, vram_budget, hotness, placement;
+  int64_t context = 4096;
+};
+void add_model_options(CLI::App* cmd, ModelArgs& a);
+// Places the experts as the arguments say (printing the plan), loads the model, prints its
+// load notes on stderr.
+std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a);
+// At the end of a run, on stderr: expert traffic per tier, cache hit rate, stall time,
+// prediction accuracy, and the share of routed slots skipped by --min-expert-weight.
+void print_routing(const CausalLM& lm, const ModelArgs& a);
 
 // "1,2,3" -> ids; throws strata::Error naming the first item that is not a token id.
 std::vector<int32_t> parse_ids(const std::string& text);

@@ -1,14 +1,18 @@
-// Flags shared by the commands that run a model.
+// Flags shared by the commands that run a model, and what they print about its experts.
 #include <algorithm>
 #include <cstdio>
 
+#include "memory-tier/hotness.h"
+#include "runtime/common/error.h"
 #include "runtime/common/units.h"
+#include "runtime/model/expert_placement.h"
 #include "runtime/model/expert_source.h"
 #include "tools/cli/commands.h"
 
 namespace strata::cli {
 
-void add_model_options(CLI::App* cmd, ModelOptions& o) {
+void add_model_options(CLI::App* cmd, ModelArgs& a) {
+  ModelOptions& o = a.opts;
   cmd->add_flag("!--no-act-quant", o.act_quant,
                 "Skip DeepSeek-V4's activation quantize-dequantize steps (FP8 KV, FP4 indexer): an experiment, "
                 "not the published math");
@@ -22,33 +26,74 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
          "--expert-cache-mb",
          [&o](double mb) { o.expert_cache_bytes = static_cast<uint64_t>(mb * 1024 * 1024); },
          "Read routed experts through a DRAM cache of this many MiB, filled with io_uring + O_DIRECT "
-         "(default: read in place from the memory map)")
+         "(default: read in place from the memory map; with --profile: sized by the plan)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--expert-io-pread", o.expert_io_pread, "The expert cache reads with a pread pool, not io_uring");
+  auto* prof = cmd->add_option("--profile", a.profile,
+                               "Place the experts as `strata plan` does on this hardware profile (name or .json): "
+                               "DRAM-tier experts read into DRAM at load, NVMe-tier ones through the cache");
+  auto* plc = cmd->add_option("--placement", a.placement, "Place the experts as this `strata plan --json` output says");
+  prof->excludes(plc);
+  cmd->add_option("--dram-budget", a.dram_budget, "With --profile: DRAM budget (e.g. 2G, 512M; default: the profile's)")
+      ->needs(prof);
+  cmd->add_option("--vram-budget", a.vram_budget, "With --profile: GPU memory budget (e.g. 0, 24G)")->needs(prof);
+  cmd->add_option("--hotness", a.hotness, "With --profile: expert hotness from `strata profile`")->needs(prof);
+  cmd->add_option("--context", a.context, "With --profile: tokens of KV cache the plan reserves")
+      ->check(CLI::PositiveNumber)
+      ->needs(prof);
 }
 
-void print_load_notes(const CausalLM& lm) {
-  for (const std::string& n : lm.load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
-  if (lm.experts().store_stats()) std::fprintf(stderr, "experts: %s\n", lm.experts().describe().c_str());
-}
-
-void print_routing(const CausalLM& lm, const ModelOptions& o) {
-  if (const auto st = lm.experts().store_stats()) {
-    const uint64_t acquired = st->hits + st->late + st->misses;
-    std::fprintf(stderr,
-                 "expert cache: %llu uses: %llu hits, %llu prefetched in flight, %llu misses (%.1f%% hit); "
-                 "%llu prefetches, %llu evictions, %s read, %.3f s stalled, peak %s\n",
-                 static_cast<unsigned long long>(acquired), static_cast<unsigned long long>(st->hits),
-                 static_cast<unsigned long long>(st->late), static_cast<unsigned long long>(st->misses),
-                 acquired ? 100.0 * static_cast<double>(st->hits) / static_cast<double>(acquired) : 0.0,
-                 static_cast<unsigned long long>(st->prefetched), static_cast<unsigned long long>(st->evictions),
-                 human_bytes(st->bytes_read).c_str(), st->stall_seconds, human_bytes(st->peak_bytes).c_str());
+std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
+  if (!a.placement.empty()) {
+    a.opts.expert_placement = load_expert_placement(a.placement, m.config);
+  } else if (!a.profile.empty()) {
+    PlanOptions po;
+    po.context = a.context;
+    if (!a.dram_budget.empty()) po.dram_budget_gb = parse_gb(a.dram_budget, "--dram-budget");
+    if (!a.vram_budget.empty()) po.vram_budget_gb = parse_gb(a.vram_budget, "--vram-budget");
+    if (!a.hotness.empty()) po.hotness = load_hotness(a.hotness);
+    HardwareProfile hw;
+    try {
+      hw = find_profile(a.profile, profiles_dir());
+    } catch (const std::runtime_error& e) {
+      throw Error(e.what());
+    }
+    const ExpertPlan plan = plan_experts(m, hw, po, a.opts.expert_cache_bytes);
+    a.opts.expert_placement = plan.tier;
+    a.opts.expert_cache_bytes = plan.cache_bytes;
+    std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
-  if (const auto& p = lm.experts().prediction_stats(); p.guessed > 0)
+  auto lm = load_causal_lm(m, a.opts);
+  for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
+  if (lm->experts().store_stats()) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
+  return lm;
+}
+
+void print_routing(const CausalLM& lm, const ModelArgs& a) {
+  const ExpertSource& src = lm.experts();
+  if (const auto st = src.store_stats()) {
+    const uint64_t acquired = st->hits + st->late + st->misses;
+    const int64_t tokens = std::max<int64_t>(1, *std::max_element(src.tokens().begin(), src.tokens().end()));
+    const auto per_token = [&](uint64_t b) { return human_bytes(b / static_cast<uint64_t>(tokens)); };
+    std::fprintf(stderr, "expert traffic per token: %s from DRAM-fixed experts, %s from cached ones, %s read from disk\n",
+                 per_token(st->fixed_bytes_used).c_str(), per_token(st->cached_bytes_used).c_str(),
+                 per_token(st->bytes_read).c_str());
+    if (acquired > 0)
+      std::fprintf(stderr,
+                   "expert cache: %llu uses: %llu hits, %llu prefetched in flight, %llu misses (%.1f%% hit); "
+                   "%llu prefetches, %llu evictions, %s read, %.3f s stalled, peak %s\n",
+                   static_cast<unsigned long long>(acquired), static_cast<unsigned long long>(st->hits),
+                   static_cast<unsigned long long>(st->late), static_cast<unsigned long long>(st->misses),
+                   100.0 * static_cast<double>(st->hits) / static_cast<double>(acquired),
+                   static_cast<unsigned long long>(st->prefetched), static_cast<unsigned long long>(st->evictions),
+                   human_bytes(st->bytes_read).c_str(), st->stall_seconds, human_bytes(st->peak_bytes).c_str());
+  }
+  if (const auto& p = src.prediction_stats(); p.guessed > 0)
     std::fprintf(stderr, "next-layer prediction: precision %.1f%%, recall %.1f%% (%lld of %lld guessed experts used)\n",
                  100.0 * static_cast<double>(p.correct) / static_cast<double>(p.guessed),
                  100.0 * static_cast<double>(p.correct) / static_cast<double>(std::max<int64_t>(p.used, 1)),
                  static_cast<long long>(p.correct), static_cast<long long>(p.guessed));
+  const ModelOptions& o = a.opts;
   if (o.min_expert_weight <= 0) return;
   const RoutingStats s = lm.routing_stats();
   std::fprintf(stderr, "experts: %lld of %lld routed slots skipped (%.1f%%) below weight share %.3f\n",

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/expert_placement.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
@@ -120,6 +121,47 @@ TEST(ExpertSource, NextLayerGuessesAreScoredOnlyWhenExpertsAreStored) {
     EXPECT_LE(p.correct, std::min(p.guessed, p.used));
     EXPECT_GT(p.correct, 0);
   }
+}
+
+TEST(ExpertSource, PlacedExpertsAreFixedInDramAndTheRestStream) {
+  test::ScratchDir dir("experts");
+  const ModelFiles m = tiny(dir, Arch::DeepseekV3, "bf16", "hf");
+  auto mapped = load_causal_lm(m);
+  const auto want = run(*mapped);
+  // Odd experts in DRAM, even ones on NVMe (missing from the map: NVMe too).
+  ModelOptions o;
+  for (int li = 0; li < m.config.num_hidden_layers; ++li)
+    if (m.config.is_moe_layer(li))
+      for (int e = 1; e < m.config.n_routed_experts; e += 2) o.expert_placement[{li, e}] = e % 4 == 1 ? Tier::Dram : Tier::Gpu;
+  STRATA_EXPECT_ERROR(load_causal_lm(m, o), "on NVMe but gives them no DRAM cache");
+  o.expert_cache_bytes = 2 * (one_expert_bytes(m) + 3 * 4096);
+  auto tiered = load_causal_lm(m, o);
+  EXPECT_EQ(run(*tiered), want);
+  const auto st = tiered->experts().store_stats();
+  ASSERT_TRUE(st);
+  EXPECT_GT(st->fixed_uses, 0u);
+  EXPECT_GT(st->hits + st->late + st->misses, 0u);
+  EXPECT_LE(st->peak_bytes, o.expert_cache_bytes);
+  // Everything placed in DRAM: no cache needed, nothing read on use.
+  for (int li = 0; li < m.config.num_hidden_layers; ++li)
+    if (m.config.is_moe_layer(li))
+      for (int e = 0; e < m.config.n_routed_experts; ++e) o.expert_placement[{li, e}] = Tier::Dram;
+  o.expert_cache_bytes = 0;
+  auto all = load_causal_lm(m, o);
+  EXPECT_EQ(run(*all), want);
+  EXPECT_EQ(all->experts().store_stats()->bytes_read, 0u);
+  EXPECT_EQ(all->experts().store_stats()->hits + all->experts().store_stats()->misses, 0u);
+}
+
+TEST(ExpertPlacement, SizesParseWithUnits) {
+  EXPECT_DOUBLE_EQ(parse_gb("2G", "x"), 2);
+  EXPECT_DOUBLE_EQ(parse_gb("512M", "x"), 0.512);
+  EXPECT_DOUBLE_EQ(parse_gb("1.5gb", "x"), 1.5);
+  EXPECT_DOUBLE_EQ(parse_gb("3", "x"), 3);
+  EXPECT_DOUBLE_EQ(parse_gb("1T", "x"), 1000);
+  STRATA_EXPECT_ERROR(parse_gb("2X", "--dram-budget"), "--dram-budget", "'2X' is not a size");
+  STRATA_EXPECT_ERROR(parse_gb("-1G", "--dram-budget"), "not a size");
+  STRATA_EXPECT_ERROR(parse_gb("G", "--dram-budget"), "not a size");
 }
 
 TEST(ExpertSource, BudgetBelowOneExpertIsRefusedAtLoad) {

@@ -150,6 +150,38 @@ TEST(ExpertStore, ReadErrorNamesFileAndOffsetAndIsRetried) {
   EXPECT_TRUE(f.same(s.acquire(2), 2));
 }
 
+TEST(ExpertStore, FixedItemsStayOutsideTheCacheBudget) {
+  Fixture f;
+  ExpertStore s(f.files, f.items, options(12288));  // a cache of one item
+  s.acquire(0);                                       // cached first, then fixed
+  const uint32_t fixed[] = {0, 1, 2};
+  s.fix(fixed);
+  for (int round = 0; round < 3; ++round)
+    for (uint32_t i = 0; i < 8; ++i) EXPECT_TRUE(f.same(s.acquire(i), static_cast<int>(i))) << i;
+  for (uint32_t i : fixed) EXPECT_TRUE(s.resident(i));
+  const ExpertStoreStats st = s.stats();
+  EXPECT_EQ(st.fixed_bytes, 3 * 12288u);
+  EXPECT_EQ(st.fixed_uses, 9u);
+  EXPECT_EQ(st.fixed_bytes_used, 9 * 12288u);
+  EXPECT_EQ(st.cached_bytes_used, 16 * 12288u);  // 1 before fixing + 15 after
+  EXPECT_EQ(st.hits + st.late + st.misses, 16u);
+  EXPECT_LE(st.peak_bytes, 12288u);
+  EXPECT_LE(st.resident_bytes, 12288u);
+}
+
+TEST(ExpertStore, FixingAnUnreadableItemFailsWithItsFile) {
+  Fixture f;
+  ExpertStoreOptions o = options(12288);
+  o.io.fault = [](uint32_t file, uint64_t off, uint32_t len, int res) {
+    return file == 1 && off <= 6007 && 9006 < off + len ? -EIO : res;
+  };
+  ExpertStore s(f.files, f.items, o);
+  const uint32_t fixed[] = {2};
+  STRATA_EXPECT_ERROR(s.fix(fixed), "b.bin");
+  EXPECT_FALSE(s.resident(2));
+  EXPECT_EQ(s.stats().fixed_bytes, 0u);
+}
+
 TEST(ExpertStore, BadItemsAreRejectedAtConstruction) {
   Fixture f;
   auto items = f.items;
