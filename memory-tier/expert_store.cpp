@@ -41,7 +41,7 @@ struct ExpertStore::State {
   std::vector<StoreItem> items;
   std::vector<Slot> slots;
   ExpertStoreOptions opts;
-  std::unique_ptr<RangeReader> reader;
+  std::vector<std::unique_ptr<RangeReader>> readers;  // one per reading thread
 
   mutable std::mutex mu;
   std::condition_variable done;  // a read finished or a pin was released
@@ -51,7 +51,7 @@ struct ExpertStore::State {
   bool stop = false;
   uint64_t used = 0, tick = 0;
   ExpertStoreStats st;
-  std::thread worker;
+  std::vector<std::thread> workers;
 
   double score(const Slot& s) const { return s.score * std::pow(opts.decay, static_cast<double>(tick - s.stamp)); }
   void bump(Slot& s) {
@@ -110,7 +110,7 @@ struct ExpertStore::State {
     return r;
   }
 
-  void run() {
+  void run(RangeReader& reader) {
     for (;;) {
       std::vector<uint32_t> batch;
       {
@@ -133,11 +133,11 @@ struct ExpertStore::State {
         all.insert(all.end(), r.begin(), r.end());
       }
       try {
-        reader->read(all);
+        reader.read(all);
       } catch (const std::exception&) {
         // Find which items failed; the others are complete.
         for (size_t k = 0; k < batch.size(); ++k) try {
-            reader->read(requests(batch[k]));
+            reader.read(requests(batch[k]));
           } catch (const std::exception& e) {
             errors[k] = e.what();
           }
@@ -197,8 +197,8 @@ ExpertStore::ExpertStore(const std::vector<std::filesystem::path>& files, std::v
                   ", more than the whole DRAM cache budget of " + human_bytes(opts.budget_bytes));
   }
   s_->items = std::move(items);
-  s_->reader = RangeReader::open(files, opts.io);
-  s_->worker = std::thread([this] { s_->run(); });
+  for (int k = 0; k < std::max(1, opts.io_threads); ++k) s_->readers.push_back(RangeReader::open(files, opts.io));
+  for (auto& r : s_->readers) s_->workers.emplace_back([this, reader = r.get()] { s_->run(*reader); });
 }
 
 ExpertStore::~ExpertStore() {
@@ -207,7 +207,7 @@ ExpertStore::~ExpertStore() {
     s_->stop = true;
   }
   s_->work.notify_all();
-  s_->worker.join();
+  for (std::thread& w : s_->workers) w.join();
   for (Slot& s : s_->slots) mi_free(s.buf);
 }
 
@@ -346,9 +346,10 @@ ExpertStoreStats ExpertStore::stats() const {
 }
 
 std::string ExpertStore::backend() const {
-  std::string b = s_->reader->backend() + (s_->reader->direct() ? " (O_DIRECT)" : "");
-  if (!s_->reader->fallback_reason().empty()) b += " (" + s_->reader->fallback_reason() + ")";
-  return b;
+  const RangeReader& r = *s_->readers.front();
+  std::string b = r.backend() + (r.direct() ? " (O_DIRECT)" : "");
+  if (!r.fallback_reason().empty()) b += " (" + r.fallback_reason() + ")";
+  return b + ", " + std::to_string(s_->readers.size()) + " reading threads";
 }
 
 ExpertStore::Pin::Pin(Pin&& o) noexcept : store_(o.store_), item_(o.item_), base_(o.base_) { o.store_ = nullptr; }

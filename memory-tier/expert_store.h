@@ -1,6 +1,6 @@
 // A bounded DRAM cache of items read from weight files: a routed expert (its matrices and
-// their block scales, several byte ranges) or a range of Engram rows. Items are read through a
-// RangeReader (io_uring + O_DIRECT, or the pread pool) on a background thread; acquire() pins
+// their block scales, several byte ranges) or a range of Engram rows. Items are read through
+// RangeReaders (io_uring + O_DIRECT, or the pread pool) on background threads; acquire() pins
 // an item in DRAM (reading it first when it is not there) and prefetch() starts reads ahead of
 // use. Resident plus in-flight bytes never exceed the budget. When room is needed the item
 // with the lowest frequency-with-decay score is evicted: each access adds 1 to an item's score
@@ -34,7 +34,8 @@ struct StoreItem {
 struct ExpertStoreOptions {
   uint64_t budget_bytes = 0;  // DRAM for resident + in-flight items (their aligned sizes)
   double decay = 0.9;         // score multiplier per tick(), in (0, 1]
-  uint64_t batch_bytes = 64ull << 20;  // most bytes read per batch by the background thread
+  uint64_t batch_bytes = 16ull << 20;  // most bytes one reading thread takes per batch
+  int io_threads = 2;  // reading threads, each with its own ring: one fills while another drains
   RangeReaderOptions io;
 };
 

@@ -225,6 +225,7 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
 
   TinyReport report;
   nlohmann::json cfg_json = tiny_config_json(opts.arch, opts.engram, vocab);
+  for (const auto& [k, v] : opts.config_overrides.items()) cfg_json[k] = v;
   if (opts.format == "hf" && (opts.dtype == "fp8" || opts.dtype == "fp4")) {
     // As the published block-quantized checkpoints declare it.
     nlohmann::json q = {{"quant_method", "fp8"},

@@ -25,6 +25,9 @@ struct TinyOptions {
   // Directory holding the real tokenizer.json/tokenizer_config.json; empty: a generated
   // byte-level BPE tokenizer with a small vocabulary.
   std::filesystem::path tokenizer_dir;
+  // Config keys set over the tiny config (e.g. {"hidden_size": 2048} for a larger model);
+  // the result is validated like any config.json.
+  nlohmann::json config_overrides = nlohmann::json::object();
 };
 
 struct TinyReport {

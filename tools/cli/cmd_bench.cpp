@@ -197,6 +197,7 @@ void register_bench(CLI::App& app) {
   io->add_option("--queue-depth", io_qd, "Reads in flight")->check(CLI::PositiveNumber);
   io->add_flag("--json", io_json, "Print the result as JSON");
   io->callback([] { bench_io(io_file, create_mb, io_block, io_qd, io_json); });
+  register_bench_tier(bench);
   bench->require_subcommand(1);
   k->callback([] {
     const std::vector<int64_t> bs = parse_list(batches);

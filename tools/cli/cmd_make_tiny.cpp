@@ -1,4 +1,5 @@
 // strata make-tiny --arch A [--engram] --out DIR [--seed N] [--dtype T] [--format hf|gguf] [--shards K]
+//                  [--set KEY=VALUE ...]
 #include <iostream>
 
 #include "runtime/common/error.h"
@@ -10,6 +11,7 @@ namespace strata::cli {
 void register_make_tiny(CLI::App& app) {
   static TinyOptions opts;
   static std::string arch = "deepseek_v3", out, tokenizer = "auto";
+  static std::vector<std::string> sets;
   auto* cmd = app.add_subcommand("make-tiny", "Write a deterministic random model in the real on-disk layout");
   cmd->add_option("--arch", arch, "deepseek_v3 | deepseek_v32 | deepseek_v4")
       ->check(CLI::IsMember({"deepseek_v3", "deepseek_v32", "deepseek_v4"}));
@@ -24,7 +26,18 @@ void register_make_tiny(CLI::App& app) {
                   "auto (the real DeepSeek-V3 tokenizer when installed), generated, or a directory with "
                   "tokenizer.json")
       ->capture_default_str();
+  cmd->add_option("--set", sets,
+                  "KEY=VALUE over the tiny config.json (VALUE as JSON, else a string), e.g. --set hidden_size=2048; "
+                  "repeatable")
+      ->allow_extra_args(false);
   cmd->callback([] {
+    for (const std::string& kv : sets) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) throw Error("--set: '" + kv + "' is not KEY=VALUE");
+      const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+      nlohmann::json v = nlohmann::json::parse(value, nullptr, false);
+      opts.config_overrides[key] = v.is_discarded() ? nlohmann::json(value) : v;
+    }
     opts.arch = arch == "deepseek_v3" ? Arch::DeepseekV3 : arch == "deepseek_v32" ? Arch::DeepseekV32 : Arch::DeepseekV4;
     if (tokenizer == "auto") {
       const auto real = default_real_tokenizer_dir();

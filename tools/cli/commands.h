@@ -20,6 +20,7 @@ void register_logits(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_bench_tier(CLI::App* bench);
 
 // profiles/ of the source tree, or $STRATA_PROFILES.
 std::filesystem::path profiles_dir();

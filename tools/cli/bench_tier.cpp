@@ -1,0 +1,146 @@
+// strata bench tier --model M --cache-mb N [--prompt TEXT] [-n N] [--json] [model options]
+// Decode with the routed experts streamed from disk through a DRAM cache of N MiB, next to
+// the speed the bytes it actually moved allow at this machine's disk and DRAM read bandwidth,
+// both measured in the same run: bound = max(disk bytes / disk GB/s, DRAM bytes / DRAM GB/s)
+// per decoded token (the two overlap).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cpu-kernels/machine_limits.h"
+#include "memory-tier/expert_store.h"
+#include "memory-tier/range_reader.h"
+#include "runtime/common/error.h"
+#include "runtime/common/units.h"
+#include "runtime/generate/sampler.h"
+#include "runtime/model/expert_source.h"
+#include "runtime/model/plan_items.h"
+#include "tools/cli/commands.h"
+
+namespace strata::cli {
+namespace {
+
+// O_DIRECT read of up to 2 GiB of the model's largest file with the store's concurrency
+// (ExpertStoreOptions::io_threads readers, each with its own ring, on disjoint halves), best of two.
+double disk_read_gbps(const WeightIndex& index) {
+  const IndexedFile* big = &index.files().front();
+  for (const IndexedFile& f : index.files())
+    if (f.size > big->size) big = &f;
+  const int threads = std::max(1, ExpertStoreOptions{}.io_threads);
+  const uint64_t block = 1 << 20, size = std::min<uint64_t>(big->size / block * block, uint64_t{2} << 30);
+  const uint64_t buf = 64 << 20;
+  if (size == 0) return 0;
+  std::vector<std::unique_ptr<RangeReader>> readers;
+  std::vector<std::unique_ptr<uint8_t, void (*)(void*)>> dst;
+  std::vector<std::vector<ReadRequest>> reqs(static_cast<size_t>(threads));
+  for (int k = 0; k < threads; ++k) {
+    readers.push_back(RangeReader::open({big->path}));
+    dst.emplace_back(static_cast<uint8_t*>(std::aligned_alloc(4096, buf)), std::free);
+    if (!dst.back()) throw Error("bench tier: cannot allocate a read buffer");
+    std::memset(dst.back().get(), 0, buf);
+  }
+  for (uint64_t off = 0, i = 0; off < size; off += block, ++i)
+    reqs[i % static_cast<size_t>(threads)].push_back({0, off, block, dst[i % static_cast<size_t>(threads)].get() + off % buf});
+  double best = 0;
+  for (int rep = 0; rep < 2; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (int k = 0; k < threads; ++k) pool.emplace_back([&, k] { readers[k]->read(reqs[k]); });
+    for (std::thread& th : pool) th.join();
+    best = std::max(best, double(size) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
+void register_bench_tier(CLI::App* bench) {
+  static std::string model, prompt = "The memory hierarchy of a computer";
+  static double cache_mb = 0;
+  static int n_predict = 32;
+  static bool json = false;
+  static ModelArgs mo;
+  auto* t = bench->add_subcommand("tier", "Decode with experts streamed from disk, next to the bound of the bytes moved");
+  t->add_option("--model", model, "HF model directory or .gguf file")->required();
+  t->add_option("--cache-mb", cache_mb, "DRAM cache for the routed experts, MiB")->required()->check(CLI::PositiveNumber);
+  t->add_option("--prompt,-p", prompt, "Prompt text");
+  t->add_option("-n,--n-predict", n_predict, "Greedy tokens to decode")->check(CLI::PositiveNumber);
+  t->add_flag("--json", json, "Print the result as JSON");
+  add_model_options(t, mo);
+  t->callback([] {
+    OpenOptions oo;
+    oo.require_tokenizer = true;
+    const ModelFiles m = open_model(model, oo);
+    const double dram_bw = measure_read_bandwidth_gbps();
+    double disk_bw = disk_read_gbps(m.index);
+    // Bytes of the tensors every token reads besides the routed experts (the planner's count).
+    double dense_bytes = 0;
+    for (const PlanItem& it : plan_input_from_model(m).items)
+      if (it.expert < 0) dense_bytes += static_cast<double>(it.bytes) * it.reads_per_token;
+
+    mo.opts.expert_cache_bytes = static_cast<uint64_t>(cache_mb * 1024 * 1024);
+    auto lm = load_model(m, mo);
+    const Tokenizer& tok = *m.tokenizer;
+    std::vector<int32_t> ids;
+    if (tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
+    for (int32_t id : tok.encode(prompt)) ids.push_back(id);
+    std::vector<float> logits;
+    lm->forward(ids, logits, false);
+    const ExpertStoreStats s0 = *lm->experts().store_stats();
+    Sampler greedy(SamplerParams{});
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n_predict; ++i) {
+      const int32_t one[1] = {greedy.next(logits)};
+      lm->forward(one, logits, false);
+    }
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const ExpertStoreStats s1 = *lm->experts().store_stats();
+    // A drive's rate drifts: the bound uses the best of a measurement before and after.
+    disk_bw = std::max(disk_bw, disk_read_gbps(m.index));
+    const double n = n_predict;
+    const double disk = double(s1.bytes_read - s0.bytes_read) / n;
+    const double dram = dense_bytes + double(s1.cached_bytes_used - s0.cached_bytes_used + s1.fixed_bytes_used -
+                                             s0.fixed_bytes_used) / n;
+    const double t_disk = disk / (disk_bw * 1e9), t_dram = dram / (dram_bw * 1e9);
+    const double bound_s = std::max(t_disk, t_dram), tok_s = n / dt;
+    const double uses = double((s1.hits + s1.late + s1.misses) - (s0.hits + s0.late + s0.misses));
+    const double hit = uses > 0 ? double(s1.hits - s0.hits) / uses : 0;
+    const double stall = (s1.stall_seconds - s0.stall_seconds) / n;
+    if (json) {
+      std::cout << nlohmann::json{{"model", m.index.path().string()},
+                                  {"cache_bytes", mo.opts.expert_cache_bytes},
+                                  {"disk_read_gb_per_s", disk_bw},
+                                  {"dram_read_gb_per_s", dram_bw},
+                                  {"decode_tokens", n_predict},
+                                  {"tokens_per_s", tok_s},
+                                  {"disk_bytes_per_token", disk},
+                                  {"dram_bytes_per_token", dram},
+                                  {"bound_tokens_per_s", bound_s > 0 ? 1 / bound_s : 0.0},
+                                  {"bound_by", t_disk >= t_dram ? "disk" : "dram"},
+                                  {"ratio", bound_s * tok_s},
+                                  {"cache_hit_rate", hit},
+                                  {"stall_s_per_token", stall}}
+                       .dump(2)
+                << "\n";
+      return;
+    }
+    std::printf("disk read %.2f GB/s (O_DIRECT, best of runs before and after); DRAM read %.1f GB/s (measured now)\n",
+                disk_bw, dram_bw);
+    std::printf("decode: %d tokens, %.2f tokens/s (%.1f ms/token); cache hit %.1f%%, stalled %.1f ms/token\n",
+                n_predict, tok_s, 1e3 / tok_s, 100 * hit, 1e3 * stall);
+    std::printf("moved per token: %s from disk, %s from DRAM\n", human_bytes(static_cast<uint64_t>(disk)).c_str(),
+                human_bytes(static_cast<uint64_t>(dram)).c_str());
+    std::printf("bound of those bytes: %.2f tokens/s (%s); measured / bound = %.1f%%\n", 1 / bound_s,
+                t_disk >= t_dram ? "disk" : "DRAM", 100 * bound_s * tok_s);
+    print_routing(*lm, mo);
+  });
+}
+
+}  // namespace strata::cli
