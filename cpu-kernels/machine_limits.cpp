@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <dnnl.hpp>
+#include <string>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -60,18 +61,27 @@ double measure_read_bandwidth_gbps(size_t bytes, int repeats) {
   return best;
 }
 
-double measure_onednn_bf16_gflops(int m, int k, int n, int repeats) {
+namespace {
+
+// One oneDNN matmul of `type` inputs (F32 output); throws dnnl::error when this CPU has no
+// implementation for the type.
+double onednn_matmul_gflops(dnnl::memory::data_type type, int m, int k, int n, int repeats) {
   using namespace dnnl;
   engine eng(engine::kind::cpu, 0);
   stream strm(eng);
-  const memory::desc a_md({m, k}, memory::data_type::bf16, memory::format_tag::ab);
-  const memory::desc b_md({k, n}, memory::data_type::bf16, memory::format_tag::ab);
+  const memory::desc a_md({m, k}, type, memory::format_tag::ab);
+  const memory::desc b_md({k, n}, type, memory::format_tag::ab);
   const memory::desc c_md({m, n}, memory::data_type::f32, memory::format_tag::ab);
   const matmul::primitive_desc pd(matmul::desc(a_md, b_md, c_md), eng);
   const matmul prim(pd);
   memory a(a_md, eng), b(b_md, eng), c(c_md, eng);
-  std::fill_n(static_cast<uint16_t*>(a.get_data_handle()), size_t(m) * k, uint16_t{0x3f80});
-  std::fill_n(static_cast<uint16_t*>(b.get_data_handle()), size_t(k) * n, uint16_t{0x3f80});
+  if (type == memory::data_type::bf16) {
+    std::fill_n(static_cast<uint16_t*>(a.get_data_handle()), size_t(m) * k, uint16_t{0x3f80});
+    std::fill_n(static_cast<uint16_t*>(b.get_data_handle()), size_t(k) * n, uint16_t{0x3f80});
+  } else {
+    std::fill_n(static_cast<float*>(a.get_data_handle()), size_t(m) * k, 1.0f);
+    std::fill_n(static_cast<float*>(b.get_data_handle()), size_t(k) * n, 1.0f);
+  }
   const std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
   prim.execute(strm, args);  // warm-up
   strm.wait();
@@ -83,6 +93,17 @@ double measure_onednn_bf16_gflops(int m, int k, int n, int repeats) {
     best = std::max(best, 2.0 * m * k * n / seconds_since(t0) / 1e9);
   }
   return best;
+}
+
+}  // namespace
+
+GemmRate measure_onednn_gemm(int m, int k, int n, int repeats) {
+  try {
+    return {onednn_matmul_gflops(dnnl::memory::data_type::bf16, m, k, n, repeats), "bf16", ""};
+  } catch (const dnnl::error& e) {
+    return {onednn_matmul_gflops(dnnl::memory::data_type::f32, m, k, n, repeats), "f32",
+            std::string("oneDNN has no BF16 matmul on this CPU (") + e.what() + "); F32 rate instead"};
+  }
 }
 
 }  // namespace strata

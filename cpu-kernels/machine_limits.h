@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace strata {
 
@@ -10,7 +11,13 @@ namespace strata {
 // first), best of `repeats` passes.
 double measure_read_bandwidth_gbps(size_t bytes = size_t{1} << 30, int repeats = 3);
 
-// oneDNN BF16 x BF16 -> F32 matmul rate in GFLOP/s on an m x k x n problem, best of `repeats`.
-double measure_onednn_bf16_gflops(int m = 2048, int k = 2048, int n = 2048, int repeats = 3);
+// oneDNN matmul rate in GFLOP/s on an m x k x n problem, best of `repeats`: BF16 x BF16 -> F32
+// where oneDNN has it on this CPU (AVX-512 and up), else F32 (type "f32", note says why).
+struct GemmRate {
+  double gflops = 0;
+  std::string type;  // "bf16" | "f32"
+  std::string note;
+};
+GemmRate measure_onednn_gemm(int m = 2048, int k = 2048, int n = 2048, int repeats = 3);
 
 }  // namespace strata

@@ -1,6 +1,6 @@
 // strata bench kernels [--json] [--batch 1,8,64] [--shapes v3,v4]
 // Expert-shaped matrix products per weight type, printed next to this machine's DRAM read
-// bandwidth and oneDNN BF16 GEMM rate measured in the same run.
+// bandwidth and oneDNN BF16 GEMM rate (F32 where oneDNN has no BF16 matmul) measured in the same run.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -21,69 +21,10 @@
 #include "memory-tier/range_reader.h"
 #include "runtime/common/error.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/kernel_timing.h"
 
 namespace strata::cli {
 namespace {
-
-struct Stored {
-  std::vector<uint8_t> data, scale;
-  WeightView view;
-  uint64_t bytes = 0;
-};
-
-Stored quantize(const std::string& type, const std::vector<float>& src, int64_t rows, int64_t cols) {
-  Stored s;
-  WeightType scale_type = WeightType::F32;
-  WeightType t;
-  if (type == "fp8") {
-    t = WeightType::F8_E4M3;
-    quantize_fp8_blockscaled_ref(src.data(), rows, cols, WeightType::F32, s.data, s.scale);
-  } else if (type == "mxfp4") {
-    t = WeightType::MXFP4;
-    scale_type = WeightType::F8_E8M0;
-    quantize_mxfp4_ref(src.data(), rows, cols, s.data, s.scale);
-  } else {
-    t = *weight_type_from_name(type);
-    s.data = quantize_row_ref(t, src.data(), rows * cols);
-  }
-  s.view = {t, s.data.data(), rows, cols, s.scale.empty() ? nullptr : s.scale.data(), scale_type};
-  s.bytes = s.data.size() + s.scale.size();
-  return s;
-}
-
-// Copies of one weight spanning more than any CPU cache: consecutive calls use different
-// copies, so every call streams its weight from DRAM as a real expert would.
-struct Copies {
-  std::vector<std::vector<uint8_t>> data;
-  std::vector<WeightView> views;
-};
-
-Copies spread(const Stored& w) {
-  constexpr uint64_t kSpan = uint64_t{1} << 29;  // 512 MiB
-  const size_t n = static_cast<size_t>(std::max<uint64_t>(2, (kSpan + w.data.size() - 1) / w.data.size()));
-  Copies c;
-  c.data.assign(n, w.data);
-  for (auto& d : c.data) {
-    WeightView v = w.view;
-    v.data = d.data();
-    c.views.push_back(v);
-  }
-  return c;
-}
-
-double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, std::vector<float>& y) {
-  using clock = std::chrono::steady_clock;
-  linear(w.views[0], x.data(), batch, y.data());  // warm-up (thread pool, page tables)
-  double best = 1e30, total = 0;
-  for (size_t i = 1; i <= 20 && total < 1.0; ++i) {
-    const auto t0 = clock::now();
-    linear(w.views[i % w.views.size()], x.data(), batch, y.data());
-    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
-    best = std::min(best, dt);
-    total += dt;
-  }
-  return best;
-}
 
 std::vector<int64_t> parse_list(const std::string& s) {
   std::vector<int64_t> v;
@@ -202,7 +143,8 @@ void register_bench(CLI::App& app) {
   k->callback([] {
     const std::vector<int64_t> bs = parse_list(batches);
     const double bw = measure_read_bandwidth_gbps();
-    const double peak = measure_onednn_bf16_gflops();
+    const GemmRate gemm = measure_onednn_gemm();
+    const double peak = gemm.gflops;
     struct Shape {
       std::string name;
       int64_t rows, cols;
@@ -211,8 +153,9 @@ void register_bench(CLI::App& app) {
     if (shapes.find("v3") != std::string::npos) sh.insert(sh.end(), {{"v3 up 7168->2048", 2048, 7168}, {"v3 down 2048->7168", 7168, 2048}});
     if (shapes.find("v4") != std::string::npos) sh.insert(sh.end(), {{"v4 up 4096->2048", 2048, 4096}, {"v4 down 2048->4096", 4096, 2048}});
     if (!json) {
-      std::printf("dispatch %s; DRAM read bandwidth %.1f GB/s; oneDNN BF16 GEMM %.1f GFLOP/s (measured now)\n",
-                  std::string(cpu_level_name(dispatch_level())).c_str(), bw, peak);
+      std::printf("dispatch %s; DRAM read bandwidth %.1f GB/s; oneDNN %s GEMM %.1f GFLOP/s (measured now)\n",
+                  std::string(cpu_level_name(dispatch_level())).c_str(), bw, gemm.type.c_str(), peak);
+      if (!gemm.note.empty()) std::printf("note: %s\n", gemm.note.c_str());
       std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s", "ratio",
                   "bound");
     }
@@ -247,7 +190,8 @@ void register_bench(CLI::App& app) {
     if (json)
       std::cout << nlohmann::json{{"dispatch", std::string(cpu_level_name(dispatch_level()))},
                                   {"dram_read_gb_per_s", bw},
-                                  {"onednn_bf16_gflop_per_s", peak},
+                                  {"onednn_gemm_gflop_per_s", peak},
+                                  {"onednn_gemm_type", gemm.type},
                                   {"rows", rows}}
                        .dump(2)
                 << "\n";

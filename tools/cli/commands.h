@@ -19,6 +19,7 @@ void register_run(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
+void register_tune(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_bench_tier(CLI::App* bench);
 

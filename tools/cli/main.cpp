@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   strata::cli::register_logits(app);
   strata::cli::register_profile(app);
   strata::cli::register_plan(app);
+  strata::cli::register_tune(app);
   strata::cli::register_bench(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# strata tune measures this box into a profile that strata plan accepts; figures not judged.
+set -euo pipefail
+STRATA=$1
+WORK=$2
+rm -rf "$WORK" && mkdir -p "$WORK"
+"$STRATA" tune --out "$WORK/box.json" --scratch "$WORK/scratch.bin" --scratch-mb 32 --name test-box \
+  >"$WORK/out.txt" 2>"$WORK/err.txt" || { cat "$WORK/err.txt"; exit 1; }
+grep -q "wrote .*box.json: DRAM .* GB/s, disk .* GB/s" "$WORK/out.txt" || { echo "FAIL: no summary"; cat "$WORK/out.txt"; exit 1; }
+[ ! -e "$WORK/scratch.bin" ] || { echo "FAIL: scratch file left behind"; exit 1; }
+"$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/tiny" >/dev/null
+"$STRATA" plan --model "$WORK/tiny" --profile "$WORK/box.json" | grep -q "profile    test-box (measured)" \
+  || { echo "FAIL: plan does not take the profile"; exit 1; }
+if "$STRATA" tune --scratch "$WORK/no/such/dir/x.bin" --scratch-mb 16 >/dev/null 2>"$WORK/err.txt"; then
+  echo "FAIL: unwritable scratch accepted"; exit 1
+fi
+grep -q "x.bin: cannot write the scratch file" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
+echo "ok: tune"

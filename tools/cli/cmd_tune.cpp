@@ -1,0 +1,205 @@
+// strata tune [--out FILE] [--scratch PATH] [--scratch-mb N] [--name NAME]
+// Measures the box it runs on and writes a hardware profile (source "measured"): hwloc
+// topology, DRAM read bandwidth, io_uring O_DIRECT reads of a scratch file over block sizes
+// and queue depths, CPU matrix-vector rates per weight type and the oneDNN GEMM rate,
+// and, with CUDA and a device, GPU memory and the host-to-device PCIe rate.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/machine_limits.h"
+#include "memory-tier/hardware_profile.h"
+#include "memory-tier/range_reader.h"
+#include "memory-tier/topology.h"
+#include "runtime/common/error.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/kernel_timing.h"
+#ifdef STRATA_HAVE_CUDA
+#include "gpu-kernels/smoke.h"
+#include "gpu-kernels/transfer.h"
+#endif
+
+namespace strata::cli {
+namespace {
+
+class Progress {
+ public:
+  explicit Progress(int steps) : steps_(steps) {}
+  void step(const std::string& what) {
+    ++done_;
+    const int width = 30, filled = width * (done_ - 1) / steps_;
+    std::fprintf(stderr, "\r[%s%s] %d/%d %-48s", std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(width - filled), '.').c_str(), done_, steps_, what.c_str());
+    std::fflush(stderr);
+  }
+  void finish() { std::fprintf(stderr, "\r[%s] done%-60s\n", std::string(30, '#').c_str(), ""); }
+
+ private:
+  int steps_, done_ = 0;
+};
+
+void write_scratch(const std::filesystem::path& p, uint64_t mb) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  std::vector<char> chunk(1 << 20);
+  std::mt19937 g(11);
+  for (auto& c : chunk) c = static_cast<char>(g());
+  for (uint64_t i = 0; i < mb; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  f.close();
+  if (!f) throw Error(p.string() + ": cannot write the scratch file (--scratch elsewhere, or a smaller --scratch-mb)");
+}
+
+// O_DIRECT sequential read of the whole file, best of two, GB/s.
+double read_gbps(const std::filesystem::path& p, uint32_t block, uint32_t qd, std::string* backend) {
+  RangeReaderOptions o;
+  o.block_size = block;
+  o.queue_depth = qd;
+  auto reader = RangeReader::open({p}, o);
+  *backend = reader->backend() + (reader->direct() ? " + O_DIRECT" : "");
+  const uint64_t size = std::filesystem::file_size(p) / block * block, buf = 64 << 20;
+  std::unique_ptr<uint8_t, void (*)(void*)> dst(static_cast<uint8_t*>(std::aligned_alloc(4096, buf)), std::free);
+  if (!dst) throw Error("tune: cannot allocate a read buffer");
+  std::memset(dst.get(), 0, buf);
+  std::vector<ReadRequest> reqs;
+  for (uint64_t off = 0; off < size; off += block) reqs.push_back({0, off, block, dst.get() + off % buf});
+  double best = 0;
+  for (int rep = 0; rep < 2; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    reader->read(reqs);
+    best = std::max(best, double(size) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
+void register_tune(CLI::App& app) {
+  static std::string out, scratch = "strata-tune.bin", name = "measured";
+  static uint64_t scratch_mb = 1024;
+  auto* cmd = app.add_subcommand("tune", "Measure this box and write a hardware profile for strata plan / run");
+  cmd->add_option("--out", out, "Profile to write (default: print it)");
+  cmd->add_option("--scratch", scratch, "Scratch file on the drive that will hold the weights (deleted after)")
+      ->capture_default_str();
+  cmd->add_option("--scratch-mb", scratch_mb, "Size of the scratch file, MiB")->capture_default_str()->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--name", name, "Profile name")->capture_default_str();
+  cmd->callback([] {
+    const std::vector<uint32_t> blocks = {128u << 10, 1u << 20, 4u << 20};
+    const std::vector<uint32_t> depths = {8, 32, 64};
+    const std::vector<std::string> types = {"bf16", "q8_0", "fp8", "mxfp4", "q4_k", "q6_k"};
+    Progress bar(4 + static_cast<int>(blocks.size() * depths.size() + types.size()) + 1);
+    HardwareProfile p;
+    p.name = name;
+    p.source = "measured";
+    nlohmann::json measured;
+
+    bar.step("topology (hwloc)");
+    Topology topo;
+    try {
+      topo = probe_topology();
+    } catch (const std::runtime_error& e) {
+      throw Error(std::string("tune: ") + e.what());
+    }
+    p.cpu_model = topo.cpu_model;
+    p.cores = topo.cores;
+    p.threads = topo.threads;
+    p.numa_nodes = std::max<int>(1, static_cast<int>(topo.numa.size()));
+    p.isa = std::string(cpu_level_name(dispatch_level()));
+    p.dram_gb = static_cast<double>(topo.total_memory_bytes) / 1e9;
+    p.dram_headroom_gb = std::max(2.0, 0.1 * p.dram_gb);  // OS, page cache, activations
+
+    bar.step("DRAM read bandwidth");
+    p.dram_read_gbps = measure_read_bandwidth_gbps();
+    bar.step("oneDNN GEMM");
+    const GemmRate gemm = measure_onednn_gemm();
+    measured["onednn_gemm_gflop_per_s"] = gemm.gflops;
+    measured["onednn_gemm_type"] = gemm.type;
+
+    bar.step("scratch file");
+    const std::filesystem::path sp = scratch;
+    write_scratch(sp, scratch_mb);
+    struct Cleanup {
+      std::filesystem::path p;
+      ~Cleanup() {
+        std::error_code ec;
+        std::filesystem::remove(p, ec);
+      }
+    } cleanup{sp};
+    nlohmann::json io = nlohmann::json::array();
+    std::string backend;
+    double best = 0;
+    for (uint32_t b : blocks)
+      for (uint32_t qd : depths) {
+        bar.step("disk read, block " + std::to_string(b >> 10) + " KiB, queue depth " + std::to_string(qd));
+        const double g = read_gbps(sp, b, qd, &backend);
+        io.push_back({{"block_size", b}, {"queue_depth", qd}, {"gb_per_s", g}});
+        if (g > best) best = g, p.nvme_queue_depth = static_cast<int>(qd);
+      }
+    p.nvme_read_gbps = best;
+    p.nvme_paths = {std::filesystem::absolute(sp).parent_path().string()};
+    measured["disk_reads"] = io;
+    measured["disk_backend"] = backend;
+
+    nlohmann::json gemv = nlohmann::json::object();
+    for (const std::string& t : types) {
+      bar.step("CPU GEMV " + t + " 7168->2048");
+      std::vector<float> src(2048 * 7168);
+      std::mt19937 g(1);
+      std::normal_distribution<float> nd(0, 1);
+      for (float& v : src) v = nd(g);
+      const Stored w = quantize(t, src, 2048, 7168);
+      const Copies c = spread(w);
+      std::vector<float> x(7168, 0.5f), y(2048);
+      gemv[t] = double(w.bytes) / time_linear(c, x, 1, y) / 1e9;
+    }
+    measured["cpu_gemv_gb_per_s"] = gemv;
+
+    bar.step("GPU");
+#ifdef STRATA_HAVE_CUDA
+    std::string why;
+    for (const auto& d : gpu::list_devices(&why)) {
+      GpuSpec g;
+      g.name = d.name;
+      g.vram_gb = static_cast<double>(d.total_memory) / 1e9;
+      g.sm = "sm_" + std::to_string(d.sm_major) + std::to_string(d.sm_minor);
+      p.gpus.push_back(g);
+      p.vram_gb += g.vram_gb;
+      const double h2d = gpu::measure_h2d_gbps(d.index, size_t{256} << 20, 5, &why);
+      p.pcie_h2d_gbps = p.pcie_h2d_gbps > 0 ? std::min(p.pcie_h2d_gbps, h2d) : h2d;
+    }
+    if (p.gpus.empty()) measured["gpu"] = "none: " + why;
+    p.vram_headroom_gb = p.vram_gb > 0 ? 1.5 : 0;
+#else
+    measured["gpu"] = "not measured: built without CUDA";
+#endif
+    bar.finish();
+    p.description = topo.cpu_model + ", " + std::to_string(topo.cores) + " cores, measured by strata tune";
+
+    nlohmann::json j = profile_json(p);
+    j["measured"] = measured;
+    parse_profile(j, "tune");  // what we write must load
+    const std::string text = j.dump(2) + "\n";
+    if (out.empty()) {
+      std::cout << text;
+      return;
+    }
+    std::ofstream f(out);
+    f << "// Measured by strata tune on this box.\n" << text;
+    f.close();
+    if (!f) throw Error(out + ": cannot write");
+    load_profile(out);
+    std::printf("wrote %s: DRAM %.1f GB at %.1f GB/s, disk %.2f GB/s (queue depth %d), %zu GPU(s)\n", out.c_str(),
+                p.dram_gb, p.dram_read_gbps, p.nvme_read_gbps, p.nvme_queue_depth, p.gpus.size());
+  });
+}
+
+}  // namespace strata::cli

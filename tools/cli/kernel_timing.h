@@ -1,0 +1,33 @@
+// Timing of expert-shaped matrix products for `strata bench kernels` and `strata tune`: a
+// weight quantized to a type, spread over copies larger than the CPU caches, timed per call.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cpu-kernels/weight_view.h"
+
+namespace strata::cli {
+
+struct Stored {
+  std::vector<uint8_t> data, scale;
+  WeightView view;
+  uint64_t bytes = 0;
+};
+
+// src [rows, cols] stored as `type` (a GGUF type name, "fp8" or "mxfp4").
+Stored quantize(const std::string& type, const std::vector<float>& src, int64_t rows, int64_t cols);
+
+// Copies of one weight spanning more than any CPU cache: consecutive calls use different
+// copies, so every call streams its weight from DRAM as a real expert would.
+struct Copies {
+  std::vector<std::vector<uint8_t>> data;
+  std::vector<WeightView> views;
+};
+Copies spread(const Stored& w);
+
+// Best seconds of one product of `batch` tokens (up to 20 calls or one second).
+double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, std::vector<float>& y);
+
+}  // namespace strata::cli
