@@ -3,6 +3,8 @@
 #include <hwloc.h>
 
 #include <memory>
+#include <algorithm>
+#include <unistd.h>
 #include <stdexcept>
 
 namespace strata {
@@ -36,7 +38,10 @@ Topology probe_topology() {
   topo.cores = count(h.t, HWLOC_OBJ_CORE);
   topo.threads = count(h.t, HWLOC_OBJ_PU);
   hwloc_obj_t root = hwloc_get_root_obj(h.t);
-  topo.total_memory_bytes = root->total_memory;
+  // Virtual machines with hot-plugged memory can show hwloc less than the kernel has: take the
+  // larger of hwloc's figure and the kernel's physical page count.
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  topo.total_memory_bytes = std::max<uint64_t>(root->total_memory, pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0);
   if (hwloc_obj_t pkg = hwloc_get_obj_by_type(h.t, HWLOC_OBJ_PACKAGE, 0)) {
     if (const char* model = hwloc_obj_get_info_by_name(pkg, "CPUModel")) topo.cpu_model = model;
   }
