@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/row_dequant.h"
 
 namespace strata {
@@ -23,6 +24,11 @@ int64_t grain(const WeightView& w, int64_t n) {
 void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                  int64_t ldy) {
   const int64_t cols = w.cols;
+  // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
+  if (n >= gemm_min_batch() && nr * cols >= (int64_t{1} << 16)) {
+    linear_rows_onednn(w, r0, nr, x, n, ldx, y, ldy);
+    return;
+  }
   // A row is dequantized in chunks that stay in L1 while every token of the batch uses them.
   constexpr int64_t kChunk = 1024;
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, nr, grain(w, n)), [&](const tbb::blocked_range<int64_t>& rr) {

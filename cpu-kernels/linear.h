@@ -1,6 +1,7 @@
 // Matrix products of f32 activations with weights in their stored type. The weight is
 // dequantized one row at a time into a thread-local buffer and applied to every token of the
 // batch, so a batch reads each weight byte once. Rows are split across threads (oneTBB).
+// Batches of gemm_min_batch() tokens and more go through oneDNN (cpu-kernels/gemm_onednn.h).
 #pragma once
 
 #include <cstdint>

@@ -39,6 +39,16 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
       case WeightType::BF16: return k->bf16(reinterpret_cast<const uint16_t*>(w.data) + r * n + c0, out, nc);
       case WeightType::F16: return k->f16(reinterpret_cast<const uint16_t*>(w.data) + r * n + c0, out, nc);
       case WeightType::Q8_0: return k->q8_0(w.data + (r * n + c0) / 32 * 34, out, nc);
+      case WeightType::Q4_0: return k->q4_0(w.data + (r * n + c0) / 32 * 18, out, nc);
+      case WeightType::Q4_K:
+        if (c0 % 256 || nc % 256) break;
+        return k->q4_k(w.data + (r * n + c0) / 256 * 144, out, nc);
+      case WeightType::Q5_K:
+        if (c0 % 256 || nc % 256) break;
+        return k->q5_k(w.data + (r * n + c0) / 256 * 176, out, nc);
+      case WeightType::Q6_K:
+        if (c0 % 256 || nc % 256) break;
+        return k->q6_k(w.data + (r * n + c0) / 256 * 210, out, nc);
       case WeightType::F8_E4M3: {
         float scales[512];
         const int64_t nb = (n + 127) / 128, b0 = c0 / 128, nbr = (nc + 127) / 128;

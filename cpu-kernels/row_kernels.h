@@ -19,6 +19,12 @@ struct RowKernels {
   void (*e4m3)(const uint8_t* src, const float* scales, int64_t scale_every, float* dst, int64_t n);
   // MXFP4: n/2 packed bytes (element 2k low nibble, 2k+1 high), one f32 scale per 32.
   void (*mxfp4)(const uint8_t* src, const float* scales, float* dst, int64_t n);
+  // Q4_0 (n a multiple of 32) and Q4_K / Q5_K / Q6_K rows (n a multiple of 256), from their
+  // blocks as stored (kquant_rows.inc).
+  void (*q4_0)(const uint8_t* src, float* dst, int64_t n);
+  void (*q4_k)(const uint8_t* src, float* dst, int64_t n);
+  void (*q5_k)(const uint8_t* src, float* dst, int64_t n);
+  void (*q6_k)(const uint8_t* src, float* dst, int64_t n);
   float (*dot)(const float* a, const float* b, int64_t n);
 };
 

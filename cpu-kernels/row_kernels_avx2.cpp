@@ -1,6 +1,8 @@
 // AVX2 + FMA + F16C row kernels (compiled with -mavx2 -mfma -mf16c; see CMakeLists.txt).
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "cpu-kernels/row_kernels.h"
 
 namespace strata::kern {
@@ -103,10 +105,12 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+#include "cpu-kernels/kquant_rows.inc"
+
 }  // namespace
 
 const RowKernels& row_kernels_avx2() {
-  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, dot};
+  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot};
   return k;
 }
 

@@ -2,6 +2,8 @@
 // -mavx512dq; see CMakeLists.txt). MXFP4 uses the AVX2 kernel.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "cpu-kernels/row_kernels.h"
 
 namespace strata::kern {
@@ -81,10 +83,12 @@ float dot(const float* a, const float* b, int64_t n) {
 
 void mxfp4(const uint8_t* src, const float* scales, float* dst, int64_t n) { row_kernels_avx2().mxfp4(src, scales, dst, n); }
 
+#include "cpu-kernels/kquant_rows.inc"
+
 }  // namespace
 
 const RowKernels& row_kernels_avx512() {
-  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, dot};
+  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot};
   return k;
 }
 

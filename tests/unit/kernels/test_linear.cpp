@@ -12,6 +12,7 @@
 #include "cpu-kernels/dequant.h"
 #include "cpu-kernels/float_formats.h"
 #include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/quantize.h"
@@ -82,6 +83,37 @@ TEST(Linear, EveryTypeMatchesTheF64Reference) {
       EXPECT_LT(test::nmse(ref, y), 1e-10) << weight_type_name(c.type) << " n=" << n;
     }
   }
+}
+
+// Batches of gemm_min_batch() tokens and more over matrices of 64K+ elements go through
+// oneDNN (panels dequantized to f32): every type, row ranges, strides, several panels.
+TEST(Linear, OnednnBatchPathMatchesTheF64Reference) {
+  ASSERT_LE(gemm_min_batch(), 16) << "STRATA_GEMM_MIN_BATCH turned the path off";
+  const Case big[] = {{WeightType::F32, 70, 1024},  {WeightType::BF16, 66, 1024}, {WeightType::F16, 64, 1024},
+                      {WeightType::Q8_0, 65, 1024}, {WeightType::Q4_0, 64, 1024}, {WeightType::Q4_K, 64, 1024},
+                      {WeightType::Q5_K, 64, 1024}, {WeightType::Q6_K, 67, 1024}, {WeightType::F8_E4M3, 130, 1000},
+                      {WeightType::F8_E4M3, 129, 520, WeightType::F8_E8M0},      {WeightType::MXFP4, 70, 1024},
+                      // More than one 8 MiB panel of f32 rows.
+                      {WeightType::Q8_0, 1100, 2048}};
+  for (const Case& c : big) {
+    const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
+    for (int64_t n : {gemm_min_batch(), int64_t{37}}) {
+      const std::vector<float> x = randn(n * c.cols, 17);
+      std::vector<float> y(static_cast<size_t>(n * c.rows)), ref(y.size());
+      linear(m.view, x.data(), n, y.data());
+      linear_rows_ref(m.view, 0, c.rows, x.data(), n, c.cols, ref.data(), c.rows);
+      EXPECT_LT(test::nmse(ref, y), 1e-10) << weight_type_name(c.type) << " " << c.rows << "x" << c.cols << " n=" << n;
+    }
+  }
+  // A row range with strided activations and outputs.
+  const Mat m = make(WeightType::Q4_K, 300, 512);
+  const int64_t n = 20, ldx = 530, ldy = 211, r0 = 50, nr = 200;
+  const std::vector<float> x = randn(n * ldx, 5);
+  std::vector<float> y(static_cast<size_t>(n * ldy), -7.0f), ref(y.size(), -7.0f);
+  linear_rows(m.view, r0, nr, x.data(), n, ldx, y.data(), ldy);
+  linear_rows_ref(m.view, r0, nr, x.data(), n, ldx, ref.data(), ldy);
+  EXPECT_LT(test::nmse(ref, y), 1e-10);
+  EXPECT_EQ(y[static_cast<size_t>(nr)], -7.0f) << "columns past nr must stay untouched";
 }
 
 TEST(Linear, RowRangesAndStridesAddressTheRightRows) {
