@@ -1,8 +1,5 @@
 #include "cpu-kernels/gemm_onednn.h"
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <dnnl.hpp>
@@ -36,18 +33,26 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
   using namespace dnnl;
   using dt = memory::data_type;
   const int64_t cols = w.cols;
-  // Panels of about 8 MiB of f32 weights: large enough for GEMM efficiency, small enough to
-  // stay in the last-level cache between the dequantization and the product.
-  const int64_t panel = std::clamp<int64_t>((int64_t{8} << 20) / (4 * cols), 16, nr);
+  // Panels of f32 weights (STRATA_GEMM_PANEL_MB, default 64 MiB: a whole DeepSeek-V3 expert
+  // matrix): few oneDNN calls, each large enough to keep every core busy.
+  static const int64_t panel_bytes = [] {
+    const char* e = std::getenv("STRATA_GEMM_PANEL_MB");
+    const long long mb = e ? std::atoll(e) : 0;
+    return (mb > 0 ? mb : 64) << 20;
+  }();
+  const int64_t panel = std::clamp<int64_t>(panel_bytes / (4 * cols), 16, nr);
   thread_local std::vector<float> buf;
   buf.resize(static_cast<size_t>(panel * cols));
   thread_local stream strm(cpu_engine());
   float* const panel_buf = buf.data();  // the calling thread's buffer, filled by the workers
   for (int64_t p0 = 0; p0 < nr; p0 += panel) {
     const int64_t np = std::min(panel, nr - p0);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, np, 4), [&](const tbb::blocked_range<int64_t>& rr) {
-      for (int64_t r = rr.begin(); r < rr.end(); ++r) dequant_row(w, r0 + p0 + r, panel_buf + r * cols);
-    });
+    // OpenMP, the threads oneDNN itself runs on: a oneTBB pool here would fight oneDNN's
+    // spinning OpenMP threads for the cores between the two phases.
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t r = 0; r < np; ++r) dequant_row(w, r0 + p0 + r, panel_buf + r * cols);
     // src [n, cols] (row stride ldx) x weights [cols, np] (the panel, read transposed) ->
     // dst [n, np] (row stride ldy).
     const memory::desc src_md({n, cols}, dt::f32, memory::dims{ldx, 1});
