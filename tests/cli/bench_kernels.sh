@@ -19,3 +19,13 @@ for r in rows:
     assert r["us"] > 0 and r["ratio"] > 0, r
 print(f"ok: bench kernels ({j['dispatch']}, oneDNN {j['onednn_gemm_type']})")
 PY
+"$STRATA" bench moe --experts 4 --top-k 2 --tokens 2 --json >"$WORK/moe.json"
+python3 - "$WORK/moe.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["experts"] == 4 and j["top_k"] == 2 and j["type"] == "q4_k", j
+assert j["ms_per_token"] > 0 and j["gb_per_s"] > 0 and j["dram_read_gb_per_s"] > 0, j
+print(f"ok: bench moe ({j['ms_per_token']:.2f} ms per token)")
+PY
+if "$STRATA" bench moe --experts 2 --top-k 3 2>"$WORK/err.txt"; then echo "FAIL: top-k above the experts accepted"; exit 1; fi
+grep -q "top-k 3 exceeds --experts" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }

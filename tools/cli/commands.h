@@ -22,6 +22,7 @@ void register_plan(CLI::App& app);
 void register_tune(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_bench_tier(CLI::App* bench);
+void register_bench_moe(CLI::App* bench);
 
 // profiles/ of the source tree, or $STRATA_PROFILES.
 std::filesystem::path profiles_dir();

@@ -1,0 +1,101 @@
+// strata bench moe [--type q4_k] [--experts 256] [--top-k 8] [--tokens 32] [--json]
+// One MoE layer at DeepSeek-V3 size with its experts in DRAM: every expert's gate, up and down
+// matrices (7168 -> 2048 -> 7168) stored as --type, distinct copies in memory, and for each
+// decoded token top-k experts drawn at random (seeded) run as the spine runs them. Prints the
+// decode latency per token and the weight bandwidth it implies next to the DRAM read bandwidth
+// measured in the same run.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cpu-kernels/machine_limits.h"
+#include "runtime/common/error.h"
+#include "runtime/common/units.h"
+#include "runtime/model/moe_ffn.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/kernel_timing.h"
+
+namespace strata::cli {
+
+void register_bench_moe(CLI::App* bench) {
+  static std::string type = "q4_k";
+  static int experts = 256, top_k = 8, tokens = 32;
+  static bool json = false;
+  auto* m = bench->add_subcommand("moe", "A DeepSeek-V3-sized MoE layer (experts in DRAM): decode latency per token");
+  m->add_option("--type", type, "Weight type of the experts")->capture_default_str();
+  m->add_option("--experts", experts, "Routed experts in the layer")->capture_default_str()->check(CLI::Range(1, 4096));
+  m->add_option("--top-k", top_k, "Experts per token")->capture_default_str()->check(CLI::Range(1, 64));
+  m->add_option("--tokens", tokens, "Decoded tokens timed")->capture_default_str()->check(CLI::Range(1, 100000));
+  m->add_flag("--json", json, "Print the result as JSON");
+  m->callback([] {
+    if (top_k > experts) throw Error("bench moe: --top-k " + std::to_string(top_k) + " exceeds --experts");
+    constexpr int64_t d = 7168, inter = 2048;
+    std::mt19937 g(5);
+    std::normal_distribution<float> nd(0, 0.02f);
+    std::vector<float> up(static_cast<size_t>(inter * d)), down(static_cast<size_t>(d * inter));
+    for (float& v : up) v = nd(g);
+    for (float& v : down) v = nd(g);
+    const Stored w_up = quantize(type, up, inter, d), w_down = quantize(type, down, d, inter);
+    const uint64_t expert_bytes = 2 * w_up.bytes + w_down.bytes;
+    const uint64_t total = expert_bytes * static_cast<uint64_t>(experts);
+    const uint64_t phys = uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGESIZE));
+    if (total > phys / 10 * 7)
+      throw Error("bench moe: " + std::to_string(experts) + " experts of " + human_bytes(expert_bytes) + " need " +
+                  human_bytes(total) + ", more than 70% of this machine's " + human_bytes(phys) +
+                  " (use --experts N)");
+    // Distinct copies of every matrix (and its scales), so each expert streams from DRAM.
+    struct Copy {
+      std::vector<uint8_t> w1, w1s, w3, w3s, w2, w2s;
+      Mlp mlp;
+    };
+    std::vector<Copy> pool(static_cast<size_t>(experts));
+    for (Copy& c : pool) {
+      c.w1 = w_up.data, c.w1s = w_up.scale, c.w3 = w_up.data, c.w3s = w_up.scale;
+      c.w2 = w_down.data, c.w2s = w_down.scale;
+      auto view = [](const Stored& s, std::vector<uint8_t>& data, std::vector<uint8_t>& scale) {
+        WeightView v = s.view;
+        v.data = data.data();
+        v.scale = scale.empty() ? nullptr : scale.data();
+        return v;
+      };
+      c.mlp = {view(w_up, c.w1, c.w1s), view(w_down, c.w2, c.w2s), view(w_up, c.w3, c.w3s)};
+    }
+    const double bw = measure_read_bandwidth_gbps();
+    std::vector<float> x(static_cast<size_t>(d), 0.01f), y(static_cast<size_t>(d)), acc(static_cast<size_t>(d));
+    std::vector<int> ids(static_cast<size_t>(experts));
+    for (int i = 0; i < experts; ++i) ids[static_cast<size_t>(i)] = i;
+    auto token = [&] {
+      std::shuffle(ids.begin(), ids.end(), g);
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int j = 0; j < top_k; ++j) {
+        mlp_forward(pool[static_cast<size_t>(ids[static_cast<size_t>(j)])].mlp, x.data(), 1, y.data());
+        for (int64_t i = 0; i < d; ++i) acc[static_cast<size_t>(i)] += 0.1f * y[static_cast<size_t>(i)];
+      }
+    };
+    for (int w = 0; w < 2; ++w) token();  // warm-up
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int t = 0; t < tokens; ++t) token();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / tokens;
+    const double bytes = double(expert_bytes) * top_k, gbps = bytes / s / 1e9;
+    if (json) {
+      std::cout << nlohmann::json{{"type", type},           {"experts", experts},     {"top_k", top_k},
+                                  {"expert_bytes", expert_bytes}, {"ms_per_token", 1e3 * s}, {"gb_per_s", gbps},
+                                  {"dram_read_gb_per_s", bw}, {"ratio", gbps / bw}}
+                       .dump(2)
+                << "\n";
+      return;
+    }
+    std::printf("MoE layer: %d experts of 7168->2048->7168 %s (%s each, %s in DRAM), top-%d, batch 1\n", experts,
+                type.c_str(), human_bytes(expert_bytes).c_str(), human_bytes(total).c_str(), top_k);
+    std::printf("decode: %.2f ms per token per layer; %s of weights per token = %.1f GB/s, %.1f%% of the DRAM read "
+                "bandwidth (%.1f GB/s, measured now)\n",
+                1e3 * s, human_bytes(static_cast<uint64_t>(bytes)).c_str(), gbps, 100 * gbps / bw, bw);
+  });
+}
+
+}  // namespace strata::cli
