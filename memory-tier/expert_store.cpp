@@ -1,6 +1,6 @@
 #include "memory-tier/expert_store.h"
 
-#include <mimalloc.h>
+#include "memory-tier/host_memory.h"
 
 #include <algorithm>
 #include <chrono>
@@ -73,7 +73,7 @@ struct ExpertStore::State {
       }
       if (best == resident.size()) return false;
       Slot& v = slots[resident[best]];
-      mi_free(v.buf);
+      host_free(v.buf, v.bytes);
       v.buf = nullptr;
       v.st = Status::Absent;
       used -= v.bytes;
@@ -86,8 +86,7 @@ struct ExpertStore::State {
 
   void start(uint32_t i, bool urgent_read) {
     Slot& s = slots[i];
-    s.buf = static_cast<uint8_t*>(mi_malloc_aligned(s.bytes, kBufferAlign));
-    if (!s.buf) throw Error("expert store: cannot allocate " + human_bytes(s.bytes) + " for item " + std::to_string(i));
+    s.buf = static_cast<uint8_t*>(host_alloc(s.bytes, opts.memory));
     if (s.fixed) {
       st.fixed_bytes += s.bytes;
     } else {
@@ -152,7 +151,7 @@ struct ExpertStore::State {
             for (const StoreRange& g : items[batch[k]].ranges) st.bytes_read += g.length;
           }
         } else {
-          mi_free(s.buf);
+          host_free(s.buf, s.bytes);
           s.buf = nullptr;
           s.st = Status::Absent;
           (s.fixed ? st.fixed_bytes : used) -= s.bytes;
@@ -208,7 +207,7 @@ ExpertStore::~ExpertStore() {
   }
   s_->work.notify_all();
   for (std::thread& w : s_->workers) w.join();
-  for (Slot& s : s_->slots) mi_free(s.buf);
+  for (Slot& s : s_->slots) host_free(s.buf, s.bytes);
 }
 
 ExpertStore::Pin ExpertStore::acquire(uint32_t i) {
@@ -295,7 +294,7 @@ void ExpertStore::fix(std::span<const uint32_t> items) {
     S.done.wait(lk, [&] { return s.st == Status::Absent || s.st == Status::Resident; });
     if (s.pins > 0) throw Error("expert store: item " + std::to_string(i) + " is in use; fix items before use");
     if (s.st == Status::Resident) {
-      mi_free(s.buf);
+      host_free(s.buf, s.bytes);
       s.buf = nullptr;
       S.used -= s.bytes;
       S.resident.erase(std::find(S.resident.begin(), S.resident.end(), i));

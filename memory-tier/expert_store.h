@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "memory-tier/host_memory.h"
 #include "memory-tier/range_reader.h"
 
 namespace strata {
@@ -37,6 +38,7 @@ struct ExpertStoreOptions {
   uint64_t batch_bytes = 16ull << 20;  // most bytes one reading thread takes per batch
   int io_threads = 2;  // reading threads, each with its own ring: one fills while another drains
   RangeReaderOptions io;
+  HostMemoryOptions memory;  // huge pages, NUMA placement of the buffers
 };
 
 struct ExpertStoreStats {
