@@ -4,7 +4,8 @@
 //   {"model": "...", "tokens": T,
 //    "layers": [[layer, tokens through its router], ...],
 //    "experts": [[layer, expert, probability per token], ...],   // what the planner reads
-//    "counts": [[layer, expert, activations], ...]}
+//    "counts": [[layer, expert, activations], ...],
+//    "engram": [{"layer", "table_rows", "row_reads", "row_histogram": [64 bins]}, ...]}  // Engram models
 #pragma once
 
 #include <cstdint>

@@ -14,6 +14,7 @@
 
 namespace strata {
 
+class Engram;
 class ExpertSource;
 
 // How MLA attention is evaluated. Absorbed: scores against the cached latent directly (the
@@ -45,6 +46,9 @@ struct ModelOptions {
   // expert_cache_bytes. GPU-tier experts are held in DRAM too (no GPU forward pass yet).
   // Missing pairs count as NVMe. Empty: every expert through the cache (or the map).
   std::map<std::pair<int, int>, Tier> expert_placement;
+  // Engram tables paged through a DRAM cache of this many bytes (runtime/model/engram_store.h);
+  // 0: read from the memory map.
+  uint64_t engram_cache_bytes = 0;
 };
 
 // Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.
@@ -70,6 +74,8 @@ class CausalLM {
   virtual std::vector<std::string> load_notes() const { return {}; }
   // The routed experts: where they are read from, per-(layer, expert) use counts, cache stats.
   virtual const ExpertSource& experts() const = 0;
+  // The Engram module, when the model has one.
+  virtual const Engram* engram() const { return nullptr; }
 };
 
 // The model of m.config's architecture over m's weights (held by reference: m must outlive it).

@@ -12,6 +12,7 @@
 #include "cpu-kernels/rope.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram.h"
+#include "runtime/model/engram_store.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
@@ -88,6 +89,7 @@ class DeepseekV3 final : public CausalLM {
                const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return stats_; }
   const ExpertSource& experts() const override { return *experts_; }
+  const Engram* engram() const override { return engram_.get(); }
 
  private:
   void attention(int64_t li, const Buf& x, int64_t n, MlaMode mode, Buf& out);
@@ -139,6 +141,8 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
   }
   index_pow2_scale_ = c.quantization.scale_fmt == "ue8m0";
   engram_ = load_engram(m, w_);
+  if (engram_ && opts.engram_cache_bytes > 0)
+    store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread);
   experts_ = make_expert_source(m, w_, opts);
 
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));

@@ -13,6 +13,7 @@
 #include "runtime/common/error.h"
 #include "runtime/model/mhc.h"
 #include "runtime/model/engram.h"
+#include "runtime/model/engram_store.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
@@ -61,6 +62,7 @@ class DeepseekV4 final : public CausalLM {
                const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return stats_; }
   const ExpertSource& experts() const override { return *experts_; }
+  const Engram* engram() const override { return engram_.get(); }
   std::vector<std::string> load_notes() const override { return notes_; }
 
  private:
@@ -128,6 +130,8 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   cache_.resize(layers_.size());
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) load_layer(li, file);
   engram_ = load_engram(m, w_);
+  if (engram_ && opts.engram_cache_bytes > 0)
+    store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread);
   experts_ = make_expert_source(m, w_, opts);
   if (c.num_nextn_predict_layers > 0)
     notes_.push_back(std::to_string(c.num_nextn_predict_layers) +

@@ -112,6 +112,8 @@ struct Engram::Layer {
   std::vector<int64_t> multipliers;          // [max_ngram_size]
   std::vector<int64_t> head_sizes, offsets;  // [heads]: prime moduli and their first table rows
   std::unique_ptr<EngramTable> table;        // [sum(head_sizes), n_embed_per_ngram / n_head_per_ngram]
+  int64_t row_reads = 0;
+  std::vector<int64_t> row_hist = std::vector<int64_t>(Engram::kRowBins, 0);
   WeightView value_proj;                     // [hidden, E]
   std::vector<WeightView> key_proj;          // per stream [hidden, E]
   Buf value_bias;                            // [hidden]
@@ -260,6 +262,21 @@ void Engram::begin_step(std::span<const int32_t> tokens) {
     }
   }
   recent_.assign(ctx.end() - back, ctx.end());
+  for (auto& L : layers_) {
+    const int64_t rows = L->table->rows();
+    for (int64_t r : L->rows)
+      if (r >= 0 && r < rows) ++L->row_hist[static_cast<size_t>(r * kRowBins / rows)];
+    L->row_reads += static_cast<int64_t>(L->rows.size());
+    L->table->prefetch(L->rows.data(), static_cast<int64_t>(L->rows.size()));
+  }
+}
+
+int64_t Engram::row_reads(int layer) const { return layer_at(layer).row_reads; }
+std::span<const int64_t> Engram::row_histogram(int layer) const { return layer_at(layer).row_hist; }
+std::vector<int> Engram::layer_ids() const {
+  std::vector<int> ids;
+  for (const auto& L : layers_) ids.push_back(L->id);
+  return ids;
 }
 
 std::span<const int64_t> Engram::step_rows(int layer) const { return layer_at(layer).rows; }

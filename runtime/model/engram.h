@@ -36,6 +36,12 @@ class EngramTable {
   virtual int64_t dim() const = 0;
   // out [n, dim] = rows rows[0..n) as f32.
   virtual void read_rows(const int64_t* rows, int64_t n, float* out) const = 0;
+  // The rows the coming read_rows calls will ask for (a whole step, before the layers run):
+  // a tiered table starts reading them. Rows outside the table are ignored here.
+  virtual void prefetch(const int64_t* rows, int64_t n) const {
+    (void)rows;
+    (void)n;
+  }
 };
 
 // A table over a matrix in its stored type (any type with a matrix form), dequantized per row.
@@ -83,6 +89,12 @@ class Engram {
   // one step of n tokens gives what n steps of one token give. Once per layer and step:
   // strata::Error when n_new is not the step's count or the layer missed a step.
   void apply(int layer, float* h, int64_t n_new);
+  // Row reads so far at this layer, and how they fall over kRowBins equal ranges of its table
+  // (what `strata profile` reports as Engram row hits).
+  static constexpr int kRowBins = 64;
+  int64_t row_reads(int layer) const;
+  std::span<const int64_t> row_histogram(int layer) const;
+  std::vector<int> layer_ids() const;
   // Inspection: the gates sigmoid(g) of the last apply at this layer, [n_new, streams].
   std::span<const float> last_gates(int layer) const;
   void reset();  // forget the sequence

@@ -1,7 +1,8 @@
 // strata profile --model M --prompts FILE --out hotness.json [--svg heat.svg] [-n N] [--chat]
 //                [model options]
 // Runs every prompt (prefill, then N greedy tokens) and records how often each routed expert
-// of each layer is activated: the hotness file `strata plan --hotness` reads.
+// of each layer is activated (the hotness file `strata plan --hotness` reads) and, for Engram
+// models, how the table rows are hit.
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -10,6 +11,7 @@
 #include "runtime/common/error.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/engram.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/model_files.h"
 #include "tools/cli/commands.h"
@@ -87,7 +89,20 @@ void register_profile(CLI::App& app) {
     h.layer_tokens = lm->experts().tokens();
     for (size_t l = 0; l < h.counts.size(); ++l)
       if (h.layer_tokens[l] == 0) h.counts[l].clear();  // not a MoE layer
-    write_text(out, hotness_json(h).dump(1) + "\n");
+    nlohmann::json j = hotness_json(h);
+    // Engram row hits: per Engram layer, row reads and how they fall over equal ranges of its
+    // table (Engram::kRowBins bins).
+    if (const Engram* eg = lm->engram()) {
+      j["engram"] = nlohmann::json::array();
+      for (int layer : eg->layer_ids()) {
+        const auto hist = eg->row_histogram(layer);
+        j["engram"].push_back({{"layer", layer},
+                               {"table_rows", eg->table(layer).rows()},
+                               {"row_reads", eg->row_reads(layer)},
+                               {"row_histogram", std::vector<int64_t>(hist.begin(), hist.end())}});
+      }
+    }
+    write_text(out, j.dump(1) + "\n");
     if (!svg.empty()) write_text(svg, hotness_svg(h));
     std::printf("%lld tokens over %zu prompts; half of all expert activations fall on %.1f%% of the "
                 "(layer, expert) pairs, 90%% on %.1f%%\nwrote %s%s%s\n",

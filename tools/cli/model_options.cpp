@@ -5,6 +5,7 @@
 #include "memory-tier/hotness.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
+#include "runtime/model/engram_store.h"
 #include "runtime/model/expert_placement.h"
 #include "runtime/model/expert_source.h"
 #include "tools/cli/commands.h"
@@ -29,6 +30,12 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
          "(default: read in place from the memory map; with --profile: sized by the plan)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--expert-io-pread", o.expert_io_pread, "The expert cache reads with a pread pool, not io_uring");
+  cmd->add_option_function<double>(
+         "--engram-cache-mb",
+         [&o](double mb) { o.engram_cache_bytes = static_cast<uint64_t>(mb * 1024 * 1024); },
+         "Page Engram tables through a DRAM cache of this many MiB, rows prefetched per step "
+         "(default: read from the memory map)")
+      ->check(CLI::PositiveNumber);
   auto* prof = cmd->add_option("--profile", a.profile,
                                "Place the experts as `strata plan` does on this hardware profile (name or .json): "
                                "DRAM-tier experts read into DRAM at load, NVMe-tier ones through the cache");
@@ -87,6 +94,25 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                    100.0 * static_cast<double>(st->hits) / static_cast<double>(acquired),
                    static_cast<unsigned long long>(st->prefetched), static_cast<unsigned long long>(st->evictions),
                    human_bytes(st->bytes_read).c_str(), st->stall_seconds, human_bytes(st->peak_bytes).c_str());
+  }
+  if (const Engram* eg = lm.engram()) {
+    ExpertStoreStats e;
+    bool stored = false;
+    for (int layer : eg->layer_ids())
+      if (const auto* t = dynamic_cast<const StoredEngramTable*>(&eg->table(layer))) {
+        const ExpertStoreStats s = t->stats();
+        e.hits += s.hits, e.late += s.late, e.misses += s.misses, e.bytes_read += s.bytes_read;
+        e.stall_seconds += s.stall_seconds;
+        stored = true;
+      }
+    if (stored) {
+      const uint64_t uses = e.hits + e.late + e.misses;
+      std::fprintf(stderr, "engram cache: %llu row reads: %llu hits, %llu prefetched in flight, %llu misses; %s read, "
+                   "%.3f s stalled\n",
+                   static_cast<unsigned long long>(uses), static_cast<unsigned long long>(e.hits),
+                   static_cast<unsigned long long>(e.late), static_cast<unsigned long long>(e.misses),
+                   human_bytes(e.bytes_read).c_str(), e.stall_seconds);
+    }
   }
   if (const auto& p = src.prediction_stats(); p.guessed > 0)
     std::fprintf(stderr, "next-layer prediction: precision %.1f%%, recall %.1f%% (%lld of %lld guessed experts used)\n",

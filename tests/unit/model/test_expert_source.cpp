@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/engram_store.h"
 #include "runtime/model/expert_placement.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/tiny/tiny_model.h"
@@ -151,6 +152,41 @@ TEST(ExpertSource, PlacedExpertsAreFixedInDramAndTheRestStream) {
   EXPECT_EQ(run(*all), want);
   EXPECT_EQ(all->experts().store_stats()->bytes_read, 0u);
   EXPECT_EQ(all->experts().store_stats()->hits + all->experts().store_stats()->misses, 0u);
+}
+
+TEST(ExpertSource, EngramTablesPagedThroughTheStoreGiveTheSameLogits) {
+  test::ScratchDir dir("experts");
+  for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV4})
+    for (const char* dtype : {"bf16", "f32"}) {
+      SCOPED_TRACE(std::string(arch_name(arch)) + " " + dtype);
+      TinyOptions t;
+      t.arch = arch;
+      t.dtype = dtype;
+      t.engram = true;
+      t.seed = 4;
+      const ModelFiles m = open_model(make_tiny_model(t, dir / (std::string(arch_name(arch)) + dtype + "e")).path);
+      auto mapped = load_causal_lm(m);
+      const auto want = run(*mapped);
+      ModelOptions o;
+      o.engram_cache_bytes = 3 * (64 << 10) + 8192;  // a few 64 KiB pages per table: evictions
+      o.expert_io_pread = std::string(dtype) == "f32";
+      auto stored = load_causal_lm(m, o);
+      EXPECT_EQ(run(*stored), want);
+      ASSERT_NE(stored->engram(), nullptr);
+      int64_t reads = 0;
+      for (int layer : stored->engram()->layer_ids()) {
+        const auto* table = dynamic_cast<const StoredEngramTable*>(&stored->engram()->table(layer));
+        ASSERT_NE(table, nullptr);
+        const ExpertStoreStats st = table->stats();
+        EXPECT_GT(st.hits + st.late + st.misses, 0u);
+        EXPECT_GT(st.prefetched, 0u) << "rows are prefetched at the start of each step";
+        EXPECT_LE(st.peak_bytes, o.engram_cache_bytes);
+        reads += stored->engram()->row_reads(layer);
+        const auto hist = stored->engram()->row_histogram(layer);
+        EXPECT_EQ(std::accumulate(hist.begin(), hist.end(), int64_t{0}), stored->engram()->row_reads(layer));
+      }
+      EXPECT_GT(reads, 0);
+    }
 }
 
 TEST(ExpertPlacement, SizesParseWithUnits) {

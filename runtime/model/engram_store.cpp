@@ -1,0 +1,66 @@
+#include "runtime/model/engram_store.h"
+
+#include <algorithm>
+
+#include "cpu-kernels/dequant.h"
+#include "runtime/common/error.h"
+
+namespace strata {
+
+StoredEngramTable::StoredEngramTable(const WeightIndex& index, const TensorEntry& t, uint64_t cache_bytes,
+                                     bool force_pread)
+    : name_(t.name), type_(t.type) {
+  if (t.shape.size() != 2 || !t.scale.empty() || t.type == WeightType::MXFP4 || t.type == WeightType::F8_E4M3)
+    throw_error({index.path().string(), t.name, static_cast<int64_t>(t.offset)},
+                std::string("Engram table of type ") + std::string(weight_type_name(t.type)) +
+                    " has block scales outside its rows and cannot be paged by rows; leave it on the memory map");
+  rows_ = t.shape[0];
+  cols_ = t.shape[1];
+  row_bytes_ = row_bytes(t.type, cols_);
+  rows_per_page_ = std::max<int64_t>(1, (int64_t{64} << 10) / row_bytes_);
+  std::vector<StoreItem> pages;
+  for (int64_t r = 0; r < rows_; r += rows_per_page_) {
+    const int64_t nr = std::min(rows_per_page_, rows_ - r);
+    pages.push_back({{{t.file, t.offset + static_cast<uint64_t>(r * row_bytes_), static_cast<uint64_t>(nr * row_bytes_)}}});
+  }
+  std::vector<std::filesystem::path> files;
+  for (const IndexedFile& f : index.files()) files.push_back(f.path);
+  ExpertStoreOptions so;
+  so.budget_bytes = cache_bytes;
+  so.io.force_pread = force_pread;
+  so.io_threads = 1;
+  store_ = std::make_unique<ExpertStore>(files, std::move(pages), so);
+}
+
+void StoredEngramTable::read_rows(const int64_t* rows, int64_t n, float* out) const {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = rows[i];
+    if (r < 0 || r >= rows_)
+      throw Error("engram: row " + std::to_string(r) + " is outside table '" + name_ + "' (" + std::to_string(rows_) +
+                  " rows)");
+    const ExpertStore::Pin pin = store_->acquire(static_cast<uint32_t>(r / rows_per_page_));
+    dequantize_row_ref(type_, pin.data() + (r % rows_per_page_) * row_bytes_, out + i * cols_, cols_);
+  }
+  store_->tick();
+}
+
+void StoredEngramTable::prefetch(const int64_t* rows, int64_t n) const {
+  std::vector<uint32_t> pages;
+  for (int64_t i = 0; i < n; ++i)
+    if (rows[i] >= 0 && rows[i] < rows_) pages.push_back(static_cast<uint32_t>(rows[i] / rows_per_page_));
+  std::sort(pages.begin(), pages.end());
+  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  store_->prefetch(pages);
+}
+
+void store_engram_tables(Engram& engram, const WeightIndex& index, uint64_t cache_bytes, bool force_pread) {
+  const std::vector<int> ids = engram.layer_ids();
+  if (ids.empty()) return;
+  const uint64_t each = cache_bytes / ids.size();
+  for (int layer : ids) {
+    const std::string name = "layers." + std::to_string(layer) + ".engram.multi_head_embedding.embedding.weight";
+    engram.set_table(layer, std::make_unique<StoredEngramTable>(index, index.at(name), each, force_pread));
+  }
+}
+
+}  // namespace strata
