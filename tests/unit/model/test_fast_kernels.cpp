@@ -1,0 +1,99 @@
+// The spine with the fast kernels: logits at every dispatch level agree with the scalar level,
+// and a prefill batch large enough for the oneDNN path equals token-by-token decode (row path),
+// on a small model whose matrices are large enough to take that path.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/gemm_onednn.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/tiny/tiny_model.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+std::vector<int32_t> tokens(int n) {
+  std::vector<int32_t> t;
+  for (int i = 0; i < n; ++i) t.push_back((i * 37 + 5) % 500);
+  return t;
+}
+
+ModelFiles wider(const test::ScratchDir& dir, Arch arch, const std::string& dtype, const std::string& format) {
+  TinyOptions o;
+  o.arch = arch;
+  o.dtype = dtype;
+  o.format = format;
+  o.seed = 6;
+  // Projections of 64K+ elements (256 x 256 and more), so batches of 16+ go through oneDNN.
+  o.config_overrides = {{"hidden_size", 256}, {"intermediate_size", 512}, {"moe_intermediate_size", 256}};
+  return open_model(make_tiny_model(o, dir / (std::string(arch_name(arch)) + dtype + format)).path);
+}
+
+std::vector<float> prefill(const ModelFiles& m, const std::vector<int32_t>& t) {
+  auto lm = load_causal_lm(m);
+  std::vector<float> out;
+  lm->forward(t, out, true);
+  return out;
+}
+
+std::vector<float> decode(const ModelFiles& m, const std::vector<int32_t>& t) {
+  auto lm = load_causal_lm(m);
+  std::vector<float> out, step;
+  for (int32_t id : t) {
+    const int32_t one[1] = {id};
+    lm->forward(one, step, false);
+    out.insert(out.end(), step.begin(), step.end());
+  }
+  return out;
+}
+
+double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d = std::max(d, std::fabs(double(a[i]) - b[i]));
+    m = std::max(m, std::fabs(double(b[i])));
+  }
+  return d / m;
+}
+
+struct Case {
+  Arch arch;
+  std::string dtype, format;
+};
+
+TEST(FastKernels, OnednnPrefillEqualsRowPathDecode) {
+  ASSERT_LE(gemm_min_batch(), 24) << "STRATA_GEMM_MIN_BATCH turned the oneDNN path off";
+  test::ScratchDir dir("fast");
+  for (const Case& c : {Case{Arch::DeepseekV3, "bf16", "hf"}, Case{Arch::DeepseekV3, "q4_k", "gguf"},
+                        Case{Arch::DeepseekV4, "fp4", "hf"}}) {
+    const ModelFiles m = wider(dir, c.arch, c.dtype, c.format);
+    const auto t = tokens(24);
+    const auto p = prefill(m, t), d = decode(m, t);
+    ASSERT_EQ(p.size(), d.size());
+    EXPECT_LT(max_rel(p, d), 1e-5) << arch_name(c.arch) << " " << c.dtype;
+  }
+}
+
+TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
+  test::ScratchDir dir("fast");
+  const CpuLevel saved = dispatch_level();
+  for (const Case& c : {Case{Arch::DeepseekV3, "fp8", "hf"}, Case{Arch::DeepseekV3, "q6_k", "gguf"},
+                        Case{Arch::DeepseekV4, "fp4", "hf"}}) {
+    const ModelFiles m = wider(dir, c.arch, c.dtype, c.format);
+    const auto t = tokens(6);
+    set_dispatch_level(CpuLevel::Scalar);
+    const auto ref = prefill(m, t);
+    for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
+      if (set_dispatch_level(level) != level) continue;
+      EXPECT_LT(test::nmse(ref, prefill(m, t)), 1e-10) << cpu_level_name(level) << " " << c.dtype;
+    }
+  }
+  set_dispatch_level(saved);
+}
+
+}  // namespace
+}  // namespace strata
