@@ -46,16 +46,31 @@ void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, c
   will_use(layer, used);
   for (size_t l = static_cast<size_t>(layer) + 1; l < guess_.size(); ++l)
     if (!guess_[l].empty()) prefetch_guess(static_cast<int>(l), guess_[l]);
-  std::vector<float> xs, ys;
-  for (int32_t e : used) {
-    const auto& toks = by_expert[static_cast<size_t>(e)];
+  // Each used expert's tokens gathered, its output computed, then summed in expert order (the
+  // same order whether the experts ran one by one or together).
+  std::vector<std::vector<float>> xs(used.size()), ys(used.size());
+  std::vector<ExpertJob> jobs;
+  for (size_t u = 0; u < used.size(); ++u) {
+    const auto& toks = by_expert[static_cast<size_t>(used[u])];
     const int64_t m = static_cast<int64_t>(toks.size());
-    xs.resize(static_cast<size_t>(m * d));
-    ys.assign(static_cast<size_t>(m * d), 0.0f);
-    for (int64_t i = 0; i < m; ++i) std::copy_n(x + toks[i].first * d, d, xs.data() + i * d);
-    with_expert(layer, e, [&](const Mlp& mlp) { mlp_forward(mlp, xs.data(), m, ys.data(), swiglu_limit); });
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < d; ++j) out[toks[i].first * d + j] += toks[i].second * ys[i * d + j];
+    xs[u].resize(static_cast<size_t>(m * d));
+    ys[u].assign(static_cast<size_t>(m * d), 0.0f);
+    for (int64_t i = 0; i < m; ++i) std::copy_n(x + toks[i].first * d, d, xs[u].data() + i * d);
+    if (const Mlp* mlp = resident(layer, used[u])) jobs.push_back({mlp, xs[u].data(), m, ys[u].data()});
+  }
+  if (jobs.size() == used.size()) {
+    mlp_forward_many(jobs, swiglu_limit);
+  } else {
+    for (size_t u = 0; u < used.size(); ++u) {
+      const int64_t m = static_cast<int64_t>(by_expert[static_cast<size_t>(used[u])].size());
+      with_expert(layer, used[u], [&](const Mlp& mlp) { mlp_forward(mlp, xs[u].data(), m, ys[u].data(), swiglu_limit); });
+    }
+  }
+  for (size_t u = 0; u < used.size(); ++u) {
+    const auto& toks = by_expert[static_cast<size_t>(used[u])];
+    for (size_t i = 0; i < toks.size(); ++i)
+      for (int64_t j = 0; j < d; ++j)
+        out[toks[i].first * d + j] += toks[i].second * ys[u][i * static_cast<size_t>(d) + static_cast<size_t>(j)];
   }
 }
 
@@ -74,6 +89,9 @@ class MappedExperts final : public ExpertSource {
   std::string describe() const override { return "read in place from the memory-mapped files"; }
 
  protected:
+  const Mlp* resident(int layer, int e) const override {
+    return &experts_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e));
+  }
   void will_use(int, std::span<const int32_t>) override {}
   void with_expert(int layer, int e, const std::function<void(const Mlp&)>& fn) override {
     fn(experts_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));

@@ -57,6 +57,9 @@ class ExpertSource {
   virtual void will_use(int layer, std::span<const int32_t> experts) = 0;
   // Starts reads of guessed experts (no wait; may skip what does not fit).
   virtual void prefetch_guess(int, std::span<const int32_t>) {}
+  // The expert's weights when they stay valid without a pin (read in place), else nullptr;
+  // when every expert of a batch has them, the batch's experts run as one parallel job.
+  virtual const Mlp* resident(int, int) const { return nullptr; }
   // Runs fn with the expert's weights, valid during the call.
   virtual void with_expert(int layer, int expert, const std::function<void(const Mlp&)>& fn) = 0;
 

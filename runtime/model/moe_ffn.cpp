@@ -1,5 +1,7 @@
 #include "runtime/model/moe_ffn.h"
 
+#include <tbb/parallel_for.h>
+
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
 
@@ -12,6 +14,13 @@ void mlp_forward(const Mlp& m, const float* x, int64_t n, float* out, float swig
   linear(m.w3, x, n, u.data());
   swiglu_limited(g.data(), u.data(), g.data(), n * inter, swiglu_limit);
   linear(m.w2, g.data(), n, out);
+}
+
+void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit) {
+  tbb::parallel_for(size_t{0}, jobs.size(), [&](size_t i) {
+    const ExpertJob& j = jobs[i];
+    mlp_forward(*j.mlp, j.x, j.n, j.out, swiglu_limit);
+  });
 }
 
 }  // namespace strata

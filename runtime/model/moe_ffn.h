@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "cpu-kernels/weight_view.h"
@@ -15,5 +16,18 @@ struct Mlp {
 
 // out [n, d] = w2(swiglu(w1 x, w3 x)); swiglu_limit > 0 applies V4's clamp.
 void mlp_forward(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit = 0);
+
+// One expert's share of a routed batch: its tokens' activations x [n, d] and its output out [n, d].
+struct ExpertJob {
+  const Mlp* mlp;
+  const float* x;
+  int64_t n;
+  float* out;
+};
+// Every job's mlp_forward as one parallel job (oneTBB; each product splits its rows further):
+// the experts of a layer share the cores instead of taking turns, so a decode step pays one
+// fork-join per layer rather than three per expert. The same results as calling mlp_forward
+// on each job in turn.
+void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit = 0);
 
 }  // namespace strata

@@ -25,13 +25,14 @@ namespace strata::cli {
 void register_bench_moe(CLI::App* bench) {
   static std::string type = "q4_k";
   static int experts = 256, top_k = 8, tokens = 32;
-  static bool json = false;
+  static bool json = false, sequential = false;
   auto* m = bench->add_subcommand("moe", "A DeepSeek-V3-sized MoE layer (experts in DRAM): decode latency per token");
   m->add_option("--type", type, "Weight type of the experts")->capture_default_str();
   m->add_option("--experts", experts, "Routed experts in the layer")->capture_default_str()->check(CLI::Range(1, 4096));
   m->add_option("--top-k", top_k, "Experts per token")->capture_default_str()->check(CLI::Range(1, 64));
   m->add_option("--tokens", tokens, "Decoded tokens timed")->capture_default_str()->check(CLI::Range(1, 100000));
   m->add_flag("--json", json, "Print the result as JSON");
+  m->add_flag("--sequential", sequential, "Run the token's experts one after another (default: as one parallel job, as the spine does)");
   m->callback([] {
     if (top_k > experts) throw Error("bench moe: --top-k " + std::to_string(top_k) + " exceeds --experts");
     constexpr int64_t d = 7168, inter = 2048;
@@ -66,16 +67,22 @@ void register_bench_moe(CLI::App* bench) {
       c.mlp = {view(w_up, c.w1, c.w1s), view(w_down, c.w2, c.w2s), view(w_up, c.w3, c.w3s)};
     }
     const double bw = measure_read_bandwidth_gbps();
-    std::vector<float> x(static_cast<size_t>(d), 0.01f), y(static_cast<size_t>(d)), acc(static_cast<size_t>(d));
+    std::vector<float> x(static_cast<size_t>(d), 0.01f), acc(static_cast<size_t>(d));
+    std::vector<std::vector<float>> y(static_cast<size_t>(top_k), std::vector<float>(static_cast<size_t>(d)));
     std::vector<int> ids(static_cast<size_t>(experts));
     for (int i = 0; i < experts; ++i) ids[static_cast<size_t>(i)] = i;
     auto token = [&] {
       std::shuffle(ids.begin(), ids.end(), g);
+      std::vector<ExpertJob> jobs;
+      for (int j = 0; j < top_k; ++j)
+        jobs.push_back({&pool[static_cast<size_t>(ids[static_cast<size_t>(j)])].mlp, x.data(), 1, y[static_cast<size_t>(j)].data()});
+      if (sequential)
+        for (const ExpertJob& job : jobs) mlp_forward(*job.mlp, job.x, 1, job.out);
+      else
+        mlp_forward_many(jobs);
       std::fill(acc.begin(), acc.end(), 0.0f);
-      for (int j = 0; j < top_k; ++j) {
-        mlp_forward(pool[static_cast<size_t>(ids[static_cast<size_t>(j)])].mlp, x.data(), 1, y.data());
-        for (int64_t i = 0; i < d; ++i) acc[static_cast<size_t>(i)] += 0.1f * y[static_cast<size_t>(i)];
-      }
+      for (int j = 0; j < top_k; ++j)
+        for (int64_t i = 0; i < d; ++i) acc[static_cast<size_t>(i)] += 0.1f * y[static_cast<size_t>(j)][static_cast<size_t>(i)];
     };
     for (int w = 0; w < 2; ++w) token();  // warm-up
     const auto t0 = std::chrono::steady_clock::now();
@@ -84,14 +91,15 @@ void register_bench_moe(CLI::App* bench) {
     const double bytes = double(expert_bytes) * top_k, gbps = bytes / s / 1e9;
     if (json) {
       std::cout << nlohmann::json{{"type", type},           {"experts", experts},     {"top_k", top_k},
-                                  {"expert_bytes", expert_bytes}, {"ms_per_token", 1e3 * s}, {"gb_per_s", gbps},
+                                  {"expert_bytes", expert_bytes}, {"ms_per_token", 1e3 * s}, {"sequential", sequential}, {"gb_per_s", gbps},
                                   {"dram_read_gb_per_s", bw}, {"ratio", gbps / bw}}
                        .dump(2)
                 << "\n";
       return;
     }
-    std::printf("MoE layer: %d experts of 7168->2048->7168 %s (%s each, %s in DRAM), top-%d, batch 1\n", experts,
-                type.c_str(), human_bytes(expert_bytes).c_str(), human_bytes(total).c_str(), top_k);
+    std::printf("MoE layer: %d experts of 7168->2048->7168 %s (%s each, %s in DRAM), top-%d, batch 1, %s\n", experts,
+                type.c_str(), human_bytes(expert_bytes).c_str(), human_bytes(total).c_str(), top_k,
+                sequential ? "experts one after another" : "experts as one parallel job");
     std::printf("decode: %.2f ms per token per layer; %s of weights per token = %.1f GB/s, %.1f%% of the DRAM read "
                 "bandwidth (%.1f GB/s, measured now)\n",
                 1e3 * s, human_bytes(static_cast<uint64_t>(bytes)).c_str(), gbps, 100 * gbps / bw, bw);
