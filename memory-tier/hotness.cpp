@@ -1,12 +1,12 @@
 #include "memory-tier/hotness.h"
 
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <numeric>
 #include <sstream>
 
 #include "runtime/common/error.h"
+#include "runtime/common/json_file.h"
 
 namespace strata {
 
@@ -76,14 +76,7 @@ std::string hotness_svg(const Hotness& h) {
 
 std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path) {
   const std::string p = path.string();
-  std::ifstream f(path);
-  if (!f) throw Error(p + ": cannot open");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(f);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(p + ": invalid JSON: " + e.what());
-  }
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object() || !j.contains("experts") || !j["experts"].is_array())
     throw Error(p + ": key 'experts' missing or not an array of [layer, expert, probability]");
   std::map<std::pair<int, int>, double> h;

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/common/error.h"
+#include "runtime/common/json_file.h"
 #include "runtime/common/units.h"
 #include "runtime/model/plan_items.h"
 
@@ -57,14 +57,7 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
 
 std::map<std::pair<int, int>, Tier> load_expert_placement(const std::filesystem::path& path, const ModelConfig& c) {
   const std::string p = path.string();
-  std::ifstream f(path);
-  if (!f) throw Error(p + ": cannot open");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(f);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(p + ": invalid JSON: " + e.what());
-  }
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object() || !j.contains("experts") || !j["experts"].is_array())
     throw Error(p + ": key 'experts' missing or not an array of [layer, expert, tier] (strata plan --json)");
   std::map<std::pair<int, int>, Tier> out;

@@ -135,7 +135,7 @@ class StoredExperts final : public ExpertSource {
     for (const IndexedFile& f : index.files()) files.push_back(f.path);
     // Which items the placement fixes in DRAM, and the cache the others need.
     std::vector<uint32_t> fixed;
-    uint64_t largest = 0, streamed = 0;
+    uint64_t streamed = 0;
     for (size_t li = 0; li < item_of_.size(); ++li)
       for (size_t e = 0; e < item_of_[li].size(); ++e) {
         const auto it = opts.expert_placement.find({static_cast<int>(li), static_cast<int>(e)});
@@ -146,13 +146,8 @@ class StoredExperts final : public ExpertSource {
     ExpertStoreOptions so;
     so.budget_bytes = opts.expert_cache_bytes;
     so.io.force_pread = opts.expert_io_pread;
-    if (streamed == 0) {  // nothing is cached: a nominal budget that any item fits
-      for (const StoreItem& it : items) {
-        uint64_t b = 0;
-        for (const StoreRange& r : it.ranges) b += r.length + 4096;
-        largest = std::max(largest, b);
-      }
-      so.budget_bytes = std::max(so.budget_bytes, largest + 4096);
+    if (streamed == 0) {  // nothing is cached: no budget to hold the items to
+      so.budget_bytes = UINT64_MAX;
     } else if (so.budget_bytes == 0) {
       throw Error("the placement leaves " + std::to_string(streamed) +
                   " experts on NVMe but gives them no DRAM cache (--expert-cache-mb)");

@@ -60,16 +60,20 @@ def _blockwise(w, s, block_rows, block_cols):
     return w * full
 
 
+def shard_files(model_dir):
+    """The safetensors files of an HF model directory (sharded or single)."""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            return sorted(set(json.load(f)["weight_map"].values()))
+    return ["model.safetensors"]
+
+
 def load(model_dir):
     """Returns (config dict, {hf name: float32 array}) with block-scaled weights dequantized."""
     with open(os.path.join(model_dir, "config.json")) as f:
         config = json.load(f)
-    index = os.path.join(model_dir, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
+    files = shard_files(model_dir)
     raw = {}
     for fn in files:
         raw.update(_read_file(os.path.join(model_dir, fn)))

@@ -67,12 +67,7 @@ def native_name(name):
 
 def stored_dtypes(model_dir):
     """{native name of a weight: safetensors dtype} (headers only)."""
-    index = os.path.join(model_dir, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
+    files = checkpoint.shard_files(model_dir)
     out = {}
     for fn in files:
         with open(os.path.join(model_dir, fn), "rb") as f:

@@ -21,6 +21,8 @@ import unicodedata
 
 import numpy as np
 
+import checkpoint  # same folder
+
 F32_EPS = float(np.finfo(np.float32).eps)  # torch nn.RMSNorm's default eps for float32 inputs
 
 # Code points with the Unicode White_Space property (what Rust's char::is_whitespace tests,
@@ -99,12 +101,7 @@ def compressed_lookup(model_dir, vocab_size):
 
 def read_int_tensors(model_dir, names):
     """{name: int64 array} for the named integer tensors, read straight from the safetensors."""
-    index = os.path.join(model_dir, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
+    files = checkpoint.shard_files(model_dir)
     kinds = {"I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8}
     out = {}
     for fn in files:

@@ -1,5 +1,7 @@
 #include "tests/support/test_support.h"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -37,6 +39,15 @@ void write_bytes(const std::filesystem::path& p, const std::vector<uint8_t>& byt
 
 void write_text(const std::filesystem::path& p, const std::string& text) {
   write_bytes(p, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d = std::max(d, std::fabs(double(a[i]) - b[i]));
+    m = std::max(m, std::fabs(double(b[i])));
+  }
+  return d / m;
 }
 
 double nmse(const std::vector<float>& ref, const std::vector<float>& got) {

@@ -43,5 +43,7 @@ void write_text(const std::filesystem::path& p, const std::string& text);
 
 // NMSE = sum((a-b)^2) / sum(a^2) (0 when both are all zero).
 double nmse(const std::vector<float>& ref, const std::vector<float>& got);
+// max |a - b| / max |b|.
+double max_rel(const std::vector<float>& a, const std::vector<float>& b);
 
 }  // namespace strata::test

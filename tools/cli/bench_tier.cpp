@@ -6,11 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <memory>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -23,40 +20,20 @@
 #include "runtime/model/expert_source.h"
 #include "runtime/model/plan_items.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/disk_timing.h"
 
 namespace strata::cli {
 namespace {
 
-// O_DIRECT read of up to 2 GiB of the model's largest file with the store's concurrency
-// (ExpertStoreOptions::io_threads readers, each with its own ring, on disjoint halves), best of two.
+// O_DIRECT reads of up to 2 GiB of the model's largest file with the store's concurrency
+// (ExpertStoreOptions::io_threads readers), best of two.
 double disk_read_gbps(const WeightIndex& index) {
   const IndexedFile* big = &index.files().front();
   for (const IndexedFile& f : index.files())
     if (f.size > big->size) big = &f;
-  const int threads = std::max(1, ExpertStoreOptions{}.io_threads);
-  const uint64_t block = 1 << 20, size = std::min<uint64_t>(big->size / block * block, uint64_t{2} << 30);
-  const uint64_t buf = 64 << 20;
-  if (size == 0) return 0;
-  std::vector<std::unique_ptr<RangeReader>> readers;
-  std::vector<std::unique_ptr<uint8_t, void (*)(void*)>> dst;
-  std::vector<std::vector<ReadRequest>> reqs(static_cast<size_t>(threads));
-  for (int k = 0; k < threads; ++k) {
-    readers.push_back(RangeReader::open({big->path}));
-    dst.emplace_back(static_cast<uint8_t*>(std::aligned_alloc(4096, buf)), std::free);
-    if (!dst.back()) throw Error("bench tier: cannot allocate a read buffer");
-    std::memset(dst.back().get(), 0, buf);
-  }
-  for (uint64_t off = 0, i = 0; off < size; off += block, ++i)
-    reqs[i % static_cast<size_t>(threads)].push_back({0, off, block, dst[i % static_cast<size_t>(threads)].get() + off % buf});
-  double best = 0;
-  for (int rep = 0; rep < 2; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::thread> pool;
-    for (int k = 0; k < threads; ++k) pool.emplace_back([&, k] { readers[k]->read(reqs[k]); });
-    for (std::thread& th : pool) th.join();
-    best = std::max(best, double(size) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
-  }
-  return best;
+  return time_sequential_read(big->path, 1 << 20, RangeReaderOptions{}.queue_depth, ExpertStoreOptions{}.io_threads,
+                              uint64_t{2} << 30, 2)
+      .gb_per_s;
 }
 
 }  // namespace
@@ -88,9 +65,7 @@ void register_bench_tier(CLI::App* bench) {
     mo.opts.expert_cache_bytes = static_cast<uint64_t>(cache_mb * 1024 * 1024);
     auto lm = load_model(m, mo);
     const Tokenizer& tok = *m.tokenizer;
-    std::vector<int32_t> ids;
-    if (tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
-    for (int32_t id : tok.encode(prompt)) ids.push_back(id);
+    const std::vector<int32_t> ids = prompt_ids(tok, prompt, false);
     std::vector<float> logits;
     lm->forward(ids, logits, false);
     const ExpertStoreStats s0 = *lm->experts().store_stats();

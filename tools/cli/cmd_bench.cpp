@@ -21,6 +21,7 @@
 #include "memory-tier/range_reader.h"
 #include "runtime/common/error.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/disk_timing.h"
 #include "tools/cli/kernel_timing.h"
 
 namespace strata::cli {
@@ -64,53 +65,31 @@ double fio_read_gbps(const std::string& file, uint64_t block, uint32_t qd, uint6
 
 void bench_io(const std::string& file, uint64_t create_mb, uint32_t block, uint32_t qd, bool json) {
   namespace fs = std::filesystem;
-  if (create_mb > 0 && (!fs::exists(file) || fs::file_size(file) < create_mb << 20)) {
-    std::ofstream f(file, std::ios::binary | std::ios::trunc);
-    std::vector<char> chunk(1 << 20);
-    std::mt19937 g(7);
-    for (auto& c : chunk) c = static_cast<char>(g());
-    for (uint64_t i = 0; i < create_mb; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    if (!f) throw Error(file + ": cannot write the scratch file");
-  }
+  if (create_mb > 0 && (!fs::exists(file) || fs::file_size(file) < create_mb << 20)) write_random_file(file, create_mb);
   if (!fs::exists(file)) throw Error(file + ": no such file (use --create-mb N to make one)");
-  const uint64_t size = fs::file_size(file) / block * block;
-  if (size == 0) throw Error(file + ": smaller than one block of " + std::to_string(block) + " bytes");
-  RangeReaderOptions o;
-  o.block_size = block;
-  o.queue_depth = qd;
-  auto reader = RangeReader::open({file}, o);
-  // Rounds of up to 256 MiB into one destination buffer.
-  const uint64_t round = std::max<uint64_t>(block, (uint64_t{256} << 20) / block * block);
-  // 4096-aligned so that the reader fills it in place, as it does expert buffers.
-  const size_t dst_bytes = static_cast<size_t>(std::min(round, size));
-  std::unique_ptr<uint8_t, void (*)(void*)> dst_mem(static_cast<uint8_t*>(std::aligned_alloc(4096, dst_bytes)), std::free);
-  if (!dst_mem) throw Error("bench io: cannot allocate " + std::to_string(dst_bytes) + " bytes");
-  uint8_t* dst = dst_mem.get();
-  std::memset(dst, 0, dst_bytes);  // fault the pages in before timing
-  // Alternating runs, best of three each: the drive's own variation hits both alike.
-  double gbps = 0, fio = 0;
+  if (fs::file_size(file) < block) throw Error(file + ": smaller than one block of " + std::to_string(block) + " bytes");
+  // Alternating runs, best of three each: the drive's own variation hits both alike. One batch
+  // over the whole file per run, so the queue never drains.
+  SequentialRead best;
+  double fio = 0;
   for (int rep = 0; rep < 3; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    // One batch over the whole file; destinations wrap around the buffer (the bytes are
-    // not used), so the queue never drains between rounds.
-    std::vector<ReadRequest> reqs;
-    for (uint64_t off = 0; off < size; off += block) reqs.push_back({0, off, block, dst + off % round});
-    reader->read(reqs);
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    gbps = std::max(gbps, double(size) / dt / 1e9);
-    fio = std::max(fio, fio_read_gbps(file, block, qd, size));
+    const SequentialRead r = time_sequential_read(file, block, qd, 1, UINT64_MAX, 1);
+    if (r.gb_per_s > best.gb_per_s) best = r;
+    fio = std::max(fio, fio_read_gbps(file, block, qd, r.bytes));
   }
+  const uint64_t size = best.bytes;
+  const double gbps = best.gb_per_s;
   if (json) {
     std::cout << nlohmann::json{{"file", file},         {"bytes", size},          {"block_size", block},
-                                {"queue_depth", qd},    {"backend", reader->backend()}, {"direct", reader->direct()},
+                                {"queue_depth", qd},    {"backend", best.backend}, {"direct", best.direct},
                                 {"gb_per_s", gbps},     {"fio_gb_per_s", fio},    {"ratio_to_fio", fio > 0 ? gbps / fio : 0.0}}
                      .dump(2)
               << "\n";
     return;
   }
   std::printf("%s: %.2f GB read in %u-byte blocks, queue depth %u, %s%s\n", file.c_str(), double(size) / 1e9, block,
-              qd, reader->backend().c_str(), reader->direct() ? " + O_DIRECT" : " (page cache: no O_DIRECT here)");
-  if (!reader->fallback_reason().empty()) std::printf("  (%s)\n", reader->fallback_reason().c_str());
+              qd, best.backend.c_str(), best.direct ? " + O_DIRECT" : " (page cache: no O_DIRECT here)");
+  if (!best.fallback_reason.empty()) std::printf("  (%s)\n", best.fallback_reason.c_str());
   std::printf("strata  %.2f GB/s (best of 3)\n", gbps);
   if (fio > 0) std::printf("fio     %.2f GB/s (best of 3; same file, block size, queue depth; io_uring, direct)  ratio %.1f%%\n", fio, 100 * gbps / fio);
   else std::printf("fio     not installed: no same-run reference\n");

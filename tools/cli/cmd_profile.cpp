@@ -63,10 +63,7 @@ void register_profile(CLI::App& app) {
     int64_t tokens = 0;
     for (size_t i = 0; i < prompts.size(); ++i) {
       lm->reset();
-      const std::string text = chat ? tok.chat_prompt({{"user", prompts[i]}}, true) : prompts[i];
-      std::vector<int32_t> ids;
-      if (!chat && tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
-      for (int32_t id : tok.encode(text)) ids.push_back(id);
+      const std::vector<int32_t> ids = prompt_ids(tok, prompts[i], chat);
       std::vector<float> logits;
       lm->forward(ids, logits, false);
       tokens += static_cast<int64_t>(ids.size());

@@ -38,10 +38,7 @@ void register_run(CLI::App& app) {
     auto lm = load_model(m, mo);
     Sampler sampler(sp);
 
-    const std::string text = chat ? tok.chat_prompt({{"user", prompt}}, true) : prompt;
-    std::vector<int32_t> ids;
-    if (!chat && tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
-    for (int32_t id : tok.encode(text)) ids.push_back(id);
+    const std::vector<int32_t> ids = prompt_ids(tok, prompt, chat);
     if (ids.empty()) throw Error("--prompt: the prompt encodes to no tokens");
 
     using clock = std::chrono::steady_clock;

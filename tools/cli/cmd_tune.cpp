@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -24,6 +22,7 @@
 #include "memory-tier/topology.h"
 #include "runtime/common/error.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/disk_timing.h"
 #include "tools/cli/kernel_timing.h"
 #ifdef STRATA_HAVE_CUDA
 #include "gpu-kernels/smoke.h"
@@ -48,38 +47,6 @@ class Progress {
  private:
   int steps_, done_ = 0;
 };
-
-void write_scratch(const std::filesystem::path& p, uint64_t mb) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  std::vector<char> chunk(1 << 20);
-  std::mt19937 g(11);
-  for (auto& c : chunk) c = static_cast<char>(g());
-  for (uint64_t i = 0; i < mb; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-  f.close();
-  if (!f) throw Error(p.string() + ": cannot write the scratch file (--scratch elsewhere, or a smaller --scratch-mb)");
-}
-
-// O_DIRECT sequential read of the whole file, best of two, GB/s.
-double read_gbps(const std::filesystem::path& p, uint32_t block, uint32_t qd, std::string* backend) {
-  RangeReaderOptions o;
-  o.block_size = block;
-  o.queue_depth = qd;
-  auto reader = RangeReader::open({p}, o);
-  *backend = reader->backend() + (reader->direct() ? " + O_DIRECT" : "");
-  const uint64_t size = std::filesystem::file_size(p) / block * block, buf = 64 << 20;
-  std::unique_ptr<uint8_t, void (*)(void*)> dst(static_cast<uint8_t*>(std::aligned_alloc(4096, buf)), std::free);
-  if (!dst) throw Error("tune: cannot allocate a read buffer");
-  std::memset(dst.get(), 0, buf);
-  std::vector<ReadRequest> reqs;
-  for (uint64_t off = 0; off < size; off += block) reqs.push_back({0, off, block, dst.get() + off % buf});
-  double best = 0;
-  for (int rep = 0; rep < 2; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    reader->read(reqs);
-    best = std::max(best, double(size) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
-  }
-  return best;
-}
 
 }  // namespace
 
@@ -126,7 +93,7 @@ void register_tune(CLI::App& app) {
 
     bar.step("scratch file");
     const std::filesystem::path sp = scratch;
-    write_scratch(sp, scratch_mb);
+    write_random_file(sp, scratch_mb);
     struct Cleanup {
       std::filesystem::path p;
       ~Cleanup() {
@@ -140,7 +107,9 @@ void register_tune(CLI::App& app) {
     for (uint32_t b : blocks)
       for (uint32_t qd : depths) {
         bar.step("disk read, block " + std::to_string(b >> 10) + " KiB, queue depth " + std::to_string(qd));
-        const double g = read_gbps(sp, b, qd, &backend);
+        const SequentialRead rd = time_sequential_read(sp, b, qd, 1, UINT64_MAX, 2);
+        const double g = rd.gb_per_s;
+        backend = rd.backend + (rd.direct ? " + O_DIRECT" : "");
         io.push_back({{"block_size", b}, {"queue_depth", qd}, {"gb_per_s", g}});
         if (g > best) best = g, p.nvme_queue_depth = static_cast<int>(qd);
       }

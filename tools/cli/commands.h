@@ -43,6 +43,10 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a);
 // prediction accuracy, and the share of routed slots skipped by --min-expert-weight.
 void print_routing(const CausalLM& lm, const ModelArgs& a);
 
+// The ids a prompt is run as: BOS (when the tokenizer adds one) and the encoded text, or with
+// chat, the text wrapped as a user turn in the model's chat format.
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, bool chat);
+
 // "1,2,3" -> ids; throws strata::Error naming the first item that is not a token id.
 std::vector<int32_t> parse_ids(const std::string& text);
 

@@ -76,6 +76,13 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   return lm;
 }
 
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, bool chat) {
+  std::vector<int32_t> ids;
+  if (!chat && tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
+  for (int32_t id : tok.encode(chat ? tok.chat_prompt({{"user", prompt}}, true) : prompt)) ids.push_back(id);
+  return ids;
+}
+
 void print_routing(const CausalLM& lm, const ModelArgs& a) {
   const ExpertSource& src = lm.experts();
   if (const auto st = src.store_stats()) {

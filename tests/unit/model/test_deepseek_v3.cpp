@@ -43,15 +43,6 @@ std::vector<float> decode(const ModelFiles& m, MlaMode mode = MlaMode::Auto) {
   return out;
 }
 
-double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    d = std::max(d, std::fabs(double(a[i]) - b[i]));
-    m = std::max(m, std::fabs(double(b[i])));
-  }
-  return d / m;
-}
-
 TEST(DeepseekV3, PrefillEqualsTokenByTokenDecode) {
   test::ScratchDir dir("v3");
   for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV32}) {
@@ -59,7 +50,7 @@ TEST(DeepseekV3, PrefillEqualsTokenByTokenDecode) {
     const auto p = prefill(m), d = decode(m);
     ASSERT_EQ(p.size(), kTokens.size() * m.config.vocab_size);
     ASSERT_EQ(p.size(), d.size());
-    EXPECT_LT(max_rel(p, d), 1e-5) << arch_name(arch);
+    EXPECT_LT(test::max_rel(p, d), 1e-5) << arch_name(arch);
   }
 }
 
@@ -67,8 +58,8 @@ TEST(DeepseekV3, AbsorbedEqualsDecompressedMla) {
   test::ScratchDir dir("v3");
   for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV32}) {
     const ModelFiles m = tiny(dir, "m" + std::to_string(int(arch)), arch);
-    EXPECT_LT(max_rel(prefill(m, MlaMode::Absorbed), prefill(m, MlaMode::Decompressed)), 1e-5);
-    EXPECT_LT(max_rel(decode(m, MlaMode::Absorbed), decode(m, MlaMode::Decompressed)), 1e-5);
+    EXPECT_LT(test::max_rel(prefill(m, MlaMode::Absorbed), prefill(m, MlaMode::Decompressed)), 1e-5);
+    EXPECT_LT(test::max_rel(decode(m, MlaMode::Absorbed), decode(m, MlaMode::Decompressed)), 1e-5);
   }
 }
 
@@ -80,9 +71,9 @@ TEST(DeepseekV3, V32WithTopkCoveringTheSequenceEqualsV3) {
   const auto dense32 = prefill(m);
   m.config.arch = Arch::DeepseekV3;  // same weights, indexer ignored
   const auto v3 = prefill(m);
-  EXPECT_LT(max_rel(dense32, v3), 1e-6);
+  EXPECT_LT(test::max_rel(dense32, v3), 1e-6);
   // The tiny config's top-k (4) is smaller than the sequence: the indexer must matter.
-  EXPECT_GT(max_rel(sparse, v3), 1e-3);
+  EXPECT_GT(test::max_rel(sparse, v3), 1e-3);
 }
 
 TEST(DeepseekV3, LayoutsAndTypesAgree) {
@@ -90,10 +81,10 @@ TEST(DeepseekV3, LayoutsAndTypesAgree) {
   const auto ref = prefill(tiny(dir, "f32", Arch::DeepseekV3));
   // f32 holds identical values in both layouts (experts stacked in GGUF, separate in HF).
   const auto gguf_f32 = prefill(tiny(dir, "f32.gguf", Arch::DeepseekV3, "f32", "gguf"));
-  EXPECT_LT(max_rel(ref, gguf_f32), 1e-6) << "identical values in both layouts";
+  EXPECT_LT(test::max_rel(ref, gguf_f32), 1e-6) << "identical values in both layouts";
   const auto v32_hf = prefill(tiny(dir, "v32", Arch::DeepseekV32));
   const auto v32_gguf = prefill(tiny(dir, "v32.gguf", Arch::DeepseekV32, "f32", "gguf"));
-  EXPECT_LT(max_rel(v32_hf, v32_gguf), 1e-6) << "V3.2 (indexer included) in both layouts";
+  EXPECT_LT(test::max_rel(v32_hf, v32_gguf), 1e-6) << "V3.2 (indexer included) in both layouts";
   // Quantized copies differ by their rounding, amplified through three layers and discrete
   // expert choices; the exact check of each type is against the NumPy reference, which
   // dequantizes the same stored values independently (tests/cli/reference_logits.sh).

@@ -203,15 +203,6 @@ std::vector<float> run(const ModelFiles& m, size_t chunk, const ModelOptions& mo
   return out;
 }
 
-double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    d = std::max(d, std::fabs(double(a[i]) - b[i]));
-    m = std::max(m, std::fabs(double(b[i])));
-  }
-  return d / m;
-}
-
 TEST(DeepseekV4, PrefillEqualsDecodeEqualsChunks) {
   test::ScratchDir dir("v4");
   for (const char* dtype : {"f32", "fp4"}) {
@@ -219,7 +210,7 @@ TEST(DeepseekV4, PrefillEqualsDecodeEqualsChunks) {
     const auto all = run(m, kTokens.size());
     ASSERT_EQ(all.size(), kTokens.size() * m.config.vocab_size);
     for (float v : all) ASSERT_TRUE(std::isfinite(v));
-    for (size_t chunk : {1, 3, 5}) EXPECT_LT(max_rel(run(m, chunk), all), 1e-5) << dtype << " chunk " << chunk;
+    for (size_t chunk : {1, 3, 5}) EXPECT_LT(test::max_rel(run(m, chunk), all), 1e-5) << dtype << " chunk " << chunk;
   }
 }
 
@@ -229,8 +220,8 @@ TEST(DeepseekV4, ActivationQuantizationIsPartOfTheMath) {
   ModelOptions off;
   off.act_quant = false;
   const auto with = run(m, kTokens.size()), without = run(m, kTokens.size(), off);
-  EXPECT_GT(max_rel(without, with), 1e-3);
-  EXPECT_LT(max_rel(run(m, 1, off), without), 1e-5);  // the caches agree without it too
+  EXPECT_GT(test::max_rel(without, with), 1e-3);
+  EXPECT_LT(test::max_rel(run(m, 1, off), without), 1e-5);  // the caches agree without it too
 }
 
 TEST(DeepseekV4, RoutingOptions) {
@@ -238,7 +229,7 @@ TEST(DeepseekV4, RoutingOptions) {
   const ModelFiles m = tiny_v4(dir, "m");
   ModelOptions more;
   more.experts_per_token = 4;
-  EXPECT_GT(max_rel(run(m, kTokens.size(), more), run(m, kTokens.size())), 1e-4);
+  EXPECT_GT(test::max_rel(run(m, kTokens.size(), more), run(m, kTokens.size())), 1e-4);
   ModelOptions bad;
   bad.experts_per_token = 9;
   STRATA_EXPECT_ERROR(load_causal_lm(m, bad), "experts per token 9", "n_routed_experts = 8");
@@ -263,10 +254,10 @@ TEST(DeepseekV4, EngramOnV4AndV3BackbonesPrefillEqualsDecode) {
     const ModelFiles with = tiny_v4(dir, "e" + std::to_string(int(arch)), "f32", arch, true);
     const ModelFiles without = tiny_v4(dir, "p" + std::to_string(int(arch)), "f32", arch, false);
     const auto all = run(with, kTokens.size());
-    EXPECT_LT(max_rel(run(with, 1), all), 1e-5) << arch_name(arch);
-    EXPECT_LT(max_rel(run(with, 4), all), 1e-5) << arch_name(arch);
+    EXPECT_LT(test::max_rel(run(with, 1), all), 1e-5) << arch_name(arch);
+    EXPECT_LT(test::max_rel(run(with, 4), all), 1e-5) << arch_name(arch);
     // Same seed, same backbone weights: Engram is what differs.
-    EXPECT_GT(max_rel(run(without, kTokens.size()), all), 1e-3) << arch_name(arch);
+    EXPECT_GT(test::max_rel(run(without, kTokens.size()), all), 1e-3) << arch_name(arch);
   }
 }
 

@@ -247,15 +247,6 @@ std::vector<float> random_h(size_t n, uint32_t seed) {
   return h;
 }
 
-double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    d = std::max(d, std::fabs(double(a[i]) - b[i]));
-    m = std::max(m, std::fabs(double(b[i])));
-  }
-  return d / m;
-}
-
 TEST(Engram, HashMatchesAHandComputedCase) {
   test::ScratchDir dir("engram");
   const Loaded m(model_with(dir, Arch::DeepseekV3));
@@ -416,8 +407,8 @@ TEST(Engram, ApplyMatchesADirectReference) {
     const auto ref = reference_forward(m, rows, h, n);
     const auto before = h;
     e.apply(kLayer, h.data(), n);
-    EXPECT_LT(max_rel(h, ref), 1e-5) << arch_name(arch);
-    EXPECT_GT(max_rel(h, before), 1e-2) << "Engram should change h";
+    EXPECT_LT(test::max_rel(h, ref), 1e-5) << arch_name(arch);
+    EXPECT_GT(test::max_rel(h, before), 1e-2) << "Engram should change h";
   }
 }
 
@@ -468,7 +459,7 @@ TEST(Engram, OneStepOfNTokensEqualsNStepsOfOne) {
     }
     const auto ra = a.step_rows(kLayer);
     EXPECT_EQ(std::vector<int64_t>(ra.begin(), ra.end()), rows_b) << arch_name(arch);
-    EXPECT_LE(max_rel(ha, hb), 1e-6) << arch_name(arch);
+    EXPECT_LE(test::max_rel(ha, hb), 1e-6) << arch_name(arch);
     EXPECT_EQ(a.n_past(), n);
     EXPECT_EQ(b.n_past(), n);
 
@@ -478,7 +469,7 @@ TEST(Engram, OneStepOfNTokensEqualsNStepsOfOne) {
     c.begin_step(std::span<const int32_t>(toks).subspan(static_cast<size_t>(n - 1), 1));
     c.apply(kLayer, hc.data(), 1);
     const std::vector<float> last_a(ha.end() - C, ha.end());
-    EXPECT_GT(max_rel(hc, last_a), 1e-3) << arch_name(arch);
+    EXPECT_GT(test::max_rel(hc, last_a), 1e-3) << arch_name(arch);
   }
 }
 
@@ -501,7 +492,7 @@ TEST(Engram, ResetForgetsTheSequence) {
   const auto r1 = e.step_rows(kLayer);
   const std::vector<int64_t> rows1(r1.begin(), r1.end());
   const auto carried = run();  // continues the sequence: different
-  EXPECT_GT(max_rel(carried, first), 1e-3);
+  EXPECT_GT(test::max_rel(carried, first), 1e-3);
   e.reset();
   EXPECT_EQ(e.n_past(), 0);
   const auto again = run();

@@ -51,15 +51,6 @@ std::vector<float> decode(const ModelFiles& m, const std::vector<int32_t>& t) {
   return out;
 }
 
-double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    d = std::max(d, std::fabs(double(a[i]) - b[i]));
-    m = std::max(m, std::fabs(double(b[i])));
-  }
-  return d / m;
-}
-
 struct Case {
   Arch arch;
   std::string dtype, format;
@@ -74,7 +65,7 @@ TEST(FastKernels, OnednnPrefillEqualsRowPathDecode) {
     const auto t = tokens(24);
     const auto p = prefill(m, t), d = decode(m, t);
     ASSERT_EQ(p.size(), d.size());
-    EXPECT_LT(max_rel(p, d), 1e-5) << arch_name(c.arch) << " " << c.dtype;
+    EXPECT_LT(test::max_rel(p, d), 1e-5) << arch_name(c.arch) << " " << c.dtype;
   }
 }
 
