@@ -189,6 +189,15 @@ TEST(ExpertSource, EngramTablesPagedThroughTheStoreGiveTheSameLogits) {
     }
 }
 
+TEST(ExpertSource, BlockScaledEngramTablesAreNotPaged) {
+  test::ScratchDir dir("experts");
+  const ModelFiles m = tiny(dir, Arch::DeepseekV3, "fp8", "hf");
+  // An FP8 matrix with 128x128 scales outside its rows, standing in for such a table.
+  const TensorEntry& fp8 = m.index.expert(m.config.first_k_dense_replace, 0, "w1");
+  ASSERT_FALSE(fp8.scale.empty());
+  STRATA_EXPECT_ERROR(StoredEngramTable(m.index, fp8, 1 << 20, false), fp8.name, "cannot be paged by rows");
+}
+
 TEST(ExpertPlacement, SizesParseWithUnits) {
   EXPECT_DOUBLE_EQ(parse_gb("2G", "x"), 2);
   EXPECT_DOUBLE_EQ(parse_gb("512M", "x"), 0.512);

@@ -169,6 +169,15 @@ TEST(ExpertStore, FixedItemsStayOutsideTheCacheBudget) {
   EXPECT_LE(st.resident_bytes, 12288u);
 }
 
+TEST(ExpertStore, FixingAnItemInUseIsAnError) {
+  Fixture f;
+  ExpertStore s(f.files, f.items, options(2 * 12288));
+  const auto pin = s.acquire(1);
+  const uint32_t fixed[] = {1};
+  STRATA_EXPECT_ERROR(s.fix(fixed), "item 1 is in use");
+  EXPECT_TRUE(f.same(pin, 1));
+}
+
 TEST(ExpertStore, FixingAnUnreadableItemFailsWithItsFile) {
   Fixture f;
   ExpertStoreOptions o = options(12288);
