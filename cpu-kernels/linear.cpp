@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
 
 namespace strata {
@@ -27,6 +28,24 @@ void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, in
   // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
   if (n >= gemm_min_batch() && nr * cols >= (int64_t{1} << 16)) {
     linear_rows_onednn(w, r0, nr, x, n, ldx, y, ldy);
+    return;
+  }
+  // Integer weights at decode batch sizes: int8 activations against the stored blocks (qdot.h).
+  if (int_dot_enabled() && qdot_supported(w.type)) {
+    std::vector<ActQ8> acts(static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, cols, acts[static_cast<size_t>(t)]);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, nr, grain(w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
+      for (int64_t r = rr.begin(); r < rr.end(); ++r)
+        for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = qdot_row(w, r0 + r, acts[static_cast<size_t>(t)]);
+    });
+    return;
+  }
+  // Types with a fused kernel (FP8): each row meets the activations straight from its bytes.
+  if (has_fused_row_dot(w)) {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, nr, grain(w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
+      for (int64_t r = rr.begin(); r < rr.end(); ++r)
+        for (int64_t t = 0; t < n; ++t) fused_row_dot(w, r0 + r, x + t * ldx, y[t * ldy + r]);
+    });
     return;
   }
   // A row is dequantized in chunks that stay in L1 while every token of the batch uses them.

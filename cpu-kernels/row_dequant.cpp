@@ -88,6 +88,19 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
 
 void dequant_row(const WeightView& w, int64_t r, float* out) { dequant_row_range(w, r, 0, w.cols, out); }
 
+bool has_fused_row_dot(const WeightView& w) {
+  return kernels() && w.type == WeightType::F8_E4M3 && w.scale && (w.cols + 127) / 128 <= 512;
+}
+
+bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out) {
+  if (!has_fused_row_dot(w)) return false;
+  float scales[512];
+  const int64_t nb = (w.cols + 127) / 128;
+  for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
+  out = kernels()->e4m3_dot(w.data + r * w.cols, scales, 128, x, w.cols);
+  return true;
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) {
   if (const kern::RowKernels* k = kernels()) return k->dot(a, b, n);
   float s = 0;

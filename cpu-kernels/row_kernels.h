@@ -26,6 +26,9 @@ struct RowKernels {
   void (*q5_k)(const uint8_t* src, float* dst, int64_t n);
   void (*q6_k)(const uint8_t* src, float* dst, int64_t n);
   float (*dot)(const float* a, const float* b, int64_t n);
+  // Σ e4m3(w[i]) * scales[i / scale_every] * x[i] without widening the row in memory; NaN when
+  // any code is NaN (0x7F/0xFF), as the dequantizer then dot would give.
+  float (*e4m3_dot)(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n);
 };
 
 const RowKernels& row_kernels_avx2();

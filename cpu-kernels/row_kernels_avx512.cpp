@@ -81,6 +81,40 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// As the AVX2 kernel (E4M3 to f16 by an arithmetic shift of the byte in an int16's high half),
+// 16 codes per 512-bit step.
+float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n) {
+  const __m256i keep = _mm256_set1_epi16(static_cast<short>(0xBFFF)), nan_mag = _mm256_set1_epi16(0x7F00);
+  __mmask16 nan_codes = 0;
+  __m512 acc = _mm512_setzero_ps();
+  float tail = 0;
+  bool tail_nan = false;
+  for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
+    const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
+    const float scale = scales[b0 / scale_every] * 256.0f;
+    __m512 part = _mm512_setzero_ps();
+    int64_t i = b0;
+    for (; i + 16 <= b1; i += 16) {
+      const __m256i hi = _mm256_slli_epi16(
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))), 8);
+      nan_codes |= _mm256_cmpeq_epi16_mask(_mm256_and_si256(hi, nan_mag), nan_mag);
+      const __m256i h = _mm256_and_si256(_mm256_srai_epi16(hi, 1), keep);
+      part = _mm512_fmadd_ps(_mm512_cvtph_ps(h), _mm512_loadu_ps(x + i), part);
+    }
+    acc = _mm512_fmadd_ps(part, _mm512_set1_ps(scale), acc);
+    for (; i < b1; ++i) {
+      const uint16_t m = w[i] & 0x7F;
+      tail_nan |= m == 0x7F;
+      tail += _cvtsh_ss(static_cast<uint16_t>((m << 7) | ((w[i] & 0x80) << 8))) * scale * x[i];
+    }
+  }
+  if (tail_nan || nan_codes) return __builtin_nanf("");
+  const __m256 h8 = _mm256_add_ps(_mm512_extractf32x8_ps(acc, 0), _mm512_extractf32x8_ps(acc, 1));
+  const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+  const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+  return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1))) + tail;
+}
+
 void mxfp4(const uint8_t* src, const float* scales, float* dst, int64_t n) { row_kernels_avx2().mxfp4(src, scales, dst, n); }
 
 #include "cpu-kernels/kquant_rows.inc"
@@ -88,7 +122,7 @@ void mxfp4(const uint8_t* src, const float* scales, float* dst, int64_t n) { row
 }  // namespace
 
 const RowKernels& row_kernels_avx512() {
-  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot};
+  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot};
   return k;
 }
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # strata's logits against the independent NumPy references (tests/reference/deepseek_v3.py,
 # tests/reference/deepseek_v4.py) on tiny DeepSeek-V3, V3.2, V4 and Engram models in every HF
-# storage type: prefill, token-by-token decode and (V4) chunks of 5 through the caches.
+# storage type: prefill, token-by-token decode and (V4) chunks of 5 through the caches. The
+# comparisons run with --exact-dot (weights widened to f32); the last checks measure the
+# default integer dot (int8 activations against FP4 weights) against the same reference (V3;
+# on V4's tiny model a near-tie in its routing flips an expert, tests/unit/model covers it).
 set -euo pipefail
 STRATA=$1
 WORK=$2
@@ -15,21 +18,25 @@ fi
 # 20 tokens: past the tiny V4 window (8) and several compressed blocks of ratio 4 and 8.
 TOKENS=5,300,17,42,99,7,128,64,3,250,11,480,33,2,77,150,9,61,400,12
 
-compare() {  # ref got label
-  "$PY" - "$1" "$2" "$3" <<'PYEOF'
+compare() {  # ref got label [bound]
+  "$PY" - "$1" "$2" "$3" "${4:-1e-6}" <<'PYEOF'
 import sys
 import numpy as np
 ref, got = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
 assert ref.shape == got.shape, (ref.shape, got.shape)
 nmse = ((ref - got) ** 2).mean() / (ref ** 2).mean()
+bound = float(sys.argv[4])
 print(f"{sys.argv[3]:<40} NMSE vs NumPy reference {nmse:.2e}")
-if not nmse < 1e-6:
-    sys.exit(f"FAIL: {sys.argv[3]}: NMSE {nmse:.3e} >= 1e-6")
+if not nmse < bound:
+    sys.exit(f"FAIL: {sys.argv[3]}: NMSE {nmse:.3e} >= {bound:g}")
 PYEOF
 }
 
-check() {  # arch dtype reference [--engram] [extra strata/reference flag]
-  local arch=$1 dtype=$2 ref=$3 engram=${4:-} flag=${5:-}
+check() {  # arch dtype reference [--engram] [extra strata/reference flag] [dot: exact|int]
+  local arch=$1 dtype=$2 ref=$3 engram=${4:-} flag=${5:-} dot=${6:-exact}
+  local dot_flag=--exact-dot bound=1e-6
+  # The integer dot's error: int8 activations, about 1e-4 NMSE per product (cpu-kernels/qdot.h).
+  [ "$dot" = int ] && dot_flag= bound=1e-3
   local model=$WORK/$arch$engram-$dtype
   [ -d "$model" ] || "$STRATA" make-tiny --arch "$arch" $engram --dtype "$dtype" --tokenizer generated --seed 11 \
     --out "$model" >/dev/null
@@ -37,8 +44,8 @@ check() {  # arch dtype reference [--engram] [extra strata/reference flag]
   local modes="--prefill --decode"
   [ "$arch" = deepseek_v4 ] && modes="$modes --chunk=5"
   for mode in $modes; do
-    "$STRATA" logits --model "$model" --tokens "$TOKENS" $mode $flag --out "$model/got.npy"
-    compare "$model/ref$flag.npy" "$model/got.npy" "$arch $engram $dtype $mode $flag"
+    "$STRATA" logits --model "$model" --tokens "$TOKENS" $mode $flag $dot_flag --out "$model/got.npy"
+    compare "$model/ref$flag.npy" "$model/got.npy" "$arch $engram $dtype $mode $flag ${dot_flag:-(int dot)}" "$bound"
   done
 }
 
@@ -51,3 +58,4 @@ check deepseek_v4 f32 deepseek_v4.py --engram
 check deepseek_v4 fp4 deepseek_v4.py --engram
 check deepseek_v3 f32 deepseek_v3.py --engram
 check deepseek_v3 bf16 deepseek_v3.py --engram
+check deepseek_v3 fp4 deepseek_v3.py "" "" int

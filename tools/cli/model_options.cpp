@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "cpu-kernels/qdot.h"
 #include "memory-tier/hotness.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
@@ -17,6 +18,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_flag("!--no-act-quant", o.act_quant,
                 "Skip DeepSeek-V4's activation quantize-dequantize steps (FP8 KV, FP4 indexer): an experiment, "
                 "not the published math");
+  cmd->add_flag_callback(
+      "--exact-dot", [] { set_int_dot(false); },
+      "Widen integer and FP4 weights to f32 for small-batch products instead of multiplying them "
+      "with int8-quantized activations (exact to the reference; slower)");
   cmd->add_option("--experts-per-token", o.experts_per_token,
                   "Routed experts per token (default: num_experts_per_tok of the config)")
       ->check(CLI::NonNegativeNumber);

@@ -14,6 +14,7 @@
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/linear.h"
+#include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/quantize.h"
 #include "tests/support/test_support.h"
@@ -73,6 +74,7 @@ const std::vector<Case>& cases() {
 }
 
 TEST(Linear, EveryTypeMatchesTheF64Reference) {
+  const ScopedIntDot exact(false);  // the f32 path; the integer dot has its own tests (test_qdot.cpp)
   for (const Case& c : cases()) {
     const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
     for (int64_t n : {1, 3, 8}) {
@@ -117,6 +119,7 @@ TEST(Linear, OnednnBatchPathMatchesTheF64Reference) {
 }
 
 TEST(Linear, RowRangesAndStridesAddressTheRightRows) {
+  const ScopedIntDot exact(false);  // the f32 path; the integer dot has its own tests (test_qdot.cpp)
   const Mat m = make(WeightType::Q8_0, 24, 64);
   const int64_t n = 3, ldx = 80, ldy = 13;
   const std::vector<float> x = randn(n * ldx, 3);
@@ -153,6 +156,25 @@ TEST(Linear, RowDequantizationEqualsWholeMatrixDequantizers) {
   EXPECT_EQ(whole, rows);
 }
 
+// The fused FP8 row dot: a NaN code anywhere in a row (vector body or scalar tail) makes that
+// row's product NaN at every level, as dequantize-then-dot does; other rows stay finite.
+TEST(Linear, Fp8NanCodesPropagateThroughTheFusedDot) {
+  const CpuLevel saved = dispatch_level();
+  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) continue;
+    for (int64_t nan_col : {int64_t{5}, int64_t{140}, int64_t{297}}) {  // body, second block, tail
+      Mat m = make(WeightType::F8_E4M3, 3, 300);
+      m.data[static_cast<size_t>(1 * 300 + nan_col)] = nan_col % 2 ? 0x7F : 0xFF;
+      const std::vector<float> x = randn(300, 4);
+      std::vector<float> y(3);
+      linear(m.view, x.data(), 1, y.data());
+      EXPECT_TRUE(std::isfinite(y[0]) && std::isfinite(y[2])) << cpu_level_name(level);
+      EXPECT_TRUE(std::isnan(y[1])) << cpu_level_name(level) << " column " << nan_col;
+    }
+  }
+  set_dispatch_level(saved);
+}
+
 TEST(Linear, MalformedViewsAreRejected) {
   std::vector<uint8_t> buf(1024);
   EXPECT_THROW(check_weight_view({WeightType::Q4_K, buf.data(), 2, 100}), std::invalid_argument);
@@ -170,6 +192,7 @@ namespace {
 // Every dispatch level this CPU has: the vector row kernels against the scalar dequantizers,
 // and the products against the f64 reference.
 TEST(LinearDispatch, EveryLevelMatchesTheScalarTwin) {
+  const ScopedIntDot exact(false);  // the f32 path; the integer dot has its own tests (test_qdot.cpp)
   const CpuLevel saved = dispatch_level();
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
     if (set_dispatch_level(level) != level) {

@@ -3,12 +3,15 @@
 // on a small model whose matrices are large enough to take that path.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/qdot.h"
 #include "runtime/model/causal_lm.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
@@ -40,8 +43,8 @@ std::vector<float> prefill(const ModelFiles& m, const std::vector<int32_t>& t) {
   return out;
 }
 
-std::vector<float> decode(const ModelFiles& m, const std::vector<int32_t>& t) {
-  auto lm = load_causal_lm(m);
+std::vector<float> decode(const ModelFiles& m, const std::vector<int32_t>& t, const ModelOptions& opts = {}) {
+  auto lm = load_causal_lm(m, opts);
   std::vector<float> out, step;
   for (int32_t id : t) {
     const int32_t one[1] = {id};
@@ -58,6 +61,7 @@ struct Case {
 
 TEST(FastKernels, OnednnPrefillEqualsRowPathDecode) {
   ASSERT_LE(gemm_min_batch(), 24) << "STRATA_GEMM_MIN_BATCH turned the oneDNN path off";
+  const ScopedIntDot exact(false);  // decode widens weights to f32 as the GEMM does
   test::ScratchDir dir("fast");
   for (const Case& c : {Case{Arch::DeepseekV3, "bf16", "hf"}, Case{Arch::DeepseekV3, "q4_k", "gguf"},
                         Case{Arch::DeepseekV4, "fp4", "hf"}}) {
@@ -66,6 +70,35 @@ TEST(FastKernels, OnednnPrefillEqualsRowPathDecode) {
     const auto p = prefill(m, t), d = decode(m, t);
     ASSERT_EQ(p.size(), d.size());
     EXPECT_LT(test::max_rel(p, d), 1e-5) << arch_name(c.arch) << " " << c.dtype;
+  }
+}
+
+// The default integer dot (int8 activations) against the exact f32 decode: close, not equal.
+// Every routed expert is used, so that no near-tie in the routing flips between the two runs
+// (a flipped expert is a different model output, not a kernel error: on these random tiny
+// models one flip moves a token's logits by NMSE ~1e-2).
+TEST(FastKernels, IntegerDotDecodeStaysNearTheExactLogits) {
+  test::ScratchDir dir("fast");
+  for (const Case& c : {Case{Arch::DeepseekV3, "q4_k", "gguf"}, Case{Arch::DeepseekV3, "q8_0", "gguf"},
+                        Case{Arch::DeepseekV4, "fp4", "hf"}}) {
+    const ModelFiles m = wider(dir, c.arch, c.dtype, c.format);
+    const auto t = tokens(6);
+    ModelOptions all;
+    all.experts_per_token = m.config.n_routed_experts;
+    std::vector<float> exact, fast;
+    {
+      const ScopedIntDot off(false);
+      exact = decode(m, t, all);
+    }
+    {
+      const ScopedIntDot on(true);
+      fast = decode(m, t, all);
+    }
+    const double e = test::nmse(exact, fast);
+    std::printf("  %s %s: integer dot logits NMSE %.2e vs exact\n", std::string(arch_name(c.arch)).c_str(),
+                c.dtype.c_str(), e);
+    EXPECT_LT(e, 1e-3) << arch_name(c.arch) << " " << c.dtype;
+    EXPECT_GT(e, 0) << "the integer path was not taken";
   }
 }
 

@@ -1,0 +1,61 @@
+// Integer dot products of quantized activations with integer-quantized weights (Q8_0, Q4_0,
+// Q4_K, Q5_K, Q6_K, MXFP4), the decode-time path for those types: the weight is never widened
+// to f32. Activations are quantized per block of 32 to int8 with one f32 scale
+// (d = max|x| / 127, q = round-to-nearest-even(x / d)), so a weight block meets one activation
+// scale; the products are summed exactly in int32 and scaled once per block (K-quants: once
+// per sub-block of 32, Q6_K: per 16).
+//
+// Error: each activation is off by at most d / 2 = max|x| / 254 of its block, i.e. a relative
+// error of the dot of about 0.2–0.4% (NMSE ≈ 1e-5 over random rows, measured by
+// tests/unit/kernels/test_qdot.cpp and printed by `strata bench kernels`). It is on by default
+// for batches below gemm_min_batch(); STRATA_INT_DOT=0 or set_int_dot(false) (`--exact-dot` on
+// the command line) dequantizes the weight to f32 instead, exact to the reference.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "cpu-kernels/weight_view.h"
+
+namespace strata {
+
+// One activation vector in blocks of 32: q[n], d[n / 32], s[n / 16] — the sum of q over each
+// half block — and ds[n / 32] = d × (sum of q over the block), for the weights' offsets and mins.
+// qp is q reordered for MXFP4's packing (element 2i in the low nibble of byte i): per pair of
+// blocks b, b+1: the even elements of b, of b+1, then the odd elements of b, of b+1 (a last
+// unpaired block: its even elements, then its odd ones).
+struct ActQ8 {
+  int64_t n = 0;
+  std::vector<int8_t> q, qp;
+  std::vector<float> d;
+  std::vector<int16_t> s;
+  std::vector<float> ds;
+};
+
+// n a multiple of 32. The same scalar code at every dispatch level (identical activations).
+void quantize_act_q8(const float* x, int64_t n, ActQ8& out);
+
+// Whether qdot_row handles this weight type.
+bool qdot_supported(WeightType t);
+// Row r of w (all its columns) · a, a.n == w.cols; at the dispatch level in effect.
+float qdot_row(const WeightView& w, int64_t r, const ActQ8& a);
+// The scalar twin (the reference the vector kernels are tested against).
+float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a);
+
+// Whether linear() uses this path for small batches (default on; STRATA_INT_DOT=0 turns it off).
+bool int_dot_enabled();
+void set_int_dot(bool on);
+
+// Sets the switch for a scope (tests, and commands that compare against exact references).
+class ScopedIntDot {
+ public:
+  explicit ScopedIntDot(bool on) : saved_(int_dot_enabled()) { set_int_dot(on); }
+  ~ScopedIntDot() { set_int_dot(saved_); }
+  ScopedIntDot(const ScopedIntDot&) = delete;
+  ScopedIntDot& operator=(const ScopedIntDot&) = delete;
+
+ private:
+  bool saved_;
+};
+
+}  // namespace strata

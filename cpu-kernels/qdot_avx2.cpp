@@ -1,0 +1,20 @@
+// Integer dot kernels, AVX2 + FMA + F16C (compiled with -mavx2 -mfma -mf16c).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "cpu-kernels/qdot_kernels.h"
+
+namespace strata::kern {
+namespace {
+
+#include "cpu-kernels/qdot_rows.inc"
+
+}  // namespace
+
+const QDotKernels& qdot_kernels_avx2() {
+  static const QDotKernels k = {q8_0, q4_0, q45_k<false>, q45_k<true>, q6_k, mxfp4};
+  return k;
+}
+
+}  // namespace strata::kern

@@ -1,0 +1,134 @@
+// The scalar twins of the integer dot kernels (qdot_kernels.h): exact int32 sums per block,
+// scaled in f32 — the reference the vector kernels are tested against.
+#include <cstring>
+
+#include "cpu-kernels/block_layouts.h"
+#include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/qdot_kernels.h"
+
+namespace strata::kern {
+namespace {
+
+float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+int dot32(const uint8_t* wq, const int8_t* xq, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i) s += wq[i] * xq[i];
+  return s;
+}
+
+float q8_0(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*, const float*, int64_t n) {
+  float acc = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = w + b * 34;
+    const auto* q = reinterpret_cast<const int8_t*>(blk + 2);
+    int s = 0;
+    for (int i = 0; i < 32; ++i) s += q[i] * xq[b * 32 + i];
+    acc += f16_at(blk) * xd[b] * static_cast<float>(s);
+  }
+  return acc;
+}
+
+float q4_0(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*, const float* xds, int64_t n) {
+  float acc = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = w + b * 18;
+    uint8_t q[32];
+    for (int j = 0; j < 16; ++j) {
+      q[j] = blk[2 + j] & 0xF;
+      q[j + 16] = blk[2 + j] >> 4;
+    }
+    const float dw = f16_at(blk);
+    acc += dw * xd[b] * static_cast<float>(dot32(q, xq + b * 32, 32)) - dw * 8 * xds[b];
+  }
+  return acc;
+}
+
+// Q4_K / Q5_K: sub-block j of 32 meets activation block 8 * super-block + j.
+template <bool kFive>
+float q45_k(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*, const float* xds, int64_t n) {
+  constexpr int kBytes = kFive ? 176 : 144;
+  float acc = 0;
+  for (int64_t sb = 0; sb < n / 256; ++sb) {
+    const uint8_t* blk = w + sb * kBytes;
+    const float d = f16_at(blk), dmin = f16_at(blk + 2);
+    const uint8_t* scales = blk + 4;
+    const uint8_t* qh = blk + 16;
+    const uint8_t* qs = blk + (kFive ? 48 : 16);
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* q = qs + 32 * (j / 2);
+      uint8_t v[32];
+      for (int l = 0; l < 32; ++l) {
+        v[l] = (j % 2) ? (q[l] >> 4) : (q[l] & 0xF);
+        if (kFive) v[l] = static_cast<uint8_t>(v[l] | (((qh[l] >> j) & 1) << 4));
+      }
+      uint8_t sc, m;
+      k_scale_min(j, scales, sc, m);
+      const int64_t b = sb * 8 + j;
+      const int s = dot32(v, xq + b * 32, 32);
+      acc += xd[b] * d * sc * static_cast<float>(s) - dmin * m * xds[b];
+    }
+  }
+  return acc;
+}
+
+// Q6_K: per part of 128, four groups of 32 (activation blocks); scales per 16; offset 32.
+float q6_k(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t* xs, const float*, int64_t n) {
+  float acc = 0;
+  for (int64_t sb = 0; sb < n / 256; ++sb) {
+    const uint8_t* blk = w + sb * 210;
+    const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    const float d = f16_at(blk + 208);
+    for (int part = 0; part < 2; ++part) {
+      const uint8_t* ql = blk + 64 * part;
+      const uint8_t* qh = blk + 128 + 32 * part;
+      for (int g = 0; g < 4; ++g) {
+        const int64_t b = sb * 8 + part * 4 + g;
+        for (int h = 0; h < 2; ++h) {
+          int s = 0;
+          for (int l = 16 * h; l < 16 * h + 16; ++l) {
+            const uint8_t lo = (g % 2) ? ql[l + 32] : ql[l];
+            const int v = ((g < 2 ? lo & 0xF : lo >> 4) | (((qh[l] >> (2 * g)) & 3) << 4));
+            s += v * xq[b * 32 + l];
+          }
+          s -= 32 * xs[2 * b + h];
+          acc += d * xd[b] * static_cast<float>(sc[part * 8 + 2 * g + h] * s);
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+// MXFP4: doubled E2M1 values (integers, ±12) times the activations, scaled by 2^e / 2.
+float mxfp4(const uint8_t* packed, const uint8_t* e8m0, const int8_t* xq, const float* xd, int64_t n) {
+  static constexpr int kTwice[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+  float acc = 0;
+  const int64_t nb = n / 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    // Block b's even elements at pair + 16k, its odd ones at pair + 16 · cnt + 16k (ActQ8::qp).
+    const int64_t b0 = b - b % 2, k = b - b0, cnt = nb - b0 >= 2 ? 2 : 1;
+    const int8_t* even = xq + b0 * 32 + 16 * k;
+    const int8_t* odd = xq + b0 * 32 + 16 * cnt + 16 * k;
+    int s = 0;
+    for (int i = 0; i < 16; ++i) {
+      const uint8_t p = packed[b * 16 + i];
+      s += kTwice[p & 0xF] * even[i] + kTwice[p >> 4] * odd[i];
+    }
+    acc += e8m0_to_f32(e8m0[b]) * 0.5f * xd[b] * static_cast<float>(s);
+  }
+  return acc;
+}
+
+}  // namespace
+
+const QDotKernels& qdot_kernels_scalar() {
+  static const QDotKernels k = {q8_0, q4_0, q45_k<false>, q45_k<true>, q6_k, mxfp4};
+  return k;
+}
+
+}  // namespace strata::kern
