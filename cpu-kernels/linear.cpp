@@ -4,6 +4,8 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "cpu-kernels/gemm_onednn.h"
@@ -20,48 +22,89 @@ int64_t grain(const WeightView& w, int64_t n) {
   return g < 1 ? 1 : g;
 }
 
+// One product of a small batch: rows [r0, r0 + nr) of w into y [n, ldy].
+struct Product {
+  const WeightView* w;
+  int64_t r0, nr;
+  float* y;
+  int64_t ldy;
+};
+
+bool uses_int_dot(const WeightView& w) { return int_dot_enabled() && qdot_supported(w.type); }
+
+// Row r (relative to p.r0) of p for every token: the integer dot (activations quantized once
+// per call, acts), the fused FP8 dot for one or two tokens, or the row widened to f32 in
+// L1-sized chunks that every token of the batch uses.
+void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t ldx, const std::vector<ActQ8>& acts) {
+  const WeightView& w = *p.w;
+  float* y = p.y;
+  const int64_t ldy = p.ldy;
+  if (uses_int_dot(w)) {
+    for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = qdot_row(w, p.r0 + r, acts[static_cast<size_t>(t)]);
+    return;
+  }
+  // From three tokens on, widening a row once and reusing it costs less than the fused dot.
+  if (n <= 2 && has_fused_row_dot(w)) {
+    for (int64_t t = 0; t < n; ++t) fused_row_dot(w, p.r0 + r, x + t * ldx, y[t * ldy + r]);
+    return;
+  }
+  constexpr int64_t kChunk = 1024;
+  const int64_t cols = w.cols;
+  thread_local std::vector<float> chunk;
+  chunk.resize(static_cast<size_t>(std::min(cols, kChunk)));
+  for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = 0;
+  for (int64_t c0 = 0; c0 < cols; c0 += kChunk) {
+    const int64_t nc = std::min(kChunk, cols - c0);
+    dequant_row_range(w, p.r0 + r, c0, nc, chunk.data());
+    for (int64_t t = 0; t < n; ++t) y[t * ldy + r] += dot_f32(chunk.data(), x + t * ldx + c0, nc);
+  }
+}
+
+// Products over the same activations x [n, ldx] as one parallel job over all their rows.
+void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int64_t ldx) {
+  std::vector<ActQ8> acts;
+  for (size_t i = 0; i < count; ++i)
+    if (uses_int_dot(*ps[i].w)) {
+      acts.resize(static_cast<size_t>(n));
+      for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, ps[i].w->cols, acts[static_cast<size_t>(t)]);
+      break;
+    }
+  int64_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += ps[i].nr;
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, grain(*ps[0].w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
+    size_t i = 0;
+    int64_t base = 0;
+    for (int64_t k = rr.begin(); k < rr.end(); ++k) {
+      while (k - base >= ps[i].nr) base += ps[i++].nr;
+      product_row(ps[i], k - base, x, n, ldx, acts);
+    }
+  });
+}
+
+bool gemm_sized(const WeightView& w, int64_t nr, int64_t n) {
+  return n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16);
+}
+
 }  // namespace
 
 void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                  int64_t ldy) {
-  const int64_t cols = w.cols;
   // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
-  if (n >= gemm_min_batch() && nr * cols >= (int64_t{1} << 16)) {
-    linear_rows_onednn(w, r0, nr, x, n, ldx, y, ldy);
+  if (gemm_sized(w, nr, n)) return linear_rows_onednn(w, r0, nr, x, n, ldx, y, ldy);
+  const Product p{&w, r0, nr, y, ldy};
+  small_batch(&p, 1, x, n, ldx);
+}
+
+void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb) {
+  if (a.cols != b.cols) throw std::invalid_argument("linear_pair: inputs of " + std::to_string(a.cols) + " and " +
+                                                    std::to_string(b.cols) + " columns");
+  if (gemm_sized(a, a.rows, n) || gemm_sized(b, b.rows, n)) {
+    linear(a, x, n, ya);
+    linear(b, x, n, yb);
     return;
   }
-  // Integer weights at decode batch sizes: int8 activations against the stored blocks (qdot.h).
-  if (int_dot_enabled() && qdot_supported(w.type)) {
-    std::vector<ActQ8> acts(static_cast<size_t>(n));
-    for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, cols, acts[static_cast<size_t>(t)]);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, nr, grain(w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
-      for (int64_t r = rr.begin(); r < rr.end(); ++r)
-        for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = qdot_row(w, r0 + r, acts[static_cast<size_t>(t)]);
-    });
-    return;
-  }
-  // Types with a fused kernel (FP8): each row meets the activations straight from its bytes.
-  if (has_fused_row_dot(w)) {
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, nr, grain(w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
-      for (int64_t r = rr.begin(); r < rr.end(); ++r)
-        for (int64_t t = 0; t < n; ++t) fused_row_dot(w, r0 + r, x + t * ldx, y[t * ldy + r]);
-    });
-    return;
-  }
-  // A row is dequantized in chunks that stay in L1 while every token of the batch uses them.
-  constexpr int64_t kChunk = 1024;
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, nr, grain(w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
-    thread_local std::vector<float> chunk;
-    chunk.resize(static_cast<size_t>(std::min(cols, kChunk)));
-    for (int64_t r = rr.begin(); r < rr.end(); ++r) {
-      for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = 0;
-      for (int64_t c0 = 0; c0 < cols; c0 += kChunk) {
-        const int64_t nc = std::min(kChunk, cols - c0);
-        dequant_row_range(w, r0 + r, c0, nc, chunk.data());
-        for (int64_t t = 0; t < n; ++t) y[t * ldy + r] += dot_f32(chunk.data(), x + t * ldx + c0, nc);
-      }
-    }
-  });
+  const Product ps[2] = {{&a, 0, a.rows, ya, a.rows}, {&b, 0, b.rows, yb, b.rows}};
+  small_batch(ps, 2, x, n, a.cols);
 }
 
 void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,

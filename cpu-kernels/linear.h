@@ -1,7 +1,9 @@
-// Matrix products of f32 activations with weights in their stored type. The weight is
-// dequantized one row at a time into a thread-local buffer and applied to every token of the
-// batch, so a batch reads each weight byte once. Rows are split across threads (oneTBB).
-// Batches of gemm_min_batch() tokens and more go through oneDNN (cpu-kernels/gemm_onednn.h).
+// Matrix products of f32 activations with weights in their stored type. Small batches split
+// rows across threads (oneTBB) and read each weight byte once per call: integer types and MXFP4
+// meet int8-quantized activations (qdot.h; --exact-dot widens them instead), FP8 rows of one or
+// two tokens go through a fused dot, anything else is widened a row chunk at a time and applied
+// to every token. Batches of gemm_min_batch() tokens and more go through oneDNN
+// (cpu-kernels/gemm_onednn.h).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,11 @@ void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, in
 inline void linear(const WeightView& w, const float* x, int64_t n, float* y) {
   linear_rows(w, 0, w.rows, x, n, w.cols, y, w.rows);
 }
+
+// Two products over the same activations (an MLP's gate and up): ya [n, a.rows] = x · aᵀ and
+// yb [n, b.rows] = x · bᵀ, a.cols == b.cols. Small batches run as one parallel job over both
+// matrices' rows with the activations quantized once; the same results as two linear() calls.
+void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb);
 
 // The transposed product over a row range: y[t][c] = sum_r W[r0 + r][c] * x[t][r] for
 // r < nr, c < cols.  x: [n, ldx] (nr used), y: [n, ldy] (cols written, overwritten).

@@ -10,8 +10,7 @@ namespace strata {
 void mlp_forward(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) {
   const int64_t inter = m.w1.rows;
   std::vector<float> g(static_cast<size_t>(n * inter)), u(static_cast<size_t>(n * inter));
-  linear(m.w1, x, n, g.data());
-  linear(m.w3, x, n, u.data());
+  linear_pair(m.w1, m.w3, x, n, g.data(), u.data());
   swiglu_limited(g.data(), u.data(), g.data(), n * inter, swiglu_limit);
   linear(m.w2, g.data(), n, out);
 }

@@ -15,9 +15,12 @@
 #include <sstream>
 
 #include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/machine_limits.h"
+#include "cpu-kernels/qdot.h"
 #include "cpu-kernels/quantize.h"
+#include "cpu-kernels/row_dequant.h"
 #include "memory-tier/range_reader.h"
 #include "runtime/common/error.h"
 #include "tools/cli/commands.h"
@@ -106,6 +109,8 @@ void register_bench(CLI::App& app) {
   k->add_option("--batch", batches, "Comma-separated batch sizes (tokens)");
   k->add_option("--shapes", shapes, "v3 (7168->2048->7168) and/or v4 (4096->2048->4096)");
   k->add_option("--types", types, "Comma-separated weight types");
+  k->add_flag_callback("--exact-dot", [] { set_int_dot(false); },
+                       "Small batches widen integer/FP4 weights to f32 instead of the integer dot");
   static std::string io_file;
   static uint64_t create_mb = 0;
   static uint32_t io_block = 1u << 20, io_qd = 32;
@@ -136,8 +141,8 @@ void register_bench(CLI::App& app) {
       std::printf("dispatch %s; DRAM read bandwidth %.1f GB/s; oneDNN %s GEMM %.1f GFLOP/s (measured now)\n",
                   std::string(cpu_level_name(dispatch_level())).c_str(), bw, gemm.type.c_str(), peak);
       if (!gemm.note.empty()) std::printf("note: %s\n", gemm.note.c_str());
-      std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s", "ratio",
-                  "bound");
+      std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %-7s %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s",
+                  "ratio", "bound", "path");
     }
     nlohmann::json rows = nlohmann::json::array();
     std::mt19937 g(1);
@@ -159,11 +164,17 @@ void register_bench(CLI::App& app) {
           const double t_mem = double(w.bytes) / (bw * 1e9), t_flop = 2.0 * s.rows * s.cols * b / (peak * 1e9);
           const double ratio = std::max(t_mem, t_flop) / t;
           const char* bound = t_mem >= t_flop ? "memory" : "compute";
+          // Which kernel ran (cpu-kernels/linear.cpp): oneDNN GEMM, integer dot, fused row dot,
+          // or row dequantize-then-dot.
+          const char* path = b >= gemm_min_batch()                                 ? "gemm"
+                             : int_dot_enabled() && qdot_supported(w.view.type)   ? "int8"
+                             : b <= 2 && has_fused_row_dot(w.view)                ? "fused"
+                                                                                  : "rows";
           rows.push_back({{"type", type}, {"shape", s.name}, {"batch", b}, {"us", t * 1e6}, {"gb_per_s", gbps},
-                          {"gflop_per_s", gflops}, {"ratio", ratio}, {"bound", bound}});
+                          {"gflop_per_s", gflops}, {"ratio", ratio}, {"bound", bound}, {"path", path}});
           if (!json)
-            std::printf("%-7s %-20s %6lld %10.1f %9.2f %11.2f %6.1f%%  %s\n", type.c_str(), s.name.c_str(),
-                        static_cast<long long>(b), t * 1e6, gbps, gflops, 100 * ratio, bound);
+            std::printf("%-7s %-20s %6lld %10.1f %9.2f %11.2f %6.1f%%  %-7s %s\n", type.c_str(), s.name.c_str(),
+                        static_cast<long long>(b), t * 1e6, gbps, gflops, 100 * ratio, bound, path);
         }
       }
     }

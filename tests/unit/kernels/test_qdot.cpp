@@ -180,6 +180,29 @@ TEST(QDot, LinearUsesItForSmallBatchesOnly) {
   EXPECT_EQ(a, b);
 }
 
+// Gate and up in one job: the same numbers as two separate products, on every path.
+TEST(QDot, LinearPairEqualsTwoProducts) {
+  const Mat a = make(WeightType::Q4_K, 37, 512, 1), b = make(WeightType::Q6_K, 29, 512, 2);
+  const Mat c = make(WeightType::Q8_0, 33, 512, 3);
+  for (bool on : {true, false})
+    for (int64_t n : {int64_t{1}, int64_t{3}}) {
+      const ScopedIntDot mode(on);
+      const std::vector<float> x = randn(n * 512, 8);
+      for (const auto& [p, q] : {std::pair{&a, &b}, std::pair{&c, &a}}) {
+        std::vector<float> ya(static_cast<size_t>(n * p->view.rows)), yb(static_cast<size_t>(n * q->view.rows));
+        std::vector<float> ra(ya.size()), rb(yb.size());
+        linear_pair(p->view, q->view, x.data(), n, ya.data(), yb.data());
+        linear(p->view, x.data(), n, ra.data());
+        linear(q->view, x.data(), n, rb.data());
+        EXPECT_EQ(ya, ra) << "int dot " << on << " n=" << n;
+        EXPECT_EQ(yb, rb) << "int dot " << on << " n=" << n;
+      }
+    }
+  const Mat d = make(WeightType::Q8_0, 4, 256);
+  std::vector<float> x(512), y(64);
+  EXPECT_THROW(linear_pair(a.view, d.view, x.data(), 1, y.data(), y.data()), std::invalid_argument);
+}
+
 TEST(QDot, UnsupportedTypesAreRefused) {
   const Mat m = make(WeightType::Q8_0, 2, 64);
   ActQ8 a;
