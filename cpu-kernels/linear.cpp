@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
@@ -71,13 +72,15 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
     }
   int64_t total = 0;
   for (size_t i = 0; i < count; ++i) total += ps[i].nr;
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, grain(*ps[0].w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
-    size_t i = 0;
-    int64_t base = 0;
-    for (int64_t k = rr.begin(); k < rr.end(); ++k) {
-      while (k - base >= ps[i].nr) base += ps[i++].nr;
-      product_row(ps[i], k - base, x, n, ldx, acts);
-    }
+  run_in_compute_arena([&] {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, grain(*ps[0].w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
+      size_t i = 0;
+      int64_t base = 0;
+      for (int64_t k = rr.begin(); k < rr.end(); ++k) {
+        while (k - base >= ps[i].nr) base += ps[i++].nr;
+        product_row(ps[i], k - base, x, n, ldx, acts);
+      }
+    });
   });
 }
 

@@ -2,6 +2,7 @@
 
 #include <tbb/parallel_for.h>
 
+#include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
 
@@ -16,9 +17,11 @@ void mlp_forward(const Mlp& m, const float* x, int64_t n, float* out, float swig
 }
 
 void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit) {
-  tbb::parallel_for(size_t{0}, jobs.size(), [&](size_t i) {
-    const ExpertJob& j = jobs[i];
-    mlp_forward(*j.mlp, j.x, j.n, j.out, swiglu_limit);
+  run_in_compute_arena([&] {
+    tbb::parallel_for(size_t{0}, jobs.size(), [&](size_t i) {
+      const ExpertJob& j = jobs[i];
+      mlp_forward(*j.mlp, j.x, j.n, j.out, swiglu_limit);
+    });
   });
 }
 

@@ -14,10 +14,19 @@ assert j["onednn_gemm_type"] in ("bf16", "f32"), j
 rows = j["rows"]
 assert len(rows) == 2 * 2 * 2, len(rows)
 for r in rows:
-    for k in ("type", "shape", "batch", "us", "gb_per_s", "gflop_per_s", "ratio"):
+    for k in ("type", "shape", "batch", "us", "gb_per_s", "gflop_per_s", "ratio", "path"):
         assert k in r, (k, r)
     assert r["us"] > 0 and r["ratio"] > 0, r
+    assert r["path"] == "int8", r  # integer and FP4 weights below the GEMM batch: the integer dot
 print(f"ok: bench kernels ({j['dispatch']}, oneDNN {j['onednn_gemm_type']})")
+PY
+"$STRATA" bench kernels --json --types q4_k,fp8 --batch 1,16 --shapes v4 --exact-dot >"$WORK/e.json"
+python3 - "$WORK/e.json" <<'PY'
+import json, sys
+paths = {(r["type"], r["batch"]): r["path"] for r in json.load(open(sys.argv[1]))["rows"]}
+assert paths[("q4_k", 1)] == "rows" and paths[("fp8", 1)] == "fused", paths
+assert paths[("q4_k", 16)] == "gemm" and paths[("fp8", 16)] == "gemm", paths
+print("ok: bench kernels --exact-dot paths")
 PY
 "$STRATA" bench moe --experts 4 --top-k 2 --tokens 2 --json >"$WORK/moe.json"
 python3 - "$WORK/moe.json" <<'PY'

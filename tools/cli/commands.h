@@ -34,6 +34,8 @@ struct ModelArgs {
   ModelOptions opts;
   std::string profile, dram_budget, vram_budget, hotness, placement;
   int64_t context = 4096;
+  int threads = 0;           // compute threads (0: the profile's, else every hardware thread)
+  bool pin_threads = false;  // bind each compute thread to a core (hwloc)
 };
 void add_model_options(CLI::App* cmd, ModelArgs& a);
 // Places the experts as the arguments say (printing the plan), loads the model, prints its

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/qdot.h"
 #include "memory-tier/hotness.h"
 #include "runtime/common/error.h"
@@ -22,6 +23,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
       "--exact-dot", [] { set_int_dot(false); },
       "Widen integer and FP4 weights to f32 for small-batch products instead of multiplying them "
       "with int8-quantized activations (exact to the reference; slower)");
+  cmd->add_option("--threads", a.threads,
+                  "Compute threads (default: the --profile's cpu.threads, else every hardware thread)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--pin-threads", a.pin_threads, "Bind each compute thread to its own core (hwloc)");
   cmd->add_option("--experts-per-token", o.experts_per_token,
                   "Routed experts per token (default: num_experts_per_tok of the config)")
       ->check(CLI::NonNegativeNumber);
@@ -55,7 +60,21 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
       ->needs(prof);
 }
 
+namespace {
+
+// The compute arena from --threads / --pin-threads, or the profile's thread count.
+void configure_threads(const ModelArgs& a, int profile_threads) {
+  const int threads = a.threads > 0 ? a.threads : profile_threads;
+  if (threads <= 0 && !a.pin_threads) return;
+  const ArenaInfo info = configure_compute_arena({threads, a.pin_threads});
+  std::fprintf(stderr, "compute: %d threads%s%s%s\n", info.threads, info.pinned ? ", pinned one per core" : "",
+               info.note.empty() ? "" : "; ", info.note.c_str());
+}
+
+}  // namespace
+
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
+  int profile_threads = 0;
   if (!a.placement.empty()) {
     a.opts.expert_placement = load_expert_placement(a.placement, m.config);
   } else if (!a.profile.empty()) {
@@ -70,11 +89,13 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     } catch (const std::runtime_error& e) {
       throw Error(e.what());
     }
+    profile_threads = hw.threads;
     const ExpertPlan plan = plan_experts(m, hw, po, a.opts.expert_cache_bytes);
     a.opts.expert_placement = plan.tier;
     a.opts.expert_cache_bytes = plan.cache_bytes;
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
+  configure_threads(a, profile_threads);
   auto lm = load_causal_lm(m, a.opts);
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats()) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());

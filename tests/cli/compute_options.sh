@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The compute options of a model run: --threads / --pin-threads change where the products run,
+# never their results; --exact-dot changes the small-batch products of integer/FP4 weights from
+# the integer dot to widened f32 weights (different numbers, same tokens' shapes).
+set -euo pipefail
+STRATA=$1
+WORK=$2
+rm -rf "$WORK" && mkdir -p "$WORK"
+TOKENS=1,17,200,33,4,91,300,7
+m="$WORK/v3"
+"$STRATA" make-tiny --arch deepseek_v3 --dtype fp4 --tokenizer generated --out "$m" >/dev/null
+"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/default.npy" 2>/dev/null
+"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --threads 1 --pin-threads --out "$WORK/pinned.npy" \
+  2>"$WORK/err.txt"
+grep -q "compute: 1 threads, pinned one per core" "$WORK/err.txt" || { echo "FAIL: no compute line"; cat "$WORK/err.txt"; exit 1; }
+cmp -s "$WORK/default.npy" "$WORK/pinned.npy" || { echo "FAIL: one pinned thread changed the logits"; exit 1; }
+"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --exact-dot --out "$WORK/exact.npy" 2>/dev/null
+if cmp -s "$WORK/default.npy" "$WORK/exact.npy"; then
+  echo "FAIL: --exact-dot gave the integer dot's logits"
+  exit 1
+fi
+if "$STRATA" logits --model "$m" --tokens "$TOKENS" --threads 0 --out "$WORK/x.npy" 2>"$WORK/err.txt"; then
+  echo "FAIL: --threads 0 accepted"
+  exit 1
+fi
+echo "compute options: OK"
