@@ -108,4 +108,9 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  if (const kern::RowKernels* k = kernels()) return k->axpy(a, x, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 }  // namespace strata

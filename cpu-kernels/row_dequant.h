@@ -15,6 +15,8 @@ void dequant_row(const WeightView& w, int64_t r, float* out);
 // of every type), nc a whole number of blocks or the rest of the row.
 void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, float* out);
 float dot_f32(const float* a, const float* b, int64_t n);
+// y[i] += a * x[i].
+void axpy_f32(float a, const float* x, float* y, int64_t n);
 // Row r of w · x[w.cols] without widening the row in memory, where a vector kernel does that
 // for w's type at the level in effect (F8_E4M3 today); false when there is none.
 bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out);

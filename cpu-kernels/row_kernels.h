@@ -29,6 +29,8 @@ struct RowKernels {
   // Σ e4m3(w[i]) * scales[i / scale_every] * x[i] without widening the row in memory; NaN when
   // any code is NaN (0x7F/0xFF), as the dequantizer then dot would give.
   float (*e4m3_dot)(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n);
+  // y[i] += a * x[i] (attention's weighted sum of values).
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
 };
 
 const RowKernels& row_kernels_avx2();

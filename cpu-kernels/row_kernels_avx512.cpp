@@ -117,12 +117,19 @@ float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const
 
 void mxfp4(const uint8_t* src, const float* scales, float* dst, int64_t n) { row_kernels_avx2().mxfp4(src, scales, dst, n); }
 
+void axpy(float a, const float* x, float* y, int64_t n) {
+  const __m512 va = _mm512_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
 #include "cpu-kernels/kquant_rows.inc"
 
 }  // namespace
 
 const RowKernels& row_kernels_avx512() {
-  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot};
+  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot, axpy};
   return k;
 }
 

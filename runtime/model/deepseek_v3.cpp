@@ -1,5 +1,7 @@
 #include "runtime/model/deepseek_v3.h"
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -7,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/rope.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram.h"
@@ -278,9 +282,7 @@ std::vector<uint8_t> DeepseekV3::index_select(int64_t li, const Buf& x, const Bu
       float acc = 0;
       for (int64_t h = 0; h < nh; ++h) {
         const float* qh = q.data() + (t * nh + h) * hd;
-        float dot = 0;
-        for (int64_t i = 0; i < hd; ++i) dot += qh[i] * ks[i];
-        acc += w[t * nh + h] * std::max(dot, 0.0f);
+        acc += w[t * nh + h] * std::max(dot_f32(qh, ks, hd), 0.0f);
       }
       score[static_cast<size_t>(s)] = acc;
     }
@@ -330,66 +332,58 @@ void DeepseekV3::attention(int64_t li, const Buf& x, int64_t n, MlaMode mode, Bu
     return s <= n_past_ + t && (allowed.empty() || allowed[static_cast<size_t>(t * n_ctx + s)]);
   };
 
+  // Heads are independent: one parallel job over them, each with its own scratch.
   Buf heads_out = zeros(n * H * dv);
-  Buf scores = zeros(n_ctx);
   if (mode == MlaMode::Absorbed) {
-    Buf q_lat = zeros(n * dl), o_lat = zeros(dl);
-    for (int64_t h = 0; h < H; ++h) {
-      L.kv_up.absorb_q(h, q.data() + h * dq, n, H * dq, q_lat.data(), dl);
-      for (int64_t t = 0; t < n; ++t) {
-        const float* ql = q_lat.data() + t * dl;
-        const float* qr = q.data() + (t * H + h) * dq + dn;
-        for (int64_t s = 0; s < n_ctx; ++s) {
-          if (!visible(t, s)) {
-            scores[s] = kNegInf;
-            continue;
+    run_in_compute_arena([&] {
+      tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+        Buf q_lat = zeros(n * dl), o_lat = zeros(dl), scores = zeros(n_ctx);
+        L.kv_up.absorb_q(h, q.data() + h * dq, n, H * dq, q_lat.data(), dl);
+        for (int64_t t = 0; t < n; ++t) {
+          const float* ql = q_lat.data() + t * dl;
+          const float* qr = q.data() + (t * H + h) * dq + dn;
+          for (int64_t s = 0; s < n_ctx; ++s) {
+            if (!visible(t, s)) {
+              scores[s] = kNegInf;
+              continue;
+            }
+            const float a = dot_f32(ql, lc.latent.data() + s * dl, dl);
+            const float b = dot_f32(qr, lc.k_rope.data() + s * dr, dr);
+            scores[s] = (a + b) * softmax_scale_;
           }
-          const float* lat = lc.latent.data() + s * dl;
-          const float* kr = lc.k_rope.data() + s * dr;
-          float a = 0, b = 0;
-          for (int64_t i = 0; i < dl; ++i) a += ql[i] * lat[i];
-          for (int64_t i = 0; i < dr; ++i) b += qr[i] * kr[i];
-          scores[s] = (a + b) * softmax_scale_;
+          softmax(scores.data(), n_ctx);
+          std::fill(o_lat.begin(), o_lat.end(), 0.0f);
+          for (int64_t s = 0; s < n_ctx; ++s)
+            if (scores[s] != 0) axpy_f32(scores[s], lc.latent.data() + s * dl, o_lat.data(), dl);
+          L.kv_up.values(h, o_lat.data(), 1, dl, heads_out.data() + (t * H + h) * dv, dv);
         }
-        softmax(scores.data(), n_ctx);
-        std::fill(o_lat.begin(), o_lat.end(), 0.0f);
-        for (int64_t s = 0; s < n_ctx; ++s) {
-          if (scores[s] == 0) continue;
-          const float* lat = lc.latent.data() + s * dl;
-          for (int64_t i = 0; i < dl; ++i) o_lat[i] += scores[s] * lat[i];
-        }
-        L.kv_up.values(h, o_lat.data(), 1, dl, heads_out.data() + (t * H + h) * dv, dv);
-      }
-    }
+      });
+    });
   } else {
-    Buf k_nope = zeros(n_ctx * dn), v = zeros(n_ctx * dv);
-    for (int64_t h = 0; h < H; ++h) {
-      L.kv_up.keys(h, lc.latent.data(), n_ctx, k_nope.data());
-      L.kv_up.values(h, lc.latent.data(), n_ctx, dl, v.data(), dv);
-      for (int64_t t = 0; t < n; ++t) {
-        const float* qn = q.data() + (t * H + h) * dq;
-        const float* qr = qn + dn;
-        for (int64_t s = 0; s < n_ctx; ++s) {
-          if (!visible(t, s)) {
-            scores[s] = kNegInf;
-            continue;
+    run_in_compute_arena([&] {
+      tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+        Buf k_nope = zeros(n_ctx * dn), v = zeros(n_ctx * dv), scores = zeros(n_ctx);
+        L.kv_up.keys(h, lc.latent.data(), n_ctx, k_nope.data());
+        L.kv_up.values(h, lc.latent.data(), n_ctx, dl, v.data(), dv);
+        for (int64_t t = 0; t < n; ++t) {
+          const float* qn = q.data() + (t * H + h) * dq;
+          const float* qr = qn + dn;
+          for (int64_t s = 0; s < n_ctx; ++s) {
+            if (!visible(t, s)) {
+              scores[s] = kNegInf;
+              continue;
+            }
+            const float a = dot_f32(qn, k_nope.data() + s * dn, dn);
+            const float b = dot_f32(qr, lc.k_rope.data() + s * dr, dr);
+            scores[s] = (a + b) * softmax_scale_;
           }
-          const float* kn = k_nope.data() + s * dn;
-          const float* kr = lc.k_rope.data() + s * dr;
-          float a = 0, b = 0;
-          for (int64_t i = 0; i < dn; ++i) a += qn[i] * kn[i];
-          for (int64_t i = 0; i < dr; ++i) b += qr[i] * kr[i];
-          scores[s] = (a + b) * softmax_scale_;
+          softmax(scores.data(), n_ctx);
+          float* o = heads_out.data() + (t * H + h) * dv;
+          for (int64_t s = 0; s < n_ctx; ++s)
+            if (scores[s] != 0) axpy_f32(scores[s], v.data() + s * dv, o, dv);
         }
-        softmax(scores.data(), n_ctx);
-        float* o = heads_out.data() + (t * H + h) * dv;
-        for (int64_t s = 0; s < n_ctx; ++s) {
-          if (scores[s] == 0) continue;
-          const float* vs = v.data() + s * dv;
-          for (int64_t i = 0; i < dv; ++i) o[i] += scores[s] * vs[i];
-        }
-      }
-    }
+      });
+    });
   }
   linear(L.wo, heads_out.data(), n, out.data());
 }

@@ -1,5 +1,7 @@
 #include "runtime/model/deepseek_v4.h"
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -7,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/rope.h"
 #include "runtime/common/error.h"
 #include "runtime/model/mhc.h"
@@ -242,9 +246,7 @@ std::vector<std::vector<int64_t>> DeepseekV4::index_select(int64_t li, const Buf
       float acc = 0;
       for (int64_t h = 0; h < nh; ++h) {
         const float* qh = q.data() + (t * nh + h) * hd;
-        float dot = 0;
-        for (int64_t i = 0; i < hd; ++i) dot += qh[i] * k[i];
-        acc += std::max(dot, 0.0f) * w[t * nh + h] * wscale;
+        acc += std::max(dot_f32(qh, k, hd), 0.0f) * w[t * nh + h] * wscale;
       }
       score[static_cast<size_t>(j)] = acc;
     }
@@ -292,7 +294,6 @@ void DeepseekV4::attention(int64_t li, const Buf& x, int64_t n, Buf& out) {
   };
   Buf o = zeros(n * H * D);
   std::vector<const float*> keys;
-  Buf scores;
   for (int64_t t = 0; t < n; ++t) {
     const int64_t pos = n_past_ + t;
     keys.clear();
@@ -303,29 +304,27 @@ void DeepseekV4::attention(int64_t li, const Buf& x, int64_t n, Buf& out) {
       for (int64_t j = 0; j < (pos + 1) / L.ratio; ++j) keys.push_back(lc.compressor->row(j));
     }
     const int64_t nk = static_cast<int64_t>(keys.size());
-    scores.resize(static_cast<size_t>(nk));
-    for (int64_t h = 0; h < H; ++h) {
-      const float* qh = q.data() + (t * H + h) * D;
-      float m = L.sink[h];
-      for (int64_t i = 0; i < nk; ++i) {
-        float dot = 0;
-        for (int64_t e = 0; e < D; ++e) dot += qh[e] * keys[i][e];
-        scores[i] = dot * softmax_scale_;
-        m = std::max(m, scores[i]);
-      }
-      double den = std::exp(static_cast<double>(L.sink[h]) - m);
-      for (int64_t i = 0; i < nk; ++i) {
-        scores[i] = std::exp(scores[i] - m);
-        den += scores[i];
-      }
-      float* oh = o.data() + (t * H + h) * D;
-      for (int64_t i = 0; i < nk; ++i) {
-        const float p = static_cast<float>(scores[i] / den);
-        for (int64_t e = 0; e < D; ++e) oh[e] += p * keys[i][e];
-      }
-      // Rotating by the negative angle undoes the query position's rotation.
-      L.rope->apply_interleaved(oh + D - rd, -pos);
-    }
+    // Heads are independent: one parallel job over them, each with its own scores.
+    run_in_compute_arena([&] {
+      tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+        Buf scores(static_cast<size_t>(nk));
+        const float* qh = q.data() + (t * H + h) * D;
+        float m = L.sink[h];
+        for (int64_t i = 0; i < nk; ++i) {
+          scores[i] = dot_f32(qh, keys[i], D) * softmax_scale_;
+          m = std::max(m, scores[i]);
+        }
+        double den = std::exp(static_cast<double>(L.sink[h]) - m);
+        for (int64_t i = 0; i < nk; ++i) {
+          scores[i] = std::exp(scores[i] - m);
+          den += scores[i];
+        }
+        float* oh = o.data() + (t * H + h) * D;
+        for (int64_t i = 0; i < nk; ++i) axpy_f32(static_cast<float>(scores[i] / den), keys[i], oh, D);
+        // Rotating by the negative angle undoes the query position's rotation.
+        L.rope->apply_interleaved(oh + D - rd, -pos);
+      });
+    });
   }
   for (int64_t t = 0; t < n; ++t) std::copy_n(kv.data() + t * D, D, lc.window.data() + ((n_past_ + t) % win) * D);
 

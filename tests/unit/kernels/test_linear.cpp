@@ -175,6 +175,27 @@ TEST(Linear, Fp8NanCodesPropagateThroughTheFusedDot) {
   set_dispatch_level(saved);
 }
 
+// The attention helpers at every level against plain loops, over lengths that leave tails.
+TEST(Linear, DotAndAxpyMatchPlainLoopsAtEveryLevel) {
+  const CpuLevel saved = dispatch_level();
+  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) continue;
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{64}, int64_t{577}}) {
+      const std::vector<float> a = randn(n, 1), b = randn(n, 2);
+      double ref = 0;
+      for (int64_t i = 0; i < n; ++i) ref += static_cast<double>(a[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)];
+      EXPECT_NEAR(dot_f32(a.data(), b.data(), n), ref, 1e-5 * (1 + std::sqrt(static_cast<double>(n))))
+          << cpu_level_name(level) << " n=" << n;
+      std::vector<float> y = b, want = b;
+      axpy_f32(0.37f, a.data(), y.data(), n);
+      for (int64_t i = 0; i < n; ++i) want[static_cast<size_t>(i)] += 0.37f * a[static_cast<size_t>(i)];
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_NEAR(y[static_cast<size_t>(i)], want[static_cast<size_t>(i)], 1e-6f) << cpu_level_name(level);
+    }
+  }
+  set_dispatch_level(saved);
+}
+
 TEST(Linear, MalformedViewsAreRejected) {
   std::vector<uint8_t> buf(1024);
   EXPECT_THROW(check_weight_view({WeightType::Q4_K, buf.data(), 2, 100}), std::invalid_argument);
