@@ -49,6 +49,9 @@ struct ModelOptions {
   // Engram tables paged through a DRAM cache of this many bytes (runtime/model/engram_store.h);
   // 0: read from the memory map.
   uint64_t engram_cache_bytes = 0;
+  // How the DRAM buffers of fixed experts and caches are allocated: NUMA policy (from the
+  // profile's cpu.numa_policy with --profile), huge pages, page-locking for the GPU.
+  HostMemoryOptions host_memory;
 };
 
 // Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.

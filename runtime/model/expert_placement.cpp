@@ -50,6 +50,11 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
                 r.cache_bytes ? human_bytes(r.cache_bytes).c_str() : "none (nothing on NVMe)",
                 r.placement.tokens_per_s, r.placement.bound.c_str());
   r.summary = line;
+  r.memory = host_memory_options(hw);
+  const int nodes = numa_node_count();
+  r.summary += "\nhost memory: NUMA policy " + describe_numa(r.memory) + " on " + std::to_string(nodes) + " node" +
+               (nodes > 1 ? "s" : "") +
+               (r.memory.numa != NumaPolicy::Default && nodes == 1 ? " (nothing to spread: left to the kernel)" : "");
   if (r.count[0] > 0)
     r.summary += "\nnote: experts placed on the GPU are held in DRAM and computed by the CPU (no GPU forward pass yet)";
   return r;

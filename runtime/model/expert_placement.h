@@ -19,6 +19,7 @@ struct ExpertPlan {
   std::map<std::pair<int, int>, Tier> tier;  // every (layer, routed expert)
   int count[3] = {0, 0, 0};                  // experts per tier
   uint64_t cache_bytes = 0;                  // DRAM cache for the NVMe-tier experts
+  HostMemoryOptions memory;                  // the profile's NUMA policy for the tier's buffers
   Placement placement;                       // the planner's answer (with the cache reserved)
   std::string summary;                       // for the user, a few lines
 };

@@ -68,6 +68,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     const ExpertPlan plan = plan_experts(m, hw, po, a.opts.expert_cache_bytes);
     a.opts.expert_placement = plan.tier;
     a.opts.expert_cache_bytes = plan.cache_bytes;
+    a.opts.host_memory = plan.memory;
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
   auto lm = load_causal_lm(m, a.opts);
@@ -101,6 +102,16 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                    100.0 * static_cast<double>(st->hits) / static_cast<double>(acquired),
                    static_cast<unsigned long long>(st->prefetched), static_cast<unsigned long long>(st->evictions),
                    human_bytes(st->bytes_read).c_str(), st->stall_seconds, human_bytes(st->peak_bytes).c_str());
+  }
+  if (src.store_stats()) {
+    const HostMemoryStats h = host_memory_stats();
+    std::string why;
+    const bool pinning = host_pinning_available(&why);
+    std::fprintf(stderr, "host memory: NUMA policy %s; %s mapped, %s placed on NUMA nodes, %s left to the kernel; "
+                 "%s page-locked for the GPU%s\n",
+                 describe_numa(a.opts.host_memory).c_str(), human_bytes(h.mapped_bytes).c_str(),
+                 human_bytes(h.numa_placed_bytes).c_str(), human_bytes(h.numa_skipped_bytes).c_str(),
+                 human_bytes(h.pinned_bytes).c_str(), pinning ? "" : (" (" + why + ")").c_str());
   }
   if (const Engram* eg = lm.engram()) {
     ExpertStoreStats e;
