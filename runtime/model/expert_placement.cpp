@@ -13,6 +13,16 @@
 
 namespace strata {
 
+namespace {
+
+std::string percent(double share) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%.1f%%", 100.0 * share);
+  return b;
+}
+
+}  // namespace
+
 ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes) {
   const PlanInput in = plan_input_from_model(m);
   uint64_t largest = 0;
@@ -30,6 +40,7 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
                 " GB after the profile's headroom) leaves nothing beside an expert cache of " +
                 human_bytes(r.cache_bytes));
   po.dram_budget_gb = dram_gb - reserve_gb;
+  po.nvme_cache_bytes = r.cache_bytes;
   try {
     r.placement = plan_placement(in, hw, po);
   } catch (const std::runtime_error& e) {
@@ -44,10 +55,11 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
   if (r.count[static_cast<int>(Tier::Nvme)] == 0) r.cache_bytes = 0;
   char line[512];
   std::snprintf(line, sizeof line,
-                "placement on %s: routed experts %d gpu / %d dram / %d nvme; expert cache %s; predicted decode "
+                "placement on %s: routed experts %d gpu / %d dram / %d nvme; expert cache %s%s; predicted decode "
                 "%.2f tokens/s, bound by %s",
                 hw.name.c_str(), r.count[0], r.count[1], r.count[2],
                 r.cache_bytes ? human_bytes(r.cache_bytes).c_str() : "none (nothing on NVMe)",
+                r.cache_bytes ? (" (predicted hit rate " + percent(r.placement.nvme_cache_hit_rate) + ")").c_str() : "",
                 r.placement.tokens_per_s, r.placement.bound.c_str());
   r.summary = line;
   r.memory = host_memory_options(hw);

@@ -25,6 +25,8 @@ print(w - e / 2 + j["kv_cache"]["gb"] + 0.03 * 2**20 / 1e9)' "$WORK/full.json")
   grep -q "expert traffic per token: .* read from disk" "$WORK/err.txt" || { echo "FAIL: no traffic line"; cat "$WORK/err.txt"; exit 1; }
   grep -q "^host memory: NUMA policy local (first touch) on [1-9]" "$WORK/err.txt" \
     || { echo "FAIL: $arch: the profile's NUMA policy is not in the summary"; cat "$WORK/err.txt"; exit 1; }
+  grep -q "expert cache .* (predicted hit rate [0-9.]*%)" "$WORK/err.txt" \
+    || { echo "FAIL: $arch: no predicted cache hit rate"; cat "$WORK/err.txt"; exit 1; }
   "$STRATA" plan --model "$m" --profile "$WORK/box.json" --json --context 64 --dram-budget "$budget" >"$WORK/plan.json"
   "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/file.npy" --placement "$WORK/plan.json" \
     --expert-cache-mb 0.03 --expert-io-pread 2>/dev/null
