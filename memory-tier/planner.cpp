@@ -205,6 +205,10 @@ nlohmann::json placement_json(const PlanInput& in, const Placement& p) {
     if (in.items[i].expert >= 0)
       experts.push_back({in.items[i].layer, in.items[i].expert, tier_name(p.tier[i])});
   j["experts"] = experts;  // [layer, expert, tier]
+  nlohmann::json tables = nlohmann::json::array();
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].gathered) tables.push_back({in.items[i].name, tier_name(p.tier[i])});
+  j["tables"] = tables;  // [tensor, tier] of each gathered table (embedding, Engram)
   return j;
 }
 
