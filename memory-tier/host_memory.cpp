@@ -22,12 +22,14 @@ constexpr size_t kLarge = size_t{2} << 20, kPage = 4096;
 std::atomic<uint64_t> g_mapped{0}, g_huge{0}, g_numa{0}, g_numa_skipped{0}, g_pinned{0}, g_pinned_now{0},
     g_pin_failed{0};
 
+#ifdef STRATA_HAVE_CUDA
 // Buffers page-locked for the GPU and their mapped sizes, to unregister them on free.
 std::mutex g_pinned_mu;
 std::unordered_map<void*, size_t>& pinned_buffers() {
   static std::unordered_map<void*, size_t> m;
   return m;
 }
+#endif
 
 // One hwloc topology for the process (loaded on first use; nullptr when hwloc fails).
 hwloc_topology_t topology() {
