@@ -86,7 +86,9 @@ struct ExpertStore::State {
 
   void start(uint32_t i, bool urgent_read) {
     Slot& s = slots[i];
-    s.buf = static_cast<uint8_t*>(host_alloc(s.bytes, opts.memory));
+    HostMemoryOptions mem = opts.memory;
+    mem.pin = mem.pin && s.fixed;  // cache buffers come and go with evictions: not page-locked
+    s.buf = static_cast<uint8_t*>(host_alloc(s.bytes, mem));
     if (s.fixed) {
       st.fixed_bytes += s.bytes;
     } else {

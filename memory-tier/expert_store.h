@@ -38,7 +38,9 @@ struct ExpertStoreOptions {
   uint64_t batch_bytes = 16ull << 20;  // most bytes one reading thread takes per batch
   int io_threads = 2;  // reading threads, each with its own ring: one fills while another drains
   RangeReaderOptions io;
-  HostMemoryOptions memory;  // huge pages, NUMA placement of the buffers
+  // Huge pages and NUMA placement of every buffer; page-locking (memory.pin) of fixed items
+  // only: registering with the GPU driver costs too much for cache buffers freed on eviction.
+  HostMemoryOptions memory;
 };
 
 struct ExpertStoreStats {

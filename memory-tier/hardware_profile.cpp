@@ -68,6 +68,21 @@ HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) 
   p.threads = static_cast<int>(r.number(cpu, "cpu.", "threads", 1));
   p.isa = r.string(cpu, "cpu.", "isa");
   p.numa_nodes = static_cast<int>(r.number(cpu, "cpu.", "numa_nodes", 1));
+  if (cpu.contains("numa_policy")) {
+    const std::string name = r.string(cpu, "cpu.", "numa_policy");
+    const auto pol = numa_policy_from_name(name);
+    if (!pol) r.fail("cpu.numa_policy", "must be interleave, bind or local, got '" + name + "'");
+    p.numa_policy = *pol;
+  }
+  if (cpu.contains("numa_node")) {
+    if (p.numa_policy != NumaPolicy::Bind) r.fail("cpu.numa_node", "is only read with cpu.numa_policy \"bind\"");
+    const auto& v = cpu.at("numa_node");
+    if (!v.is_number_integer()) r.fail("cpu.numa_node", "expected a whole number, got " + v.dump());
+    p.numa_node = v.get<int>();
+    if (p.numa_node < 0 || p.numa_node >= p.numa_nodes)
+      r.fail("cpu.numa_node", "is " + std::to_string(p.numa_node) + " but the profile has " +
+                                  std::to_string(p.numa_nodes) + " NUMA node(s) (cpu.numa_nodes)");
+  }
   p.gpu_offload_batch_threshold = static_cast<int>(r.number(j, "", "gpu_offload_batch_threshold", 0));
   if (j.contains("nvme_paths")) p.nvme_paths = j["nvme_paths"].get<std::vector<std::string>>();
 
@@ -101,6 +116,13 @@ HardwareProfile find_profile(const std::string& name_or_path, const std::filesys
   return load_profile(p);
 }
 
+HostMemoryOptions host_memory_options(const HardwareProfile& p) {
+  HostMemoryOptions o;
+  o.numa = p.numa_policy;
+  o.bind_node = p.numa_node;
+  return o;
+}
+
 nlohmann::json profile_json(const HardwareProfile& p) {
   nlohmann::json gpus = nlohmann::json::array();
   for (const auto& g : p.gpus)
@@ -109,6 +131,13 @@ nlohmann::json profile_json(const HardwareProfile& p) {
                     {"mem_bandwidth_gbps", g.mem_bandwidth_gbps},
                     {"bf16_tflops", g.bf16_tflops},
                     {"sm", g.sm}});
+  nlohmann::json cpu = {{"model", p.cpu_model},
+                        {"cores", p.cores},
+                        {"threads", p.threads},
+                        {"isa", p.isa},
+                        {"numa_nodes", p.numa_nodes},
+                        {"numa_policy", numa_policy_name(p.numa_policy)}};
+  if (p.numa_policy == NumaPolicy::Bind) cpu["numa_node"] = p.numa_node;
   return {{"name", p.name},
           {"description", p.description},
           {"source", p.source},
@@ -123,12 +152,7 @@ nlohmann::json profile_json(const HardwareProfile& p) {
             {"pcie_h2d_gbps", p.pcie_h2d_gbps},
             {"nvme_read_gbps", p.nvme_read_gbps},
             {"nvme_queue_depth", p.nvme_queue_depth}}},
-          {"cpu",
-           {{"model", p.cpu_model},
-            {"cores", p.cores},
-            {"threads", p.threads},
-            {"isa", p.isa},
-            {"numa_nodes", p.numa_nodes}}},
+          {"cpu", cpu},
           {"gpu_offload_batch_threshold", p.gpu_offload_batch_threshold},
           {"nvme_paths", p.nvme_paths}};
 }

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "memory-tier/host_memory.h"
+
 namespace strata {
 
 struct GpuSpec {
@@ -26,6 +28,10 @@ struct HardwareProfile {
   int nvme_queue_depth = 0;
   std::string cpu_model, isa;
   int cores = 0, threads = 0, numa_nodes = 1;
+  // cpu.numa_policy ("interleave" | "bind" | "local"; default interleave) and, with bind,
+  // cpu.numa_node: where the tier's DRAM buffers (fixed experts, caches) are placed.
+  NumaPolicy numa_policy = NumaPolicy::Interleave;
+  int numa_node = 0;
   int gpu_offload_batch_threshold = 0;
   std::vector<std::string> nvme_paths;
 
@@ -34,10 +40,14 @@ struct HardwareProfile {
 
 // Throws std::runtime_error naming the file and the key on bad JSON, a missing key, a value
 // of the wrong type or an impossible value (negative budget, headroom above the budget,
-// vram budget with no GPU, zero DRAM bandwidth).
+// vram budget with no GPU, zero DRAM bandwidth, an unknown NUMA policy, a NUMA node the
+// profile does not have).
 HardwareProfile load_profile(const std::filesystem::path& path);
 HardwareProfile parse_profile(const nlohmann::json& j, const std::string& source_name);
 nlohmann::json profile_json(const HardwareProfile& p);
+
+// How the tier allocates its DRAM buffers on this profile (its NUMA policy).
+HostMemoryOptions host_memory_options(const HardwareProfile& p);
 
 // A profile by name from a directory of profiles (NAME.json), or a path to a file.
 HardwareProfile find_profile(const std::string& name_or_path, const std::filesystem::path& profiles_dir);

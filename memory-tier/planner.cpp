@@ -117,6 +117,27 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
   if (p.bytes[2] > 0)
     p.notes.push_back(gb(double(p.bytes[2])) + " GB of weights do not fit in GPU + DRAM and stream from NVMe");
 
+  // The NVMe-tier experts' DRAM cache holds the hottest of them that fit.
+  std::vector<bool> cached(in.items.size(), false);
+  {
+    p.nvme_cache_bytes = opts.nvme_cache_bytes;
+    uint64_t room = opts.nvme_cache_bytes;
+    double all = 0, hit = 0;
+    for (size_t i : experts) {  // hottest first
+      if (p.tier[i] != Tier::Nvme) continue;
+      const double r = double(in.items[i].bytes) * reads[i];
+      ++p.nvme_experts;
+      all += r;
+      if (in.items[i].bytes <= room) {
+        room -= in.items[i].bytes;
+        cached[i] = true;
+        hit += r;
+        ++p.nvme_cached_experts;
+      }
+    }
+    p.nvme_cache_hit_rate = all > 0 ? hit / all : 0;
+  }
+
   // Cost model.
   const double gpu_bw = gpu ? hw.gpus.front().mem_bandwidth_gbps * double(hw.gpus.size()) * kGB : 1;
   const double dram_bw = hw.dram_read_gbps * kGB, nvme_bw = std::max(hw.nvme_read_gbps, 1e-9) * kGB;
@@ -128,7 +149,7 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
     if (l >= n_layers) continue;
     const size_t bucket = l < 0 ? 0 : static_cast<size_t>(l) + 1;
     const double b = double(in.items[i].bytes) * reads[i];
-    per_layer[bucket][static_cast<size_t>(p.tier[i])] += b;
+    per_layer[bucket][static_cast<size_t>(cached[i] ? Tier::Dram : p.tier[i])] += b;
   }
   const double kv_read = double(p.kv_bytes) / std::max(n_layers, 1);
   for (size_t l = 1; l < per_layer.size(); ++l) per_layer[l][static_cast<size_t>(p.kv_tier)] += kv_read;
@@ -172,6 +193,10 @@ nlohmann::json placement_json(const PlanInput& in, const Placement& p) {
                             {"dram", p.time_per_token.dram_s},
                             {"nvme", p.time_per_token.nvme_s},
                             {"total", p.seconds_per_token}};
+  j["nvme_cache"] = {{"gb", double(p.nvme_cache_bytes) / kGB},
+                     {"nvme_experts", p.nvme_experts},
+                     {"experts_held", p.nvme_cached_experts},
+                     {"predicted_hit_rate", p.nvme_cache_hit_rate}};
   j["predicted_decode_tokens_per_s"] = p.tokens_per_s;
   j["bound_by"] = p.bound;
   j["notes"] = p.notes;
@@ -180,6 +205,10 @@ nlohmann::json placement_json(const PlanInput& in, const Placement& p) {
     if (in.items[i].expert >= 0)
       experts.push_back({in.items[i].layer, in.items[i].expert, tier_name(p.tier[i])});
   j["experts"] = experts;  // [layer, expert, tier]
+  nlohmann::json tables = nlohmann::json::array();
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].gathered) tables.push_back({in.items[i].name, tier_name(p.tier[i])});
+  j["tables"] = tables;  // [tensor, tier] of each gathered table (embedding, Engram)
   return j;
 }
 
@@ -207,6 +236,14 @@ std::string placement_text(const PlanInput& in, const HardwareProfile& hw, const
   std::snprintf(line, sizeof line, "  %-16s %10.2f %10.2f %10.2f\n\n", "total", double(p.bytes[0]) / kGB,
                 double(p.bytes[1]) / kGB, double(p.bytes[2]) / kGB);
   o << line;
+  if (p.nvme_experts > 0) {
+    std::snprintf(line, sizeof line,
+                  "expert cache       %.3f GB of DRAM for the %d NVMe-tier experts: holds the %d hottest, "
+                  "predicted hit rate %.1f%%\n",
+                  double(p.nvme_cache_bytes) / kGB, p.nvme_experts, p.nvme_cached_experts,
+                  100.0 * p.nvme_cache_hit_rate);
+    o << line;
+  }
   std::snprintf(line, sizeof line, "read per token     %10.2f %10.2f %10.2f  GB\n", p.read_bytes_per_token[0] / kGB,
                 p.read_bytes_per_token[1] / kGB, p.read_bytes_per_token[2] / kGB);
   o << line;

@@ -12,7 +12,10 @@
 // Cost model (decode, batch 1, FlexGen-style): per layer, bytes read from each resource —
 // GPU memory, DRAM (CPU compute), NVMe (streamed into DRAM, then read by the CPU), PCIe — each
 // divided by its bandwidth; a layer takes the slowest of its overlapped resources; a token
-// takes the sum over layers. Experts contribute bytes × activation probability.
+// takes the sum over layers. Experts contribute bytes × activation probability. With a DRAM
+// cache for NVMe-tier experts (PlanOptions::nvme_cache_bytes), the cache is taken to hold the
+// hottest NVMe-tier experts that fit (the store's frequency eviction in steady state): their
+// reads count as DRAM reads, the rest as NVMe reads.
 #pragma once
 
 #include <array>
@@ -57,6 +60,9 @@ struct PlanOptions {
   int64_t context = 4096;                                 // KV cache reserved for this many tokens
   // (layer, expert) -> activation probability per token; missing pairs keep the uniform value.
   std::map<std::pair<int, int>, double> hotness;
+  // DRAM cache through which NVMe-tier routed experts stream. Not placed by the planner: the
+  // caller has already taken it out of dram_budget_gb (runtime/model/expert_placement.h).
+  uint64_t nvme_cache_bytes = 0;
 };
 
 struct ResourceTime {
@@ -71,6 +77,11 @@ struct Placement {
   Tier kv_tier = Tier::Dram;
   uint64_t kv_bytes = 0;
   int64_t context = 0, longest_context = 0;
+  // The cache of NVMe-tier experts: its size, the experts it is predicted to hold, and the
+  // share of the NVMe-tier experts' bytes read per token it serves (0 with nothing on NVMe).
+  uint64_t nvme_cache_bytes = 0;
+  int nvme_experts = 0, nvme_cached_experts = 0;
+  double nvme_cache_hit_rate = 0;
   double read_bytes_per_token[3] = {0, 0, 0};
   ResourceTime time_per_token;  // summed over layers of each resource
   double seconds_per_token = 0, tokens_per_s = 0;

@@ -49,6 +49,13 @@ struct ModelOptions {
   // Engram tables paged through a DRAM cache of this many bytes (runtime/model/engram_store.h);
   // 0: read from the memory map.
   uint64_t engram_cache_bytes = 0;
+  // Engram tables placed by the planner, by layer: NVMe-tier tables are paged through the
+  // cache of engram_cache_bytes, the others read from the memory map. Missing layers count as
+  // NVMe. Empty: every table paged when engram_cache_bytes > 0, else every table mapped.
+  std::map<int, Tier> engram_placement;
+  // How the DRAM buffers of fixed experts and caches are allocated: NUMA policy (from the
+  // profile's cpu.numa_policy with --profile), huge pages, page-locking for the GPU.
+  HostMemoryOptions host_memory;
 };
 
 // Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.

@@ -145,8 +145,8 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
   }
   index_pow2_scale_ = c.quantization.scale_fmt == "ue8m0";
   engram_ = load_engram(m, w_);
-  if (engram_ && opts.engram_cache_bytes > 0)
-    store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread);
+  if (engram_ && (opts.engram_cache_bytes > 0 || !opts.engram_placement.empty()))
+    store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread, opts.engram_placement);
   experts_ = make_expert_source(m, w_, opts);
 
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));

@@ -134,8 +134,8 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   cache_.resize(layers_.size());
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) load_layer(li, file);
   engram_ = load_engram(m, w_);
-  if (engram_ && opts.engram_cache_bytes > 0)
-    store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread);
+  if (engram_ && (opts.engram_cache_bytes > 0 || !opts.engram_placement.empty()))
+    store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread, opts.engram_placement);
   experts_ = make_expert_source(m, w_, opts);
   if (c.num_nextn_predict_layers > 0)
     notes_.push_back(std::to_string(c.num_nextn_predict_layers) +

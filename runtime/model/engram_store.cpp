@@ -7,10 +7,14 @@
 
 namespace strata {
 
+bool StoredEngramTable::pageable(const TensorEntry& t) {
+  return t.shape.size() == 2 && t.scale.empty() && t.type != WeightType::MXFP4 && t.type != WeightType::F8_E4M3;
+}
+
 StoredEngramTable::StoredEngramTable(const WeightIndex& index, const TensorEntry& t, uint64_t cache_bytes,
                                      bool force_pread)
     : name_(t.name), type_(t.type) {
-  if (t.shape.size() != 2 || !t.scale.empty() || t.type == WeightType::MXFP4 || t.type == WeightType::F8_E4M3)
+  if (!pageable(t))
     throw_error({index.path().string(), t.name, static_cast<int64_t>(t.offset)},
                 std::string("Engram table of type ") + std::string(weight_type_name(t.type)) +
                     " has block scales outside its rows and cannot be paged by rows; leave it on the memory map");
@@ -53,13 +57,25 @@ void StoredEngramTable::prefetch(const int64_t* rows, int64_t n) const {
   store_->prefetch(pages);
 }
 
-void store_engram_tables(Engram& engram, const WeightIndex& index, uint64_t cache_bytes, bool force_pread) {
-  const std::vector<int> ids = engram.layer_ids();
+void store_engram_tables(Engram& engram, const WeightIndex& index, uint64_t cache_bytes, bool force_pread,
+                         const std::map<int, Tier>& placement) {
+  const auto table_name = [](int layer) {
+    return "layers." + std::to_string(layer) + ".engram.multi_head_embedding.embedding.weight";
+  };
+  std::vector<int> ids;
+  for (int layer : engram.layer_ids()) {
+    const auto it = placement.find(layer);
+    if (placement.empty()) ids.push_back(layer);  // --engram-cache-mb alone: every table (errors if one cannot be)
+    else if ((it == placement.end() || it->second == Tier::Nvme) && StoredEngramTable::pageable(index.at(table_name(layer))))
+      ids.push_back(layer);
+  }
   if (ids.empty()) return;
+  if (cache_bytes == 0)
+    throw Error("the placement leaves " + std::to_string(ids.size()) +
+                " Engram table(s) on NVMe but gives them no DRAM cache (--engram-cache-mb)");
   const uint64_t each = cache_bytes / ids.size();
   for (int layer : ids) {
-    const std::string name = "layers." + std::to_string(layer) + ".engram.multi_head_embedding.embedding.weight";
-    engram.set_table(layer, std::make_unique<StoredEngramTable>(index, index.at(name), each, force_pread));
+    engram.set_table(layer, std::make_unique<StoredEngramTable>(index, index.at(table_name(layer)), each, force_pread));
   }
 }
 

@@ -4,11 +4,13 @@
 // hashes are known (Engram::begin_step), before any layer runs.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "memory-tier/expert_store.h"
+#include "memory-tier/planner.h"
 #include "runtime/format/weight_index.h"
 #include "runtime/model/engram.h"
 
@@ -20,11 +22,14 @@ class StoredEngramTable final : public EngramTable {
   // self-contained (block-scaled FP8 and MXFP4 tables stay on the memory map), or when one page
   // does not fit in cache_bytes.
   StoredEngramTable(const WeightIndex& index, const TensorEntry& table, uint64_t cache_bytes, bool force_pread);
+  // Whether the table keeps each row self-contained (no block scales outside its rows).
+  static bool pageable(const TensorEntry& table);
   int64_t rows() const override { return rows_; }
   int64_t dim() const override { return cols_; }
   void read_rows(const int64_t* rows, int64_t n, float* out) const override;
   void prefetch(const int64_t* rows, int64_t n) const override;
   ExpertStoreStats stats() const { return store_->stats(); }
+  uint64_t cache_bytes() const { return store_->budget(); }
 
  private:
   std::string name_;
@@ -33,8 +38,12 @@ class StoredEngramTable final : public EngramTable {
   std::unique_ptr<ExpertStore> store_;
 };
 
-// Puts every Engram table of `engram` behind its own StoredEngramTable with a DRAM cache of
-// cache_bytes / (number of tables).
-void store_engram_tables(Engram& engram, const WeightIndex& index, uint64_t cache_bytes, bool force_pread);
+// Puts the Engram tables of `engram` that `placement` has on NVMe (every table when it is
+// empty; a layer it lacks counts as NVMe) behind their own StoredEngramTable with a DRAM cache
+// of cache_bytes / (number of such tables); the others stay on the memory map, as do, with a
+// placement, NVMe-tier tables that are not pageable(). Throws strata::Error when tables are to
+// be paged with no cache.
+void store_engram_tables(Engram& engram, const WeightIndex& index, uint64_t cache_bytes, bool force_pread,
+                         const std::map<int, Tier>& placement = {});
 
 }  // namespace strata

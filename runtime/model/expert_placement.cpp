@@ -3,33 +3,74 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/common/error.h"
 #include "runtime/common/json_file.h"
 #include "runtime/common/units.h"
+#include "runtime/model/engram_store.h"
 #include "runtime/model/plan_items.h"
 
 namespace strata {
 
-ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes) {
+namespace {
+
+std::string percent(double share) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%.1f%%", 100.0 * share);
+  return b;
+}
+
+const std::string kEngramTable = ".engram.multi_head_embedding.embedding.weight";
+
+// The layer of an Engram table tensor ("layers.N.engram.multi_head_embedding.embedding.weight"),
+// else -1.
+int engram_table_layer(const std::string& name) {
+  if (name.rfind("layers.", 0) != 0 || name.size() <= kEngramTable.size() ||
+      name.compare(name.size() - kEngramTable.size(), kEngramTable.size(), kEngramTable) != 0)
+    return -1;
+  const std::string n = name.substr(7, name.size() - 7 - kEngramTable.size());
+  if (n.empty() || n.size() > 6 || n.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoi(n);
+}
+
+std::optional<Tier> tier_from_name(const std::string& t) {
+  if (t == "gpu") return Tier::Gpu;
+  if (t == "dram") return Tier::Dram;
+  if (t == "nvme") return Tier::Nvme;
+  return std::nullopt;
+}
+
+}  // namespace
+
+ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes,
+                        uint64_t engram_cache_bytes) {
   const PlanInput in = plan_input_from_model(m);
-  uint64_t largest = 0;
-  for (const PlanItem& it : in.items)
+  uint64_t largest = 0, tables = 0;
+  for (const PlanItem& it : in.items) {
     if (it.expert >= 0) largest = std::max(largest, it.bytes);
+    if (it.gathered && engram_table_layer(it.name) >= 0) ++tables;
+  }
   const double dram_gb = po.dram_budget_gb.value_or(hw.dram_gb);
   const double usable_gb = std::max(0.0, dram_gb - hw.dram_headroom_gb);
   ExpertPlan r;
   r.cache_bytes = cache_bytes ? cache_bytes
                               : std::max<uint64_t>(static_cast<uint64_t>(0.05 * usable_gb * 1e9),
                                                    2 * static_cast<uint64_t>(in.top_k) * largest);
-  const double reserve_gb = static_cast<double>(r.cache_bytes) / 1e9;
+  if (tables > 0)
+    r.engram_cache_bytes = engram_cache_bytes ? engram_cache_bytes
+                                              : std::max<uint64_t>(static_cast<uint64_t>(0.01 * usable_gb * 1e9),
+                                                                   tables * (uint64_t{256} << 10));
+  const double reserve_gb = static_cast<double>(r.cache_bytes + r.engram_cache_bytes) / 1e9;
   if (reserve_gb >= usable_gb)
     throw Error("a DRAM budget of " + std::to_string(dram_gb) + " GB (" + std::to_string(usable_gb) +
                 " GB after the profile's headroom) leaves nothing beside an expert cache of " +
-                human_bytes(r.cache_bytes));
+                human_bytes(r.cache_bytes) +
+                (r.engram_cache_bytes ? " and an Engram cache of " + human_bytes(r.engram_cache_bytes) : ""));
   po.dram_budget_gb = dram_gb - reserve_gb;
+  po.nvme_cache_bytes = r.cache_bytes;
   try {
     r.placement = plan_placement(in, hw, po);
   } catch (const std::runtime_error& e) {
@@ -41,15 +82,37 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
     r.tier[{in.items[i].layer, in.items[i].expert}] = t;
     ++r.count[static_cast<int>(t)];
   }
+  int paged = 0;
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    const int layer = in.items[i].gathered ? engram_table_layer(in.items[i].name) : -1;
+    if (layer < 0) continue;
+    r.engram_tier[layer] = r.placement.tier[i];
+    paged += r.placement.tier[i] == Tier::Nvme && StoredEngramTable::pageable(m.index.at(in.items[i].name));
+  }
   if (r.count[static_cast<int>(Tier::Nvme)] == 0) r.cache_bytes = 0;
+  if (paged == 0) r.engram_cache_bytes = 0;
   char line[512];
   std::snprintf(line, sizeof line,
-                "placement on %s: routed experts %d gpu / %d dram / %d nvme; expert cache %s; predicted decode "
+                "placement on %s: routed experts %d gpu / %d dram / %d nvme; expert cache %s%s; predicted decode "
                 "%.2f tokens/s, bound by %s",
                 hw.name.c_str(), r.count[0], r.count[1], r.count[2],
                 r.cache_bytes ? human_bytes(r.cache_bytes).c_str() : "none (nothing on NVMe)",
+                r.cache_bytes ? (" (predicted hit rate " + percent(r.placement.nvme_cache_hit_rate) + ")").c_str() : "",
                 r.placement.tokens_per_s, r.placement.bound.c_str());
   r.summary = line;
+  if (!r.engram_tier.empty()) {
+    r.summary += "\nplacement of Engram tables:";
+    for (const auto& [layer, t] : r.engram_tier)
+      r.summary += " layer " + std::to_string(layer) + " " + std::string(tier_name(t)) + ",";
+    r.summary += paged ? " Engram cache " + human_bytes(r.engram_cache_bytes) + " for the " + std::to_string(paged) +
+                             " on NVMe"
+                       : " Engram cache none (nothing on NVMe)";
+  }
+  r.memory = host_memory_options(hw);
+  const int nodes = numa_node_count();
+  r.summary += "\nhost memory: NUMA policy " + describe_numa(r.memory) + " on " + std::to_string(nodes) + " node" +
+               (nodes > 1 ? "s" : "") +
+               (r.memory.numa != NumaPolicy::Default && nodes == 1 ? " (nothing to spread: left to the kernel)" : "");
   if (r.count[0] > 0)
     r.summary += "\nnote: experts placed on the GPU are held in DRAM and computed by the CPU (no GPU forward pass yet)";
   return r;
@@ -70,6 +133,26 @@ std::map<std::pair<int, int>, Tier> load_expert_placement(const std::filesystem:
         expert >= c.n_routed_experts || (t != "gpu" && t != "dram" && t != "nvme"))
       throw Error(p + ": 'experts' entry " + e.dump() + " is not [MoE layer, expert, \"gpu\"|\"dram\"|\"nvme\"] of this model");
     out[{static_cast<int>(layer), static_cast<int>(expert)}] = t == "gpu" ? Tier::Gpu : t == "dram" ? Tier::Dram : Tier::Nvme;
+  }
+  return out;
+}
+
+std::map<int, Tier> load_engram_placement(const std::filesystem::path& path, const ModelConfig& c) {
+  const std::string p = path.string();
+  const nlohmann::json j = read_json_file(path);
+  std::map<int, Tier> out;
+  if (!j.is_object() || !j.contains("tables")) return out;
+  if (!j["tables"].is_array()) throw Error(p + ": key 'tables' is not an array of [tensor, tier] (strata plan --json)");
+  for (const auto& e : j["tables"]) {
+    const bool shape = e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string();
+    const std::optional<Tier> t = shape ? tier_from_name(e[1].get<std::string>()) : std::nullopt;
+    if (!t) throw Error(p + ": 'tables' entry " + e.dump() + " is not [tensor, \"gpu\"|\"dram\"|\"nvme\"]");
+    const std::string name = e[0].get<std::string>();
+    if (name.find(".engram.") == std::string::npos) continue;  // the token embedding: always mapped
+    const int layer = engram_table_layer(name);
+    if (layer < 0 || layer >= c.num_hidden_layers || !c.is_engram_layer(layer))
+      throw Error(p + ": 'tables' entry " + e.dump() + " names no Engram table of this model");
+    out[layer] = *t;
   }
   return out;
 }

@@ -1,6 +1,8 @@
-// Puts a model's routed experts where the planner says, for the forward pass: which experts
-// are fixed in DRAM and which stream from NVMe through a DRAM cache, with the cache carved out
-// of the DRAM budget before planning (so placed experts + cache stay within the budget).
+// Puts a model's routed experts and Engram tables where the planner says, for the forward
+// pass: which experts are fixed in DRAM and which stream from NVMe through a DRAM cache, which
+// Engram tables stay mapped and which are paged through the Engram row cache, with both
+// caches carved out of the DRAM budget before planning (so placed items + caches stay within
+// the budget).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,9 @@ struct ExpertPlan {
   std::map<std::pair<int, int>, Tier> tier;  // every (layer, routed expert)
   int count[3] = {0, 0, 0};                  // experts per tier
   uint64_t cache_bytes = 0;                  // DRAM cache for the NVMe-tier experts
+  std::map<int, Tier> engram_tier;           // every Engram table, by layer
+  uint64_t engram_cache_bytes = 0;           // DRAM cache for the NVMe-tier Engram tables
+  HostMemoryOptions memory;                  // the profile's NUMA policy for the tier's buffers
   Placement placement;                       // the planner's answer (with the cache reserved)
   std::string summary;                       // for the user, a few lines
 };
@@ -26,14 +31,24 @@ struct ExpertPlan {
 // Plans `m` on `hw` with `po` (budgets, hotness, context). The cache for NVMe-tier experts is
 // `cache_bytes` when non-zero, else the larger of 5% of the DRAM budget and two layers' worth of
 // routed experts (2 × top-k × the largest expert); it is reserved out of the DRAM budget before
-// the experts are placed. Throws strata::Error with the planner's reason when the model cannot
-// run, or when the reserve leaves no DRAM.
-ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes);
+// the experts are placed. A model with Engram tables also reserves a cache for the tables the
+// planner may put on NVMe: `engram_cache_bytes` when non-zero, else the larger of 1% of the
+// DRAM budget and 256 KiB per table. A cache is dropped (0) when nothing is put on NVMe for it.
+// Throws strata::Error with the planner's reason when the model cannot run, or when the
+// reserves leave no DRAM.
+ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes,
+                        uint64_t engram_cache_bytes = 0);
 
 // The experts of a placement file as `strata plan --json` writes it ("experts": [[layer,
 // expert, "gpu"|"dram"|"nvme"], ...]). Throws strata::Error naming the file and the entry
 // that is malformed or outside the model.
 std::map<std::pair<int, int>, Tier> load_expert_placement(const std::filesystem::path& path, const ModelConfig& c);
+
+// The Engram tables of a placement file ("tables": [[tensor, "gpu"|"dram"|"nvme"], ...], as
+// `strata plan --json` writes every gathered table), by layer; other tables are skipped, and a
+// file without "tables" gives none. Throws strata::Error naming the file and the entry that is
+// malformed or names an Engram table the model does not have.
+std::map<int, Tier> load_engram_placement(const std::filesystem::path& path, const ModelConfig& c);
 
 // "2G", "512M", "1.5GB", "3" (GB) -> GB; throws strata::Error naming `what`.
 double parse_gb(const std::string& text, const std::string& what);

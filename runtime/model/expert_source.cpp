@@ -146,6 +146,7 @@ class StoredExperts final : public ExpertSource {
     ExpertStoreOptions so;
     so.budget_bytes = opts.expert_cache_bytes;
     so.io.force_pread = opts.expert_io_pread;
+    so.memory = opts.host_memory;
     if (streamed == 0) {  // nothing is cached: no budget to hold the items to
       so.budget_bytes = UINT64_MAX;
     } else if (so.budget_bytes == 0) {

@@ -23,6 +23,10 @@ print(w - e / 2 + j["kv_cache"]["gb"] + 0.03 * 2**20 / 1e9)' "$WORK/full.json")
   grep -q "placement on cpu-only-128gb: routed experts 0 gpu / [1-9][0-9]* dram / [1-9][0-9]* nvme" "$WORK/err.txt" \
     || { echo "FAIL: $arch: expected a DRAM/NVMe split"; cat "$WORK/err.txt"; exit 1; }
   grep -q "expert traffic per token: .* read from disk" "$WORK/err.txt" || { echo "FAIL: no traffic line"; cat "$WORK/err.txt"; exit 1; }
+  grep -q "^host memory: NUMA policy local (first touch) on [1-9]" "$WORK/err.txt" \
+    || { echo "FAIL: $arch: the profile's NUMA policy is not in the summary"; cat "$WORK/err.txt"; exit 1; }
+  grep -q "expert cache .* (predicted hit rate [0-9.]*%)" "$WORK/err.txt" \
+    || { echo "FAIL: $arch: no predicted cache hit rate"; cat "$WORK/err.txt"; exit 1; }
   "$STRATA" plan --model "$m" --profile "$WORK/box.json" --json --context 64 --dram-budget "$budget" >"$WORK/plan.json"
   "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/file.npy" --placement "$WORK/plan.json" \
     --expert-cache-mb 0.03 --expert-io-pread 2>/dev/null
@@ -43,6 +47,15 @@ grep -q "leaves nothing beside an expert cache" "$WORK/err.txt" || { echo "FAIL:
 "$STRATA" run --model "$m" --prompt "hello" -n 4 --profile "$WORK/box.json" --dram-budget 2X >/dev/null 2>"$WORK/err.txt" \
   && { echo "FAIL: a bad size accepted"; exit 1; }
 grep -q "'2X' is not a size" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
+# The profile's NUMA policy reaches the run; a bad one is refused naming the file and key.
+sed 's/"numa_policy": "local"/"numa_policy": "bind", "numa_node": 0/' "$WORK/box.json" >"$WORK/bind.json"
+"$STRATA" run --model "$m" --prompt "hello" -n 2 --profile "$WORK/bind.json" --context 64 >/dev/null 2>"$WORK/err.txt"
+grep -q "^host memory: NUMA policy bind to node 0" "$WORK/err.txt" || { echo "FAIL: bind policy not used: $(cat "$WORK/err.txt")"; exit 1; }
+sed 's/"numa_policy": "local"/"numa_policy": "spread"/' "$WORK/box.json" >"$WORK/spread.json"
+"$STRATA" run --model "$m" --prompt "hello" -n 2 --profile "$WORK/spread.json" >/dev/null 2>"$WORK/err.txt" \
+  && { echo "FAIL: an unknown NUMA policy accepted"; exit 1; }
+grep -q "spread.json: key 'cpu.numa_policy': must be interleave, bind or local" "$WORK/err.txt" \
+  || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
 echo '{"experts": [[0, 0, "dram"]]}' >"$WORK/bad.json"  # layer 0 of the tiny V3 is dense
 "$STRATA" run --model "$m" --prompt "hello" -n 4 --placement "$WORK/bad.json" >/dev/null 2>"$WORK/err.txt" \
   && { echo "FAIL: a placement of a dense layer accepted"; exit 1; }

@@ -1,5 +1,6 @@
 // strata plan (--model M | --config config.json --weight-type T) --profile P
-//             [--hotness H.json] [--context N] [--vram-budget GB] [--dram-budget GB] [--json] [--svg FILE]
+//             [--hotness H.json] [--context N] [--vram-budget GB] [--dram-budget GB] [--expert-cache-mb MB]
+//             [--json] [--svg FILE]
 #include <fstream>
 #include <iostream>
 
@@ -17,6 +18,7 @@ void register_plan(CLI::App& app) {
   static bool json = false;
   static PlanOptions po;
   static std::string vram, dram;
+  static double expert_cache_mb = 0;
   auto* cmd = app.add_subcommand("plan", "Place a model on a box (GPU / DRAM / NVMe) and predict its decode speed");
   auto* m = cmd->add_option("--model", model, "HF model directory or .gguf file");
   auto* c = cmd->add_option("--config", config, "config.json alone (what-if sizing, no weights needed)");
@@ -27,6 +29,11 @@ void register_plan(CLI::App& app) {
   cmd->add_option("--context", po.context, "Tokens of KV cache to reserve")->check(CLI::PositiveNumber);
   cmd->add_option("--vram-budget", vram, "GPU memory budget (e.g. 0, 24G; a bare number is GB; default: the profile's)");
   cmd->add_option("--dram-budget", dram, "DRAM budget (e.g. 2G, 512M; a bare number is GB; default: the profile's)");
+  cmd->add_option_function<double>(
+      "--expert-cache-mb", [](double mb) { expert_cache_mb = mb; },
+      "DRAM cache for NVMe-tier experts, MiB, taken out of the DRAM budget (as strata run --profile reserves it); "
+      "the cost model assumes it holds the hottest of them")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", json, "Print the placement as JSON");
   cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");
   cmd->callback([] {
@@ -36,6 +43,13 @@ void register_plan(CLI::App& app) {
     if (!vram.empty()) po.vram_budget_gb = parse_gb(vram, "--vram-budget");
     if (!dram.empty()) po.dram_budget_gb = parse_gb(dram, "--dram-budget");
     if (!hotness.empty()) po.hotness = load_hotness(hotness);
+    if (expert_cache_mb > 0) {
+      po.nvme_cache_bytes = static_cast<uint64_t>(expert_cache_mb * 1024 * 1024);
+      po.dram_budget_gb = po.dram_budget_gb.value_or(hw.dram_gb) - static_cast<double>(po.nvme_cache_bytes) / 1e9;
+      if (*po.dram_budget_gb - hw.dram_headroom_gb <= 0)
+        throw Error("--expert-cache-mb: a cache of " + std::to_string(expert_cache_mb) +
+                    " MiB leaves no DRAM budget beside the profile's headroom");
+    }
     PlanInput in;
     if (!model.empty()) {
       OpenOptions oo;

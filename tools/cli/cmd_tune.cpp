@@ -80,6 +80,8 @@ void register_tune(CLI::App& app) {
     p.cores = topo.cores;
     p.threads = topo.threads;
     p.numa_nodes = std::max<int>(1, static_cast<int>(topo.numa.size()));
+    // Several nodes: spread the tier's buffers so every node's memory channels serve them.
+    p.numa_policy = p.numa_nodes > 1 ? NumaPolicy::Interleave : NumaPolicy::Default;
     p.isa = std::string(cpu_level_name(dispatch_level()));
     p.dram_gb = static_cast<double>(topo.total_memory_bytes) / 1e9;
     p.dram_headroom_gb = std::max(2.0, 0.1 * p.dram_gb);  // OS, page cache, activations
@@ -166,8 +168,10 @@ void register_tune(CLI::App& app) {
     f.close();
     if (!f) throw Error(out + ": cannot write");
     load_profile(out);
-    std::printf("wrote %s: DRAM %.1f GB at %.1f GB/s, disk %.2f GB/s (queue depth %d), %zu GPU(s)\n", out.c_str(),
-                p.dram_gb, p.dram_read_gbps, p.nvme_read_gbps, p.nvme_queue_depth, p.gpus.size());
+    std::printf("wrote %s: DRAM %.1f GB at %.1f GB/s, disk %.2f GB/s (queue depth %d), %zu GPU(s), %d NUMA node(s), "
+                "policy %s\n",
+                out.c_str(), p.dram_gb, p.dram_read_gbps, p.nvme_read_gbps, p.nvme_queue_depth, p.gpus.size(),
+                p.numa_nodes, std::string(numa_policy_name(p.numa_policy)).c_str());
   });
 }
 

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ void add_model_options(CLI::App* cmd, ModelArgs& a);
 // Places the experts as the arguments say (printing the plan), loads the model, prints its
 // load notes on stderr.
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a);
+// "engram tables: layer 1 nvme (paged through a 64.00 KiB DRAM cache); layer 3 dram (memory-mapped)".
+std::string describe_engram_tables(const Engram& eg, const std::map<int, Tier>& placement);
 // At the end of a run, on stderr: expert traffic per tier, cache hit rate, stall time,
 // prediction accuracy, and the share of routed slots skipped by --min-expert-weight.
 void print_routing(const CausalLM& lm, const ModelArgs& a);

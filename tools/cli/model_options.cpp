@@ -44,11 +44,13 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
          "--engram-cache-mb",
          [&o](double mb) { o.engram_cache_bytes = static_cast<uint64_t>(mb * 1024 * 1024); },
          "Page Engram tables through a DRAM cache of this many MiB, rows prefetched per step "
-         "(default: read from the memory map)")
+         "(default: read from the memory map; with --profile or --placement: only the tables placed on NVMe, "
+         "sized by the plan unless given)")
       ->check(CLI::PositiveNumber);
   auto* prof = cmd->add_option("--profile", a.profile,
                                "Place the experts as `strata plan` does on this hardware profile (name or .json): "
-                               "DRAM-tier experts read into DRAM at load, NVMe-tier ones through the cache");
+                               "DRAM-tier experts read into DRAM at load, NVMe-tier ones through the cache; "
+                               "NVMe-tier Engram tables paged through the Engram cache");
   auto* plc = cmd->add_option("--placement", a.placement, "Place the experts as this `strata plan --json` output says");
   prof->excludes(plc);
   cmd->add_option("--dram-budget", a.dram_budget, "With --profile: DRAM budget (e.g. 2G, 512M; default: the profile's)")
@@ -77,6 +79,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   int profile_threads = 0;
   if (!a.placement.empty()) {
     a.opts.expert_placement = load_expert_placement(a.placement, m.config);
+    a.opts.engram_placement = load_engram_placement(a.placement, m.config);
   } else if (!a.profile.empty()) {
     PlanOptions po;
     po.context = a.context;
@@ -90,16 +93,37 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
       throw Error(e.what());
     }
     profile_threads = hw.threads;
-    const ExpertPlan plan = plan_experts(m, hw, po, a.opts.expert_cache_bytes);
+    const ExpertPlan plan = plan_experts(m, hw, po, a.opts.expert_cache_bytes, a.opts.engram_cache_bytes);
     a.opts.expert_placement = plan.tier;
     a.opts.expert_cache_bytes = plan.cache_bytes;
+    a.opts.engram_placement = plan.engram_tier;
+    a.opts.engram_cache_bytes = plan.engram_cache_bytes;
+    a.opts.host_memory = plan.memory;
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
   configure_threads(a, profile_threads);
   auto lm = load_causal_lm(m, a.opts);
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats()) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
+  if (const Engram* eg = lm->engram(); eg && (a.opts.engram_cache_bytes > 0 || !a.opts.engram_placement.empty()))
+    std::fprintf(stderr, "%s\n", describe_engram_tables(*eg, a.opts.engram_placement).c_str());
   return lm;
+}
+
+std::string describe_engram_tables(const Engram& eg, const std::map<int, Tier>& placement) {
+  std::string d = "engram tables:";
+  for (int layer : eg.layer_ids()) {
+    const auto it = placement.find(layer);
+    const std::string tier = it != placement.end() ? std::string(tier_name(it->second)) : "unplanned";
+    const auto* t = dynamic_cast<const StoredEngramTable*>(&eg.table(layer));
+    d += " layer " + std::to_string(layer) + " " + tier +
+         (t                              ? " (paged through a " + human_bytes(t->cache_bytes()) + " DRAM cache)"
+          : tier == "nvme" || tier == "unplanned" ? " (memory-mapped: block scales outside its rows, cannot be paged)"
+                                                  : " (memory-mapped)") +
+         ";";
+  }
+  d.pop_back();
+  return d;
 }
 
 std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, bool chat) {
@@ -127,6 +151,16 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                    100.0 * static_cast<double>(st->hits) / static_cast<double>(acquired),
                    static_cast<unsigned long long>(st->prefetched), static_cast<unsigned long long>(st->evictions),
                    human_bytes(st->bytes_read).c_str(), st->stall_seconds, human_bytes(st->peak_bytes).c_str());
+  }
+  if (src.store_stats()) {
+    const HostMemoryStats h = host_memory_stats();
+    std::string why;
+    const bool pinning = host_pinning_available(&why);
+    std::fprintf(stderr, "host memory: NUMA policy %s; %s mapped, %s placed on NUMA nodes, %s left to the kernel; "
+                 "%s page-locked for the GPU%s\n",
+                 describe_numa(a.opts.host_memory).c_str(), human_bytes(h.mapped_bytes).c_str(),
+                 human_bytes(h.numa_placed_bytes).c_str(), human_bytes(h.numa_skipped_bytes).c_str(),
+                 human_bytes(h.pinned_bytes).c_str(), pinning ? "" : (" (" + why + ")").c_str());
   }
   if (const Engram* eg = lm.engram()) {
     ExpertStoreStats e;

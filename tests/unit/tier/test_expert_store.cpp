@@ -169,6 +169,43 @@ TEST(ExpertStore, FixedItemsStayOutsideTheCacheBudget) {
   EXPECT_LE(st.resident_bytes, 12288u);
 }
 
+TEST(ExpertStore, BuffersFollowTheMemoryOptions) {
+  // Two items of 3 MiB (mapped buffers: 4 MiB each): item 0 fixed, item 1 cached.
+  test::ScratchDir dir("store-memory");
+  const uint64_t n = uint64_t{3} << 20;
+  std::vector<uint8_t> data(2 * n);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 31 + 7);
+  test::write_bytes(dir / "big.bin", data);
+  const std::vector<StoreItem> items = {{{{0, 0, n}}}, {{{0, n, n}}}};
+  for (NumaPolicy pol : {NumaPolicy::Default, NumaPolicy::Interleave, NumaPolicy::Bind}) {
+    SCOPED_TRACE(std::string(numa_policy_name(pol)));
+    ExpertStoreOptions o = options(uint64_t{4} << 20);
+    o.memory.numa = pol;
+    o.memory.pin = true;
+    const HostMemoryStats before = host_memory_stats();
+    {
+      ExpertStore s({dir / "big.bin"}, items, o);
+      const uint32_t fixed[] = {0};
+      s.fix(fixed);
+      const ExpertStore::Pin p = s.acquire(1);
+      EXPECT_EQ(std::memcmp(p.data(), data.data() + n, n), 0);
+      const HostMemoryStats after = host_memory_stats();
+      const uint64_t numa = (after.numa_placed_bytes - before.numa_placed_bytes) +
+                            (after.numa_skipped_bytes - before.numa_skipped_bytes);
+      EXPECT_EQ(numa, pol == NumaPolicy::Default ? 0u : uint64_t{8} << 20) << "both buffers under the store's policy";
+      if (numa_node_count() == 1) {
+        EXPECT_EQ(after.numa_placed_bytes, before.numa_placed_bytes);
+      }
+      if (host_pinning_available() && after.pin_failed_bytes == before.pin_failed_bytes) {
+        EXPECT_EQ(after.pinned_bytes - before.pinned_bytes, uint64_t{4} << 20) << "the fixed item only";
+      } else {
+        EXPECT_EQ(after.pinned_bytes, before.pinned_bytes);
+      }
+    }
+    EXPECT_EQ(host_memory_stats().pinned_now_bytes, before.pinned_now_bytes) << "unregistered with the store";
+  }
+}
+
 TEST(ExpertStore, FixingAnItemInUseIsAnError) {
   Fixture f;
   ExpertStore s(f.files, f.items, options(2 * 12288));

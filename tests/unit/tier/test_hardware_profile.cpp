@@ -59,5 +59,57 @@ TEST(HardwareProfile, ErrorsNameFileAndKey) {
   STRATA_EXPECT_ERROR(find_profile("no-such-box", kProfiles), "no-such-box");
 }
 
+TEST(HardwareProfile, NumaPolicyParsesAndRoundTrips) {
+  const auto base = profile_json(find_profile("rtx4090-256gb", kProfiles));
+  EXPECT_EQ(find_profile("rtx4090-256gb", kProfiles).numa_policy, NumaPolicy::Default) << "shipped as local";
+  auto j = base;
+  j["cpu"].erase("numa_policy");
+  EXPECT_EQ(parse_profile(j, "p.json").numa_policy, NumaPolicy::Interleave) << "without the key: interleave";
+  j["cpu"]["numa_nodes"] = 2;
+  for (const auto& [name, want] : {std::pair{"interleave", NumaPolicy::Interleave}, std::pair{"local", NumaPolicy::Default},
+                                   std::pair{"bind", NumaPolicy::Bind}}) {
+    j["cpu"]["numa_policy"] = name;
+    const HardwareProfile p = parse_profile(j, "p.json");
+    EXPECT_EQ(p.numa_policy, want) << name;
+    EXPECT_EQ(p.numa_node, 0) << name;
+    EXPECT_EQ(profile_json(p)["cpu"]["numa_policy"], name);
+    const HostMemoryOptions o = host_memory_options(p);
+    EXPECT_EQ(o.numa, want);
+    EXPECT_EQ(o.bind_node, 0);
+  }
+  j["cpu"]["numa_policy"] = "bind";
+  j["cpu"]["numa_node"] = 1;
+  const HardwareProfile bound = parse_profile(j, "p.json");
+  EXPECT_EQ(bound.numa_node, 1);
+  EXPECT_EQ(host_memory_options(bound).bind_node, 1);
+  EXPECT_EQ(profile_json(parse_profile(profile_json(bound), "x")), profile_json(bound));
+  EXPECT_EQ(describe_numa(host_memory_options(bound)), "bind to node 1");
+}
+
+TEST(HardwareProfile, BadNumaPolicyNamesFileAndKey) {
+  test::ScratchDir dir("profile");
+  const auto base = profile_json(find_profile("rtx4090-256gb", kProfiles));
+  auto write = [&](const nlohmann::json& j) {
+    test::write_text(dir / "numa.json", j.dump());
+    return dir / "numa.json";
+  };
+  auto j = base;
+  j["cpu"]["numa_policy"] = "spread";
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "numa.json", "cpu.numa_policy", "interleave, bind or local", "'spread'");
+  j["cpu"]["numa_policy"] = 1;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "numa.json", "cpu.numa_policy", "expected a string");
+  j = base;
+  j["cpu"]["numa_policy"] = "bind";
+  j["cpu"]["numa_node"] = 1;  // the profile has one node
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "numa.json", "cpu.numa_node", "1 NUMA node(s)");
+  j["cpu"]["numa_node"] = "0";
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "cpu.numa_node", "whole number");
+  j["cpu"]["numa_node"] = -1;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "cpu.numa_node", "is -1");
+  j["cpu"]["numa_policy"] = "interleave";
+  j["cpu"]["numa_node"] = 0;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "numa.json", "cpu.numa_node", "only read with cpu.numa_policy \"bind\"");
+}
+
 }  // namespace
 }  // namespace strata

@@ -87,6 +87,59 @@ TEST(Planner, CostModelTakesTheSlowestResourcePerLayer) {
   EXPECT_EQ(p.bound, "NVMe read bandwidth");
 }
 
+TEST(Planner, CacheOfNvmeExpertsTurnsTheirReadsIntoDramReads) {
+  const PlanInput in = model();
+  PlanOptions o;
+  o.context = 0;
+  const Placement before = plan_placement(in, box(0, 6.5), o);
+  // No cache: as before the cache was modelled — the 4 NVMe experts of layer 1 read 2 GB.
+  o.nvme_cache_bytes = 0;
+  const Placement none = plan_placement(in, box(0, 6.5), o);
+  EXPECT_EQ(none.nvme_experts, 4);
+  EXPECT_EQ(none.nvme_cached_experts, 0);
+  EXPECT_EQ(none.nvme_cache_hit_rate, 0);
+  EXPECT_NEAR(none.read_bytes_per_token[2], 2e9, 1);
+  EXPECT_EQ(none.read_bytes_per_token[1], before.read_bytes_per_token[1]);
+  EXPECT_EQ(none.seconds_per_token, before.seconds_per_token);
+  // A cache for all of them: nothing read from NVMe; the same bytes come from DRAM.
+  o.nvme_cache_bytes = 4'000'000'000;
+  const Placement all = plan_placement(in, box(0, 6.5), o);
+  EXPECT_EQ(all.tier, none.tier) << "the cache does not move experts";
+  EXPECT_EQ(all.read_bytes_per_token[2], 0);
+  EXPECT_NEAR(all.read_bytes_per_token[1], none.read_bytes_per_token[1] + 2e9, 1);
+  EXPECT_EQ(all.nvme_cached_experts, 4);
+  EXPECT_DOUBLE_EQ(all.nvme_cache_hit_rate, 1.0);
+  EXPECT_NEAR(all.seconds_per_token, 0.060, 1e-9) << "3 GB per layer from DRAM at 100 GB/s";
+  EXPECT_NE(placement_text(in, box(0, 6.5), all).find("predicted hit rate 100.0%"), std::string::npos);
+  const nlohmann::json j = placement_json(in, all);
+  EXPECT_EQ(j["nvme_cache"]["experts_held"], 4);
+  EXPECT_DOUBLE_EQ(j["nvme_cache"]["predicted_hit_rate"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["read_gb_per_token"]["nvme"].get<double>(), 0.0);
+}
+
+TEST(Planner, SkewedHotnessRaisesThePredictedCacheHitRate) {
+  const PlanInput in = model();
+  PlanOptions o;
+  o.context = 0;
+  o.nvme_cache_bytes = 1'000'000'000;  // one expert of the four on NVMe
+  const Placement uniform = plan_placement(in, box(0, 6.5), o);
+  EXPECT_EQ(uniform.nvme_cached_experts, 1);
+  EXPECT_DOUBLE_EQ(uniform.nvme_cache_hit_rate, 0.25);
+  EXPECT_NEAR(uniform.read_bytes_per_token[2], 1.5e9, 1);
+  // Layer 1 routes mostly to expert 0: it goes to DRAM, one layer-0 expert (0.5) and layer 1's
+  // cold experts (0.1, 0.05, 0.05) go to NVMe, and the cache holds the hottest of those.
+  o.hotness[{1, 0}] = 0.8;
+  o.hotness[{1, 1}] = 0.1;
+  o.hotness[{1, 2}] = 0.05;
+  o.hotness[{1, 3}] = 0.05;
+  const Placement skewed = plan_placement(in, box(0, 6.5), o);
+  EXPECT_EQ(skewed.nvme_experts, 4);
+  EXPECT_EQ(skewed.nvme_cached_experts, 1);
+  EXPECT_NEAR(skewed.nvme_cache_hit_rate, 0.5 / 0.7, 1e-12);
+  EXPECT_GT(skewed.nvme_cache_hit_rate, uniform.nvme_cache_hit_rate);
+  EXPECT_NEAR(skewed.read_bytes_per_token[2], 0.2e9, 1);
+}
+
 TEST(Planner, RefusesWhatCannotRunAndSaysWhy) {
   PlanOptions o;
   o.context = 10;
