@@ -35,9 +35,14 @@ TEST(HostMemory, SmallAndLargeBuffersAreAlignedAndUsable) {
   std::memset(p, 1, big);
   const HostMemoryStats after = host_memory_stats();
   EXPECT_EQ(after.mapped_bytes - before.mapped_bytes, size_t{14} << 20) << "rounded up to 2 MiB";
-  if (thp_possible()) EXPECT_EQ(after.huge_advised_bytes - before.huge_advised_bytes, size_t{14} << 20);
-  if (numa_node_count() == 1) EXPECT_EQ(after.numa_placed_bytes, before.numa_placed_bytes);
-  else EXPECT_EQ(after.numa_placed_bytes - before.numa_placed_bytes, size_t{14} << 20);
+  if (thp_possible()) {
+    EXPECT_EQ(after.huge_advised_bytes - before.huge_advised_bytes, size_t{14} << 20);
+  }
+  if (numa_node_count() == 1) {
+    EXPECT_EQ(after.numa_placed_bytes, before.numa_placed_bytes);
+  } else {
+    EXPECT_EQ(after.numa_placed_bytes - before.numa_placed_bytes, size_t{14} << 20);
+  }
   host_free(p, big);
   HostMemoryOptions plain;
   plain.huge_pages = false;
