@@ -29,9 +29,8 @@ struct Product {
   int64_t r0, nr;
   float* y;
   int64_t ldy;
+  LinearPath path;
 };
-
-bool uses_int_dot(const WeightView& w) { return int_dot_enabled() && qdot_supported(w.type); }
 
 // Row r (relative to p.r0) of p for every token: the integer dot (activations quantized once
 // per call, acts), the fused FP8 dot for one or two tokens, or the row widened to f32 in
@@ -40,14 +39,14 @@ void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t
   const WeightView& w = *p.w;
   float* y = p.y;
   const int64_t ldy = p.ldy;
-  if (uses_int_dot(w)) {
-    for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = qdot_row(w, p.r0 + r, acts[static_cast<size_t>(t)]);
-    return;
-  }
-  // From three tokens on, widening a row once and reusing it costs less than the fused dot.
-  if (n <= 2 && has_fused_row_dot(w)) {
-    for (int64_t t = 0; t < n; ++t) fused_row_dot(w, p.r0 + r, x + t * ldx, y[t * ldy + r]);
-    return;
+  switch (p.path) {
+    case LinearPath::IntDot:
+      for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = qdot_row(w, p.r0 + r, acts[static_cast<size_t>(t)]);
+      return;
+    case LinearPath::FusedDot:
+      for (int64_t t = 0; t < n; ++t) fused_row_dot(w, p.r0 + r, x + t * ldx, y[t * ldy + r]);
+      return;
+    default: break;
   }
   constexpr int64_t kChunk = 1024;
   const int64_t cols = w.cols;
@@ -65,7 +64,7 @@ void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t
 void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int64_t ldx) {
   std::vector<ActQ8> acts;
   for (size_t i = 0; i < count; ++i)
-    if (uses_int_dot(*ps[i].w)) {
+    if (ps[i].path == LinearPath::IntDot) {
       acts.resize(static_cast<size_t>(n));
       for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, ps[i].w->cols, acts[static_cast<size_t>(t)]);
       break;
@@ -84,29 +83,48 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   });
 }
 
-bool gemm_sized(const WeightView& w, int64_t nr, int64_t n) {
-  return n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16);
+}  // namespace
+
+LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
+  // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
+  if (n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
+  // The integer dot redoes its per-block work for every token; Q8_0's rows widen so cheaply
+  // that from three tokens on widening once and reusing the row is faster (measured with
+  // `strata bench kernels --batch 1,8`).
+  if (int_dot_enabled() && qdot_supported(w.type) && (w.type != WeightType::Q8_0 || n <= 2)) return LinearPath::IntDot;
+  // Likewise the fused FP8 dot converts the row again for every token.
+  if (n <= 2 && has_fused_row_dot(w)) return LinearPath::FusedDot;
+  return LinearPath::Rows;
 }
 
-}  // namespace
+const char* linear_path_name(LinearPath p) {
+  switch (p) {
+    case LinearPath::Gemm: return "gemm";
+    case LinearPath::IntDot: return "int8";
+    case LinearPath::FusedDot: return "fused";
+    case LinearPath::Rows: break;
+  }
+  return "rows";
+}
 
 void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                  int64_t ldy) {
-  // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
-  if (gemm_sized(w, nr, n)) return linear_rows_onednn(w, r0, nr, x, n, ldx, y, ldy);
-  const Product p{&w, r0, nr, y, ldy};
+  const LinearPath path = linear_path(w, nr, n);
+  if (path == LinearPath::Gemm) return linear_rows_onednn(w, r0, nr, x, n, ldx, y, ldy);
+  const Product p{&w, r0, nr, y, ldy, path};
   small_batch(&p, 1, x, n, ldx);
 }
 
 void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb) {
   if (a.cols != b.cols) throw std::invalid_argument("linear_pair: inputs of " + std::to_string(a.cols) + " and " +
                                                     std::to_string(b.cols) + " columns");
-  if (gemm_sized(a, a.rows, n) || gemm_sized(b, b.rows, n)) {
+  const LinearPath pa = linear_path(a, a.rows, n), pb = linear_path(b, b.rows, n);
+  if (pa == LinearPath::Gemm || pb == LinearPath::Gemm) {
     linear(a, x, n, ya);
     linear(b, x, n, yb);
     return;
   }
-  const Product ps[2] = {{&a, 0, a.rows, ya, a.rows}, {&b, 0, b.rows, yb, b.rows}};
+  const Product ps[2] = {{&a, 0, a.rows, ya, a.rows, pa}, {&b, 0, b.rows, yb, b.rows, pb}};
   small_batch(ps, 2, x, n, a.cols);
 }
 

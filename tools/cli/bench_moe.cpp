@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cpu-kernels/machine_limits.h"
+#include "memory-tier/host_memory.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
 #include "runtime/model/moe_ffn.h"
@@ -49,22 +50,42 @@ void register_bench_moe(CLI::App* bench) {
       throw Error("bench moe: " + std::to_string(experts) + " experts of " + human_bytes(expert_bytes) + " need " +
                   human_bytes(total) + ", more than 70% of this machine's " + human_bytes(phys) +
                   " (use --experts N)");
-    // Distinct copies of every matrix (and its scales), so each expert streams from DRAM.
+    // Distinct copies of every matrix (and its scales), so each expert streams from DRAM; one
+    // buffer per expert from the memory tier's allocator (huge pages, NUMA policy), as the
+    // experts a run fixes in DRAM get.
     struct Copy {
-      std::vector<uint8_t> w1, w1s, w3, w3s, w2, w2s;
+      uint8_t* buf = nullptr;
+      size_t bytes = 0;
       Mlp mlp;
     };
     std::vector<Copy> pool(static_cast<size_t>(experts));
+    const size_t copy_bytes = 2 * (w_up.data.size() + w_up.scale.size()) + w_down.data.size() + w_down.scale.size();
+    struct Free {
+      std::vector<Copy>& pool;
+      ~Free() {
+        for (Copy& c : pool)
+          if (c.buf) host_free(c.buf, c.bytes);
+      }
+    } free_pool{pool};
     for (Copy& c : pool) {
-      c.w1 = w_up.data, c.w1s = w_up.scale, c.w3 = w_up.data, c.w3s = w_up.scale;
-      c.w2 = w_down.data, c.w2s = w_down.scale;
-      auto view = [](const Stored& s, std::vector<uint8_t>& data, std::vector<uint8_t>& scale) {
-        WeightView v = s.view;
-        v.data = data.data();
-        v.scale = scale.empty() ? nullptr : scale.data();
+      c.bytes = copy_bytes;
+      c.buf = static_cast<uint8_t*>(host_alloc(copy_bytes));
+      size_t at = 0;
+      auto place = [&](const Stored& st) {
+        WeightView v = st.view;
+        std::copy(st.data.begin(), st.data.end(), c.buf + at);
+        v.data = c.buf + at;
+        at += st.data.size();
+        v.scale = nullptr;
+        if (!st.scale.empty()) {
+          std::copy(st.scale.begin(), st.scale.end(), c.buf + at);
+          v.scale = c.buf + at;
+          at += st.scale.size();
+        }
         return v;
       };
-      c.mlp = {view(w_up, c.w1, c.w1s), view(w_down, c.w2, c.w2s), view(w_up, c.w3, c.w3s)};
+      const WeightView w1 = place(w_up), w2 = place(w_down), w3 = place(w_up);
+      c.mlp = {w1, w2, w3};
     }
     const double bw = measure_read_bandwidth_gbps();
     std::vector<float> x(static_cast<size_t>(d), 0.01f), acc(static_cast<size_t>(d));

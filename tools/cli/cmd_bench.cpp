@@ -164,12 +164,7 @@ void register_bench(CLI::App& app) {
           const double t_mem = double(w.bytes) / (bw * 1e9), t_flop = 2.0 * s.rows * s.cols * b / (peak * 1e9);
           const double ratio = std::max(t_mem, t_flop) / t;
           const char* bound = t_mem >= t_flop ? "memory" : "compute";
-          // Which kernel ran (cpu-kernels/linear.cpp): oneDNN GEMM, integer dot, fused row dot,
-          // or row dequantize-then-dot.
-          const char* path = b >= gemm_min_batch()                                 ? "gemm"
-                             : int_dot_enabled() && qdot_supported(w.view.type)   ? "int8"
-                             : b <= 2 && has_fused_row_dot(w.view)                ? "fused"
-                                                                                  : "rows";
+          const char* path = linear_path_name(linear_path(w.view, s.rows, b));  // the kernel that ran
           rows.push_back({{"type", type}, {"shape", s.name}, {"batch", b}, {"us", t * 1e6}, {"gb_per_s", gbps},
                           {"gflop_per_s", gflops}, {"ratio", ratio}, {"bound", bound}, {"path", path}});
           if (!json)
