@@ -148,8 +148,9 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
     const int l = in.items[i].layer;
     if (l >= n_layers) continue;
     const size_t bucket = l < 0 ? 0 : static_cast<size_t>(l) + 1;
-    const double b = double(in.items[i].bytes) * reads[i];
-    per_layer[bucket][static_cast<size_t>(cached[i] ? Tier::Dram : p.tier[i])] += b;
+    const Tier from = cached[i] ? Tier::Dram : p.tier[i];
+    const double b = double(in.items[i].bytes) * reads[i] * (from == Tier::Nvme ? in.items[i].nvme_read_factor : 1.0);
+    per_layer[bucket][static_cast<size_t>(from)] += b;
   }
   const double kv_read = double(p.kv_bytes) / std::max(n_layers, 1);
   for (size_t l = 1; l < per_layer.size(); ++l) per_layer[l][static_cast<size_t>(p.kv_tier)] += kv_read;

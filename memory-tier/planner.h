@@ -12,7 +12,8 @@
 // Cost model (decode, batch 1, FlexGen-style): per layer, bytes read from each resource —
 // GPU memory, DRAM (CPU compute), NVMe (streamed into DRAM, then read by the CPU), PCIe — each
 // divided by its bandwidth; a layer takes the slowest of its overlapped resources; a token
-// takes the sum over layers. Experts contribute bytes × activation probability. With a DRAM
+// takes the sum over layers. Experts contribute bytes × activation probability; gathered
+// tables the rows a token reads (on NVMe, whole pages around them). With a DRAM
 // cache for NVMe-tier experts (PlanOptions::nvme_cache_bytes), the cache is taken to hold the
 // hottest NVMe-tier experts that fit (the store's frequency eviction in steady state): their
 // reads count as DRAM reads, the rest as NVMe reads.
@@ -45,6 +46,9 @@ struct PlanItem {
   // activation probability for experts, rows/total for gathered tables.
   double reads_per_token = 1;
   bool gathered = false;  // a table read a few rows per token (embedding, Engram): DRAM first
+  // Bytes read from NVMe per byte used while the item is there: rows gathered at random are
+  // read in whole pages (an Engram table: 64 KiB pages of whole rows), so page / row.
+  double nvme_read_factor = 1;
 };
 
 struct PlanInput {

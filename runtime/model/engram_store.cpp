@@ -21,7 +21,7 @@ StoredEngramTable::StoredEngramTable(const WeightIndex& index, const TensorEntry
   rows_ = t.shape[0];
   cols_ = t.shape[1];
   row_bytes_ = row_bytes(t.type, cols_);
-  rows_per_page_ = std::max<int64_t>(1, (int64_t{64} << 10) / row_bytes_);
+  rows_per_page_ = std::max<int64_t>(1, kEngramPageBytes / row_bytes_);
   std::vector<StoreItem> pages;
   for (int64_t r = 0; r < rows_; r += rows_per_page_) {
     const int64_t nr = std::min(rows_per_page_, rows_ - r);

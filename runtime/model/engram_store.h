@@ -16,6 +16,9 @@
 
 namespace strata {
 
+// The size a table's pages aim at (whole rows; one row when a row is larger).
+constexpr int64_t kEngramPageBytes = int64_t{64} << 10;
+
 class StoredEngramTable final : public EngramTable {
  public:
   // Throws strata::Error naming the tensor when its type does not keep each row

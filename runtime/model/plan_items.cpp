@@ -1,10 +1,13 @@
 #include "runtime/model/plan_items.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "cpu-kernels/weight_type.h"
 #include "runtime/common/error.h"
 #include "runtime/format/names.h"
+#include "runtime/model/engram_store.h"
 #include "runtime/model/schema.h"
 
 namespace strata {
@@ -17,6 +20,27 @@ double expert_probability(const ModelConfig& c) {
 bool is_gathered(TensorClass cls, const std::string& name) {
   return cls == TensorClass::Embedding ||
          (cls == TensorClass::Engram && name.find("multi_head_embedding") != std::string::npos);
+}
+
+// The share of a gathered table's bytes one decoded token reads — the embedding one row of
+// vocab_size, an Engram layer's table one row per (n-gram order, head) out of all its heads'
+// rows — and, through nvme_factor, how many bytes an Engram row costs on NVMe (its page).
+double gathered_reads(const ModelConfig& c, TensorClass cls, int layer, double& nvme_factor, uint64_t bytes) {
+  int64_t rows = 0, per_token = 0;
+  if (cls == TensorClass::Embedding) {
+    rows = c.vocab_size;
+    per_token = 1;
+  } else if (c.engram.enabled) {
+    const auto sizes = engram_head_sizes(c.engram);
+    if (const auto it = sizes.find(layer); it != sizes.end())
+      for (int64_t s : it->second) rows += s;
+    per_token = int64_t{c.engram.max_ngram_size - 1} * c.engram.n_head_per_ngram;
+  }
+  if (rows <= 0 || bytes == 0) return 0;
+  // Engram rows are paged (engram_store.h); the embedding is read from the memory map.
+  if (cls != TensorClass::Embedding)
+    nvme_factor = std::max(1.0, std::floor(double(kEngramPageBytes) / (double(bytes) / double(rows))));
+  return std::min(1.0, double(per_token) / double(rows));
 }
 
 // Items of one model from (name, bytes) pairs: experts grouped, MTP left out.
@@ -59,7 +83,7 @@ PlanInput build(const ModelConfig& c, const std::string& model,
     item.layer = layer;
     item.bytes = bytes;
     item.gathered = is_gathered(cls, name);
-    item.reads_per_token = item.gathered ? 0.0 : 1.0;
+    item.reads_per_token = item.gathered ? gathered_reads(c, cls, layer, item.nvme_read_factor, bytes) : 1.0;
     in.items.push_back(item);
   }
   (void)mtp;

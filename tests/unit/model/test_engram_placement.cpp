@@ -77,6 +77,26 @@ ModelOptions options_of(const ExpertPlan& plan) {
   return o;
 }
 
+// The planner's items for Engram tables: the share of a table one token reads is one row per
+// (n-gram order, head) of all that layer's rows, and on NVMe each row costs its 64 KiB page.
+TEST(EngramPlacement, TableItemsCarryTheirPerTokenReads) {
+  test::ScratchDir dir("engram-items");
+  const ModelFiles m = tiny_engram(dir, Arch::DeepseekV3);
+  const auto heads = engram_head_sizes(m.config.engram);
+  int tables = 0;
+  for (const PlanItem& it : plan_input_from_model(m).items) {
+    if (it.cls != "engram" || !it.gathered) continue;
+    ++tables;
+    int64_t rows = 0;
+    for (int64_t r : heads.at(it.layer)) rows += r;
+    EXPECT_NEAR(it.reads_per_token, (3.0 - 1) * 2 / double(rows), 1e-12) << it.name;
+    const double row_bytes = double(it.bytes) / double(rows);  // 8 bf16 values per head row
+    EXPECT_EQ(row_bytes, 16);
+    EXPECT_EQ(it.nvme_read_factor, 65536 / 16) << it.name;
+  }
+  EXPECT_EQ(tables, 2);
+}
+
 TEST(EngramPlacement, TablesPlannedOnNvmeArePagedWithTheSameLogits) {
   test::ScratchDir dir("engram-placement");
   for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV4}) {

@@ -87,6 +87,27 @@ TEST(Planner, CostModelTakesTheSlowestResourcePerLayer) {
   EXPECT_EQ(p.bound, "NVMe read bandwidth");
 }
 
+// A gathered table on NVMe costs the rows a token reads, each in its whole page.
+TEST(Planner, GatheredTablesOnNvmeCostTheirPagesPerToken) {
+  PlanInput in;
+  in.model = "table";
+  in.n_layers = 1;
+  in.items.push_back({"layers.0.attn", "attention", 0, -1, 1'000'000'000, 1.0, false});
+  PlanItem table{"layers.0.engram.table", "engram", 0, -1, 1'000'000'000, 0.001, true};
+  table.nvme_read_factor = 16;
+  in.items.push_back(table);
+  PlanOptions o;
+  o.context = 0;
+  const Placement far = plan_placement(in, box(0, 1.2), o);  // room for the attention only
+  ASSERT_EQ(far.tier[1], Tier::Nvme);
+  EXPECT_NEAR(far.read_bytes_per_token[2], 1e9 * 0.001 * 16, 1);
+  EXPECT_NEAR(far.read_bytes_per_token[1], 1e9, 1);
+  const Placement near = plan_placement(in, box(0, 3), o);  // both in DRAM: the rows alone
+  ASSERT_EQ(near.tier[1], Tier::Dram);
+  EXPECT_NEAR(near.read_bytes_per_token[1], 1e9 + 1e9 * 0.001, 1);
+  EXPECT_EQ(near.read_bytes_per_token[2], 0);
+}
+
 TEST(Planner, CacheOfNvmeExpertsTurnsTheirReadsIntoDramReads) {
   const PlanInput in = model();
   PlanOptions o;
