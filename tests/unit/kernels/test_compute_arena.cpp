@@ -5,12 +5,11 @@
 #include <tbb/task_arena.h>
 
 #include <atomic>
-#include <random>
 #include <vector>
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
-#include "cpu-kernels/quantize.h"
+#include "tests/unit/kernels/kernel_test_util.h"
 
 namespace strata {
 namespace {
@@ -63,17 +62,9 @@ TEST(ComputeArena, PinnedWorkersRunOnOneHardwareThreadEach) {
 
 TEST(ComputeArena, ProductsDoNotDependOnTheArena) {
   ArenaReset reset;
-  std::mt19937 g(3);
-  std::normal_distribution<float> nd(0, 1);
-  std::vector<float> src(64 * 512), x(3 * 512);
-  for (float& v : src) v = nd(g);
-  for (float& v : x) v = nd(g);
-  std::vector<uint8_t> data;
-  for (int r = 0; r < 64; ++r) {
-    auto row = quantize_row_ref(WeightType::Q4_K, src.data() + r * 512, 512);
-    data.insert(data.end(), row.begin(), row.end());
-  }
-  const WeightView w{WeightType::Q4_K, data.data(), 64, 512};
+  const test::Mat m = test::make_matrix(WeightType::Q4_K, 64, 512);
+  const WeightView& w = m.view;
+  const std::vector<float> x = test::randn(3 * 512, 3);
   std::vector<float> a(3 * 64), b(a.size());
   linear(w, x.data(), 3, a.data());
   configure_compute_arena({1, true});

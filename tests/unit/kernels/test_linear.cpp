@@ -18,39 +18,16 @@
 #include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/quantize.h"
 #include "tests/support/test_support.h"
+#include "tests/unit/kernels/kernel_test_util.h"
 
 namespace strata {
 namespace {
 
-struct Mat {
-  std::vector<uint8_t> data, scale;
-  WeightView view;
-};
-
-std::vector<float> randn(int64_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0, 1);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = d(g);
-  return v;
-}
+using test::Mat;
+using test::randn;
 
 Mat make(WeightType t, int64_t rows, int64_t cols, WeightType scale_type = WeightType::F32) {
-  Mat m;
-  const std::vector<float> src = randn(rows * cols, 7);
-  if (t == WeightType::F8_E4M3) {
-    quantize_fp8_blockscaled_ref(src.data(), rows, cols, scale_type, m.data, m.scale);
-  } else if (t == WeightType::MXFP4) {
-    quantize_mxfp4_ref(src.data(), rows, cols, m.data, m.scale);
-    scale_type = WeightType::F8_E8M0;
-  } else {
-    for (int64_t r = 0; r < rows; ++r) {
-      auto row = quantize_row_ref(t, src.data() + r * cols, cols);
-      m.data.insert(m.data.end(), row.begin(), row.end());
-    }
-  }
-  m.view = {t, m.data.data(), rows, cols, m.scale.empty() ? nullptr : m.scale.data(), scale_type};
-  return m;
+  return test::make_matrix(t, rows, cols, scale_type);
 }
 
 struct Case {

@@ -14,38 +14,16 @@
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/quantize.h"
 #include "tests/support/test_support.h"
+#include "tests/unit/kernels/kernel_test_util.h"
 
 namespace strata {
 namespace {
 
-std::vector<float> randn(int64_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0, 1);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = d(g);
-  return v;
-}
-
-struct Mat {
-  std::vector<uint8_t> data, scale;
-  WeightView view;
-};
+using test::Mat;
+using test::randn;
 
 Mat make(WeightType t, int64_t rows, int64_t cols, uint32_t seed = 7) {
-  Mat m;
-  const std::vector<float> src = randn(rows * cols, seed);
-  WeightType st = WeightType::F32;
-  if (t == WeightType::MXFP4) {
-    quantize_mxfp4_ref(src.data(), rows, cols, m.data, m.scale);
-    st = WeightType::F8_E8M0;
-  } else {
-    for (int64_t r = 0; r < rows; ++r) {
-      auto row = quantize_row_ref(t, src.data() + r * cols, cols);
-      m.data.insert(m.data.end(), row.begin(), row.end());
-    }
-  }
-  m.view = {t, m.data.data(), rows, cols, m.scale.empty() ? nullptr : m.scale.data(), st};
-  return m;
+  return test::make_matrix(t, rows, cols, WeightType::F32, seed);
 }
 
 // Activations with the awkward cases: a block of zeros, an outlier, tiny values.
