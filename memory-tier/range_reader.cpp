@@ -38,7 +38,21 @@ struct OpenFile {
   std::string path;
   int fd = -1;
   bool direct = false;
+  // What the file was when opened: a read finding other values fails (the weights changed
+  // under us; what it would read may be neither the old nor the new bytes).
+  off_t size = 0;
+  struct timespec mtime = {};
 };
+
+// Why f is not the file it was when opened ("" when it is).
+std::string changed_since_open(const OpenFile& f) {
+  struct stat st;
+  if (::fstat(f.fd, &st) != 0) return std::string("cannot stat it: ") + std::strerror(errno);
+  if (st.st_size != f.size)
+    return "its size changed from " + std::to_string(f.size) + " to " + std::to_string(st.st_size) + " bytes";
+  if (st.st_mtim.tv_sec != f.mtime.tv_sec || st.st_mtim.tv_nsec != f.mtime.tv_nsec) return "it was modified";
+  return "";
+}
 
 // One aligned piece of one request.
 struct Chunk {
@@ -102,6 +116,16 @@ class ReaderBase : public RangeReader {
         files_.clear();
         throw Error(f.path + ": cannot open for reading: " + why);
       }
+      struct stat st;
+      if (::fstat(f.fd, &st) != 0) {
+        const std::string why = std::strerror(errno);
+        ::close(f.fd);
+        close_all();
+        files_.clear();
+        throw Error(f.path + ": cannot stat: " + why);
+      }
+      f.size = st.st_size;
+      f.mtime = st.st_mtim;
       files_.push_back(f);
     }
   }
@@ -117,6 +141,15 @@ class ReaderBase : public RangeReader {
         throw Error("range reader: request names file " + std::to_string(r.file) + " of " +
                     std::to_string(files_.size()));
       if (r.length > 0 && !r.dst) throw Error(describe(files_[r.file], r) + ": no destination");
+    }
+    // Each file of the batch, once: still the file that was opened?
+    std::vector<bool> seen(files_.size(), false);
+    for (const ReadRequest& r : reqs) {
+      if (seen[r.file]) continue;
+      seen[r.file] = true;
+      if (const std::string why = changed_since_open(files_[r.file]); !why.empty())
+        throw Error(describe(files_[r.file], r) + ": the file changed since it was opened (" + why +
+                    "); reload the model");
     }
   }
   int apply_fault(const Chunk& c, const ReadRequest& r, int res) const {

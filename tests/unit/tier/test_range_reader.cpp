@@ -1,7 +1,12 @@
 // RangeReader against plain file contents, on both backends, with injected faults.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <ctime>
+#include <filesystem>
 #include <random>
 
 #include "memory-tier/range_reader.h"
@@ -119,6 +124,29 @@ TEST(RangeReader, IoErrorsAndShortFilesNameFileAndOffset) {
     STRATA_EXPECT_ERROR(RangeReader::open(f.files, busy)->read(std::span(&small, 1)), "b.bin", "EAGAIN");
     // The reader is still usable after a failed request.
     expect_reads(f, opts(force_pread));
+  }
+}
+
+// A weight file written to or truncated after it was opened: the next read fails naming the
+// file instead of returning bytes that may be neither the old nor the new contents.
+TEST(RangeReader, FilesChangedUnderTheReaderAreRefused) {
+  for (bool force_pread : {false, true}) {
+    Fixture f;
+    auto r = RangeReader::open(f.files, opts(force_pread));
+    std::vector<uint8_t> out(100);
+    const ReadRequest req{1, 0, 100, out.data()};
+    r->read(std::span(&req, 1));  // unchanged: fine
+    // Same size, new bytes and a new modification time.
+    std::vector<uint8_t> other = f.b;
+    other[5] ^= 0xFF;
+    test::write_bytes(f.dir / "b.bin", other);
+    const struct timespec later[2] = {{0, UTIME_OMIT}, {time(nullptr) + 5, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, (f.dir / "b.bin").c_str(), later, 0), 0);
+    STRATA_EXPECT_ERROR(r->read(std::span(&req, 1)), "b.bin", "changed since it was opened", "modified");
+    // Truncated: the size is named.
+    std::filesystem::resize_file(f.dir / "a.bin", 4096);
+    const ReadRequest in_a{0, 0, 100, out.data()};
+    STRATA_EXPECT_ERROR(r->read(std::span(&in_a, 1)), "a.bin", "size changed from 3145851 to 4096");
   }
 }
 
