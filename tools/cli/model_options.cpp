@@ -1,8 +1,11 @@
 // Flags shared by the commands that run a model, and what they print about its experts.
 #include <algorithm>
 #include <cstdio>
+#include <set>
+#include <string>
 
 #include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/qdot.h"
 #include "memory-tier/hotness.h"
 #include "runtime/common/error.h"
@@ -73,6 +76,28 @@ void configure_threads(const ModelArgs& a, int profile_threads) {
                info.note.empty() ? "" : "; ", info.note.c_str());
 }
 
+// Which product kernels the model's matrices will use at decode, in a line for the user.
+std::string describe_products(const ModelFiles& m) {
+  std::set<std::string> int_types, fused_types;
+  for (const TensorEntry& t : m.index.tensors()) {
+    if (t.shape.size() != 2) continue;
+    if (qdot_supported(t.type)) int_types.insert(std::string(weight_type_name(t.type)));
+    else if (t.type == WeightType::F8_E4M3 && !t.scale.empty() && dispatch_level() != CpuLevel::Scalar)
+      fused_types.insert("f8_e4m3");
+  }
+  auto join = [](const std::set<std::string>& s) {
+    std::string out;
+    for (const std::string& x : s) out += (out.empty() ? "" : ", ") + x;
+    return out;
+  };
+  std::string d;
+  if (!int_types.empty())
+    d = join(int_types) + (int_dot_enabled() ? " by integer dot with int8 activations (--exact-dot: widened to f32)"
+                                             : " widened to f32 (--exact-dot)");
+  if (!fused_types.empty()) d += std::string(d.empty() ? "" : "; ") + "fp8 by fused dot";
+  return d;
+}
+
 }  // namespace
 
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
@@ -102,6 +127,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
   configure_threads(a, profile_threads);
+  if (const std::string d = describe_products(m); !d.empty()) std::fprintf(stderr, "products at decode: %s\n", d.c_str());
   auto lm = load_causal_lm(m, a.opts);
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats()) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
