@@ -14,7 +14,9 @@ m="$WORK/v3"
   2>"$WORK/err.txt"
 grep -q "compute: 1 threads, pinned one per core" "$WORK/err.txt" || { echo "FAIL: no compute line"; cat "$WORK/err.txt"; exit 1; }
 cmp -s "$WORK/default.npy" "$WORK/pinned.npy" || { echo "FAIL: one pinned thread changed the logits"; exit 1; }
-"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --exact-dot --out "$WORK/exact.npy" 2>/dev/null
+grep -q "products at decode: mxfp4 by integer dot" "$WORK/err.txt" || { echo "FAIL: no products line"; cat "$WORK/err.txt"; exit 1; }
+"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --exact-dot --out "$WORK/exact.npy" 2>"$WORK/err.txt"
+grep -q "products at decode: mxfp4 widened to f32" "$WORK/err.txt" || { echo "FAIL: --exact-dot not reported"; cat "$WORK/err.txt"; exit 1; }
 if cmp -s "$WORK/default.npy" "$WORK/exact.npy"; then
   echo "FAIL: --exact-dot gave the integer dot's logits"
   exit 1
