@@ -137,11 +137,7 @@ void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, 
   // Output columns are shared by all rows: accumulate serially (used on small per-head blocks).
   for (int64_t r = 0; r < nr; ++r) {
     dequant_row(w, r0 + r, row.data());
-    for (int64_t t = 0; t < n; ++t) {
-      const float xr = x[t * ldx + r];
-      float* yt = y + t * ldy;
-      for (int64_t c = 0; c < cols; ++c) yt[c] += xr * row[static_cast<size_t>(c)];
-    }
+    for (int64_t t = 0; t < n; ++t) axpy_f32(x[t * ldx + r], row.data(), y + t * ldy, cols);
   }
 }
 
