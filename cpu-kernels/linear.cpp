@@ -41,7 +41,7 @@ void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t
   const int64_t ldy = p.ldy;
   switch (p.path) {
     case LinearPath::IntDot:
-      for (int64_t t = 0; t < n; ++t) y[t * ldy + r] = qdot_row(w, p.r0 + r, acts[static_cast<size_t>(t)]);
+      qdot_row_tokens(w, p.r0 + r, acts.data(), n, y + r, ldy);
       return;
     case LinearPath::FusedDot:
       for (int64_t t = 0; t < n; ++t) fused_row_dot(w, p.r0 + r, x + t * ldx, y[t * ldy + r]);

@@ -1,5 +1,6 @@
 #include "cpu-kernels/qdot.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -33,24 +34,36 @@ const kern::QDotKernels& kernels_for_level() {
   return kern::qdot_kernels_scalar();
 }
 
-float row_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r, const ActQ8& a) {
-  if (a.n != w.cols) throw std::invalid_argument("qdot_row: activations of " + std::to_string(a.n) +
-                                                 " for a row of " + std::to_string(w.cols));
-  const int64_t n = w.cols;
-  const int8_t* xq = a.q.data();
-  const float* xd = a.d.data();
-  const int16_t* xs = a.s.data();
-  const float* xds = a.ds.data();
+kern::QTok tok(const ActQ8& a) { return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data()}; }
+
+// Row r of w against acts[0..n): out[t * stride]; tokens in groups of kQDotTokens.
+void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r, const ActQ8* acts, int64_t n, float* out,
+              int64_t stride) {
+  const int64_t cols = w.cols;
+  for (int64_t t = 0; t < n; ++t)
+    if (acts[t].n != cols)
+      throw std::invalid_argument("qdot_row: activations of " + std::to_string(acts[t].n) + " for a row of " +
+                                  std::to_string(cols));
+  kern::QDotFn f = nullptr;
+  const uint8_t* blocks = nullptr;
+  const uint8_t* e8m0 = nullptr;
   switch (w.type) {
-    case WeightType::Q8_0: return k.q8_0(w.data + r * (n / 32) * 34, xq, xd, xs, xds, n);
-    case WeightType::Q4_0: return k.q4_0(w.data + r * (n / 32) * 18, xq, xd, xs, xds, n);
-    case WeightType::Q4_K: return k.q4_k(w.data + r * (n / 256) * 144, xq, xd, xs, xds, n);
-    case WeightType::Q5_K: return k.q5_k(w.data + r * (n / 256) * 176, xq, xd, xs, xds, n);
-    case WeightType::Q6_K: return k.q6_k(w.data + r * (n / 256) * 210, xq, xd, xs, xds, n);
-    case WeightType::MXFP4: return k.mxfp4(w.data + r * n / 2, w.scale + r * n / 32, a.qp.data(), xd, n);
-    default: break;
+    case WeightType::Q8_0: f = k.q8_0, blocks = w.data + r * (cols / 32) * 34; break;
+    case WeightType::Q4_0: f = k.q4_0, blocks = w.data + r * (cols / 32) * 18; break;
+    case WeightType::Q4_K: f = k.q4_k, blocks = w.data + r * (cols / 256) * 144; break;
+    case WeightType::Q5_K: f = k.q5_k, blocks = w.data + r * (cols / 256) * 176; break;
+    case WeightType::Q6_K: f = k.q6_k, blocks = w.data + r * (cols / 256) * 210; break;
+    case WeightType::MXFP4: f = k.mxfp4, blocks = w.data + r * cols / 2, e8m0 = w.scale + r * cols / 32; break;
+    default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
-  throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
+  for (int64_t t0 = 0; t0 < n; t0 += kern::kQDotTokens) {
+    const int nt = static_cast<int>(std::min<int64_t>(kern::kQDotTokens, n - t0));
+    kern::QTok toks[kern::kQDotTokens];
+    float res[kern::kQDotTokens];
+    for (int i = 0; i < nt; ++i) toks[i] = tok(acts[t0 + i]);
+    f(blocks, e8m0, toks, nt, cols, res);
+    for (int i = 0; i < nt; ++i) out[(t0 + i) * stride] = res[i];
+  }
 }
 
 void pair_order(ActQ8& a) {
@@ -112,10 +125,20 @@ bool qdot_supported(WeightType t) {
   }
 }
 
-float qdot_row(const WeightView& w, int64_t r, const ActQ8& a) { return row_dot(kernels_for_level(), w, r, a); }
+float qdot_row(const WeightView& w, int64_t r, const ActQ8& a) {
+  float out;
+  rows_dot(kernels_for_level(), w, r, &a, 1, &out, 1);
+  return out;
+}
+
+void qdot_row_tokens(const WeightView& w, int64_t r, const ActQ8* acts, int64_t n, float* out, int64_t stride) {
+  rows_dot(kernels_for_level(), w, r, acts, n, out, stride);
+}
 
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a) {
-  return row_dot(kern::qdot_kernels_scalar(), w, r, a);
+  float out;
+  rows_dot(kern::qdot_kernels_scalar(), w, r, &a, 1, &out, 1);
+  return out;
 }
 
 bool int_dot_enabled() { return int_dot_flag().load(std::memory_order_relaxed); }

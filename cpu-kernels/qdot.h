@@ -39,6 +39,9 @@ void quantize_act_q8(const float* x, int64_t n, ActQ8& out);
 bool qdot_supported(WeightType t);
 // Row r of w (all its columns) · a, a.n == w.cols; at the dispatch level in effect.
 float qdot_row(const WeightView& w, int64_t r, const ActQ8& a);
+// Row r of w · acts[t] into out[t * stride] for t < n: the row's blocks are unpacked once per
+// group of tokens; each result equals qdot_row's for that token.
+void qdot_row_tokens(const WeightView& w, int64_t r, const ActQ8* acts, int64_t n, float* out, int64_t stride);
 // The scalar twin (the reference the vector kernels are tested against).
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a);
 

@@ -13,8 +13,7 @@ namespace {
 }  // namespace
 
 const QDotKernels& qdot_kernels_avx2() {
-  static const QDotKernels k = {q8_0, q4_0, q45_k<false>, q45_k<true>, q6_k, mxfp4};
-  return k;
+  return kQDotTable;
 }
 
 }  // namespace strata::kern

@@ -1,19 +1,32 @@
 // Integer dot kernels (qdot.h), one table per instruction set; raw pointers only, so nothing
-// compiled with wider instructions is shared across levels. xq/xd/xs/xds are an ActQ8's arrays
-// (q, d, s, ds) from the row's first column; n is the row length.
+// compiled with wider instructions is shared across levels. Each call takes one weight row and
+// up to kQDotTokens tokens' activations (an ActQ8's arrays from the row's first column) and
+// writes one result per token: the row's blocks are unpacked once for all of them. A token's
+// result does not depend on which others share the call (the same operations in the same
+// order), so grouping never changes the numbers.
 #pragma once
 
 #include <cstdint>
 
 namespace strata::kern {
 
-using QDotFn = float (*)(const uint8_t* blocks, const int8_t* xq, const float* xd, const int16_t* xs,
-                         const float* xds, int64_t n);
+constexpr int kQDotTokens = 4;
+
+// One token's quantized activations (ActQ8's q, d, s, ds, and qp for MXFP4).
+struct QTok {
+  const int8_t* q;
+  const float* d;
+  const int16_t* s;
+  const float* ds;
+  const int8_t* qp;
+};
+
+// blocks: the row's stored blocks; e8m0: its scales (MXFP4 only, else unused); n: row length;
+// nt: 1..kQDotTokens tokens; out[t] for each.
+using QDotFn = void (*)(const uint8_t* blocks, const uint8_t* e8m0, const QTok* toks, int nt, int64_t n, float* out);
 
 struct QDotKernels {
-  QDotFn q8_0, q4_0, q4_k, q5_k, q6_k;
-  // MXFP4: n / 2 packed bytes and n / 32 E8M0 scales; xq in ActQ8::qp's pair order.
-  float (*mxfp4)(const uint8_t* packed, const uint8_t* e8m0, const int8_t* xq, const float* xd, int64_t n);
+  QDotFn q8_0, q4_0, q4_k, q5_k, q6_k, mxfp4;
 };
 
 const QDotKernels& qdot_kernels_scalar();

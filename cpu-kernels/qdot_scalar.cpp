@@ -21,7 +21,9 @@ int dot32(const uint8_t* wq, const int8_t* xq, int n) {
   return s;
 }
 
-float q8_0(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*, const float*, int64_t n) {
+float q8_0(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  const int8_t* xq = x.q;
+  const float* xd = x.d;
   float acc = 0;
   for (int64_t b = 0; b < n / 32; ++b) {
     const uint8_t* blk = w + b * 34;
@@ -33,7 +35,9 @@ float q8_0(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*, 
   return acc;
 }
 
-float q4_0(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*, const float* xds, int64_t n) {
+float q4_0(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  const int8_t* xq = x.q;
+  const float *xd = x.d, *xds = x.ds;
   float acc = 0;
   for (int64_t b = 0; b < n / 32; ++b) {
     const uint8_t* blk = w + b * 18;
@@ -50,7 +54,9 @@ float q4_0(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*, 
 
 // Q4_K / Q5_K: sub-block j of 32 meets activation block 8 * super-block + j.
 template <bool kFive>
-float q45_k(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*, const float* xds, int64_t n) {
+float q45_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  const int8_t* xq = x.q;
+  const float *xd = x.d, *xds = x.ds;
   constexpr int kBytes = kFive ? 176 : 144;
   float acc = 0;
   for (int64_t sb = 0; sb < n / 256; ++sb) {
@@ -77,7 +83,10 @@ float q45_k(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t*,
 }
 
 // Q6_K: per part of 128, four groups of 32 (activation blocks); scales per 16; offset 32.
-float q6_k(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t* xs, const float*, int64_t n) {
+float q6_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  const int8_t* xq = x.q;
+  const float* xd = x.d;
+  const int16_t* xs = x.s;
   float acc = 0;
   for (int64_t sb = 0; sb < n / 256; ++sb) {
     const uint8_t* blk = w + sb * 210;
@@ -105,7 +114,9 @@ float q6_k(const uint8_t* w, const int8_t* xq, const float* xd, const int16_t* x
 }
 
 // MXFP4: doubled E2M1 values (integers, ±12) times the activations, scaled by 2^e / 2.
-float mxfp4(const uint8_t* packed, const uint8_t* e8m0, const int8_t* xq, const float* xd, int64_t n) {
+float mxfp4(const uint8_t* packed, const uint8_t* e8m0, const QTok& x, int64_t n) {
+  const int8_t* xq = x.qp;
+  const float* xd = x.d;
   static constexpr int kTwice[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
   float acc = 0;
   const int64_t nb = n / 32;
@@ -124,10 +135,16 @@ float mxfp4(const uint8_t* packed, const uint8_t* e8m0, const int8_t* xq, const 
   return acc;
 }
 
+// Token by token.
+template <float (*F)(const uint8_t*, const uint8_t*, const QTok&, int64_t)>
+void each(const uint8_t* w, const uint8_t* e8m0, const QTok* toks, int nt, int64_t n, float* out) {
+  for (int t = 0; t < nt; ++t) out[t] = F(w, e8m0, toks[t], n);
+}
+
 }  // namespace
 
 const QDotKernels& qdot_kernels_scalar() {
-  static const QDotKernels k = {q8_0, q4_0, q45_k<false>, q45_k<true>, q6_k, mxfp4};
+  static const QDotKernels k = {each<q8_0>, each<q4_0>, each<q45_k<false>>, each<q45_k<true>>, each<q6_k>, each<mxfp4>};
   return k;
 }
 

@@ -88,6 +88,31 @@ TEST(QDot, EveryLevelMatchesTheScalarTwin) {
   set_dispatch_level(saved);
 }
 
+// Tokens sharing one pass over a row get exactly what each would get alone, at every level
+// and every group size (1..4 per kernel call, and the remainder).
+TEST(QDot, TokensSharingARowGetTheirOwnResults) {
+  const CpuLevel saved = dispatch_level();
+  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) continue;
+    for (const Case& c : kCases) {
+      const Mat m = make(c.type, c.rows, c.cols);
+      std::vector<ActQ8> acts(9);
+      for (size_t t = 0; t < acts.size(); ++t)
+        quantize_act_q8(activations(c.cols, static_cast<uint32_t>(40 + t)).data(), c.cols, acts[t]);
+      for (int64_t n : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}}) {
+        const int64_t r = c.rows - 1;
+        std::vector<float> together(static_cast<size_t>(2 * n), -1.0f);
+        qdot_row_tokens(m.view, r, acts.data(), n, together.data(), 2);
+        for (int64_t t = 0; t < n; ++t)
+          EXPECT_EQ(together[static_cast<size_t>(2 * t)], qdot_row(m.view, r, acts[static_cast<size_t>(t)]))
+              << cpu_level_name(level) << " " << weight_type_name(c.type) << " n=" << n << " t=" << t;
+        EXPECT_EQ(together[1], -1.0f) << "the stride is kept";
+      }
+    }
+  }
+  set_dispatch_level(saved);
+}
+
 // The documented error: NMSE against the exact product, per type (printed). Gaussian
 // activations give ~2e-5; the test's activations carry an outlier 30σ in one block, which
 // coarsens that block's scale (~1e-4 overall).
