@@ -88,11 +88,9 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
 LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
   if (n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
-  // The integer dot redoes its per-block work for every token; Q8_0's rows widen so cheaply
-  // that from three tokens on widening once and reusing the row is faster (measured with
-  // `strata bench kernels --batch 1,8`).
-  if (int_dot_enabled() && qdot_supported(w.type) && (w.type != WeightType::Q8_0 || n <= 2)) return LinearPath::IntDot;
-  // Likewise the fused FP8 dot converts the row again for every token.
+  if (int_dot_enabled() && qdot_supported(w.type)) return LinearPath::IntDot;
+  // The fused FP8 dot converts the row again for every token: from three tokens on, widening
+  // it once and reusing it costs less (measured with `strata bench kernels --batch 1,8`).
   if (n <= 2 && has_fused_row_dot(w)) return LinearPath::FusedDot;
   return LinearPath::Rows;
 }
