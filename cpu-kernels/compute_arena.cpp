@@ -42,8 +42,10 @@ Cores& cores() {
   return c;
 }
 
-// Binds each thread entering the arena to core (slot index mod cores), and unbinds it on exit
-// so a worker that moves to another arena runs anywhere again.
+// Binds each thread entering the arena to one hardware thread — slot i to core i mod cores,
+// and on that core to hardware thread i / cores (so with more threads than cores, the second
+// of each core's threads is used next, never the same one twice) — and unbinds it on exit so a
+// worker that moves to another arena runs anywhere again.
 class Pinner : public tbb::task_scheduler_observer {
  public:
   explicit Pinner(tbb::task_arena& a) : tbb::task_scheduler_observer(a) { observe(true); }
@@ -55,13 +57,15 @@ class Pinner : public tbb::task_scheduler_observer {
     const int core = slot % c.cores;
     hwloc_obj_t obj = hwloc_get_obj_by_type(c.topo, HWLOC_OBJ_CORE, static_cast<unsigned>(core));
     if (!obj || !obj->cpuset) return;
-    hwloc_bitmap_t one = hwloc_bitmap_dup(obj->cpuset);
-    hwloc_bitmap_singlify(one);  // the core's first hardware thread
-    if (hwloc_set_cpubind(c.topo, one, HWLOC_CPUBIND_THREAD) == 0) {
+    const int pus = hwloc_get_nbobjs_inside_cpuset_by_type(c.topo, obj->cpuset, HWLOC_OBJ_PU);
+    if (pus <= 0) return;
+    hwloc_obj_t pu = hwloc_get_obj_inside_cpuset_by_type(c.topo, obj->cpuset, HWLOC_OBJ_PU,
+                                                         static_cast<unsigned>((slot / c.cores) % pus));
+    if (!pu || !pu->cpuset) return;
+    if (hwloc_set_cpubind(c.topo, pu->cpuset, HWLOC_CPUBIND_THREAD) == 0) {
       t_pinned_core = core;
       ++g_entries;
     }
-    hwloc_bitmap_free(one);
   }
   void on_scheduler_exit(bool) override {
     Cores& c = cores();

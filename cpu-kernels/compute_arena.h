@@ -1,6 +1,6 @@
 // The threads the model's products run on: one oneTBB arena, sized by the user or the hardware
-// profile (clamped to this machine's hardware threads), optionally with each worker pinned to
-// a core by hwloc (worker i to core i mod cores; a core's first hardware thread), so a memory-
+// profile (clamped to this machine's hardware threads), optionally with each worker pinned by
+// hwloc (worker i to core i mod cores, on it hardware thread i / cores), so a memory-
 // bound product keeps its threads on distinct cores and its caches warm. Until configured, work
 // runs on oneTBB's default arena (all hardware threads, unpinned). The oneDNN batch path runs
 // on OpenMP and takes its thread count from OMP_NUM_THREADS.
