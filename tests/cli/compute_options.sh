@@ -12,7 +12,7 @@ m="$WORK/v3"
 "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/default.npy" 2>/dev/null
 "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --threads 1 --pin-threads --out "$WORK/pinned.npy" \
   2>"$WORK/err.txt"
-grep -q "compute: 1 threads, pinned one per core" "$WORK/err.txt" || { echo "FAIL: no compute line"; cat "$WORK/err.txt"; exit 1; }
+grep -q "compute: 1 threads, each pinned to one hardware thread" "$WORK/err.txt" || { echo "FAIL: no compute line"; cat "$WORK/err.txt"; exit 1; }
 cmp -s "$WORK/default.npy" "$WORK/pinned.npy" || { echo "FAIL: one pinned thread changed the logits"; exit 1; }
 grep -q "products at decode: mxfp4 by integer dot" "$WORK/err.txt" || { echo "FAIL: no products line"; cat "$WORK/err.txt"; exit 1; }
 "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --exact-dot --out "$WORK/exact.npy" 2>"$WORK/err.txt"

@@ -72,7 +72,7 @@ void configure_threads(const ModelArgs& a, int profile_threads) {
   const int threads = a.threads > 0 ? a.threads : profile_threads;
   if (threads <= 0 && !a.pin_threads) return;
   const ArenaInfo info = configure_compute_arena({threads, a.pin_threads});
-  std::fprintf(stderr, "compute: %d threads%s%s%s\n", info.threads, info.pinned ? ", pinned one per core" : "",
+  std::fprintf(stderr, "compute: %d threads%s%s%s\n", info.threads, info.pinned ? ", each pinned to one hardware thread" : "",
                info.note.empty() ? "" : "; ", info.note.c_str());
 }
 
