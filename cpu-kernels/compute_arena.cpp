@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace strata {
 namespace {
@@ -32,14 +34,13 @@ struct Cores {
     cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
     pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
   }
-  ~Cores() {
-    if (topo) hwloc_topology_destroy(topo);
-  }
 };
 
+// Never destroyed: oneTBB workers may still enter or leave an arena (calling the pinning
+// observer below) while the process's static objects are being torn down.
 Cores& cores() {
-  static Cores c;
-  return c;
+  static Cores* c = new Cores;
+  return *c;
 }
 
 // Binds each thread entering the arena to one hardware thread — slot i to core i mod cores,
@@ -79,12 +80,17 @@ struct State {
   std::mutex mu;
   std::unique_ptr<tbb::task_arena> arena;
   std::unique_ptr<Pinner> pinner;
+  // Arenas replaced by a later configure, kept with their observers: oneTBB releases an
+  // observer's bookkeeping lazily, from the threads that last saw it, so tearing one down while
+  // the process runs on can strand it. An idle arena costs nothing but its slots.
+  std::vector<std::pair<std::unique_ptr<tbb::task_arena>, std::unique_ptr<Pinner>>> retired;
   ArenaInfo info;
 };
 
+// Lives as long as the process (never destroyed, for the reason above).
 State& state() {
-  static State s;
-  return s;
+  static State* s = new State;
+  return *s;
 }
 
 }  // namespace
@@ -92,8 +98,7 @@ State& state() {
 ArenaInfo configure_compute_arena(const ArenaOptions& o) {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  s.pinner.reset();
-  s.arena.reset();
+  if (s.arena) s.retired.emplace_back(std::move(s.arena), std::move(s.pinner));
   const Cores& c = cores();
   ArenaInfo info;
   info.cores = c.cores;
