@@ -1,19 +1,76 @@
 #include "cpu-kernels/gemm_onednn.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <dnnl.hpp>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/float_formats.h"
 #include "cpu-kernels/row_dequant.h"
 
 namespace strata {
 namespace {
 
+using dt = dnnl::memory::data_type;
+
 dnnl::engine& cpu_engine() {
   static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   return eng;
+}
+
+std::atomic<bool>& bf16_flag() {
+  static std::atomic<bool> on = [] {
+    const char* e = std::getenv("STRATA_GEMM_BF16");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
+std::atomic<long> g_created{0};
+
+// One matmul shape: src [n, cols] (row stride ldx) x weights [cols, np] (a panel of rows, read
+// transposed) -> dst [n, np] (row stride ldy), in `type` with F32 output.
+struct Shape {
+  int64_t n, cols, np, ldx, ldy;
+  dt type;
+  bool operator<(const Shape& o) const {
+    return std::tie(n, cols, np, ldx, ldy, type) < std::tie(o.n, o.cols, o.np, o.ldx, o.ldy, o.type);
+  }
+};
+
+dnnl::matmul::primitive_desc describe(const Shape& s) {
+  using dnnl::memory;
+  const memory::desc src_md({s.n, s.cols}, s.type, memory::dims{s.ldx, 1});
+  const memory::desc wei_md({s.cols, s.np}, s.type, memory::dims{1, s.cols});
+  const memory::desc dst_md({s.n, s.np}, dt::f32, memory::dims{s.ldy, 1});
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wei_md, dst_md), cpu_engine());
+}
+
+struct Prim {
+  dnnl::matmul mm;
+  dnnl::memory::desc src, wei, dst;
+};
+
+// The calling thread's primitive for a shape, created on first use. A prefill meets a handful
+// of shapes (its token count, the routed experts' token counts); past 256 the cache restarts.
+const Prim& primitive(const Shape& s) {
+  thread_local std::map<Shape, Prim> cache;
+  if (auto it = cache.find(s); it != cache.end()) return it->second;
+  if (cache.size() >= 256) cache.clear();
+  const dnnl::matmul::primitive_desc pd = describe(s);
+  ++g_created;
+  return cache.emplace(s, Prim{dnnl::matmul(pd), pd.src_desc(), pd.weights_desc(), pd.dst_desc()}).first->second;
+}
+
+// Rounds n floats to bf16 (to nearest even, NaN kept quiet), vectorized by the compiler.
+void to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
 }
 
 }  // namespace
@@ -28,40 +85,88 @@ int64_t gemm_min_batch() {
   return v;
 }
 
+bool gemm_bf16_available(std::string* why) {
+  // Only with the BF16 instructions (AVX-512 BF16; every AMX CPU has them too): oneDNN also
+  // emulates BF16 on plain AVX-512, slower than its F32. Then a small BF16 matmul, created once;
+  // oneDNN's reference implementation does not count either.
+  static const std::string reason = []() -> std::string {
+    if (!cpu_features().avx512bf16) return "this CPU has no AVX-512 BF16 instructions: batched products stay f32";
+    try {
+      const dnnl::matmul::primitive_desc pd = describe({64, 64, 64, 64, 64, dt::bf16});
+      const std::string impl = pd.impl_info_str();
+      if (impl.rfind("ref", 0) == 0) return "oneDNN has only its reference BF16 matmul (" + impl + ") on this CPU";
+      return {};
+    } catch (const dnnl::error& e) {
+      return std::string("oneDNN has no BF16 matmul on this CPU: ") + e.what();
+    }
+  }();
+  if (why) *why = reason;
+  return reason.empty();
+}
+
+bool gemm_bf16_enabled() { return bf16_flag().load(std::memory_order_relaxed); }
+void set_gemm_bf16(bool on) { bf16_flag().store(on); }
+const char* gemm_type_name() { return gemm_bf16_enabled() && gemm_bf16_available() ? "bf16" : "f32"; }
+long gemm_primitives_created() { return g_created.load(); }
+
 void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                         int64_t ldy) {
-  using namespace dnnl;
-  using dt = memory::data_type;
   const int64_t cols = w.cols;
-  // Panels of f32 weights (STRATA_GEMM_PANEL_MB, default 64 MiB: a whole DeepSeek-V3 expert
-  // matrix): few oneDNN calls, each large enough to keep every core busy.
+  const bool bf16 = gemm_bf16_enabled() && gemm_bf16_available();
+  const int64_t elem = bf16 ? 2 : 4;
+  // Panels of STRATA_GEMM_PANEL_MB (default 64 MiB: a whole DeepSeek-V3 expert matrix in f32,
+  // two in bf16): few oneDNN calls, each large enough to keep every core busy.
   static const int64_t panel_bytes = [] {
     const char* e = std::getenv("STRATA_GEMM_PANEL_MB");
     const long long mb = e ? std::atoll(e) : 0;
     return (mb > 0 ? mb : 64) << 20;
   }();
-  const int64_t panel = std::clamp<int64_t>(panel_bytes / (4 * cols), 16, nr);
+  const int64_t panel = std::clamp<int64_t>(panel_bytes / (elem * cols), 16, nr);
   thread_local std::vector<float> buf;
-  buf.resize(static_cast<size_t>(panel * cols));
-  thread_local stream strm(cpu_engine());
-  float* const panel_buf = buf.data();  // the calling thread's buffer, filled by the workers
+  thread_local std::vector<uint16_t> act;
+  buf.resize(static_cast<size_t>(panel * cols * elem / 4));
+  // The activations, rounded to bf16 once for every panel (dense rows).
+  const void* src = x;
+  int64_t src_ld = ldx;
+  if (bf16) {
+    act.resize(static_cast<size_t>(n * cols));
+    for (int64_t t = 0; t < n; ++t) to_bf16(x + t * ldx, act.data() + t * cols, cols);
+    src = act.data();
+    src_ld = cols;
+  }
+  thread_local dnnl::stream strm(cpu_engine());
+  void* const panel_buf = buf.data();  // the calling thread's buffer, filled by the workers
   for (int64_t p0 = 0; p0 < nr; p0 += panel) {
     const int64_t np = std::min(panel, nr - p0);
     // OpenMP, the threads oneDNN itself runs on: a oneTBB pool here would fight oneDNN's
     // spinning OpenMP threads for the cores between the two phases.
+    if (bf16) {
+      uint16_t* const out = static_cast<uint16_t*>(panel_buf);
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+      {
+        std::vector<float> row(static_cast<size_t>(cols));
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t r = 0; r < np; ++r) {
+          dequant_row(w, r0 + p0 + r, row.data());
+          to_bf16(row.data(), out + r * cols, cols);
+        }
+      }
+    } else {
+      float* const out = static_cast<float*>(panel_buf);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
-    for (int64_t r = 0; r < np; ++r) dequant_row(w, r0 + p0 + r, panel_buf + r * cols);
-    // src [n, cols] (row stride ldx) x weights [cols, np] (the panel, read transposed) ->
-    // dst [n, np] (row stride ldy).
-    const memory::desc src_md({n, cols}, dt::f32, memory::dims{ldx, 1});
-    const memory::desc wei_md({cols, np}, dt::f32, memory::dims{1, cols});
-    const memory::desc dst_md({n, np}, dt::f32, memory::dims{ldy, 1});
-    const matmul::primitive_desc pd(matmul::desc(src_md, wei_md, dst_md), cpu_engine());
-    memory src(src_md, cpu_engine(), const_cast<float*>(x)), wei(wei_md, cpu_engine(), panel_buf),
-        dst(dst_md, cpu_engine(), y + p0);
-    matmul(pd).execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+      for (int64_t r = 0; r < np; ++r) dequant_row(w, r0 + p0 + r, out + r * cols);
+    }
+    const Shape s{n, cols, np, src_ld, ldy, bf16 ? dt::bf16 : dt::f32};
+    const Prim& p = primitive(s);
+    dnnl::memory src_m(p.src, cpu_engine(), const_cast<void*>(src)), wei_m(p.wei, cpu_engine(), panel_buf),
+        dst_m(p.dst, cpu_engine(), y + p0);
+    p.mm.execute(strm, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, wei_m}, {DNNL_ARG_DST, dst_m}});
     strm.wait();
   }
 }

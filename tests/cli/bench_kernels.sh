@@ -10,7 +10,7 @@ python3 - "$WORK/k.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["dram_read_gb_per_s"] > 0 and j["onednn_gemm_gflop_per_s"] > 0, j
-assert j["onednn_gemm_type"] in ("bf16", "f32"), j
+assert j["onednn_gemm_type"] in ("bf16", "f32") and j["batched_products_type"] in ("bf16", "f32"), j
 rows = j["rows"]
 assert len(rows) == 2 * 2 * 2, len(rows)
 for r in rows:

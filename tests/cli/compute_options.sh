@@ -17,6 +17,8 @@ cmp -s "$WORK/default.npy" "$WORK/pinned.npy" || { echo "FAIL: one pinned thread
 grep -q "products at decode: mxfp4 by integer dot" "$WORK/err.txt" || { echo "FAIL: no products line"; cat "$WORK/err.txt"; exit 1; }
 "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --exact-dot --out "$WORK/exact.npy" 2>"$WORK/err.txt"
 grep -q "products at decode: mxfp4 widened to f32" "$WORK/err.txt" || { echo "FAIL: --exact-dot not reported"; cat "$WORK/err.txt"; exit 1; }
+grep -q "products in batches of 16+ tokens: oneDNN f32 GEMM (--exact-dot)" "$WORK/err.txt" ||
+  { echo "FAIL: --exact-dot's batched products not reported"; cat "$WORK/err.txt"; exit 1; }
 if cmp -s "$WORK/default.npy" "$WORK/exact.npy"; then
   echo "FAIL: --exact-dot gave the integer dot's logits"
   exit 1

@@ -109,8 +109,13 @@ void register_bench(CLI::App& app) {
   k->add_option("--batch", batches, "Comma-separated batch sizes (tokens)");
   k->add_option("--shapes", shapes, "v3 (7168->2048->7168) and/or v4 (4096->2048->4096)");
   k->add_option("--types", types, "Comma-separated weight types");
-  k->add_flag_callback("--exact-dot", [] { set_int_dot(false); },
-                       "Small batches widen integer/FP4 weights to f32 instead of the integer dot");
+  k->add_flag_callback(
+      "--exact-dot",
+      [] {
+        set_int_dot(false);
+        set_gemm_bf16(false);
+      },
+      "Small batches widen integer/FP4 weights to f32 instead of the integer dot; batched products in f32");
   static std::string io_file;
   static uint64_t create_mb = 0;
   static uint32_t io_block = 1u << 20, io_qd = 32;
@@ -141,6 +146,8 @@ void register_bench(CLI::App& app) {
       std::printf("dispatch %s; DRAM read bandwidth %.1f GB/s; oneDNN %s GEMM %.1f GFLOP/s (measured now)\n",
                   std::string(cpu_level_name(dispatch_level())).c_str(), bw, gemm.type.c_str(), peak);
       if (!gemm.note.empty()) std::printf("note: %s\n", gemm.note.c_str());
+      std::printf("batches of %lld+ tokens (path gemm): weight panels widened to %s for oneDNN\n",
+                  static_cast<long long>(gemm_min_batch()), gemm_type_name());
       std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %-7s %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s",
                   "ratio", "bound", "path");
     }
@@ -178,6 +185,7 @@ void register_bench(CLI::App& app) {
                                   {"dram_read_gb_per_s", bw},
                                   {"onednn_gemm_gflop_per_s", peak},
                                   {"onednn_gemm_type", gemm.type},
+                                  {"batched_products_type", gemm_type_name()},
                                   {"rows", rows}}
                        .dump(2)
                 << "\n";

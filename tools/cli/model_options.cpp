@@ -6,6 +6,7 @@
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/qdot.h"
 #include "memory-tier/hotness.h"
 #include "runtime/common/error.h"
@@ -23,9 +24,13 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                 "Skip DeepSeek-V4's activation quantize-dequantize steps (FP8 KV, FP4 indexer): an experiment, "
                 "not the published math");
   cmd->add_flag_callback(
-      "--exact-dot", [] { set_int_dot(false); },
-      "Widen integer and FP4 weights to f32 for small-batch products instead of multiplying them "
-      "with int8-quantized activations (exact to the reference; slower)");
+      "--exact-dot",
+      [] {
+        set_int_dot(false);
+        set_gemm_bf16(false);
+      },
+      "Exact products (slower): small batches widen integer and FP4 weights to f32 instead of multiplying "
+      "them with int8-quantized activations, and prefill batches multiply in f32 where oneDNN would use BF16");
   cmd->add_option("--threads", a.threads,
                   "Compute threads (default: the --profile's cpu.threads, else every hardware thread)")
       ->check(CLI::PositiveNumber);
@@ -128,6 +133,12 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   }
   configure_threads(a, profile_threads);
   if (const std::string d = describe_products(m); !d.empty()) std::fprintf(stderr, "products at decode: %s\n", d.c_str());
+  if (gemm_min_batch() != INT64_MAX)
+    std::fprintf(stderr, "products in batches of %lld+ tokens: oneDNN %s GEMM%s\n",
+                 static_cast<long long>(gemm_min_batch()), gemm_type_name(),
+                 !gemm_bf16_enabled()     ? " (--exact-dot)"
+                 : gemm_bf16_available() ? " (--exact-dot: f32)"
+                                         : " (no BF16 instructions or oneDNN BF16 matmul on this CPU)");
   auto lm = load_causal_lm(m, a.opts);
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats()) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());

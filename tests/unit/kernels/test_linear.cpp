@@ -68,6 +68,7 @@ TEST(Linear, EveryTypeMatchesTheF64Reference) {
 // oneDNN (panels dequantized to f32): every type, row ranges, strides, several panels.
 TEST(Linear, OnednnBatchPathMatchesTheF64Reference) {
   ASSERT_LE(gemm_min_batch(), 16) << "STRATA_GEMM_MIN_BATCH turned the path off";
+  const ScopedGemmBf16 f32(false);  // exact to the reference; the BF16 GEMM is tested below
   const Case big[] = {{WeightType::F32, 70, 1024},  {WeightType::BF16, 66, 1024}, {WeightType::F16, 64, 1024},
                       {WeightType::Q8_0, 65, 1024}, {WeightType::Q4_0, 64, 1024}, {WeightType::Q4_K, 64, 1024},
                       {WeightType::Q5_K, 64, 1024}, {WeightType::Q6_K, 67, 1024}, {WeightType::F8_E4M3, 130, 1000},
@@ -93,6 +94,51 @@ TEST(Linear, OnednnBatchPathMatchesTheF64Reference) {
   linear_rows_ref(m.view, r0, nr, x.data(), n, ldx, ref.data(), ldy);
   EXPECT_LT(test::nmse(ref, y), 1e-10);
   EXPECT_EQ(y[static_cast<size_t>(nr)], -7.0f) << "columns past nr must stay untouched";
+}
+
+// The BF16 batch path (where oneDNN has it): panels and activations rounded to bf16, sums in
+// f32. Its error against the exact product is that rounding's: NMSE ~1e-5 on Gaussian data.
+TEST(Linear, OnednnBf16BatchPathIsWithinBf16Rounding) {
+  std::string why;
+  if (!gemm_bf16_available(&why)) GTEST_SKIP() << why;
+  ASSERT_LE(gemm_min_batch(), 16) << "STRATA_GEMM_MIN_BATCH turned the path off";
+  const ScopedGemmBf16 on(true);
+  EXPECT_STREQ(gemm_type_name(), "bf16");
+  const Case big[] = {{WeightType::BF16, 66, 1024}, {WeightType::Q4_K, 64, 1024}, {WeightType::Q8_0, 1100, 2048},
+                      {WeightType::F8_E4M3, 130, 1000}, {WeightType::MXFP4, 70, 1024}};
+  for (const Case& c : big) {
+    const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
+    const int64_t n = 37;
+    const std::vector<float> x = randn(n * c.cols, 17);
+    std::vector<float> y(static_cast<size_t>(n * c.rows)), ref(y.size());
+    linear(m.view, x.data(), n, y.data());
+    linear_rows_ref(m.view, 0, c.rows, x.data(), n, c.cols, ref.data(), c.rows);
+    const double e = test::nmse(ref, y);
+    std::printf("bf16 GEMM %s %lldx%lld: NMSE %.2e vs the exact product\n", std::string(weight_type_name(c.type)).c_str(),
+                static_cast<long long>(c.rows), static_cast<long long>(c.cols), e);
+    EXPECT_LT(e, 1e-4) << weight_type_name(c.type);
+    EXPECT_GT(e, 0) << "bf16 rounding must show: the f32 path ran instead";
+  }
+}
+
+// Primitives are made once per shape (and thread): the same product again creates none.
+TEST(Linear, OnednnPrimitivesAreCachedByShape) {
+  const Mat m = make(WeightType::Q8_0, 64, 1024);
+  const std::vector<float> x = randn(20 * 1024, 3);
+  std::vector<float> y(20 * 64);
+  linear(m.view, x.data(), 20, y.data());
+  const long after_first = gemm_primitives_created();
+  for (int i = 0; i < 3; ++i) linear(m.view, x.data(), 20, y.data());
+  EXPECT_EQ(gemm_primitives_created(), after_first);
+  linear(m.view, x.data(), 21, y.data());  // a new shape
+  EXPECT_EQ(gemm_primitives_created(), after_first + 1);
+}
+
+TEST(Linear, BatchedProductTypeFollowsTheSwitch) {
+  const ScopedGemmBf16 off(false);
+  EXPECT_STREQ(gemm_type_name(), "f32");
+  const ScopedGemmBf16 on(true);
+  EXPECT_STREQ(gemm_type_name(), gemm_bf16_available() ? "bf16" : "f32");
 }
 
 TEST(Linear, RowRangesAndStridesAddressTheRightRows) {

@@ -62,6 +62,7 @@ struct Case {
 TEST(FastKernels, OnednnPrefillEqualsRowPathDecode) {
   ASSERT_LE(gemm_min_batch(), 24) << "STRATA_GEMM_MIN_BATCH turned the oneDNN path off";
   const ScopedIntDot exact(false);  // decode widens weights to f32 as the GEMM does
+  const ScopedGemmBf16 f32(false);  // and the GEMM multiplies in f32, not bf16
   test::ScratchDir dir("fast");
   for (const Case& c : {Case{Arch::DeepseekV3, "bf16", "hf"}, Case{Arch::DeepseekV3, "q4_k", "gguf"},
                         Case{Arch::DeepseekV4, "fp4", "hf"}}) {
