@@ -30,6 +30,9 @@ struct StoreRange {
 // An item's ranges lie back to back in one DRAM buffer, each starting 64-byte aligned.
 struct StoreItem {
   std::vector<StoreRange> ranges;
+  // The NUMA node (OS index) its buffer is bound to — the node whose threads compute it — or
+  // -1: placed as ExpertStoreOptions::memory says.
+  int numa_node = -1;
 };
 
 struct ExpertStoreOptions {

@@ -83,6 +83,11 @@ HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) 
       r.fail("cpu.numa_node", "is " + std::to_string(p.numa_node) + " but the profile has " +
                                   std::to_string(p.numa_nodes) + " NUMA node(s) (cpu.numa_nodes)");
   }
+  if (cpu.contains("numa_split")) {
+    const auto& v = cpu.at("numa_split");
+    if (!v.is_boolean()) r.fail("cpu.numa_split", "expected true or false, got " + v.dump());
+    p.numa_split = v.get<bool>();
+  }
   p.gpu_offload_batch_threshold = static_cast<int>(r.number(j, "", "gpu_offload_batch_threshold", 0));
   if (j.contains("nvme_paths")) p.nvme_paths = j["nvme_paths"].get<std::vector<std::string>>();
 
@@ -138,6 +143,7 @@ nlohmann::json profile_json(const HardwareProfile& p) {
                         {"numa_nodes", p.numa_nodes},
                         {"numa_policy", numa_policy_name(p.numa_policy)}};
   if (p.numa_policy == NumaPolicy::Bind) cpu["numa_node"] = p.numa_node;
+  if (p.numa_split) cpu["numa_split"] = true;
   return {{"name", p.name},
           {"description", p.description},
           {"source", p.source},

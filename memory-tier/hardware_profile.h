@@ -32,6 +32,9 @@ struct HardwareProfile {
   // cpu.numa_node: where the tier's DRAM buffers (fixed experts, caches) are placed.
   NumaPolicy numa_policy = NumaPolicy::Interleave;
   int numa_node = 0;
+  // cpu.numa_split: one compute arena per NUMA node, each routed expert computed by one node
+  // and its memory bound there (cpu-kernels/compute_arena.h); default false.
+  bool numa_split = false;
   int gpu_offload_batch_threshold = 0;
   std::vector<std::string> nvme_paths;
 

@@ -4,6 +4,7 @@
 #include <iterator>
 #include <utility>
 
+#include "cpu-kernels/compute_arena.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
 
@@ -56,14 +57,17 @@ void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, c
     xs[u].resize(static_cast<size_t>(m * d));
     ys[u].assign(static_cast<size_t>(m * d), 0.0f);
     for (int64_t i = 0; i < m; ++i) std::copy_n(x + toks[i].first * d, d, xs[u].data() + i * d);
-    if (const Mlp* mlp = resident(layer, used[u])) jobs.push_back({mlp, xs[u].data(), m, ys[u].data()});
+    if (const Mlp* mlp = resident(layer, used[u]))
+      jobs.push_back({mlp, xs[u].data(), m, ys[u].data(), expert_home_node(used[u])});
   }
   if (jobs.size() == used.size()) {
     mlp_forward_many(jobs, swiglu_limit);
   } else {
     for (size_t u = 0; u < used.size(); ++u) {
       const int64_t m = static_cast<int64_t>(by_expert[static_cast<size_t>(used[u])].size());
-      with_expert(layer, used[u], [&](const Mlp& mlp) { mlp_forward(mlp, xs[u].data(), m, ys[u].data(), swiglu_limit); });
+      with_expert(layer, used[u], [&](const Mlp& mlp) {
+        run_on_compute_node(expert_home_node(used[u]), [&] { mlp_forward(mlp, xs[u].data(), m, ys[u].data(), swiglu_limit); });
+      });
     }
   }
   for (size_t u = 0; u < used.size(); ++u) {
@@ -113,6 +117,7 @@ class StoredExperts final : public ExpertSource {
       for (int e = 0; e < c.n_routed_experts; ++e) {
         item_of_[static_cast<size_t>(li)].push_back(static_cast<uint32_t>(items.size()));
         StoreItem item;
+        item.numa_node = compute_node_os_index(expert_home_node(e));  // -1 without a NUMA split
         Layout lay;
         WeightView* views[3] = {&lay.mlp.w1, &lay.mlp.w2, &lay.mlp.w3};
         const char* names[3] = {"w1", "w2", "w3"};

@@ -17,12 +17,14 @@ void mlp_forward(const Mlp& m, const float* x, int64_t n, float* out, float swig
 }
 
 void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit) {
-  run_in_compute_arena([&] {
-    tbb::parallel_for(size_t{0}, jobs.size(), [&](size_t i) {
-      const ExpertJob& j = jobs[i];
-      mlp_forward(*j.mlp, j.x, j.n, j.out, swiglu_limit);
-    });
-  });
+  auto run = [&](std::span<const ExpertJob> js) {
+    tbb::parallel_for(size_t{0}, js.size(), [&](size_t i) { mlp_forward(*js[i].mlp, js[i].x, js[i].n, js[i].out, swiglu_limit); });
+  };
+  // Already inside a compute arena (or no split): all jobs here.
+  if (compute_nodes() == 1 || compute_arena_of_this_thread() >= 0) return run_in_compute_arena([&] { run(jobs); });
+  std::vector<std::vector<ExpertJob>> per_node(static_cast<size_t>(compute_nodes()));
+  for (const ExpertJob& j : jobs) per_node[static_cast<size_t>(j.node) % per_node.size()].push_back(j);
+  run_on_compute_nodes([&](int k) { run(per_node[static_cast<size_t>(k)]); });
 }
 
 }  // namespace strata

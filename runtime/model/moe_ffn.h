@@ -23,11 +23,13 @@ struct ExpertJob {
   const float* x;
   int64_t n;
   float* out;
+  int node = 0;  // the compute node arena it runs on (expert_home_node; 0 without a NUMA split)
 };
 // Every job's mlp_forward as one parallel job (oneTBB; each product splits its rows further):
 // the experts of a layer share the cores instead of taking turns, so a decode step pays one
-// fork-join per layer rather than three per expert. The same results as calling mlp_forward
-// on each job in turn.
+// fork-join per layer rather than three per expert. With a NUMA split each node's arena runs
+// its own jobs, all nodes at once (cpu-kernels/compute_arena.h). The same results as calling
+// mlp_forward on each job in turn.
 void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit = 0);
 
 }  // namespace strata

@@ -82,6 +82,8 @@ void register_tune(CLI::App& app) {
     p.numa_nodes = std::max<int>(1, static_cast<int>(topo.numa.size()));
     // Several nodes: spread the tier's buffers so every node's memory channels serve them.
     p.numa_policy = p.numa_nodes > 1 ? NumaPolicy::Interleave : NumaPolicy::Default;
+    // ... and compute each routed expert on the node that holds it.
+    p.numa_split = p.numa_nodes > 1;
     p.isa = std::string(cpu_level_name(dispatch_level()));
     p.dram_gb = static_cast<double>(topo.total_memory_bytes) / 1e9;
     p.dram_headroom_gb = std::max(2.0, 0.1 * p.dram_gb);  // OS, page cache, activations

@@ -37,6 +37,7 @@ struct ModelArgs {
   int64_t context = 4096;
   int threads = 0;           // compute threads (0: the profile's, else every hardware thread)
   bool pin_threads = false;  // bind each compute thread to a core (hwloc)
+  bool numa_split = false;   // one arena per NUMA node for the routed experts (or the profile's cpu.numa_split)
 };
 void add_model_options(CLI::App* cmd, ModelArgs& a);
 // Places the experts as the arguments say (printing the plan), loads the model, prints its

@@ -35,6 +35,9 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                   "Compute threads (default: the --profile's cpu.threads, else every hardware thread)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--pin-threads", a.pin_threads, "Bind each compute thread to its own core (hwloc)");
+  cmd->add_flag("--numa-split", a.numa_split,
+                "One compute arena per NUMA node: each routed expert is computed by one node's cores and its "
+                "DRAM copy bound to that node (default: the --profile's cpu.numa_split; one node: nothing to split)");
   cmd->add_option("--experts-per-token", o.experts_per_token,
                   "Routed experts per token (default: num_experts_per_tok of the config)")
       ->check(CLI::NonNegativeNumber);
@@ -72,13 +75,25 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
 
 namespace {
 
-// The compute arena from --threads / --pin-threads, or the profile's thread count.
-void configure_threads(const ModelArgs& a, int profile_threads) {
+// The compute arenas from --threads / --pin-threads / --numa-split, or the profile's.
+void configure_threads(const ModelArgs& a, int profile_threads, bool profile_split) {
   const int threads = a.threads > 0 ? a.threads : profile_threads;
-  if (threads <= 0 && !a.pin_threads) return;
-  const ArenaInfo info = configure_compute_arena({threads, a.pin_threads});
-  std::fprintf(stderr, "compute: %d threads%s%s%s\n", info.threads, info.pinned ? ", each pinned to one hardware thread" : "",
-               info.note.empty() ? "" : "; ", info.note.c_str());
+  const bool split = a.numa_split || profile_split;
+  if (threads <= 0 && !a.pin_threads && !split) return;
+  ArenaOptions o;
+  o.threads = threads;
+  o.pin = a.pin_threads;
+  o.numa_split = split;
+  const ArenaInfo info = configure_compute_arena(o);
+  std::string nodes;
+  if (info.nodes > 1) {
+    nodes = ", routed experts spread over " + std::to_string(info.nodes) + " NUMA nodes (";
+    for (int k = 0; k < info.nodes; ++k)
+      nodes += (k ? " " : "") + std::to_string(compute_node_os_index(k));
+    nodes += "), each computed and held by its node";
+  }
+  std::fprintf(stderr, "compute: %d threads%s%s%s%s\n", info.threads, info.pinned ? ", each pinned to one hardware thread" : "",
+               nodes.c_str(), info.note.empty() ? "" : "; ", info.note.c_str());
 }
 
 // Which product kernels the model's matrices will use at decode, in a line for the user.
@@ -107,6 +122,7 @@ std::string describe_products(const ModelFiles& m) {
 
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   int profile_threads = 0;
+  bool profile_split = false;
   if (!a.placement.empty()) {
     a.opts.expert_placement = load_expert_placement(a.placement, m.config);
     a.opts.engram_placement = load_engram_placement(a.placement, m.config);
@@ -123,6 +139,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
       throw Error(e.what());
     }
     profile_threads = hw.threads;
+    profile_split = hw.numa_split;
     const ExpertPlan plan = plan_experts(m, hw, po, a.opts.expert_cache_bytes, a.opts.engram_cache_bytes);
     a.opts.expert_placement = plan.tier;
     a.opts.expert_cache_bytes = plan.cache_bytes;
@@ -131,7 +148,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     a.opts.host_memory = plan.memory;
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
-  configure_threads(a, profile_threads);
+  configure_threads(a, profile_threads, profile_split);
   if (const std::string d = describe_products(m); !d.empty()) std::fprintf(stderr, "products at decode: %s\n", d.c_str());
   if (gemm_min_batch() != INT64_MAX)
     std::fprintf(stderr, "products in batches of %lld+ tokens: oneDNN %s GEMM%s\n",

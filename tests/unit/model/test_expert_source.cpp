@@ -5,6 +5,8 @@
 
 #include <numeric>
 
+#include "cpu-kernels/compute_arena.h"
+
 #include "runtime/model/causal_lm.h"
 #include "runtime/model/engram_store.h"
 #include "runtime/model/expert_placement.h"
@@ -152,6 +154,34 @@ TEST(ExpertSource, PlacedExpertsAreFixedInDramAndTheRestStream) {
   EXPECT_EQ(run(*all), want);
   EXPECT_EQ(all->experts().store_stats()->bytes_read, 0u);
   EXPECT_EQ(all->experts().store_stats()->hits + all->experts().store_stats()->misses, 0u);
+}
+
+// With a NUMA split (groups of cores standing in for nodes here) each node's arena computes its
+// own experts, read in place, fixed in DRAM or through the cache: the logits do not change.
+TEST(ExpertSource, NumaSplitGivesTheSameLogits) {
+  test::ScratchDir dir("experts");
+  struct Restore {
+    ~Restore() { configure_compute_arena({}); }
+  } restore;
+  for (const Case& c : {Case{Arch::DeepseekV3, "q4_k", "gguf", 1}, Case{Arch::DeepseekV4, "fp4", "hf", 1}}) {
+    SCOPED_TRACE(std::string(arch_name(c.arch)) + " " + c.dtype);
+    const ModelFiles m = tiny(dir, c.arch, c.dtype, c.format);
+    configure_compute_arena({});
+    const auto want = run(*load_causal_lm(m));
+    ArenaOptions split;
+    split.numa_split = true;
+    split.numa_groups = 2;
+    if (configure_compute_arena(split).nodes < 2) GTEST_SKIP() << "one core: no two groups to make";
+    EXPECT_EQ(run(*load_causal_lm(m)), want) << "mapped";
+    ModelOptions o;
+    for (int li = 0; li < m.config.num_hidden_layers; ++li)
+      if (m.config.is_moe_layer(li))
+        for (int e = 1; e < m.config.n_routed_experts; e += 2) o.expert_placement[{li, e}] = Tier::Dram;
+    o.expert_cache_bytes = 2 * (one_expert_bytes(m) + 3 * 4096);
+    auto tiered = load_causal_lm(m, o);
+    EXPECT_EQ(run(*tiered), want) << "fixed + cached";
+    EXPECT_GT(tiered->experts().store_stats()->fixed_uses, 0u);
+  }
 }
 
 TEST(ExpertSource, EngramTablesPagedThroughTheStoreGiveTheSameLogits) {

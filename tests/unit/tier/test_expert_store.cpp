@@ -206,6 +206,31 @@ TEST(ExpertStore, BuffersFollowTheMemoryOptions) {
   }
 }
 
+// An item with its own NUMA node (a split run: the node computing it) is bound there whatever
+// the store's policy; with one node here the binding is counted as left to the kernel.
+TEST(ExpertStore, ItemsWithANodeAreBoundToIt) {
+  test::ScratchDir dir("store-node");
+  const uint64_t n = uint64_t{3} << 20;
+  std::vector<uint8_t> data(2 * n, 7);
+  test::write_bytes(dir / "big.bin", data);
+  std::vector<StoreItem> items = {{{{0, 0, n}}}, {{{0, n, n}}}};
+  items[1].numa_node = 0;
+  ExpertStoreOptions o = options(uint64_t{8} << 20);
+  o.memory.numa = NumaPolicy::Default;
+  o.memory.pin = false;
+  const HostMemoryStats before = host_memory_stats();
+  ExpertStore s({dir / "big.bin"}, items, o);
+  { const ExpertStore::Pin p = s.acquire(0); }
+  HostMemoryStats after = host_memory_stats();
+  EXPECT_EQ(after.numa_placed_bytes + after.numa_skipped_bytes, before.numa_placed_bytes + before.numa_skipped_bytes)
+      << "item 0 follows the store's policy (local: not placed)";
+  { const ExpertStore::Pin p = s.acquire(1); }
+  after = host_memory_stats();
+  EXPECT_EQ((after.numa_placed_bytes - before.numa_placed_bytes) + (after.numa_skipped_bytes - before.numa_skipped_bytes),
+            uint64_t{4} << 20)
+      << "item 1 bound to node 0 (placed, or skipped on a one-node machine)";
+}
+
 TEST(ExpertStore, FixingAnItemInUseIsAnError) {
   Fixture f;
   ExpertStore s(f.files, f.items, options(2 * 12288));

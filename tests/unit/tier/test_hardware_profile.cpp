@@ -109,6 +109,19 @@ TEST(HardwareProfile, BadNumaPolicyNamesFileAndKey) {
   j["cpu"]["numa_policy"] = "interleave";
   j["cpu"]["numa_node"] = 0;
   STRATA_EXPECT_ERROR(load_profile(write(j)), "numa.json", "cpu.numa_node", "only read with cpu.numa_policy \"bind\"");
+  j = base;
+  j["cpu"]["numa_split"] = "yes";
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "numa.json", "cpu.numa_split", "true or false", "\"yes\"");
+}
+
+TEST(HardwareProfile, NumaSplitIsReadAndWritten) {
+  auto j = profile_json(find_profile("rtx4090-256gb", kProfiles));
+  EXPECT_FALSE(parse_profile(j, "p.json").numa_split) << "off unless asked";
+  EXPECT_FALSE(j["cpu"].contains("numa_split"));
+  j["cpu"]["numa_split"] = true;
+  const HardwareProfile p = parse_profile(j, "p.json");
+  EXPECT_TRUE(p.numa_split);
+  EXPECT_EQ(profile_json(p)["cpu"]["numa_split"], true);
 }
 
 }  // namespace
