@@ -28,11 +28,11 @@ assert paths[("q4_k", 1)] == "rows" and paths[("fp8", 1)] == "fused", paths
 assert paths[("q4_k", 16)] == "gemm" and paths[("fp8", 16)] == "gemm", paths
 print("ok: bench kernels --exact-dot paths")
 PY
-"$STRATA" bench moe --experts 4 --top-k 2 --tokens 2 --json >"$WORK/moe.json"
+"$STRATA" bench moe --experts 4 --top-k 2 --tokens 2 --numa-split --json >"$WORK/moe.json"
 python3 - "$WORK/moe.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-assert j["experts"] == 4 and j["top_k"] == 2 and j["type"] == "q4_k", j
+assert j["experts"] == 4 and j["top_k"] == 2 and j["type"] == "q4_k" and j["numa_nodes"] >= 1, j
 assert j["ms_per_token"] > 0 and j["gb_per_s"] > 0 and j["dram_read_gb_per_s"] > 0, j
 print(f"ok: bench moe ({j['ms_per_token']:.2f} ms per token)")
 PY

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/machine_limits.h"
 #include "memory-tier/host_memory.h"
 #include "runtime/common/error.h"
@@ -26,7 +27,7 @@ namespace strata::cli {
 void register_bench_moe(CLI::App* bench) {
   static std::string type = "q4_k";
   static int experts = 256, top_k = 8, tokens = 32;
-  static bool json = false, sequential = false;
+  static bool json = false, sequential = false, numa_split = false;
   auto* m = bench->add_subcommand("moe", "A DeepSeek-V3-sized MoE layer (experts in DRAM): decode latency per token");
   m->add_option("--type", type, "Weight type of the experts")->capture_default_str();
   m->add_option("--experts", experts, "Routed experts in the layer")->capture_default_str()->check(CLI::Range(1, 4096));
@@ -34,7 +35,17 @@ void register_bench_moe(CLI::App* bench) {
   m->add_option("--tokens", tokens, "Decoded tokens timed")->capture_default_str()->check(CLI::Range(1, 100000));
   m->add_flag("--json", json, "Print the result as JSON");
   m->add_flag("--sequential", sequential, "Run the token's experts one after another (default: as one parallel job, as the spine does)");
+  m->add_flag("--numa-split", numa_split,
+              "One compute arena per NUMA node, each expert held and computed by its home node (as `run --numa-split`)");
   m->callback([] {
+    int nodes = 1;
+    if (numa_split) {
+      ArenaOptions o;
+      o.numa_split = true;
+      const ArenaInfo info = configure_compute_arena(o);
+      nodes = info.nodes;
+      if (!json && !info.note.empty()) std::printf("note: %s\n", info.note.c_str());
+    }
     if (top_k > experts) throw Error("bench moe: --top-k " + std::to_string(top_k) + " exceeds --experts");
     constexpr int64_t d = 7168, inter = 2048;
     std::mt19937 g(5);
@@ -67,9 +78,15 @@ void register_bench_moe(CLI::App* bench) {
           if (c.buf) host_free(c.buf, c.bytes);
       }
     } free_pool{pool};
-    for (Copy& c : pool) {
+    for (size_t e = 0; e < pool.size(); ++e) {
+      Copy& c = pool[e];
       c.bytes = copy_bytes;
-      c.buf = static_cast<uint8_t*>(host_alloc(copy_bytes));
+      HostMemoryOptions mem;
+      if (const int node = compute_node_os_index(expert_home_node(static_cast<int>(e))); node >= 0) {
+        mem.numa = NumaPolicy::Bind;
+        mem.bind_node = node;
+      }
+      c.buf = static_cast<uint8_t*>(host_alloc(copy_bytes, mem));
       size_t at = 0;
       auto place = [&](const Stored& st) {
         WeightView v = st.view;
@@ -95,10 +112,12 @@ void register_bench_moe(CLI::App* bench) {
     auto token = [&] {
       std::shuffle(ids.begin(), ids.end(), g);
       std::vector<ExpertJob> jobs;
-      for (int j = 0; j < top_k; ++j)
-        jobs.push_back({&pool[static_cast<size_t>(ids[static_cast<size_t>(j)])].mlp, x.data(), 1, y[static_cast<size_t>(j)].data()});
+      for (int j = 0; j < top_k; ++j) {
+        const int e = ids[static_cast<size_t>(j)];
+        jobs.push_back({&pool[static_cast<size_t>(e)].mlp, x.data(), 1, y[static_cast<size_t>(j)].data(), expert_home_node(e)});
+      }
       if (sequential)
-        for (const ExpertJob& job : jobs) mlp_forward(*job.mlp, job.x, 1, job.out);
+        for (const ExpertJob& job : jobs) run_on_compute_node(job.node, [&] { mlp_forward(*job.mlp, job.x, 1, job.out); });
       else
         mlp_forward_many(jobs);
       std::fill(acc.begin(), acc.end(), 0.0f);
@@ -112,15 +131,16 @@ void register_bench_moe(CLI::App* bench) {
     const double bytes = double(expert_bytes) * top_k, gbps = bytes / s / 1e9;
     if (json) {
       std::cout << nlohmann::json{{"type", type},           {"experts", experts},     {"top_k", top_k},
-                                  {"expert_bytes", expert_bytes}, {"ms_per_token", 1e3 * s}, {"sequential", sequential}, {"gb_per_s", gbps},
+                                  {"expert_bytes", expert_bytes}, {"ms_per_token", 1e3 * s}, {"sequential", sequential}, {"numa_nodes", nodes}, {"gb_per_s", gbps},
                                   {"dram_read_gb_per_s", bw}, {"ratio", gbps / bw}}
                        .dump(2)
                 << "\n";
       return;
     }
-    std::printf("MoE layer: %d experts of 7168->2048->7168 %s (%s each, %s in DRAM), top-%d, batch 1, %s\n", experts,
+    std::printf("MoE layer: %d experts of 7168->2048->7168 %s (%s each, %s in DRAM), top-%d, batch 1, %s%s\n", experts,
                 type.c_str(), human_bytes(expert_bytes).c_str(), human_bytes(total).c_str(), top_k,
-                sequential ? "experts one after another" : "experts as one parallel job");
+                sequential ? "experts one after another" : "experts as one parallel job",
+                nodes > 1 ? (", experts split over " + std::to_string(nodes) + " NUMA nodes").c_str() : "");
     std::printf("decode: %.2f ms per token per layer; %s of weights per token = %.1f GB/s, %.1f%% of the DRAM read "
                 "bandwidth (%.1f GB/s, measured now)\n",
                 1e3 * s, human_bytes(static_cast<uint64_t>(bytes)).c_str(), gbps, 100 * gbps / bw, bw);
