@@ -83,10 +83,11 @@ HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) 
       r.fail("cpu.numa_node", "is " + std::to_string(p.numa_node) + " but the profile has " +
                                   std::to_string(p.numa_nodes) + " NUMA node(s) (cpu.numa_nodes)");
   }
-  if (cpu.contains("numa_split")) {
-    const auto& v = cpu.at("numa_split");
-    if (!v.is_boolean()) r.fail("cpu.numa_split", "expected true or false, got " + v.dump());
-    p.numa_split = v.get<bool>();
+  for (auto [key, out] : {std::pair{"numa_split", &p.numa_split}, std::pair{"pin_threads", &p.pin_threads}}) {
+    if (!cpu.contains(key)) continue;
+    const auto& v = cpu.at(key);
+    if (!v.is_boolean()) r.fail(std::string("cpu.") + key, "expected true or false, got " + v.dump());
+    *out = v.get<bool>();
   }
   p.gpu_offload_batch_threshold = static_cast<int>(r.number(j, "", "gpu_offload_batch_threshold", 0));
   if (j.contains("nvme_paths")) p.nvme_paths = j["nvme_paths"].get<std::vector<std::string>>();
@@ -144,6 +145,7 @@ nlohmann::json profile_json(const HardwareProfile& p) {
                         {"numa_policy", numa_policy_name(p.numa_policy)}};
   if (p.numa_policy == NumaPolicy::Bind) cpu["numa_node"] = p.numa_node;
   if (p.numa_split) cpu["numa_split"] = true;
+  if (p.pin_threads) cpu["pin_threads"] = true;
   return {{"name", p.name},
           {"description", p.description},
           {"source", p.source},

@@ -35,6 +35,8 @@ struct HardwareProfile {
   // cpu.numa_split: one compute arena per NUMA node, each routed expert computed by one node
   // and its memory bound there (cpu-kernels/compute_arena.h); default false.
   bool numa_split = false;
+  // cpu.pin_threads: bind each compute thread to one hardware thread (as --pin-threads); default false.
+  bool pin_threads = false;
   int gpu_offload_batch_threshold = 0;
   std::vector<std::string> nvme_paths;
 

@@ -18,6 +18,8 @@ for r in rows:
         assert k in r, (k, r)
     assert r["us"] > 0 and r["ratio"] > 0, r
     assert r["path"] == "int8", r  # integer and FP4 weights below the GEMM batch: the integer dot
+    assert (r["batch"] == 1) == ("in_cache_gb_per_s" in r), r  # the kernel's own speed, batch 1 only
+    assert r["batch"] != 1 or r["in_cache_gb_per_s"] > 0, r
 print(f"ok: bench kernels ({j['dispatch']}, oneDNN {j['onednn_gemm_type']})")
 PY
 "$STRATA" bench kernels --json --types q4_k,fp8 --batch 1,16 --shapes v4 --exact-dot >"$WORK/e.json"

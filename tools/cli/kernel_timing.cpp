@@ -55,4 +55,24 @@ double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, 
   return best;
 }
 
+double in_cache_gbps(const Stored& w, const std::vector<float>& x) {
+  using clock = std::chrono::steady_clock;
+  const double row_bytes = double(w.bytes) / double(w.view.rows);
+  int64_t rows = std::max<int64_t>(128, static_cast<int64_t>(double(1 << 20) / row_bytes) / 128 * 128);
+  rows = std::min(rows, w.view.rows);
+  WeightView v = w.view;
+  v.rows = rows;
+  std::vector<float> y(static_cast<size_t>(rows));
+  for (int i = 0; i < 3; ++i) linear(v, x.data(), 1, y.data());  // into cache
+  double best = 1e30, total = 0;
+  for (int i = 0; i < 200 && total < 0.5; ++i) {
+    const auto t0 = clock::now();
+    linear(v, x.data(), 1, y.data());
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    best = std::min(best, dt);
+    total += dt;
+  }
+  return row_bytes * double(rows) / best / 1e9;
+}
+
 }  // namespace strata::cli

@@ -1,6 +1,7 @@
 // Flags shared by the commands that run a model, and what they print about its experts.
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -34,7 +35,8 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_option("--threads", a.threads,
                   "Compute threads (default: the --profile's cpu.threads, else every hardware thread)")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--pin-threads", a.pin_threads, "Bind each compute thread to its own core (hwloc)");
+  cmd->add_flag("--pin-threads", a.pin_threads,
+                "Bind each compute thread to its own core (hwloc; default: the --profile's cpu.pin_threads)");
   cmd->add_flag("--numa-split", a.numa_split,
                 "One compute arena per NUMA node: each routed expert is computed by one node's cores and its "
                 "DRAM copy bound to that node (default: the --profile's cpu.numa_split; one node: nothing to split)");
@@ -76,13 +78,13 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
 namespace {
 
 // The compute arenas from --threads / --pin-threads / --numa-split, or the profile's.
-void configure_threads(const ModelArgs& a, int profile_threads, bool profile_split) {
-  const int threads = a.threads > 0 ? a.threads : profile_threads;
-  const bool split = a.numa_split || profile_split;
-  if (threads <= 0 && !a.pin_threads && !split) return;
+void configure_threads(const ModelArgs& a, const HardwareProfile* hw) {
+  const int threads = a.threads > 0 ? a.threads : hw ? hw->threads : 0;
+  const bool split = a.numa_split || (hw && hw->numa_split), pin = a.pin_threads || (hw && hw->pin_threads);
+  if (threads <= 0 && !pin && !split) return;
   ArenaOptions o;
   o.threads = threads;
-  o.pin = a.pin_threads;
+  o.pin = pin;
   o.numa_split = split;
   const ArenaInfo info = configure_compute_arena(o);
   std::string nodes;
@@ -121,8 +123,7 @@ std::string describe_products(const ModelFiles& m) {
 }  // namespace
 
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
-  int profile_threads = 0;
-  bool profile_split = false;
+  std::optional<HardwareProfile> hw;
   if (!a.placement.empty()) {
     a.opts.expert_placement = load_expert_placement(a.placement, m.config);
     a.opts.engram_placement = load_engram_placement(a.placement, m.config);
@@ -132,15 +133,12 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     if (!a.dram_budget.empty()) po.dram_budget_gb = parse_gb(a.dram_budget, "--dram-budget");
     if (!a.vram_budget.empty()) po.vram_budget_gb = parse_gb(a.vram_budget, "--vram-budget");
     if (!a.hotness.empty()) po.hotness = load_hotness(a.hotness);
-    HardwareProfile hw;
     try {
       hw = find_profile(a.profile, profiles_dir());
     } catch (const std::runtime_error& e) {
       throw Error(e.what());
     }
-    profile_threads = hw.threads;
-    profile_split = hw.numa_split;
-    const ExpertPlan plan = plan_experts(m, hw, po, a.opts.expert_cache_bytes, a.opts.engram_cache_bytes);
+    const ExpertPlan plan = plan_experts(m, *hw, po, a.opts.expert_cache_bytes, a.opts.engram_cache_bytes);
     a.opts.expert_placement = plan.tier;
     a.opts.expert_cache_bytes = plan.cache_bytes;
     a.opts.engram_placement = plan.engram_tier;
@@ -148,7 +146,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     a.opts.host_memory = plan.memory;
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
-  configure_threads(a, profile_threads, profile_split);
+  configure_threads(a, hw ? &*hw : nullptr);
   if (const std::string d = describe_products(m); !d.empty()) std::fprintf(stderr, "products at decode: %s\n", d.c_str());
   if (gemm_min_batch() != INT64_MAX)
     std::fprintf(stderr, "products in batches of %lld+ tokens: oneDNN %s GEMM%s\n",

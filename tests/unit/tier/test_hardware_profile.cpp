@@ -112,16 +112,25 @@ TEST(HardwareProfile, BadNumaPolicyNamesFileAndKey) {
   j = base;
   j["cpu"]["numa_split"] = "yes";
   STRATA_EXPECT_ERROR(load_profile(write(j)), "numa.json", "cpu.numa_split", "true or false", "\"yes\"");
+  j = base;
+  j["cpu"]["pin_threads"] = 1;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "numa.json", "cpu.pin_threads", "true or false", "got 1");
 }
 
-TEST(HardwareProfile, NumaSplitIsReadAndWritten) {
+TEST(HardwareProfile, NumaSplitAndPinningAreReadAndWritten) {
   auto j = profile_json(find_profile("rtx4090-256gb", kProfiles));
   EXPECT_FALSE(parse_profile(j, "p.json").numa_split) << "off unless asked";
+  EXPECT_FALSE(parse_profile(j, "p.json").pin_threads) << "off unless asked";
   EXPECT_FALSE(j["cpu"].contains("numa_split"));
   j["cpu"]["numa_split"] = true;
-  const HardwareProfile p = parse_profile(j, "p.json");
+  HardwareProfile p = parse_profile(j, "p.json");
   EXPECT_TRUE(p.numa_split);
+  EXPECT_FALSE(p.pin_threads);
   EXPECT_EQ(profile_json(p)["cpu"]["numa_split"], true);
+  j["cpu"]["pin_threads"] = true;
+  p = parse_profile(j, "p.json");
+  EXPECT_TRUE(p.pin_threads);
+  EXPECT_EQ(profile_json(p)["cpu"]["pin_threads"], true);
 }
 
 }  // namespace
