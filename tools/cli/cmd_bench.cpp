@@ -148,7 +148,7 @@ void register_bench(CLI::App& app) {
       if (!gemm.note.empty()) std::printf("note: %s\n", gemm.note.c_str());
       std::printf("batches of %lld+ tokens (path gemm): weight panels widened to %s for oneDNN\n",
                   static_cast<long long>(gemm_min_batch()), gemm_type_name());
-      std::printf("batch 1 also on rows that stay in cache (cache GB/s): the kernel's own speed, no DRAM in the way\n");
+      std::printf("batch 1 also on 8 MiB of rows that stay in the last-level cache (cache GB/s): the kernel's own speed\n");
       std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %-7s %-5s %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s",
                   "ratio", "bound", "path", "cache GB/s");
     }

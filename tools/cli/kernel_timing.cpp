@@ -58,7 +58,7 @@ double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, 
 double in_cache_gbps(const Stored& w, const std::vector<float>& x) {
   using clock = std::chrono::steady_clock;
   const double row_bytes = double(w.bytes) / double(w.view.rows);
-  int64_t rows = std::max<int64_t>(128, static_cast<int64_t>(double(1 << 20) / row_bytes) / 128 * 128);
+  int64_t rows = std::max<int64_t>(128, static_cast<int64_t>(double(8 << 20) / row_bytes) / 128 * 128);
   rows = std::min(rows, w.view.rows);
   WeightView v = w.view;
   v.rows = rows;

@@ -31,8 +31,8 @@ Copies spread(const Stored& w);
 double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, std::vector<float>& y);
 
 // The kernel's own speed, with no DRAM in the way: one token's product over the first rows of
-// the weight (a multiple of 128, about 1 MiB of it), called again and again so those rows stay
-// in cache. GB/s of weight bytes, best of up to 200 calls. When this is not well above the DRAM
+// the weight (a multiple of 128, about 8 MiB of it), called again and again so those rows stay
+// in the last-level cache. GB/s of weight bytes, best of up to 200 calls. When this is not well above the DRAM
 // read bandwidth, the streamed product is bound by arithmetic, not by memory.
 double in_cache_gbps(const Stored& w, const std::vector<float>& x);
 
