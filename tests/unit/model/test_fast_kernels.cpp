@@ -103,6 +103,11 @@ TEST(FastKernels, IntegerDotDecodeStaysNearTheExactLogits) {
   }
 }
 
+// Every dispatch level against the scalar level. The exact path's row kernels are bit-identical
+// to the scalar dequantizers, so its logits agree to rounding noise. The integer dot kernels sum
+// in another order than their scalar twins (equal to NMSE 1e-11 per product, test_qdot.cpp); a
+// last-bit difference can move a later layer's activation across an int8 rounding boundary, so
+// their logits agree only to that rounding (NMSE ~1e-6 seen).
 TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
   test::ScratchDir dir("fast");
   const CpuLevel saved = dispatch_level();
@@ -110,11 +115,15 @@ TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
                         Case{Arch::DeepseekV4, "fp4", "hf"}}) {
     const ModelFiles m = wider(dir, c.arch, c.dtype, c.format);
     const auto t = tokens(6);
-    set_dispatch_level(CpuLevel::Scalar);
-    const auto ref = prefill(m, t);
-    for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
-      if (set_dispatch_level(level) != level) continue;
-      EXPECT_LT(test::nmse(ref, prefill(m, t)), 1e-10) << cpu_level_name(level) << " " << c.dtype;
+    for (bool int_dot : {false, true}) {
+      const ScopedIntDot mode(int_dot);
+      set_dispatch_level(CpuLevel::Scalar);
+      const auto ref = prefill(m, t);
+      for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
+        if (set_dispatch_level(level) != level) continue;
+        const double e = test::nmse(ref, prefill(m, t));
+        EXPECT_LT(e, int_dot ? 1e-4 : 1e-10) << cpu_level_name(level) << " " << c.dtype << " int dot " << int_dot;
+      }
     }
   }
   set_dispatch_level(saved);
