@@ -32,7 +32,7 @@ std::atomic<bool>& bf16_flag() {
   return on;
 }
 
-std::atomic<long> g_created{0};
+std::atomic<long> g_created{0}, g_in_place{0};
 
 // One matmul shape: src [n, cols] (row stride ldx) x weights [cols, np] (a panel of rows, read
 // transposed) -> dst [n, np] (row stride ldy), in `type` with F32 output.
@@ -108,6 +108,7 @@ bool gemm_bf16_enabled() { return bf16_flag().load(std::memory_order_relaxed); }
 void set_gemm_bf16(bool on) { bf16_flag().store(on); }
 const char* gemm_type_name() { return gemm_bf16_enabled() && gemm_bf16_available() ? "bf16" : "f32"; }
 long gemm_primitives_created() { return g_created.load(); }
+long gemm_in_place_products() { return g_in_place.load(); }
 
 void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                         int64_t ldy) {
@@ -135,6 +136,20 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
     src_ld = cols;
   }
   thread_local dnnl::stream strm(cpu_engine());
+  const dt type = bf16 ? dt::bf16 : dt::f32;
+  auto multiply = [&](const void* wei, int64_t np, float* dst) {
+    const Prim& p = primitive({n, cols, np, src_ld, ldy, type});
+    dnnl::memory src_m(p.src, cpu_engine(), const_cast<void*>(src)), wei_m(p.wei, cpu_engine(), const_cast<void*>(wei)),
+        dst_m(p.dst, cpu_engine(), dst);
+    p.mm.execute(strm, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, wei_m}, {DNNL_ARG_DST, dst_m}});
+    strm.wait();
+  };
+  // Weights already stored in the type multiplied: oneDNN reads the rows where they lie.
+  if (w.type == (bf16 ? WeightType::BF16 : WeightType::F32)) {
+    ++g_in_place;
+    multiply(w.data + r0 * cols * elem, nr, y);
+    return;
+  }
   void* const panel_buf = buf.data();  // the calling thread's buffer, filled by the workers
   for (int64_t p0 = 0; p0 < nr; p0 += panel) {
     const int64_t np = std::min(panel, nr - p0);
@@ -162,12 +177,7 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
 #endif
       for (int64_t r = 0; r < np; ++r) dequant_row(w, r0 + p0 + r, out + r * cols);
     }
-    const Shape s{n, cols, np, src_ld, ldy, bf16 ? dt::bf16 : dt::f32};
-    const Prim& p = primitive(s);
-    dnnl::memory src_m(p.src, cpu_engine(), const_cast<void*>(src)), wei_m(p.wei, cpu_engine(), panel_buf),
-        dst_m(p.dst, cpu_engine(), y + p0);
-    p.mm.execute(strm, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, wei_m}, {DNNL_ARG_DST, dst_m}});
-    strm.wait();
+    multiply(panel_buf, np, y + p0);
   }
 }
 

@@ -1,6 +1,7 @@
 // Batched products through oneDNN: a panel of weight rows is dequantized (in parallel, by the
 // row kernels) and multiplied by the whole batch with one oneDNN matmul, so a prefill-sized
-// batch runs at GEMM speed instead of one dot product per (row, token).
+// batch runs at GEMM speed instead of one dot product per (row, token). Weights stored in the
+// type multiplied are read in place, with no panel.
 //
 // Two element types. BF16 (panels and activations rounded to bf16, sums in f32) where oneDNN
 // has a BF16 matmul on this CPU — with AVX-512 BF16 (and AMX where present), several times its
@@ -46,7 +47,10 @@ class ScopedGemmBf16 {
 void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                         int64_t ldy);
 
-// oneDNN primitives created by linear_rows_onednn so far (each thread keeps its own by shape).
+// oneDNN primitives created by linear_rows_onednn so far (each thread keeps its own by shape),
+// and its products whose weights oneDNN read in place (F32 weights in f32, BF16 in bf16: no
+// panel to widen them into).
 long gemm_primitives_created();
+long gemm_in_place_products();
 
 }  // namespace strata

@@ -124,14 +124,33 @@ TEST(Linear, OnednnBf16BatchPathIsWithinBf16Rounding) {
 // Primitives are made once per shape (and thread): the same product again creates none.
 TEST(Linear, OnednnPrimitivesAreCachedByShape) {
   const Mat m = make(WeightType::Q8_0, 64, 1024);
-  const std::vector<float> x = randn(20 * 1024, 3);
-  std::vector<float> y(20 * 64);
+  const std::vector<float> x = randn(21 * 1024, 3);
+  std::vector<float> y(21 * 64);
   linear(m.view, x.data(), 20, y.data());
   const long after_first = gemm_primitives_created();
   for (int i = 0; i < 3; ++i) linear(m.view, x.data(), 20, y.data());
   EXPECT_EQ(gemm_primitives_created(), after_first);
   linear(m.view, x.data(), 21, y.data());  // a new shape
   EXPECT_EQ(gemm_primitives_created(), after_first + 1);
+}
+
+// F32 weights multiplied in f32 need no panel: oneDNN reads them in place (and BF16 ones in
+// bf16); other types are widened first.
+TEST(Linear, OnednnReadsWeightsOfItsOwnTypeInPlace) {
+  const ScopedGemmBf16 f32(false);
+  const Mat f = make(WeightType::F32, 300, 512), q = make(WeightType::Q8_0, 300, 512);
+  const int64_t n = 20, ldx = 530, ldy = 211, r0 = 50, nr = 200;
+  const std::vector<float> x = randn(n * ldx, 9);
+  long before = gemm_in_place_products();
+  std::vector<float> y(static_cast<size_t>(n * ldy), -7.0f), ref(y.size(), -7.0f);
+  linear_rows(f.view, r0, nr, x.data(), n, ldx, y.data(), ldy);
+  linear_rows_ref(f.view, r0, nr, x.data(), n, ldx, ref.data(), ldy);
+  EXPECT_EQ(gemm_in_place_products(), before + 1);
+  EXPECT_LT(test::nmse(ref, y), 1e-10);
+  EXPECT_EQ(y[static_cast<size_t>(nr)], -7.0f) << "columns past nr must stay untouched";
+  before = gemm_in_place_products();
+  linear_rows(q.view, r0, nr, x.data(), n, ldx, y.data(), ldy);
+  EXPECT_EQ(gemm_in_place_products(), before) << "Q8_0 is widened into a panel";
 }
 
 TEST(Linear, BatchedProductTypeFollowsTheSwitch) {
