@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs every test: the unit and end-to-end suite (build/), the same suite under
-# ASan+UBSan (build-asan/), and each libFuzzer target for a bounded time (build-fuzz/).
+# Builds and runs every test: the unit and end-to-end suite (build/; then each unit-test program
+# whole), the same suite under ASan+UBSan (build-asan/), and each libFuzzer target for a bounded
+# time (build-fuzz/).
 #   STRATA_TEST_QUICK=1 bash tools/test.sh   # only the plain suite
 #   STRATA_FUZZ_SECONDS=N                    # seconds per fuzz target (default 20)
 set -euo pipefail
@@ -11,6 +12,14 @@ bash tools/setup.sh
 JOBS=$(nproc)
 echo "== unit and end-to-end tests (build/)"
 ctest --test-dir build --output-on-failure -j"$JOBS"
+
+# ctest runs every test in a process of its own; here each program runs whole, so a test that
+# writes past a buffer (oneDNN's JIT code is invisible to ASan) breaks the tests after it.
+echo "== each unit-test program whole (all its tests in one process)"
+for t in build/bin/test_*; do
+  "$t" --gtest_brief=1 >"build/$(basename "$t").whole.log" 2>&1 ||
+    { tail -40 "build/$(basename "$t").whole.log"; echo "FAILED: $t run whole"; exit 1; }
+done
 
 [ -n "${STRATA_TEST_QUICK:-}" ] && exit 0
 
