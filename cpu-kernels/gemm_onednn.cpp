@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <dnnl.hpp>
 #include <map>
 #include <string>
@@ -125,7 +124,6 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
   const int64_t panel = std::clamp<int64_t>(panel_bytes / (elem * cols), 16, nr);
   thread_local std::vector<float> buf;
   thread_local std::vector<uint16_t> act;
-  buf.resize(static_cast<size_t>(panel * cols * elem / 4));
   // The activations, rounded to bf16 once for every panel (dense rows).
   const void* src = x;
   int64_t src_ld = ldx;
@@ -150,6 +148,7 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
     multiply(w.data + r0 * cols * elem, nr, y);
     return;
   }
+  buf.resize(static_cast<size_t>(panel * cols * elem / 4));
   void* const panel_buf = buf.data();  // the calling thread's buffer, filled by the workers
   for (int64_t p0 = 0; p0 < nr; p0 += panel) {
     const int64_t np = std::min(panel, nr - p0);
