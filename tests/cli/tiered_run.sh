@@ -7,7 +7,11 @@ STRATA=$1
 WORK=$2
 rm -rf "$WORK" && mkdir -p "$WORK"
 PROFILES=$(cd "$(dirname "$0")/../.." && pwd)/profiles
-sed 's/"dram_headroom_gb": 12/"dram_headroom_gb": 0/' "$PROFILES/cpu-only-128gb.json" >"$WORK/box.json"
+# The box pins its compute threads and asks for a NUMA split (one node here: nothing to split).
+sed -e 's/"dram_headroom_gb": 12/"dram_headroom_gb": 0/' \
+  -e 's/"numa_policy": "local"}/"numa_policy": "local", "pin_threads": true, "numa_split": true}/' \
+  "$PROFILES/cpu-only-128gb.json" >"$WORK/box.json"
+grep -q '"numa_split": true' "$WORK/box.json" || { echo "FAIL: the test profile was not edited"; exit 1; }
 TOKENS=1,17,200,33,4,91,300,7,12,250
 for spec in "deepseek_v3 bf16" "deepseek_v4 fp4"; do
   read -r arch dtype <<<"$spec"
@@ -23,6 +27,8 @@ print(w - e / 2 + j["kv_cache"]["gb"] + 0.03 * 2**20 / 1e9)' "$WORK/full.json")
   grep -q "placement on cpu-only-128gb: routed experts 0 gpu / [1-9][0-9]* dram / [1-9][0-9]* nvme" "$WORK/err.txt" \
     || { echo "FAIL: $arch: expected a DRAM/NVMe split"; cat "$WORK/err.txt"; exit 1; }
   grep -q "expert traffic per token: .* read from disk" "$WORK/err.txt" || { echo "FAIL: no traffic line"; cat "$WORK/err.txt"; exit 1; }
+  grep -q "^compute: [0-9]* threads, each pinned to one hardware thread" "$WORK/err.txt" \
+    || { echo "FAIL: $arch: the profile's cpu.pin_threads was not applied"; cat "$WORK/err.txt"; exit 1; }
   grep -q "^host memory: NUMA policy local (first touch) on [1-9]" "$WORK/err.txt" \
     || { echo "FAIL: $arch: the profile's NUMA policy is not in the summary"; cat "$WORK/err.txt"; exit 1; }
   grep -q "expert cache .* (predicted hit rate [0-9.]*%)" "$WORK/err.txt" \
