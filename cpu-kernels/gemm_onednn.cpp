@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <dnnl.hpp>
+#include <tbb/task_arena.h>
 #include <map>
 #include <string>
 #include <tuple>
@@ -31,7 +32,7 @@ std::atomic<bool>& bf16_flag() {
   return on;
 }
 
-std::atomic<long> g_created{0}, g_in_place{0};
+std::atomic<long> g_created{0}, g_in_place{0}, g_calls{0}, g_from_workers{0};
 
 // One matmul shape: src [n, cols] (row stride ldx) x weights [cols, np] (a panel of rows, read
 // transposed) -> dst [n, np] (row stride ldy), in `type` with F32 output.
@@ -108,9 +109,13 @@ void set_gemm_bf16(bool on) { bf16_flag().store(on); }
 const char* gemm_type_name() { return gemm_bf16_enabled() && gemm_bf16_available() ? "bf16" : "f32"; }
 long gemm_primitives_created() { return g_created.load(); }
 long gemm_in_place_products() { return g_in_place.load(); }
+long gemm_calls() { return g_calls.load(); }
+long gemm_calls_from_workers() { return g_from_workers.load(); }
 
 void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                         int64_t ldy) {
+  ++g_calls;
+  if (tbb::this_task_arena::current_thread_index() > 0) ++g_from_workers;
   const int64_t cols = w.cols;
   const bool bf16 = gemm_bf16_enabled() && gemm_bf16_available();
   const int64_t elem = bf16 ? 2 : 4;

@@ -54,5 +54,9 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
 // panel to widen them into).
 long gemm_primitives_created();
 long gemm_in_place_products();
+// Its calls, and those made from oneTBB worker threads (each of which brings its own OpenMP
+// team: to be avoided).
+long gemm_calls();
+long gemm_calls_from_workers();
 
 }  // namespace strata

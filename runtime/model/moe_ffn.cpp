@@ -3,6 +3,7 @@
 #include <tbb/parallel_for.h>
 
 #include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
 
@@ -17,13 +18,21 @@ void mlp_forward(const Mlp& m, const float* x, int64_t n, float* out, float swig
 }
 
 void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit) {
+  // Experts with a GEMM-sized share of the batch (prefill) multiply through oneDNN, whose
+  // OpenMP team already takes every core: they run one after another on this thread. Started
+  // from oneTBB workers instead, each would bring its own team (cores x cores threads).
+  std::vector<ExpertJob> small;
+  for (const ExpertJob& j : jobs) {
+    if (j.n >= gemm_min_batch()) mlp_forward(*j.mlp, j.x, j.n, j.out, swiglu_limit);
+    else small.push_back(j);
+  }
   auto run = [&](std::span<const ExpertJob> js) {
     tbb::parallel_for(size_t{0}, js.size(), [&](size_t i) { mlp_forward(*js[i].mlp, js[i].x, js[i].n, js[i].out, swiglu_limit); });
   };
   // Already inside a compute arena (or no split): all jobs here.
-  if (compute_nodes() == 1 || compute_arena_of_this_thread() >= 0) return run_in_compute_arena([&] { run(jobs); });
+  if (compute_nodes() == 1 || compute_arena_of_this_thread() >= 0) return run_in_compute_arena([&] { run(small); });
   std::vector<std::vector<ExpertJob>> per_node(static_cast<size_t>(compute_nodes()));
-  for (const ExpertJob& j : jobs) per_node[static_cast<size_t>(j.node) % per_node.size()].push_back(j);
+  for (const ExpertJob& j : small) per_node[static_cast<size_t>(j.node) % per_node.size()].push_back(j);
   run_on_compute_nodes([&](int k) { run(per_node[static_cast<size_t>(k)]); });
 }
 

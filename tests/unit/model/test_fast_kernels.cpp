@@ -78,6 +78,22 @@ TEST(FastKernels, OnednnPrefillEqualsRowPathDecode) {
 // Every routed expert is used, so that no near-tie in the routing flips between the two runs
 // (a flipped expert is a different model output, not a kernel error: on these random tiny
 // models one flip moves a token's logits by NMSE ~1e-2).
+// A prefill where every expert gets all 24 tokens: their oneDNN products run from the calling
+// thread one after another, never from oneTBB workers (which would each start an OpenMP team).
+TEST(FastKernels, PrefillExpertGemmsStayOffTheWorkers) {
+  ASSERT_LE(gemm_min_batch(), 24) << "STRATA_GEMM_MIN_BATCH turned the oneDNN path off";
+  test::ScratchDir dir("fast");
+  const ModelFiles m = wider(dir, Arch::DeepseekV3, "q4_k", "gguf");
+  ModelOptions all;
+  all.experts_per_token = m.config.n_routed_experts;
+  auto lm = load_causal_lm(m, all);
+  std::vector<float> out;
+  const long calls = gemm_calls(), from_workers = gemm_calls_from_workers();
+  lm->forward(tokens(24), out, true);
+  EXPECT_GT(gemm_calls(), calls + 3 * m.config.n_routed_experts) << "the experts' products did not all take oneDNN";
+  EXPECT_EQ(gemm_calls_from_workers(), from_workers);
+}
+
 TEST(FastKernels, IntegerDotDecodeStaysNearTheExactLogits) {
   test::ScratchDir dir("fast");
   for (const Case& c : {Case{Arch::DeepseekV3, "q4_k", "gguf"}, Case{Arch::DeepseekV3, "q8_0", "gguf"},
