@@ -86,12 +86,8 @@ struct ExpertStore::State {
 
   void start(uint32_t i, bool urgent_read) {
     Slot& s = slots[i];
-    HostMemoryOptions mem = opts.memory;
+    HostMemoryOptions mem = bound_to_node(opts.memory, items[i].numa_node);
     mem.pin = mem.pin && s.fixed;  // cache buffers come and go with evictions: not page-locked
-    if (items[i].numa_node >= 0) {
-      mem.numa = NumaPolicy::Bind;
-      mem.bind_node = items[i].numa_node;
-    }
     s.buf = static_cast<uint8_t*>(host_alloc(s.bytes, mem));
     if (s.fixed) {
       st.fixed_bytes += s.bytes;

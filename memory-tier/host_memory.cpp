@@ -138,6 +138,14 @@ bool host_pinning_available(std::string* why) {
 #endif
 }
 
+HostMemoryOptions bound_to_node(HostMemoryOptions o, int node) {
+  if (node >= 0) {
+    o.numa = NumaPolicy::Bind;
+    o.bind_node = node;
+  }
+  return o;
+}
+
 void* host_alloc(size_t bytes, const HostMemoryOptions& opts) {
   if (bytes < kLarge) {
     void* p = mi_malloc_aligned(bytes ? bytes : 1, kPage);

@@ -28,6 +28,9 @@ struct HostMemoryOptions {
   bool pin = true;  // page-lock buffers of 2 MiB and more for the GPU (only with CUDA and a device)
 };
 
+// o, bound to NUMA node `node` (OS index) when node >= 0, else unchanged.
+HostMemoryOptions bound_to_node(HostMemoryOptions o, int node);
+
 // "interleave", "bind to node 1", "local (first touch)".
 std::string describe_numa(const HostMemoryOptions& o);
 

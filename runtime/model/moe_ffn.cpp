@@ -3,7 +3,6 @@
 #include <tbb/parallel_for.h>
 
 #include "cpu-kernels/compute_arena.h"
-#include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
 
@@ -23,7 +22,7 @@ void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit) {
   // from oneTBB workers instead, each would bring its own team (cores x cores threads).
   std::vector<ExpertJob> small;
   for (const ExpertJob& j : jobs) {
-    if (j.n >= gemm_min_batch()) mlp_forward(*j.mlp, j.x, j.n, j.out, swiglu_limit);
+    if (linear_path(j.mlp->w1, j.mlp->w1.rows, j.n) == LinearPath::Gemm) mlp_forward(*j.mlp, j.x, j.n, j.out, swiglu_limit);
     else small.push_back(j);
   }
   auto run = [&](std::span<const ExpertJob> js) {

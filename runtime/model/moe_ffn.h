@@ -28,9 +28,9 @@ struct ExpertJob {
 // Every job's mlp_forward as one parallel job (oneTBB; each product splits its rows further):
 // the experts of a layer share the cores instead of taking turns, so a decode step pays one
 // fork-join per layer rather than three per expert. With a NUMA split each node's arena runs
-// its own jobs, all nodes at once (cpu-kernels/compute_arena.h). Jobs of gemm_min_batch()
-// tokens and more (prefill) run first, one after another on the calling thread: their oneDNN
-// products take every core already. The same results as calling mlp_forward on each job in
+// its own jobs, all nodes at once (cpu-kernels/compute_arena.h). Jobs whose products take
+// oneDNN (linear_path: prefill-sized token counts) run first, one after another on the calling
+// thread: those products take every core already. The same results as calling mlp_forward on each job in
 // turn.
 void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit = 0);
 

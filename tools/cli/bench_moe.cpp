@@ -81,11 +81,7 @@ void register_bench_moe(CLI::App* bench) {
     for (size_t e = 0; e < pool.size(); ++e) {
       Copy& c = pool[e];
       c.bytes = copy_bytes;
-      HostMemoryOptions mem;
-      if (const int node = compute_node_os_index(expert_home_node(static_cast<int>(e))); node >= 0) {
-        mem.numa = NumaPolicy::Bind;
-        mem.bind_node = node;
-      }
+      const HostMemoryOptions mem = bound_to_node({}, compute_node_os_index(expert_home_node(static_cast<int>(e))));
       c.buf = static_cast<uint8_t*>(host_alloc(copy_bytes, mem));
       size_t at = 0;
       auto place = [&](const Stored& st) {

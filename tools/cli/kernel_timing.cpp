@@ -41,13 +41,16 @@ Copies spread(const Stored& w) {
   return c;
 }
 
-double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, std::vector<float>& y) {
+namespace {
+
+// Best seconds of f() over up to `calls` calls or `budget` seconds of them.
+template <class F>
+double best_seconds(int calls, double budget, F&& f) {
   using clock = std::chrono::steady_clock;
-  linear(w.views[0], x.data(), batch, y.data());  // warm-up (thread pool, page tables)
   double best = 1e30, total = 0;
-  for (size_t i = 1; i <= 20 && total < 1.0; ++i) {
+  for (int i = 0; i < calls && total < budget; ++i) {
     const auto t0 = clock::now();
-    linear(w.views[i % w.views.size()], x.data(), batch, y.data());
+    f(i);
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
     best = std::min(best, dt);
     total += dt;
@@ -55,8 +58,16 @@ double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, 
   return best;
 }
 
+}  // namespace
+
+double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, std::vector<float>& y) {
+  linear(w.views[0], x.data(), batch, y.data());  // warm-up (thread pool, page tables)
+  return best_seconds(20, 1.0, [&](int i) {
+    linear(w.views[static_cast<size_t>(i + 1) % w.views.size()], x.data(), batch, y.data());
+  });
+}
+
 double in_cache_gbps(const Stored& w, const std::vector<float>& x) {
-  using clock = std::chrono::steady_clock;
   const double row_bytes = double(w.bytes) / double(w.view.rows);
   int64_t rows = std::max<int64_t>(128, static_cast<int64_t>(double(8 << 20) / row_bytes) / 128 * 128);
   rows = std::min(rows, w.view.rows);
@@ -64,14 +75,7 @@ double in_cache_gbps(const Stored& w, const std::vector<float>& x) {
   v.rows = rows;
   std::vector<float> y(static_cast<size_t>(rows));
   for (int i = 0; i < 3; ++i) linear(v, x.data(), 1, y.data());  // into cache
-  double best = 1e30, total = 0;
-  for (int i = 0; i < 200 && total < 0.5; ++i) {
-    const auto t0 = clock::now();
-    linear(v, x.data(), 1, y.data());
-    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
-    best = std::min(best, dt);
-    total += dt;
-  }
+  const double best = best_seconds(200, 0.5, [&](int) { linear(v, x.data(), 1, y.data()); });
   return row_bytes * double(rows) / best / 1e9;
 }
 
