@@ -32,19 +32,27 @@ struct Product {
   LinearPath path;
 };
 
-// Row r (relative to p.r0) of p for every token: the integer dot (activations quantized once
-// per call, acts), the fused FP8 dot for one or two tokens, or the row widened to f32 in
-// L1-sized chunks that every token of the batch uses.
-void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t ldx, const std::vector<ActQ8>& acts) {
+// The activations as each kernel wants them, prepared once per call: quantized for the integer
+// dot, in the fused FP8 dot's order (fused[t] points at token t's, x itself where no reorder).
+struct PreparedActs {
+  std::vector<ActQ8> q8;
+  std::vector<std::vector<float>> buf;
+  std::vector<const float*> fused;
+};
+
+// Row r (relative to p.r0) of p for every token: the integer dot, the fused FP8 dot for one
+// or two tokens, or the row widened to f32 in L1-sized chunks that every token of the batch
+// uses.
+void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t ldx, const PreparedActs& acts) {
   const WeightView& w = *p.w;
   float* y = p.y;
   const int64_t ldy = p.ldy;
   switch (p.path) {
     case LinearPath::IntDot:
-      qdot_row_tokens(w, p.r0 + r, acts.data(), n, y + r, ldy);
+      qdot_row_tokens(w, p.r0 + r, acts.q8.data(), n, y + r, ldy);
       return;
     case LinearPath::FusedDot:
-      for (int64_t t = 0; t < n; ++t) fused_row_dot(w, p.r0 + r, x + t * ldx, y[t * ldy + r]);
+      for (int64_t t = 0; t < n; ++t) fused_row_dot(w, p.r0 + r, acts.fused[static_cast<size_t>(t)], y[t * ldy + r]);
       return;
     default: break;
   }
@@ -62,13 +70,19 @@ void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t
 
 // Products over the same activations x [n, ldx] as one parallel job over all their rows.
 void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int64_t ldx) {
-  std::vector<ActQ8> acts;
-  for (size_t i = 0; i < count; ++i)
-    if (ps[i].path == LinearPath::IntDot) {
-      acts.resize(static_cast<size_t>(n));
-      for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, ps[i].w->cols, acts[static_cast<size_t>(t)]);
-      break;
+  PreparedActs acts;
+  const auto un = static_cast<size_t>(n);
+  for (size_t i = 0; i < count; ++i) {  // the products share x, hence its column count
+    if (ps[i].path == LinearPath::IntDot && acts.q8.empty()) {
+      acts.q8.resize(un);
+      for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, ps[i].w->cols, acts.q8[static_cast<size_t>(t)]);
     }
+    if (ps[i].path == LinearPath::FusedDot && acts.fused.empty()) {
+      acts.buf.resize(un);
+      for (int64_t t = 0; t < n; ++t)
+        acts.fused.push_back(fused_row_act(x + t * ldx, ps[i].w->cols, acts.buf[static_cast<size_t>(t)]));
+    }
+  }
   int64_t total = 0;
   for (size_t i = 0; i < count; ++i) total += ps[i].nr;
   run_in_compute_arena([&] {

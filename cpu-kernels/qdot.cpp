@@ -66,51 +66,22 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r, const 
   }
 }
 
-void pair_order(ActQ8& a) {
-  const int64_t nb = a.n / 32;
-  a.qp.resize(a.q.size());
-  for (int64_t b = 0; b < nb; b += 2) {
-    const int64_t cnt = nb - b >= 2 ? 2 : 1;
-    const int8_t* src = a.q.data() + b * 32;
-    int8_t* dst = a.qp.data() + b * 32;
-    for (int64_t k = 0; k < cnt; ++k)
-      for (int i = 0; i < 16; ++i) {
-        dst[k * 16 + i] = src[k * 32 + 2 * i];
-        dst[cnt * 16 + k * 16 + i] = src[k * 32 + 2 * i + 1];
-      }
-  }
+void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8& out) {
+  if (n % 32) throw std::invalid_argument("quantize_act_q8: length " + std::to_string(n) + " is not a multiple of 32");
+  out.n = n;
+  out.q.resize(static_cast<size_t>(n));
+  out.qp.resize(static_cast<size_t>(n));
+  out.d.resize(static_cast<size_t>(n / 32));
+  out.s.resize(static_cast<size_t>(n / 16));
+  out.ds.resize(static_cast<size_t>(n / 32));
+  k.quantize(x, n, out.q.data(), out.d.data(), out.s.data(), out.ds.data(), out.qp.data());
 }
 
 }  // namespace
 
-void quantize_act_q8(const float* x, int64_t n, ActQ8& out) {
-  if (n % 32) throw std::invalid_argument("quantize_act_q8: length " + std::to_string(n) + " is not a multiple of 32");
-  out.n = n;
-  out.q.resize(static_cast<size_t>(n));
-  out.d.resize(static_cast<size_t>(n / 32));
-  out.s.resize(static_cast<size_t>(n / 16));
-  out.ds.resize(static_cast<size_t>(n / 32));
-  for (int64_t b = 0; b < n / 32; ++b) {
-    const float* xb = x + b * 32;
-    float amax = 0;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
-    const float d = amax / 127.0f;
-    const float id = amax > 0 ? 127.0f / amax : 0.0f;
-    out.d[static_cast<size_t>(b)] = d;
-    int8_t* q = out.q.data() + b * 32;
-    for (int h = 0; h < 2; ++h) {
-      int sum = 0;
-      for (int i = 16 * h; i < 16 * h + 16; ++i) {
-        const float v = std::nearbyint(xb[i] * id);  // round to nearest even; |v| <= 127
-        q[i] = static_cast<int8_t>(v);
-        sum += q[i];
-      }
-      out.s[static_cast<size_t>(2 * b + h)] = static_cast<int16_t>(sum);
-    }
-    out.ds[static_cast<size_t>(b)] = d * static_cast<float>(out.s[static_cast<size_t>(2 * b)] +
-                                                             out.s[static_cast<size_t>(2 * b + 1)]);
-  }
-  pair_order(out);
+void quantize_act_q8(const float* x, int64_t n, ActQ8& out) { quantize_with(kernels_for_level(), x, n, out); }
+void quantize_act_q8_scalar(const float* x, int64_t n, ActQ8& out) {
+  quantize_with(kern::qdot_kernels_scalar(), x, n, out);
 }
 
 bool qdot_supported(WeightType t) {

@@ -32,8 +32,9 @@ struct ActQ8 {
   std::vector<float> ds;
 };
 
-// n a multiple of 32. The same scalar code at every dispatch level (identical activations).
+// n a multiple of 32. Vectorized per dispatch level; every level gives the scalar twin's bytes.
 void quantize_act_q8(const float* x, int64_t n, ActQ8& out);
+void quantize_act_q8_scalar(const float* x, int64_t n, ActQ8& out);
 
 // Whether qdot_row handles this weight type.
 bool qdot_supported(WeightType t);

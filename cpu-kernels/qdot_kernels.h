@@ -25,8 +25,14 @@ struct QTok {
 // nt: 1..kQDotTokens tokens; out[t] for each.
 using QDotFn = void (*)(const uint8_t* blocks, const uint8_t* e8m0, const QTok* toks, int nt, int64_t n, float* out);
 
+// Quantizes x[0..n) (n a multiple of 32) into an ActQ8's arrays: q[n], d[n / 32], s[n / 16],
+// ds[n / 32], qp[n]. Every level writes the same bytes (round to nearest even of x · 127 /
+// max|x| is exact in f32 arithmetic; tested), so the dot kernels see identical activations.
+using QuantFn = void (*)(const float* x, int64_t n, int8_t* q, float* d, int16_t* s, float* ds, int8_t* qp);
+
 struct QDotKernels {
   QDotFn q8_0, q4_0, q4_k, q5_k, q6_k, mxfp4;
+  QuantFn quantize;
 };
 
 const QDotKernels& qdot_kernels_scalar();

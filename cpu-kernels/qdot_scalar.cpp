@@ -1,5 +1,6 @@
 // The scalar twins of the integer dot kernels (qdot_kernels.h): exact int32 sums per block,
 // scaled in f32 — the reference the vector kernels are tested against.
+#include <cmath>
 #include <cstring>
 
 #include "cpu-kernels/block_layouts.h"
@@ -135,6 +136,40 @@ float mxfp4(const uint8_t* packed, const uint8_t* e8m0, const QTok& x, int64_t n
   return acc;
 }
 
+// Per block of 32: d = max|x| / 127, q = round-to-nearest-even(x · 127 / max|x|), the sum of
+// each half, d · (block sum); then qp, the MXFP4 order of q (ActQ8::qp).
+void quantize(const float* x, int64_t n, int8_t* q, float* d, int16_t* s, float* ds, int8_t* qp) {
+  const int64_t nb = n / 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* xb = x + b * 32;
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    const float id = amax > 0 ? 127.0f / amax : 0.0f;
+    d[b] = amax / 127.0f;
+    int8_t* qb = q + b * 32;
+    for (int h = 0; h < 2; ++h) {
+      int sum = 0;
+      for (int i = 16 * h; i < 16 * h + 16; ++i) {
+        qb[i] = static_cast<int8_t>(std::nearbyint(xb[i] * id));  // |x · id| <= 127
+        sum += qb[i];
+      }
+      s[2 * b + h] = static_cast<int16_t>(sum);
+    }
+    ds[b] = d[b] * static_cast<float>(s[2 * b] + s[2 * b + 1]);
+  }
+  // Per pair of blocks: the even elements of each, then the odd ones of each.
+  for (int64_t b = 0; b < nb; b += 2) {
+    const int64_t cnt = nb - b >= 2 ? 2 : 1;
+    const int8_t* src = q + b * 32;
+    int8_t* dst = qp + b * 32;
+    for (int64_t k = 0; k < cnt; ++k)
+      for (int i = 0; i < 16; ++i) {
+        dst[k * 16 + i] = src[k * 32 + 2 * i];
+        dst[cnt * 16 + k * 16 + i] = src[k * 32 + 2 * i + 1];
+      }
+  }
+}
+
 // Token by token.
 template <float (*F)(const uint8_t*, const uint8_t*, const QTok&, int64_t)>
 void each(const uint8_t* w, const uint8_t* e8m0, const QTok* toks, int nt, int64_t n, float* out) {
@@ -144,7 +179,8 @@ void each(const uint8_t* w, const uint8_t* e8m0, const QTok* toks, int nt, int64
 }  // namespace
 
 const QDotKernels& qdot_kernels_scalar() {
-  static const QDotKernels k = {each<q8_0>, each<q4_0>, each<q45_k<false>>, each<q45_k<true>>, each<q6_k>, each<mxfp4>};
+  static const QDotKernels k = {each<q8_0>, each<q4_0>, each<q45_k<false>>, each<q45_k<true>>, each<q6_k>, each<mxfp4>,
+                                quantize};
   return k;
 }
 

@@ -92,6 +92,14 @@ bool has_fused_row_dot(const WeightView& w) {
   return kernels() && w.type == WeightType::F8_E4M3 && w.scale && (w.cols + 127) / 128 <= 512;
 }
 
+const float* fused_row_act(const float* x, int64_t n, std::vector<float>& buf) {
+  const kern::RowKernels* k = kernels();
+  if (!k || !k->e4m3_dot_order) return x;
+  buf.resize(static_cast<size_t>(n));
+  k->e4m3_dot_order(x, n, buf.data());
+  return buf.data();
+}
+
 bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out) {
   if (!has_fused_row_dot(w)) return false;
   float scales[512];

@@ -27,10 +27,13 @@ struct RowKernels {
   void (*q6_k)(const uint8_t* src, float* dst, int64_t n);
   float (*dot)(const float* a, const float* b, int64_t n);
   // Σ e4m3(w[i]) * scales[i / scale_every] * x[i] without widening the row in memory; NaN when
-  // any code is NaN (0x7F/0xFF), as the dequantizer then dot would give.
+  // any code is NaN (0x7F/0xFF), as the dequantizer then dot would give. x as e4m3_dot_order
+  // leaves it; scale_every a multiple of 32.
   float (*e4m3_dot)(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n);
   // y[i] += a * x[i] (attention's weighted sum of values).
   void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // The activations x[n] in the order e4m3_dot reads them, into xp[n]; null: as they are.
+  void (*e4m3_dot_order)(const float* x, int64_t n, float* xp);
 };
 
 const RowKernels& row_kernels_avx2();

@@ -105,37 +105,72 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-// E4M3 to f16 in registers: the byte in the high half of an int16, shifted right by one
-// arithmetically (sign stays in bit 15, magnitude lands in bits 7-13), bit 14 cleared: the f16
-// of the value scaled by 2^-8 (folded into the block scale). 16 codes per step.
+// E4M3 to bf16 without a conversion instruction (vcvtph2ps, the previous route, issues at
+// half rate on AMD cores and bounded this dot): bf16 holds every E4M3 value exactly. For a
+// normal code s eeee mmm the bf16 is s | (e + 120) << 7 | m << 4: its low byte is the code's
+// low nibble times 16, its high byte a 16-entry table on the code's high nibble (sign and the
+// top three exponent bits). Subnormal codes (e = 0: zero and m · 2^-9) take a second pair of
+// tables on m, only in the rare 32-code steps that hold one. Widening bf16 to f32 is a move
+// into the high half of each 32-bit lane. The 256-bit unpacks work per 128-bit lane, so the
+// four f32 vectors of a 32-code step hold codes 0-3 and 16-19, 4-7 and 20-23, 8-11 and
+// 24-27, 12-15 and 28-31: the activations are read in that order (e4m3_dot_order).
+void e4m3_dot_order(const float* x, int64_t n, float* xp) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int g = 0; g < 4; ++g) {
+      std::memcpy(xp + i + 8 * g, x + i + 4 * g, 16);
+      std::memcpy(xp + i + 8 * g + 4, x + i + 16 + 4 * g, 16);
+    }
+  for (; i < n; ++i) xp[i] = x[i];
+}
+
 float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n) {
-  const __m128i zero = _mm_setzero_si128(), keep = _mm_set1_epi16(static_cast<short>(0xBFFF));
-  const __m128i low7 = _mm_set1_epi8(0x7F);
-  __m128i nan_codes = _mm_setzero_si128();
+  const __m256i zero = _mm256_setzero_si256(), low = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(-16);
+  const __m256i exp_bits = _mm256_set1_epi8(0x78), low7 = _mm256_set1_epi8(0x7F), low3 = _mm256_set1_epi8(7);
+  const __m256i sign = _mm256_set1_epi8(-128);
+  // High byte of a normal code's bf16 by its high nibble; both bytes of a subnormal's by m.
+  const __m256i hi_normal = _mm256_setr_epi8(60, 61, 62, 63, 64, 65, 66, 67, -68, -67, -66, -65, -64, -63, -62, -61,
+                                             60, 61, 62, 63, 64, 65, 66, 67, -68, -67, -66, -65, -64, -63, -62, -61);
+  const __m256i hi_sub = _mm256_setr_epi8(0, 59, 59, 59, 60, 60, 60, 60, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                          0, 59, 59, 59, 60, 60, 60, 60, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i lo_sub = _mm256_setr_epi8(0, 0, -128, -64, 0, 32, 64, 96, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                          0, 0, -128, -64, 0, 32, 64, 96, 0, 0, 0, 0, 0, 0, 0, 0);
+  __m256i mags = _mm256_setzero_si256();  // bytewise max of code & 0x7F: 0x7F means a NaN code
   __m256 acc = _mm256_setzero_ps();
   float tail = 0;
   bool tail_nan = false;
   for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    const float scale = scales[b0 / scale_every] * 256.0f;
-    __m256 part0 = _mm256_setzero_ps(), part1 = _mm256_setzero_ps();
+    const float scale = scales[b0 / scale_every];
+    __m256 part0 = _mm256_setzero_ps(), part1 = _mm256_setzero_ps(), part2 = _mm256_setzero_ps(),
+           part3 = _mm256_setzero_ps();
     int64_t i = b0;
-    for (; i + 16 <= b1; i += 16) {
-      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
-      nan_codes = _mm_or_si128(nan_codes, _mm_cmpeq_epi8(_mm_and_si128(c, low7), low7));
-      const __m128i h0 = _mm_and_si128(_mm_srai_epi16(_mm_unpacklo_epi8(zero, c), 1), keep);
-      const __m128i h1 = _mm_and_si128(_mm_srai_epi16(_mm_unpackhi_epi8(zero, c), 1), keep);
-      part0 = _mm256_fmadd_ps(_mm256_cvtph_ps(h0), _mm256_loadu_ps(x + i), part0);
-      part1 = _mm256_fmadd_ps(_mm256_cvtph_ps(h1), _mm256_loadu_ps(x + i + 8), part1);
+    for (; i + 32 <= b1; i += 32) {
+      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i));
+      mags = _mm256_max_epu8(mags, _mm256_and_si256(c, low7));
+      __m256i lo = _mm256_and_si256(_mm256_slli_epi16(c, 4), top);
+      __m256i hi = _mm256_shuffle_epi8(hi_normal, _mm256_and_si256(_mm256_srli_epi16(c, 4), low));
+      const __m256i sub = _mm256_cmpeq_epi8(_mm256_and_si256(c, exp_bits), zero);
+      if (!_mm256_testz_si256(sub, sub)) {
+        const __m256i m = _mm256_and_si256(c, low3);
+        lo = _mm256_blendv_epi8(lo, _mm256_shuffle_epi8(lo_sub, m), sub);
+        hi = _mm256_blendv_epi8(hi, _mm256_or_si256(_mm256_shuffle_epi8(hi_sub, m), _mm256_and_si256(c, sign)), sub);
+      }
+      const __m256i h0 = _mm256_unpacklo_epi8(lo, hi), h1 = _mm256_unpackhi_epi8(lo, hi);
+      part0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, h0)), _mm256_loadu_ps(x + i), part0);
+      part1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, h0)), _mm256_loadu_ps(x + i + 8), part1);
+      part2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, h1)), _mm256_loadu_ps(x + i + 16), part2);
+      part3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, h1)), _mm256_loadu_ps(x + i + 24), part3);
     }
-    acc = _mm256_fmadd_ps(_mm256_add_ps(part0, part1), _mm256_set1_ps(scale), acc);
-    for (; i < b1; ++i) {
+    const __m256 part = _mm256_add_ps(_mm256_add_ps(part0, part1), _mm256_add_ps(part2, part3));
+    acc = _mm256_fmadd_ps(part, _mm256_set1_ps(scale), acc);
+    for (; i < b1; ++i) {  // the row's last codes, in their own order
       const uint16_t m = w[i] & 0x7F;
       tail_nan |= m == 0x7F;
-      tail += _cvtsh_ss(static_cast<uint16_t>((m << 7) | ((w[i] & 0x80) << 8))) * scale * x[i];
+      tail += _cvtsh_ss(static_cast<uint16_t>((m << 7) | ((w[i] & 0x80) << 8))) * (scale * 256.0f) * x[i];
     }
   }
-  if (tail_nan || _mm_movemask_epi8(nan_codes)) return __builtin_nanf("");
+  if (tail_nan || _mm256_movemask_epi8(_mm256_cmpeq_epi8(mags, low7))) return __builtin_nanf("");
   return hsum(acc) + tail;
 }
 
@@ -151,7 +186,7 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 }  // namespace
 
 const RowKernels& row_kernels_avx2() {
-  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot, axpy};
+  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot, axpy, e4m3_dot_order};
   return k;
 }
 

@@ -217,6 +217,49 @@ TEST(Linear, Fp8NanCodesPropagateThroughTheFusedDot) {
   set_dispatch_level(saved);
 }
 
+// Every finite E4M3 code through the fused FP8 dot, exactly: one row holding all codes (so each
+// 32-code step mixes subnormals, zeros and normals), read by one-hot activations. The vector
+// kernels build each code's value without a conversion instruction and read activations in
+// their own order (fused_row_act); a wrong table entry, subnormal or order shows here.
+TEST(Linear, Fp8FusedDotIsExactForEveryCode) {
+  const CpuLevel saved = dispatch_level();
+  int levels = 0;
+  for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) {
+      std::printf("  (%s not available on this CPU: skipped)\n", std::string(cpu_level_name(level)).c_str());
+      continue;
+    }
+    ++levels;
+    const int64_t cols = 256 + 19;  // and a scalar tail
+    // Each code at every eighth byte position of a 32-code step across the shifts (tables
+    // are per 128-bit lane).
+    for (int64_t shift : {0, 8, 16, 24}) {
+      std::vector<uint8_t> codes(static_cast<size_t>(cols));
+      for (int64_t i = 0; i < cols; ++i) {
+        const auto c = static_cast<uint8_t>(((i + shift) * 97 + 5) % 256);  // a permutation of the 256 codes
+        codes[static_cast<size_t>(i)] = (c & 0x7F) == 0x7F ? 0x3C : c;
+      }
+      for (float scale : {1.0f, 0.0371f}) {
+        std::vector<uint8_t> sc(4 * 3);
+        for (int b = 0; b < 3; ++b) std::memcpy(sc.data() + 4 * b, &scale, 4);
+        const WeightView v{WeightType::F8_E4M3, codes.data(), 1, cols, sc.data(), WeightType::F32};
+        ASSERT_EQ(linear_path(v, 1, 1), LinearPath::FusedDot) << cpu_level_name(level);
+        std::vector<float> x(static_cast<size_t>(cols), 0.0f);
+        for (int64_t p = 0; p < cols; ++p) {
+          x[static_cast<size_t>(p)] = 1.0f;
+          float y = 0;
+          linear(v, x.data(), 1, &y);
+          EXPECT_EQ(y, e4m3_to_f32(codes[static_cast<size_t>(p)]) * scale)
+              << cpu_level_name(level) << " code " << int(codes[static_cast<size_t>(p)]) << " at " << p;
+          x[static_cast<size_t>(p)] = 0.0f;
+        }
+      }
+    }
+  }
+  set_dispatch_level(saved);
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
+}
+
 // The attention helpers at every level against plain loops, over lengths that leave tails.
 TEST(Linear, DotAndAxpyMatchPlainLoopsAtEveryLevel) {
   const CpuLevel saved = dispatch_level();

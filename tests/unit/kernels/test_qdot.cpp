@@ -64,6 +64,39 @@ TEST(QDot, ActivationQuantizationRoundsPerBlockOf32) {
   EXPECT_THROW(quantize_act_q8(x.data(), 48, a), std::invalid_argument);
 }
 
+// Every dispatch level must give the scalar twin's bytes (the dot kernels are compared on the
+// same activations, and decode must not depend on the CPU): odd block counts (an unpaired last
+// block in qp), zero blocks, outliers, values on rounding ties, huge and tiny magnitudes.
+TEST(QDot, EveryLevelQuantizesActivationsToTheScalarBytes) {
+  const CpuLevel saved = dispatch_level();
+  int levels = 0;
+  for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) {
+      std::printf("  (%s not available on this CPU: skipped)\n", std::string(cpu_level_name(level)).c_str());
+      continue;
+    }
+    ++levels;
+    for (int64_t n : {32, 64, 96, 224, 2080, 7168}) {
+      std::vector<float> x = activations(n, static_cast<uint32_t>(n));
+      if (n >= 96) {  // max|x| = 127: x · 127 / max|x| = x, every other value a .5 tie
+        for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = static_cast<float>(i) - 15.5f;
+        x[64] = 127.0f;
+      }
+      if (n >= 224) x[200] = 3e38f, x[201] = -1e-38f;
+      ActQ8 fast, twin;
+      quantize_act_q8(x.data(), n, fast);
+      quantize_act_q8_scalar(x.data(), n, twin);
+      ASSERT_EQ(fast.q, twin.q) << cpu_level_name(level) << " n=" << n;
+      ASSERT_EQ(fast.qp, twin.qp) << cpu_level_name(level) << " n=" << n;
+      ASSERT_EQ(fast.s, twin.s) << cpu_level_name(level) << " n=" << n;
+      ASSERT_EQ(fast.d, twin.d) << cpu_level_name(level) << " n=" << n;
+      ASSERT_EQ(fast.ds, twin.ds) << cpu_level_name(level) << " n=" << n;
+    }
+  }
+  set_dispatch_level(saved);
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
+}
+
 TEST(QDot, EveryLevelMatchesTheScalarTwin) {
   const CpuLevel saved = dispatch_level();
   for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
