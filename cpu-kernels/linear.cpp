@@ -40,22 +40,12 @@ struct PreparedActs {
   std::vector<const float*> fused;
 };
 
-// Row r (relative to p.r0) of p for every token: the integer dot, the fused FP8 dot for one
-// or two tokens, or the row widened to f32 in L1-sized chunks that every token of the batch
-// uses.
-void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t ldx, const PreparedActs& acts) {
+// Row r (relative to p.r0) of p for every token, widened to f32 in L1-sized chunks that every
+// token of the batch uses.
+void product_row_widened(const Product& p, int64_t r, const float* x, int64_t n, int64_t ldx) {
   const WeightView& w = *p.w;
   float* y = p.y;
   const int64_t ldy = p.ldy;
-  switch (p.path) {
-    case LinearPath::IntDot:
-      qdot_row_tokens(w, p.r0 + r, acts.q8.data(), n, y + r, ldy);
-      return;
-    case LinearPath::FusedDot:
-      for (int64_t t = 0; t < n; ++t) fused_row_dot(w, p.r0 + r, acts.fused[static_cast<size_t>(t)], y[t * ldy + r]);
-      return;
-    default: break;
-  }
   constexpr int64_t kChunk = 1024;
   const int64_t cols = w.cols;
   thread_local std::vector<float> chunk;
@@ -65,6 +55,22 @@ void product_row(const Product& p, int64_t r, const float* x, int64_t n, int64_t
     const int64_t nc = std::min(kChunk, cols - c0);
     dequant_row_range(w, p.r0 + r, c0, nc, chunk.data());
     for (int64_t t = 0; t < n; ++t) y[t * ldy + r] += dot_f32(chunk.data(), x + t * ldx + c0, nc);
+  }
+}
+
+// Rows [r0, r1) (relative to p.r0) of p for every token: the integer dot (one call for the
+// range), the fused FP8 dot for one or two tokens, or the rows widened.
+void product_rows(const Product& p, int64_t r0, int64_t r1, const float* x, int64_t n, int64_t ldx,
+                  const PreparedActs& acts) {
+  switch (p.path) {
+    case LinearPath::IntDot: return qdot_rows_tokens(*p.w, p.r0 + r0, r1 - r0, acts.q8.data(), n, p.y + r0, p.ldy);
+    case LinearPath::FusedDot:
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < n; ++t)
+          fused_row_dot(*p.w, p.r0 + r, acts.fused[static_cast<size_t>(t)], p.y[t * p.ldy + r]);
+      return;
+    default:
+      for (int64_t r = r0; r < r1; ++r) product_row_widened(p, r, x, n, ldx);
   }
 }
 
@@ -88,10 +94,12 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   run_in_compute_arena([&] {
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, grain(*ps[0].w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
       size_t i = 0;
-      int64_t base = 0;
-      for (int64_t k = rr.begin(); k < rr.end(); ++k) {
+      int64_t base = 0;  // the first row of product i in the joint row numbering
+      for (int64_t k = rr.begin(); k < rr.end();) {
         while (k - base >= ps[i].nr) base += ps[i++].nr;
-        product_row(ps[i], k - base, x, n, ldx, acts);
+        const int64_t end = std::min(rr.end(), base + ps[i].nr);  // this range's rows of product i
+        product_rows(ps[i], k - base, end - base, x, n, ldx, acts);
+        k = end;
       }
     });
   });

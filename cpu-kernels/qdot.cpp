@@ -36,33 +36,39 @@ const kern::QDotKernels& kernels_for_level() {
 
 kern::QTok tok(const ActQ8& a) { return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data()}; }
 
-// Row r of w against acts[0..n): out[t * stride]; tokens in groups of kQDotTokens.
-void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r, const ActQ8* acts, int64_t n, float* out,
-              int64_t stride) {
+// Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
+// tokens in groups of kQDotTokens. Checked and dispatched once for the whole range.
+void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n,
+              float* out, int64_t stride) {
   const int64_t cols = w.cols;
   for (int64_t t = 0; t < n; ++t)
     if (acts[t].n != cols)
       throw std::invalid_argument("qdot_row: activations of " + std::to_string(acts[t].n) + " for a row of " +
                                   std::to_string(cols));
   kern::QDotFn f = nullptr;
-  const uint8_t* blocks = nullptr;
+  int64_t row_bytes = 0;
   const uint8_t* e8m0 = nullptr;
   switch (w.type) {
-    case WeightType::Q8_0: f = k.q8_0, blocks = w.data + r * (cols / 32) * 34; break;
-    case WeightType::Q4_0: f = k.q4_0, blocks = w.data + r * (cols / 32) * 18; break;
-    case WeightType::Q4_K: f = k.q4_k, blocks = w.data + r * (cols / 256) * 144; break;
-    case WeightType::Q5_K: f = k.q5_k, blocks = w.data + r * (cols / 256) * 176; break;
-    case WeightType::Q6_K: f = k.q6_k, blocks = w.data + r * (cols / 256) * 210; break;
-    case WeightType::MXFP4: f = k.mxfp4, blocks = w.data + r * cols / 2, e8m0 = w.scale + r * cols / 32; break;
+    case WeightType::Q8_0: f = k.q8_0, row_bytes = (cols / 32) * 34; break;
+    case WeightType::Q4_0: f = k.q4_0, row_bytes = (cols / 32) * 18; break;
+    case WeightType::Q4_K: f = k.q4_k, row_bytes = (cols / 256) * 144; break;
+    case WeightType::Q5_K: f = k.q5_k, row_bytes = (cols / 256) * 176; break;
+    case WeightType::Q6_K: f = k.q6_k, row_bytes = (cols / 256) * 210; break;
+    case WeightType::MXFP4: f = k.mxfp4, row_bytes = cols / 2, e8m0 = w.scale; break;
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
-  for (int64_t t0 = 0; t0 < n; t0 += kern::kQDotTokens) {
-    const int nt = static_cast<int>(std::min<int64_t>(kern::kQDotTokens, n - t0));
-    kern::QTok toks[kern::kQDotTokens];
-    float res[kern::kQDotTokens];
-    for (int i = 0; i < nt; ++i) toks[i] = tok(acts[t0 + i]);
-    f(blocks, e8m0, toks, nt, cols, res);
-    for (int i = 0; i < nt; ++i) out[(t0 + i) * stride] = res[i];
+  for (int64_t i = 0; i < nr; ++i) {  // each row stays in L1 for all of its token groups
+    const int64_t r = r0 + i;
+    const uint8_t* row = w.data + r * row_bytes;
+    const uint8_t* row_e8m0 = e8m0 ? e8m0 + r * (cols / 32) : nullptr;
+    for (int64_t t0 = 0; t0 < n; t0 += kern::kQDotTokens) {
+      const int nt = static_cast<int>(std::min<int64_t>(kern::kQDotTokens, n - t0));
+      kern::QTok toks[kern::kQDotTokens];
+      float res[kern::kQDotTokens];
+      for (int j = 0; j < nt; ++j) toks[j] = tok(acts[t0 + j]);
+      f(row, row_e8m0, toks, nt, cols, res);
+      for (int j = 0; j < nt; ++j) out[(t0 + j) * stride + i] = res[j];
+    }
   }
 }
 
@@ -98,17 +104,18 @@ bool qdot_supported(WeightType t) {
 
 float qdot_row(const WeightView& w, int64_t r, const ActQ8& a) {
   float out;
-  rows_dot(kernels_for_level(), w, r, &a, 1, &out, 1);
+  rows_dot(kernels_for_level(), w, r, 1, &a, 1, &out, 1);
   return out;
 }
 
-void qdot_row_tokens(const WeightView& w, int64_t r, const ActQ8* acts, int64_t n, float* out, int64_t stride) {
-  rows_dot(kernels_for_level(), w, r, acts, n, out, stride);
+void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
+                      int64_t stride) {
+  rows_dot(kernels_for_level(), w, r0, nr, acts, n, out, stride);
 }
 
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a) {
   float out;
-  rows_dot(kern::qdot_kernels_scalar(), w, r, &a, 1, &out, 1);
+  rows_dot(kern::qdot_kernels_scalar(), w, r, 1, &a, 1, &out, 1);
   return out;
 }
 

@@ -40,9 +40,11 @@ void quantize_act_q8_scalar(const float* x, int64_t n, ActQ8& out);
 bool qdot_supported(WeightType t);
 // Row r of w (all its columns) · a, a.n == w.cols; at the dispatch level in effect.
 float qdot_row(const WeightView& w, int64_t r, const ActQ8& a);
-// Row r of w · acts[t] into out[t * stride] for t < n: the row's blocks are unpacked once per
-// group of tokens; each result equals qdot_row's for that token.
-void qdot_row_tokens(const WeightView& w, int64_t r, const ActQ8* acts, int64_t n, float* out, int64_t stride);
+// Rows [r0, r0 + nr) of w · acts[t] into out[t * stride + i] (row r0 + i) for t < n: each
+// row's blocks are unpacked once per group of tokens; each result equals qdot_row's for that
+// row and token.
+void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
+                      int64_t stride);
 // The scalar twin (the reference the vector kernels are tested against).
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a);
 

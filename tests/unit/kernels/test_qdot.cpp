@@ -122,7 +122,7 @@ TEST(QDot, EveryLevelMatchesTheScalarTwin) {
 }
 
 // Tokens sharing one pass over a row get exactly what each would get alone, at every level
-// and every group size (1..4 per kernel call, and the remainder).
+// and every group size (1..4 per kernel call, and the remainder); so do rows done as a range.
 TEST(QDot, TokensSharingARowGetTheirOwnResults) {
   const CpuLevel saved = dispatch_level();
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
@@ -135,11 +135,21 @@ TEST(QDot, TokensSharingARowGetTheirOwnResults) {
       for (int64_t n : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}}) {
         const int64_t r = c.rows - 1;
         std::vector<float> together(static_cast<size_t>(2 * n), -1.0f);
-        qdot_row_tokens(m.view, r, acts.data(), n, together.data(), 2);
+        qdot_rows_tokens(m.view, r, 1, acts.data(), n, together.data(), 2);
         for (int64_t t = 0; t < n; ++t)
           EXPECT_EQ(together[static_cast<size_t>(2 * t)], qdot_row(m.view, r, acts[static_cast<size_t>(t)]))
               << cpu_level_name(level) << " " << weight_type_name(c.type) << " n=" << n << " t=" << t;
         EXPECT_EQ(together[1], -1.0f) << "the stride is kept";
+        // A range of rows in one call: row i of token t at t * (rows + 1) + i.
+        const int64_t stride = c.rows + 1;
+        std::vector<float> all(static_cast<size_t>(n * stride), -1.0f);
+        qdot_rows_tokens(m.view, 1, c.rows - 1, acts.data(), n, all.data(), stride);
+        for (int64_t t = 0; t < n; ++t) {
+          for (int64_t i = 0; i + 1 < c.rows; ++i)
+            EXPECT_EQ(all[static_cast<size_t>(t * stride + i)], qdot_row(m.view, 1 + i, acts[static_cast<size_t>(t)]))
+                << cpu_level_name(level) << " " << weight_type_name(c.type) << " n=" << n << " row " << 1 + i;
+          EXPECT_EQ(all[static_cast<size_t>(t * stride + c.rows - 1)], -1.0f) << "only the range is written";
+        }
       }
     }
   }
