@@ -8,8 +8,9 @@
 namespace strata {
 
 // DRAM read bandwidth in GB/s: every thread sums its slice of a `bytes` buffer (touched
-// first), best of `repeats` passes.
-double measure_read_bandwidth_gbps(size_t bytes = size_t{1} << 30, int repeats = 3);
+// first), best of `repeats` passes. Ten by default: on shared or virtual machines single
+// passes spread by a quarter (22-28 GB/s seen on one VM), and the limit is the best one.
+double measure_read_bandwidth_gbps(size_t bytes = size_t{1} << 30, int repeats = 10);
 
 // oneDNN matmul rate in GFLOP/s on an m x k x n problem, best of `repeats`: BF16 x BF16 -> F32
 // where oneDNN has it on this CPU (AVX-512 and up), else F32 (type "f32", note says why).

@@ -2,13 +2,34 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/quantize.h"
 #include "cpu-kernels/weight_view.h"
 
 namespace strata::test {
+
+// Runs f(level) at each vector dispatch level this CPU has (printing those it lacks), then
+// restores the level in effect; returns how many ran (0: the caller should skip).
+template <class F>
+int for_each_vector_level(F&& f) {
+  const CpuLevel saved = dispatch_level();
+  int ran = 0;
+  for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) {
+      std::printf("  (%s not available on this CPU: skipped)\n", std::string(cpu_level_name(level)).c_str());
+      continue;
+    }
+    ++ran;
+    f(level);
+  }
+  set_dispatch_level(saved);
+  return ran;
+}
 
 inline std::vector<float> randn(int64_t n, uint32_t seed) {
   std::mt19937 g(seed);

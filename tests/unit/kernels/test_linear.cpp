@@ -222,14 +222,7 @@ TEST(Linear, Fp8NanCodesPropagateThroughTheFusedDot) {
 // kernels build each code's value without a conversion instruction and read activations in
 // their own order (fused_row_act); a wrong table entry, subnormal or order shows here.
 TEST(Linear, Fp8FusedDotIsExactForEveryCode) {
-  const CpuLevel saved = dispatch_level();
-  int levels = 0;
-  for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
-    if (set_dispatch_level(level) != level) {
-      std::printf("  (%s not available on this CPU: skipped)\n", std::string(cpu_level_name(level)).c_str());
-      continue;
-    }
-    ++levels;
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
     const int64_t cols = 256 + 19;  // and a scalar tail
     // Each code at every eighth byte position of a 32-code step across the shifts (tables
     // are per 128-bit lane).
@@ -255,8 +248,7 @@ TEST(Linear, Fp8FusedDotIsExactForEveryCode) {
         }
       }
     }
-  }
-  set_dispatch_level(saved);
+  });
   if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
 }
 

@@ -68,14 +68,7 @@ TEST(QDot, ActivationQuantizationRoundsPerBlockOf32) {
 // same activations, and decode must not depend on the CPU): odd block counts (an unpaired last
 // block in qp), zero blocks, outliers, values on rounding ties, huge and tiny magnitudes.
 TEST(QDot, EveryLevelQuantizesActivationsToTheScalarBytes) {
-  const CpuLevel saved = dispatch_level();
-  int levels = 0;
-  for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
-    if (set_dispatch_level(level) != level) {
-      std::printf("  (%s not available on this CPU: skipped)\n", std::string(cpu_level_name(level)).c_str());
-      continue;
-    }
-    ++levels;
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
     for (int64_t n : {32, 64, 96, 224, 2080, 7168}) {
       std::vector<float> x = activations(n, static_cast<uint32_t>(n));
       if (n >= 96) {  // max|x| = 127: x · 127 / max|x| = x, every other value a .5 tie
@@ -92,8 +85,7 @@ TEST(QDot, EveryLevelQuantizesActivationsToTheScalarBytes) {
       ASSERT_EQ(fast.d, twin.d) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.ds, twin.ds) << cpu_level_name(level) << " n=" << n;
     }
-  }
-  set_dispatch_level(saved);
+  });
   if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
 }
 
