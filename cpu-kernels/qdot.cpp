@@ -2,13 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
-#include "cpu-kernels/block_layouts.h"
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/qdot_kernels.h"
 
@@ -46,20 +43,20 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
       throw std::invalid_argument("qdot_row: activations of " + std::to_string(acts[t].n) + " for a row of " +
                                   std::to_string(cols));
   kern::QDotFn f = nullptr;
-  int64_t row_bytes = 0;
-  const uint8_t* e8m0 = nullptr;
   switch (w.type) {
-    case WeightType::Q8_0: f = k.q8_0, row_bytes = (cols / 32) * 34; break;
-    case WeightType::Q4_0: f = k.q4_0, row_bytes = (cols / 32) * 18; break;
-    case WeightType::Q4_K: f = k.q4_k, row_bytes = (cols / 256) * 144; break;
-    case WeightType::Q5_K: f = k.q5_k, row_bytes = (cols / 256) * 176; break;
-    case WeightType::Q6_K: f = k.q6_k, row_bytes = (cols / 256) * 210; break;
-    case WeightType::MXFP4: f = k.mxfp4, row_bytes = cols / 2, e8m0 = w.scale; break;
+    case WeightType::Q8_0: f = k.q8_0; break;
+    case WeightType::Q4_0: f = k.q4_0; break;
+    case WeightType::Q4_K: f = k.q4_k; break;
+    case WeightType::Q5_K: f = k.q5_k; break;
+    case WeightType::Q6_K: f = k.q6_k; break;
+    case WeightType::MXFP4: f = k.mxfp4; break;
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
+  const int64_t bytes = row_bytes(w.type, cols);
+  const uint8_t* e8m0 = w.type == WeightType::MXFP4 ? w.scale : nullptr;
   for (int64_t i = 0; i < nr; ++i) {  // each row stays in L1 for all of its token groups
     const int64_t r = r0 + i;
-    const uint8_t* row = w.data + r * row_bytes;
+    const uint8_t* row = w.data + r * bytes;
     const uint8_t* row_e8m0 = e8m0 ? e8m0 + r * (cols / 32) : nullptr;
     for (int64_t t0 = 0; t0 < n; t0 += kern::kQDotTokens) {
       const int nt = static_cast<int>(std::min<int64_t>(kern::kQDotTokens, n - t0));
