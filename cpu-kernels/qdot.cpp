@@ -31,7 +31,9 @@ const kern::QDotKernels& kernels_for_level() {
   return kern::qdot_kernels_scalar();
 }
 
-kern::QTok tok(const ActQ8& a) { return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data()}; }
+kern::QTok tok(const ActQ8& a) {
+  return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data()};
+}
 
 // Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
 // tokens in groups of kQDotTokens. Checked and dispatched once for the whole range.
@@ -77,7 +79,9 @@ void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8&
   out.d.resize(static_cast<size_t>(n / 32));
   out.s.resize(static_cast<size_t>(n / 16));
   out.ds.resize(static_cast<size_t>(n / 32));
-  k.quantize(x, n, out.q.data(), out.d.data(), out.s.data(), out.ds.data(), out.qp.data());
+  out.g.resize(static_cast<size_t>((n / 32 + 7) / 8));
+  out.m.resize(static_cast<size_t>(n / 32));
+  k.quantize(x, n, {out.q.data(), out.d.data(), out.s.data(), out.ds.data(), out.qp.data(), out.g.data(), out.m.data()});
 }
 
 }  // namespace

@@ -1,15 +1,25 @@
 // Integer dot products of quantized activations with integer-quantized weights (Q8_0, Q4_0,
 // Q4_K, Q5_K, Q6_K, MXFP4), the decode-time path for those types: the weight is never widened
-// to f32. Activations are quantized per block of 32 to int8 with one f32 scale
-// (d = max|x| / 127, q = round-to-nearest-even(x / d)), so a weight block meets one activation
-// scale; the products are summed exactly in int32 and scaled once per block (K-quants: once
-// per sub-block of 32, Q6_K: per 16).
+// to f32. Activations are quantized to int8 per block of 32 with one f32 scale each; the
+// products are summed exactly in int32.
 //
-// Error: each activation is off by at most d / 2 = max|x| / 254 of its block: a product NMSE
-// of about 2e-5 for Gaussian activations and 1e-4 when a block holds an outlier (measured and
-// printed by tests/unit/kernels/test_qdot.cpp). It is on by default
-// for batches below gemm_min_batch(); STRATA_INT_DOT=0 or set_int_dot(false) (`--exact-dot` on
-// the command line) dequantizes the weight to f32 instead, exact to the reference.
+// The scales of a group of 8 blocks (256 values) are powers of two apart: with A = max|x| of
+// the group, block b's scale is d_b = (A / 127) / 2^e_b, e_b the largest e <= 6 with
+// 2^e · max|x|_b <= A, and q = round-to-nearest-even(x · 2^e_b · 127 / A). A block thus uses
+// between half and all of int8's range (a block under A / 64 less), where its own max|x| / 127
+// would use all of it: the rounding step is at most twice as coarse, not the group's — as one
+// scale per 256 (llama.cpp's Q8_K) would make it. What it buys: a K-quant super-block meets
+// one float scale, A / 127 / 64, and integer multipliers m_b = 2^(6 - e_b), which fold into the
+// weights' 6- or 8-bit sub-block scales as int16 (vpmaddwd): a super-block is summed in int32
+// and scaled once instead of once per sub-block. Q8_0, Q4_0 and MXFP4 use d_b per block.
+//
+// Error: each activation is off by at most d_b / 2: a product NMSE of about 4e-5 for Gaussian
+// activations and 2e-4 when a block holds an outlier (measured and printed by
+// tests/unit/kernels/test_qdot.cpp). A group whose max|x| is below 2^-100 quantizes to zeros; a
+// group holding a NaN or an infinity gets NaN scales, so the products are NaN. It is on by
+// default for batches below gemm_min_batch(); STRATA_INT_DOT=0 or set_int_dot(false)
+// (`--exact-dot` on the command line) dequantizes the weight to f32 instead, exact to the
+// reference.
 #pragma once
 
 #include <cstdint>
@@ -21,15 +31,18 @@ namespace strata {
 
 // One activation vector in blocks of 32: q[n], d[n / 32], s[n / 16] — the sum of q over each
 // half block — and ds[n / 32] = d × (sum of q over the block), for the weights' offsets and mins.
-// qp is q reordered for MXFP4's packing (element 2i in the low nibble of byte i): per pair of
-// blocks b, b+1: the even elements of b, of b+1, then the odd elements of b, of b+1 (a last
-// unpaired block: its even elements, then its odd ones).
+// Per group of 8 blocks (the last may be shorter) g = A / 127, and per block m = 2^(6 - e), so
+// that d_b = g · m_b / 64 exactly. qp is q reordered for MXFP4's packing (element 2i in the low
+// nibble of byte i): per pair of blocks b, b+1: the even elements of b, of b+1, then the odd
+// elements of b, of b+1 (a last unpaired block: its even elements, then its odd ones).
 struct ActQ8 {
   int64_t n = 0;
   std::vector<int8_t> q, qp;
   std::vector<float> d;
   std::vector<int16_t> s;
   std::vector<float> ds;
+  std::vector<float> g;
+  std::vector<int16_t> m;
 };
 
 // n a multiple of 32. Vectorized per dispatch level; every level gives the scalar twin's bytes.

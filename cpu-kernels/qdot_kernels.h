@@ -12,23 +12,62 @@ namespace strata::kern {
 
 constexpr int kQDotTokens = 4;
 
-// One token's quantized activations (ActQ8's q, d, s, ds, and qp for MXFP4).
+// One token's quantized activations (ActQ8's q, d, s, ds, qp for MXFP4, g and m for the
+// K-quants).
 struct QTok {
   const int8_t* q;
   const float* d;
   const int16_t* s;
   const float* ds;
   const int8_t* qp;
+  const float* g;
+  const int16_t* m;
+};
+
+// Where a quantizer writes: ActQ8's arrays.
+struct QOut {
+  int8_t* q;
+  float* d;
+  int16_t* s;
+  float* ds;
+  int8_t* qp;
+  float* g;
+  int16_t* m;
 };
 
 // blocks: the row's stored blocks; e8m0: its scales (MXFP4 only, else unused); n: row length;
 // nt: 1..kQDotTokens tokens; out[t] for each.
 using QDotFn = void (*)(const uint8_t* blocks, const uint8_t* e8m0, const QTok* toks, int nt, int64_t n, float* out);
 
-// Quantizes x[0..n) (n a multiple of 32) into an ActQ8's arrays: q[n], d[n / 32], s[n / 16],
-// ds[n / 32], qp[n]. Every level writes the same bytes (round to nearest even of x · 127 /
-// max|x| is exact in f32 arithmetic; tested), so the dot kernels see identical activations.
-using QuantFn = void (*)(const float* x, int64_t n, int8_t* q, float* d, int16_t* s, float* ds, int8_t* qp);
+// Quantizes x[0..n) (n a multiple of 32) into an ActQ8's arrays (qdot.h): q[n], d[n / 32],
+// s[n / 16], ds[n / 32], qp[n], g[ceil(n / 256)], m[n / 32]. Every level writes the same bytes
+// (the same f32 products rounded to nearest even; tested), so the dot kernels see identical
+// activations whatever the CPU.
+using QuantFn = void (*)(const float* x, int64_t n, const QOut& out);
+
+// The scales of one group of cnt <= 8 activation blocks from each block's max|x| (qdot.h):
+// A = the largest; block k gets e_k, the largest e <= 6 with amax_k · 2^e <= A, and
+// id[k] = 127 / A · 2^e_k (x · id[k] rounds to q), d[k] = A / 127 / 2^e_k, m[k] = 2^(6 - e_k).
+// Returns g = A / 127. A group under 2^-100 gets zeros, one holding a NaN or an infinity
+// (finite false) NaN scales; both get id 0 and e 0, and their q must be written as 0 (a
+// block's max|x| may then differ between levels: a NaN is not ordered). Shared by every
+// level, so that all compute the same floats.
+inline float group_scales(const float* amax, int cnt, bool finite, float* id, float* d, int16_t* m) {
+  float a = 0;
+  for (int k = 0; k < cnt; ++k) a = amax[k] > a ? amax[k] : a;
+  const bool tiny = a < 0x1p-100f;
+  const float g = !finite ? __builtin_nanf("") : tiny ? 0.0f : a / 127.0f;
+  const float inv = !finite || tiny ? 0.0f : 127.0f / a;
+  for (int k = 0; k < cnt; ++k) {
+    int e = 0;
+    while (finite && !tiny && e < 6 && amax[k] * static_cast<float>(2 << e) <= a) ++e;
+    const auto p = static_cast<float>(1 << e);
+    id[k] = inv * p;  // exact: a power of two
+    d[k] = g / p;
+    m[k] = static_cast<int16_t>(64 >> e);
+  }
+  return g;
+}
 
 struct QDotKernels {
   QDotFn q8_0, q4_0, q4_k, q5_k, q6_k, mxfp4;

@@ -53,11 +53,10 @@ float q4_0(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
   return acc;
 }
 
-// Q4_K / Q5_K: sub-block j of 32 meets activation block 8 * super-block + j.
+// Q4_K / Q5_K: sub-block j of 32 meets activation block 8 · super-block + j, whose scale is
+// g · m_j / 64: the integer sums weighted by sc_j · m_j are scaled once per super-block.
 template <bool kFive>
 float q45_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
-  const int8_t* xq = x.q;
-  const float *xd = x.d, *xds = x.ds;
   constexpr int kBytes = kFive ? 176 : 144;
   float acc = 0;
   for (int64_t sb = 0; sb < n / 256; ++sb) {
@@ -66,6 +65,8 @@ float q45_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
     const uint8_t* scales = blk + 4;
     const uint8_t* qh = blk + 16;
     const uint8_t* qs = blk + (kFive ? 48 : 16);
+    int64_t isum = 0;
+    float mins = 0;
     for (int j = 0; j < 8; ++j) {
       const uint8_t* q = qs + 32 * (j / 2);
       uint8_t v[32];
@@ -76,23 +77,23 @@ float q45_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
       uint8_t sc, m;
       k_scale_min(j, scales, sc, m);
       const int64_t b = sb * 8 + j;
-      const int s = dot32(v, xq + b * 32, 32);
-      acc += xd[b] * d * sc * static_cast<float>(s) - dmin * m * xds[b];
+      isum += int64_t{sc} * x.m[b] * dot32(v, x.q + b * 32, 32);
+      mins += static_cast<float>(m) * x.ds[b];
     }
+    acc += d * (x.g[sb] / 64) * static_cast<float>(isum) - dmin * mins;
   }
   return acc;
 }
 
 // Q6_K: per part of 128, four groups of 32 (activation blocks); scales per 16; offset 32.
+// Weighted integer sums as for Q4_K, scaled once per super-block.
 float q6_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
-  const int8_t* xq = x.q;
-  const float* xd = x.d;
-  const int16_t* xs = x.s;
   float acc = 0;
   for (int64_t sb = 0; sb < n / 256; ++sb) {
     const uint8_t* blk = w + sb * 210;
     const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
     const float d = f16_at(blk + 208);
+    int64_t isum = 0;
     for (int part = 0; part < 2; ++part) {
       const uint8_t* ql = blk + 64 * part;
       const uint8_t* qh = blk + 128 + 32 * part;
@@ -103,13 +104,14 @@ float q6_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
           for (int l = 16 * h; l < 16 * h + 16; ++l) {
             const uint8_t lo = (g % 2) ? ql[l + 32] : ql[l];
             const int v = ((g < 2 ? lo & 0xF : lo >> 4) | (((qh[l] >> (2 * g)) & 3) << 4));
-            s += v * xq[b * 32 + l];
+            s += v * x.q[b * 32 + l];
           }
-          s -= 32 * xs[2 * b + h];
-          acc += d * xd[b] * static_cast<float>(sc[part * 8 + 2 * g + h] * s);
+          s -= 32 * x.s[2 * b + h];
+          isum += int64_t{sc[part * 8 + 2 * g + h]} * x.m[b] * s;
         }
       }
     }
+    acc += d * (x.g[sb] / 64) * static_cast<float>(isum);
   }
   return acc;
 }
@@ -136,32 +138,44 @@ float mxfp4(const uint8_t* packed, const uint8_t* e8m0, const QTok& x, int64_t n
   return acc;
 }
 
-// Per block of 32: d = max|x| / 127, q = round-to-nearest-even(x · 127 / max|x|), the sum of
-// each half, d · (block sum); then qp, the MXFP4 order of q (ActQ8::qp).
-void quantize(const float* x, int64_t n, int8_t* q, float* d, int16_t* s, float* ds, int8_t* qp) {
+// Per group of 8 blocks: the scales from group_scales(), q = round-to-nearest-even(x · id),
+// each half block's sum, d · (block sum); then qp, the MXFP4 order of q (ActQ8::qp).
+void quantize(const float* x, int64_t n, const QOut& o) {
   const int64_t nb = n / 32;
-  for (int64_t b = 0; b < nb; ++b) {
-    const float* xb = x + b * 32;
-    float amax = 0;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
-    const float id = amax > 0 ? 127.0f / amax : 0.0f;
-    d[b] = amax / 127.0f;
-    int8_t* qb = q + b * 32;
-    for (int h = 0; h < 2; ++h) {
-      int sum = 0;
-      for (int i = 16 * h; i < 16 * h + 16; ++i) {
-        qb[i] = static_cast<int8_t>(std::nearbyint(xb[i] * id));  // |x · id| <= 127
-        sum += qb[i];
+  for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+    const int cnt = static_cast<int>(nb - b0 < 8 ? nb - b0 : 8);
+    float amax[8], id[8];
+    bool finite = true;
+    for (int k = 0; k < cnt; ++k) {
+      amax[k] = 0;
+      for (int i = 0; i < 32; ++i) {
+        const float v = x[(b0 + k) * 32 + i];
+        finite = finite && std::isfinite(v);
+        amax[k] = std::fmax(amax[k], std::fabs(v));
       }
-      s[2 * b + h] = static_cast<int16_t>(sum);
     }
-    ds[b] = d[b] * static_cast<float>(s[2 * b] + s[2 * b + 1]);
+    o.g[b0 / 8] = group_scales(amax, cnt, finite, id, o.d + b0, o.m + b0);
+    for (int k = 0; k < cnt; ++k) {
+      const int64_t b = b0 + k;
+      const float* xb = x + b * 32;
+      int8_t* qb = o.q + b * 32;
+      for (int h = 0; h < 2; ++h) {
+        int sum = 0;
+        for (int i = 16 * h; i < 16 * h + 16; ++i) {
+          // |x · id| <= 127; a non-finite group has id 0 and q 0
+          qb[i] = finite ? static_cast<int8_t>(std::nearbyint(xb[i] * id[k])) : 0;
+          sum += qb[i];
+        }
+        o.s[2 * b + h] = static_cast<int16_t>(sum);
+      }
+      o.ds[b] = o.d[b] * static_cast<float>(o.s[2 * b] + o.s[2 * b + 1]);
+    }
   }
   // Per pair of blocks: the even elements of each, then the odd ones of each.
   for (int64_t b = 0; b < nb; b += 2) {
     const int64_t cnt = nb - b >= 2 ? 2 : 1;
-    const int8_t* src = q + b * 32;
-    int8_t* dst = qp + b * 32;
+    const int8_t* src = o.q + b * 32;
+    int8_t* dst = o.qp + b * 32;
     for (int64_t k = 0; k < cnt; ++k)
       for (int i = 0; i < 16; ++i) {
         dst[k * 16 + i] = src[k * 32 + 2 * i];
