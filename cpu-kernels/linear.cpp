@@ -33,11 +33,12 @@ struct Product {
 };
 
 // The activations as each kernel wants them, prepared once per call: quantized for the integer
-// dot, in the fused FP8 dot's order (fused[t] points at token t's, x itself where no reorder).
+// dot (shared by the products), and per product in its fused dot's order (fused[i][t] points at
+// token t's for product i: x itself where the kernel reads them as they are).
 struct PreparedActs {
   std::vector<ActQ8> q8;
   std::vector<std::vector<float>> buf;
-  std::vector<const float*> fused;
+  std::vector<std::vector<const float*>> fused;
 };
 
 // Row r (relative to p.r0) of p for every token, widened to f32 in L1-sized chunks that every
@@ -60,14 +61,13 @@ void product_row_widened(const Product& p, int64_t r, const float* x, int64_t n,
 
 // Rows [r0, r1) (relative to p.r0) of p for every token: the integer dot (one call for the
 // range), the fused FP8 dot for one or two tokens, or the rows widened.
-void product_rows(const Product& p, int64_t r0, int64_t r1, const float* x, int64_t n, int64_t ldx,
-                  const PreparedActs& acts) {
+void product_rows(const Product& p, const std::vector<const float*>& fused, int64_t r0, int64_t r1, const float* x,
+                  int64_t n, int64_t ldx, const PreparedActs& acts) {
   switch (p.path) {
     case LinearPath::IntDot: return qdot_rows_tokens(*p.w, p.r0 + r0, r1 - r0, acts.q8.data(), n, p.y + r0, p.ldy);
     case LinearPath::FusedDot:
       for (int64_t r = r0; r < r1; ++r)
-        for (int64_t t = 0; t < n; ++t)
-          fused_row_dot(*p.w, p.r0 + r, acts.fused[static_cast<size_t>(t)], p.y[t * p.ldy + r]);
+        for (int64_t t = 0; t < n; ++t) fused_row_dot(*p.w, p.r0 + r, fused[static_cast<size_t>(t)], p.y[t * p.ldy + r]);
       return;
     default:
       for (int64_t r = r0; r < r1; ++r) product_row_widened(p, r, x, n, ldx);
@@ -78,16 +78,16 @@ void product_rows(const Product& p, int64_t r0, int64_t r1, const float* x, int6
 void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int64_t ldx) {
   PreparedActs acts;
   const auto un = static_cast<size_t>(n);
+  acts.fused.resize(count);
+  acts.buf.resize(count * un);
   for (size_t i = 0; i < count; ++i) {  // the products share x, hence its column count
     if (ps[i].path == LinearPath::IntDot && acts.q8.empty()) {
       acts.q8.resize(un);
       for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, ps[i].w->cols, acts.q8[static_cast<size_t>(t)]);
     }
-    if (ps[i].path == LinearPath::FusedDot && acts.fused.empty()) {
-      acts.buf.resize(un);
-      for (int64_t t = 0; t < n; ++t)
-        acts.fused.push_back(fused_row_act(x + t * ldx, ps[i].w->cols, acts.buf[static_cast<size_t>(t)]));
-    }
+    if (ps[i].path == LinearPath::FusedDot)
+      for (size_t t = 0; t < un; ++t)
+        acts.fused[i].push_back(fused_row_act(*ps[i].w, x + static_cast<int64_t>(t) * ldx, acts.buf[i * un + t]));
   }
   int64_t total = 0;
   for (size_t i = 0; i < count; ++i) total += ps[i].nr;
@@ -98,7 +98,7 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
       for (int64_t k = rr.begin(); k < rr.end();) {
         while (k - base >= ps[i].nr) base += ps[i++].nr;
         const int64_t end = std::min(rr.end(), base + ps[i].nr);  // this range's rows of product i
-        product_rows(ps[i], k - base, end - base, x, n, ldx, acts);
+        product_rows(ps[i], acts.fused[i], k - base, end - base, x, n, ldx, acts);
         k = end;
       }
     });
@@ -111,8 +111,8 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
   if (n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
   if (int_dot_enabled() && qdot_supported(w.type)) return LinearPath::IntDot;
-  // The fused FP8 dot converts the row again for every token: from three tokens on, widening
-  // it once and reusing it costs less (measured with `strata bench kernels --batch 1,8`).
+  // A fused dot converts the row again for every token: from three tokens on, widening it once
+  // and reusing it costs less (measured for FP8 with `strata bench kernels --batch 1,8`).
   if (n <= 2 && has_fused_row_dot(w)) return LinearPath::FusedDot;
   return LinearPath::Rows;
 }

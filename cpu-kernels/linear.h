@@ -1,8 +1,8 @@
 // Matrix products of f32 activations with weights in their stored type. Small batches split
 // rows across threads (oneTBB) and read each weight byte once per call: integer types and MXFP4
-// meet int8-quantized activations (qdot.h; --exact-dot widens them instead), FP8 rows of one or
-// two tokens go through a fused dot, anything else is widened a row chunk at a time and applied
-// to every token. Batches of gemm_min_batch() tokens and more go through oneDNN
+// meet int8-quantized activations (qdot.h; --exact-dot widens them instead), F32 / BF16 / F16 /
+// FP8 rows of one or two tokens go through a fused dot (widened in registers only), anything
+// else is widened a row chunk at a time and applied to every token. Batches of gemm_min_batch() tokens and more go through oneDNN
 // (cpu-kernels/gemm_onednn.h).
 #pragma once
 

@@ -89,23 +89,38 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
 void dequant_row(const WeightView& w, int64_t r, float* out) { dequant_row_range(w, r, 0, w.cols, out); }
 
 bool has_fused_row_dot(const WeightView& w) {
-  return kernels() && w.type == WeightType::F8_E4M3 && w.scale && (w.cols + 127) / 128 <= 512;
+  if (!kernels()) return false;
+  switch (w.type) {
+    case WeightType::F32:
+    case WeightType::BF16:
+    case WeightType::F16: return true;
+    case WeightType::F8_E4M3: return w.scale && (w.cols + 127) / 128 <= 512;
+    default: return false;
+  }
 }
 
-const float* fused_row_act(const float* x, int64_t n, std::vector<float>& buf) {
+const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf) {
   const kern::RowKernels* k = kernels();
-  if (!k || !k->e4m3_dot_order) return x;
-  buf.resize(static_cast<size_t>(n));
-  k->e4m3_dot_order(x, n, buf.data());
+  if (!k || w.type != WeightType::F8_E4M3 || !k->e4m3_dot_order) return x;
+  buf.resize(static_cast<size_t>(w.cols));
+  k->e4m3_dot_order(x, w.cols, buf.data());
   return buf.data();
 }
 
 bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out) {
   if (!has_fused_row_dot(w)) return false;
+  const kern::RowKernels* k = kernels();
+  const int64_t n = w.cols;
+  switch (w.type) {
+    case WeightType::F32: out = k->dot(reinterpret_cast<const float*>(w.data) + r * n, x, n); return true;
+    case WeightType::BF16: out = k->bf16_dot(reinterpret_cast<const uint16_t*>(w.data) + r * n, x, n); return true;
+    case WeightType::F16: out = k->f16_dot(reinterpret_cast<const uint16_t*>(w.data) + r * n, x, n); return true;
+    default: break;
+  }
   float scales[512];
-  const int64_t nb = (w.cols + 127) / 128;
+  const int64_t nb = (n + 127) / 128;
   for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
-  out = kernels()->e4m3_dot(w.data + r * w.cols, scales, 128, x, w.cols);
+  out = k->e4m3_dot(w.data + r * n, scales, 128, x, n);
   return true;
 }
 

@@ -19,12 +19,13 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i].
 void axpy_f32(float a, const float* x, float* y, int64_t n);
 // Row r of w · x[w.cols] without widening the row in memory, where a vector kernel does that
-// for w's type at the level in effect (F8_E4M3 today); false when there is none. x as
-// fused_row_act returns it (the kernel may read activations in its own order).
+// for w's type at the level in effect (F32, BF16, F16, F8_E4M3 with block scales); false when
+// there is none. x as fused_row_act returns it for w (a kernel may read activations in its own
+// order).
 bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out);
-// x[n] as fused_row_dot reads it at the level in effect: x itself, or reordered into buf.
-// Once per product; every row uses it.
-const float* fused_row_act(const float* x, int64_t n, std::vector<float>& buf);
+// x[w.cols] as fused_row_dot reads it for w at the level in effect: x itself, or reordered
+// into buf. Once per product; every row uses it.
+const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf);
 // Whether fused_row_dot serves w's type at the level in effect.
 bool has_fused_row_dot(const WeightView& w);
 

@@ -30,6 +30,9 @@ struct RowKernels {
   // any code is NaN (0x7F/0xFF), as the dequantizer then dot would give. x as e4m3_dot_order
   // leaves it; scale_every a multiple of 32.
   float (*e4m3_dot)(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n);
+  // Σ w[i] · x[i] for a BF16 / F16 row, widened in registers only (x in its own order).
+  float (*bf16_dot)(const uint16_t* w, const float* x, int64_t n);
+  float (*f16_dot)(const uint16_t* w, const float* x, int64_t n);
   // y[i] += a * x[i] (attention's weighted sum of values).
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   // The activations x[n] in the order e4m3_dot reads them, into xp[n]; null: as they are.

@@ -60,6 +60,14 @@ void e4m3(const uint8_t* src, const float* scales, int64_t scale_every, float* d
   }
 }
 
+// Horizontal sum by halves (GCC 12's _mm512_reduce_add_ps trips -Wuninitialized in its header).
+float hsum(__m512 all) {
+  const __m256 h8 = _mm256_add_ps(_mm512_extractf32x8_ps(all, 0), _mm512_extractf32x8_ps(all, 1));
+  const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+  const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+  return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+}
+
 float dot(const float* a, const float* b, int64_t n) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(),
          acc3 = _mm512_setzero_ps();
@@ -71,13 +79,45 @@ float dot(const float* a, const float* b, int64_t n) {
     acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), acc3);
   }
   for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-  // Horizontal sum by halves (GCC 12's _mm512_reduce_add_ps trips -Wuninitialized in its header).
-  const __m512 all = _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3));
-  const __m256 h8 = _mm256_add_ps(_mm512_extractf32x8_ps(all, 0), _mm512_extractf32x8_ps(all, 1));
-  const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-  const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-  float s = _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+  float s = hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
   for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Widened in registers: vpmovzxwd and a shift (bf16 is the top half of an f32), or vcvtph2ps.
+float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
+  auto wide = [&](int64_t i) {
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  };
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
+    acc1 = _mm512_fmadd_ps(wide(i + 16), _mm512_loadu_ps(x + i + 16), acc1);
+  }
+  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
+  float s = hsum(_mm512_add_ps(acc0, acc1));
+  for (; i < n; ++i) {
+    const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    s += f * x[i];
+  }
+  return s;
+}
+
+float f16_dot(const uint16_t* w, const float* x, int64_t n) {
+  auto wide = [&](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))); };
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
+    acc1 = _mm512_fmadd_ps(wide(i + 16), _mm512_loadu_ps(x + i + 16), acc1);
+  }
+  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
+  float s = hsum(_mm512_add_ps(acc0, acc1));
+  for (; i < n; ++i) s += _cvtsh_ss(w[i]) * x[i];
   return s;
 }
 
@@ -129,7 +169,8 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 }  // namespace
 
 const RowKernels& row_kernels_avx512() {
-  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot, axpy, nullptr};
+  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
+                                bf16_dot, f16_dot, axpy, nullptr};
   return k;
 }
 

@@ -252,6 +252,34 @@ TEST(Linear, Fp8FusedDotIsExactForEveryCode) {
   if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
 }
 
+// F32, BF16 and F16 rows of one or two tokens go through the fused dots (widened in registers),
+// at every level, over lengths that leave 8-wide steps and scalar tails; a NaN weight gives a
+// NaN product there as it does widened.
+TEST(Linear, FloatRowsOfOneOrTwoTokensUseTheFusedDot) {
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
+    for (WeightType t : {WeightType::F32, WeightType::BF16, WeightType::F16})
+      for (int64_t cols : {int64_t{5}, int64_t{40}, int64_t{77}, int64_t{2053}}) {
+        Mat m = make(t, 6, cols);
+        for (int64_t n : {int64_t{1}, int64_t{2}}) {
+          ASSERT_EQ(linear_path(m.view, 6, n), LinearPath::FusedDot) << cpu_level_name(level);
+          const std::vector<float> x = randn(n * cols, 13);
+          std::vector<float> y(static_cast<size_t>(n * 6)), ref(y.size());
+          linear(m.view, x.data(), n, y.data());
+          linear_rows_ref(m.view, 0, 6, x.data(), n, cols, ref.data(), 6);
+          EXPECT_LT(test::nmse(ref, y), 1e-12) << cpu_level_name(level) << " " << weight_type_name(t) << " " << cols;
+        }
+        const size_t at = static_cast<size_t>(3 * cols + cols - 1), bytes = t == WeightType::F32 ? 4 : 2;
+        const uint32_t nan = t == WeightType::F32 ? 0x7FC00000u : t == WeightType::BF16 ? 0x7FC0u : 0x7E00u;
+        std::memcpy(m.data.data() + at * bytes, &nan, bytes);  // row 3's last column (little-endian)
+        const std::vector<float> x = randn(cols, 14);
+        std::vector<float> y(6);
+        linear(m.view, x.data(), 1, y.data());
+        EXPECT_TRUE(std::isnan(y[3]) && std::isfinite(y[2])) << cpu_level_name(level) << " " << weight_type_name(t);
+      }
+  });
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
+}
+
 // The attention helpers at every level against plain loops, over lengths that leave tails.
 TEST(Linear, DotAndAxpyMatchPlainLoopsAtEveryLevel) {
   const CpuLevel saved = dispatch_level();
