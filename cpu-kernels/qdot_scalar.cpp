@@ -118,22 +118,20 @@ float q6_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
 
 // MXFP4: doubled E2M1 values (integers, ±12) times the activations, scaled by 2^e / 2.
 float mxfp4(const uint8_t* packed, const uint8_t* e8m0, const QTok& x, int64_t n) {
-  const int8_t* xq = x.qp;
-  const float* xd = x.d;
   static constexpr int kTwice[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
   float acc = 0;
   const int64_t nb = n / 32;
   for (int64_t b = 0; b < nb; ++b) {
     // Block b's even elements at pair + 16k, its odd ones at pair + 16 · cnt + 16k (ActQ8::qp).
     const int64_t b0 = b - b % 2, k = b - b0, cnt = nb - b0 >= 2 ? 2 : 1;
-    const int8_t* even = xq + b0 * 32 + 16 * k;
-    const int8_t* odd = xq + b0 * 32 + 16 * cnt + 16 * k;
+    const int8_t* even = x.qp + b0 * 32 + 16 * k;
+    const int8_t* odd = x.qp + b0 * 32 + 16 * cnt + 16 * k;
     int s = 0;
     for (int i = 0; i < 16; ++i) {
       const uint8_t p = packed[b * 16 + i];
       s += kTwice[p & 0xF] * even[i] + kTwice[p >> 4] * odd[i];
     }
-    acc += e8m0_to_f32(e8m0[b]) * 0.5f * xd[b] * static_cast<float>(s);
+    acc += e8m0_to_f32(e8m0[b]) * 0.5f * x.d[b] * static_cast<float>(s);
   }
   return acc;
 }

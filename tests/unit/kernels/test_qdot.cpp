@@ -273,36 +273,43 @@ TEST(QDot, TokensSharingARowGetTheirOwnResults) {
   set_dispatch_level(saved);
 }
 
-// The largest sums the K-quant kernels can meet: every weight at its top value and every
-// sub-block scale at its extreme (Q6_K: -128), activations all of one magnitude (every block
-// multiplier 64, every q ±127). The vector kernels sum in int32: they must still equal the
-// scalar twin's int64 sums.
-TEST(QDot, ExtremeKQuantBlocksDoNotOverflowTheInt32Sums) {
-  for (WeightType t : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K}) {
-    Mat m = make(t, 2, 512);
-    const int64_t bytes = row_bytes(t, 512);
-    for (int64_t sb = 0; sb < 4; ++sb) {
-      uint8_t* blk = m.data.data() + sb * (bytes / 2);
-      std::fill(blk, blk + bytes / 2, uint8_t{0xFF});  // Q4_K / Q5_K: scales and mins 63, q 15 / 31
-      if (t == WeightType::Q6_K) {
-        std::fill(blk + 192, blk + 208, uint8_t{0x80});  // scales -128, q 63
-        blk[208] = 0x00, blk[209] = 0x3C;                // d = 1
-      } else {
-        blk[0] = 0x00, blk[1] = 0x3C;  // d = 1
-        blk[2] = 0x00, blk[3] = 0x00;  // dmin = 0
+// The largest sums the kernels can meet: every weight at its top value and every sub-block
+// scale at its extreme (Q6_K: -128; MXFP4: ±12, unsigned 24 or 0 in vpmaddubsw), activations
+// all of one magnitude (every block multiplier 64, every q ±127). The vector kernels sum in
+// int16 pairs and int32: they must still equal the scalar twin's sums.
+TEST(QDot, ExtremeBlocksDoNotOverflowTheIntegerSums) {
+  for (WeightType t : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::MXFP4}) {
+    for (uint8_t mx : {uint8_t{0x77}, uint8_t{0xFF}}) {  // MXFP4: all +12, all -12 (others: once)
+      if (t != WeightType::MXFP4 && mx == 0xFF) continue;
+      Mat m = make(t, 2, 512);
+      if (t == WeightType::MXFP4) {
+        std::fill(m.data.begin(), m.data.end(), mx);
+        std::fill(m.scale.begin(), m.scale.end(), uint8_t{127});  // 2^0
       }
-    }
-    for (float sign : {1.0f, -1.0f}) {
-      const std::vector<float> x(512, sign);
-      ActQ8 a;
-      quantize_act_q8(x.data(), 512, a);
-      ASSERT_EQ(a.m[0], 64);
-      ASSERT_EQ(a.q[0], sign > 0 ? 127 : -127);
-      const float twin = qdot_row_scalar(m.view, 0, a);
-      test::for_each_vector_level([&](CpuLevel level) {
-        EXPECT_NEAR(qdot_row(m.view, 0, a), twin, std::fabs(twin) * 1e-6f)
-            << cpu_level_name(level) << " " << weight_type_name(t) << " sign " << sign;
-      });
+      const int64_t bytes = row_bytes(t, 512);
+      for (int64_t sb = 0; sb < 4 && t != WeightType::MXFP4; ++sb) {
+        uint8_t* blk = m.data.data() + sb * (bytes / 2);
+        std::fill(blk, blk + bytes / 2, uint8_t{0xFF});  // Q4_K / Q5_K: scales and mins 63, q 15 / 31
+        if (t == WeightType::Q6_K) {
+          std::fill(blk + 192, blk + 208, uint8_t{0x80});  // scales -128, q 63
+          blk[208] = 0x00, blk[209] = 0x3C;                // d = 1
+        } else {
+          blk[0] = 0x00, blk[1] = 0x3C;  // d = 1
+          blk[2] = 0x00, blk[3] = 0x00;  // dmin = 0
+        }
+      }
+      for (float sign : {1.0f, -1.0f}) {
+        const std::vector<float> x(512, sign);
+        ActQ8 a;
+        quantize_act_q8(x.data(), 512, a);
+        ASSERT_EQ(a.m[0], 64);
+        ASSERT_EQ(a.q[0], sign > 0 ? 127 : -127);
+        const float twin = qdot_row_scalar(m.view, 0, a);
+        test::for_each_vector_level([&](CpuLevel level) {
+          EXPECT_NEAR(qdot_row(m.view, 0, a), twin, std::fabs(twin) * 1e-6f)
+              << cpu_level_name(level) << " " << weight_type_name(t) << " sign " << sign;
+        });
+      }
     }
   }
 }
