@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cpu-kernels/row_dequant.h"
+
 namespace strata {
 namespace {
 
@@ -33,25 +35,7 @@ double measure_read_bandwidth_gbps(size_t bytes, int repeats) {
     const uint64_t s = tbb::parallel_reduce(
         tbb::blocked_range<size_t>(0, n, 1 << 16), uint64_t{0},
         [&](const tbb::blocked_range<size_t>& rr, uint64_t acc) {
-          // Four independent 32-byte accumulators keep the loads, not the adds, the limit.
-          typedef uint64_t v4 __attribute__((vector_size(32)));
-          v4 a = {0, 0, 0, 0}, b = a, c = a, d = a;
-          size_t i = rr.begin();
-          for (; i + 16 <= rr.end(); i += 16) {
-            v4 x0, x1, x2, x3;
-            std::memcpy(&x0, &buf[i], 32);
-            std::memcpy(&x1, &buf[i + 4], 32);
-            std::memcpy(&x2, &buf[i + 8], 32);
-            std::memcpy(&x3, &buf[i + 12], 32);
-            a += x0;
-            b += x1;
-            c += x2;
-            d += x3;
-          }
-          const v4 t = a + b + c + d;
-          acc += t[0] + t[1] + t[2] + t[3];
-          for (; i < rr.end(); ++i) acc += buf[i];
-          return acc;
+          return acc + sum_u64(buf.get() + rr.begin(), static_cast<int64_t>(rr.size()));
         },
         [](uint64_t a, uint64_t b) { return a + b; });
     const double dt = seconds_since(t0);

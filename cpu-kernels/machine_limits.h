@@ -8,8 +8,11 @@
 namespace strata {
 
 // DRAM read bandwidth in GB/s: every thread sums its slice of a `bytes` buffer (touched
-// first), best of `repeats` passes. Ten by default: on shared or virtual machines single
-// passes spread by a quarter (22-28 GB/s seen on one VM), and the limit is the best one.
+// first) with the widest vector loads of the dispatch level in effect, best of `repeats`
+// passes. The load width matters: a core keeps only so many misses in flight, so 64-bit or
+// 128-bit loads understate the limit (on a 2-core Zen 3 VM 27-31 GB/s, against 37-40 with
+// 256-bit loads). Ten passes by default: on shared or virtual machines single passes spread
+// by a quarter, and the limit is the best one.
 double measure_read_bandwidth_gbps(size_t bytes = size_t{1} << 30, int repeats = 10);
 
 // oneDNN matmul rate in GFLOP/s on an m x k x n problem, best of `repeats`: BF16 x BF16 -> F32

@@ -131,6 +131,15 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+uint64_t sum_u64(const uint64_t* p, int64_t n) {
+  if (const kern::RowKernels* k = kernels()) return k->sum_u64(p, n);
+  uint64_t a = 0, b = 0, c = 0, d = 0;  // independent chains: the loads, not the adds, the limit
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) a += p[i], b += p[i + 1], c += p[i + 2], d += p[i + 3];
+  for (; i < n; ++i) a += p[i];
+  return a + b + c + d;
+}
+
 void axpy_f32(float a, const float* x, float* y, int64_t n) {
   if (const kern::RowKernels* k = kernels()) return k->axpy(a, x, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];

@@ -18,6 +18,8 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
 float dot_f32(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i].
 void axpy_f32(float a, const float* x, float* y, int64_t n);
+// Σ p[i] (wrapping) for i < n, with the widest loads the level in effect has.
+uint64_t sum_u64(const uint64_t* p, int64_t n);
 // Row r of w · x[w.cols] without widening the row in memory, where a vector kernel does that
 // for w's type at the level in effect (F32, BF16, F16, F8_E4M3 with block scales); false when
 // there is none. x as fused_row_act returns it for w (a kernel may read activations in its own

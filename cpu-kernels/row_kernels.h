@@ -35,6 +35,9 @@ struct RowKernels {
   float (*f16_dot)(const uint16_t* w, const float* x, int64_t n);
   // y[i] += a * x[i] (attention's weighted sum of values).
   void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // Σ p[i] (wrapping) for i < n, with the widest loads of the level into independent
+  // accumulators: the DRAM read-bandwidth probe (machine_limits.h).
+  uint64_t (*sum_u64)(const uint64_t* p, int64_t n);
   // The activations x[n] in the order e4m3_dot reads them, into xp[n]; null: as they are.
   void (*e4m3_dot_order)(const float* x, int64_t n, float* xp);
 };

@@ -207,6 +207,22 @@ float f16_dot(const uint16_t* w, const float* x, int64_t n) {
   return s;
 }
 
+uint64_t sum_u64(const uint64_t* p, int64_t n) {
+  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a = _mm256_add_epi64(a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    b = _mm256_add_epi64(b, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
+    c = _mm256_add_epi64(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
+    d = _mm256_add_epi64(d, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+  }
+  const __m256i t = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+  uint64_t s = static_cast<uint64_t>(_mm256_extract_epi64(t, 0)) + static_cast<uint64_t>(_mm256_extract_epi64(t, 1)) +
+               static_cast<uint64_t>(_mm256_extract_epi64(t, 2)) + static_cast<uint64_t>(_mm256_extract_epi64(t, 3));
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
 void axpy(float a, const float* x, float* y, int64_t n) {
   const __m256 va = _mm256_set1_ps(a);
   int64_t i = 0;
@@ -220,7 +236,7 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 
 const RowKernels& row_kernels_avx2() {
   static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
-                                bf16_dot, f16_dot, axpy, e4m3_dot_order};
+                                bf16_dot, f16_dot, axpy, sum_u64, e4m3_dot_order};
   return k;
 }
 

@@ -157,6 +157,23 @@ float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const
 
 void mxfp4(const uint8_t* src, const float* scales, float* dst, int64_t n) { row_kernels_avx2().mxfp4(src, scales, dst, n); }
 
+uint64_t sum_u64(const uint64_t* p, int64_t n) {
+  __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a = _mm512_add_epi64(a, _mm512_loadu_si512(p + i));
+    b = _mm512_add_epi64(b, _mm512_loadu_si512(p + i + 8));
+    c = _mm512_add_epi64(c, _mm512_loadu_si512(p + i + 16));
+    d = _mm512_add_epi64(d, _mm512_loadu_si512(p + i + 24));
+  }
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
+  uint64_t s = 0;
+  for (uint64_t v : lanes) s += v;
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
 void axpy(float a, const float* x, float* y, int64_t n) {
   const __m512 va = _mm512_set1_ps(a);
   int64_t i = 0;
@@ -170,7 +187,7 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 
 const RowKernels& row_kernels_avx512() {
   static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
-                                bf16_dot, f16_dot, axpy, nullptr};
+                                bf16_dot, f16_dot, axpy, sum_u64, nullptr};
   return k;
 }
 
