@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "cpu-kernels/prefetch.h"
 #include "cpu-kernels/row_kernels.h"
 
 namespace strata::kern {
@@ -146,6 +147,7 @@ float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const
            part3 = _mm256_setzero_ps();
     int64_t i = b0;
     for (; i + 32 <= b1; i += 32) {
+      if (i % 64 == 0) prefetch_ahead(w + i);
       const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i));
       mags = _mm256_max_epu8(mags, _mm256_and_si256(c, low7));
       __m256i lo = _mm256_and_si256(_mm256_slli_epi16(c, 4), top);
