@@ -301,6 +301,23 @@ TEST(Linear, DotAndAxpyMatchPlainLoopsAtEveryLevel) {
   set_dispatch_level(saved);
 }
 
+// The read-bandwidth probe's sum at every level against a plain loop (wrapping), over lengths
+// that leave vector steps and tails.
+TEST(Linear, ReadProbeSumMatchesAPlainLoopAtEveryLevel) {
+  std::vector<uint64_t> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 0x9E3779B97F4A7C15ull * (i + 1);  // sums wrap
+  const CpuLevel saved = dispatch_level();
+  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) continue;
+    for (int64_t n : {int64_t{0}, int64_t{3}, int64_t{16}, int64_t{37}, int64_t{1000}}) {
+      uint64_t want = 0;
+      for (int64_t i = 0; i < n; ++i) want += v[static_cast<size_t>(i)];
+      EXPECT_EQ(sum_u64(v.data(), n), want) << cpu_level_name(level) << " n=" << n;
+    }
+  }
+  set_dispatch_level(saved);
+}
+
 TEST(Linear, MalformedViewsAreRejected) {
   std::vector<uint8_t> buf(1024);
   EXPECT_THROW(check_weight_view({WeightType::Q4_K, buf.data(), 2, 100}), std::invalid_argument);
