@@ -103,9 +103,13 @@ std::string describe_products(const ModelFiles& m) {
   std::set<std::string> int_types, fused_types;
   for (const TensorEntry& t : m.index.tensors()) {
     if (t.shape.size() != 2) continue;
-    if (qdot_supported(t.type)) int_types.insert(std::string(weight_type_name(t.type)));
-    else if (t.type == WeightType::F8_E4M3 && !t.scale.empty() && dispatch_level() != CpuLevel::Scalar)
-      fused_types.insert("f8_e4m3");
+    if (qdot_supported(t.type)) {
+      int_types.insert(std::string(weight_type_name(t.type)));
+    } else if (dispatch_level() != CpuLevel::Scalar) {  // the fused dots (row_dequant.h) have vector kernels only
+      const bool fp8 = t.type == WeightType::F8_E4M3 && !t.scale.empty();
+      if (fp8 || t.type == WeightType::F32 || t.type == WeightType::BF16 || t.type == WeightType::F16)
+        fused_types.insert(std::string(weight_type_name(t.type)));
+    }
   }
   auto join = [](const std::set<std::string>& s) {
     std::string out;
@@ -116,7 +120,8 @@ std::string describe_products(const ModelFiles& m) {
   if (!int_types.empty())
     d = join(int_types) + (int_dot_enabled() ? " by integer dot with int8 activations (--exact-dot: widened to f32)"
                                              : " widened to f32 (--exact-dot)");
-  if (!fused_types.empty()) d += std::string(d.empty() ? "" : "; ") + "fp8 by fused dot";
+  if (!fused_types.empty())
+    d += std::string(d.empty() ? "" : "; ") + join(fused_types) + " by fused dot (one or two tokens)";
   return d;
 }
 
