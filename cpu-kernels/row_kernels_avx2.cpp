@@ -176,37 +176,38 @@ float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const
   return hsum(acc) + tail;
 }
 
-// Widened in registers: vpmovzxwd and a shift (bf16 is the top half of an f32), or vcvtph2ps.
-float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
-  auto wide = [&](int64_t i) {
-    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-  };
+// Σ wide(i) · x[i..i+8) over 8-wide steps (four accumulators), then elem(i) · x[i] for the rest.
+template <class Wide, class Elem>
+float widened_dot(Wide wide, Elem elem, const float* x, int64_t n) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
     for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(wide(i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
   for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(wide(i), _mm256_loadu_ps(x + i), acc[0]);
   float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) {
-    const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
-    float f;
-    __builtin_memcpy(&f, &u, 4);
-    s += f * x[i];
-  }
+  for (; i < n; ++i) s += elem(i) * x[i];
   return s;
 }
 
+// Rows widened in registers: vpmovzxwd and a shift (bf16 is the top half of an f32), or vcvtph2ps.
+float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
+  return widened_dot(
+      [&](int64_t i) {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+      },
+      [&](int64_t i) {
+        const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
+        float f;
+        __builtin_memcpy(&f, &u, 4);
+        return f;
+      },
+      x, n);
+}
+
 float f16_dot(const uint16_t* w, const float* x, int64_t n) {
-  auto wide = [&](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))); };
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(wide(i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
-  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(wide(i), _mm256_loadu_ps(x + i), acc[0]);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) s += _cvtsh_ss(w[i]) * x[i];
-  return s;
+  return widened_dot([&](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))); },
+                     [&](int64_t i) { return _cvtsh_ss(w[i]); }, x, n);
 }
 
 uint64_t sum_u64(const uint64_t* p, int64_t n) {

@@ -84,12 +84,9 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-// Widened in registers: vpmovzxwd and a shift (bf16 is the top half of an f32), or vcvtph2ps.
-float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
-  auto wide = [&](int64_t i) {
-    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-  };
+// Σ wide(i) · x[i..i+16) over 16-wide steps (two accumulators), then elem(i) · x[i] for the rest.
+template <class Wide, class Elem>
+float widened_dot(Wide wide, Elem elem, const float* x, int64_t n) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -98,27 +95,30 @@ float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
   }
   for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
   float s = hsum(_mm512_add_ps(acc0, acc1));
-  for (; i < n; ++i) {
-    const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
-    float f;
-    __builtin_memcpy(&f, &u, 4);
-    s += f * x[i];
-  }
+  for (; i < n; ++i) s += elem(i) * x[i];
   return s;
 }
 
+// Rows widened in registers: vpmovzxwd and a shift (bf16 is the top half of an f32), or vcvtph2ps.
+float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
+  return widened_dot(
+      [&](int64_t i) {
+        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      },
+      [&](int64_t i) {
+        const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
+        float f;
+        __builtin_memcpy(&f, &u, 4);
+        return f;
+      },
+      x, n);
+}
+
 float f16_dot(const uint16_t* w, const float* x, int64_t n) {
-  auto wide = [&](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))); };
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
-    acc1 = _mm512_fmadd_ps(wide(i + 16), _mm512_loadu_ps(x + i + 16), acc1);
-  }
-  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
-  float s = hsum(_mm512_add_ps(acc0, acc1));
-  for (; i < n; ++i) s += _cvtsh_ss(w[i]) * x[i];
-  return s;
+  return widened_dot(
+      [&](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))); },
+      [&](int64_t i) { return _cvtsh_ss(w[i]); }, x, n);
 }
 
 // As the AVX2 kernel (E4M3 to f16 by an arithmetic shift of the byte in an int16's high half),
