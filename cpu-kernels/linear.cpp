@@ -60,7 +60,8 @@ void product_row_widened(const Product& p, int64_t r, const float* x, int64_t n,
 }
 
 // Rows [r0, r1) (relative to p.r0) of p for every token: the integer dot (one call for the
-// range), the fused FP8 dot for one or two tokens, or the rows widened.
+// range), a fused dot for one or two tokens (fused: the activations in its order), or the rows
+// widened.
 void product_rows(const Product& p, const std::vector<const float*>& fused, int64_t r0, int64_t r1, const float* x,
                   int64_t n, int64_t ldx, const PreparedActs& acts) {
   switch (p.path) {
