@@ -105,8 +105,10 @@ TEST(QDot, ActivationStepIsAtMostTwiceTheBlocksOwn) {
         EXPECT_LE(a.d[b], 2 * own / 127 * 1.000001f) << "block " << b;
       else
         EXPECT_FLOAT_EQ(a.d[b], group / 127 / 64) << "block " << b;
-      for (size_t i = b * 32; i < b * 32 + 32; ++i)
+      for (size_t i = b * 32; i < b * 32 + 32; ++i) {
+        EXPECT_LE(std::abs(a.q[i]), 127) << "element " << i;
         EXPECT_LE(std::fabs(x[i] - a.d[b] * a.q[i]), a.d[b] / 2 * 1.0001f) << "element " << i;
+      }
     }
   }
 }
