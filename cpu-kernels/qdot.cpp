@@ -1,10 +1,10 @@
 #include "cpu-kernels/qdot.h"
 
-#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/qdot_kernels.h"
@@ -55,20 +55,11 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
   const int64_t bytes = row_bytes(w.type, cols);
-  const uint8_t* e8m0 = w.type == WeightType::MXFP4 ? w.scale : nullptr;
-  for (int64_t i = 0; i < nr; ++i) {  // each row stays in L1 for all of its token groups
-    const int64_t r = r0 + i;
-    const uint8_t* row = w.data + r * bytes;
-    const uint8_t* row_e8m0 = e8m0 ? e8m0 + r * (cols / 32) : nullptr;
-    for (int64_t t0 = 0; t0 < n; t0 += kern::kQDotTokens) {
-      const int nt = static_cast<int>(std::min<int64_t>(kern::kQDotTokens, n - t0));
-      kern::QTok toks[kern::kQDotTokens];
-      float res[kern::kQDotTokens];
-      for (int j = 0; j < nt; ++j) toks[j] = tok(acts[t0 + j]);
-      f(row, row_e8m0, toks, nt, cols, res);
-      for (int j = 0; j < nt; ++j) out[(t0 + j) * stride + i] = res[j];
-    }
-  }
+  const uint8_t* e8m0 = w.type == WeightType::MXFP4 ? w.scale + r0 * (cols / 32) : nullptr;
+  std::vector<kern::QTok> toks;
+  toks.reserve(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) toks.push_back(tok(acts[t]));
+  f(w.data + r0 * bytes, bytes, e8m0, nr, toks.data(), n, cols, out, stride);
 }
 
 void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8& out) {

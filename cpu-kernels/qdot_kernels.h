@@ -1,9 +1,10 @@
 // Integer dot kernels (qdot.h), one table per instruction set; raw pointers only, so nothing
-// compiled with wider instructions is shared across levels. Each call takes one weight row and
-// up to kQDotTokens tokens' activations (an ActQ8's arrays from the row's first column) and
-// writes one result per token: the row's blocks are unpacked once for all of them. A token's
-// result does not depend on which others share the call (the same operations in the same
-// order), so grouping never changes the numbers.
+// compiled with wider instructions is shared across levels. Each call takes a range of weight
+// rows and the tokens' activations (an ActQ8's arrays from the row's first column); per row,
+// the tokens go kQDotTokens at a time through the kernel, which unpacks the row's blocks once
+// for all of them, so a row stays in L1 for all its tokens. A token's result does not depend on
+// which others share a kernel call (the same operations in the same order), so grouping never
+// changes the numbers.
 #pragma once
 
 #include <cstdint>
@@ -35,9 +36,27 @@ struct QOut {
   int16_t* m;
 };
 
-// blocks: the row's stored blocks; e8m0: its scales (MXFP4 only, else unused); n: row length;
-// nt: 1..kQDotTokens tokens; out[t] for each.
-using QDotFn = void (*)(const uint8_t* blocks, const uint8_t* e8m0, const QTok* toks, int nt, int64_t n, float* out);
+// nr rows of n columns: row i's stored blocks at blocks + i · row_bytes, its E8M0 scales (MXFP4
+// only, else null) at e8m0 + i · n / 32; nt tokens; row i of token t into out[t · stride + i].
+using QDotFn = void (*)(const uint8_t* blocks, int64_t row_bytes, const uint8_t* e8m0, int64_t nr, const QTok* toks,
+                        int64_t nt, int64_t n, float* out, int64_t stride);
+
+// The loop every table entry runs: rows outer, groups of up to kQDotTokens tokens inner;
+// run(row, row_e8m0, toks, k, res) computes one group (k tokens) of one row.
+template <class Run>
+inline void qd_for_rows(const uint8_t* blocks, int64_t row_bytes, const uint8_t* e8m0, int64_t nr, const QTok* toks,
+                        int64_t nt, int64_t n, float* out, int64_t stride, Run&& run) {
+  for (int64_t i = 0; i < nr; ++i) {
+    const uint8_t* row = blocks + i * row_bytes;
+    const uint8_t* row_e8m0 = e8m0 ? e8m0 + i * (n / 32) : nullptr;
+    for (int64_t t0 = 0; t0 < nt; t0 += kQDotTokens) {
+      const int k = static_cast<int>(nt - t0 < kQDotTokens ? nt - t0 : kQDotTokens);
+      float res[kQDotTokens];
+      run(row, row_e8m0, toks + t0, k, res);
+      for (int j = 0; j < k; ++j) out[(t0 + j) * stride + i] = res[j];
+    }
+  }
+}
 
 // Quantizes x[0..n) (n a multiple of 32) into an ActQ8's arrays (qdot.h): q[n], d[n / 32],
 // s[n / 16], ds[n / 32], qp[n], g[ceil(n / 256)], m[n / 32]. Every level writes the same bytes

@@ -182,10 +182,14 @@ void quantize(const float* x, int64_t n, const QOut& o) {
   }
 }
 
-// Token by token.
+// Row by row, token by token.
 template <float (*F)(const uint8_t*, const uint8_t*, const QTok&, int64_t)>
-void each(const uint8_t* w, const uint8_t* e8m0, const QTok* toks, int nt, int64_t n, float* out) {
-  for (int t = 0; t < nt; ++t) out[t] = F(w, e8m0, toks[t], n);
+void each(const uint8_t* w, int64_t row_bytes, const uint8_t* e8m0, int64_t nr, const QTok* toks, int64_t nt,
+          int64_t n, float* out, int64_t stride) {
+  qd_for_rows(w, row_bytes, e8m0, nr, toks, nt, n, out, stride,
+              [n](const uint8_t* row, const uint8_t* e, const QTok* x, int k, float* res) {
+                for (int t = 0; t < k; ++t) res[t] = F(row, e, x[t], n);
+              });
 }
 
 }  // namespace
