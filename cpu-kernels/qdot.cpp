@@ -56,10 +56,16 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
   }
   const int64_t bytes = row_bytes(w.type, cols);
   const uint8_t* e8m0 = w.type == WeightType::MXFP4 ? w.scale + r0 * (cols / 32) : nullptr;
-  std::vector<kern::QTok> toks;
-  toks.reserve(static_cast<size_t>(n));
-  for (int64_t t = 0; t < n; ++t) toks.push_back(tok(acts[t]));
-  f(w.data + r0 * bytes, bytes, e8m0, nr, toks.data(), n, cols, out, stride);
+  // Called per parallel chunk: decode-sized batches keep their token views on the stack.
+  kern::QTok small[16];
+  std::vector<kern::QTok> big;
+  kern::QTok* toks = small;
+  if (n > 16) {
+    big.resize(static_cast<size_t>(n));
+    toks = big.data();
+  }
+  for (int64_t t = 0; t < n; ++t) toks[t] = tok(acts[t]);
+  f(w.data + r0 * bytes, bytes, e8m0, nr, toks, n, cols, out, stride);
 }
 
 void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8& out) {

@@ -31,6 +31,17 @@ int for_each_vector_level(F&& f) {
   return ran;
 }
 
+// Runs f(level) at the scalar level, then at each vector level this CPU has (as above), and
+// restores the level in effect.
+template <class F>
+void for_each_level(F&& f) {
+  const CpuLevel saved = dispatch_level();
+  set_dispatch_level(CpuLevel::Scalar);
+  f(CpuLevel::Scalar);
+  set_dispatch_level(saved);
+  for_each_vector_level(f);
+}
+
 inline std::vector<float> randn(int64_t n, uint32_t seed) {
   std::mt19937 g(seed);
   std::normal_distribution<float> d(0, 1);

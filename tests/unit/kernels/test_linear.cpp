@@ -306,16 +306,13 @@ TEST(Linear, DotAndAxpyMatchPlainLoopsAtEveryLevel) {
 TEST(Linear, ReadProbeSumMatchesAPlainLoopAtEveryLevel) {
   std::vector<uint64_t> v(1000);
   for (size_t i = 0; i < v.size(); ++i) v[i] = 0x9E3779B97F4A7C15ull * (i + 1);  // sums wrap
-  const CpuLevel saved = dispatch_level();
-  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
-    if (set_dispatch_level(level) != level) continue;
+  test::for_each_level([&](CpuLevel level) {
     for (int64_t n : {int64_t{0}, int64_t{3}, int64_t{16}, int64_t{37}, int64_t{1000}}) {
       uint64_t want = 0;
       for (int64_t i = 0; i < n; ++i) want += v[static_cast<size_t>(i)];
       EXPECT_EQ(sum_u64(v.data(), n), want) << cpu_level_name(level) << " n=" << n;
     }
-  }
-  set_dispatch_level(saved);
+  });
 }
 
 TEST(Linear, MalformedViewsAreRejected) {

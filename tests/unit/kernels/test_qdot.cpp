@@ -122,16 +122,13 @@ TEST(QDot, NonFiniteActivationsGiveNaNAndTinyOnesZero) {
     x[static_cast<size_t>(c.cols - 1)] = std::nanf("");
     std::vector<float> y = randn(c.cols, 4);
     y[0] = -INFINITY;
-    for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
-      const CpuLevel saved = dispatch_level();
-      if (set_dispatch_level(level) != level) continue;
+    test::for_each_level([&](CpuLevel level) {
       ActQ8 a, b;
       quantize_act_q8(x.data(), c.cols, a);
       quantize_act_q8(y.data(), c.cols, b);
       EXPECT_TRUE(std::isnan(qdot_row(m.view, 1, a))) << cpu_level_name(level) << " " << weight_type_name(c.type);
       EXPECT_TRUE(std::isnan(qdot_row(m.view, 1, b))) << cpu_level_name(level) << " " << weight_type_name(c.type);
-      set_dispatch_level(saved);
-    }
+    });
   }
   std::vector<float> x = randn(512, 5);
   for (size_t i = 0; i < 256; ++i) x[i] *= 1e-31f;
