@@ -53,6 +53,11 @@ const CpuFeatures& cpu_features() {
     }
     if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c.avx512bf16 = zmm && (a & (1u << 5));
 #endif
+#if defined(STRATA_EMULATED_AVX512)
+    // Only in the test build whose AVX-512 kernels are compiled over SIMDe (tests/emulated/):
+    // the AVX-512 level and VNNI exist on any AVX2 CPU. oneDNN's BF16 GEMM is not emulated.
+    c.avx512f = c.avx512bw = c.avx512vl = c.avx512dq = c.avx512vnni = c.avx2 && c.fma && c.f16c;
+#endif
     return c;
   }();
   return f;

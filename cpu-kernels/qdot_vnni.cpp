@@ -8,6 +8,8 @@
 #include "cpu-kernels/prefetch.h"
 #include "cpu-kernels/qdot_kernels.h"
 
+#define STRATA_QDOT_VNNI 1
+
 namespace strata::kern {
 namespace {
 

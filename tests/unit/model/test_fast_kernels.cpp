@@ -123,7 +123,7 @@ TEST(FastKernels, IntegerDotDecodeStaysNearTheExactLogits) {
 // to the scalar dequantizers, so its logits agree to rounding noise. The integer dot kernels sum
 // in another order than their scalar twins (equal to NMSE 1e-11 per product, test_qdot.cpp); a
 // last-bit difference can move a later layer's activation across an int8 rounding boundary, so
-// their logits agree only to that rounding (NMSE ~1e-6 seen).
+// their logits agree only to that rounding (the bound is 1e-4; the tiny models here give 1e-13).
 TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
   test::ScratchDir dir("fast");
   const CpuLevel saved = dispatch_level();
@@ -136,8 +136,13 @@ TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
       set_dispatch_level(CpuLevel::Scalar);
       const auto ref = prefill(m, t);
       for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
-        if (set_dispatch_level(level) != level) continue;
+        const std::string name(cpu_level_name(level));
+        if (set_dispatch_level(level) != level) {
+          std::printf("  %s: not available on this CPU, skipped\n", name.c_str());
+          continue;
+        }
         const double e = test::nmse(ref, prefill(m, t));
+        std::printf("  %s %s int dot %d: logits NMSE %.2e vs scalar\n", name.c_str(), c.dtype.c_str(), int_dot, e);
         EXPECT_LT(e, int_dot ? 1e-4 : 1e-10) << cpu_level_name(level) << " " << c.dtype << " int dot " << int_dot;
       }
     }
