@@ -44,9 +44,9 @@ void q8_0(const uint8_t* src, float* dst, int64_t n) {
 void e4m3(const uint8_t* src, const float* scales, int64_t scale_every, float* dst, int64_t n) {
   const __m128i low7 = _mm_set1_epi16(0x7F), sign = _mm_set1_epi16(0x80);
   const __m256 nan = _mm256_set1_ps(__builtin_nanf(""));
-  for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
+  for (int64_t b0 = 0, block = 0; b0 < n; b0 += scale_every, ++block) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    const float scale = scales[b0 / scale_every];
+    const float scale = scales[block];
     const __m256 s = _mm256_set1_ps(scale * 256.0f);
     int64_t i = b0;
     for (; i + 8 <= b1; i += 8) {
@@ -107,73 +107,86 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 // E4M3 to bf16 without a conversion instruction (vcvtph2ps, the previous route, issues at
-// half rate on AMD cores; this route measured faster there): bf16 holds every E4M3 value exactly. For a
-// normal code s eeee mmm the bf16 is s | (e + 120) << 7 | m << 4: its low byte is the code's
-// low nibble times 16, its high byte a 16-entry table on the code's high nibble (sign and the
-// top three exponent bits). Subnormal codes (e = 0: zero and m · 2^-9) take a second pair of
-// tables on m, only in the rare 32-code steps that hold one. Widening bf16 to f32 is a move
-// into the high half of each 32-bit lane. The 256-bit unpacks work per 128-bit lane, so the
-// four f32 vectors of a 32-code step hold codes 0-3 and 16-19, 4-7 and 20-23, 8-11 and
-// 24-27, 12-15 and 28-31: the activations are read in that order (e4m3_dot_order).
+// half rate on AMD cores; this route measured faster there): bf16 holds every E4M3 value
+// exactly. For a normal code s eeee mmm the bf16 is s | (e + 120) << 7 | m << 4: its low byte
+// is the code's low nibble times 16, its high byte a 16-entry table on the code's high nibble
+// (sign and the top three exponent bits). A bf16 in the high half of a 32-bit lane is its f32;
+// in the low half, a shift makes it so. The 256-bit byte unpacks work per 128-bit lane, so the
+// four f32 vectors of a 32-code step hold codes 0 2 4 6 16 18 20 22, 1 3 5 7 17 19 21 23,
+// 8 10 12 14 24 26 28 30 and 9 11 13 15 25 27 29 31: the activations are read in that order
+// (e4m3_dot_order).
 void e4m3_dot_order(const float* x, int64_t n, float* xp) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
-    for (int g = 0; g < 4; ++g) {
-      std::memcpy(xp + i + 8 * g, x + i + 4 * g, 16);
-      std::memcpy(xp + i + 8 * g + 4, x + i + 16 + 4 * g, 16);
-    }
+    for (int g = 0; g < 4; ++g)
+      for (int j = 0; j < 8; ++j) xp[i + 8 * g + j] = x[i + (g >> 1) * 8 + (g & 1) + 2 * (j & 3) + (j >> 2) * 16];
   for (; i < n; ++i) xp[i] = x[i];
 }
 
-float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n) {
-  const __m256i zero = _mm256_setzero_si256(), low = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(-16);
-  const __m256i exp_bits = _mm256_set1_epi8(0x78), low7 = _mm256_set1_epi8(0x7F), low3 = _mm256_set1_epi8(7);
-  const __m256i sign = _mm256_set1_epi8(-128);
-  // High byte of a normal code's bf16 by its high nibble; both bytes of a subnormal's by m.
+// One 32-code step of e4m3_dot into four partial sums. Normal codes only, unless Subnormal:
+// then codes with e = 0 (zero and m · 2^-9) take a second pair of tables on m.
+template <bool Subnormal>
+inline void e4m3_step(__m256i c, const float* x, __m256 (&part)[4]) {
+  const __m256i low = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(-16);
   const __m256i hi_normal = _mm256_setr_epi8(60, 61, 62, 63, 64, 65, 66, 67, -68, -67, -66, -65, -64, -63, -62, -61,
                                              60, 61, 62, 63, 64, 65, 66, 67, -68, -67, -66, -65, -64, -63, -62, -61);
-  const __m256i hi_sub = _mm256_setr_epi8(0, 59, 59, 59, 60, 60, 60, 60, 0, 0, 0, 0, 0, 0, 0, 0,  //
-                                          0, 59, 59, 59, 60, 60, 60, 60, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m256i lo_sub = _mm256_setr_epi8(0, 0, -128, -64, 0, 32, 64, 96, 0, 0, 0, 0, 0, 0, 0, 0,  //
-                                          0, 0, -128, -64, 0, 32, 64, 96, 0, 0, 0, 0, 0, 0, 0, 0);
-  __m256i mags = _mm256_setzero_si256();  // bytewise max of code & 0x7F: 0x7F means a NaN code
+  __m256i lo = _mm256_and_si256(_mm256_slli_epi16(c, 4), top);
+  __m256i hi = _mm256_shuffle_epi8(hi_normal, _mm256_and_si256(_mm256_srli_epi16(c, 4), low));
+  if constexpr (Subnormal) {
+    const __m256i hi_sub = _mm256_setr_epi8(0, 59, 59, 59, 60, 60, 60, 60, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                            0, 59, 59, 59, 60, 60, 60, 60, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i lo_sub = _mm256_setr_epi8(0, 0, -128, -64, 0, 32, 64, 96, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                            0, 0, -128, -64, 0, 32, 64, 96, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i sub = _mm256_cmpeq_epi8(_mm256_and_si256(c, _mm256_set1_epi8(0x78)), _mm256_setzero_si256());
+    const __m256i m = _mm256_and_si256(c, _mm256_set1_epi8(7));
+    lo = _mm256_blendv_epi8(lo, _mm256_shuffle_epi8(lo_sub, m), sub);
+    hi = _mm256_blendv_epi8(hi, _mm256_or_si256(_mm256_shuffle_epi8(hi_sub, m), _mm256_and_si256(c, _mm256_set1_epi8(-128))),
+                            sub);
+  }
+  const __m256i h0 = _mm256_unpacklo_epi8(lo, hi), h1 = _mm256_unpackhi_epi8(lo, hi);
+  const __m256i high = _mm256_set1_epi32(-65536);
+  part[0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(h0, 16)), _mm256_loadu_ps(x), part[0]);
+  part[1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(h0, high)), _mm256_loadu_ps(x + 8), part[1]);
+  part[2] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(h1, 16)), _mm256_loadu_ps(x + 16), part[2]);
+  part[3] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(h1, high)), _mm256_loadu_ps(x + 24), part[3]);
+}
+
+// Each block runs the normal-code steps while keeping the bytewise minimum of (code + 1) & 0x7F:
+// at most 8 exactly when the block holds a subnormal code (1..8) or a NaN code (0). Such a block
+// (rare: a code under 2^-6 of the block scale, or a corrupt one) is summed again with the
+// subnormal tables, or makes the result NaN, as the dequantizer then dot would give.
+float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n) {
+  const __m256i one = _mm256_set1_epi8(1), low7 = _mm256_set1_epi8(0x7F), eight = _mm256_set1_epi8(8);
   __m256 acc = _mm256_setzero_ps();
   float tail = 0;
-  bool tail_nan = false;
-  for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
+  bool nan = false;
+  for (int64_t b0 = 0, block = 0; b0 < n; b0 += scale_every, ++block) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    const float scale = scales[b0 / scale_every];
-    __m256 part0 = _mm256_setzero_ps(), part1 = _mm256_setzero_ps(), part2 = _mm256_setzero_ps(),
-           part3 = _mm256_setzero_ps();
+    const float scale = scales[block];
+    __m256 part[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256i least = _mm256_set1_epi8(-1);
     int64_t i = b0;
     for (; i + 32 <= b1; i += 32) {
       if (i % 64 == 0) prefetch_ahead(w + i);
       const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i));
-      mags = _mm256_max_epu8(mags, _mm256_and_si256(c, low7));
-      __m256i lo = _mm256_and_si256(_mm256_slli_epi16(c, 4), top);
-      __m256i hi = _mm256_shuffle_epi8(hi_normal, _mm256_and_si256(_mm256_srli_epi16(c, 4), low));
-      const __m256i sub = _mm256_cmpeq_epi8(_mm256_and_si256(c, exp_bits), zero);
-      if (!_mm256_testz_si256(sub, sub)) {
-        const __m256i m = _mm256_and_si256(c, low3);
-        lo = _mm256_blendv_epi8(lo, _mm256_shuffle_epi8(lo_sub, m), sub);
-        hi = _mm256_blendv_epi8(hi, _mm256_or_si256(_mm256_shuffle_epi8(hi_sub, m), _mm256_and_si256(c, sign)), sub);
-      }
-      const __m256i h0 = _mm256_unpacklo_epi8(lo, hi), h1 = _mm256_unpackhi_epi8(lo, hi);
-      part0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, h0)), _mm256_loadu_ps(x + i), part0);
-      part1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, h0)), _mm256_loadu_ps(x + i + 8), part1);
-      part2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, h1)), _mm256_loadu_ps(x + i + 16), part2);
-      part3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, h1)), _mm256_loadu_ps(x + i + 24), part3);
+      least = _mm256_min_epu8(least, _mm256_and_si256(_mm256_add_epi8(c, one), low7));
+      e4m3_step<false>(c, x + i, part);
     }
-    const __m256 part = _mm256_add_ps(_mm256_add_ps(part0, part1), _mm256_add_ps(part2, part3));
-    acc = _mm256_fmadd_ps(part, _mm256_set1_ps(scale), acc);
+    if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(least, eight), least)) != 0) {
+      if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(least, _mm256_setzero_si256())) != 0) return __builtin_nanf("");
+      for (__m256& p : part) p = _mm256_setzero_ps();
+      for (int64_t j = b0; j + 32 <= b1; j += 32)
+        e4m3_step<true>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j)), x + j, part);
+    }
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(part[0], part[1]), _mm256_add_ps(part[2], part[3]));
+    acc = _mm256_fmadd_ps(sum, _mm256_set1_ps(scale), acc);
     for (; i < b1; ++i) {  // the row's last codes, in their own order
       const uint16_t m = w[i] & 0x7F;
-      tail_nan |= m == 0x7F;
+      nan |= m == 0x7F;
       tail += _cvtsh_ss(static_cast<uint16_t>((m << 7) | ((w[i] & 0x80) << 8))) * (scale * 256.0f) * x[i];
     }
   }
-  if (tail_nan || _mm256_movemask_epi8(_mm256_cmpeq_epi8(mags, low7))) return __builtin_nanf("");
-  return hsum(acc) + tail;
+  return nan ? __builtin_nanf("") : hsum(acc) + tail;
 }
 
 // Σ wide(i) · x[i..i+8) over 8-wide steps (four accumulators), then elem(i) · x[i] for the rest.

@@ -44,9 +44,9 @@ void q8_0(const uint8_t* src, float* dst, int64_t n) {
 void e4m3(const uint8_t* src, const float* scales, int64_t scale_every, float* dst, int64_t n) {
   const __m256i low7 = _mm256_set1_epi16(0x7F), sign = _mm256_set1_epi16(0x80);
   const __m512 nan = _mm512_set1_ps(__builtin_nanf(""));
-  for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
+  for (int64_t b0 = 0, block = 0; b0 < n; b0 += scale_every, ++block) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    const float scale = scales[b0 / scale_every];
+    const float scale = scales[block];
     const __m512 s = _mm512_set1_ps(scale * 256.0f);
     int64_t i = b0;
     for (; i + 16 <= b1; i += 16) {
@@ -121,17 +121,18 @@ float f16_dot(const uint16_t* w, const float* x, int64_t n) {
       [&](int64_t i) { return _cvtsh_ss(w[i]); }, x, n);
 }
 
-// As the AVX2 kernel (E4M3 to f16 by an arithmetic shift of the byte in an int16's high half),
-// 16 codes per 512-bit step.
+// E4M3 to f16 by an arithmetic shift of the byte in an int16's high half (the f16 is the value
+// scaled by 2^-8, folded into the block scale; f16 subnormals hold E4M3's), then vcvtph2ps;
+// 16 codes per 512-bit step. (The AVX2 kernel builds bf16 from tables instead.)
 float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n) {
   const __m256i keep = _mm256_set1_epi16(static_cast<short>(0xBFFF)), nan_mag = _mm256_set1_epi16(0x7F00);
   __mmask16 nan_codes = 0;
   __m512 acc = _mm512_setzero_ps();
   float tail = 0;
   bool tail_nan = false;
-  for (int64_t b0 = 0; b0 < n; b0 += scale_every) {
+  for (int64_t b0 = 0, block = 0; b0 < n; b0 += scale_every, ++block) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    const float scale = scales[b0 / scale_every] * 256.0f;
+    const float scale = scales[block] * 256.0f;
     __m512 part = _mm512_setzero_ps();
     int64_t i = b0;
     for (; i + 16 <= b1; i += 16) {
