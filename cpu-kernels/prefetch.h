@@ -13,8 +13,9 @@ namespace strata::kern {
 constexpr int kPrefetchAhead = 2048;
 
 // Asks for [p, p + bytes) + kPrefetchAhead, one cache line per 64 bytes (prefetches never fault,
-// so the end of a matrix needs no care).
-inline void prefetch_ahead(const void* p, int bytes = 64) {
+// so the end of a matrix needs no care). Static, as the kernels' other header helpers
+// (qdot_kernels.h): each instruction-set file keeps its own copy.
+static inline void prefetch_ahead(const void* p, int bytes = 64) {
   for (int o = 0; o < bytes; o += 64) __builtin_prefetch(static_cast<const char*>(p) + kPrefetchAhead + o, 0, 3);
 }
 

@@ -43,9 +43,12 @@ using QDotFn = void (*)(const uint8_t* blocks, int64_t row_bytes, const uint8_t*
 
 // The loop every table entry runs: rows outer, groups of up to kQDotTokens tokens inner;
 // run(row, row_e8m0, toks, k, res) computes one group (k tokens) of one row.
+// (Functions here are static: each instruction-set file keeps its own copy. A plain inline
+// function left out of line is one shared copy, and the linker may keep the one compiled with
+// AVX-512 for every caller; tests/checks/isa_objects.sh checks the objects.)
 template <class Run>
-inline void qd_for_rows(const uint8_t* blocks, int64_t row_bytes, const uint8_t* e8m0, int64_t nr, const QTok* toks,
-                        int64_t nt, int64_t n, float* out, int64_t stride, Run&& run) {
+static inline void qd_for_rows(const uint8_t* blocks, int64_t row_bytes, const uint8_t* e8m0, int64_t nr,
+                               const QTok* toks, int64_t nt, int64_t n, float* out, int64_t stride, Run&& run) {
   for (int64_t i = 0; i < nr; ++i) {
     const uint8_t* row = blocks + i * row_bytes;
     const uint8_t* row_e8m0 = e8m0 ? e8m0 + i * (n / 32) : nullptr;
@@ -71,7 +74,7 @@ using QuantFn = void (*)(const float* x, int64_t n, const QOut& out);
 // (finite false) NaN scales; both get id 0 and e 0, and their q must be written as 0 (a
 // block's max|x| may then differ between levels: a NaN is not ordered). Shared by every
 // level, so that all compute the same floats.
-inline float group_scales(const float* amax, int cnt, bool finite, float* id, float* d, int16_t* m) {
+static inline float group_scales(const float* amax, int cnt, bool finite, float* id, float* d, int16_t* m) {
   float a = 0;
   for (int k = 0; k < cnt; ++k) a = amax[k] > a ? amax[k] : a;
   const bool tiny = a < 0x1p-100f;
