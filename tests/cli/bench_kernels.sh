@@ -10,6 +10,8 @@ python3 - "$WORK/k.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["dram_read_gb_per_s"] > 0 and j["onednn_gemm_gflop_per_s"] > 0, j
+# Judged against the higher of the probes before and after the rows.
+assert j["dram_read_gb_per_s"] == max(j["dram_read_gb_per_s_start"], j["dram_read_gb_per_s_end"]), j
 assert j["onednn_gemm_type"] in ("bf16", "f32") and j["batched_products_type"] in ("bf16", "f32"), j
 rows = j["rows"]
 assert len(rows) == 2 * 2 * 2, len(rows)

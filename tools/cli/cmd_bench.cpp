@@ -132,7 +132,10 @@ void register_bench(CLI::App& app) {
   bench->require_subcommand(1);
   k->callback([] {
     const std::vector<int64_t> bs = parse_list(batches);
-    const double bw = measure_read_bandwidth_gbps();
+    // DRAM is probed before and after the rows; they are judged against the higher reading (a
+    // shared or throttling machine's bandwidth moves during a run, and a probe that came out low
+    // would flatter every ratio).
+    const double bw_start = measure_read_bandwidth_gbps();
     const GemmRate gemm = measure_onednn_gemm();
     const double peak = gemm.gflops;
     struct Shape {
@@ -142,23 +145,21 @@ void register_bench(CLI::App& app) {
     std::vector<Shape> sh;
     if (shapes.find("v3") != std::string::npos) sh.insert(sh.end(), {{"v3 up 7168->2048", 2048, 7168}, {"v3 down 2048->7168", 7168, 2048}});
     if (shapes.find("v4") != std::string::npos) sh.insert(sh.end(), {{"v4 up 4096->2048", 2048, 4096}, {"v4 down 2048->4096", 4096, 2048}});
-    if (!json) {
-      std::printf("dispatch %s; DRAM read bandwidth %.1f GB/s; oneDNN %s GEMM %.1f GFLOP/s (measured now)\n",
-                  std::string(cpu_level_name(dispatch_level())).c_str(), bw, gemm.type.c_str(), peak);
-      if (!gemm.note.empty()) std::printf("note: %s\n", gemm.note.c_str());
-      std::printf("batches of %lld+ tokens (path gemm): weight panels widened to %s for oneDNN\n",
-                  static_cast<long long>(gemm_min_batch()), gemm_type_name());
-      std::printf("batch 1 also on 8 MiB of rows that stay in the last-level cache (cache GB/s): the kernel's own speed\n");
-      std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %-7s %-5s %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s",
-                  "ratio", "bound", "path", "cache GB/s");
-    }
-    nlohmann::json rows = nlohmann::json::array();
+    struct Timed {
+      std::string type, shape;
+      int64_t batch, rows, cols;
+      uint64_t bytes;
+      double t, in_cache;  // in_cache: batch 1 only, else 0
+      std::string path;
+    };
+    std::vector<Timed> timed;
     std::mt19937 g(1);
     std::normal_distribution<float> nd(0, 1);
     std::stringstream ts(types);
     std::string type;
     while (std::getline(ts, type, ',')) {
       if (type != "fp8" && type != "mxfp4" && !weight_type_from_name(type)) throw Error("--types: unknown type '" + type + "'");
+      if (!json) std::fprintf(stderr, "timing %s ...\n", type.c_str());
       for (const Shape& s : sh) {
         std::vector<float> src(static_cast<size_t>(s.rows * s.cols));
         for (float& v : src) v = nd(g);
@@ -167,30 +168,50 @@ void register_bench(CLI::App& app) {
         for (int64_t b : bs) {
           std::vector<float> x(static_cast<size_t>(b * s.cols), 0.5f), y(static_cast<size_t>(b * s.rows));
           const double t = time_linear(copies, x, b, y);
-          const double gbps = double(w.bytes) / t / 1e9, gflops = 2.0 * s.rows * s.cols * b / t / 1e9;
-          // The limit that bounds this row: bytes at DRAM bandwidth or flops at the oneDNN rate.
-          const double t_mem = double(w.bytes) / (bw * 1e9), t_flop = 2.0 * s.rows * s.cols * b / (peak * 1e9);
-          const double ratio = std::max(t_mem, t_flop) / t;
-          const char* bound = t_mem >= t_flop ? "memory" : "compute";
           const char* path = linear_path_name(linear_path(w.view, s.rows, b));  // the kernel that ran
-          nlohmann::json row = {{"type", type}, {"shape", s.name}, {"batch", b}, {"us", t * 1e6}, {"gb_per_s", gbps},
-                                {"gflop_per_s", gflops}, {"ratio", ratio}, {"bound", bound}, {"path", path}};
-          std::string cached;
-          if (b == 1) {
-            const double c = in_cache_gbps(w, x);
-            row["in_cache_gb_per_s"] = c;
-            cached = std::to_string(static_cast<int>(c + 0.5));
-          }
-          rows.push_back(row);
-          if (!json)
-            std::printf("%-7s %-20s %6lld %10.1f %9.2f %11.2f %6.1f%%  %-7s %-5s %s\n", type.c_str(), s.name.c_str(),
-                        static_cast<long long>(b), t * 1e6, gbps, gflops, 100 * ratio, bound, path, cached.c_str());
+          timed.push_back({type, s.name, b, s.rows, s.cols, w.bytes, t, b == 1 ? in_cache_gbps(w, x) : 0.0, path});
         }
       }
+    }
+    const double bw_end = measure_read_bandwidth_gbps(), bw = std::max(bw_start, bw_end);
+    if (!json) {
+      std::printf("dispatch %s; DRAM read bandwidth %.1f GB/s (probed before and after the rows: %.1f, %.1f); "
+                  "oneDNN %s GEMM %.1f GFLOP/s (measured now)\n",
+                  std::string(cpu_level_name(dispatch_level())).c_str(), bw, bw_start, bw_end, gemm.type.c_str(), peak);
+      if (!gemm.note.empty()) std::printf("note: %s\n", gemm.note.c_str());
+      std::printf("batches of %lld+ tokens (path gemm): weight panels widened to %s for oneDNN\n",
+                  static_cast<long long>(gemm_min_batch()), gemm_type_name());
+      std::printf("batch 1 also on 8 MiB of rows that stay in the last-level cache (cache GB/s): the kernel's own speed\n");
+      std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %-7s %-5s %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s",
+                  "ratio", "bound", "path", "cache GB/s");
+    }
+    nlohmann::json rows = nlohmann::json::array();
+    for (const Timed& r : timed) {
+      const double flop = 2.0 * r.rows * r.cols * r.batch;
+      const double gbps = double(r.bytes) / r.t / 1e9, gflops = flop / r.t / 1e9;
+      // The limit that bounds this row: bytes at DRAM bandwidth or flops at the oneDNN rate.
+      const double t_mem = double(r.bytes) / (bw * 1e9), t_flop = flop / (peak * 1e9);
+      const double ratio = std::max(t_mem, t_flop) / r.t;
+      const char* bound = t_mem >= t_flop ? "memory" : "compute";
+      nlohmann::json row = {{"type", r.type}, {"shape", r.shape}, {"batch", r.batch}, {"us", r.t * 1e6},
+                            {"gb_per_s", gbps}, {"gflop_per_s", gflops}, {"ratio", ratio}, {"bound", bound},
+                            {"path", r.path}};
+      std::string cached;
+      if (r.batch == 1) {
+        row["in_cache_gb_per_s"] = r.in_cache;
+        cached = std::to_string(static_cast<int>(r.in_cache + 0.5));
+      }
+      rows.push_back(row);
+      if (!json)
+        std::printf("%-7s %-20s %6lld %10.1f %9.2f %11.2f %6.1f%%  %-7s %-5s %s\n", r.type.c_str(), r.shape.c_str(),
+                    static_cast<long long>(r.batch), r.t * 1e6, gbps, gflops, 100 * ratio, bound, r.path.c_str(),
+                    cached.c_str());
     }
     if (json)
       std::cout << nlohmann::json{{"dispatch", std::string(cpu_level_name(dispatch_level()))},
                                   {"dram_read_gb_per_s", bw},
+                                  {"dram_read_gb_per_s_start", bw_start},
+                                  {"dram_read_gb_per_s_end", bw_end},
                                   {"onednn_gemm_gflop_per_s", peak},
                                   {"onednn_gemm_type", gemm.type},
                                   {"batched_products_type", gemm_type_name()},
