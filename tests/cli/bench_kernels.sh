@@ -38,6 +38,7 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["experts"] == 4 and j["top_k"] == 2 and j["type"] == "q4_k" and j["numa_nodes"] >= 1, j
 assert j["ms_per_token"] > 0 and j["gb_per_s"] > 0 and j["dram_read_gb_per_s"] > 0, j
+assert j["dram_read_gb_per_s"] == max(j["dram_read_gb_per_s_start"], j["dram_read_gb_per_s_end"]), j
 print(f"ok: bench moe ({j['ms_per_token']:.2f} ms per token)")
 PY
 if "$STRATA" bench moe --experts 2 --top-k 3 2>"$WORK/err.txt"; then echo "FAIL: top-k above the experts accepted"; exit 1; fi
