@@ -2,8 +2,8 @@
 // rows across threads (oneTBB) and read each weight byte once per call: integer types and MXFP4
 // meet int8-quantized activations (qdot.h; --exact-dot widens them instead), F32 / BF16 / F16 /
 // FP8 rows of one or two tokens go through a fused dot (widened in registers only), anything
-// else is widened a row chunk at a time and applied to every token. Batches of gemm_min_batch() tokens and more go through oneDNN
-// (cpu-kernels/gemm_onednn.h).
+// else is widened a row chunk at a time and applied to every token. Batches of
+// gemm_min_batch() tokens and more go through oneDNN (cpu-kernels/gemm_onednn.h).
 #pragma once
 
 #include <cstdint>

@@ -15,11 +15,11 @@
 //
 // Error: each activation is off by at most d_b / 2: a product NMSE of about 5e-5 for Gaussian
 // activations, 1.4e-4 for silu(g)·u and up to 2e-4 when a block holds an outlier (measured and
-// printed by tests/unit/kernels/test_qdot.cpp, beside one scale per block and one per 256). A group whose max|x| is below 2^-100 quantizes to zeros; a
-// group holding a NaN or an infinity gets NaN scales, so the products are NaN. It is on by
-// default for batches below gemm_min_batch(); STRATA_INT_DOT=0 or set_int_dot(false)
-// (`--exact-dot` on the command line) dequantizes the weight to f32 instead, exact to the
-// reference.
+// printed by tests/unit/kernels/test_qdot.cpp, beside one scale per block and one per 256).
+// A group whose max|x| is below 2^-100 quantizes to zeros; a group holding a NaN or an
+// infinity gets NaN scales, so the products are NaN. It is on by default for batches below
+// gemm_min_batch(); STRATA_INT_DOT=0 or set_int_dot(false) (`--exact-dot` on the command line)
+// dequantizes the weight to f32 instead, exact to the reference.
 #pragma once
 
 #include <cstdint>

@@ -88,15 +88,19 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
 
 void dequant_row(const WeightView& w, int64_t r, float* out) { dequant_row_range(w, r, 0, w.cols, out); }
 
-bool has_fused_row_dot(const WeightView& w) {
+bool has_fused_row_dot(WeightType type, bool block_scaled) {
   if (!kernels()) return false;
-  switch (w.type) {
+  switch (type) {
     case WeightType::F32:
     case WeightType::BF16:
     case WeightType::F16: return true;
-    case WeightType::F8_E4M3: return w.scale && (w.cols + 127) / 128 <= 512;
+    case WeightType::F8_E4M3: return block_scaled;
     default: return false;
   }
+}
+
+bool has_fused_row_dot(const WeightView& w) {
+  return has_fused_row_dot(w.type, w.scale != nullptr) && (w.type != WeightType::F8_E4M3 || (w.cols + 127) / 128 <= 512);
 }
 
 const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf) {

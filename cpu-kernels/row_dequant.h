@@ -28,7 +28,9 @@ bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out);
 // x[w.cols] as fused_row_dot reads it for w at the level in effect: x itself, or reordered
 // into buf. Once per product; every row uses it.
 const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf);
-// Whether fused_row_dot serves w's type at the level in effect.
+// Whether fused_row_dot serves w at the level in effect (its type, and an FP8 row's length).
 bool has_fused_row_dot(const WeightView& w);
+// Whether it serves weights of this type at the level in effect (FP8: with block scales).
+bool has_fused_row_dot(WeightType type, bool block_scaled);
 
 }  // namespace strata

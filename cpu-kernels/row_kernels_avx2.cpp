@@ -203,6 +203,8 @@ float widened_dot(Wide wide, Elem elem, const float* x, int64_t n) {
 }
 
 // Rows widened in registers: vpmovzxwd and a shift (bf16 is the top half of an f32), or vcvtph2ps.
+// The tail's bf16 is widened here, not by float_formats.h's bf16_to_f32: an inline function
+// left out of line in this file would be a copy the linker may keep for every caller.
 float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
   return widened_dot(
       [&](int64_t i) {

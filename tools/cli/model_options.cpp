@@ -6,9 +6,9 @@
 #include <string>
 
 #include "cpu-kernels/compute_arena.h"
-#include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/qdot.h"
+#include "cpu-kernels/row_dequant.h"
 #include "memory-tier/hotness.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
@@ -105,10 +105,8 @@ std::string describe_products(const ModelFiles& m) {
     if (t.shape.size() != 2) continue;
     if (qdot_supported(t.type)) {
       int_types.insert(std::string(weight_type_name(t.type)));
-    } else if (dispatch_level() != CpuLevel::Scalar) {  // the fused dots (row_dequant.h) have vector kernels only
-      const bool fp8 = t.type == WeightType::F8_E4M3 && !t.scale.empty();
-      if (fp8 || t.type == WeightType::F32 || t.type == WeightType::BF16 || t.type == WeightType::F16)
-        fused_types.insert(std::string(weight_type_name(t.type)));
+    } else if (has_fused_row_dot(t.type, !t.scale.empty())) {
+      fused_types.insert(std::string(weight_type_name(t.type)));
     }
   }
   auto join = [](const std::set<std::string>& s) {
