@@ -50,13 +50,15 @@ const CpuFeatures& cpu_features() {
       c.avx512bw = zmm && (b & (1u << 30));
       c.avx512vl = zmm && (b & (1u << 31));
       c.avx512vnni = zmm && (cx & (1u << 11));
+      c.avx512vbmi = zmm && (cx & (1u << 1));
     }
     if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c.avx512bf16 = zmm && (a & (1u << 5));
 #endif
 #if defined(STRATA_EMULATED_AVX512)
     // Only in the test build whose AVX-512 kernels are compiled over SIMDe (tests/emulated/):
-    // the AVX-512 level and VNNI exist on any AVX2 CPU. oneDNN's BF16 GEMM is not emulated.
+    // the AVX-512 level, VNNI, BF16 and VBMI exist on any AVX2 CPU. oneDNN's BF16 GEMM is not emulated.
     c.avx512f = c.avx512bw = c.avx512vl = c.avx512dq = c.avx512vnni = c.avx2 && c.fma && c.f16c;
+    c.avx512bf16 = c.avx512vbmi = c.emulated = c.avx512f;
 #endif
     return c;
   }();

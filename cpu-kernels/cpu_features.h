@@ -13,7 +13,10 @@ enum class CpuLevel { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-  bool avx512vnni = false, avx512bf16 = false;
+  bool avx512vnni = false, avx512bf16 = false, avx512vbmi = false;
+  // Only in the test build whose AVX-512 kernels run over SIMDe: the AVX-512 flags are claimed,
+  // not the CPU's (native libraries such as oneDNN must not act on them).
+  bool emulated = false;
   CpuLevel best() const;
 };
 

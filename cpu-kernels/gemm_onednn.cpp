@@ -32,6 +32,7 @@ std::atomic<bool>& bf16_flag() {
   return on;
 }
 
+std::atomic<bool> g_bf16_rounding{false};
 std::atomic<long> g_created{0}, g_in_place{0}, g_calls{0}, g_from_workers{0};
 
 // One matmul shape: src [n, cols] (row stride ldx) x weights [cols, np] (a panel of rows, read
@@ -73,6 +74,11 @@ void to_bf16(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
 }
 
+// The same rounding, kept as f32 (the F32 path's operands under gemm_bf16_rounding).
+void round_bf16(const float* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(f32_to_bf16(src[i]));
+}
+
 }  // namespace
 
 int64_t gemm_min_batch() {
@@ -90,6 +96,7 @@ bool gemm_bf16_available(std::string* why) {
   // emulates BF16 on plain AVX-512, slower than its F32. Then a small BF16 matmul, created once;
   // oneDNN's reference implementation does not count either.
   static const std::string reason = []() -> std::string {
+    if (cpu_features().emulated) return "AVX-512 BF16 is emulated over SIMDe in this build: oneDNN's BF16 GEMM is not";
     if (!cpu_features().avx512bf16) return "this CPU has no AVX-512 BF16 instructions: batched products stay f32";
     try {
       const dnnl::matmul::primitive_desc pd = describe({64, 64, 64, 64, 64, dt::bf16});
@@ -106,7 +113,12 @@ bool gemm_bf16_available(std::string* why) {
 
 bool gemm_bf16_enabled() { return bf16_flag().load(std::memory_order_relaxed); }
 void set_gemm_bf16(bool on) { bf16_flag().store(on); }
-const char* gemm_type_name() { return gemm_bf16_enabled() && gemm_bf16_available() ? "bf16" : "f32"; }
+bool gemm_bf16_rounding() { return g_bf16_rounding.load(std::memory_order_relaxed); }
+void set_gemm_bf16_rounding(bool on) { g_bf16_rounding.store(on); }
+const char* gemm_type_name() {
+  if (gemm_bf16_enabled() && gemm_bf16_available()) return "bf16";
+  return gemm_bf16_rounding() ? "f32 over bf16-rounded operands" : "f32";
+}
 long gemm_primitives_created() { return g_created.load(); }
 long gemm_in_place_products() { return g_in_place.load(); }
 long gemm_calls() { return g_calls.load(); }
@@ -127,7 +139,8 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
     return (mb > 0 ? mb : 64) << 20;
   }();
   const int64_t panel = std::clamp<int64_t>(panel_bytes / (elem * cols), 16, nr);
-  thread_local std::vector<float> buf;
+  const bool rounding = !bf16 && gemm_bf16_rounding();
+  thread_local std::vector<float> buf, act_rounded;
   thread_local std::vector<uint16_t> act;
   // The activations, rounded to bf16 once for every panel (dense rows).
   const void* src = x;
@@ -136,6 +149,11 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
     act.resize(static_cast<size_t>(n * cols));
     for (int64_t t = 0; t < n; ++t) to_bf16(x + t * ldx, act.data() + t * cols, cols);
     src = act.data();
+    src_ld = cols;
+  } else if (rounding) {
+    act_rounded.resize(static_cast<size_t>(n * cols));
+    for (int64_t t = 0; t < n; ++t) round_bf16(x + t * ldx, act_rounded.data() + t * cols, cols);
+    src = act_rounded.data();
     src_ld = cols;
   }
   thread_local dnnl::stream strm(cpu_engine());
@@ -148,7 +166,7 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
     strm.wait();
   };
   // Weights already stored in the type multiplied: oneDNN reads the rows where they lie.
-  if (w.type == (bf16 ? WeightType::BF16 : WeightType::F32)) {
+  if (w.type == (bf16 ? WeightType::BF16 : WeightType::F32) && !rounding) {
     ++g_in_place;
     multiply(w.data + r0 * cols * elem, nr, y);
     return;
@@ -179,7 +197,10 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
-      for (int64_t r = 0; r < np; ++r) dequant_row(w, r0 + p0 + r, out + r * cols);
+      for (int64_t r = 0; r < np; ++r) {
+        dequant_row(w, r0 + p0 + r, out + r * cols);
+        if (rounding) round_bf16(out + r * cols, out + r * cols, cols);
+      }
     }
     multiply(panel_buf, np, y + p0);
   }

@@ -33,6 +33,22 @@ bool gemm_bf16_enabled();
 void set_gemm_bf16(bool on);
 // "bf16" or "f32": what the next batched product multiplies in.
 const char* gemm_type_name();
+// The BF16 GEMM's numbers on any CPU: when set, the F32 path multiplies operands rounded to
+// bf16 first (activations and weight panels; weights are not read in place), as the BF16 matmul
+// does, with sums in f32. Slower than either; for tests of the BF16 prefill path on CPUs
+// without a BF16 matmul.
+bool gemm_bf16_rounding();
+void set_gemm_bf16_rounding(bool on);
+class ScopedGemmBf16Rounding {
+ public:
+  explicit ScopedGemmBf16Rounding(bool on) : saved_(gemm_bf16_rounding()) { set_gemm_bf16_rounding(on); }
+  ~ScopedGemmBf16Rounding() { set_gemm_bf16_rounding(saved_); }
+  ScopedGemmBf16Rounding(const ScopedGemmBf16Rounding&) = delete;
+  ScopedGemmBf16Rounding& operator=(const ScopedGemmBf16Rounding&) = delete;
+
+ private:
+  bool saved_;
+};
 
 class ScopedGemmBf16 {
  public:

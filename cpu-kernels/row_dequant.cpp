@@ -12,7 +12,10 @@ namespace {
 
 const kern::RowKernels* kernels() {
   switch (dispatch_level()) {
-    case CpuLevel::Avx512: return &kern::row_kernels_avx512();
+    case CpuLevel::Avx512: {
+      const CpuFeatures& f = cpu_features();
+      return f.avx512bf16 && f.avx512vbmi ? &kern::row_kernels_avx512bf16() : &kern::row_kernels_avx512();
+    }
     case CpuLevel::Avx2: return &kern::row_kernels_avx2();
     case CpuLevel::Scalar: break;
   }
@@ -106,7 +109,7 @@ bool has_fused_row_dot(const WeightView& w) {
 const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf) {
   const kern::RowKernels* k = kernels();
   if (!k || w.type != WeightType::F8_E4M3 || !k->e4m3_dot_order) return x;
-  buf.resize(static_cast<size_t>(w.cols));
+  buf.resize(static_cast<size_t>(k->e4m3_dot_act_floats ? k->e4m3_dot_act_floats(w.cols) : w.cols));
   k->e4m3_dot_order(x, w.cols, buf.data());
   return buf.data();
 }

@@ -38,11 +38,15 @@ struct RowKernels {
   // Σ p[i] (wrapping) for i < n, with the widest loads of the level into independent
   // accumulators: the DRAM read-bandwidth probe (machine_limits.h).
   uint64_t (*sum_u64)(const uint64_t* p, int64_t n);
-  // The activations x[n] in the order e4m3_dot reads them, into xp[n]; null: as they are.
+  // The activations x[n] in the order e4m3_dot reads them, into xp; null: as they are.
   void (*e4m3_dot_order)(const float* x, int64_t n, float* xp);
+  // Floats e4m3_dot_order writes for n activations; null: n.
+  int64_t (*e4m3_dot_act_floats)(int64_t n);
 };
 
 const RowKernels& row_kernels_avx2();
 const RowKernels& row_kernels_avx512();
+// The AVX-512 table with the FP8 dot of AVX-512 BF16 + VBMI CPUs (row_kernels_avx512bf16.cpp).
+const RowKernels& row_kernels_avx512bf16();
 
 }  // namespace strata::kern

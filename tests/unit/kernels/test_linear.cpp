@@ -121,6 +121,35 @@ TEST(Linear, OnednnBf16BatchPathIsWithinBf16Rounding) {
   }
 }
 
+// The BF16 GEMM's numbers on any CPU (gemm_bf16_rounding): operands rounded to bf16, products
+// summed in f32. Within bf16 rounding of the exact product, and where oneDNN's BF16 matmul runs,
+// equal to it up to the order of f32 sums.
+TEST(Linear, Bf16RoundingOfTheF32PathIsTheBf16GemmsNumbers) {
+  ASSERT_LE(gemm_min_batch(), 16) << "STRATA_GEMM_MIN_BATCH turned the path off";
+  const Case big[] = {{WeightType::F32, 70, 1024}, {WeightType::BF16, 66, 1024}, {WeightType::Q4_K, 64, 1024},
+                      {WeightType::F8_E4M3, 130, 1000}, {WeightType::MXFP4, 70, 1024}};
+  for (const Case& c : big) {
+    const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
+    const int64_t n = 37;
+    const std::vector<float> x = randn(n * c.cols, 17);
+    std::vector<float> y(static_cast<size_t>(n * c.rows)), ref(y.size()), native(y.size());
+    linear_rows_ref(m.view, 0, c.rows, x.data(), n, c.cols, ref.data(), c.rows);
+    {
+      const ScopedGemmBf16 f32(false);
+      const ScopedGemmBf16Rounding rounding(true);
+      EXPECT_STREQ(gemm_type_name(), "f32 over bf16-rounded operands");
+      linear(m.view, x.data(), n, y.data());
+    }
+    const double e = test::nmse(ref, y);
+    EXPECT_LT(e, 1e-4) << weight_type_name(c.type);
+    EXPECT_GT(e, 1e-7) << weight_type_name(c.type) << ": bf16 rounding must show";
+    if (!gemm_bf16_available()) continue;
+    const ScopedGemmBf16 on(true);
+    linear(m.view, x.data(), n, native.data());
+    EXPECT_LT(test::nmse(native, y), 1e-10) << weight_type_name(c.type) << ": oneDNN's BF16 matmul differs";
+  }
+}
+
 // Primitives are made once per shape (and thread): the same product again creates none.
 TEST(Linear, OnednnPrimitivesAreCachedByShape) {
   const Mat m = make(WeightType::Q8_0, 64, 1024);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "cpu-kernels/ops.h"
@@ -203,14 +204,28 @@ std::vector<float> run(const ModelFiles& m, size_t chunk, const ModelOptions& mo
   return out;
 }
 
+// Prefill, decode and chunks of a prefill agree up to the order of f32 sums (one or two tokens
+// take the fused row dots, more the row path or oneDNN: each sums in its own order). V4's own
+// activation quantize-dequantize steps (FP8 on the KV, FP4 on the indexer) round to a coarse
+// grid, so an order-sized difference that lands on a rounding tie moves a value by one grid step
+// and that step stays in the caches: with them on, the bound is one such step's effect (measured
+// up to 6.3e-3 on the fp4 model, AVX-512 fused FP8 dot against the row path), with them off the
+// order's own.
 TEST(DeepseekV4, PrefillEqualsDecodeEqualsChunks) {
   test::ScratchDir dir("v4");
+  ModelOptions no_qdq;
+  no_qdq.act_quant = false;
   for (const char* dtype : {"f32", "fp4"}) {
     const ModelFiles m = tiny_v4(dir, dtype, dtype);
-    const auto all = run(m, kTokens.size());
+    const auto all = run(m, kTokens.size()), all_no_qdq = run(m, kTokens.size(), no_qdq);
     ASSERT_EQ(all.size(), kTokens.size() * m.config.vocab_size);
     for (float v : all) ASSERT_TRUE(std::isfinite(v));
-    for (size_t chunk : {1, 3, 5}) EXPECT_LT(test::max_rel(run(m, chunk), all), 1e-5) << dtype << " chunk " << chunk;
+    for (size_t chunk : {1, 3, 5}) {
+      EXPECT_LT(test::max_rel(run(m, chunk, no_qdq), all_no_qdq), 1e-5) << dtype << " chunk " << chunk;
+      const double d = test::max_rel(run(m, chunk), all);
+      if (d > 1e-5) std::printf("%s chunk %zu: a quantize-dequantize tie moved: max rel %.2e\n", dtype, chunk, d);
+      EXPECT_LT(d, 3e-2) << dtype << " chunk " << chunk;
+    }
   }
 }
 

@@ -74,6 +74,34 @@ TEST(FastKernels, OnednnPrefillEqualsRowPathDecode) {
   }
 }
 
+// The BF16 GEMM (oneDNN's where the CPU has it, else the F32 GEMM over bf16-rounded operands:
+// the same numbers) in a prefill against the exact decode: off by bf16 rounding of both operands
+// of every batched product, no more. Every routed expert is used, so that no routing near-tie
+// flips (see below).
+TEST(FastKernels, Bf16GemmPrefillStaysNearTheExactDecode) {
+  ASSERT_LE(gemm_min_batch(), 24) << "STRATA_GEMM_MIN_BATCH turned the oneDNN path off";
+  const ScopedIntDot exact(false);
+  const ScopedGemmBf16 bf16(true);
+  const ScopedGemmBf16Rounding rounding(!gemm_bf16_available());
+  test::ScratchDir dir("fast");
+  for (const Case& c : {Case{Arch::DeepseekV3, "bf16", "hf"}, Case{Arch::DeepseekV3, "q4_k", "gguf"}}) {
+    const ModelFiles m = wider(dir, c.arch, c.dtype, c.format);
+    ModelOptions all;
+    all.experts_per_token = m.config.n_routed_experts;
+    const auto t = tokens(24);
+    auto lm = load_causal_lm(m, all);
+    std::vector<float> p;
+    lm->forward(t, p, true);
+    const auto d = decode(m, t, all);
+    ASSERT_EQ(p.size(), d.size());
+    const double e = test::nmse(d, p);
+    std::printf("%s %s: prefill through the %s GEMM vs exact decode: NMSE %.2e\n", arch_name(c.arch).data(),
+                c.dtype.c_str(), gemm_type_name(), e);
+    EXPECT_LT(e, 1e-3) << arch_name(c.arch) << " " << c.dtype;
+    EXPECT_GT(e, 1e-9) << arch_name(c.arch) << " " << c.dtype << ": the bf16 rounding must show";
+  }
+}
+
 // The default integer dot (int8 activations) against the exact f32 decode: close, not equal.
 // Every routed expert is used, so that no near-tie in the routing flips between the two runs
 // (a flipped expert is a different model output, not a kernel error: on these random tiny
