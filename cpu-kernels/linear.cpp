@@ -36,6 +36,7 @@ struct Product {
 // dot (shared by the products), and per product in its fused dot's order (fused[i][t] points at
 // token t's for product i: x itself where the kernel reads them as they are).
 struct PreparedActs {
+  bool rounded = false;  // the fused dots may round activations (as the integer dot quantizes them)
   std::vector<ActQ8> q8;
   std::vector<std::vector<float>> buf;
   std::vector<std::vector<const float*>> fused;
@@ -68,7 +69,8 @@ void product_rows(const Product& p, const std::vector<const float*>& fused, int6
     case LinearPath::IntDot: return qdot_rows_tokens(*p.w, p.r0 + r0, r1 - r0, acts.q8.data(), n, p.y + r0, p.ldy);
     case LinearPath::FusedDot:
       for (int64_t r = r0; r < r1; ++r)
-        for (int64_t t = 0; t < n; ++t) fused_row_dot(*p.w, p.r0 + r, fused[static_cast<size_t>(t)], p.y[t * p.ldy + r]);
+        for (int64_t t = 0; t < n; ++t)
+          fused_row_dot(*p.w, p.r0 + r, fused[static_cast<size_t>(t)], p.y[t * p.ldy + r], acts.rounded);
       return;
     default:
       for (int64_t r = r0; r < r1; ++r) product_row_widened(p, r, x, n, ldx);
@@ -78,6 +80,7 @@ void product_rows(const Product& p, const std::vector<const float*>& fused, int6
 // Products over the same activations x [n, ldx] as one parallel job over all their rows.
 void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int64_t ldx) {
   PreparedActs acts;
+  acts.rounded = int_dot_enabled();  // `--exact-dot` turns both off
   const auto un = static_cast<size_t>(n);
   acts.fused.resize(count);
   acts.buf.resize(count * un);
@@ -88,7 +91,8 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
     }
     if (ps[i].path == LinearPath::FusedDot)
       for (size_t t = 0; t < un; ++t)
-        acts.fused[i].push_back(fused_row_act(*ps[i].w, x + static_cast<int64_t>(t) * ldx, acts.buf[i * un + t]));
+        acts.fused[i].push_back(
+            fused_row_act(*ps[i].w, x + static_cast<int64_t>(t) * ldx, acts.buf[i * un + t], acts.rounded));
   }
   int64_t total = 0;
   for (size_t i = 0; i < count; ++i) total += ps[i].nr;

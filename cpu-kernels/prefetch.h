@@ -9,7 +9,10 @@ namespace strata::kern {
 // 2-core Zen 3 VM (distances 0 / 1024 / 2048 / 4096): 2048 gave the integer dots 7–27% more
 // GB/s (Q8_0 27 → 32, Q6_K 22 → 28, MXFP4 24 → 27, Q4_K 26 → 32; Q5_K, bound by its own
 // arithmetic, about the same) and the FP8 dot about 10%; the f32 / bf16 / f16 dots gained
-// nothing (f32 lost 5–10%) and do not prefetch.
+// nothing there (f32 lost 5–10%) and the AVX2 ones do not prefetch. On the 2-core AVX-512 BF16
+// Xeon VM (`strata bench kernels --batch 1 --shapes v3`, DRAM ~26 GB/s) the AVX-512 bf16 / f16
+// dots went from 11–16 to 20–22 GB/s with it and the bf16 FP8 dot from 11–14 to 18–20;
+// 4096 and 8192 measured the same as 2048 within that VM's spread.
 constexpr int kPrefetchAhead = 2048;
 
 // Asks for [p, p + bytes) + kPrefetchAhead, one cache line per 64 bytes (prefetches never fault,

@@ -106,15 +106,15 @@ bool has_fused_row_dot(const WeightView& w) {
   return has_fused_row_dot(w.type, w.scale != nullptr) && (w.type != WeightType::F8_E4M3 || (w.cols + 127) / 128 <= 512);
 }
 
-const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf) {
+const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf, bool rounded) {
   const kern::RowKernels* k = kernels();
   if (!k || w.type != WeightType::F8_E4M3 || !k->e4m3_dot_order) return x;
-  buf.resize(static_cast<size_t>(k->e4m3_dot_act_floats ? k->e4m3_dot_act_floats(w.cols) : w.cols));
-  k->e4m3_dot_order(x, w.cols, buf.data());
+  buf.resize(static_cast<size_t>(k->e4m3_dot_act_floats ? k->e4m3_dot_act_floats(w.cols, rounded) : w.cols));
+  k->e4m3_dot_order(x, w.cols, buf.data(), rounded);
   return buf.data();
 }
 
-bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out) {
+bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out, bool rounded) {
   if (!has_fused_row_dot(w)) return false;
   const kern::RowKernels* k = kernels();
   const int64_t n = w.cols;
@@ -127,7 +127,7 @@ bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out) {
   float scales[512];
   const int64_t nb = (n + 127) / 128;
   for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
-  out = k->e4m3_dot(w.data + r * n, scales, 128, x, n);
+  out = k->e4m3_dot(w.data + r * n, scales, 128, x, n, rounded);
   return true;
 }
 

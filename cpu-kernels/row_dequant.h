@@ -22,12 +22,14 @@ void axpy_f32(float a, const float* x, float* y, int64_t n);
 uint64_t sum_u64(const uint64_t* p, int64_t n);
 // Row r of w · x[w.cols] without widening the row in memory, where a vector kernel does that
 // for w's type at the level in effect (F32, BF16, F16, F8_E4M3 with block scales); false when
-// there is none. x as fused_row_act returns it for w (a kernel may read activations in its own
-// order).
-bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out);
+// there is none. x as fused_row_act returns it for w with the same `rounded` (a kernel may read
+// activations in its own order). rounded: a kernel may multiply activations rounded to fewer
+// bits, as the integer dots do (the FP8 dot of AVX-512 BF16 CPUs: to bf16,
+// row_kernels_avx512bf16.cpp); otherwise every product is exact in f32.
+bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out, bool rounded = false);
 // x[w.cols] as fused_row_dot reads it for w at the level in effect: x itself, or reordered
-// into buf. Once per product; every row uses it.
-const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf);
+// (and, rounded, rounded) into buf. Once per product; every row uses it.
+const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf, bool rounded = false);
 // Whether fused_row_dot serves w at the level in effect (its type, and an FP8 row's length).
 bool has_fused_row_dot(const WeightView& w);
 // Whether it serves weights of this type at the level in effect (FP8: with block scales).

@@ -28,8 +28,11 @@ struct RowKernels {
   float (*dot)(const float* a, const float* b, int64_t n);
   // Σ e4m3(w[i]) * scales[i / scale_every] * x[i] without widening the row in memory; NaN when
   // any code is NaN (0x7F/0xFF), as the dequantizer then dot would give. x as e4m3_dot_order
-  // leaves it; scale_every a multiple of 32.
-  float (*e4m3_dot)(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n);
+  // leaves it (with the same `rounded`); scale_every a multiple of 32. rounded: the kernel may
+  // multiply activations rounded to fewer bits (where it does, its file says how many);
+  // otherwise the products are exact in f32.
+  float (*e4m3_dot)(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n,
+                    bool rounded);
   // Σ w[i] · x[i] for a BF16 / F16 row, widened in registers only (x in its own order).
   float (*bf16_dot)(const uint16_t* w, const float* x, int64_t n);
   float (*f16_dot)(const uint16_t* w, const float* x, int64_t n);
@@ -38,10 +41,11 @@ struct RowKernels {
   // Σ p[i] (wrapping) for i < n, with the widest loads of the level into independent
   // accumulators: the DRAM read-bandwidth probe (machine_limits.h).
   uint64_t (*sum_u64)(const uint64_t* p, int64_t n);
-  // The activations x[n] in the order e4m3_dot reads them, into xp; null: as they are.
-  void (*e4m3_dot_order)(const float* x, int64_t n, float* xp);
+  // The activations x[n] in the order (and, rounded, the precision) e4m3_dot reads them, into
+  // xp; null: as they are.
+  void (*e4m3_dot_order)(const float* x, int64_t n, float* xp, bool rounded);
   // Floats e4m3_dot_order writes for n activations; null: n.
-  int64_t (*e4m3_dot_act_floats)(int64_t n);
+  int64_t (*e4m3_dot_act_floats)(int64_t n, bool rounded);
 };
 
 const RowKernels& row_kernels_avx2();

@@ -115,7 +115,7 @@ float dot(const float* a, const float* b, int64_t n) {
 // four f32 vectors of a 32-code step hold codes 0 2 4 6 16 18 20 22, 1 3 5 7 17 19 21 23,
 // 8 10 12 14 24 26 28 30 and 9 11 13 15 25 27 29 31: the activations are read in that order
 // (e4m3_dot_order).
-void e4m3_dot_order(const float* x, int64_t n, float* xp) {
+void e4m3_dot_order(const float* x, int64_t n, float* xp, bool /*rounded: exact here*/) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
     for (int g = 0; g < 4; ++g)
@@ -155,7 +155,8 @@ inline void e4m3_step(__m256i c, const float* x, __m256 (&part)[4]) {
 // at most 8 exactly when the block holds a subnormal code (1..8) or a NaN code (0). Such a block
 // (rare: a code under 2^-6 of the block scale, or a corrupt one) is summed again with the
 // subnormal tables, or makes the result NaN, as the dequantizer then dot would give.
-float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n) {
+float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n,
+               bool /*rounded: exact here*/) {
   const __m256i one = _mm256_set1_epi8(1), low7 = _mm256_set1_epi8(0x7F), eight = _mm256_set1_epi8(8);
   __m256 acc = _mm256_setzero_ps();
   float tail = 0;

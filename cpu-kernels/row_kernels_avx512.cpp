@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "cpu-kernels/prefetch.h"
 #include "cpu-kernels/row_kernels.h"
 
 namespace strata::kern {
@@ -84,12 +85,14 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-// Σ wide(i) · x[i..i+16) over 16-wide steps (two accumulators), then elem(i) · x[i] for the rest.
+// Σ wide(i) · x[i..i+16) over 16-wide steps (two accumulators), then elem(i) · x[i] for the rest;
+// the 16-bit row w is prefetched ahead (prefetch.h: measured on an AVX-512 Xeon).
 template <class Wide, class Elem>
-float widened_dot(Wide wide, Elem elem, const float* x, int64_t n) {
+float widened_dot(Wide wide, Elem elem, const float* x, int64_t n, const uint16_t* w) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    prefetch_ahead(w + i);
     acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
     acc1 = _mm512_fmadd_ps(wide(i + 16), _mm512_loadu_ps(x + i + 16), acc1);
   }
@@ -114,19 +117,20 @@ float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
         __builtin_memcpy(&f, &u, 4);
         return f;
       },
-      x, n);
+      x, n, w);
 }
 
 float f16_dot(const uint16_t* w, const float* x, int64_t n) {
   return widened_dot(
       [&](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))); },
-      [&](int64_t i) { return _cvtsh_ss(w[i]); }, x, n);
+      [&](int64_t i) { return _cvtsh_ss(w[i]); }, x, n, w);
 }
 
 // E4M3 to f16 by an arithmetic shift of the byte in an int16's high half (the f16 is the value
 // scaled by 2^-8, folded into the block scale; f16 subnormals hold E4M3's), then vcvtph2ps;
 // 16 codes per 512-bit step. (The AVX2 kernel builds bf16 from tables instead.)
-float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n) {
+float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n,
+               bool /*rounded: exact here*/) {
   const __m256i keep = _mm256_set1_epi16(static_cast<short>(0xBFFF)), nan_mag = _mm256_set1_epi16(0x7F00);
   __mmask16 nan_codes = 0;
   __m512 acc = _mm512_setzero_ps();

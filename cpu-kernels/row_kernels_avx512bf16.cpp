@@ -4,16 +4,22 @@
 // Every E4M3 magnitude (7 bits: 128 codes, subnormals included) is exactly a bf16, so a 64-code
 // step builds its 64 bf16 weights with two vpermi2b lookups (low and high bytes from 128-entry
 // tables), puts the sign bit back with one vpternlogd and interleaves the bytes into words; then
-// vdpbf16ps multiplies them with the activations. The activations are split once per product
-// into three bf16 parts (x = hi + mid + lo: 3 × 8 significant bits hold an f32's 24), so every
-// product w·part is exact in f32 and the dot equals dequantize-then-dot up to the order of f32
-// sums. vdpbf16ps treats bf16 subnormals as zero: activation parts below 2^-126 (|x| < ~2^-110
-// for the last part) count as zero. A NaN code (0x7F/0xFF) is NaN in the table, so the row's
-// product is NaN as the dequantizer's would be.
+// vdpbf16ps multiplies them with the activations, prepared once per product as bf16:
+// - rounded (the default decode path, as the integer dots' int8 activations are): each
+//   activation rounded to the nearest bf16, 8 significant bits, a relative step of at most
+//   2^-9 (product NMSE ~1e-6 on Gaussian data, against ~5e-5 for the int8 activations);
+// - exact (`--exact-dot`): split into three bf16 parts, x = hi + mid + lo (each the rounded
+//   rest of the one before; 3 × 8 significant bits hold an f32's 24), so every product w·part
+//   is exact in f32 and the dot equals dequantize-then-dot up to the order of f32 sums. Two
+//   more vdpbf16ps per step: measured about 60% of the rounded speed.
+// vdpbf16ps treats bf16 subnormals as zero: activation parts below 2^-126 count as zero. A NaN
+// code (0x7F/0xFF) is NaN in the table, so the row's product is NaN as the dequantizer's would
+// be; a NaN activation stays NaN.
 #include <immintrin.h>
 
 #include <cstdint>
 
+#include "cpu-kernels/prefetch.h"
 #include "cpu-kernels/row_kernels.h"
 
 namespace strata::kern {
@@ -46,8 +52,9 @@ constexpr Tables make_tables() {
 
 constexpr Tables kTables = make_tables();
 
-// Per 64 activations: 3 parts × (32 words for the low unpack, 32 for the high): 192 words.
-constexpr int64_t kStepWords = 192;
+// Per 64 activations and part: 32 words for the low unpack, 32 for the high.
+constexpr int64_t kPartWords = 64;
+int parts(bool rounded) { return rounded ? 1 : 3; }
 
 float code_value(uint8_t c) {
   const uint32_t bits = (static_cast<uint32_t>(kTables.hi[c & 0x7F]) << 24) |
@@ -57,16 +64,18 @@ float code_value(uint8_t c) {
   return f;
 }
 
+int64_t act_floats(int64_t n, bool rounded) { return n / 64 * (parts(rounded) * kPartWords / 2) + n % 64; }
+
 // Activation i as the prepared buffer holds it: the sum of its parts in a full step, the f32
 // itself in the tail.
-float act_at(const float* xp, int64_t n, int64_t i) {
+float act_at(const float* xp, int64_t n, int64_t i, int np) {
   const int64_t full = n / 64 * 64;
-  if (i >= full) return xp[full / 64 * kStepWords / 2 + (i - full)];
-  const auto* words = reinterpret_cast<const uint16_t*>(xp) + i / 64 * kStepWords;
+  if (i >= full) return xp[full / 64 * np * kPartWords / 2 + (i - full)];
+  const auto* words = reinterpret_cast<const uint16_t*>(xp) + i / 64 * np * kPartWords;
   const int64_t j = i % 64, word = (j / 16) * 8 + (j % 8) + (j % 16 >= 8 ? 32 : 0);
   float s = 0;
-  for (int p = 0; p < 3; ++p) {
-    const uint32_t bits = static_cast<uint32_t>(words[p * 64 + word]) << 16;
+  for (int p = 0; p < np; ++p) {
+    const uint32_t bits = static_cast<uint32_t>(words[p * kPartWords + word]) << 16;
     float f;
     __builtin_memcpy(&f, &bits, 4);
     s += f;
@@ -74,11 +83,12 @@ float act_at(const float* xp, int64_t n, int64_t i) {
   return s;
 }
 
-// The layout e4m3_dot reads: for each full 64-activation step, parts hi, mid, lo, each as the two
-// word vectors vpunpcklbw / vpunpckhbw of the codes produce (128-bit lane k of the low one holds
-// activations 16k..16k+7, of the high one 16k+8..16k+15); then the tail as f32. The parts are
-// truncations (the top 16 bits of an f32 are its bf16), each taken off before the next.
-void e4m3_dot_order(const float* x, int64_t n, float* xp) {
+// The layout e4m3_dot reads: for each full 64-activation step, its parts (hi; or hi, mid, lo),
+// each as the two word vectors vpunpcklbw / vpunpckhbw of the codes produce (128-bit lane k of
+// the low one holds activations 16k..16k+7, of the high one 16k+8..16k+15); then the tail as f32.
+// Each part is the nearest bf16 of what the parts before it left (integer round to nearest
+// even on the f32 bits; NaN kept as NaN).
+void e4m3_dot_order(const float* x, int64_t n, float* xp, bool rounded) {
   alignas(64) uint16_t pair[32], lane_lo[32], lane_hi[32];
   for (int k = 0; k < 32; ++k) {
     pair[k] = static_cast<uint16_t>(2 * k + 1);  // the high words of 32 floats in two vectors
@@ -86,26 +96,32 @@ void e4m3_dot_order(const float* x, int64_t n, float* xp) {
     lane_hi[k] = static_cast<uint16_t>(16 * (k / 8) + 8 + k % 8);
   }
   const __m512i pick_pair = _mm512_load_si512(pair), pick_lo = _mm512_load_si512(lane_lo),
-                pick_hi = _mm512_load_si512(lane_hi), top = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+                pick_hi = _mm512_load_si512(lane_hi), top = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)),
+                half = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1),
+                qnan = _mm512_set1_epi32(0x7FC00000);
+  const int np = parts(rounded);
   auto* out = reinterpret_cast<uint16_t*>(xp);
   const int64_t steps = n / 64;
   for (int64_t s = 0; s < steps; ++s) {
     __m512 v[4];
     for (int q = 0; q < 4; ++q) v[q] = _mm512_loadu_ps(x + s * 64 + 16 * q);
-    for (int p = 0; p < 3; ++p) {
+    for (int p = 0; p < np; ++p) {
       __m512i h[4];
       for (int q = 0; q < 4; ++q) {
-        h[q] = _mm512_and_si512(_mm512_castps_si512(v[q]), top);
+        const __m512i u = _mm512_castps_si512(v[q]);
+        const __m512i bias = _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+        h[q] = _mm512_and_si512(_mm512_add_epi32(u, bias), top);
+        h[q] = _mm512_mask_mov_epi32(h[q], _mm512_cmp_ps_mask(v[q], v[q], _CMP_UNORD_Q), qnan);
         v[q] = _mm512_sub_ps(v[q], _mm512_castsi512_ps(h[q]));
       }
       const __m512i a = _mm512_permutex2var_epi16(h[0], pick_pair, h[1]);  // activations 0..31
       const __m512i b = _mm512_permutex2var_epi16(h[2], pick_pair, h[3]);  // 32..63
-      uint16_t* o = out + s * kStepWords + p * 64;
+      uint16_t* o = out + (s * np + p) * kPartWords;
       _mm512_storeu_si512(o, _mm512_permutex2var_epi16(a, pick_lo, b));
       _mm512_storeu_si512(o + 32, _mm512_permutex2var_epi16(a, pick_hi, b));
     }
   }
-  float* tail = xp + steps * kStepWords / 2;
+  float* tail = xp + steps * np * kPartWords / 2;
   for (int64_t i = steps * 64; i < n; ++i) tail[i - steps * 64] = x[i];
 }
 
@@ -126,9 +142,11 @@ __m512 dp(__m512 acc, __m512i w, const uint16_t* x) {
   return _mm512_dpbf16_ps(acc, as_bf16(w), as_bf16(_mm512_loadu_si512(x)));
 }
 
-// xp as e4m3_dot_order leaves it. Steps of 64 codes inside each scale block (scale_every a
-// multiple of 64 keeps every step inside one block; otherwise a block's codes go one by one).
-float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* xp, int64_t n) {
+// xp as e4m3_dot_order leaves it for Parts (1: rounded, 3: exact). Steps of 64 codes inside each
+// scale block (scale_every a multiple of 64 keeps every step inside one block; otherwise a
+// block's codes go one by one).
+template <int Parts>
+float e4m3_dot_parts(const uint8_t* w, const float* scales, int64_t scale_every, const float* xp, int64_t n) {
   const __m512i lo0 = _mm512_load_si512(kTables.lo), lo1 = _mm512_load_si512(kTables.lo + 64);
   const __m512i hi0 = _mm512_load_si512(kTables.hi), hi1 = _mm512_load_si512(kTables.hi + 64);
   const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -138,27 +156,32 @@ float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const
   float rest = 0;
   for (int64_t b0 = 0, block = 0; b0 < n; b0 += scale_every, ++block) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m512 a[2 * Parts];
+    for (__m512& v : a) v = _mm512_setzero_ps();
     int64_t i = b0;
     if (b0 % 64 == 0)
       for (; i + 64 <= b1 && i + 64 <= full; i += 64) {
+        prefetch_ahead(w + i);
         const __m512i c = _mm512_loadu_si512(w + i);
         const __m512i lo = _mm512_permutex2var_epi8(lo0, c, lo1);
         const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, c, hi1), c, sign, 0xF8);  // hi | (c & sign)
         const __m512i w0 = _mm512_unpacklo_epi8(lo, hi), w1 = _mm512_unpackhi_epi8(lo, hi);
-        const uint16_t* x = words + i / 64 * kStepWords;
-        a0 = dp(a0, w0, x);
-        a1 = dp(a1, w1, x + 32);
-        a2 = dp(a2, w0, x + 64);
-        a3 = dp(a3, w1, x + 96);
-        a4 = dp(a4, w0, x + 128);
-        a5 = dp(a5, w1, x + 160);
+        const uint16_t* x = words + i / 64 * Parts * kPartWords;
+        for (int p = 0; p < Parts; ++p) {
+          a[2 * p] = dp(a[2 * p], w0, x + p * kPartWords);
+          a[2 * p + 1] = dp(a[2 * p + 1], w1, x + p * kPartWords + 32);
+        }
       }
-    const __m512 part = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(_mm512_add_ps(a2, a3), _mm512_add_ps(a4, a5)));
+    __m512 part = a[0];
+    for (int k = 1; k < 2 * Parts; ++k) part = _mm512_add_ps(part, a[k]);
     acc = _mm512_fmadd_ps(part, _mm512_set1_ps(scales[block]), acc);
-    for (; i < b1; ++i) rest += code_value(w[i]) * scales[block] * act_at(xp, n, i);
+    for (; i < b1; ++i) rest += code_value(w[i]) * scales[block] * act_at(xp, n, i, Parts);
   }
   return hsum(acc) + rest;
+}
+
+float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* xp, int64_t n, bool rounded) {
+  return rounded ? e4m3_dot_parts<1>(w, scales, scale_every, xp, n) : e4m3_dot_parts<3>(w, scales, scale_every, xp, n);
 }
 
 }  // namespace
@@ -168,7 +191,7 @@ const RowKernels& row_kernels_avx512bf16() {
     RowKernels t = row_kernels_avx512();
     t.e4m3_dot = e4m3_dot;
     t.e4m3_dot_order = e4m3_dot_order;
-    t.e4m3_dot_act_floats = [](int64_t n) { return n / 64 * (kStepWords / 2) + n % 64; };
+    t.e4m3_dot_act_floats = act_floats;
     return t;
   }();
   return k;

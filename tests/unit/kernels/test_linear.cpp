@@ -249,6 +249,51 @@ TEST(Linear, Fp8NanCodesPropagateThroughTheFusedDot) {
   set_dispatch_level(saved);
 }
 
+// The fused FP8 dot with its activations as the default decode path allows (`rounded`: the AVX-512
+// BF16 kernel rounds them to bf16) and as `--exact-dot` asks (exact products). Rounded stays
+// within bf16 rounding of the exact product and shows it where that kernel runs; exact equals
+// the reference up to f32 sums; a NaN activation gives NaN either way. Rows of 1000 columns
+// leave a 40-column tail after the 64-code steps, and a partial last scale block.
+TEST(Linear, Fp8FusedDotRoundsActivationsOnlyWhereAllowed) {
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
+    const bool bf16_kernel = level == CpuLevel::Avx512 && cpu_features().avx512bf16 && cpu_features().avx512vbmi;
+    for (WeightType st : {WeightType::F32, WeightType::F8_E8M0}) {
+      const Mat m = make(WeightType::F8_E4M3, 64, 1000, st);
+      std::vector<float> x = randn(1000, 21);
+      std::vector<float> ref(64), exact(64), rounded(64);
+      linear_rows_ref(m.view, 0, 64, x.data(), 1, 1000, ref.data(), 64);
+      ASSERT_EQ(linear_path(m.view, 64, 1), LinearPath::FusedDot);
+      {
+        const ScopedIntDot off(false);
+        linear(m.view, x.data(), 1, exact.data());
+      }
+      {
+        const ScopedIntDot on(true);
+        linear(m.view, x.data(), 1, rounded.data());
+      }
+      const double e_exact = test::nmse(ref, exact), e_rounded = test::nmse(ref, rounded);
+      std::printf("  %s, %s scales: FP8 fused dot NMSE exact %.2e, rounded %.2e\n",
+                  std::string(cpu_level_name(level)).c_str(), std::string(weight_type_name(st)).c_str(), e_exact,
+                  e_rounded);
+      EXPECT_LT(e_exact, 1e-12) << cpu_level_name(level);
+      EXPECT_LT(e_rounded, 1e-5) << cpu_level_name(level);
+      if (bf16_kernel) EXPECT_GT(e_rounded, 1e-9) << "the bf16 rounding must show";
+      x[997] = NAN;  // in the tail
+      x[5] = NAN;    // in a step
+      for (bool round : {false, true}) {
+        const ScopedIntDot mode(round);
+        for (int64_t at : {int64_t{5}, int64_t{997}}) {
+          std::vector<float> xn = randn(1000, 21);
+          xn[static_cast<size_t>(at)] = NAN;
+          linear(m.view, xn.data(), 1, rounded.data());
+          for (float v : rounded) EXPECT_TRUE(std::isnan(v)) << cpu_level_name(level) << " NaN activation at " << at;
+        }
+      }
+    }
+  });
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
+}
+
 // Every finite E4M3 code through the fused FP8 dot, exactly: one row holding all codes (so each
 // 32-code step mixes subnormals, zeros and normals), read by one-hot activations. The vector
 // kernels build each code's value without a conversion instruction and read activations in
