@@ -34,9 +34,70 @@ struct BlockQ6_K {
   int8_t scales[kQKK / 16];  // 8-bit sub-block scales
   uint16_t d;                // f16 super-block scale
 };
+// Older and lower-bit GGUF formats (ggml-common.h layouts).
+struct BlockQ4_1 {
+  uint16_t d, m;          // f16 scale and offset: x = d·q + m
+  uint8_t qs[kQK / 2];    // as Q4_0
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];          // fifth bit of element j: bit j of this little-endian uint32
+  uint8_t qs[kQK / 2];    // low four bits, as Q4_0; x = d·(q − 16)
+};
+struct BlockQ5_1 {
+  uint16_t d, m;          // x = d·q + m
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ2_K {
+  uint8_t scales[kQKK / 16];  // per 16 elements: scale (low 4 bits) and min (high 4 bits)
+  uint8_t qs[kQKK / 4];       // 2-bit quants: per 128 elements 32 bytes, four 2-bit planes
+  uint16_t d, dmin;           // f16 super-block scales of the scales and the mins
+};
+struct BlockQ3_K {
+  uint8_t hmask[kQKK / 8];    // third bit of each quant (set: the quant is not offset by −4)
+  uint8_t qs[kQKK / 4];       // low 2 bits, laid out as Q2_K's
+  uint8_t scales[12];         // 16 signed 6-bit scales (+32), packed
+  uint16_t d;
+};
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[kQK / 2];        // indices into the 16 non-linear levels, as Q4_0's nibbles
+};
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;          // high 2 bits of the eight 6-bit sub-block scales (+32)
+  uint8_t scales_l[4];        // low 4 bits, two per byte
+  uint8_t qs[kQKK / 2];       // per 32 elements 16 bytes, as IQ4_NL
+};
 #pragma pack(pop)
 
 static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockIQ4_XS) == 136);
+
+// The 16 levels an IQ4_NL / IQ4_XS index selects (a published table of the format).
+inline constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+// The signed 6-bit scale (−32..31) of sub-block j (0..15) of a Q3_K block: low 4 bits in
+// scales[j] (j < 8) or scales[j − 8] >> 4, high 2 bits in scales[8 + j % 4] at bit 2·(j / 4).
+inline int q3_k_scale(int j, const uint8_t* q) {
+  const int lo = j < 8 ? (q[j] & 0xF) : (q[j - 8] >> 4);
+  const int hi = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (lo | (hi << 4)) - 32;
+}
+
+// The signed 6-bit scale (−32..31) of sub-block j (0..7) of an IQ4_XS block.
+inline int iq4_xs_scale(int j, const BlockIQ4_XS& b) {
+  const int lo = (b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF;
+  const int hi = (b.scales_h >> (2 * j)) & 3;
+  return (lo | (hi << 4)) - 32;
+}
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);

@@ -6,6 +6,7 @@
 
 #include "cpu-kernels/block_layouts.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/lowbit_formats.h"
 
 namespace strata {
 namespace {
@@ -126,6 +127,9 @@ void dequantize_row_ref(WeightType t, const void* src, float* dst, int64_t n) {
     case WeightType::I32: ints<int32_t>(src, dst, n); return;
     case WeightType::I64: ints<int64_t>(src, dst, n); return;
     case WeightType::MXFP4: break;
+    default:
+      if (dequantize_lowbit_ref(t, src, dst, n)) return;
+      break;
   }
   throw std::invalid_argument("dequantize_row_ref: " + std::string(weight_type_name(t)) +
                               " needs its companion scales (dequantize_mxfp4_ref)");

@@ -8,8 +8,8 @@
 
 namespace strata {
 
-// n elements of a self-contained type: F32, F16, BF16, F8_E4M3 (unscaled), F8_E8M0, Q8_0,
-// Q4_0, Q4_K, Q5_K, Q6_K, and the integer types (as values). n must be whole blocks.
+// n elements of a self-contained type: F32, F16, BF16, F8_E4M3 (unscaled), F8_E8M0, the GGUF
+// block types (gguf_block_types()) and the integer types (as values). n must be whole blocks.
 void dequantize_row_ref(WeightType t, const void* src, float* dst, int64_t n);
 
 // FP8 E4M3 weight [rows, cols] with block scales [ceil(rows/block), ceil(cols/block)] of

@@ -8,6 +8,7 @@
 
 #include "cpu-kernels/block_layouts.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/lowbit_formats.h"
 
 namespace strata {
 namespace {
@@ -158,6 +159,7 @@ std::vector<uint8_t> quantize_row_ref(WeightType t, const float* src, int64_t n)
     case WeightType::Q6_K: return make<BlockQ6_K>(n, kQKK, q6_k, src);
     default: break;
   }
+  if (std::vector<uint8_t> out; quantize_lowbit_ref(t, src, n, out)) return out;
   throw std::invalid_argument("quantize_row_ref: no quantizer for " + std::string(weight_type_name(t)));
 }
 

@@ -9,7 +9,7 @@
 
 namespace strata {
 
-// n elements of F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K (n whole blocks).
+// n elements of F32, F16, BF16 or a GGUF block type (gguf_block_types(); n whole blocks).
 std::vector<uint8_t> quantize_row_ref(WeightType t, const float* src, int64_t n);
 
 // FP8 E4M3 [rows, cols] with per-block scales (F32: amax/448; F8_E8M0: the power of two at

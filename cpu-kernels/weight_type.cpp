@@ -7,7 +7,7 @@
 namespace strata {
 namespace {
 
-constexpr std::array<WeightTypeInfo, 17> kInfo = {{
+constexpr std::array<WeightTypeInfo, 24> kInfo = {{
     {"f32", 1, 4, true},
     {"f16", 1, 2, true},
     {"bf16", 1, 2, true},
@@ -25,6 +25,13 @@ constexpr std::array<WeightTypeInfo, 17> kInfo = {{
     {"i32", 1, 4, false},
     {"i64", 1, 8, false},
     {"bool", 1, 1, false},
+    {"q4_1", 32, 20, true},
+    {"q5_0", 32, 22, true},
+    {"q5_1", 32, 24, true},
+    {"q2_k", 256, 84, true},
+    {"q3_k", 256, 110, true},
+    {"iq4_nl", 32, 18, true},
+    {"iq4_xs", 256, 136, true},
 }};
 
 }  // namespace
@@ -50,6 +57,25 @@ std::optional<uint64_t> weight_type_bytes(WeightType t, uint64_t n_elems) {
   uint64_t bytes = 0;
   if (__builtin_mul_overflow(blocks, static_cast<uint64_t>(info.block_bytes), &bytes)) return std::nullopt;
   return bytes;
+}
+
+const std::vector<WeightType>& gguf_block_types() {
+  static const std::vector<WeightType> t = {WeightType::Q8_0, WeightType::Q4_0, WeightType::Q4_1, WeightType::Q5_0,
+                                            WeightType::Q5_1, WeightType::Q2_K, WeightType::Q3_K, WeightType::Q4_K,
+                                            WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS};
+  return t;
+}
+
+bool is_gguf_block_type(WeightType t) {
+  for (WeightType g : gguf_block_types())
+    if (g == t) return true;
+  return false;
+}
+
+std::string gguf_block_type_names() {
+  std::string s;
+  for (WeightType g : gguf_block_types()) s += (s.empty() ? "" : " ") + std::string(weight_type_name(g));
+  return s;
 }
 
 }  // namespace strata

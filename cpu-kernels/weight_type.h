@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace strata {
 
@@ -26,6 +28,14 @@ enum class WeightType : uint8_t {
   I32,
   I64,
   BOOL,
+  // Lower-bit GGUF block formats (appended: the values above keep their numbers).
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q2_K,
+  Q3_K,
+  IQ4_NL,
+  IQ4_XS,
 };
 
 struct WeightTypeInfo {
@@ -45,5 +55,12 @@ std::optional<WeightType> weight_type_from_name(std::string_view name);
 // Bytes taken by n_elems elements, or nullopt when n_elems is not a whole number of
 // blocks or the result overflows uint64.
 std::optional<uint64_t> weight_type_bytes(WeightType t, uint64_t n_elems);
+
+// The GGUF block-quantized types strata reads and writes (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the
+// K-quants Q2_K..Q6_K, IQ4_NL, IQ4_XS), in that order.
+const std::vector<WeightType>& gguf_block_types();
+bool is_gguf_block_type(WeightType t);
+// Their names separated by spaces, for messages.
+std::string gguf_block_type_names();
 
 }  // namespace strata

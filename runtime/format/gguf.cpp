@@ -59,6 +59,29 @@ std::optional<WeightType> weight_type_from_ggml(uint32_t ggml_type) {
       return WeightType::Q5_K;
     case GgmlType::Q6_K:
       return WeightType::Q6_K;
+    case GgmlType::Q4_1:
+      return WeightType::Q4_1;
+    case GgmlType::Q5_0:
+      return WeightType::Q5_0;
+    case GgmlType::Q5_1:
+      return WeightType::Q5_1;
+    case GgmlType::Q2_K:
+      return WeightType::Q2_K;
+    case GgmlType::Q3_K:
+      return WeightType::Q3_K;
+    case GgmlType::IQ4_NL:
+      return WeightType::IQ4_NL;
+    case GgmlType::IQ4_XS:
+      return WeightType::IQ4_XS;
+    // The lattice i-quants (their grids) are not read yet.
+    case GgmlType::IQ2_XXS:
+    case GgmlType::IQ2_XS:
+    case GgmlType::IQ3_XXS:
+    case GgmlType::IQ1_S:
+    case GgmlType::IQ3_S:
+    case GgmlType::IQ2_S:
+    case GgmlType::IQ1_M:
+      return std::nullopt;
     case GgmlType::I8:
       return WeightType::I8;
     case GgmlType::I16:
@@ -94,6 +117,20 @@ std::optional<GgmlType> ggml_from_weight_type(WeightType t) {
       return GgmlType::Q5_K;
     case WeightType::Q6_K:
       return GgmlType::Q6_K;
+    case WeightType::Q4_1:
+      return GgmlType::Q4_1;
+    case WeightType::Q5_0:
+      return GgmlType::Q5_0;
+    case WeightType::Q5_1:
+      return GgmlType::Q5_1;
+    case WeightType::Q2_K:
+      return GgmlType::Q2_K;
+    case WeightType::Q3_K:
+      return GgmlType::Q3_K;
+    case WeightType::IQ4_NL:
+      return GgmlType::IQ4_NL;
+    case WeightType::IQ4_XS:
+      return GgmlType::IQ4_XS;
     case WeightType::I8:
       return GgmlType::I8;
     case WeightType::I16:

@@ -125,10 +125,10 @@ PlanInput plan_input_from_config(const ModelConfig& c, const std::string& weight
   std::optional<WeightType> wt;
   if (!fp8 && !fp4) {
     wt = weight_type_from_name(weight_type);
-    static const WeightType kOk[] = {WeightType::F16, WeightType::BF16, WeightType::Q8_0, WeightType::Q4_0,
-                                     WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::F32};
-    if (!wt || std::find(std::begin(kOk), std::end(kOk), *wt) == std::end(kOk))
-      throw Error("--weight-type: '" + weight_type + "' is not one of fp8 fp4 bf16 f16 f32 q8_0 q4_0 q4_k q5_k q6_k");
+    const bool ok = wt && (is_gguf_block_type(*wt) || *wt == WeightType::F16 || *wt == WeightType::BF16 ||
+                           *wt == WeightType::F32);
+    if (!ok)
+      throw Error("--weight-type: '" + weight_type + "' is not one of fp8 fp4 bf16 f16 f32 " + gguf_block_type_names());
   }
   const bool gguf = wt && *wt != WeightType::BF16 && *wt != WeightType::F32;
   std::vector<std::pair<std::string, uint64_t>> tensors;

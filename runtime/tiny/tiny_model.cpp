@@ -253,10 +253,11 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
       throw Error("make-tiny: GGUF (deepseek2) layout is written for deepseek_v3 and deepseek_v32 without Engram; "
                   "use --format hf");
     const auto t = weight_type_from_name(opts.dtype);
-    static const WeightType kGguf[] = {WeightType::BF16, WeightType::F16, WeightType::F32, WeightType::Q8_0,
-                                       WeightType::Q4_0, WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K};
-    if (!t || std::find(std::begin(kGguf), std::end(kGguf), *t) == std::end(kGguf))
-      throw Error("make-tiny: dtype '" + opts.dtype + "' is not a GGUF type (bf16 f16 f32 q8_0 q4_0 q4_k q5_k q6_k)");
+    const bool ok = t && (is_gguf_block_type(*t) || *t == WeightType::BF16 || *t == WeightType::F16 ||
+                          *t == WeightType::F32);
+    if (!ok)
+      throw Error("make-tiny: dtype '" + opts.dtype + "' is not a GGUF type (bf16 f16 f32 " + gguf_block_type_names() +
+                  ")");
     for (const TensorSpec& spec : model_schema(c)) {
       if (spec.kind == TensorSpec::Kind::IntTable) tensors.push_back(int_table(spec, c, opts.seed));
       else encode_gguf(spec, random_values(spec, opts.seed), *t, tensors, report.notes);

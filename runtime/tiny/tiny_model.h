@@ -19,7 +19,7 @@ struct TinyOptions {
   Arch arch = Arch::DeepseekV3;
   bool engram = false;
   uint64_t seed = 1;
-  std::string dtype = "bf16";   // bf16 f16 f32 fp8 fp4 (HF); bf16 f16 f32 q8_0 q4_0 q4_k q5_k q6_k (GGUF)
+  std::string dtype = "bf16";   // bf16 f16 f32 fp8 fp4 (HF); bf16 f16 f32 and the GGUF block types (gguf_block_types()) (GGUF)
   std::string format = "hf";    // "hf" | "gguf"
   int shards = 1;               // HF only: >1 writes model-0000k-of-0000n.safetensors + index
   // Directory holding the real tokenizer.json/tokenizer_config.json; empty: a generated

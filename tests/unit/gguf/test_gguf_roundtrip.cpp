@@ -118,6 +118,13 @@ void check_tensors(uint64_t alignment) {
       {WeightType::Q4_K, GgmlType::Q4_K, {256, 2}},
       {WeightType::Q5_K, GgmlType::Q5_K, {512}},
       {WeightType::Q6_K, GgmlType::Q6_K, {256, 1, 1, 2}},
+      {WeightType::Q4_1, GgmlType::Q4_1, {32, 2}},
+      {WeightType::Q5_0, GgmlType::Q5_0, {64}},
+      {WeightType::Q5_1, GgmlType::Q5_1, {32, 3}},
+      {WeightType::Q2_K, GgmlType::Q2_K, {256, 2}},
+      {WeightType::Q3_K, GgmlType::Q3_K, {512}},
+      {WeightType::IQ4_NL, GgmlType::IQ4_NL, {32, 1, 2}},
+      {WeightType::IQ4_XS, GgmlType::IQ4_XS, {256, 3}},
       {WeightType::I8, GgmlType::I8, {7}},
       {WeightType::I16, GgmlType::I16, {3, 3}},
       {WeightType::I32, GgmlType::I32, {9}},
@@ -200,7 +207,7 @@ TEST(GgufRoundTrip, LargeHeaderReadInChunks) {
 }
 
 TEST(GgufTypes, Mapping) {
-  for (uint32_t id : {0u, 1u, 2u, 8u, 12u, 13u, 14u, 24u, 25u, 26u, 27u, 30u}) {
+  for (uint32_t id : {0u, 1u, 2u, 3u, 6u, 7u, 8u, 10u, 11u, 12u, 13u, 14u, 20u, 23u, 24u, 25u, 26u, 27u, 30u}) {
     const auto wt = weight_type_from_ggml(id);
     ASSERT_TRUE(wt.has_value()) << id;
     ASSERT_TRUE(ggml_from_weight_type(*wt).has_value()) << id;
@@ -208,7 +215,8 @@ TEST(GgufTypes, Mapping) {
   }
   EXPECT_EQ(weight_type_from_ggml(39), std::nullopt);  // MXFP4: different block layout
   EXPECT_EQ(weight_type_from_ggml(28), std::nullopt);  // F64
-  EXPECT_EQ(weight_type_from_ggml(3), std::nullopt);
+  for (uint32_t lattice : {16u, 17u, 18u, 19u, 21u, 22u, 29u})  // IQ1/IQ2/IQ3: grids not read yet
+    EXPECT_EQ(weight_type_from_ggml(lattice), std::nullopt) << lattice;
   EXPECT_EQ(weight_type_from_ggml(1000), std::nullopt);
   EXPECT_EQ(ggml_from_weight_type(WeightType::MXFP4), std::nullopt);
   EXPECT_EQ(ggml_from_weight_type(WeightType::F8_E4M3), std::nullopt);

@@ -1,0 +1,20 @@
+// Scalar dequantizers and reference quantizers of the lower-bit GGUF block formats: Q4_1,
+// Q5_0, Q5_1, Q2_K, Q3_K, IQ4_NL, IQ4_XS (block_layouts.h). dequant.h / quantize.h dispatch
+// here; these are the ground truth of any faster kernel for the types.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "cpu-kernels/weight_type.h"
+
+namespace strata {
+
+// n elements (whole blocks) of one of the types above into dst; false for any other type.
+bool dequantize_lowbit_ref(WeightType t, const void* src, float* dst, int64_t n);
+
+// n elements (whole blocks) quantized to one of the types above (simple max-abs / min-max
+// scale searches, each value rounded to its nearest level); false for any other type.
+bool quantize_lowbit_ref(WeightType t, const float* src, int64_t n, std::vector<uint8_t>& out);
+
+}  // namespace strata
