@@ -111,57 +111,66 @@ ModelConfig config_from_gguf_metadata(const json& md, const std::string& source)
   return c;
 }
 
+// Counts, lengths and ids as GGUF UINT32, the type llama.cpp-family readers require for them.
+uint32_t u32(const ModelConfig& c, const char* field, int64_t v) {
+  if (v < 0 || v > int64_t{UINT32_MAX})
+    throw Error((c.source.empty() ? std::string("config") : c.source) + ": " + field + " = " + std::to_string(v) +
+                " does not fit the GGUF UINT32 it is written as");
+  return static_cast<uint32_t>(v);
+}
+
 json to_gguf_metadata(const ModelConfig& c) {
   if (c.is_v4() || c.engram.enabled)
     throw Error((c.source.empty() ? std::string("config") : c.source) + ": " + std::string(arch_name(c.arch)) +
                 (c.engram.enabled ? " with Engram" : "") + " has no GGUF deepseek2 form");
   json m = json::object();
   m["general.architecture"] = kArch;
-  m[k("block_count")] = c.num_hidden_layers;
-  m[k("context_length")] = c.max_position_embeddings;
-  m[k("embedding_length")] = c.hidden_size;
-  m[k("feed_forward_length")] = c.intermediate_size;
-  m[k("expert_feed_forward_length")] = c.moe_intermediate_size;
-  m[k("attention.head_count")] = c.num_attention_heads;
-  m[k("attention.head_count_kv")] = 1;  // MLA stored in MQA form (latent shared by all heads)
-  if (c.q_lora_rank > 0) m[k("attention.q_lora_rank")] = c.q_lora_rank;
-  m[k("attention.kv_lora_rank")] = c.kv_lora_rank;
-  m[k("attention.key_length")] = c.kv_lora_rank + c.qk_rope_head_dim;
-  m[k("attention.value_length")] = c.kv_lora_rank;
-  m[k("attention.key_length_mla")] = c.qk_nope_head_dim + c.qk_rope_head_dim;
-  m[k("attention.value_length_mla")] = c.v_head_dim;
+  m[k("block_count")] = u32(c, "num_hidden_layers", c.num_hidden_layers);
+  m[k("context_length")] = u32(c, "max_position_embeddings", c.max_position_embeddings);
+  m[k("embedding_length")] = u32(c, "hidden_size", c.hidden_size);
+  m[k("feed_forward_length")] = u32(c, "intermediate_size", c.intermediate_size);
+  m[k("expert_feed_forward_length")] = u32(c, "moe_intermediate_size", c.moe_intermediate_size);
+  m[k("attention.head_count")] = u32(c, "num_attention_heads", c.num_attention_heads);
+  m[k("attention.head_count_kv")] = uint32_t{1};  // MLA stored in MQA form (latent shared by all heads)
+  if (c.q_lora_rank > 0) m[k("attention.q_lora_rank")] = u32(c, "q_lora_rank", c.q_lora_rank);
+  m[k("attention.kv_lora_rank")] = u32(c, "kv_lora_rank", c.kv_lora_rank);
+  m[k("attention.key_length")] = u32(c, "kv_lora_rank", c.kv_lora_rank + c.qk_rope_head_dim);
+  m[k("attention.value_length")] = u32(c, "kv_lora_rank", c.kv_lora_rank);
+  m[k("attention.key_length_mla")] = u32(c, "qk_nope_head_dim", c.qk_nope_head_dim + c.qk_rope_head_dim);
+  m[k("attention.value_length_mla")] = u32(c, "v_head_dim", c.v_head_dim);
   m[k("attention.layer_norm_rms_epsilon")] = c.rms_norm_eps;
-  m[k("rope.dimension_count")] = c.qk_rope_head_dim;
+  m[k("rope.dimension_count")] = u32(c, "qk_rope_head_dim", c.qk_rope_head_dim);
   m[k("rope.freq_base")] = c.rope_theta;
   if (c.rope_scaling.type == "yarn") {
     m[k("rope.scaling.type")] = "yarn";
     m[k("rope.scaling.factor")] = c.rope_scaling.factor;
-    m[k("rope.scaling.original_context_length")] = c.rope_scaling.original_max_position_embeddings;
+    m[k("rope.scaling.original_context_length")] =
+        u32(c, "rope_scaling.original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings);
     m[k("rope.scaling.yarn_log_multiplier")] = 0.1 * c.rope_scaling.mscale_all_dim;
     m[k("rope.scaling.yarn_beta_fast")] = c.rope_scaling.beta_fast;
     m[k("rope.scaling.yarn_beta_slow")] = c.rope_scaling.beta_slow;
   }
-  m[k("leading_dense_block_count")] = c.first_k_dense_replace;
-  m[k("expert_count")] = c.n_routed_experts;
-  m[k("expert_used_count")] = c.num_experts_per_tok;
-  m[k("expert_shared_count")] = c.n_shared_experts;
-  m[k("expert_group_count")] = c.n_group;
-  m[k("expert_group_used_count")] = c.topk_group;
+  m[k("leading_dense_block_count")] = u32(c, "first_k_dense_replace", c.first_k_dense_replace);
+  m[k("expert_count")] = u32(c, "n_routed_experts", c.n_routed_experts);
+  m[k("expert_used_count")] = u32(c, "num_experts_per_tok", c.num_experts_per_tok);
+  m[k("expert_shared_count")] = u32(c, "n_shared_experts", c.n_shared_experts);
+  m[k("expert_group_count")] = u32(c, "n_group", c.n_group);
+  m[k("expert_group_used_count")] = u32(c, "topk_group", c.topk_group);
   m[k("expert_weights_scale")] = c.routed_scaling_factor;
   m[k("expert_weights_norm")] = c.norm_topk_prob;
-  m[k("expert_gating_func")] = c.scoring_func == ScoringFunc::Sigmoid ? 2 : 1;
-  m[k("vocab_size")] = c.vocab_size;
+  m[k("expert_gating_func")] = c.scoring_func == ScoringFunc::Sigmoid ? uint32_t{2} : uint32_t{1};
+  m[k("vocab_size")] = u32(c, "vocab_size", c.vocab_size);
   if (c.num_nextn_predict_layers > 0) {
-    m[k("nextn_predict_layers")] = c.num_nextn_predict_layers;
-    m[k("block_count")] = c.num_hidden_layers + c.num_nextn_predict_layers;
+    m[k("nextn_predict_layers")] = u32(c, "num_nextn_predict_layers", c.num_nextn_predict_layers);
+    m[k("block_count")] = u32(c, "num_hidden_layers", c.num_hidden_layers + c.num_nextn_predict_layers);
   }
   if (c.arch == Arch::DeepseekV32) {
-    m[k("attention.indexer.head_count")] = c.index_n_heads;
-    m[k("attention.indexer.key_length")] = c.index_head_dim;
-    m[k("attention.indexer.top_k")] = c.index_topk;
+    m[k("attention.indexer.head_count")] = u32(c, "index_n_heads", c.index_n_heads);
+    m[k("attention.indexer.key_length")] = u32(c, "index_head_dim", c.index_head_dim);
+    m[k("attention.indexer.top_k")] = u32(c, "index_topk", c.index_topk);
   }
-  m["tokenizer.ggml.bos_token_id"] = c.bos_token_id;
-  m["tokenizer.ggml.eos_token_id"] = c.eos_token_id;
+  if (c.bos_token_id >= 0) m["tokenizer.ggml.bos_token_id"] = u32(c, "bos_token_id", c.bos_token_id);
+  if (c.eos_token_id >= 0) m["tokenizer.ggml.eos_token_id"] = u32(c, "eos_token_id", c.eos_token_id);
   return m;
 }
 

@@ -288,7 +288,7 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
     }
     nlohmann::json md = to_gguf_metadata(c);
     md["general.name"] = "strata tiny " + std::string(cfg_json["model_type"]);
-    const nlohmann::json tok_md = tok.to_gguf_metadata();
+    const nlohmann::json tok_md = tok.to_gguf_metadata(c.vocab_size);
     for (const auto& [k, v] : tok_md.items()) md[k] = v;
     write_gguf(tensors, md, file);
     report.path = file;

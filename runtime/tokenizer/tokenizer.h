@@ -65,8 +65,11 @@ class Tokenizer {
   std::string chat_prompt(const std::vector<ChatMessage>& msgs, bool add_generation_prompt) const;
 
   // tokenizer.ggml.{model, pre, tokens, token_type, merges, bos_token_id, eos_token_id,
-  // add_bos_token}. Throws strata::Error when the split regexes have no GGUF pre name.
-  nlohmann::json to_gguf_metadata() const;
+  // add_bos_token}. vocab_rows: the model's vocabulary rows; ids past the tokenizer's get
+  // "[PAD<id>]" entries of type UNUSED, so that llama.cpp-family readers find one token per
+  // row (as their converter writes them). Ids are UINT32. Throws strata::Error when the split
+  // regexes have no GGUF pre name.
+  nlohmann::json to_gguf_metadata(int64_t vocab_rows = 0) const;
 
   struct Impl;
 

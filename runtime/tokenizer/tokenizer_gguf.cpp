@@ -94,7 +94,7 @@ Tokenizer Tokenizer::from_gguf_metadata(const json& md, const std::string& src) 
   return Tokenizer(build_tokenizer(std::move(spec)));
 }
 
-json Tokenizer::to_gguf_metadata() const {
+json Tokenizer::to_gguf_metadata(int64_t vocab_rows) const {
   const Impl& im = *impl_;
   std::vector<std::string> regexes;
   for (const auto& s : im.splits) regexes.push_back(s->pattern());
@@ -123,6 +123,10 @@ json Tokenizer::to_gguf_metadata() const {
         break;
     }
   }
+  for (auto id = static_cast<int64_t>(im.texts.size()); id < vocab_rows; ++id) {
+    tokens.push_back("[PAD" + std::to_string(id) + "]");
+    types.push_back(kTypeUnused);
+  }
   for (const auto& m : im.merges.merges())
     merges.push_back(im.texts[static_cast<size_t>(m.left)] + " " + im.texts[static_cast<size_t>(m.right)]);
 
@@ -132,8 +136,8 @@ json Tokenizer::to_gguf_metadata() const {
   md["tokenizer.ggml.tokens"] = std::move(tokens);
   md["tokenizer.ggml.token_type"] = std::move(types);
   md["tokenizer.ggml.merges"] = std::move(merges);
-  if (im.bos >= 0) md["tokenizer.ggml.bos_token_id"] = im.bos;
-  if (im.eos >= 0) md["tokenizer.ggml.eos_token_id"] = im.eos;
+  if (im.bos >= 0) md["tokenizer.ggml.bos_token_id"] = static_cast<uint32_t>(im.bos);
+  if (im.eos >= 0) md["tokenizer.ggml.eos_token_id"] = static_cast<uint32_t>(im.eos);
   md["tokenizer.ggml.add_bos_token"] = im.add_bos;
   return md;
 }

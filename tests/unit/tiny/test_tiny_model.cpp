@@ -6,6 +6,7 @@
 #include "runtime/model/model_files.h"
 #include "runtime/model/schema.h"
 #include "runtime/model/summary.h"
+#include "runtime/format/gguf.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
 
@@ -138,6 +139,28 @@ TEST(TinyModel, GgufCarriesConfigAndTokenizer) {
   const TensorEntry& e1 = gg.index.expert(1, 1, "w1");
   EXPECT_EQ(e1.offset, e0.offset + e0.nbytes);
   EXPECT_EQ(e0.stored_name, "blk.1.ffn_gate_exps.weight");
+  // What llama.cpp-family readers require: counts and ids as UINT32, one token string per
+  // vocabulary row (the rows past the tokenizer's as UNUSED padding).
+  const GgufFile f = read_gguf(gg.path);
+  for (const char* key : {"deepseek2.block_count", "deepseek2.embedding_length", "deepseek2.expert_count",
+                          "deepseek2.attention.head_count", "deepseek2.vocab_size", "deepseek2.expert_gating_func",
+                          "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {
+    const GgufKV* kv = f.find(key);
+    ASSERT_NE(kv, nullptr) << key;
+    EXPECT_EQ(kv->type, GgufType::U32) << key;
+  }
+  const GgufKV* tokens = f.find("tokenizer.ggml.tokens");
+  const GgufKV* types = f.find("tokenizer.ggml.token_type");
+  ASSERT_TRUE(tokens && types);
+  EXPECT_EQ(static_cast<int64_t>(tokens->value.size()), gg.config.vocab_size);
+  EXPECT_EQ(types->value.size(), tokens->value.size());
+  // A vocabulary with rows past the tokenizer's (as DeepSeek's 129280 rows over 128815 tokens).
+  const int64_t rows = static_cast<int64_t>(gg.tokenizer->vocab_size()) + 3;
+  const nlohmann::json md = gg.tokenizer->to_gguf_metadata(rows);
+  ASSERT_EQ(static_cast<int64_t>(md["tokenizer.ggml.tokens"].size()), rows);
+  ASSERT_EQ(static_cast<int64_t>(md["tokenizer.ggml.token_type"].size()), rows);
+  EXPECT_EQ(md["tokenizer.ggml.tokens"][static_cast<size_t>(rows - 1)], "[PAD" + std::to_string(rows - 1) + "]");
+  EXPECT_EQ(md["tokenizer.ggml.token_type"][static_cast<size_t>(rows - 1)], 5);  // UNUSED
 }
 
 TEST(TinyModel, RejectsTypesTheLayoutCannotHold) {
