@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <stdexcept>
+#include "runtime/common/files.h"
 
 namespace strata {
 namespace {
@@ -103,11 +104,10 @@ HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) 
 }
 
 HardwareProfile load_profile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open profile");
+  const std::string text = read_input_file(path, "profile", uint64_t{16} << 20);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+    j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
   } catch (const nlohmann::json::parse_error& e) {
     throw std::runtime_error(path.string() + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
   }

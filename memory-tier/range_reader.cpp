@@ -106,10 +106,12 @@ class ReaderBase : public RangeReader {
       OpenFile f;
       f.path = p.string();
       if (opts_.direct) {
-        f.fd = ::open(f.path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+        // O_NONBLOCK: a FIFO in a file's place must not block the open (refused below);
+        // regular files ignore it.
+        f.fd = ::open(f.path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC | O_NONBLOCK);
         f.direct = f.fd >= 0;
       }
-      if (f.fd < 0) f.fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);  // e.g. tmpfs has no O_DIRECT
+      if (f.fd < 0) f.fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // e.g. tmpfs has no O_DIRECT
       if (f.fd < 0) {
         const std::string why = std::strerror(errno);
         close_all();
@@ -123,6 +125,12 @@ class ReaderBase : public RangeReader {
         close_all();
         files_.clear();
         throw Error(f.path + ": cannot stat: " + why);
+      }
+      if (!S_ISREG(st.st_mode)) {
+        ::close(f.fd);
+        close_all();
+        files_.clear();
+        throw Error(f.path + ": not a regular file");
       }
       f.size = st.st_size;
       f.mtime = st.st_mtim;

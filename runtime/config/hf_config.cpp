@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/config/json_fields.h"
 #include "runtime/config/model_config.h"
 #include "runtime/format/strict_json.h"
@@ -200,11 +201,7 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
 
 ModelConfig load_hf_config(const std::filesystem::path& config_json) {
   const std::string file = config_json.string();
-  std::ifstream in(config_json, std::ios::binary);
-  if (!in) throw Error(file + ": cannot open config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = read_input_file(config_json, "config file", uint64_t{16} << 20);
   // Strict parse: names the byte offset of a syntax error and rejects duplicate keys.
   return parse_hf_config(parse_json_strict(text, file, 0), file);
 }

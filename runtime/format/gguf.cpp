@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/format/gguf_cursor.h"
 #include "runtime/format/gguf_types.h"
 
@@ -413,8 +414,7 @@ GgufFile parse_gguf(std::span<const uint8_t> bytes, const std::string& name) {
 GgufFile read_gguf(const std::filesystem::path& path) {
   const std::string name = path.string();
   Fd fd;
-  fd.fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd.fd < 0) throw_error({name, "", -1}, std::string("cannot open: ") + std::strerror(errno));
+  fd.fd = open_input_file(path, "GGUF file");
   struct stat st {};
   if (::fstat(fd.fd, &st) != 0)
     throw_error({name, "", -1}, std::string("cannot stat: ") + std::strerror(errno));

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/format/gguf.h"
 #include "runtime/format/gguf_cursor.h"
 #include "runtime/format/gguf_types.h"
@@ -160,16 +161,6 @@ void write_kv(Out& o, const GgufKV& kv) {
     write_value(o, kv, kv.type, kv.value, 0);
 }
 
-void write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw_error({path, "", -1}, std::string("write failed: ") + std::strerror(errno));
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 }  // namespace
 
 GgufWriter::GgufWriter(uint64_t alignment) : alignment_(alignment) {
@@ -243,32 +234,13 @@ void GgufWriter::write(const std::filesystem::path& path) const {
   }
   h.pad(alignment_);
 
-  const std::string tmp = name + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_error({name, "", -1}, "cannot create " + tmp + ": " + std::strerror(errno));
-  try {
-    write_all(fd, h.b.data(), h.b.size(), name);
-    const std::vector<uint8_t> zeros(alignment_, 0);
-    for (const auto& t : tensors_) {
-      write_all(fd, t.data.data(), t.data.size(), name);
-      const uint64_t pad = (alignment_ - t.data.size() % alignment_) % alignment_;
-      write_all(fd, zeros.data(), pad, name);
-    }
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+  const std::vector<uint8_t> zeros(alignment_, 0);
+  std::vector<std::pair<const void*, size_t>> pieces = {{h.b.data(), h.b.size()}};
+  for (const auto& t : tensors_) {
+    pieces.emplace_back(t.data.data(), t.data.size());
+    pieces.emplace_back(zeros.data(), (alignment_ - t.data.size() % alignment_) % alignment_);
   }
-  if (::close(fd) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    throw_error({name, "", -1}, std::string("close failed: ") + std::strerror(e));
-  }
-  if (::rename(tmp.c_str(), name.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    throw_error({name, "", -1}, std::string("cannot rename temporary file into place: ") + std::strerror(e));
-  }
+  write_output_file(name, pieces, "output");
 }
 
 }  // namespace strata

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 
 namespace strata {
 namespace {
@@ -22,8 +23,7 @@ namespace {
 }  // namespace
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno(path, "cannot open for mapping", errno);
+  const int fd = open_input_file(path, "weight file");
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 
 namespace strata {
 
@@ -21,13 +22,13 @@ void write_npy_f32(const std::filesystem::path& path, const std::vector<int64_t>
   const size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
   const uint16_t hlen = static_cast<uint16_t>(header.size());
-  f.write("\x93NUMPY\x01\x00", 8);
-  f.write(reinterpret_cast<const char*>(&hlen), 2);
-  f.write(header.data(), static_cast<std::streamsize>(header.size()));
-  f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(n * 4));
-  if (!f) throw Error(path.string() + ": cannot write");
+  write_output_file(path,
+                    {{"\x93NUMPY\x01\x00", 8},
+                     {&hlen, 2},
+                     {header.data(), header.size()},
+                     {data, static_cast<size_t>(n) * 4}},
+                    "--out");
 }
 
 NpyArray read_npy_f32(const std::filesystem::path& path) {

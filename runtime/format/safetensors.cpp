@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/format/strict_json.h"
 
 namespace strata {
@@ -243,8 +244,7 @@ SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, uint64_t file_
 
 SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   const std::string name = path.string();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_error({name, "", -1}, std::string("cannot open: ") + std::strerror(errno));
+  const int fd = open_input_file(path, "safetensors file");
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
@@ -271,8 +271,7 @@ SafetensorsShardedModel read_safetensors_index(const std::filesystem::path& inde
     throw_error({iname, "", 0}, "index larger than " + std::to_string(kSafetensorsMaxHeader) + " bytes");
   std::string text(static_cast<size_t>(size), '\0');
   {
-    const int fd = ::open(index_json.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw_error({iname, "", -1}, std::string("cannot open: ") + std::strerror(errno));
+    const int fd = open_input_file(index_json, "safetensors index");
     try {
       pread_all(fd, iname, reinterpret_cast<uint8_t*>(text.data()), size, 0);
     } catch (...) {

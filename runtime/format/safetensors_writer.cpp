@@ -10,46 +10,17 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/format/safetensors.h"
 
 namespace strata {
-namespace {
-
-[[noreturn]] void io_error(const std::filesystem::path& p, const std::string& what, int err) {
-  throw_error({p.string(), "", -1}, what + ": " + std::strerror(err));
-}
-
-}  // namespace
 
 void write_file_atomic(const std::filesystem::path& path,
                        const std::vector<std::pair<const uint8_t*, size_t>>& pieces) {
-  const std::filesystem::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) io_error(tmp, "cannot create", errno);
-  for (const auto& [data, n] : pieces) {
-    size_t done = 0;
-    while (done < n) {
-      const ssize_t w = ::write(fd, data + done, n - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        const int err = w < 0 ? errno : EIO;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        io_error(path, "write failed", err);
-      }
-      done += static_cast<size_t>(w);
-    }
-  }
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    io_error(path, "close failed", err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    io_error(path, "cannot rename temporary file into place", err);
-  }
+  std::vector<std::pair<const void*, size_t>> p;
+  p.reserve(pieces.size());
+  for (const auto& [data, n] : pieces) p.emplace_back(data, n);
+  write_output_file(path, p, "output");
 }
 
 void SafetensorsWriter::add_tensor(std::string name, WeightType type, std::vector<int64_t> shape,

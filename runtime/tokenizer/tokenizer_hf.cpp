@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/tokenizer/tokenizer_impl.h"
 
@@ -75,12 +76,9 @@ std::string config_token(const json* cfg, const char* key) {
 }
 
 json read_json_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw_error({p.string(), "", -1}, "cannot open file");
-  std::stringstream ss;
-  ss << f.rdbuf();
+  const std::string text = read_input_file(p, "tokenizer file", uint64_t{256} << 20);
   try {
-    return json::parse(ss.str());
+    return json::parse(text);
   } catch (const json::parse_error& e) {
     throw_error({p.string(), "", static_cast<int64_t>(e.byte)}, std::string("invalid JSON: ") + e.what());
   }

@@ -24,5 +24,5 @@ grep -q "NUMA node(s), policy \(local\|interleave\)" "$WORK/out.txt" || { echo "
 if "$STRATA" tune --scratch "$WORK/no/such/dir/x.bin" --scratch-mb 16 >/dev/null 2>"$WORK/err.txt"; then
   echo "FAIL: unwritable scratch accepted"; exit 1
 fi
-grep -q "x.bin: cannot write the scratch file" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
+grep -q "x.bin: cannot create the scratch file" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
 echo "ok: tune"

@@ -68,7 +68,12 @@ double fio_read_gbps(const std::string& file, uint64_t block, uint32_t qd, uint6
 
 void bench_io(const std::string& file, uint64_t create_mb, uint32_t block, uint32_t qd, bool json) {
   namespace fs = std::filesystem;
-  if (create_mb > 0 && (!fs::exists(file) || fs::file_size(file) < create_mb << 20)) write_random_file(file, create_mb);
+  if (create_mb > 0) {
+    if (!fs::exists(file)) write_random_file(file, create_mb, "--create-mb");
+    else if (fs::file_size(file) < create_mb << 20)
+      throw Error(file + ": exists and is smaller than --create-mb " + std::to_string(create_mb) +
+                  " MiB; strata writes only new files: give a path that does not exist");
+  }
   if (!fs::exists(file)) throw Error(file + ": no such file (use --create-mb N to make one)");
   if (fs::file_size(file) < block) throw Error(file + ": smaller than one block of " + std::to_string(block) + " bytes");
   // Alternating runs, best of three each: the drive's own variation hits both alike. One batch

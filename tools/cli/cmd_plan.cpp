@@ -7,6 +7,7 @@
 #include "memory-tier/hotness.h"
 #include "memory-tier/planner.h"
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/model/expert_placement.h"
 #include "runtime/model/plan_items.h"
 #include "tools/cli/commands.h"
@@ -66,11 +67,7 @@ void register_plan(CLI::App& app) {
     }
     if (json) std::cout << placement_json(in, p).dump(2) << "\n";
     else std::cout << placement_text(in, hw, p);
-    if (!svg.empty()) {
-      std::ofstream f(svg);
-      f << placement_svg(in, p);
-      if (!f) throw Error(svg + ": cannot write");
-    }
+    if (!svg.empty()) write_output_file(svg, placement_svg(in, p), "--svg");
   });
 }
 

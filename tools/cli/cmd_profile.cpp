@@ -9,6 +9,7 @@
 
 #include "memory-tier/hotness.h"
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/model/causal_lm.h"
 #include "runtime/model/engram.h"
@@ -20,20 +21,16 @@ namespace strata::cli {
 namespace {
 
 std::vector<std::string> read_prompts(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(path + ": cannot open the prompts file");
+  std::istringstream f(read_input_file(path, "prompts file", uint64_t{256} << 20));
   std::vector<std::string> prompts;
   for (std::string line; std::getline(f, line);)
     if (line.find_first_not_of(" \t\r") != std::string::npos) prompts.push_back(line);
-  if (f.bad()) throw Error(path + ": read error");
   if (prompts.empty()) throw Error(path + ": no prompts (one per line; blank lines are skipped)");
   return prompts;
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-  if (!f) throw Error(path + ": cannot write");
+void write_text(const std::string& path, const std::string& text, const char* flag) {
+  write_output_file(path, text, flag);
 }
 
 }  // namespace
@@ -99,8 +96,9 @@ void register_profile(CLI::App& app) {
                                {"row_histogram", std::vector<int64_t>(hist.begin(), hist.end())}});
       }
     }
-    write_text(out, j.dump(1) + "\n");
-    if (!svg.empty()) write_text(svg, hotness_svg(h));
+    check_output_paths({{out, "--out"}, {svg, "--svg"}});
+    write_text(out, j.dump(1) + "\n", "--out");
+    if (!svg.empty()) write_text(svg, hotness_svg(h), "--svg");
     std::printf("%lld tokens over %zu prompts; half of all expert activations fall on %.1f%% of the "
                 "(layer, expert) pairs, 90%% on %.1f%%\nwrote %s%s%s\n",
                 static_cast<long long>(tokens), prompts.size(), 100 * h.concentration(0.5),

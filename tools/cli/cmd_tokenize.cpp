@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/model/model_files.h"
 #include "tools/cli/commands.h"
 
@@ -50,9 +51,7 @@ void register_tokenize(CLI::App& app) {
   tok->callback([] {
     std::string input = text;
     if (!file.empty()) {
-      std::ifstream in(file, std::ios::binary);
-      if (!in) throw Error(file + ": cannot open");
-      input.assign(std::istreambuf_iterator<char>(in), {});
+      input = read_input_file(file, "text file (--file)", uint64_t{1} << 30);
     } else if (text.empty()) {
       throw Error("tokenize: give --text or --file");
     }

@@ -21,6 +21,7 @@
 #include "memory-tier/range_reader.h"
 #include "memory-tier/topology.h"
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/disk_timing.h"
 #include "tools/cli/kernel_timing.h"
@@ -97,7 +98,7 @@ void register_tune(CLI::App& app) {
 
     bar.step("scratch file");
     const std::filesystem::path sp = scratch;
-    write_random_file(sp, scratch_mb);
+    write_random_file(sp, scratch_mb, "--scratch");
     struct Cleanup {
       std::filesystem::path p;
       ~Cleanup() {
@@ -165,10 +166,7 @@ void register_tune(CLI::App& app) {
       std::cout << text;
       return;
     }
-    std::ofstream f(out);
-    f << "// Measured by strata tune on this box.\n" << text;
-    f.close();
-    if (!f) throw Error(out + ": cannot write");
+    write_output_file(out, "// Measured by strata tune on this box.\n" + text, "--out");
     load_profile(out);
     std::printf("wrote %s: DRAM %.1f GB at %.1f GB/s, disk %.2f GB/s (queue depth %d), %zu GPU(s), %d NUMA node(s), "
                 "policy %s\n",

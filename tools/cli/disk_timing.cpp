@@ -1,6 +1,9 @@
 #include "tools/cli/disk_timing.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +15,7 @@
 
 #include "memory-tier/range_reader.h"
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 
 namespace strata::cli {
 
@@ -53,14 +57,25 @@ SequentialRead time_sequential_read(const std::filesystem::path& file, uint32_t 
   return r;
 }
 
-void write_random_file(const std::filesystem::path& file, uint64_t mib) {
-  std::ofstream f(file, std::ios::binary | std::ios::trunc);
+void write_random_file(const std::filesystem::path& file, uint64_t mib, const char* flag) {
+  const int fd = create_scratch_file(file, flag);  // a new file only: never one of the user's
   std::vector<char> chunk(1 << 20);
   std::mt19937 g(7);
   for (auto& c : chunk) c = static_cast<char>(g());
-  for (uint64_t i = 0; i < mib && f; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-  f.close();
-  if (!f) throw Error(file.string() + ": cannot write the scratch file (a writable drive with room for it?)");
+  for (uint64_t i = 0; i < mib; ++i)
+    for (size_t done = 0; done < chunk.size();) {
+      const ssize_t w = ::write(fd, chunk.data() + done, chunk.size() - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        const int err = w < 0 ? errno : EIO;
+        ::close(fd);
+        ::unlink(file.c_str());  // ours: created above
+        throw Error(file.string() + ": cannot write the scratch file (" + std::strerror(err) +
+                    "; a writable drive with room for it?)");
+      }
+      done += static_cast<size_t>(w);
+    }
+  ::close(fd);
 }
 
 }  // namespace strata::cli

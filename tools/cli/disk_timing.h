@@ -24,6 +24,6 @@ SequentialRead time_sequential_read(const std::filesystem::path& file, uint32_t 
                                     int threads, uint64_t max_bytes, int repeats);
 
 // Writes `mib` MiB of random bytes to `file`; strata::Error naming it when that fails.
-void write_random_file(const std::filesystem::path& file, uint64_t mib);
+void write_random_file(const std::filesystem::path& file, uint64_t mib, const char* flag);
 
 }  // namespace strata::cli

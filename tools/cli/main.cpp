@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "runtime/common/files.h"
 #include "tools/cli/commands.h"
 
 std::filesystem::path strata::cli::profiles_dir() {
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   strata::cli::register_plan(app);
   strata::cli::register_tune(app);
   strata::cli::register_bench(app);
+  strata::guard_command_files(true);  // no output replaces an input of the same command
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

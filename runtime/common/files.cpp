@@ -1,0 +1,199 @@
+#include "runtime/common/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+#include "runtime/common/error.h"
+
+namespace strata {
+namespace {
+
+struct FileId {
+  dev_t dev;
+  ino_t ino;
+  bool operator<(const FileId& o) const { return dev != o.dev ? dev < o.dev : ino < o.ino; }
+};
+
+struct Registry {
+  std::mutex mu;
+  bool guarding = false;
+  std::set<FileId> inputs, outputs;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+[[noreturn]] void fail(const std::filesystem::path& p, const std::string& what) { throw Error(p.string() + ": " + what); }
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+const char* kind_of(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+void remember(const struct stat& st, bool input) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  if (r.guarding) (input ? r.inputs : r.outputs).insert({st.st_dev, st.st_ino});
+}
+
+void write_all(int fd, const void* data, size_t n, const std::filesystem::path& path) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::write(fd, p + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) fail(path, "write failed: " + errno_text(w < 0 ? errno : EIO));
+    done += static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+int open_input_file(const std::filesystem::path& path, std::string_view what) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore the flag.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail(path, "cannot open " + std::string(what) + ": " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail(path, "cannot stat: " + errno_text(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file (" + std::string(kind_of(st.st_mode)) + "); expected a " + std::string(what));
+  }
+  remember(st, true);
+  return fd;
+}
+
+std::string read_input_file(const std::filesystem::path& path, std::string_view what, uint64_t max_bytes) {
+  const int fd = open_input_file(path, what);
+  struct stat st {};
+  ::fstat(fd, &st);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    fail(path, std::to_string(st.st_size) + " bytes is more than a " + std::string(what) + " may be (" +
+                   std::to_string(max_bytes) + ")");
+  }
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t r = ::read(fd, out.data() + done, out.size() - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int err = errno;
+      ::close(fd);
+      fail(path, "read failed: " + errno_text(err));
+    }
+    if (r == 0) break;  // shrank while read: what is there
+    done += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  out.resize(done);
+  return out;
+}
+
+void note_input_file(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) remember(st, true);
+}
+
+void guard_command_files(bool on) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  r.guarding = on;
+  r.inputs.clear();
+  r.outputs.clear();
+}
+
+void check_output_path(const std::filesystem::path& path, std::string_view flag) {
+  const std::string where = std::string(flag) + " " + path.string();
+  if (path.empty()) throw Error(std::string(flag) + ": empty path");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;  // a new file
+    throw Error(where + ": cannot stat: " + errno_text(errno));
+  }
+  if (S_ISDIR(st.st_mode)) throw Error(where + ": is a directory, not a file to write");
+  if (!S_ISREG(st.st_mode)) throw Error(where + ": is " + kind_of(st.st_mode) + ", not a file to write");
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  if (r.inputs.count({st.st_dev, st.st_ino}))
+    throw Error(where + ": is a file this command reads (a model, config, tokenizer or profile file); "
+                        "refusing to overwrite it");
+  if (r.outputs.count({st.st_dev, st.st_ino}))
+    throw Error(where + ": this command already wrote that file (two outputs name the same path)");
+}
+
+void check_output_paths(const std::vector<std::pair<std::filesystem::path, std::string>>& outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].first.empty()) continue;
+    check_output_path(outputs[i].first, outputs[i].second);
+    for (size_t j = 0; j < i; ++j)
+      if (!outputs[j].first.empty() && std::filesystem::weakly_canonical(outputs[i].first) ==
+                                           std::filesystem::weakly_canonical(outputs[j].first))
+        throw Error(outputs[i].second + " " + outputs[i].first.string() + ": the same file as " + outputs[j].second +
+                    "; give each output its own path");
+  }
+}
+
+void write_output_file(const std::filesystem::path& path, const std::vector<std::pair<const void*, size_t>>& pieces,
+                       std::string_view flag) {
+  check_output_path(path, flag);
+  const std::filesystem::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) fail(tmp, "cannot create: " + errno_text(errno));
+  try {
+    for (const auto& [data, n] : pieces) write_all(fd, data, n, path);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(path, "close failed: " + errno_text(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(path, "cannot rename the temporary file into place: " + errno_text(err));
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) remember(st, false);
+}
+
+void write_output_file(const std::filesystem::path& path, std::string_view text, std::string_view flag) {
+  write_output_file(path, {{text.data(), text.size()}}, flag);
+}
+
+int create_scratch_file(const std::filesystem::path& path, std::string_view flag) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (errno == EEXIST)
+      throw Error(std::string(flag) + " " + path.string() +
+                  ": exists; a scratch file must be new (it is overwritten and deleted)");
+    throw Error(std::string(flag) + " " + path.string() + ": cannot create the scratch file: " + errno_text(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) remember(st, false);
+  return fd;
+}
+
+}  // namespace strata
