@@ -2,6 +2,7 @@
 // destruction. Tensor bytes are read through it in place, never copied.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -33,5 +34,12 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
 };
+
+// When a mapped file shrinks or is rewritten under a running process, reading a page past its
+// new end raises SIGBUS. The maps are registered so that a SIGBUS handler (the CLI installs one)
+// can name the file and the offset instead of dying without a word. Async-signal-safe: writes a
+// one-line message for a fault at addr into buf (NUL-terminated, at most len bytes) and returns
+// true when addr lies in a registered map; false otherwise.
+bool describe_mapped_fault(const void* addr, char* buf, size_t len) noexcept;
 
 }  // namespace strata

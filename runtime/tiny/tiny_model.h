@@ -28,6 +28,10 @@ struct TinyOptions {
   // Config keys set over the tiny config (e.g. {"hidden_size": 2048} for a larger model);
   // the result is validated like any config.json.
   nlohmann::json config_overrides = nlohmann::json::object();
+  // Write into a non-empty folder (HF) or over an existing .gguf: the model files make-tiny
+  // writes (model*.safetensors, model.safetensors.index.json, config.json, tokenizer.json,
+  // tokenizer_config.json) are removed first, nothing else. Without it both are errors.
+  bool force = false;
 };
 
 struct TinyReport {

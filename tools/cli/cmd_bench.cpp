@@ -127,9 +127,16 @@ void register_bench(CLI::App& app) {
   static bool io_json = false;
   auto* io = bench->add_subcommand("io", "O_DIRECT sequential read throughput of a file, next to fio's");
   io->add_option("--file", io_file, "File to read (on the drive to measure)")->required();
-  io->add_option("--create-mb", create_mb, "Write the file first with this many MiB (if smaller)");
-  io->add_option("--block-size", io_block, "Bytes per read (multiple of 4096)");
-  io->add_option("--queue-depth", io_qd, "Reads in flight")->check(CLI::PositiveNumber);
+  io->add_option("--create-mb", create_mb, "Create the file first (a new file) with this many MiB")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  io->add_option("--block-size", io_block, "Bytes per read (multiple of 4096)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            const unsigned long long b = std::strtoull(v.c_str(), nullptr, 10);
+            return b > 0 && b % 4096 == 0 && b <= (1ull << 30) ? "" : v + " is not a multiple of 4096 from 4096 to 1 GiB";
+          },
+          "BYTES"));
+  io->add_option("--queue-depth", io_qd, "Reads in flight")->check(CLI::Range(1u, 4096u));
   io->add_flag("--json", io_json, "Print the result as JSON");
   io->callback([] { bench_io(io_file, create_mb, io_block, io_qd, io_json); });
   register_bench_tier(bench);

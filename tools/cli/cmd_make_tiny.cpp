@@ -18,6 +18,8 @@ void register_make_tiny(CLI::App& app) {
   cmd->add_flag("--engram", opts.engram, "Add Engram conditional-memory layers");
   cmd->add_option("--out", out, "Output directory (HF) or directory/.gguf file (GGUF)")->required();
   cmd->add_option("--seed", opts.seed, "Random seed")->capture_default_str();
+  cmd->add_flag("--force", opts.force,
+                "Write into a non-empty --out folder (or over a .gguf): replaces only the files make-tiny writes");
   cmd->add_option("--dtype", opts.dtype, "bf16 f16 f32 fp8 fp4 (hf); bf16 f16 f32 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs (gguf)")
       ->capture_default_str();
   cmd->add_option("--format", opts.format, "hf | gguf")->check(CLI::IsMember({"hf", "gguf"}))->capture_default_str();

@@ -61,6 +61,10 @@ void register_tune(CLI::App& app) {
   cmd->add_option("--scratch-mb", scratch_mb, "Size of the scratch file, MiB")->capture_default_str()->check(CLI::Range(16, 1 << 20));
   cmd->add_option("--name", name, "Profile name")->capture_default_str();
   cmd->callback([] {
+    // Before minutes of measuring: the scratch file must be new, the output writable.
+    if (std::filesystem::exists(scratch))
+      throw Error("--scratch " + scratch + ": exists; a scratch file must be new (it is overwritten and deleted)");
+    if (!out.empty()) check_output_path(out, "--out");
     const std::vector<uint32_t> blocks = {128u << 10, 1u << 20, 4u << 20};
     const std::vector<uint32_t> depths = {8, 32, 64};
     const std::vector<std::string> types = {"bf16", "q8_0", "fp8", "mxfp4", "q4_k", "q6_k"};

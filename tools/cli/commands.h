@@ -53,6 +53,14 @@ void print_routing(const CausalLM& lm, const ModelArgs& a);
 // chat, the text wrapped as a user turn in the model's chat format.
 std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, bool chat);
 
+// A number that must be finite and within [lo, hi] (NaN and infinities are refused; CLI11's
+// own range checks let NaN through), with a message saying what was expected.
+CLI::Validator finite_in(double lo, double hi, const std::string& what);
+// MiB flags turned into bytes: finite, at least 1 MiB (smaller would round to nothing), at most
+// 1 PiB.
+CLI::Validator mib_size();
+uint64_t mib_to_bytes(double mb);
+
 // "1,2,3" -> ids; throws strata::Error naming the first item that is not a token id.
 std::vector<int32_t> parse_ids(const std::string& text);
 

@@ -1,9 +1,16 @@
 // strata: run the largest DeepSeek-class MoE models on one GPU + DRAM + NVMe.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <iostream>
 
 #include "runtime/common/files.h"
+#include "runtime/format/mapped_file.h"
 #include "tools/cli/commands.h"
 
 std::filesystem::path strata::cli::profiles_dir() {
@@ -11,7 +18,39 @@ std::filesystem::path strata::cli::profiles_dir() {
   return std::filesystem::path(STRATA_SOURCE_DIR) / "profiles";
 }
 
+namespace {
+
+// A mapped weight file that shrinks under the run ends it here, with the file named, instead of
+// a silent SIGBUS.
+void on_sigbus(int, siginfo_t* info, void*) {
+  static char msg[1024];
+  if (!strata::describe_mapped_fault(info->si_addr, msg, sizeof msg)) {
+    static const char other[] = "strata: error: bus error (SIGBUS) outside any mapped model file\n";
+    std::memcpy(msg, other, sizeof other);
+  }
+  const ssize_t ignored = ::write(2, msg, std::strlen(msg));
+  (void)ignored;
+  ::_exit(1);
+}
+
+// Whatever the command printed must have reached standard output (a full disk, a closed pipe).
+int finish_stdout() {
+  std::cout.flush();
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+    std::fprintf(stderr, "strata: error: writing standard output failed: %s\n", std::strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  struct sigaction sa {};
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, nullptr);
   CLI::App app{"strata — tiered-memory runtime for DeepSeek-class Mixture-of-Experts models", "strata"};
   app.set_version_flag("--version", "strata 0.1.0");
   app.require_subcommand(1);
@@ -28,10 +67,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);
+    return finish_stdout() != 0 ? 1 : rc;
   } catch (const std::exception& e) {
+    std::cout.flush();
+    std::fflush(stdout);
     std::fprintf(stderr, "strata: error: %s\n", e.what());
     return 1;
   }
-  return 0;
+  return finish_stdout();
 }

@@ -45,21 +45,19 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--min-expert-weight", o.min_expert_weight,
                   "Skip a routed expert whose share of the token's routed weight is below this (0: off)")
-      ->check(CLI::Range(0.0, 0.999));
+      ->check(finite_in(0.0, 0.999, "a share of the routed weight"));
   cmd->add_option_function<double>(
-         "--expert-cache-mb",
-         [&o](double mb) { o.expert_cache_bytes = static_cast<uint64_t>(mb * 1024 * 1024); },
+         "--expert-cache-mb", [&o](double mb) { o.expert_cache_bytes = mib_to_bytes(mb); },
          "Read routed experts through a DRAM cache of this many MiB, filled with io_uring + O_DIRECT "
          "(default: read in place from the memory map; with --profile: sized by the plan)")
-      ->check(CLI::PositiveNumber);
+      ->check(mib_size());
   cmd->add_flag("--expert-io-pread", o.expert_io_pread, "The expert cache reads with a pread pool, not io_uring");
   cmd->add_option_function<double>(
-         "--engram-cache-mb",
-         [&o](double mb) { o.engram_cache_bytes = static_cast<uint64_t>(mb * 1024 * 1024); },
+         "--engram-cache-mb", [&o](double mb) { o.engram_cache_bytes = mib_to_bytes(mb); },
          "Page Engram tables through a DRAM cache of this many MiB, rows prefetched per step "
          "(default: read from the memory map; with --profile or --placement: only the tables placed on NVMe, "
          "sized by the plan unless given)")
-      ->check(CLI::PositiveNumber);
+      ->check(mib_size());
   auto* prof = cmd->add_option("--profile", a.profile,
                                "Place the experts as `strata plan` does on this hardware profile (name or .json): "
                                "DRAM-tier experts read into DRAM at load, NVMe-tier ones through the cache; "

@@ -1,0 +1,37 @@
+// Numeric flag checks with readable messages (commands.h).
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include "tools/cli/commands.h"
+
+namespace strata::cli {
+
+CLI::Validator finite_in(double lo, double hi, const std::string& what) {
+  return CLI::Validator(
+      [lo, hi, what](std::string& v) -> std::string {
+        double x = 0;
+        size_t used = 0;
+        try {
+          x = std::stod(v, &used);
+        } catch (const std::exception&) {
+          return "'" + v + "' is not a number (" + what + ")";
+        }
+        if (used != v.size()) return "'" + v + "' is not a number (" + what + ")";
+        if (!std::isfinite(x)) return "'" + v + "' is not a finite number (" + what + ")";
+        if (x < lo || x > hi) {
+          std::ostringstream msg;
+          msg.precision(12);
+          msg << v << " is outside [" << lo << ", " << hi << "] (" << what << ")";
+          return msg.str();
+        }
+        return {};
+      },
+      what);
+}
+
+CLI::Validator mib_size() { return finite_in(1.0, 1024.0 * 1024 * 1024, "MiB, from 1 to 1 PiB"); }
+
+uint64_t mib_to_bytes(double mb) { return static_cast<uint64_t>(mb * 1024 * 1024); }
+
+}  // namespace strata::cli
