@@ -56,8 +56,8 @@ std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt,
 // A number that must be finite and within [lo, hi] (NaN and infinities are refused; CLI11's
 // own range checks let NaN through), with a message saying what was expected.
 CLI::Validator finite_in(double lo, double hi, const std::string& what);
-// MiB flags turned into bytes: finite, at least 1 MiB (smaller would round to nothing), at most
-// 1 PiB.
+// MiB flags turned into bytes: finite, at least 4 KiB (one aligned read; less would round to
+// nothing and silently turn a cache off), at most 1 PiB.
 CLI::Validator mib_size();
 uint64_t mib_to_bytes(double mb);
 

@@ -30,7 +30,9 @@ CLI::Validator finite_in(double lo, double hi, const std::string& what) {
       what);
 }
 
-CLI::Validator mib_size() { return finite_in(1.0, 1024.0 * 1024 * 1024, "MiB, from 1 to 1 PiB"); }
+CLI::Validator mib_size() {
+  return finite_in(1.0 / 256, 1024.0 * 1024 * 1024, "MiB, from 0.00390625 (4 KiB) to 1073741824 (1 PiB)");
+}
 
 uint64_t mib_to_bytes(double mb) { return static_cast<uint64_t>(mb * 1024 * 1024); }
 
