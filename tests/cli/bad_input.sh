@@ -48,3 +48,91 @@ expect_error "short.gguf" "$STRATA" inspect "$WORK/short.gguf"
 
 expect_error "not a token id" "$STRATA" detokenize --model "$WORK/m" --ids 1,x,3
 expect_error "dtype" "$STRATA" make-tiny --arch deepseek_v3 --dtype q4_k --out "$WORK/x"
+
+# ---- Classes of bad input and unsafe requests: each refused with exit 1-127, a message naming
+# the culprit, and no file of the model or any other input created or changed.
+snapshot() { find "$WORK/m" "$WORK/m.gguf" -type f -exec md5sum {} + | sort; }
+before=$(snapshot)
+expect_refused() {  # needle, command...
+  local needle=$1
+  shift
+  local out rc
+  out=$(timeout 20 "$@" 2>&1 </dev/null)
+  rc=$?
+  if [ $rc -lt 1 ] || [ $rc -gt 127 ] || [ $rc -eq 124 ]; then
+    echo "FAIL: '$*' exited $rc (want 1-127, no signal, no hang): $out"
+    exit 1
+  fi
+  if ! grep -qF -- "$needle" <<<"$out"; then
+    echo "FAIL: '$*' said '$out' (want it to name '$needle')"
+    exit 1
+  fi
+  if [ "$(snapshot)" != "$before" ]; then
+    echo "FAIL: '$*' changed the model files"
+    exit 1
+  fi
+  echo "ok: $needle"
+}
+
+# Non-regular files where a file is expected: never block, never read forever.
+mkfifo "$WORK/fifo.gguf"
+expect_refused "fifo.gguf" "$STRATA" inspect "$WORK/fifo.gguf"
+cp -r "$WORK/m" "$WORK/fifoconfig" && rm "$WORK/fifoconfig/config.json" && mkfifo "$WORK/fifoconfig/config.json"
+expect_refused "config.json: not a regular file (a FIFO" "$STRATA" inspect "$WORK/fifoconfig"
+cp -r "$WORK/m" "$WORK/devzero" && rm "$WORK/devzero/config.json" && ln -s /dev/zero "$WORK/devzero/config.json"
+expect_refused "config.json: not a regular file (a character device)" "$STRATA" inspect "$WORK/devzero"
+expect_refused "/dev/zero: not a regular file" "$STRATA" tokenize --model "$WORK/m" --file /dev/zero
+mkfifo "$WORK/prompts.fifo"
+expect_refused "prompts.fifo: not a regular file" "$STRATA" profile --model "$WORK/m" --prompts "$WORK/prompts.fifo" \
+  --out "$WORK/h.json"
+
+# Outputs never replace an input of the same command, nor each other.
+expect_refused "is a file this command reads" "$STRATA" logits --model "$WORK/m" --tokens 1,2 \
+  --out "$WORK/m/model.safetensors"
+expect_refused "is a file this command reads" "$STRATA" logits --model "$WORK/m.gguf" --tokens 1,2 --out "$WORK/m.gguf"
+printf 'hello\n' >"$WORK/prompts.txt"
+expect_refused "the same file as --out" "$STRATA" profile --model "$WORK/m" --prompts "$WORK/prompts.txt" \
+  --out "$WORK/same.out" --svg "$WORK/same.out"
+[ ! -e "$WORK/same.out" ] || { echo "FAIL: profile wrote an output before refusing"; exit 1; }
+expect_refused "is a file this command reads" "$STRATA" plan --config "$WORK/m/config.json" --weight-type q4_k \
+  --profile rtx4090-256gb --svg "$WORK/m/config.json"
+expect_refused "is a directory" "$STRATA" logits --model "$WORK/m" --tokens 1,2 --out "$WORK"
+
+# Scratch files must be new: tune and bench io never overwrite (and then delete) a user's file.
+printf 'precious' >"$WORK/keep.bin"
+expect_refused "keep.bin: exists; a scratch file must be new" "$STRATA" tune --scratch "$WORK/keep.bin" --scratch-mb 16
+[ "$(cat "$WORK/keep.bin")" = precious ] || { echo "FAIL: tune touched keep.bin"; exit 1; }
+
+# make-tiny into a folder that holds something: refused; --force replaces only its own files
+# (a stale shard of an earlier sharded model is removed, a user's file kept).
+expect_refused "the folder is not empty" "$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/m"
+expect_refused "exists; give a new path, or --force" "$STRATA" make-tiny --arch deepseek_v3 --format gguf \
+  --dtype q8_0 --tokenizer generated --out "$WORK/m.gguf"
+"$STRATA" make-tiny --arch deepseek_v3 --shards 3 --tokenizer generated --out "$WORK/forced" >/dev/null
+printf 'notes' >"$WORK/forced/README.user"
+"$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/forced" --force >/dev/null
+[ "$(ls "$WORK/forced" | sort | tr '\n' ' ')" = "README.user config.json model.safetensors tokenizer.json tokenizer_config.json " ] \
+  || { echo "FAIL: --force left: $(ls "$WORK/forced")"; exit 1; }
+"$STRATA" inspect "$WORK/forced" >/dev/null || { echo "FAIL: the forced model does not load"; exit 1; }
+echo "ok: make-tiny --force replaces its own files only"
+
+# Numbers that cannot mean anything.
+expect_refused "--expert-cache-mb: 'nan' is not a finite number" "$STRATA" run --model "$WORK/m" --prompt hi \
+  --expert-cache-mb nan
+expect_refused "--expert-cache-mb: 1e-9 is outside" "$STRATA" run --model "$WORK/m" --prompt hi --expert-cache-mb 1e-9
+expect_refused "--expert-cache-mb: 1e30 is outside" "$STRATA" run --model "$WORK/m" --prompt hi --expert-cache-mb 1e30
+expect_refused "--engram-cache-mb: 'inf' is not a finite number" "$STRATA" run --model "$WORK/m" --prompt hi \
+  --engram-cache-mb inf
+expect_refused "--min-expert-weight: 'nan' is not a finite number" "$STRATA" run --model "$WORK/m" --prompt hi \
+  --min-expert-weight nan
+expect_refused "--block-size: 0 is not a multiple of 4096" "$STRATA" bench io --file "$WORK/io.bin" --create-mb 8 \
+  --block-size 0
+[ ! -e "$WORK/io.bin" ] || { echo "FAIL: bench io created its file before refusing"; exit 1; }
+
+# Output that cannot be written is an error, not a silent exit 0.
+if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
+  echo "FAIL: a write error on standard output exited 0"; exit 1
+fi
+grep -q "writing standard output failed" "$WORK/full.err" || { echo "FAIL: unclear: $(cat "$WORK/full.err")"; exit 1; }
+echo "ok: standard output write errors"
+echo "all bad inputs refused"

@@ -10,4 +10,12 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); \
 assert j["bytes"] == 8 << 20, j; assert j["gb_per_s"] > 0; assert j["backend"] in ("io_uring", "pread"); \
 print("ok: bench io", j["backend"], "direct" if j["direct"] else "buffered", "%.2f GB/s" % j["gb_per_s"])' "$WORK/io.json"
 if out=$("$STRATA" bench io --file "$WORK/scratch.bin" --block-size 1000 2>&1); then echo "FAIL: block size 1000 accepted"; exit 1; fi
-grep -q "block size 1000" <<<"$out" || { echo "FAIL: unclear error: $out"; exit 1; }
+grep -q -- "--block-size: 1000 is not a multiple of 4096" <<<"$out" || { echo "FAIL: unclear error: $out"; exit 1; }
+if out=$("$STRATA" bench io --file "$WORK/scratch.bin" --block-size 0 2>&1); then echo "FAIL: block size 0 accepted"; exit 1; fi
+grep -q -- "--block-size: 0 is not a multiple of 4096" <<<"$out" || { echo "FAIL: unclear error: $out"; exit 1; }
+# --create-mb never replaces a file: an existing smaller one is an error, and left as it was.
+printf 'precious' >"$WORK/keep.txt"
+if out=$("$STRATA" bench io --file "$WORK/keep.txt" --create-mb 8 2>&1); then echo "FAIL: existing file replaced"; exit 1; fi
+grep -q "keep.txt: exists and is smaller than --create-mb" <<<"$out" || { echo "FAIL: unclear error: $out"; exit 1; }
+[ "$(cat "$WORK/keep.txt")" = precious ] || { echo "FAIL: keep.txt changed"; exit 1; }
+echo "ok: bench io refuses bad block sizes and never replaces a file"
