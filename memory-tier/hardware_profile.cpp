@@ -3,6 +3,7 @@
 #include <fstream>
 #include <stdexcept>
 #include "runtime/common/files.h"
+#include "runtime/common/json_file.h"
 
 namespace strata {
 namespace {
@@ -105,12 +106,7 @@ HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) 
 
 HardwareProfile load_profile(const std::filesystem::path& path) {
   const std::string text = read_input_file(path, "profile", uint64_t{16} << 20);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::runtime_error(path.string() + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
-  }
+  const nlohmann::json j = parse_json_bounded(text, path.string(), /*comments=*/true);
   return parse_profile(j, path.string());
 }
 

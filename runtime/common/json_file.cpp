@@ -7,13 +7,24 @@
 
 namespace strata {
 
-nlohmann::json read_json_file(const std::filesystem::path& path) {
-  const std::string text = read_input_file(path, "JSON file", uint64_t{256} << 20);
+nlohmann::json parse_json_bounded(const std::string& text, const std::string& source, bool comments) {
+  const nlohmann::json::parser_callback_t depth_guard = [&source](int depth, nlohmann::json::parse_event_t,
+                                                                  nlohmann::json&) {
+    if (depth > kMaxJsonDepth)
+      throw Error(source + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return true;
+  };
   try {
-    return nlohmann::json::parse(text);
+    return nlohmann::json::parse(text, depth_guard, true, comments);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw_error({source, "", static_cast<int64_t>(e.byte)}, std::string("invalid JSON: ") + e.what());
   } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": invalid JSON: " + e.what());
+    throw Error(source + ": invalid JSON: " + e.what());
   }
+}
+
+nlohmann::json read_json_file(const std::filesystem::path& path) {
+  return parse_json_bounded(read_input_file(path, "JSON file", uint64_t{256} << 20), path.string());
 }
 
 }  // namespace strata

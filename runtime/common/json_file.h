@@ -9,4 +9,11 @@ namespace strata {
 
 nlohmann::json read_json_file(const std::filesystem::path& path);
 
+// JSON text parsed with nesting bounded (copies and dumps of nlohmann::json recurse once per
+// level: a file nested tens of thousands deep would exhaust the stack long after parsing). Throws
+// strata::Error "<source>: invalid JSON: ..." or "<source>: JSON nested deeper than N levels".
+// comments: accept // and /* */ comments (hardware profiles).
+constexpr int kMaxJsonDepth = 64;
+nlohmann::json parse_json_bounded(const std::string& text, const std::string& source, bool comments = false);
+
 }  // namespace strata

@@ -1,6 +1,9 @@
 #include "runtime/tiny/tiny_model.h"
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -201,6 +204,28 @@ std::filesystem::path default_real_tokenizer_dir() {
 
 namespace {
 
+// The model is built in memory (f32 values, then the stored bytes) before it is written: a size
+// from --set that this machine cannot hold is refused up front, with the figures.
+void check_fits_in_memory(const ModelConfig& c) {
+  long double elems = 0;
+  for (const TensorSpec& s : model_schema(c)) {
+    long double n = 1;
+    for (int64_t d : s.shape) n *= static_cast<long double>(d);
+    elems += n;
+  }
+  const long double need = elems * 8;  // values as f32 plus their encoding, at most f32 again
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  const long double have = pages > 0 && page > 0 ? static_cast<long double>(pages) * page : 0;
+  if (have > 0 && need > have) {
+    char msg[256];
+    std::snprintf(msg, sizeof msg,
+                  "make-tiny: this config has %.3g parameters (about %.1f GB to build in memory), more than this "
+                  "machine's %.1f GB; lower the sizes given with --set",
+                  static_cast<double>(elems), static_cast<double>(need / 1e9), static_cast<double>(have / 1e9));
+    throw Error(msg);
+  }
+}
+
 // The files of an HF folder that make-tiny writes (and with --force replaces).
 bool written_by_make_tiny(const std::string& name) {
   if (name == "config.json" || name == "tokenizer.json" || name == "tokenizer_config.json" ||
@@ -275,6 +300,7 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
   }
   report.config = parse_hf_config(cfg_json, "tiny config");
   const ModelConfig& c = report.config;
+  check_fits_in_memory(c);
 
   std::vector<Encoded> tensors;
   if (opts.format == "hf") {

@@ -4,6 +4,7 @@
 
 #include "runtime/common/error.h"
 #include "runtime/common/files.h"
+#include "runtime/common/json_file.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/tokenizer/tokenizer_impl.h"
 
@@ -31,15 +32,22 @@ bool truthy(const json& obj, const char* key) {
 }
 
 // Collects the split regexes of a pre_tokenizer tree; sets byte_level when one is found.
-void collect_pre(const json& pt, const std::string& src, std::vector<std::string>& regexes,
-                 bool& byte_level) {
+// Sequences nest; real tokenizers use one level. Deeper than this is a malformed (or hostile)
+// file, refused before the recursion could exhaust the stack.
+constexpr int kMaxPreTokenizerDepth = 32;
+
+void collect_pre(const json& pt, const std::string& src, std::vector<std::string>& regexes, bool& byte_level,
+                 int depth = 0) {
   if (pt.is_null()) return;
+  if (depth > kMaxPreTokenizerDepth)
+    throw_error({src, "pre_tokenizer", -1},
+                "Sequence nested more than " + std::to_string(kMaxPreTokenizerDepth) + " levels deep");
   const std::string type = pt.is_object() ? pt.value("type", "") : "";
   if (type == "Sequence") {
     auto it = pt.find("pretokenizers");
     if (it == pt.end() || !it->is_array())
       throw_error({src, "pre_tokenizer.pretokenizers", -1}, "missing array");
-    for (const json& p : *it) collect_pre(p, src, regexes, byte_level);
+    for (const json& p : *it) collect_pre(p, src, regexes, byte_level, depth + 1);
   } else if (type == "Split") {
     if (byte_level) throw_error({src, "pre_tokenizer", -1}, "a Split after ByteLevel is not supported");
     const std::string behavior = pt.value("behavior", "");
@@ -75,14 +83,6 @@ std::string config_token(const json* cfg, const char* key) {
   return "";
 }
 
-json read_json_file(const std::filesystem::path& p) {
-  const std::string text = read_input_file(p, "tokenizer file", uint64_t{256} << 20);
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw_error({p.string(), "", static_cast<int64_t>(e.byte)}, std::string("invalid JSON: ") + e.what());
-  }
-}
 
 }  // namespace
 
@@ -122,6 +122,14 @@ Tokenizer Tokenizer::from_hf_json(const json& tj, const json* cfg, const std::st
       throw_error({src, "added_tokens", -1}, "lstrip/rstrip/single_word are not supported: " + a.dump());
     max_id = std::max(max_id, a["id"].get<int64_t>());
   }
+  // Ids may leave gaps (unused rows), but an id far past the number of tokens the file defines
+  // would size the tables by a number the file does not justify.
+  const int64_t defined = static_cast<int64_t>(vit->size() + added.size());
+  constexpr int64_t kMaxGap = int64_t{1} << 20;
+  if (max_id >= defined + kMaxGap)
+    throw_error({src, "model.vocab", -1},
+                "token id " + std::to_string(max_id) + " is far past the " + std::to_string(defined) +
+                    " tokens the file defines (ids may leave at most " + std::to_string(kMaxGap) + " unused)");
   const auto n = static_cast<size_t>(max_id + 1);
   spec.texts.assign(n, "");
   spec.kinds.assign(n, TokenKind::kUnused);
@@ -195,10 +203,10 @@ Tokenizer Tokenizer::from_hf_dir(const std::filesystem::path& dir) {
   const auto tj_path = dir / "tokenizer.json";
   if (!std::filesystem::is_regular_file(tj_path))
     throw_error({tj_path.string(), "", -1}, "tokenizer.json not found");
-  const json tj = read_json_file(tj_path);
+  const json tj = parse_json_bounded(read_input_file(tj_path, "tokenizer file", uint64_t{256} << 20), tj_path.string());
   const auto cfg_path = dir / "tokenizer_config.json";
   if (std::filesystem::is_regular_file(cfg_path)) {
-    const json cfg = read_json_file(cfg_path);
+    const json cfg = parse_json_bounded(read_input_file(cfg_path, "tokenizer config", uint64_t{16} << 20), cfg_path.string());
     return from_hf_json(tj, &cfg, tj_path.string());
   }
   return from_hf_json(tj, nullptr, tj_path.string());

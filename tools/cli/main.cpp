@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <new>
 
 #include "runtime/common/files.h"
 #include "runtime/format/mapped_file.h"
@@ -63,12 +64,22 @@ int main(int argc, char** argv) {
   strata::cli::register_plan(app);
   strata::cli::register_tune(app);
   strata::cli::register_bench(app);
+  // mimalloc (which replaces operator new) aborts on a failed allocation unless a handler is
+  // set: this one turns it into std::bad_alloc, reported below.
+  std::set_new_handler([] { throw std::bad_alloc(); });
   strata::guard_command_files(true);  // no output replaces an input of the same command
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return finish_stdout() != 0 ? 1 : rc;
+  } catch (const std::bad_alloc&) {
+    std::cout.flush();
+    std::fflush(stdout);
+    std::fprintf(stderr,
+                 "strata: error: out of memory: an allocation failed (a model, context or cache larger than this "
+                 "machine's memory, or a size taken from the input)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::cout.flush();
     std::fflush(stdout);

@@ -55,7 +55,7 @@ TEST(HardwareProfile, ErrorsNameFileAndKey) {
   j["budgets"]["dram_gb"] = -1;
   STRATA_EXPECT_ERROR(load_profile(write(j)), "budgets.dram_gb", ">=");
   test::write_text(dir / "bad.json", "{\"name\": \"x\",,}");
-  STRATA_EXPECT_ERROR(load_profile(dir / "bad.json"), "bad.json", "invalid JSON", "byte");
+  STRATA_EXPECT_ERROR(load_profile(dir / "bad.json"), "bad.json", "invalid JSON", "offset 14");
   STRATA_EXPECT_ERROR(find_profile("no-such-box", kProfiles), "no-such-box");
 }
 

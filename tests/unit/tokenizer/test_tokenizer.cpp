@@ -207,6 +207,31 @@ TEST(TokenizerErrors, BadJsonNamesFileAndOffset) {
   STRATA_EXPECT_ERROR(Tokenizer::from_hf_dir(dir.path()), "tokenizer_config.json", "invalid JSON");
 }
 
+// Sizes and depths the file does not justify: an id far past the tokens it defines (would size
+// the tables by it), pre-tokenizers nested past any real use (would recurse off the stack).
+TEST(TokenizerErrors, IdsAndNestingAreBounded) {
+  ScratchDir dir("tok_bounds");
+  nlohmann::json j = make_synthetic_tokenizer_json(300);
+  j["model"]["vocab"]["hello"] = 2147483647;
+  write_text(dir / "tokenizer.json", j.dump());
+  STRATA_EXPECT_ERROR(Tokenizer::from_hf_dir(dir.path()), "tokenizer.json", "token id 2147483647", "far past");
+  nlohmann::json deep = make_synthetic_tokenizer_json(300);
+  nlohmann::json pt = deep["pre_tokenizer"];
+  for (int i = 0; i < 40; ++i) pt = nlohmann::json{{"type", "Sequence"}, {"pretokenizers", {pt}}};
+  deep["pre_tokenizer"] = pt;
+  write_text(dir / "tokenizer.json", deep.dump());
+  STRATA_EXPECT_ERROR(Tokenizer::from_hf_dir(dir.path()), "tokenizer.json", "nested");
+  // Deeper than any JSON strata reads: refused while parsing (50,000 levels as text).
+  std::string text = make_synthetic_tokenizer_json(300).dump();
+  std::string nest;
+  for (int i = 0; i < 50000; ++i) nest += "{\"type\":\"Sequence\",\"pretokenizers\":[";
+  nest += "null";
+  for (int i = 0; i < 50000; ++i) nest += "]}";
+  text.insert(1, "\"deep\":" + nest + ",");
+  write_text(dir / "tokenizer.json", text);
+  STRATA_EXPECT_ERROR(Tokenizer::from_hf_dir(dir.path()), "tokenizer.json", "JSON nested deeper than 64 levels");
+}
+
 TEST(TokenizerErrors, HfDirLoadsSyntheticFiles) {
   ScratchDir dir("tok_dir");
   write_text(dir / "tokenizer.json", make_synthetic_tokenizer_json(320).dump());
