@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <stdexcept>
+#include "runtime/common/error.h"
 #include "runtime/common/files.h"
 #include "runtime/common/json_file.h"
 
@@ -13,7 +14,7 @@ struct Reader {
   const std::string& file;
 
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw std::runtime_error(file + ": key '" + key + "': " + what);
+    throw Error(file + ": key '" + key + "': " + what);
   }
   const nlohmann::json& at(const nlohmann::json& obj, const std::string& path, const std::string& key) const {
     if (!obj.is_object() || !obj.contains(key)) fail(path + key, "missing");
@@ -37,7 +38,7 @@ struct Reader {
 
 HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) {
   const Reader r{j, file};
-  if (!j.is_object()) throw std::runtime_error(file + ": a profile is a JSON object");
+  if (!j.is_object()) throw Error(file + ": a profile is a JSON object");
   HardwareProfile p;
   p.name = r.string(j, "", "name");
   p.description = j.value("description", "");
@@ -114,7 +115,7 @@ HardwareProfile find_profile(const std::string& name_or_path, const std::filesys
   if (std::filesystem::exists(name_or_path)) return load_profile(name_or_path);
   const auto p = profiles_dir / (name_or_path + ".json");
   if (!std::filesystem::exists(p))
-    throw std::runtime_error("no profile '" + name_or_path + "' (neither a file nor " + p.string() + ")");
+    throw Error("no profile '" + name_or_path + "' (neither a file nor " + p.string() + ")");
   return load_profile(p);
 }
 

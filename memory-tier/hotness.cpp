@@ -75,14 +75,17 @@ std::string hotness_svg(const Hotness& h) {
 }
 
 std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path) {
-  const std::string p = path.string();
-  const nlohmann::json j = read_json_file(path);
+  return parse_hotness(read_json_file(path), path.string());
+}
+
+std::map<std::pair<int, int>, double> parse_hotness(const nlohmann::json& j, const std::string& p) {
   if (!j.is_object() || !j.contains("experts") || !j["experts"].is_array())
     throw Error(p + ": key 'experts' missing or not an array of [layer, expert, probability]");
   std::map<std::pair<int, int>, double> h;
   for (const auto& e : j["experts"]) {
     if (!e.is_array() || e.size() != 3 || !e[0].is_number_integer() || !e[1].is_number_integer() ||
-        !e[2].is_number() || e[0].get<int64_t>() < 0 || e[1].get<int64_t>() < 0 || !(e[2].get<double>() >= 0) ||
+        !e[2].is_number() || e[0].get<int64_t>() < 0 || e[1].get<int64_t>() < 0 ||
+        e[0].get<int64_t>() > INT32_MAX || e[1].get<int64_t>() > INT32_MAX || !(e[2].get<double>() >= 0) ||
         !(e[2].get<double>() <= 1))
       throw Error(p + ": 'experts' entry " + e.dump() + " is not [layer, expert, probability in [0, 1]]");
     h[{e[0].get<int>(), e[1].get<int>()}] = e[2].get<double>();

@@ -36,5 +36,7 @@ std::string hotness_svg(const Hotness& h);
 // (layer, expert) -> probability from a hotness file; throws strata::Error naming the file
 // and what is wrong (not JSON, 'experts' missing, an entry not [layer, expert, p in [0, 1]]).
 std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path);
+// The same from parsed JSON; `source` names it in errors.
+std::map<std::pair<int, int>, double> parse_hotness(const nlohmann::json& j, const std::string& source);
 
 }  // namespace strata

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "runtime/common/error.h"
+
 namespace strata {
 
 std::string_view tier_name(Tier t) {
@@ -31,6 +33,12 @@ std::string gb(double bytes) {
 }  // namespace
 
 Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const PlanOptions& opts) {
+  // Hotness from another model (or a hand-edited file) would weigh experts that do not exist.
+  for (const auto& [le, prob] : opts.hotness)
+    if (le.first >= in.n_layers || le.second >= in.n_experts)
+      throw Error("hotness: entry [layer " + std::to_string(le.first) + ", expert " + std::to_string(le.second) +
+                  "] is outside this model (" + std::to_string(in.n_layers) + " layers, " +
+                  std::to_string(in.n_experts) + " routed experts per layer): was it profiled on another model?");
   Placement p;
   const bool gpu = hw.has_gpu();
   const double vram = gpu ? std::max(0.0, opts.vram_budget_gb.value_or(hw.vram_gb) - hw.vram_headroom_gb) : 0.0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "memory-tier/hotness.h"
+#include "memory-tier/planner.h"
 #include "tests/support/test_support.h"
 
 namespace strata {
@@ -53,6 +54,25 @@ TEST(Hotness, BadFilesNameTheFileAndTheProblem) {
   STRATA_EXPECT_ERROR(load_hotness(dir / "c.json"), "c.json", "[0,1,1.5]", "probability in [0, 1]");
   test::write_text(dir / "d.json", "{\"experts\": [[-1, 1, 0.5]]}");
   STRATA_EXPECT_ERROR(load_hotness(dir / "d.json"), "d.json", "[-1,1,0.5]");
+  // A layer of 2^32 + 1 is not layer 1.
+  test::write_text(dir / "e.json", "{\"experts\": [[4294967297, 1, 0.5]]}");
+  STRATA_EXPECT_ERROR(load_hotness(dir / "e.json"), "e.json", "[4294967297,1,0.5]");
+}
+
+// Hotness for layers or experts the model does not have is refused by the planner, not ignored.
+TEST(Hotness, EntriesOutsideTheModelAreRefused) {
+  PlanInput in;
+  in.n_layers = 4;
+  in.n_experts = 8;
+  HardwareProfile hw;
+  hw.dram_gb = 64;
+  hw.dram_read_gbps = 50;
+  for (std::pair<int, int> bad : {std::pair{4, 0}, std::pair{0, 8}}) {
+    PlanOptions po;
+    po.hotness[bad] = 0.5;
+    STRATA_EXPECT_ERROR(plan_placement(in, hw, po), "hotness", "layer " + std::to_string(bad.first),
+                        "expert " + std::to_string(bad.second), "4 layers, 8 routed experts");
+  }
 }
 
 }  // namespace
