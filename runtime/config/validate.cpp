@@ -2,6 +2,7 @@
 // Upper bounds reject absurd sizes early so shapes and parameter counts stay far from int64
 // overflow.
 #include <set>
+#include <cstdio>
 #include <string>
 
 #include "runtime/common/error.h"
@@ -33,6 +34,15 @@ class Checker {
   }
   void positive_num(const char* key, double v) const {
     if (!(v > 0)) fail(key + std::string(" must be positive (found ") + std::to_string(v) + ")");
+  }
+  // A finite number within [lo, hi]: values far outside what any released model uses make the
+  // activations overflow rather than mean something.
+  void num_range(const char* key, double v, double lo, double hi) const {
+    if (!(v >= lo && v <= hi)) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, " = %g is out of range [%g, %g]", v, lo, hi);
+      fail(key + std::string(msg));
+    }
   }
   void le(const char* ka, int64_t a, const char* kb, int64_t b) const {
     if (a > b)
@@ -155,8 +165,8 @@ void validate_config(const ModelConfig& c) {
   k.range("n_shared_experts", c.n_shared_experts, 0, 64);
   k.positive("num_experts_per_tok", c.num_experts_per_tok, kMaxExperts);
   k.le("num_experts_per_tok", c.num_experts_per_tok, "n_routed_experts", c.n_routed_experts);
-  k.positive_num("routed_scaling_factor", c.routed_scaling_factor);
-  k.positive_num("rms_norm_eps", c.rms_norm_eps);
+  k.num_range("routed_scaling_factor", c.routed_scaling_factor, 1e-3, 1e3);
+  k.num_range("rms_norm_eps", c.rms_norm_eps, 1e-12, 1e-1);
   k.positive_num("rope_theta", c.rope_theta);
   k.positive("max_position_embeddings", c.max_position_embeddings, int64_t{1} << 40);
   k.range("bos_token_id", c.bos_token_id, -1, c.vocab_size - 1);

@@ -1,9 +1,26 @@
 #include "runtime/model/causal_lm.h"
 
+#include <cmath>
+#include <string>
+
+#include "runtime/common/error.h"
+
 #include "runtime/model/deepseek_v3.h"
 #include "runtime/model/deepseek_v4.h"
 
 namespace strata {
+
+void check_finite_activations(const float* v, int64_t n_tokens, int64_t width, int64_t first_position,
+                              const std::string& after) {
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t i = 0; i < width; ++i)
+      if (!std::isfinite(v[t * width + i]))
+        throw Error("non-finite activation (" + std::string(std::isnan(v[t * width + i]) ? "NaN" : "infinity") +
+                    ") after " + after + " at position " + std::to_string(first_position + t) + ", element " +
+                    std::to_string(i) +
+                    ": a weight or scale holding NaN/inf, or a config value far out of range, made it; "
+                    "--check-finite names the first layer that does");
+}
 
 std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m, const ModelOptions& opts) {
   switch (m.config.arch) {

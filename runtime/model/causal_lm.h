@@ -56,6 +56,9 @@ struct ModelOptions {
   // How the DRAM buffers of fixed experts and caches are allocated: NUMA policy (from the
   // profile's cpu.numa_policy with --profile), huge pages, page-locking for the GPU.
   HostMemoryOptions host_memory;
+  // Check the residual stream after every layer for NaN / infinity and name the first layer
+  // that produced one (diagnostics; without it only the final hidden state is checked).
+  bool check_finite_layers = false;
 };
 
 // Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.
@@ -84,6 +87,14 @@ class CausalLM {
   // The Engram module, when the model has one.
   virtual const Engram* engram() const { return nullptr; }
 };
+
+// Throws strata::Error when v[0, n_tokens · width) holds a NaN or an infinity: names the
+// position (first_position + token) and where the check ran (`after`: "layer 3", "the last
+// layer"). A weight holding a NaN, an absurd scale or config value (routed_scaling_factor)
+// makes every logit NaN: this turns a silent wrong answer into an error. The sequence's caches
+// then hold the bad values: reset before reusing it.
+void check_finite_activations(const float* v, int64_t n_tokens, int64_t width, int64_t first_position,
+                              const std::string& after);
 
 // The model of m.config's architecture over m's weights (held by reference: m must outlive it).
 std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m, const ModelOptions& opts = {});

@@ -417,14 +417,17 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     if (L.moe) moe(li, x, n, y);
     else mlp_forward(L.dense, x.data(), n, y.data());
     for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
+    if (opts_.check_finite_layers) check_finite_activations(h.data(), n, d, n_past_, "layer " + std::to_string(li));
   }
   n_past_ += n;
+  check_finite_activations(h.data(), n, d, n_past_ - n, "the last layer");
   experts_->end_step();
 
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
   rms_norm(h.data() + first * d, norm_.data(), x.data(), rows, d, eps);
   logits.assign(static_cast<size_t>(rows * V), 0.0f);
   linear(head_, x.data(), rows, logits.data());
+  check_finite_activations(logits.data(), rows, V, n_past_ - n + first, "the output head");
 }
 
 }  // namespace

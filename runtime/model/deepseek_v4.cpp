@@ -415,8 +415,11 @@ void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     if (engram_ && engram_->is_layer(static_cast<int>(li))) engram_->apply(static_cast<int>(li), X.data(), n);
     sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, x, n, y); });
     sublayer(L.hc_ffn, L.ffn_norm, [&] { moe(li, x, tokens, y); });
+    if (opts_.check_finite_layers)
+      check_finite_activations(X.data(), n, hc * d, n_past_, "layer " + std::to_string(li));
   }
   n_past_ += n;
+  check_finite_activations(X.data(), n, hc * d, n_past_ - n, "the last layer");
   experts_->end_step();
 
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
@@ -424,6 +427,7 @@ void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& lo
   rms_norm(u.data(), norm_.data(), x.data(), rows, d, eps);
   logits.assign(static_cast<size_t>(rows * V), 0.0f);
   linear(head_, x.data(), rows, logits.data());
+  check_finite_activations(logits.data(), rows, V, n_past_ - n + first, "the output head");
 }
 
 }  // namespace

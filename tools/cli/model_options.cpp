@@ -32,6 +32,9 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
       },
       "Exact products (slower): small batches widen integer and FP4 weights to f32 instead of multiplying "
       "them with int8-quantized activations, and prefill batches multiply in f32 where oneDNN would use BF16");
+  cmd->add_flag("--check-finite", o.check_finite_layers,
+                "Check the activations after every layer for NaN / infinity and name the first layer that "
+                "produced one (the final hidden state is always checked)");
   cmd->add_option("--threads", a.threads,
                   "Compute threads (default: the --profile's cpu.threads, else every hardware thread)")
       ->check(CLI::PositiveNumber);

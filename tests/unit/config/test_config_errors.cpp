@@ -140,7 +140,13 @@ TEST(ConfigErrors, NonPositiveDims) {
   STRATA_EXPECT_ERROR(parse_hf_config(h, "cfg.json"), "hidden_size", "out of range");
   json eps = tiny_v3();
   eps["rms_norm_eps"] = 0;
-  STRATA_EXPECT_ERROR(parse_hf_config(eps, "cfg.json"), "rms_norm_eps", "positive");
+  STRATA_EXPECT_ERROR(parse_hf_config(eps, "cfg.json"), "rms_norm_eps", "out of range");
+  // Scales far outside what any model uses overflow the activations: refused with the config.
+  for (double bad : {1e38, 0.0, -2.5}) {
+    nlohmann::json r = test::tiny_v3();
+    r["routed_scaling_factor"] = bad;
+    STRATA_EXPECT_ERROR(parse_hf_config(r, "cfg.json"), "cfg.json", "routed_scaling_factor", "out of range [0.001, 1000]");
+  }
   json eos = tiny_v3();
   eos["eos_token_id"] = 100;
   STRATA_EXPECT_ERROR(parse_hf_config(eos, "cfg.json"), "eos_token_id");
