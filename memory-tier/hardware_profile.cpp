@@ -36,7 +36,7 @@ struct Reader {
 
 }  // namespace
 
-HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) {
+static HardwareProfile parse_profile_fields(const nlohmann::json& j, const std::string& file) {
   const Reader r{j, file};
   if (!j.is_object()) throw Error(file + ": a profile is a JSON object");
   HardwareProfile p;
@@ -160,6 +160,16 @@ nlohmann::json profile_json(const HardwareProfile& p) {
           {"cpu", cpu},
           {"gpu_offload_batch_threshold", p.gpu_offload_batch_threshold},
           {"nvme_paths", p.nvme_paths}};
+}
+
+// A value of the wrong JSON type deep in the reading (nlohmann's type errors name no file) is
+// reported with the file.
+HardwareProfile parse_profile(const nlohmann::json& j, const std::string& file) {
+  try {
+    return parse_profile_fields(j, file);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(file + ": a value has the wrong JSON type: " + e.what());
+  }
 }
 
 }  // namespace strata

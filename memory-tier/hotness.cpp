@@ -78,7 +78,7 @@ std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& 
   return parse_hotness(read_json_file(path), path.string());
 }
 
-std::map<std::pair<int, int>, double> parse_hotness(const nlohmann::json& j, const std::string& p) {
+static std::map<std::pair<int, int>, double> parse_hotness_entries(const nlohmann::json& j, const std::string& p) {
   if (!j.is_object() || !j.contains("experts") || !j["experts"].is_array())
     throw Error(p + ": key 'experts' missing or not an array of [layer, expert, probability]");
   std::map<std::pair<int, int>, double> h;
@@ -91,6 +91,14 @@ std::map<std::pair<int, int>, double> parse_hotness(const nlohmann::json& j, con
     h[{e[0].get<int>(), e[1].get<int>()}] = e[2].get<double>();
   }
   return h;
+}
+
+std::map<std::pair<int, int>, double> parse_hotness(const nlohmann::json& j, const std::string& source) {
+  try {
+    return parse_hotness_entries(j, source);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(source + ": a value has the wrong JSON type: " + e.what());
+  }
 }
 
 }  // namespace strata

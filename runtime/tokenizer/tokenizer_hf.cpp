@@ -86,7 +86,8 @@ std::string config_token(const json* cfg, const char* key) {
 
 }  // namespace
 
-Tokenizer Tokenizer::from_hf_json(const json& tj, const json* cfg, const std::string& src) {
+static std::shared_ptr<const Tokenizer::Impl> tokenizer_from_hf_json(const json& tj, const json* cfg,
+                                                                   const std::string& src) {
   if (!tj.is_object()) throw_error({src, "", -1}, "tokenizer.json is not a JSON object");
   TokenizerSpec spec;
   spec.source = src;
@@ -196,7 +197,7 @@ Tokenizer Tokenizer::from_hf_json(const json& tj, const json* cfg, const std::st
   spec.bos = id_of("bos_token");
   spec.eos = id_of("eos_token");
   spec.add_bos = cfg && cfg->is_object() && truthy(*cfg, "add_bos_token");
-  return Tokenizer(build_tokenizer(std::move(spec)));
+  return build_tokenizer(std::move(spec));
 }
 
 Tokenizer Tokenizer::from_hf_dir(const std::filesystem::path& dir) {
@@ -210,6 +211,14 @@ Tokenizer Tokenizer::from_hf_dir(const std::filesystem::path& dir) {
     return from_hf_json(tj, &cfg, tj_path.string());
   }
   return from_hf_json(tj, nullptr, tj_path.string());
+}
+
+Tokenizer Tokenizer::from_hf_json(const json& tj, const json* cfg, const std::string& src) {
+  try {
+    return Tokenizer(tokenizer_from_hf_json(tj, cfg, src));
+  } catch (const json::exception& e) {  // a value of the wrong JSON type: named with the file
+    throw_error({src, "", -1}, std::string("a value has the wrong JSON type: ") + e.what());
+  }
 }
 
 }  // namespace strata
