@@ -10,6 +10,13 @@
 
 namespace strata {
 
+void check_context(int64_t n_past, int64_t n, int64_t max_positions) {
+  if (n_past + n > max_positions)
+    throw Error("the sequence would reach " + std::to_string(n_past + n) + " tokens (" + std::to_string(n_past) +
+                " in the cache + " + std::to_string(n) + " new), past the model's context of " +
+                std::to_string(max_positions) + " (max_position_embeddings)");
+}
+
 void check_finite_activations(const float* v, int64_t n_tokens, int64_t width, int64_t first_position,
                               const std::string& after) {
   for (int64_t t = 0; t < n_tokens; ++t)

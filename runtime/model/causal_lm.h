@@ -88,6 +88,11 @@ class CausalLM {
   virtual const Engram* engram() const { return nullptr; }
 };
 
+// Throws strata::Error when positions n_past .. n_past + n - 1 do not fit the model's context
+// (max_position_embeddings): positions past it were never trained, and RoPE/YaRN past it is
+// extrapolation nobody checked.
+void check_context(int64_t n_past, int64_t n, int64_t max_positions);
+
 // Throws strata::Error when v[0, n_tokens · width) holds a NaN or an infinity: names the
 // position (first_position + token) and where the check ran (`after`: "layer 3", "the last
 // layer"). A weight holding a NaN, an absurd scale or config value (routed_scaling_factor)

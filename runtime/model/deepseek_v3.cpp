@@ -395,6 +395,7 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     logits.clear();
     return;
   }
+  check_context(n_past_, n, c_.max_position_embeddings);
   Buf h = zeros(n * d);
   for (int64_t t = 0; t < n; ++t) {
     const int32_t id = tokens[static_cast<size_t>(t)];

@@ -388,6 +388,7 @@ void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     logits.clear();
     return;
   }
+  check_context(n_past_, n, c_.max_position_embeddings);
   // Streams X [n, hc, d]: every stream starts as the token's embedding.
   Buf X = zeros(n * hc * d);
   for (int64_t t = 0; t < n; ++t) {

@@ -16,9 +16,11 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return o.str();
 }
 
-std::filesystem::path config_path(const std::filesystem::path& p) {
-  if (std::filesystem::is_directory(p)) return p / "config.json";
-  return {};
+// The folder of an HF model: the path itself, or the folder of a .safetensors / index file
+// given in its place (config.json and the tokenizer sit beside it).
+std::filesystem::path model_dir(const std::filesystem::path& p) {
+  if (std::filesystem::is_directory(p)) return p;
+  return p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
 }
 
 }  // namespace
@@ -52,12 +54,13 @@ ModelFiles open_model(const std::filesystem::path& path, const OpenOptions& opts
       m.tokenizer_error = e.what();
     }
   } else {
-    const auto cfg = config_path(path);
-    if (cfg.empty() || !std::filesystem::exists(cfg))
-      throw Error(path.string() + ": an HF model directory needs config.json beside its safetensors files");
+    const auto cfg = model_dir(path) / "config.json";
+    if (!std::filesystem::exists(cfg))
+      throw Error(path.string() + ": an HF model needs config.json beside its safetensors files (looked for " +
+                  cfg.string() + ")");
     m.config = load_hf_config(cfg);
     try {
-      m.tokenizer = Tokenizer::from_hf_dir(path);
+      m.tokenizer = Tokenizer::from_hf_dir(model_dir(path));
     } catch (const Error& e) {
       m.tokenizer_error = e.what();
     }

@@ -129,6 +129,20 @@ expect_refused "--block-size: 0 is not a multiple of 4096" "$STRATA" bench io --
   --block-size 0
 [ ! -e "$WORK/io.bin" ] || { echo "FAIL: bench io created its file before refusing"; exit 1; }
 
+# Messages that name what went wrong.
+expect_refused "'frobnicate' is not a strata command" "$STRATA" frobnicate
+expect_refused "--tokens: '-1' is not a token id" "$STRATA" logits --model "$WORK/m" --tokens -1 --out "$WORK/t.npy"
+printf 'ab\xff\xfecd' >"$WORK/bad-utf8.txt"
+expect_refused "not valid UTF-8 (an ill-formed byte sequence at byte 2)" "$STRATA" tokenize --model "$WORK/m" \
+  --file "$WORK/bad-utf8.txt"
+expect_refused "--prompt: not valid UTF-8" "$STRATA" run --model "$WORK/m" --prompt "$(printf 'hi\xc3')" -n 1
+long=$(seq 1 1100 | awk '{print $1 % 500}' | paste -sd,)
+expect_refused "past the model's context of 1024 (max_position_embeddings)" "$STRATA" logits --model "$WORK/m" \
+  --tokens "$long" --out "$WORK/long.npy"
+[ ! -e "$WORK/long.npy" ] || { echo "FAIL: logits wrote an output past the context"; exit 1; }
+"$STRATA" inspect "$WORK/m/model.safetensors" >/dev/null || { echo "FAIL: inspect of the .safetensors file"; exit 1; }
+echo "ok: inspect takes the .safetensors file of a model folder"
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1

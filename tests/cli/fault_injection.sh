@@ -23,7 +23,7 @@ check() {  # label, rc, stderr file, output file
 for mode in mapped cache; do
   m="$WORK/$mode"
   "$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --set hidden_size=1024 --set moe_intermediate_size=512 \
-    --set intermediate_size=2048 --set num_hidden_layers=4 --out "$m" >/dev/null || exit 1
+    --set intermediate_size=2048 --set num_hidden_layers=4 --set max_position_embeddings=8192 --out "$m" >/dev/null || exit 1
   extra=()
   [ "$mode" = cache ] && extra=(--expert-cache-mb 8)
   "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/$mode.npy" "${extra[@]}" \

@@ -32,7 +32,7 @@ void register_logits(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
   add_model_options(cmd, mo);
   cmd->callback([] {
-    const std::vector<int32_t> ids = parse_ids(tokens);
+    const std::vector<int32_t> ids = parse_ids(tokens, "--tokens");
     if (ids.empty()) throw Error("--tokens: no token ids");
     const ModelFiles m = open_model(model);
     auto lm = load_model(m, mo);

@@ -26,6 +26,7 @@ std::vector<std::string> read_prompts(const std::string& path) {
   for (std::string line; std::getline(f, line);)
     if (line.find_first_not_of(" \t\r") != std::string::npos) prompts.push_back(line);
   if (prompts.empty()) throw Error(path + ": no prompts (one per line; blank lines are skipped)");
+  require_utf8(f.str(), "--prompts " + path);
   return prompts;
 }
 

@@ -38,6 +38,7 @@ void register_run(CLI::App& app) {
     auto lm = load_model(m, mo);
     Sampler sampler(sp);
 
+    require_utf8(prompt, "--prompt");
     const std::vector<int32_t> ids = prompt_ids(tok, prompt, chat);
     if (ids.empty()) throw Error("--prompt: the prompt encodes to no tokens");
 

@@ -20,7 +20,7 @@ Tokenizer load_tokenizer(const std::string& model) {
 
 }  // namespace
 
-std::vector<int32_t> parse_ids(const std::string& text) {
+std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag) {
   std::vector<int32_t> ids;
   std::stringstream ss(text);
   std::string item;
@@ -33,7 +33,7 @@ std::vector<int32_t> parse_ids(const std::string& text) {
       used = 0;
     }
     if (used == 0 || used != item.size() || v < 0 || v > INT32_MAX)
-      throw Error("--ids: '" + item + "' is not a token id");
+      throw Error(flag + ": '" + item + "' is not a token id (a whole number from 0 to 2147483647)");
     ids.push_back(static_cast<int32_t>(v));
   }
   return ids;
@@ -52,8 +52,11 @@ void register_tokenize(CLI::App& app) {
     std::string input = text;
     if (!file.empty()) {
       input = read_input_file(file, "text file (--file)", uint64_t{1} << 30);
+      require_utf8(input, "--file " + file);
     } else if (text.empty()) {
       throw Error("tokenize: give --text or --file");
+    } else {
+      require_utf8(input, "--text");
     }
     const Tokenizer tk = load_tokenizer(model);
     const auto out = tk.encode(input, !no_special);
@@ -67,7 +70,7 @@ void register_tokenize(CLI::App& app) {
   det->add_option("--ids", ids, "Token ids, e.g. 1,2,3")->required();
   det->callback([] {
     const Tokenizer tk = load_tokenizer(model);
-    std::cout << tk.decode(parse_ids(ids)) << "\n";
+    std::cout << tk.decode(parse_ids(ids, "--ids")) << "\n";
   });
 }
 

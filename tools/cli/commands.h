@@ -61,7 +61,12 @@ CLI::Validator finite_in(double lo, double hi, const std::string& what);
 CLI::Validator mib_size();
 uint64_t mib_to_bytes(double mb);
 
-// "1,2,3" -> ids; throws strata::Error naming the first item that is not a token id.
-std::vector<int32_t> parse_ids(const std::string& text);
+// "1,2,3" -> ids; throws strata::Error naming the flag and the first item that is not a token id.
+std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag);
+
+// Text a user typed or gave as a file must be valid UTF-8: the tokenizer would replace each
+// ill-formed byte with U+FFFD without a word. Throws strata::Error naming the flag and the
+// byte offset of the first ill-formed sequence.
+void require_utf8(const std::string& text, const std::string& flag);
 
 }  // namespace strata::cli

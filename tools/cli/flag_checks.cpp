@@ -3,6 +3,8 @@
 #include <sstream>
 #include <string>
 
+#include "runtime/common/error.h"
+#include "runtime/tokenizer/utf8.h"
 #include "tools/cli/commands.h"
 
 namespace strata::cli {
@@ -35,5 +37,16 @@ CLI::Validator mib_size() {
 }
 
 uint64_t mib_to_bytes(double mb) { return static_cast<uint64_t>(mb * 1024 * 1024); }
+
+void require_utf8(const std::string& text, const std::string& flag) {
+  if (utf8::is_valid(text)) return;
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = utf8::seq_len(static_cast<uint8_t>(text[i]));
+    if (i + n > text.size() || !utf8::is_valid(std::string_view(text).substr(i, n)))
+      throw Error(flag + ": not valid UTF-8 (an ill-formed byte sequence at byte " + std::to_string(i) +
+                  "); strata will not guess what it meant");
+    i += n;
+  }
+}
 
 }  // namespace strata::cli

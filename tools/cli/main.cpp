@@ -68,6 +68,20 @@ int main(int argc, char** argv) {
   // set: this one turns it into std::bad_alloc, reported below.
   std::set_new_handler([] { throw std::bad_alloc(); });
   strata::guard_command_files(true);  // no output replaces an input of the same command
+  // An unknown word where the command goes: say so (CLI11 would say "A subcommand is required").
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      known |= sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "strata: error: '%s' is not a strata command (%s); see strata --help\n", argv[1],
+                   names.c_str());
+      return 1;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
