@@ -134,6 +134,11 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
   if (!j.contains("q_lora_rank")) f.missing("q_lora_rank");
   c.q_lora_rank = f.opt_int("q_lora_rank", 0);  // null: no q LoRA
   c.routed_scaling_factor = f.req_num("routed_scaling_factor");
+  // Every DeepSeek model gates with SiLU (V4 clamps it: swiglu_limit); another activation named
+  // here would be ignored, so it is refused.
+  if (f.has("hidden_act") && f.opt_str("hidden_act", "silu") != "silu")
+    f.fail("hidden_act", "is '" + f.opt_str("hidden_act", "") + "'; strata computes the SiLU-gated FFN of DeepSeek models "
+                         "(hidden_act \"silu\") only");
   c.rms_norm_eps = f.opt_num("rms_norm_eps", 1e-6);
   c.rope_theta = f.opt_num("rope_theta", 10000);
   c.rope_scaling = parse_rope_scaling(f);

@@ -1,8 +1,12 @@
 #include "runtime/model/model_files.h"
 
+#include <set>
+
 #include <sstream>
 
+#include "cpu-kernels/weight_type.h"
 #include "runtime/common/error.h"
+#include "runtime/format/names.h"
 #include "runtime/model/schema.h"
 
 namespace strata {
@@ -26,7 +30,9 @@ std::filesystem::path model_dir(const std::filesystem::path& p) {
 }  // namespace
 
 void check_against_schema(const ModelConfig& config, const WeightIndex& index, const std::string& model_name) {
+  std::set<std::string> used;
   for (const TensorSpec& spec : model_schema(config)) {
+    used.insert(spec.name);
     const TensorEntry* e = index.find(spec.name);
     if (!e) {
       if (spec.optional) continue;
@@ -35,6 +41,23 @@ void check_against_schema(const ModelConfig& config, const WeightIndex& index, c
     if (e->shape != spec.shape)
       throw Error(model_name + ": tensor '" + spec.name + "' (stored as '" + e->stored_name + "') has shape " +
                   shape_str(e->shape) + ", the config implies " + shape_str(spec.shape));
+    // Integer tables are integers; everything else is multiplied or added as real values.
+    const bool int_table = spec.kind == TensorSpec::Kind::IntTable;
+    if (!int_table && !weight_type_info(e->type).is_float)
+      throw Error(model_name + ": tensor '" + spec.name + "' (stored as '" + e->stored_name + "') is stored as " +
+                  std::string(weight_type_name(e->type)) + ", an integer type, where a weight is expected");
+    if (e->scale.size()) used.insert(e->scale);
+  }
+  // A weight of the model's own layers that the config does not use (n_shared_experts: 0 over
+  // files that hold shared experts, fewer routed experts than stored) would be dropped without
+  // a word, and the output would be another model's.
+  for (const TensorEntry& e : index.tensors()) {
+    if (used.count(e.name) || e.cls == TensorClass::Mtp || e.cls == TensorClass::Other) continue;
+    const bool companion = e.name.size() > 6 && e.name.compare(e.name.size() - 6, 6, ".scale") == 0;
+    if (companion) continue;  // reported with its weight
+    throw Error(model_name + ": tensor '" + e.stored_name + "' (" + std::string(class_name(e.cls)) +
+                ") is in the files but this config does not use it; check n_shared_experts, n_routed_experts, "
+                "first_k_dense_replace and num_hidden_layers in the config");
   }
 }
 

@@ -129,6 +129,13 @@ expect_refused "--block-size: 0 is not a multiple of 4096" "$STRATA" bench io --
   --block-size 0
 [ ! -e "$WORK/io.bin" ] || { echo "FAIL: bench io created its file before refusing"; exit 1; }
 
+# Config values that would change nothing, or drop weights without a word.
+cp -r "$WORK/m" "$WORK/act" && sed -i 's/"hidden_act": "silu"/"hidden_act": "bogus"/' "$WORK/act/config.json"
+expect_refused "key 'hidden_act' is 'bogus'" "$STRATA" inspect "$WORK/act"
+cp -r "$WORK/m" "$WORK/noshared" && sed -i 's/"n_shared_experts": 1/"n_shared_experts": 0/' "$WORK/noshared/config.json"
+expect_refused "shared_experts.gate_proj.weight' (shared_expert) is in the files but this config does not use it" \
+  "$STRATA" inspect "$WORK/noshared"
+
 # Messages that name what went wrong.
 expect_refused "'frobnicate' is not a strata command" "$STRATA" frobnicate
 expect_refused "--tokens: '-1' is not a token id" "$STRATA" logits --model "$WORK/m" --tokens -1 --out "$WORK/t.npy"
