@@ -180,6 +180,16 @@ void DeepseekV4::load_layer(int64_t li, const std::string& file) {
                     "expert id " + std::to_string(table[i]) + " outside [0, n_routed_experts)");
       L.tid2eid[i] = static_cast<int32_t>(table[i]);
     }
+    // A token's row names distinct experts (an expert twice would be computed twice and weigh
+    // double).
+    const int64_t k = c.num_experts_per_tok;
+    for (int64_t tok = 0; tok < c.vocab_size; ++tok)
+      for (int64_t a = 0; a < k; ++a)
+        for (int64_t b = a + 1; b < k; ++b)
+          if (L.tid2eid[static_cast<size_t>(tok * k + a)] == L.tid2eid[static_cast<size_t>(tok * k + b)])
+            throw_error({file, name, tok * k + b},
+                        "token " + std::to_string(tok) + "'s row names expert " +
+                            std::to_string(L.tid2eid[static_cast<size_t>(tok * k + b)]) + " twice");
   } else if (w_.has(p + "ffn.gate.bias")) {
     L.gate_bias = w_.vector(p + "ffn.gate.bias");
   }

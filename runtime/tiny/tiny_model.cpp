@@ -77,7 +77,18 @@ Encoded int_table(const TensorSpec& spec, const ModelConfig& c, uint64_t seed) {
   } else if (ends_with(spec.name, ".engram.head_sizes")) {
     v = engram_head_sizes(c.engram).at(layer_of(spec.name));
   } else {
-    for (int64_t& x : v) x = static_cast<int64_t>(rng.next() % static_cast<uint64_t>(std::max<int64_t>(c.n_routed_experts, 1)));
+    // Hash routing: each token's row names distinct experts (a partial shuffle per row), as
+    // the released tables do.
+    const int64_t n = std::max<int64_t>(c.n_routed_experts, 1), k = spec.shape.back();
+    std::vector<int64_t> pool(static_cast<size_t>(n));
+    for (size_t row = 0; row * k < v.size(); ++row) {
+      for (int64_t e = 0; e < n; ++e) pool[static_cast<size_t>(e)] = e;
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t pick = j + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(std::max<int64_t>(n - j, 1)));
+        std::swap(pool[static_cast<size_t>(j)], pool[static_cast<size_t>(std::min(pick, n - 1))]);
+        v[row * k + j] = pool[static_cast<size_t>(std::min(j, n - 1))];
+      }
+    }
   }
   const size_t width = type == WeightType::I64 ? 8 : 4;
   std::vector<uint8_t> bytes(v.size() * width);

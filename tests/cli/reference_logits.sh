@@ -37,6 +37,11 @@ check() {  # arch dtype reference [--engram] [extra strata/reference flag] [dot:
   local dot_flag=--exact-dot bound=1e-6
   # The integer dot's error: int8 activations, about 1e-4 NMSE per product (cpu-kernels/qdot.h).
   [ "$dot" = int ] && dot_flag= bound=1e-3
+  # V4's own FP8/FP4 quantize-dequantize steps round to a coarse grid: where strata and NumPy
+  # (summing in other orders) land a value on either side of a rounding tie, the one grid step
+  # stays in the caches and the later positions differ by up to ~1e-4 (README, Correctness).
+  # Those models are also compared without the steps (--no-act-quant on both sides) at 1e-6.
+  [ "$arch" = deepseek_v4 ] && [ -z "$flag" ] && [ "$dtype" != f32 ] && bound=1e-4
   local model=$WORK/$arch$engram-$dtype
   [ -d "$model" ] || "$STRATA" make-tiny --arch "$arch" $engram --dtype "$dtype" --tokenizer generated --seed 11 \
     --out "$model" >/dev/null
@@ -56,6 +61,8 @@ for dtype in f32 bf16 fp8 fp4; do check deepseek_v4 $dtype deepseek_v4.py; done
 check deepseek_v4 f32 deepseek_v4.py "" --no-act-quant
 check deepseek_v4 f32 deepseek_v4.py --engram
 check deepseek_v4 fp4 deepseek_v4.py --engram
+for dtype in bf16 fp8 fp4; do check deepseek_v4 $dtype deepseek_v4.py "" --no-act-quant; done
+check deepseek_v4 fp4 deepseek_v4.py --engram --no-act-quant
 check deepseek_v3 f32 deepseek_v3.py --engram
 check deepseek_v3 bf16 deepseek_v3.py --engram
 check deepseek_v3 fp4 deepseek_v3.py "" "" int
