@@ -7,23 +7,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/build_quiet.sh
+# Each stage's wall time is printed when it ends, so growth of the suite is visible.
+STAGE="" STAGE_START=$SECONDS
+stage() {
+  [ -n "$STAGE" ] && echo "   ($STAGE: $((SECONDS - STAGE_START)) s)"
+  STAGE=$1 STAGE_START=$SECONDS
+  [ -n "$1" ] && echo "== $1"
+  return 0
+}
+stage "set-up and build (build/)"
 bash tools/setup.sh
 
 JOBS=$(nproc)
-echo "== unit and end-to-end tests (build/)"
+stage "unit and end-to-end tests (build/)"
 ctest --test-dir build --output-on-failure -j"$JOBS"
 
 # ctest runs every test in a process of its own; here each program runs whole, so a test that
 # writes past a buffer (oneDNN's JIT code is invisible to ASan) breaks the tests after it.
-echo "== each unit-test program whole (all its tests in one process)"
+stage "each unit-test program whole (all its tests in one process)"
 for t in build/bin/test_*; do
   "$t" --gtest_brief=1 >"build/$(basename "$t").whole.log" 2>&1 ||
     { tail -40 "build/$(basename "$t").whole.log"; echo "FAILED: $t run whole"; exit 1; }
 done
 
-[ -n "${STRATA_TEST_QUICK:-}" ] && exit 0
+[ -n "${STRATA_TEST_QUICK:-}" ] && { stage ""; exit 0; }
 
-echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+stage "the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 if [ ! -f build-asan/build.ninja ]; then
   cmake --preset asan >/dev/null
 fi
@@ -31,7 +40,7 @@ quiet_build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$JOBS"
 
-echo "== fuzz targets (build-fuzz/, ${STRATA_FUZZ_SECONDS:-20} s each)"
+stage "fuzz targets (build-fuzz/, ${STRATA_FUZZ_SECONDS:-20} s each)"
 if [ ! -f build-fuzz/build.ninja ]; then
   cmake --preset fuzz >/dev/null
 fi
@@ -46,4 +55,5 @@ for target in build-fuzz/bin/fuzz_*; do
     > "build-fuzz/$name.log" 2>&1 || { tail -50 "build-fuzz/$name.log"; echo "FAILED: $name"; exit 1; }
   grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)' "build-fuzz/$name.log" | tail -1 || true
 done
-echo "all tests passed"
+stage ""
+echo "all tests passed in $SECONDS s"
