@@ -1,5 +1,7 @@
 #include "runtime/format/npy.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -32,6 +34,7 @@ void write_npy_f32(const std::filesystem::path& path, const std::vector<int64_t>
 }
 
 NpyArray read_npy_f32(const std::filesystem::path& path) {
+  ::close(open_input_file(path, ".npy file"));  // a regular file (a FIFO would block the open below)
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(path.string() + ": cannot open");
   char pre[10];

@@ -64,11 +64,13 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
                                               : std::max<uint64_t>(static_cast<uint64_t>(0.01 * usable_gb * 1e9),
                                                                    tables * (uint64_t{256} << 10));
   const double reserve_gb = static_cast<double>(r.cache_bytes + r.engram_cache_bytes) / 1e9;
-  if (reserve_gb >= usable_gb)
-    throw Error("a DRAM budget of " + std::to_string(dram_gb) + " GB (" + std::to_string(usable_gb) +
-                " GB after the profile's headroom) leaves nothing beside an expert cache of " +
-                human_bytes(r.cache_bytes) +
+  if (reserve_gb >= usable_gb) {
+    char budget[200];
+    std::snprintf(budget, sizeof budget, "a DRAM budget of %.4g GB (%.4g GB after the profile's %.4g GB headroom)",
+                  dram_gb, usable_gb, hw.dram_headroom_gb);
+    throw Error(std::string(budget) + " leaves nothing beside an expert cache of " + human_bytes(r.cache_bytes) +
                 (r.engram_cache_bytes ? " and an Engram cache of " + human_bytes(r.engram_cache_bytes) : ""));
+  }
   po.dram_budget_gb = dram_gb - reserve_gb;
   po.nvme_cache_bytes = r.cache_bytes;
   try {
