@@ -18,15 +18,17 @@ void check_context(int64_t n_past, int64_t n, int64_t max_positions) {
 }
 
 void check_finite_activations(const float* v, int64_t n_tokens, int64_t width, int64_t first_position,
-                              const std::string& after) {
+                              const char* after, int64_t layer) {
   for (int64_t t = 0; t < n_tokens; ++t)
-    for (int64_t i = 0; i < width; ++i)
-      if (!std::isfinite(v[t * width + i]))
-        throw Error("non-finite activation (" + std::string(std::isnan(v[t * width + i]) ? "NaN" : "infinity") +
-                    ") after " + after + " at position " + std::to_string(first_position + t) + ", element " +
-                    std::to_string(i) +
-                    ": a weight or scale holding NaN/inf, or a config value far out of range, made it; "
-                    "--check-finite names the first layer that does");
+    for (int64_t i = 0; i < width; ++i) {
+      const float x = v[t * width + i];
+      if (std::isfinite(x)) continue;
+      const std::string where = layer >= 0 ? "layer " + std::to_string(layer) : std::string(after);
+      throw Error("non-finite activation (" + std::string(std::isnan(x) ? "NaN" : "infinity") + ") after " + where +
+                  " at position " + std::to_string(first_position + t) + ", element " + std::to_string(i) +
+                  ": a weight or scale holding NaN/inf, or a config value far out of range, made it; "
+                  "--check-finite names the first layer that does");
+    }
 }
 
 std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m, const ModelOptions& opts) {

@@ -94,12 +94,12 @@ class CausalLM {
 void check_context(int64_t n_past, int64_t n, int64_t max_positions);
 
 // Throws strata::Error when v[0, n_tokens · width) holds a NaN or an infinity: names the
-// position (first_position + token) and where the check ran (`after`: "layer 3", "the last
-// layer"). A weight holding a NaN, an absurd scale or config value (routed_scaling_factor)
+// position (first_position + token) and where the check ran (`after`: "the last layer", or
+// layer >= 0 for "layer N"; built only when it throws: the check runs every step). A weight holding a NaN, an absurd scale or config value (routed_scaling_factor)
 // makes every logit NaN: this turns a silent wrong answer into an error. The sequence's caches
 // then hold the bad values: reset before reusing it.
 void check_finite_activations(const float* v, int64_t n_tokens, int64_t width, int64_t first_position,
-                              const std::string& after);
+                              const char* after, int64_t layer = -1);
 
 // The model of m.config's architecture over m's weights (held by reference: m must outlive it).
 std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m, const ModelOptions& opts = {});

@@ -418,7 +418,7 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     if (L.moe) moe(li, x, n, y);
     else mlp_forward(L.dense, x.data(), n, y.data());
     for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
-    if (opts_.check_finite_layers) check_finite_activations(h.data(), n, d, n_past_, "layer " + std::to_string(li));
+    if (opts_.check_finite_layers) check_finite_activations(h.data(), n, d, n_past_, "layer", li);
   }
   n_past_ += n;
   check_finite_activations(h.data(), n, d, n_past_ - n, "the last layer");

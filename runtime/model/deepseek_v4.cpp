@@ -427,7 +427,7 @@ void DeepseekV4::forward(std::span<const int32_t> tokens, std::vector<float>& lo
     sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, x, n, y); });
     sublayer(L.hc_ffn, L.ffn_norm, [&] { moe(li, x, tokens, y); });
     if (opts_.check_finite_layers)
-      check_finite_activations(X.data(), n, hc * d, n_past_, "layer " + std::to_string(li));
+      check_finite_activations(X.data(), n, hc * d, n_past_, "layer", li);
   }
   n_past_ += n;
   check_finite_activations(X.data(), n, hc * d, n_past_ - n, "the last layer");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/dequant.h"
 #include "cpu-kernels/quantize.h"
 #include "cpu-kernels/weight_view.h"
 
@@ -40,6 +41,13 @@ void for_each_level(F&& f) {
   f(CpuLevel::Scalar);
   set_dispatch_level(saved);
   for_each_vector_level(f);
+}
+
+// n elements of type t dequantized by the scalar reference.
+inline std::vector<float> deq(WeightType t, const void* src, int64_t n) {
+  std::vector<float> y(static_cast<size_t>(n));
+  dequantize_row_ref(t, src, y.data(), n);
+  return y;
 }
 
 inline std::vector<float> randn(int64_t n, uint32_t seed) {

@@ -15,15 +15,12 @@
 #include "cpu-kernels/float_formats.h"
 #include "cpu-kernels/quantize.h"
 #include "tests/support/test_support.h"
+#include "tests/unit/kernels/kernel_test_util.h"
 
 namespace strata {
 namespace {
 
-std::vector<float> deq(WeightType t, const void* src, int64_t n) {
-  std::vector<float> y(static_cast<size_t>(n));
-  dequantize_row_ref(t, src, y.data(), n);
-  return y;
-}
+using test::deq;
 
 std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
   std::mt19937 g(seed);
