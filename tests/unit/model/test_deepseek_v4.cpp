@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <cstdio>
 #include <random>
 
@@ -285,6 +286,28 @@ TEST(DeepseekV4, EngramWithoutATokenizerIsAnError) {
   std::filesystem::remove(m.path / "tokenizer.json");
   const ModelFiles reopened = open_model(m.path);
   STRATA_EXPECT_ERROR(load_causal_lm(reopened), "Engram", "tokenizer");
+}
+
+// A hash-routing row naming one expert twice is refused at load (the expert would be computed
+// twice and weigh double); the generated tables name distinct experts.
+TEST(DeepseekV4, HashRowNamingAnExpertTwiceIsRefused) {
+  test::ScratchDir dir("v4");
+  ModelFiles m = tiny_v4(dir, "m");
+  ASSERT_GT(m.config.num_hash_layers, 0);
+  const TensorEntry& e = m.index.at("layers.0.ffn.gate.tid2eid");
+  ASSERT_EQ(e.stored_type, WeightType::I32);
+  load_causal_lm(m);  // distinct as generated
+  std::vector<int32_t> row(2);
+  {
+    std::fstream f(m.index.files()[e.file].path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(e.offset + 3 * m.config.num_experts_per_tok * 4));
+    f.read(reinterpret_cast<char*>(row.data()), 8);
+    f.seekp(static_cast<std::streamoff>(e.offset + 3 * m.config.num_experts_per_tok * 4 + 4));
+    f.write(reinterpret_cast<const char*>(row.data()), 4);  // token 3: its first expert twice
+    ASSERT_TRUE(f.good());
+  }
+  m = open_model(m.path);
+  STRATA_EXPECT_ERROR(load_causal_lm(m), "tid2eid", "token 3", "twice");
 }
 
 TEST(DeepseekV4, BadTokenIdIsAnError) {
