@@ -1,5 +1,6 @@
 #include "runtime/model/causal_lm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -15,6 +16,34 @@ void check_context(int64_t n_past, int64_t n, int64_t max_positions) {
     throw Error("the sequence would reach " + std::to_string(n_past + n) + " tokens (" + std::to_string(n_past) +
                 " in the cache + " + std::to_string(n) + " new), past the model's context of " +
                 std::to_string(max_positions) + " (max_position_embeddings)");
+}
+
+int64_t effective_context(const ModelConfig& c, const ModelOptions& o) {
+  const int64_t want = o.context > 0 ? o.context : kDefaultContext;
+  return std::max<int64_t>(1, std::min(want, c.max_position_embeddings));
+}
+
+void CausalLM::forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
+                       const ForwardOptions& opts) {
+  if (!own_) own_ = new_sequence();
+  const SequenceStep step{own_.get(), tokens, &logits, all_logits};
+  forward_batch({&step, 1}, opts);
+}
+
+void check_steps(std::span<const SequenceStep> steps, int64_t max_positions) {
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const SequenceStep& s = steps[i];
+    if (!s.seq || !s.logits) throw Error("forward: step " + std::to_string(i) + " has no sequence or logits");
+    for (size_t j = 0; j < i; ++j)
+      if (steps[j].seq == s.seq) throw Error("forward: one sequence appears twice in a batched step");
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    check_context(s.seq->n_past(), n, max_positions);
+    if (s.seq->n_past() + n > s.seq->capacity())
+      throw Error("the sequence would reach " + std::to_string(s.seq->n_past() + n) + " tokens (" +
+                  std::to_string(s.seq->n_past()) + " in the cache + " + std::to_string(n) +
+                  " new), past its context of " + std::to_string(s.seq->capacity()) +
+                  " (--ctx-size; the model allows " + std::to_string(max_positions) + ")");
+  }
 }
 
 void check_finite_activations(const float* v, int64_t n_tokens, int64_t width, int64_t first_position,

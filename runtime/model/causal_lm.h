@@ -59,6 +59,41 @@ struct ModelOptions {
   // Check the residual stream after every layer for NaN / infinity and name the first layer
   // that produced one (diagnostics; without it only the final hidden state is checked).
   bool check_finite_layers = false;
+  // Tokens one sequence may hold (its KV caches are reserved for this many at creation and
+  // never grow); 0: the config's max_position_embeddings, capped at kDefaultContext.
+  int64_t context = 0;
+};
+
+// The context a sequence gets when ModelOptions::context is 0 (as llama.cpp's default): real
+// models allow 128K-1M positions, whose caches would not fit next to the weights.
+constexpr int64_t kDefaultContext = 4096;
+
+// The context ModelOptions asks for, bounded by the model's max_position_embeddings.
+int64_t effective_context(const ModelConfig& c, const ModelOptions& o);
+
+// One sequence's state in one model: its KV caches (reserved for capacity() tokens at
+// creation) and, on Engram models, its n-gram history. Made by CausalLM::new_sequence and
+// used only with that model. After a forward step that threw, reset it before reuse.
+class Sequence {
+ public:
+  virtual ~Sequence() = default;
+  int64_t n_past() const { return n_past_; }      // tokens in the cache (the next position)
+  int64_t capacity() const { return capacity_; }  // tokens it may hold
+  virtual void reset() = 0;                       // forget every token (keeps the reservation)
+
+ protected:
+  explicit Sequence(int64_t capacity) : capacity_(capacity) {}
+  int64_t n_past_ = 0;
+  int64_t capacity_;
+};
+
+// One sequence's share of a batched forward step: its new tokens, and where its logits go
+// ([tokens.size(), vocab] when all_logits, else the last position's [vocab]).
+struct SequenceStep {
+  Sequence* seq = nullptr;
+  std::span<const int32_t> tokens;
+  std::vector<float>* logits = nullptr;
+  bool all_logits = false;
 };
 
 // Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.
@@ -70,15 +105,28 @@ class CausalLM {
  public:
   virtual ~CausalLM() = default;
   virtual const ModelConfig& config() const = 0;
-  // Tokens already in the cache (the position of the next token).
-  virtual int64_t n_past() const = 0;
-  // Clears the cache.
-  virtual void reset() = 0;
-  // Runs `tokens` at positions n_past().. as one batch and appends them to the cache. Writes
-  // logits [tokens.size(), vocab] when all_logits, else the last position's [vocab].
-  // Throws strata::Error for a token id outside the vocabulary.
-  virtual void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
-                       const ForwardOptions& opts = {}) = 0;
+  // Tokens a sequence of this model may hold (effective_context of its options).
+  virtual int64_t context() const = 0;
+  // A new, empty sequence with its caches reserved for context() tokens.
+  virtual std::unique_ptr<Sequence> new_sequence() const = 0;
+  // Runs each step's tokens after its sequence's cache, in one pass over the layers: the
+  // per-token work (norms, projections, the router, shared and routed experts) runs once over
+  // every step's tokens together, so a routed expert several sequences chose is read once;
+  // attention runs per sequence over its own cache. Each sequence at most once per call.
+  // Throws strata::Error for a token id outside the vocabulary, a sequence past its capacity
+  // or the model's context, or a sequence of another model.
+  virtual void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts = {}) = 0;
+
+  // The model's own sequence, for one-sequence use (made on first use).
+  // Tokens already in it (the position of the next token).
+  int64_t n_past() const { return own_ ? own_->n_past() : 0; }
+  // Clears it.
+  void reset() {
+    if (own_) own_->reset();
+  }
+  // Runs `tokens` at positions n_past().. as one batch of the own sequence; see forward_batch.
+  void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
+               const ForwardOptions& opts = {});
   virtual RoutingStats routing_stats() const = 0;
   // What loading decided that a user should hear (e.g. modules present but not used).
   virtual std::vector<std::string> load_notes() const { return {}; }
@@ -86,7 +134,14 @@ class CausalLM {
   virtual const ExpertSource& experts() const = 0;
   // The Engram module, when the model has one.
   virtual const Engram* engram() const { return nullptr; }
+
+ private:
+  std::unique_ptr<Sequence> own_;
 };
+
+// Throws strata::Error unless `steps` name distinct sequences with room for their tokens
+// (their capacity and the model's max_positions).
+void check_steps(std::span<const SequenceStep> steps, int64_t max_positions);
 
 // Throws strata::Error when positions n_past .. n_past + n - 1 do not fit the model's context
 // (max_position_embeddings): positions past it were never trained, and RoPE/YaRN past it is

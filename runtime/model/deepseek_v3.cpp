@@ -20,6 +20,7 @@
 #include "runtime/model/expert_source.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
+#include "runtime/model/step_batch.h"
 #include "runtime/model/weights.h"
 
 namespace strata {
@@ -79,26 +80,72 @@ struct LayerCache {
   Buf latent, k_rope, index_k;  // [n_past, kv_lora], [n_past, rope], [n_past, index_head_dim]
 };
 
+class DeepseekV3;
+
+class V3Sequence final : public Sequence {
+ public:
+  V3Sequence(const DeepseekV3* owner, int64_t capacity, const ModelConfig& c, const Engram* engram)
+      : Sequence(capacity), owner(owner), engram_src(engram) {
+    cache.resize(static_cast<size_t>(c.num_hidden_layers));
+    for (LayerCache& lc : cache) {
+      lc.latent.reserve(static_cast<size_t>(capacity * c.kv_lora_rank));
+      lc.k_rope.reserve(static_cast<size_t>(capacity * c.qk_rope_head_dim));
+      if (c.arch == Arch::DeepseekV32) lc.index_k.reserve(static_cast<size_t>(capacity * c.index_head_dim));
+    }
+    if (engram) this->engram = engram->new_state();
+  }
+  void reset() override {
+    n_past_ = 0;
+    for (LayerCache& lc : cache) {
+      lc.latent.clear();
+      lc.k_rope.clear();
+      lc.index_k.clear();
+    }
+    if (engram_src) engram = engram_src->new_state();
+  }
+  // Drops rows a failed step appended past n_past (the reservation stays).
+  void trim(const ModelConfig& c) {
+    for (LayerCache& lc : cache) {
+      lc.latent.resize(static_cast<size_t>(n_past_ * c.kv_lora_rank));
+      lc.k_rope.resize(static_cast<size_t>(n_past_ * c.qk_rope_head_dim));
+      if (!lc.index_k.empty()) lc.index_k.resize(static_cast<size_t>(n_past_ * c.index_head_dim));
+    }
+  }
+  void advance(int64_t n) { n_past_ += n; }
+
+  const DeepseekV3* owner;
+  const Engram* engram_src;
+  std::vector<LayerCache> cache;
+  Engram::State engram;
+};
+
+using Span = StepLayout::Span;
+V3Sequence& v3(const Span& g) { return *static_cast<V3Sequence*>(g.seq); }
+
+// The V3.2 indexer's queries, keys and head weights of every token of a step.
+struct IndexInputs {
+  Buf q, k, w;  // [N, nh, hd], [N, hd], [N, nh]
+};
+
 class DeepseekV3 final : public CausalLM {
  public:
   DeepseekV3(const ModelFiles& m, const ModelOptions& opts);
   const ModelConfig& config() const override { return c_; }
-  int64_t n_past() const override { return n_past_; }
-  void reset() override {
-    n_past_ = 0;
-    for (auto& lc : cache_) lc = LayerCache{};
-    if (engram_) engram_->reset();
+  int64_t context() const override { return context_; }
+  std::unique_ptr<Sequence> new_sequence() const override {
+    return std::make_unique<V3Sequence>(this, context_, c_, engram_.get());
   }
-  void forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
-               const ForwardOptions& opts) override;
+  void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return stats_; }
   const ExpertSource& experts() const override { return *experts_; }
   const Engram* engram() const override { return engram_.get(); }
 
  private:
-  void attention(int64_t li, const Buf& x, int64_t n, MlaMode mode, Buf& out);
-  // Keys each query may attend to: allowed[t * n_ctx + s].
-  std::vector<uint8_t> index_select(int64_t li, const Buf& x, const Buf& q_latent, int64_t n);
+  void attention(int64_t li, const StepLayout& lay, const Buf& x, MlaMode mode, Buf& out);
+  IndexInputs index_inputs(int64_t li, const Buf& x, const Buf& q_latent, const std::vector<int64_t>& pos);
+  // Appends the span's indexer keys to its cache; the keys each of its queries may attend
+  // to: allowed[t * n_ctx + s].
+  std::vector<uint8_t> index_select(int64_t li, const Span& g, const IndexInputs& in);
   void moe(int64_t li, const Buf& x, int64_t n, Buf& out);
 
   const ModelConfig& c_;
@@ -106,12 +153,11 @@ class DeepseekV3 final : public CausalLM {
   WeightView embed_, head_;
   Buf norm_;
   std::vector<Layer> layers_;
-  std::vector<LayerCache> cache_;
   Rope rope_, index_rope_;
   RouterParams router_;
   float softmax_scale_ = 1;
   bool index_pow2_scale_ = false;
-  int64_t n_past_ = 0;
+  int64_t context_ = 0;
   ModelOptions opts_;
   RoutingStats stats_;
   std::unique_ptr<Engram> engram_;
@@ -144,13 +190,13 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     softmax_scale_ = static_cast<float>(softmax_scale_ * ms * ms);
   }
   index_pow2_scale_ = c.quantization.scale_fmt == "ue8m0";
+  context_ = effective_context(c, opts);
   engram_ = load_engram(m, w_);
   if (engram_ && (opts.engram_cache_bytes > 0 || !opts.engram_placement.empty()))
     store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread, opts.engram_placement);
   experts_ = make_expert_source(m, w_, opts);
 
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
-  cache_.resize(layers_.size());
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
     Layer& L = layers_[static_cast<size_t>(li)];
     const std::string p = "layers." + std::to_string(li) + ".";
@@ -241,49 +287,49 @@ void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) {
   experts_->add_routed(static_cast<int>(li), x.data(), n, d, ids.data(), wts.data(), k, out.data());
 }
 
-std::vector<uint8_t> DeepseekV3::index_select(int64_t li, const Buf& x, const Buf& q_latent, int64_t n) {
+IndexInputs DeepseekV3::index_inputs(int64_t li, const Buf& x, const Buf& q_latent, const std::vector<int64_t>& pos) {
   const Indexer& ix = layers_[static_cast<size_t>(li)].indexer;
-  LayerCache& lc = cache_[static_cast<size_t>(li)];
-  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, rd = c_.qk_rope_head_dim;
+  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, N = static_cast<int64_t>(pos.size());
   const int64_t block = std::min<int64_t>(128, hd);
-  const int64_t n_ctx = n_past_ + n;
-
-  Buf q = zeros(n * nh * hd), k = zeros(n * hd), w = zeros(n * nh);
-  linear(ix.wq_b, q_latent.data(), n, q.data());
-  linear(ix.wk, x.data(), n, k.data());
-  layer_norm(k.data(), ix.k_norm_w.data(), ix.k_norm_b.data(), k.data(), n, hd, 1e-6f);
-  linear(ix.weights_proj, x.data(), n, w.data());
+  IndexInputs in{zeros(N * nh * hd), zeros(N * hd), zeros(N * nh)};
+  linear(ix.wq_b, q_latent.data(), N, in.q.data());
+  linear(ix.wk, x.data(), N, in.k.data());
+  layer_norm(in.k.data(), ix.k_norm_w.data(), ix.k_norm_b.data(), in.k.data(), N, hd, 1e-6f);
+  linear(ix.weights_proj, x.data(), N, in.w.data());
   const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(nh * hd)));
-  for (float& v : w) v *= wscale;
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t pos = n_past_ + t;
+  for (float& v : in.w) v *= wscale;
+  for (int64_t t = 0; t < N; ++t) {
     for (int64_t h = 0; h < nh; ++h) {
-      float* qh = q.data() + (t * nh + h) * hd;
-      index_rope_.apply_halves(qh, pos);
+      float* qh = in.q.data() + (t * nh + h) * hd;
+      index_rope_.apply_halves(qh, pos[t]);
       hadamard(qh, hd);
       fp8_qdq(qh, hd, block, index_pow2_scale_);
     }
-    float* kt = k.data() + t * hd;
-    index_rope_.apply_halves(kt, pos);
+    float* kt = in.k.data() + t * hd;
+    index_rope_.apply_halves(kt, pos[t]);
     hadamard(kt, hd);
     fp8_qdq(kt, hd, block, index_pow2_scale_);
   }
-  lc.index_k.insert(lc.index_k.end(), k.begin(), k.end());
-  (void)rd;
+  return in;
+}
+
+std::vector<uint8_t> DeepseekV3::index_select(int64_t li, const Span& g, const IndexInputs& in) {
+  LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
+  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, n = g.n, n_ctx = g.pos0 + n;
+  lc.index_k.insert(lc.index_k.end(), in.k.begin() + g.off * hd, in.k.begin() + (g.off + n) * hd);
 
   std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 0);
   std::vector<float> score;
   std::vector<int64_t> order;
   for (int64_t t = 0; t < n; ++t) {
-    const int64_t visible = n_past_ + t + 1;
+    const int64_t visible = g.pos0 + t + 1;
+    const float* q = in.q.data() + (g.off + t) * nh * hd;
+    const float* w = in.w.data() + (g.off + t) * nh;
     score.assign(static_cast<size_t>(visible), 0.0f);
     for (int64_t s = 0; s < visible; ++s) {
       const float* ks = lc.index_k.data() + s * hd;
       float acc = 0;
-      for (int64_t h = 0; h < nh; ++h) {
-        const float* qh = q.data() + (t * nh + h) * hd;
-        acc += w[t * nh + h] * std::max(dot_f32(qh, ks, hd), 0.0f);
-      }
+      for (int64_t h = 0; h < nh; ++h) acc += w[h] * std::max(dot_f32(q + h * hd, ks, hd), 0.0f);
       score[static_cast<size_t>(s)] = acc;
     }
     order.resize(static_cast<size_t>(visible));
@@ -295,140 +341,156 @@ std::vector<uint8_t> DeepseekV3::index_select(int64_t li, const Buf& x, const Bu
   return allowed;
 }
 
-void DeepseekV3::attention(int64_t li, const Buf& x, int64_t n, MlaMode mode, Buf& out) {
+void DeepseekV3::attention(int64_t li, const StepLayout& lay, const Buf& x, MlaMode mode_opt, Buf& out) {
+  const std::vector<int64_t>& pos = lay.pos;
   const Layer& L = layers_[static_cast<size_t>(li)];
-  LayerCache& lc = cache_[static_cast<size_t>(li)];
   const int64_t H = c_.num_attention_heads, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim,
-                dv = c_.v_head_dim, dl = c_.kv_lora_rank, dq = dn + dr;
+                dv = c_.v_head_dim, dl = c_.kv_lora_rank, dq = dn + dr, N = static_cast<int64_t>(pos.size());
 
-  // Queries.
-  Buf q = zeros(n * H * dq), q_latent;
+  // Queries of every token of the step.
+  Buf q = zeros(N * H * dq), q_latent;
   if (L.q_lora) {
-    q_latent = zeros(n * c_.q_lora_rank);
-    linear(L.wq_a, x.data(), n, q_latent.data());
-    rms_norm(q_latent.data(), L.q_norm.data(), q_latent.data(), n, c_.q_lora_rank, static_cast<float>(c_.rms_norm_eps));
-    linear(L.wq_b, q_latent.data(), n, q.data());
+    q_latent = zeros(N * c_.q_lora_rank);
+    linear(L.wq_a, x.data(), N, q_latent.data());
+    rms_norm(q_latent.data(), L.q_norm.data(), q_latent.data(), N, c_.q_lora_rank, static_cast<float>(c_.rms_norm_eps));
+    linear(L.wq_b, q_latent.data(), N, q.data());
   } else {
-    linear(L.wq, x.data(), n, q.data());
+    linear(L.wq, x.data(), N, q.data());
   }
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t h = 0; h < H; ++h) rope_.apply_interleaved(q.data() + (t * H + h) * dq + dn, n_past_ + t);
+  for (int64_t t = 0; t < N; ++t)
+    for (int64_t h = 0; h < H; ++h) rope_.apply_interleaved(q.data() + (t * H + h) * dq + dn, pos[t]);
 
-  // Latent and rope key of the new tokens, appended to the cache.
-  Buf kv = zeros(n * (dl + dr));
-  linear(L.wkv_a, x.data(), n, kv.data());
-  for (int64_t t = 0; t < n; ++t) {
-    float* row = kv.data() + t * (dl + dr);
-    rms_norm(row, L.kv_norm.data(), row, 1, dl, static_cast<float>(c_.rms_norm_eps));
-    rope_.apply_interleaved(row + dl, n_past_ + t);
-    lc.latent.insert(lc.latent.end(), row, row + dl);
-    lc.k_rope.insert(lc.k_rope.end(), row + dl, row + dl + dr);
+  // Latent and rope key of the new tokens, appended to each sequence's cache.
+  Buf kv = zeros(N * (dl + dr));
+  linear(L.wkv_a, x.data(), N, kv.data());
+  for (const Span& g : lay.spans) {
+    LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
+    for (int64_t t = g.off; t < g.off + g.n; ++t) {
+      float* row = kv.data() + t * (dl + dr);
+      rms_norm(row, L.kv_norm.data(), row, 1, dl, static_cast<float>(c_.rms_norm_eps));
+      rope_.apply_interleaved(row + dl, pos[t]);
+      lc.latent.insert(lc.latent.end(), row, row + dl);
+      lc.k_rope.insert(lc.k_rope.end(), row + dl, row + dl + dr);
+    }
   }
-  const int64_t n_ctx = n_past_ + n;
+  IndexInputs index;
+  if (L.has_indexer) index = index_inputs(li, x, q_latent, pos);
 
-  std::vector<uint8_t> allowed;
-  if (L.has_indexer) allowed = index_select(li, x, q_latent, n);
-  auto visible = [&](int64_t t, int64_t s) {
-    return s <= n_past_ + t && (allowed.empty() || allowed[static_cast<size_t>(t * n_ctx + s)]);
-  };
+  Buf heads_out = zeros(N * H * dv);
+  for (const Span& g : lay.spans) {
+    const LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
+    const int64_t n = g.n, n_past = g.pos0, n_ctx = n_past + n;
+    const float* qs = q.data() + g.off * H * dq;
+    float* hs = heads_out.data() + g.off * H * dv;
+    std::vector<uint8_t> allowed;
+    if (L.has_indexer) allowed = index_select(li, g, index);
+    auto visible = [&](int64_t t, int64_t s) {
+      return s <= n_past + t && (allowed.empty() || allowed[static_cast<size_t>(t * n_ctx + s)]);
+    };
+    const MlaMode mode = mode_opt != MlaMode::Auto ? mode_opt : n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;
 
-  // Heads are independent: one parallel job over them, each with its own scratch.
-  Buf heads_out = zeros(n * H * dv);
-  if (mode == MlaMode::Absorbed) {
-    run_in_compute_arena([&] {
-      tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-        Buf q_lat = zeros(n * dl), o_lat = zeros(dl), scores = zeros(n_ctx);
-        L.kv_up.absorb_q(h, q.data() + h * dq, n, H * dq, q_lat.data(), dl);
-        for (int64_t t = 0; t < n; ++t) {
-          const float* ql = q_lat.data() + t * dl;
-          const float* qr = q.data() + (t * H + h) * dq + dn;
-          for (int64_t s = 0; s < n_ctx; ++s) {
-            if (!visible(t, s)) {
-              scores[s] = kNegInf;
-              continue;
+    // Heads are independent: one parallel job over them, each with its own scratch.
+    if (mode == MlaMode::Absorbed) {
+      run_in_compute_arena([&] {
+        tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+          Buf q_lat = zeros(n * dl), o_lat = zeros(dl), scores = zeros(n_ctx);
+          L.kv_up.absorb_q(h, qs + h * dq, n, H * dq, q_lat.data(), dl);
+          for (int64_t t = 0; t < n; ++t) {
+            const float* ql = q_lat.data() + t * dl;
+            const float* qr = qs + (t * H + h) * dq + dn;
+            for (int64_t s = 0; s < n_ctx; ++s) {
+              if (!visible(t, s)) {
+                scores[s] = kNegInf;
+                continue;
+              }
+              const float a = dot_f32(ql, lc.latent.data() + s * dl, dl);
+              const float b = dot_f32(qr, lc.k_rope.data() + s * dr, dr);
+              scores[s] = (a + b) * softmax_scale_;
             }
-            const float a = dot_f32(ql, lc.latent.data() + s * dl, dl);
-            const float b = dot_f32(qr, lc.k_rope.data() + s * dr, dr);
-            scores[s] = (a + b) * softmax_scale_;
+            softmax(scores.data(), n_ctx);
+            std::fill(o_lat.begin(), o_lat.end(), 0.0f);
+            for (int64_t s = 0; s < n_ctx; ++s)
+              if (scores[s] != 0) axpy_f32(scores[s], lc.latent.data() + s * dl, o_lat.data(), dl);
+            L.kv_up.values(h, o_lat.data(), 1, dl, hs + (t * H + h) * dv, dv);
           }
-          softmax(scores.data(), n_ctx);
-          std::fill(o_lat.begin(), o_lat.end(), 0.0f);
-          for (int64_t s = 0; s < n_ctx; ++s)
-            if (scores[s] != 0) axpy_f32(scores[s], lc.latent.data() + s * dl, o_lat.data(), dl);
-          L.kv_up.values(h, o_lat.data(), 1, dl, heads_out.data() + (t * H + h) * dv, dv);
-        }
+        });
       });
-    });
-  } else {
-    run_in_compute_arena([&] {
-      tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-        Buf k_nope = zeros(n_ctx * dn), v = zeros(n_ctx * dv), scores = zeros(n_ctx);
-        L.kv_up.keys(h, lc.latent.data(), n_ctx, k_nope.data());
-        L.kv_up.values(h, lc.latent.data(), n_ctx, dl, v.data(), dv);
-        for (int64_t t = 0; t < n; ++t) {
-          const float* qn = q.data() + (t * H + h) * dq;
-          const float* qr = qn + dn;
-          for (int64_t s = 0; s < n_ctx; ++s) {
-            if (!visible(t, s)) {
-              scores[s] = kNegInf;
-              continue;
+    } else {
+      run_in_compute_arena([&] {
+        tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+          Buf k_nope = zeros(n_ctx * dn), v = zeros(n_ctx * dv), scores = zeros(n_ctx);
+          L.kv_up.keys(h, lc.latent.data(), n_ctx, k_nope.data());
+          L.kv_up.values(h, lc.latent.data(), n_ctx, dl, v.data(), dv);
+          for (int64_t t = 0; t < n; ++t) {
+            const float* qn = qs + (t * H + h) * dq;
+            const float* qr = qn + dn;
+            for (int64_t s = 0; s < n_ctx; ++s) {
+              if (!visible(t, s)) {
+                scores[s] = kNegInf;
+                continue;
+              }
+              const float a = dot_f32(qn, k_nope.data() + s * dn, dn);
+              const float b = dot_f32(qr, lc.k_rope.data() + s * dr, dr);
+              scores[s] = (a + b) * softmax_scale_;
             }
-            const float a = dot_f32(qn, k_nope.data() + s * dn, dn);
-            const float b = dot_f32(qr, lc.k_rope.data() + s * dr, dr);
-            scores[s] = (a + b) * softmax_scale_;
+            softmax(scores.data(), n_ctx);
+            float* o = hs + (t * H + h) * dv;
+            for (int64_t s = 0; s < n_ctx; ++s)
+              if (scores[s] != 0) axpy_f32(scores[s], v.data() + s * dv, o, dv);
           }
-          softmax(scores.data(), n_ctx);
-          float* o = heads_out.data() + (t * H + h) * dv;
-          for (int64_t s = 0; s < n_ctx; ++s)
-            if (scores[s] != 0) axpy_f32(scores[s], v.data() + s * dv, o, dv);
-        }
+        });
       });
-    });
+    }
   }
-  linear(L.wo, heads_out.data(), n, out.data());
+  linear(L.wo, heads_out.data(), N, out.data());
 }
 
-void DeepseekV3::forward(std::span<const int32_t> tokens, std::vector<float>& logits, bool all_logits,
-                         const ForwardOptions& opts) {
-  const int64_t n = static_cast<int64_t>(tokens.size()), d = c_.hidden_size, V = c_.vocab_size;
-  if (n == 0) {
-    logits.clear();
-    return;
+void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) {
+  const StepLayout lay = lay_out_steps(steps, c_.max_position_embeddings);
+  for (const Span& g : lay.spans) {
+    auto* seq = dynamic_cast<V3Sequence*>(g.seq);
+    if (!seq || seq->owner != this) throw Error("forward: a sequence made by another model");
+    seq->trim(c_);
   }
-  check_context(n_past_, n, c_.max_position_embeddings);
-  Buf h = zeros(n * d);
-  for (int64_t t = 0; t < n; ++t) {
-    const int32_t id = tokens[static_cast<size_t>(t)];
-    if (id < 0 || id >= embed_.rows)
-      throw Error("token id " + std::to_string(id) + " at position " + std::to_string(n_past_ + t) +
-                  " is outside the vocabulary [0, " + std::to_string(embed_.rows) + ")");
-    dequantize_rows(embed_, id, 1, h.data() + t * d);
-  }
-  if (engram_) engram_->begin_step(tokens);
-  const MlaMode mode = opts.mla != MlaMode::Auto ? opts.mla : n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;
+  const int64_t N = lay.size(), d = c_.hidden_size;
+  if (N == 0) return;
+  Buf h = zeros(N * d);
+  embed_tokens(embed_, lay, 1, h.data());
+  // Engram state is per sequence: bound around each sequence's calls, unbound on any exit.
+  const EngramBinding bind(engram_.get());
+  if (engram_)
+    for (const Span& g : lay.spans) {
+      bind.to(&v3(g).engram);
+      engram_->begin_step(steps[g.step].tokens);
+    }
   const float eps = static_cast<float>(c_.rms_norm_eps);
-  Buf x = zeros(n * d), y = zeros(n * d);
+  Buf x = zeros(N * d), y = zeros(N * d);
   for (int64_t li = 0; li < c_.num_hidden_layers; ++li) {
     const Layer& L = layers_[static_cast<size_t>(li)];
-    if (engram_ && engram_->is_layer(static_cast<int>(li))) engram_->apply(static_cast<int>(li), h.data(), n);
-    rms_norm(h.data(), L.attn_norm.data(), x.data(), n, d, eps);
-    attention(li, x, n, mode, y);
-    for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
-    rms_norm(h.data(), L.ffn_norm.data(), x.data(), n, d, eps);
-    if (L.moe) moe(li, x, n, y);
-    else mlp_forward(L.dense, x.data(), n, y.data());
-    for (int64_t i = 0; i < n * d; ++i) h[i] += y[i];
-    if (opts_.check_finite_layers) check_finite_activations(h.data(), n, d, n_past_, "layer", li);
+    if (engram_ && engram_->is_layer(static_cast<int>(li)))
+      for (const Span& g : lay.spans) {
+        bind.to(&v3(g).engram);
+        engram_->apply(static_cast<int>(li), h.data() + g.off * d, g.n);
+      }
+    rms_norm(h.data(), L.attn_norm.data(), x.data(), N, d, eps);
+    attention(li, lay, x, opts.mla, y);
+    for (int64_t i = 0; i < N * d; ++i) h[i] += y[i];
+    rms_norm(h.data(), L.ffn_norm.data(), x.data(), N, d, eps);
+    if (L.moe) moe(li, x, N, y);
+    else mlp_forward(L.dense, x.data(), N, y.data());
+    for (int64_t i = 0; i < N * d; ++i) h[i] += y[i];
+    if (opts_.check_finite_layers)
+      for (const Span& g : lay.spans) check_finite_activations(h.data() + g.off * d, g.n, d, g.pos0, "layer", li);
   }
-  n_past_ += n;
-  check_finite_activations(h.data(), n, d, n_past_ - n, "the last layer");
+  for (const Span& g : lay.spans) v3(g).advance(g.n);
+  for (const Span& g : lay.spans) check_finite_activations(h.data() + g.off * d, g.n, d, g.pos0, "the last layer");
   experts_->end_step();
 
-  const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
-  rms_norm(h.data() + first * d, norm_.data(), x.data(), rows, d, eps);
-  logits.assign(static_cast<size_t>(rows * V), 0.0f);
-  linear(head_, x.data(), rows, logits.data());
-  check_finite_activations(logits.data(), rows, V, n_past_ - n + first, "the output head");
+  const std::vector<int64_t> rows = logit_rows(steps, lay);
+  Buf hs = zeros(static_cast<int64_t>(rows.size()) * d);
+  for (size_t r = 0; r < rows.size(); ++r)
+    rms_norm(h.data() + rows[r] * d, norm_.data(), hs.data() + static_cast<int64_t>(r) * d, 1, d, eps);
+  head_logits(head_, hs, steps, lay);
 }
 
 }  // namespace

@@ -119,11 +119,6 @@ struct Engram::Layer {
   Buf value_bias;                            // [hidden]
   Buf key_bias, norm1, norm2, conv_norm;     // [streams · hidden]
   Buf conv_w;                                // [streams · hidden, kernel]
-
-  std::vector<int64_t> rows;  // [step_n, heads] of the current step
-  Buf history;  // [(kernel-1)·max_ngram_size, streams · hidden]: normalized values of the last tokens
-  Buf gates;    // [step_n, streams] of the last apply
-  int64_t applied = 0;  // tokens this layer has been applied to
 };
 
 Engram::Engram(const ModelConfig& c, const Weights& w, std::vector<int32_t> token_map)
@@ -147,7 +142,6 @@ Engram::Engram(const ModelConfig& c, const Weights& w, std::vector<int32_t> toke
                 "needs hc_mult >= 1, kernel_size >= 1 and n_embed_per_ngram a multiple of "
                 "n_head_per_ngram");
   pad_ = token_map_[static_cast<size_t>(e.pad_id)];
-  recent_.assign(static_cast<size_t>(max_ngram_ - 1), pad_);
 
   const auto sizes = engram_head_sizes(e);
   const int64_t dim = e.n_embed_per_ngram / e.n_head_per_ngram, ew = heads_ * dim, ch = streams_ * hidden_;
@@ -204,14 +198,36 @@ Engram::Engram(const ModelConfig& c, const Weights& w, std::vector<int32_t> toke
       append_vector(w, p + "short_conv.norms." + s + ".weight", hidden_, L->conv_norm);
     }
     append_vector(w, p + "short_conv.conv.weight", ch * kernel_, L->conv_w);
-    L->history.assign(static_cast<size_t>((kernel_ - 1) * max_ngram_ * ch), 0.0f);
     layers_.push_back(std::move(L));
   }
+  own_ = new_state();
+}
+
+Engram::State Engram::new_state() const {
+  State s;
+  s.recent.assign(static_cast<size_t>(std::max<int64_t>(max_ngram_ - 1, 0)), pad_);
+  s.layers.resize(layers_.size());
+  for (LayerState& ls : s.layers) ls.history.assign(static_cast<size_t>((kernel_ - 1) * max_ngram_ * streams_ * hidden_), 0.0f);
+  return s;
 }
 
 Engram::~Engram() = default;
-Engram::Engram(Engram&&) noexcept = default;
-Engram& Engram::operator=(Engram&&) noexcept = default;
+Engram::Engram(Engram&& o) noexcept { *this = std::move(o); }
+Engram& Engram::operator=(Engram&& o) noexcept {
+  const bool own = o.cur_ == &o.own_;
+  hidden_ = o.hidden_;
+  streams_ = o.streams_;
+  max_ngram_ = o.max_ngram_;
+  heads_ = o.heads_;
+  kernel_ = o.kernel_;
+  pad_ = o.pad_;
+  token_map_ = std::move(o.token_map_);
+  own_ = std::move(o.own_);
+  cur_ = own ? &own_ : o.cur_;
+  slot_ = std::move(o.slot_);
+  layers_ = std::move(o.layers_);
+  return *this;
+}
 
 bool Engram::is_layer(int layer) const {
   return layer >= 0 && static_cast<size_t>(layer) < slot_.size() && slot_[static_cast<size_t>(layer)] >= 0;
@@ -234,22 +250,25 @@ void Engram::begin_step(std::span<const int32_t> tokens) {
       throw Error("engram: token id " + std::to_string(id) + " at position " + std::to_string(t) +
                   " of the step is outside the vocabulary (" + std::to_string(token_map_.size()) + " ids)");
   }
-  step_n_ = n;
-  n_past_ += n;
+  State& st = *cur_;
+  st.step_n = n;
+  st.n_past += n;
   if (layers_.empty()) return;
 
   // ctx = the last max_ngram_size-1 compressed ids, then this step's.
-  std::vector<int32_t> ctx(recent_);
+  std::vector<int32_t> ctx(st.recent);
   for (int32_t id : tokens) ctx.push_back(token_map_[static_cast<size_t>(id)]);
   const int64_t per_order = heads_ / back;
-  for (auto& L : layers_) {
-    L->rows.resize(static_cast<size_t>(n * heads_));
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const Layer* L = layers_[li].get();
+    std::vector<int64_t>& rows = st.layers[li].rows;
+    rows.resize(static_cast<size_t>(n * heads_));
     const std::vector<int64_t>& m = L->multipliers;
     for (int64_t t = 0; t < n; ++t) {
       const int32_t* cur = ctx.data() + back + t;  // cur[-k] = tok_k
       // Two's-complement products and XOR: the bits NumPy's wrapping int64 arithmetic gives.
       uint64_t mix = static_cast<uint64_t>(cur[0]) * static_cast<uint64_t>(m[0]);
-      int64_t* out = L->rows.data() + t * heads_;
+      int64_t* out = rows.data() + t * heads_;
       for (int64_t order = 2; order <= max_ngram_; ++order) {
         mix ^= static_cast<uint64_t>(cur[-(order - 1)]) *
                static_cast<uint64_t>(m[static_cast<size_t>(order - 1)]);
@@ -261,13 +280,15 @@ void Engram::begin_step(std::span<const int32_t> tokens) {
       }
     }
   }
-  recent_.assign(ctx.end() - back, ctx.end());
-  for (auto& L : layers_) {
-    const int64_t rows = L->table->rows();
-    for (int64_t r : L->rows)
-      if (r >= 0 && r < rows) ++L->row_hist[static_cast<size_t>(r * kRowBins / rows)];
-    L->row_reads += static_cast<int64_t>(L->rows.size());
-    L->table->prefetch(L->rows.data(), static_cast<int64_t>(L->rows.size()));
+  st.recent.assign(ctx.end() - back, ctx.end());
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    Layer& L = *layers_[li];
+    const std::vector<int64_t>& rows = st.layers[li].rows;
+    const int64_t n_rows = L.table->rows();
+    for (int64_t r : rows)
+      if (r >= 0 && r < n_rows) ++L.row_hist[static_cast<size_t>(r * kRowBins / n_rows)];
+    L.row_reads += static_cast<int64_t>(rows.size());
+    L.table->prefetch(rows.data(), static_cast<int64_t>(rows.size()));
   }
 }
 
@@ -279,18 +300,26 @@ std::vector<int> Engram::layer_ids() const {
   return ids;
 }
 
-std::span<const int64_t> Engram::step_rows(int layer) const { return layer_at(layer).rows; }
+std::span<const int64_t> Engram::step_rows(int layer) const {
+  (void)layer_at(layer);  // throws for a layer without Engram
+  return cur_->layers[static_cast<size_t>(slot_[static_cast<size_t>(layer)])].rows;
+}
 
-std::span<const float> Engram::last_gates(int layer) const { return layer_at(layer).gates; }
+std::span<const float> Engram::last_gates(int layer) const {
+  (void)layer_at(layer);
+  return cur_->layers[static_cast<size_t>(slot_[static_cast<size_t>(layer)])].gates;
+}
 
 void Engram::apply(int layer, float* h, int64_t n) {
   Layer& L = layer_at(layer);
-  if (n != step_n_)
+  const State& st = *cur_;
+  LayerState& S = cur_->layers[static_cast<size_t>(slot_[static_cast<size_t>(layer)])];
+  if (n != st.step_n)
     throw Error("engram: layer " + std::to_string(layer) + " applied to " + std::to_string(n) +
-                " tokens; the step has " + std::to_string(step_n_));
-  if (L.applied != n_past_ - step_n_)
-    throw Error("engram: layer " + std::to_string(layer) + " has seen " + std::to_string(L.applied) +
-                " tokens of " + std::to_string(n_past_ - step_n_) +
+                " tokens; the step has " + std::to_string(st.step_n));
+  if (S.applied != st.n_past - st.step_n)
+    throw Error("engram: layer " + std::to_string(layer) + " has seen " + std::to_string(S.applied) +
+                " tokens of " + std::to_string(st.n_past - st.step_n) +
                 " before this step (applied twice, or a step was skipped)");
   if (n == 0) return;
 
@@ -298,7 +327,7 @@ void Engram::apply(int layer, float* h, int64_t n) {
   const int64_t dil = max_ngram_, back = (kernel_ - 1) * dil;
 
   Buf e(static_cast<size_t>(n * ew));
-  L.table->read_rows(L.rows.data(), n * heads_, e.data());
+  L.table->read_rows(S.rows.data(), n * heads_, e.data());
 
   Buf value(static_cast<size_t>(n * hidden_));
   linear(L.value_proj, e.data(), n, value.data());
@@ -307,7 +336,7 @@ void Engram::apply(int layer, float* h, int64_t n) {
       value[static_cast<size_t>(t * hidden_ + d)] += L.value_bias[static_cast<size_t>(d)];
 
   // Gates per stream: agreement of the normalized key (from e) and query (h_i).
-  L.gates.assign(static_cast<size_t>(n * streams_), 0.0f);
+  S.gates.assign(static_cast<size_t>(n * streams_), 0.0f);
   Buf key(static_cast<size_t>(n * hidden_)), q(static_cast<size_t>(hidden_));
   const double inv_sqrt_hidden = 1.0 / std::sqrt(static_cast<double>(hidden_));
   for (int64_t i = 0; i < streams_; ++i) {
@@ -324,17 +353,17 @@ void Engram::apply(int layer, float* h, int64_t n) {
       for (int64_t d = 0; d < hidden_; ++d) dot += static_cast<double>(k[d]) * q[static_cast<size_t>(d)];
       const double g = dot * inv_sqrt_hidden;
       const double s = g > 0 ? 1.0 : (g < 0 ? -1.0 : 0.0);
-      L.gates[static_cast<size_t>(t * streams_ + i)] =
+      S.gates[static_cast<size_t>(t * streams_ + i)] =
           sigmoid(static_cast<float>(s * std::sqrt(std::max(std::fabs(g), 1e-6))));
     }
   }
 
   // v = gate · value; x = [history; RMSNorm(v)] over channels c = i·hidden + d.
   Buf v(static_cast<size_t>(n * C)), x(static_cast<size_t>((back + n) * C));
-  std::copy(L.history.begin(), L.history.end(), x.begin());
+  std::copy(S.history.begin(), S.history.end(), x.begin());
   for (int64_t t = 0; t < n; ++t)
     for (int64_t i = 0; i < streams_; ++i) {
-      const float a = L.gates[static_cast<size_t>(t * streams_ + i)];
+      const float a = S.gates[static_cast<size_t>(t * streams_ + i)];
       float* vi = v.data() + t * C + i * hidden_;
       for (int64_t d = 0; d < hidden_; ++d) vi[d] = a * value[static_cast<size_t>(t * hidden_ + d)];
       rms_norm(vi, L.conv_norm.data() + i * hidden_, x.data() + (back + t) * C + i * hidden_, 1, hidden_,
@@ -353,20 +382,11 @@ void Engram::apply(int layer, float* h, int64_t n) {
       ht[c] += vt[c] + silu(y);
     }
   }
-  std::copy(x.end() - static_cast<std::ptrdiff_t>(back * C), x.end(), L.history.begin());
-  L.applied += n;
+  std::copy(x.end() - static_cast<std::ptrdiff_t>(back * C), x.end(), S.history.begin());
+  S.applied += n;
 }
 
-void Engram::reset() {
-  std::fill(recent_.begin(), recent_.end(), pad_);
-  n_past_ = step_n_ = 0;
-  for (auto& L : layers_) {
-    L->rows.clear();
-    L->gates.clear();
-    std::fill(L->history.begin(), L->history.end(), 0.0f);
-    L->applied = 0;
-  }
-}
+void Engram::reset() { *cur_ = new_state(); }
 
 const EngramTable& Engram::table(int layer) const { return *layer_at(layer).table; }
 

@@ -59,9 +59,23 @@ class MappedEngramTable final : public EngramTable {
   std::string name_;
 };
 
-// Every Engram layer of one model, for one sequence.
+// Every Engram layer of one model. The per-sequence part (the last tokens' ids, the causal
+// convolution's history) lives in a State: the Engram's own one, or one bound per sequence
+// when a model runs several sequences.
 class Engram {
  public:
+  struct LayerState {
+    std::vector<int64_t> rows;  // [step_n, heads] of the current step
+    std::vector<float> history;  // [(kernel-1)·max_ngram_size, streams · hidden]: normalized values of the last tokens
+    std::vector<float> gates;    // [step_n, streams] of the last apply
+    int64_t applied = 0;         // tokens this layer has been applied to
+  };
+  struct State {
+    std::vector<int32_t> recent;  // compressed ids of the last max_ngram_size-1 tokens (pad before the start)
+    int64_t n_past = 0, step_n = 0;
+    std::vector<LayerState> layers;  // per Engram layer, in layer_ids() order
+  };
+
   // streams = hc_mult for deepseek_v4, 1 otherwise. token_map from engram_token_map (size =
   // vocab). Reads `layers.N.engram.multipliers` / `head_sizes` (I32 or I64 tensors) and checks
   // them: positive odd multipliers; head sizes equal to engram_head_sizes(config) and summing to
@@ -75,7 +89,12 @@ class Engram {
   bool is_layer(int layer) const;
   int64_t streams() const { return streams_; }
   int64_t heads() const { return heads_; }    // (max_ngram_size - 1) · n_head_per_ngram
-  int64_t n_past() const { return n_past_; }  // tokens of the sequence so far (this step's included)
+  int64_t n_past() const { return cur_->n_past; }  // tokens of the sequence so far (this step's included)
+
+  // A fresh sequence's state, and which state the calls below act on (nullptr: the Engram's
+  // own). A bound state must outlive its use.
+  State new_state() const;
+  void bind(State* s) { cur_ = s ? s : &own_; }
 
   // Called once per forward step with the step's new tokens (appended to the history): the
   // table rows of every new token for every Engram layer, before any layer runs, so that a
@@ -97,7 +116,7 @@ class Engram {
   std::vector<int> layer_ids() const;
   // Inspection: the gates sigmoid(g) of the last apply at this layer, [n_new, streams].
   std::span<const float> last_gates(int layer) const;
-  void reset();  // forget the sequence
+  void reset();  // forget the bound sequence
 
   // The layer's table; replace it (same rows and dim, else strata::Error) to serve the rows
   // from another tier.
@@ -112,8 +131,8 @@ class Engram {
   int64_t hidden_ = 0, streams_ = 1, max_ngram_ = 0, heads_ = 0, kernel_ = 0;
   int32_t pad_ = 0;  // compressed pad id
   std::vector<int32_t> token_map_;
-  std::vector<int32_t> recent_;  // compressed ids of the last max_ngram_size-1 tokens (pad before the start)
-  int64_t n_past_ = 0, step_n_ = 0;
+  State own_;
+  State* cur_ = &own_;
   std::vector<int> slot_;  // layer id -> index in layers_, -1 when not an Engram layer
   std::vector<std::unique_ptr<Layer>> layers_;
 };

@@ -38,6 +38,8 @@ class Compressor {
   int64_t n_rows() const { return static_cast<int64_t>(rows_.size()) / dim_; }
   const float* row(int64_t j) const { return rows_.data() + j * dim_; }
   void reset();
+  // Room for the rows of a sequence of `tokens` tokens, so that append never reallocates.
+  void reserve_tokens(int64_t tokens) { rows_.reserve(static_cast<size_t>(tokens / ratio_ * dim_)); }
 
  private:
   void complete_block(int64_t j);
