@@ -161,7 +161,16 @@ void GenerationEngine::step(std::vector<std::unique_ptr<Request>>& active) {
     return;
   }
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  int64_t generated = 0;
+  {
+    // Counted before any request hears of this step.
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.steps;
+    stats_.prompt_tokens += prompt_tokens;
+    (prompt_tokens > 0 ? stats_.prefill_seconds : stats_.decode_seconds) += dt;
+    stats_.max_batch = std::max<int64_t>(stats_.max_batch, static_cast<int64_t>(steps.size()));
+    // A request samples a token unless part of its prompt is still unread after this step.
+    for (auto& r : active) stats_.generated_tokens += r->fed + r->next.size() >= r->prompt.size();
+  }
   for (auto& r : active) {
     if (r->fed < r->prompt.size()) {
       r->fed += r->next.size();
@@ -176,7 +185,6 @@ void GenerationEngine::step(std::vector<std::unique_ptr<Request>>& active) {
       continue;
     }
     ++r->generated;
-    ++generated;
     if (tok == tok_.eos_id() && !r->params.ignore_eos) {
       finish(*r, "stop");
       continue;
@@ -200,12 +208,6 @@ void GenerationEngine::step(std::vector<std::unique_ptr<Request>>& active) {
     }
     r->next.assign(1, tok);
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.steps;
-  stats_.prompt_tokens += prompt_tokens;
-  stats_.generated_tokens += generated;
-  (prompt_tokens > 0 ? stats_.prefill_seconds : stats_.decode_seconds) += dt;
-  stats_.max_batch = std::max<int64_t>(stats_.max_batch, static_cast<int64_t>(steps.size()));
 }
 
 }  // namespace strata
