@@ -43,6 +43,16 @@ if [ ! -f "$TOKDIR/models/tokenizer.json" ]; then
   fi
 fi
 
+# The official OpenAI client, which the server tests drive `strata serve` with (npm registry).
+OPENAIPKG=openai@6.49.0
+if [ ! -f .cache/npm/node_modules/openai/package.json ]; then
+  echo "strata setup: fetching $OPENAIPKG"
+  mkdir -p .cache/npm
+  if ! npm install --prefix .cache/npm --no-audit --no-fund --silent "$OPENAIPKG" >/dev/null 2>&1; then
+    echo "strata setup: warning: could not install $OPENAIPKG; the server's client test is skipped" >&2
+  fi
+fi
+
 [ -n "${STRATA_SETUP_NO_BUILD:-}" ] && exit 0
 
 BUILD_DIR=${STRATA_BUILD_DIR:-build}

@@ -56,7 +56,8 @@ GenerationEngine::Submit GenerationEngine::submit(std::vector<int32_t> prompt, G
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return Submit::Closed;
-    if (static_cast<int64_t>(queue_.size()) >= opts_.max_queue) {
+    // Free slots take requests at once; beyond them max_queue may wait.
+    if (queue_.size() >= static_cast<size_t>(opts_.max_queue) + free_.size()) {
       ++stats_.rejected;
       return Submit::QueueFull;
     }

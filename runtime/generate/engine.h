@@ -46,7 +46,7 @@ using GenerationSink = std::function<bool(const GenerationEvent&)>;
 
 struct EngineOptions {
   int slots = 4;                // sequences generated at once
-  int max_queue = 16;           // requests waiting for a slot; more are refused
+  int max_queue = 16;           // requests waiting for a busy slot; more are refused
   int64_t prefill_chunk = 256;  // prompt tokens of one request per step
 };
 

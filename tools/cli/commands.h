@@ -17,6 +17,7 @@ void register_inspect(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_make_tiny(CLI::App& app);
 void register_run(CLI::App& app);
+void register_serve(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);

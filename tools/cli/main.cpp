@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -9,10 +10,13 @@
 #include <exception>
 #include <iostream>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "runtime/common/files.h"
 #include "runtime/format/mapped_file.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/flag_aliases.h"
 
 std::filesystem::path strata::cli::profiles_dir() {
   if (const char* p = std::getenv("STRATA_PROFILES")) return p;
@@ -59,6 +63,7 @@ int main(int argc, char** argv) {
   strata::cli::register_tokenize(app);
   strata::cli::register_make_tiny(app);
   strata::cli::register_run(app);
+  strata::cli::register_serve(app);
   strata::cli::register_logits(app);
   strata::cli::register_profile(app);
   strata::cli::register_plan(app);
@@ -83,7 +88,10 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = strata::cli::expand_flag_aliases(argc, argv);
+    args.erase(args.begin());
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return finish_stdout() != 0 ? 1 : rc;
