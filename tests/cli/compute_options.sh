@@ -9,19 +9,19 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 TOKENS=1,17,200,33,4,91,300,7
 m="$WORK/v3"
 "$STRATA" make-tiny --arch deepseek_v3 --dtype fp4 --tokenizer generated --out "$m" >/dev/null
-"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/default.npy" 2>/dev/null
-"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --threads 1 --pin-threads --out "$WORK/pinned.npy" \
+"$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/default.npy" 2>/dev/null
+"$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --threads 1 --pin-threads --out "$WORK/pinned.npy" \
   2>"$WORK/err.txt"
 grep -q "compute: 1 threads, each pinned to one hardware thread" "$WORK/err.txt" || { echo "FAIL: no compute line"; cat "$WORK/err.txt"; exit 1; }
 cmp -s "$WORK/default.npy" "$WORK/pinned.npy" || { echo "FAIL: one pinned thread changed the logits"; exit 1; }
 grep -q "products at decode: mxfp4 by integer dot" "$WORK/err.txt" || { echo "FAIL: no products line"; cat "$WORK/err.txt"; exit 1; }
-"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --numa-split --out "$WORK/split.npy" 2>"$WORK/err.txt"
+"$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --numa-split --out "$WORK/split.npy" 2>"$WORK/err.txt"
 nodes=$(python3 -c 'import glob; print(len(glob.glob("/sys/devices/system/node/node[0-9]*")) or 1)')
 if [ "$nodes" = 1 ]; then
   grep -q "compute: .*one NUMA node: nothing to split" "$WORK/err.txt" || { echo "FAIL: --numa-split on one node not reported"; cat "$WORK/err.txt"; exit 1; }
 fi
 cmp -s "$WORK/default.npy" "$WORK/split.npy" || { echo "FAIL: --numa-split changed the logits"; exit 1; }
-"$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --exact-dot --out "$WORK/exact.npy" 2>"$WORK/err.txt"
+"$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --exact-dot --out "$WORK/exact.npy" 2>"$WORK/err.txt"
 grep -q "products at decode: mxfp4 widened to f32" "$WORK/err.txt" || { echo "FAIL: --exact-dot not reported"; cat "$WORK/err.txt"; exit 1; }
 grep -q "products in batches of 16+ tokens: oneDNN f32 GEMM (--exact-dot)" "$WORK/err.txt" ||
   { echo "FAIL: --exact-dot's batched products not reported"; cat "$WORK/err.txt"; exit 1; }
@@ -29,7 +29,7 @@ if cmp -s "$WORK/default.npy" "$WORK/exact.npy"; then
   echo "FAIL: --exact-dot gave the integer dot's logits"
   exit 1
 fi
-if "$STRATA" logits --model "$m" --tokens "$TOKENS" --threads 0 --out "$WORK/x.npy" 2>"$WORK/err.txt"; then
+if "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --threads 0 --out "$WORK/x.npy" 2>"$WORK/err.txt"; then
   echo "FAIL: --threads 0 accepted"
   exit 1
 fi

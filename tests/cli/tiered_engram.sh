@@ -14,7 +14,7 @@ for spec in "deepseek_v3 bf16" "deepseek_v4 fp4"; do
   read -r arch dtype <<<"$spec"
   m="$WORK/$arch"
   "$STRATA" make-tiny --arch "$arch" --engram --dtype "$dtype" --tokenizer generated --out "$m" >/dev/null
-  "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/free.npy" 2>/dev/null
+  "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/free.npy" 2>/dev/null
   "$STRATA" plan --model "$m" --profile "$WORK/box.json" --json --context 64 >"$WORK/full.json"
   # DRAM for what every token reads and the two caches (0.03 MiB experts, 0.06 MiB Engram),
   # less than a table beside them: routed experts and gathered tables leave DRAM.
@@ -30,7 +30,7 @@ fixed = j["weights_gb"]["dram"] * 1e9 - j["weights_gb_by_class"]["routed_expert"
 print((fixed + j["kv_cache"]["gb"] * 1e9 + (0.03 + 0.06) * 2**20 + 1000) / 1e9)
 PY
 )
-  "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/tiered.npy" --profile "$WORK/box.json" \
+  "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/tiered.npy" --profile "$WORK/box.json" \
     --dram-budget "$budget" --context 64 --expert-cache-mb 0.03 --engram-cache-mb 0.06 2>"$WORK/err.txt"
   grep -q "placement of Engram tables: layer 1 nvme, Engram cache 61.44 KiB for the 1 on NVMe" "$WORK/err.txt" \
     || { echo "FAIL: $arch: the table is not placed on NVMe"; cat "$WORK/err.txt"; exit 1; }
@@ -39,10 +39,10 @@ PY
   grep -q "^engram cache: [1-9][0-9]* row reads" "$WORK/err.txt" || { echo "FAIL: $arch: rows not read through the cache"; cat "$WORK/err.txt"; exit 1; }
   "$STRATA" plan --model "$m" --profile "$WORK/box.json" --json --context 64 \
     --dram-budget "$(/usr/bin/python3 -c "print($budget - 0.06 * 2**20 / 1e9)")" >"$WORK/$arch-plan.json"
-  "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/file.npy" --placement "$WORK/$arch-plan.json" \
+  "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/file.npy" --placement "$WORK/$arch-plan.json" \
     --expert-cache-mb 0.03 --engram-cache-mb 0.06 2>"$WORK/err.txt"
   grep -q "^engram tables: layer 1 nvme (paged" "$WORK/err.txt" || { echo "FAIL: $arch: plan file ignored"; cat "$WORK/err.txt"; exit 1; }
-  "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/roomy.npy" --profile "$WORK/box.json" \
+  "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/roomy.npy" --profile "$WORK/box.json" \
     --context 64 2>"$WORK/err.txt"
   grep -q "^engram tables: layer 1 dram (memory-mapped)" "$WORK/err.txt" || { echo "FAIL: $arch: roomy: $(cat "$WORK/err.txt")"; exit 1; }
   /usr/bin/python3 - "$WORK" "$arch" <<'PY'
@@ -56,7 +56,7 @@ print(f"ok: {arch}: logits with Engram tables on NVMe and in DRAM equal the unco
 PY
 done
 # A plan file with the table on NVMe but no Engram cache: refused with the flag to give.
-"$STRATA" logits --model "$WORK/deepseek_v3" --tokens "$TOKENS" --out "$WORK/x.npy" --placement "$WORK/deepseek_v3-plan.json" \
+"$STRATA" logits -v --model "$WORK/deepseek_v3" --tokens "$TOKENS" --out "$WORK/x.npy" --placement "$WORK/deepseek_v3-plan.json" \
   --expert-cache-mb 0.03 2>"$WORK/err.txt" && { echo "FAIL: NVMe tables with no cache accepted"; exit 1; }
 grep -q "Engram table(s) on NVMe but gives them no DRAM cache (--engram-cache-mb)" "$WORK/err.txt" \
   || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }

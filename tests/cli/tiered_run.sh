@@ -17,12 +17,12 @@ for spec in "deepseek_v3 bf16" "deepseek_v4 fp4"; do
   read -r arch dtype <<<"$spec"
   m="$WORK/$arch"
   "$STRATA" make-tiny --arch "$arch" --dtype "$dtype" --tokenizer generated --out "$m" >/dev/null
-  "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/free.npy" 2>/dev/null
+  "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/free.npy" 2>/dev/null
   "$STRATA" plan --model "$m" --profile "$WORK/box.json" --json --context 64 >"$WORK/full.json"
   # DRAM for everything but half of the routed experts, plus the 0.03 MiB cache.
   budget=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); w=j["weights_gb"]["dram"]; e=j["weights_gb_by_class"]["routed_expert"]["dram"]
 print(w - e / 2 + j["kv_cache"]["gb"] + 0.03 * 2**20 / 1e9)' "$WORK/full.json")
-  "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/tiered.npy" --profile "$WORK/box.json" \
+  "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/tiered.npy" --profile "$WORK/box.json" \
     --dram-budget "$budget" --context 64 --expert-cache-mb 0.03 2>"$WORK/err.txt"
   grep -q "placement on cpu-only-128gb: routed experts 0 gpu / [1-9][0-9]* dram / [1-9][0-9]* nvme" "$WORK/err.txt" \
     || { echo "FAIL: $arch: expected a DRAM/NVMe split"; cat "$WORK/err.txt"; exit 1; }
@@ -34,7 +34,7 @@ print(w - e / 2 + j["kv_cache"]["gb"] + 0.03 * 2**20 / 1e9)' "$WORK/full.json")
   grep -q "expert cache .* (predicted hit rate [0-9.]*%)" "$WORK/err.txt" \
     || { echo "FAIL: $arch: no predicted cache hit rate"; cat "$WORK/err.txt"; exit 1; }
   "$STRATA" plan --model "$m" --profile "$WORK/box.json" --json --context 64 --dram-budget "$budget" >"$WORK/plan.json"
-  "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --out "$WORK/file.npy" --placement "$WORK/plan.json" \
+  "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/file.npy" --placement "$WORK/plan.json" \
     --expert-cache-mb 0.03 --expert-io-pread 2>/dev/null
   /usr/bin/python3 - "$WORK" "$arch" <<'PY'  # Debian's python3 with python3-numpy
 import sys, numpy as np
@@ -47,23 +47,23 @@ print(f"ok: {arch}: logits of both tiered runs equal the unconstrained run")
 PY
 done
 m="$WORK/deepseek_v3"
-"$STRATA" run --model "$m" --prompt "hello" -n 4 --profile "$WORK/box.json" --dram-budget 0.0000001 >/dev/null 2>"$WORK/err.txt" \
+"$STRATA" run -v --model "$m" --prompt "hello" -n 4 --profile "$WORK/box.json" --dram-budget 0.0000001 >/dev/null 2>"$WORK/err.txt" \
   && { echo "FAIL: a budget below the cache accepted"; exit 1; }
 grep -q "leaves nothing beside an expert cache" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
-"$STRATA" run --model "$m" --prompt "hello" -n 4 --profile "$WORK/box.json" --dram-budget 2X >/dev/null 2>"$WORK/err.txt" \
+"$STRATA" run -v --model "$m" --prompt "hello" -n 4 --profile "$WORK/box.json" --dram-budget 2X >/dev/null 2>"$WORK/err.txt" \
   && { echo "FAIL: a bad size accepted"; exit 1; }
 grep -q "'2X' is not a size" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
 # The profile's NUMA policy reaches the run; a bad one is refused naming the file and key.
 sed 's/"numa_policy": "local"/"numa_policy": "bind", "numa_node": 0/' "$WORK/box.json" >"$WORK/bind.json"
-"$STRATA" run --model "$m" --prompt "hello" -n 2 --profile "$WORK/bind.json" --context 64 >/dev/null 2>"$WORK/err.txt"
+"$STRATA" run -v --model "$m" --prompt "hello" -n 2 --profile "$WORK/bind.json" --context 64 >/dev/null 2>"$WORK/err.txt"
 grep -q "^host memory: NUMA policy bind to node 0" "$WORK/err.txt" || { echo "FAIL: bind policy not used: $(cat "$WORK/err.txt")"; exit 1; }
 sed 's/"numa_policy": "local"/"numa_policy": "spread"/' "$WORK/box.json" >"$WORK/spread.json"
-"$STRATA" run --model "$m" --prompt "hello" -n 2 --profile "$WORK/spread.json" >/dev/null 2>"$WORK/err.txt" \
+"$STRATA" run -v --model "$m" --prompt "hello" -n 2 --profile "$WORK/spread.json" >/dev/null 2>"$WORK/err.txt" \
   && { echo "FAIL: an unknown NUMA policy accepted"; exit 1; }
 grep -q "spread.json: key 'cpu.numa_policy': must be interleave, bind or local" "$WORK/err.txt" \
   || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
 echo '{"experts": [[0, 0, "dram"]]}' >"$WORK/bad.json"  # layer 0 of the tiny V3 is dense
-"$STRATA" run --model "$m" --prompt "hello" -n 4 --placement "$WORK/bad.json" >/dev/null 2>"$WORK/err.txt" \
+"$STRATA" run -v --model "$m" --prompt "hello" -n 4 --placement "$WORK/bad.json" >/dev/null 2>"$WORK/err.txt" \
   && { echo "FAIL: a placement of a dense layer accepted"; exit 1; }
 grep -q "bad.json: 'experts' entry \[0,0,\"dram\"\]" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
 echo "ok: tiered run"

@@ -1,76 +1,113 @@
-// strata run --model M --prompt TEXT [-n N] [--temp T] [--top-p P] [--top-k K] [--seed S] [--chat]
-//            [model options: --no-act-quant --experts-per-token K --min-expert-weight W]
-// Streams the generated text to stdout; timing to stderr.
+// strata run -m M (-p TEXT | -p - | -f FILE) [-n N] [--temp T] [--top-p P] [--top-k K] [--seed S]
+//            [--chat] [--system TEXT] [--stop S]... [--ignore-eos] [--json] [model options]
+// Streams the generated text to stdout; the stop reason and timing to stderr (or everything
+// as one JSON object with --json).
 #include <chrono>
 #include <cstdio>
+#include <iostream>
+#include <iterator>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/common/error.h"
-#include "runtime/generate/sampler.h"
+#include "runtime/common/files.h"
+#include "runtime/generate/generate.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/generate/vocab_mask.h"
 #include "runtime/model/model_files.h"
 #include "tools/cli/commands.h"
 
 namespace strata::cli {
 
 void register_run(CLI::App& app) {
-  static std::string model, prompt;
-  static int n_predict = 64;
-  static SamplerParams sp;
-  static bool chat = false;
+  static std::string model, prompt, prompt_file, system;
+  static GenerationParams gp;
+  static bool chat = false, json_out = false;
   static ModelArgs mo;
+  gp.max_tokens = 64;
   auto* cmd = app.add_subcommand("run", "Generate text from a prompt (streamed to stdout)");
-  cmd->add_option("--model", model, "HF model directory or .gguf file")->required();
-  cmd->add_option("--prompt,-p", prompt, "Prompt text")->required();
-  cmd->add_option("-n,--n-predict", n_predict, "Tokens to generate at most")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temp", sp.temperature, "Sampling temperature (0: greedy)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-p", sp.top_p, "Nucleus sampling threshold in (0, 1]")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--top-k", sp.top_k, "Sample among the K most likely tokens (0: all)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", sp.seed, "Random seed of the sampler");
+  cmd->add_option("-m,--model", model, "HF model directory or .gguf file")->required();
+  auto* p = cmd->add_option("-p,--prompt", prompt, "Prompt text ('-': read it from standard input)");
+  auto* f = cmd->add_option("-f,--file", prompt_file, "Read the prompt from this file");
+  p->excludes(f);
+  cmd->add_option("-n,--n-predict", gp.max_tokens, "Tokens to generate at most")->check(CLI::Range(0, 1 << 24));
+  cmd->add_option("--temp", gp.sampling.temperature, "Sampling temperature (default 0: greedy; top-p/top-k apply when > 0)")
+      ->check(finite_in(0, 100, "a temperature"));
+  cmd->add_option("--top-p", gp.sampling.top_p, "With --temp: nucleus threshold in (0, 1]")
+      ->check(finite_in(1e-6, 1, "a probability in (0, 1]"));
+  cmd->add_option("--top-k", gp.sampling.top_k, "With --temp: sample among the K most likely tokens (0: all)")
+      ->check(CLI::Range(0, 1 << 30));
+  cmd->add_option("--seed", gp.sampling.seed, "Random seed of the sampler");
+  cmd->add_option("--stop", gp.stop, "Stop before this text (repeatable)");
+  cmd->add_flag("--ignore-eos", gp.ignore_eos, "Generate past the end-of-sequence token (always -n tokens)");
   cmd->add_flag("--chat", chat, "Wrap the prompt in the model's chat format as a user message");
+  cmd->add_option("--system", system, "With --chat: a system message before the prompt");
+  cmd->add_flag("--json", json_out, "Print one JSON object (text, tokens, stop reason, timings) instead of streaming");
   add_model_options(cmd, mo);
   cmd->callback([] {
+    if (prompt.empty() && prompt_file.empty()) throw Error("run: give the prompt with -p TEXT, -p - (stdin) or -f FILE");
+    std::string text = prompt;
+    if (!prompt_file.empty()) {
+      text = read_input_file(prompt_file, "-f");
+      require_utf8(text, "-f " + prompt_file);
+    } else if (prompt == "-") {
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      require_utf8(text, "the prompt on standard input");
+    } else {
+      require_utf8(text, "--prompt");
+    }
+    if (gp.sampling.temperature == 0 && (gp.sampling.top_p < 1 || gp.sampling.top_k > 0))
+      std::fprintf(stderr, "note: --top-p/--top-k have no effect without --temp (greedy decoding)\n");
     OpenOptions oo;
     oo.require_tokenizer = true;
     const ModelFiles m = open_model(model, oo);
     const Tokenizer& tok = *m.tokenizer;
     auto lm = load_model(m, mo);
-    Sampler sampler(sp);
-
-    require_utf8(prompt, "--prompt");
-    const std::vector<int32_t> ids = prompt_ids(tok, prompt, chat);
-    if (ids.empty()) throw Error("--prompt: the prompt encodes to no tokens");
-
-    using clock = std::chrono::steady_clock;
-    std::vector<float> logits;
-    const auto t0 = clock::now();
-    lm->forward(ids, logits, false);
-    const auto t1 = clock::now();
-
-    StreamDecoder out(tok);
-    int generated = 0;
-    for (; generated < n_predict; ++generated) {
-      const int32_t next = sampler.next(logits);
-      if (next == tok.eos_id()) break;
-      std::fputs(out.push(next).c_str(), stdout);
-      std::fflush(stdout);
-      if (generated + 1 < n_predict) {
-        const int32_t one[1] = {next};
-        lm->forward(one, logits, false);
-      }
+    std::vector<int32_t> ids;
+    if (chat) {
+      std::vector<ChatMessage> msgs;
+      if (!system.empty()) msgs.push_back({"system", system});
+      msgs.push_back({"user", text});
+      ids = tok.encode(tok.chat_prompt(msgs, true));
+    } else {
+      ids = prompt_ids(tok, text, false);
     }
-    std::fputs(out.flush().c_str(), stdout);
-    std::fputs("\n", stdout);
-    std::fflush(stdout);  // the text ends before the timing lines on stderr
-    const auto t2 = clock::now();
-    const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
-    const double decode_s = std::chrono::duration<double>(t2 - t1).count();
-    std::fprintf(stderr, "prefill: %zu tokens in %.3f s (%.1f tokens/s)\n", ids.size(), prefill_s,
-                 static_cast<double>(ids.size()) / prefill_s);
-    if (generated > 0)
-      std::fprintf(stderr, "decode:  %d tokens in %.3f s (%.1f tokens/s, %.2f ms/token)\n", generated, decode_s,
-                   generated / decode_s, 1e3 * decode_s / generated);
+    if (ids.empty()) throw Error("run: the prompt encodes to no tokens");
+    const VocabMask mask(tok, m.config.vocab_size);
+    auto seq = lm->new_sequence();
+    std::string all;
+    const GenerateResult r = generate(*lm, *seq, tok, mask, ids, gp, [&all](const std::string& piece) {
+      if (json_out) {
+        all += piece;
+      } else {
+        std::fputs(piece.c_str(), stdout);
+        std::fflush(stdout);
+      }
+      return true;
+    });
+    const std::string reason = r.eos ? "eos" : r.finish_reason == "stop" ? "stop string" : r.finish_reason;
+    if (json_out) {
+      nlohmann::json j = {{"text", all},
+                          {"stop_reason", reason},
+                          {"prompt_tokens", r.prompt_tokens},
+                          {"generated_tokens", r.generated},
+                          {"prefill_seconds", r.prefill_seconds},
+                          {"decode_seconds", r.decode_seconds},
+                          {"prefill_tokens_per_second", r.prefill_seconds > 0 ? r.prompt_tokens / r.prefill_seconds : 0},
+                          {"decode_tokens_per_second", r.decode_seconds > 0 ? r.generated / r.decode_seconds : 0}};
+      std::cout << j.dump() << "\n";
+    } else {
+      std::fputs("\n", stdout);
+      std::fflush(stdout);  // the text ends before the timing lines on stderr
+    }
+    std::fprintf(stderr, "stop: %s after %lld tokens\n", reason.c_str(), static_cast<long long>(r.generated));
+    std::fprintf(stderr, "prefill: %lld tokens in %.3f s (%.1f tokens/s)\n", static_cast<long long>(r.prompt_tokens),
+                 r.prefill_seconds, static_cast<double>(r.prompt_tokens) / r.prefill_seconds);
+    if (r.generated > 0)
+      std::fprintf(stderr, "decode:  %lld tokens in %.3f s (%.1f tokens/s, %.2f ms/token)\n",
+                   static_cast<long long>(r.generated), r.decode_seconds, r.generated / r.decode_seconds,
+                   1e3 * r.decode_seconds / static_cast<double>(r.generated));
     print_routing(*lm, mo);
   });
 }

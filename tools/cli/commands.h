@@ -18,6 +18,7 @@ void register_tokenize(CLI::App& app);
 void register_make_tiny(CLI::App& app);
 void register_run(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_chat(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
@@ -35,7 +36,9 @@ std::filesystem::path profiles_dir();
 struct ModelArgs {
   ModelOptions opts;
   std::string profile, dram_budget, vram_budget, hotness, placement;
-  int64_t context = 4096;
+  int64_t context = 0;       // -c: tokens per sequence (0: the model's, at most kDefaultContext)
+  bool verbose = false;      // -v: how the model runs, not only what it does
+  int n_gpu_layers = 0, n_cpu_moe = 0;  // llama.cpp's placement flags: accepted, explained
   int threads = 0;           // compute threads (0: the profile's, else every hardware thread)
   bool pin_threads = false;  // bind each compute thread to a core (hwloc)
   bool numa_split = false;   // one arena per NUMA node for the routed experts (or the profile's cpu.numa_split)

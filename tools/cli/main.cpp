@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   strata::cli::register_make_tiny(app);
   strata::cli::register_run(app);
   strata::cli::register_serve(app);
+  strata::cli::register_chat(app);
   strata::cli::register_logits(app);
   strata::cli::register_profile(app);
   strata::cli::register_plan(app);

@@ -35,7 +35,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_flag("--check-finite", o.check_finite_layers,
                 "Check the activations after every layer for NaN / infinity and name the first layer that "
                 "produced one (the final hidden state is always checked)");
-  cmd->add_option("--threads", a.threads,
+  cmd->add_option("-t,--threads", a.threads,
                   "Compute threads (default: the --profile's cpu.threads, else every hardware thread)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--pin-threads", a.pin_threads,
@@ -71,15 +71,26 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
       ->needs(prof);
   cmd->add_option("--vram-budget", a.vram_budget, "With --profile: GPU memory budget (e.g. 0, 24G)")->needs(prof);
   cmd->add_option("--hotness", a.hotness, "With --profile: expert hotness from `strata profile`")->needs(prof);
-  cmd->add_option("--context", a.context, "With --profile: tokens of KV cache the plan reserves")
-      ->check(CLI::PositiveNumber)
-      ->needs(prof);
+  cmd->add_option("-c,--ctx-size,--context", a.context,
+                  "Tokens one sequence may hold: its KV cache is reserved for this many at load, and --profile "
+                  "plans for it (default: the model's max_position_embeddings, at most 4096)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  cmd->add_option("--n-gpu-layers", a.n_gpu_layers,
+                  "llama.cpp's -ngl: accepted for familiarity. strata places by tier, not by layer: the planner "
+                  "(--profile, --vram-budget) puts attention, dense layers and the hottest experts on the GPU")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--n-cpu-moe", a.n_cpu_moe,
+                  "llama.cpp's --n-cpu-moe: accepted for familiarity; strata keeps each expert where the planner "
+                  "puts it (GPU / DRAM / NVMe) by its hotness, not the first N layers' on the CPU")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_flag("-v,--verbose", a.verbose,
+                "Print how the model runs: compute threads, product kernels per weight type, tier details");
 }
 
 namespace {
 
 // The compute arenas from --threads / --pin-threads / --numa-split, or the profile's.
-void configure_threads(const ModelArgs& a, const HardwareProfile* hw) {
+void configure_threads(const ModelArgs& a, const HardwareProfile* hw, bool verbose) {
   const int threads = a.threads > 0 ? a.threads : hw ? hw->threads : 0;
   const bool split = a.numa_split || (hw && hw->numa_split), pin = a.pin_threads || (hw && hw->pin_threads);
   if (threads <= 0 && !pin && !split) return;
@@ -95,6 +106,7 @@ void configure_threads(const ModelArgs& a, const HardwareProfile* hw) {
       nodes += (k ? " " : "") + std::to_string(compute_node_os_index(k));
     nodes += "), each computed and held by its node";
   }
+  if (!verbose && info.note.empty()) return;
   std::fprintf(stderr, "compute: %d threads%s%s%s%s\n", info.threads, info.pinned ? ", each pinned to one hardware thread" : "",
                nodes.c_str(), info.note.empty() ? "" : "; ", info.note.c_str());
 }
@@ -127,13 +139,18 @@ std::string describe_products(const ModelFiles& m) {
 }  // namespace
 
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
+  a.opts.context = a.context;
+  if (a.n_gpu_layers > 0 || a.n_cpu_moe > 0)
+    std::fprintf(stderr,
+                 "note: -ngl / --n-cpu-moe do not place anything in strata: this build runs every layer on the CPU "
+                 "(no GPU backend yet), experts in DRAM or streamed from NVMe as --profile / --placement say\n");
   std::optional<HardwareProfile> hw;
   if (!a.placement.empty()) {
     a.opts.expert_placement = load_expert_placement(a.placement, m.config);
     a.opts.engram_placement = load_engram_placement(a.placement, m.config);
   } else if (!a.profile.empty()) {
     PlanOptions po;
-    po.context = a.context;
+    po.context = effective_context(m.config, a.opts);
     if (!a.dram_budget.empty()) po.dram_budget_gb = parse_gb(a.dram_budget, "--dram-budget");
     if (!a.vram_budget.empty()) po.vram_budget_gb = parse_gb(a.vram_budget, "--vram-budget");
     if (!a.hotness.empty()) po.hotness = load_hotness(a.hotness);
@@ -150,9 +167,10 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     a.opts.host_memory = plan.memory;
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
-  configure_threads(a, hw ? &*hw : nullptr);
-  if (const std::string d = describe_products(m); !d.empty()) std::fprintf(stderr, "products at decode: %s\n", d.c_str());
-  if (gemm_min_batch() != INT64_MAX)
+  configure_threads(a, hw ? &*hw : nullptr, a.verbose);
+  if (const std::string d = describe_products(m); !d.empty() && a.verbose)
+    std::fprintf(stderr, "products at decode: %s\n", d.c_str());
+  if (gemm_min_batch() != INT64_MAX && a.verbose)
     std::fprintf(stderr, "products in batches of %lld+ tokens: oneDNN %s GEMM%s\n",
                  static_cast<long long>(gemm_min_batch()), gemm_type_name(),
                  !gemm_bf16_enabled()     ? " (--exact-dot)"
@@ -160,9 +178,16 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
                                          : " (no BF16 instructions or oneDNN BF16 matmul on this CPU)");
   auto lm = load_causal_lm(m, a.opts);
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
-  if (lm->experts().store_stats()) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
-  if (const Engram* eg = lm->engram(); eg && (a.opts.engram_cache_bytes > 0 || !a.opts.engram_placement.empty()))
+  if (lm->experts().store_stats() && a.verbose) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
+  if (const Engram* eg = lm->engram();
+      eg && a.verbose && (a.opts.engram_cache_bytes > 0 || !a.opts.engram_placement.empty()))
     std::fprintf(stderr, "%s\n", describe_engram_tables(*eg, a.opts.engram_placement).c_str());
+  const ModelConfig& c = m.config;
+  std::fprintf(stderr, "strata: %s, %s, %lld layers, %lld routed experts (%lld per token), context %lld tokens, %d CPU threads%s\n",
+               std::filesystem::path(m.path).filename().string().c_str(), std::string(arch_name(c.arch)).c_str(),
+               static_cast<long long>(c.num_hidden_layers),
+               static_cast<long long>(c.n_routed_experts), static_cast<long long>(c.num_experts_per_tok),
+               static_cast<long long>(lm->context()), compute_arena_info().threads, a.verbose ? "" : " (-v: details)");
   return lm;
 }
 
