@@ -141,6 +141,7 @@ void register_bench(CLI::App& app) {
   io->callback([] { bench_io(io_file, create_mb, io_block, io_qd, io_json); });
   register_bench_tier(bench);
   register_bench_moe(bench);
+  register_bench_run(bench);
   bench->require_subcommand(1);
   k->callback([] {
     const std::vector<int64_t> bs = parse_list(batches);

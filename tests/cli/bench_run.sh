@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# strata bench run: llama-bench style pp/tg rows (markdown and JSON), tg with several
+# sequences, the machine's bound beside them, and expert bytes per tier with a cache.
+set -euo pipefail
+STRATA=$1
+WORK=$2
+rm -rf "$WORK" && mkdir -p "$WORK"
+"$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/v3" >/dev/null
+"$STRATA" bench run -m "$WORK/v3" -p 32 -n 8 -r 2 --parallel 1,3 >"$WORK/out.md" 2>"$WORK/err.txt"
+for want in "| test | t/s |" "| pp32 | [0-9.]* ± [0-9.]* |" "| tg8 | [0-9.]* ± [0-9.]* |" "| tg8 ×3 seq |" "DRAM read [0-9.]* GB/s (measured now)"; do
+  grep -q "$want" "$WORK/out.md" || { echo "FAIL: no '$want'"; cat "$WORK/out.md" "$WORK/err.txt"; exit 1; }
+done
+"$STRATA" bench run -m "$WORK/v3" -p 16 -n 4 -r 1 --json --expert-cache-mb 0.05 >"$WORK/out.json" 2>/dev/null
+/usr/bin/env node -e '
+const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const tests = j.tests.map((t) => t.test).join(",");
+if (tests !== "pp16,tg4") { console.error("FAIL: tests " + tests); process.exit(1); }
+if (!(j.tests[1].samples.length === 1 && j.tests[1].mean > 0)) { console.error("FAIL: samples"); process.exit(1); }
+if (!(j.tg_expert_bytes_per_token && j.tg_expert_bytes_per_token.nvme > 0)) { console.error("FAIL: no bytes per tier"); process.exit(1); }
+' "$WORK/out.json"
+if "$STRATA" bench run -m "$WORK/v3" -n 4 --parallel 0 2>"$WORK/err.txt"; then echo "FAIL: --parallel 0 accepted"; exit 1; fi
+grep -q "'0' is not a count" "$WORK/err.txt" || { echo "FAIL: unclear error"; cat "$WORK/err.txt"; exit 1; }
+echo "ok: bench run: $(grep '| tg8 |' "$WORK/out.md")"

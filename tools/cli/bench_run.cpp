@@ -1,0 +1,214 @@
+// strata bench run -m M [-p 512] [-n 128] [-r 5] [--parallel 1,4] [--json] [model options]
+// llama-bench's tests on one model: pp<P> (a prompt of P tokens in one step) and tg<N> (N
+// tokens decoded one at a time, always N: no end-of-sequence), each repeated r times after a
+// warm-up, mean ± sd tokens/s. Beyond them: tg<N> with several sequences decoding together
+// (--parallel: continuous batching's gain), the bytes read per token by tier when experts go
+// through the memory tier, and the decode bound of this machine's DRAM read bandwidth
+// (measured in the same run) over the bytes one token must read.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/machine_limits.h"
+#include "runtime/common/error.h"
+#include "runtime/common/units.h"
+#include "runtime/generate/vocab_mask.h"
+#include "runtime/model/expert_source.h"
+#include "runtime/model/summary.h"
+#include "tools/cli/commands.h"
+
+namespace strata::cli {
+namespace {
+
+struct Row {
+  std::string test;
+  int sequences = 1;
+  std::vector<double> rates;  // tokens/s per repetition
+  double mean() const { return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size()); }
+  double sd() const {
+    if (rates.size() < 2) return 0;
+    double s = 0;
+    for (double r : rates) s += (r - mean()) * (r - mean());
+    return std::sqrt(s / static_cast<double>(rates.size() - 1));
+  }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<int> parse_counts(const std::string& s, const char* flag) {
+  std::vector<int> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long x = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end || x < 1 || x > 256) throw Error(std::string(flag) + ": '" + item + "' is not a count in [1, 256]");
+    v.push_back(static_cast<int>(x));
+  }
+  return v;
+}
+
+}  // namespace
+
+void register_bench_run(CLI::App* bench) {
+  static std::string model, parallel = "1";
+  static int n_prompt = 512, n_gen = 128, reps = 5;
+  static bool json = false;
+  static ModelArgs mo;
+  auto* b = bench->add_subcommand("run", "llama-bench style pp/tg tokens/s of a model, with bytes per token by tier");
+  b->add_option("-m,--model", model, "HF model directory or .gguf file")->required();
+  b->add_option("-p,--n-prompt", n_prompt, "Prompt tokens of the pp test (0: none)")->check(CLI::Range(0, 1 << 20));
+  b->add_option("-n,--n-gen", n_gen, "Generated tokens of the tg test (0: none)")->check(CLI::Range(0, 1 << 20));
+  b->add_option("-r,--repetitions", reps, "Repetitions of each test")->check(CLI::Range(1, 1000));
+  b->add_option("--parallel", parallel, "Sequences decoding together in tg tests, comma-separated (e.g. 1,4,8)");
+  b->add_flag("--json", json, "Print the results as JSON");
+  add_model_options(b, mo);
+  b->callback([] {
+    const std::vector<int> par = parse_counts(parallel, "--parallel");
+    OpenOptions oo;
+    const ModelFiles m = open_model(model, oo);
+    const ModelSummary sum = summarize(m);
+    if (mo.context == 0) mo.context = std::max<int64_t>(n_prompt, n_gen) + 1;
+    auto lm = load_model(m, mo);
+    if (std::max(n_prompt, n_gen) > lm->context())
+      throw Error("bench run: -p/-n of " + std::to_string(std::max(n_prompt, n_gen)) + " tokens exceed the context of " +
+                  std::to_string(lm->context()) + " (the model's max_position_embeddings)");
+    // Token ids the tokenizer knows (padding rows excluded), drawn with a fixed seed.
+    std::vector<int32_t> usable;
+    if (m.tokenizer) {
+      const VocabMask mask(*m.tokenizer, m.config.vocab_size);
+      for (int32_t id = 0; id < m.config.vocab_size; ++id)
+        if (mask.allowed(id)) usable.push_back(id);
+    } else {
+      for (int32_t id = 0; id < m.config.vocab_size; ++id) usable.push_back(id);
+    }
+    std::mt19937 rng(1234);
+    auto draw = [&](int64_t n) {
+      std::vector<int32_t> ids(static_cast<size_t>(n));
+      for (int32_t& id : ids) id = usable[rng() % usable.size()];
+      return ids;
+    };
+
+    std::vector<Row> rows;
+    std::vector<float> logits;
+    if (n_prompt > 0) {
+      Row row{"pp" + std::to_string(n_prompt)};
+      auto seq = lm->new_sequence();
+      for (int rep = -1; rep < reps; ++rep) {  // rep -1: warm-up
+        seq->reset();
+        const std::vector<int32_t> ids = draw(n_prompt);
+        const SequenceStep s{seq.get(), ids, &logits, false};
+        const auto t0 = std::chrono::steady_clock::now();
+        lm->forward_batch({&s, 1});
+        if (rep >= 0) row.rates.push_back(n_prompt / seconds_since(t0));
+      }
+      rows.push_back(row);
+    }
+    const ExpertStoreStats before = lm->experts().store_stats().value_or(ExpertStoreStats{});
+    int64_t tg_tokens = 0;
+    if (n_gen > 0)
+      for (int np : par) {
+        Row row{"tg" + std::to_string(n_gen), np};
+        std::vector<std::unique_ptr<Sequence>> seqs;
+        for (int i = 0; i < np; ++i) seqs.push_back(lm->new_sequence());
+        std::vector<std::vector<float>> out(static_cast<size_t>(np));
+        std::vector<std::vector<int32_t>> next(static_cast<size_t>(np));
+        for (int rep = -1; rep < reps; ++rep) {
+          for (int i = 0; i < np; ++i) {
+            seqs[static_cast<size_t>(i)]->reset();
+            next[static_cast<size_t>(i)] = draw(1);
+          }
+          const auto t0 = std::chrono::steady_clock::now();
+          for (int t = 0; t < n_gen; ++t) {
+            std::vector<SequenceStep> steps;
+            for (int i = 0; i < np; ++i)
+              steps.push_back({seqs[static_cast<size_t>(i)].get(), next[static_cast<size_t>(i)], &out[static_cast<size_t>(i)], false});
+            lm->forward_batch(steps);
+            for (int i = 0; i < np; ++i) {  // greedy: the argmax continues each sequence
+              const auto& l = out[static_cast<size_t>(i)];
+              next[static_cast<size_t>(i)] = {static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin())};
+            }
+          }
+          if (rep >= 0) {
+            row.rates.push_back(static_cast<double>(n_gen) * np / seconds_since(t0));
+            tg_tokens += static_cast<int64_t>(n_gen) * np;
+          }
+        }
+        rows.push_back(row);
+      }
+
+    // The machine's limit, measured now: DRAM read bandwidth, and the decode rate it allows
+    // when each token reads the active parameters' bytes once.
+    const double bw = measure_read_bandwidth_gbps(size_t{1} << 28, 5);
+    // Every tensor is read once per token, but the embedding and Engram tables (a few rows:
+    // not counted), the multi-token-prediction modules (not run) and the routed experts (top-k
+    // of them per layer).
+    double active_bytes = 0;
+    for (const auto& [cls, bytes] : sum.bytes_by_class) {
+      if (cls == "embedding" || cls == "mtp" || cls == "engram") continue;
+      const double share = cls != "routed_expert" ? 1.0
+                                                  : static_cast<double>(m.config.num_experts_per_tok) /
+                                                        static_cast<double>(std::max<int64_t>(1, m.config.n_routed_experts));
+      active_bytes += static_cast<double>(bytes) * share;
+    }
+    const double bound = active_bytes > 0 ? bw * 1e9 / active_bytes : 0;
+    const auto after = lm->experts().store_stats();
+    const std::string name = std::filesystem::path(m.path).filename().string();
+    const int threads = compute_arena_info().threads;
+    if (json) {
+      nlohmann::json j = {{"model", name},
+                          {"arch", std::string(arch_name(m.config.arch))},
+                          {"bytes", sum.tensor_bytes},
+                          {"params", sum.total_params},
+                          {"active_params", sum.active_params},
+                          {"threads", threads},
+                          {"dram_read_gbps", bw},
+                          {"decode_bound_tokens_per_second", bound},
+                          {"tests", nlohmann::json::array()}};
+      for (const Row& r : rows)
+        j["tests"].push_back({{"test", r.test}, {"sequences", r.sequences}, {"mean", r.mean()}, {"sd", r.sd()},
+                              {"samples", r.rates}});
+      if (after && tg_tokens > 0) {
+        const auto per = [&](uint64_t a, uint64_t b0) { return static_cast<double>(a - b0) / static_cast<double>(tg_tokens); };
+        j["tg_expert_bytes_per_token"] = {{"dram_fixed", per(after->fixed_bytes_used, before.fixed_bytes_used)},
+                                          {"dram_cache", per(after->cached_bytes_used, before.cached_bytes_used)},
+                                          {"nvme", per(after->bytes_read, before.bytes_read)}};
+      }
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("| model | size | params | backend | threads | test | t/s |\n");
+    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+    for (const Row& r : rows) {
+      const std::string test = r.sequences > 1 ? r.test + " ×" + std::to_string(r.sequences) + " seq" : r.test;
+      const double params = static_cast<double>(sum.total_params);
+      std::printf("| %s | %s | %.2f %s | CPU | %d | %s | %.2f ± %.2f |\n", name.c_str(),
+                  human_bytes(sum.tensor_bytes).c_str(), params >= 1e9 ? params / 1e9 : params / 1e6,
+                  params >= 1e9 ? "B" : "M", threads, test.c_str(), r.mean(), r.sd());
+    }
+    std::printf("\nDRAM read %.1f GB/s (measured now); a token reads %s of active weights: decode bound %.1f tokens/s "
+                "for one sequence\n",
+                bw, human_bytes(static_cast<uint64_t>(active_bytes)).c_str(), bound);
+    if (after && tg_tokens > 0) {
+      const auto per = [&](uint64_t a, uint64_t b0) { return human_bytes((a - b0) / static_cast<uint64_t>(tg_tokens)); };
+      std::printf("tg expert bytes per token: %s DRAM-fixed, %s DRAM cache, %s read from NVMe; cache hit %.1f%%\n",
+                  per(after->fixed_bytes_used, before.fixed_bytes_used).c_str(),
+                  per(after->cached_bytes_used, before.cached_bytes_used).c_str(),
+                  per(after->bytes_read, before.bytes_read).c_str(),
+                  100.0 * static_cast<double>(after->hits - before.hits) /
+                      static_cast<double>(std::max<uint64_t>(1, (after->hits + after->late + after->misses) -
+                                                                    (before.hits + before.late + before.misses))));
+    }
+  });
+}
+
+}  // namespace strata::cli
