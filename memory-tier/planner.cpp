@@ -32,6 +32,23 @@ std::string gb(double bytes) {
 
 }  // namespace
 
+double usable_vram_gb(const HardwareProfile& hw, const PlanOptions& opts) {
+  return std::max(0.0, opts.vram_budget_gb ? *opts.vram_budget_gb : hw.vram_gb - hw.vram_headroom_gb);
+}
+
+double usable_dram_gb(const HardwareProfile& hw, const PlanOptions& opts) {
+  return std::max(0.0, opts.dram_budget_gb ? *opts.dram_budget_gb : hw.dram_gb - hw.dram_headroom_gb);
+}
+
+std::string describe_budget(double usable_gb, const std::optional<double>& given, double profile_gb, double headroom_gb) {
+  char b[160];
+  if (given) std::snprintf(b, sizeof b, "%.4g GB (as given)", usable_gb);
+  else if (headroom_gb > 0)
+    std::snprintf(b, sizeof b, "%.4g GB (the profile's %.4g GB less %.4g GB headroom)", usable_gb, profile_gb, headroom_gb);
+  else std::snprintf(b, sizeof b, "%.4g GB", usable_gb);
+  return b;
+}
+
 Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const PlanOptions& opts) {
   // Hotness from another model (or a hand-edited file) would weigh experts that do not exist.
   for (const auto& [le, prob] : opts.hotness)
@@ -41,13 +58,15 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
                   std::to_string(in.n_experts) + " routed experts per layer): was it profiled on another model?");
   Placement p;
   const bool gpu = hw.has_gpu();
-  const double vram = gpu ? std::max(0.0, opts.vram_budget_gb.value_or(hw.vram_gb) - hw.vram_headroom_gb) : 0.0;
-  const double dram = std::max(0.0, opts.dram_budget_gb.value_or(hw.dram_gb) - hw.dram_headroom_gb);
+  const double vram = gpu ? usable_vram_gb(hw, opts) : 0.0;
+  const double dram = usable_dram_gb(hw, opts);
   if (!gpu && opts.vram_budget_gb && *opts.vram_budget_gb > 0)
     p.notes.push_back("the profile has no GPU: the VRAM budget is ignored");
   p.budget_gb[0] = vram;
   p.budget_gb[1] = dram;
   p.budget_gb[2] = 0;
+  p.budgets = "GPU " + describe_budget(vram, gpu ? opts.vram_budget_gb : std::nullopt, hw.vram_gb, hw.vram_headroom_gb) +
+              ", DRAM " + describe_budget(dram, opts.dram_budget_gb, hw.dram_gb, hw.dram_headroom_gb);
   double free_b[2] = {vram * kGB, dram * kGB};
 
   // 1. KV cache.
@@ -227,9 +246,7 @@ std::string placement_text(const PlanInput& in, const HardwareProfile& hw, const
   o << "model      " << in.model << " (" << in.n_layers << " layers, " << in.n_experts << " routed experts, top-"
     << in.top_k << ")\n";
   o << "profile    " << hw.name << " (" << hw.source << ")\n";
-  std::snprintf(line, sizeof line, "budgets    GPU %.1f GB, DRAM %.1f GB (after headroom), NVMe unbounded\n",
-                p.budget_gb[0], p.budget_gb[1]);
-  o << line;
+  o << "budgets    " << p.budgets << ", NVMe unbounded\n";
   std::snprintf(line, sizeof line,
                 "KV cache   %lld tokens = %.2f GB on %s; longest context that fits there: %lld tokens\n\n",
                 static_cast<long long>(p.context), double(p.kv_bytes) / kGB, std::string(tier_name(p.kv_tier)).c_str(),

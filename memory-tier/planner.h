@@ -60,7 +60,9 @@ struct PlanInput {
 };
 
 struct PlanOptions {
-  std::optional<double> vram_budget_gb, dram_budget_gb;  // override the profile (before headroom)
+  // Budgets used as given, replacing the profile's: its headroom is taken only from its own
+  // budgets (an explicit --dram-budget 2G means 2 GB for the model).
+  std::optional<double> vram_budget_gb, dram_budget_gb;
   int64_t context = 4096;                                 // KV cache reserved for this many tokens
   // (layer, expert) -> activation probability per token; missing pairs keep the uniform value.
   std::map<std::pair<int, int>, double> hotness;
@@ -73,9 +75,16 @@ struct ResourceTime {
   double gpu_s = 0, dram_s = 0, nvme_s = 0, pcie_s = 0;
 };
 
+// The budgets a plan uses: the explicit one as given, else the profile's less its headroom.
+double usable_vram_gb(const HardwareProfile& hw, const PlanOptions& opts);
+double usable_dram_gb(const HardwareProfile& hw, const PlanOptions& opts);
+// "24.0 GB (the profile's 25.5 GB less 1.5 GB headroom)" or "2.0 GB (as given)".
+std::string describe_budget(double usable_gb, const std::optional<double>& given, double profile_gb, double headroom_gb);
+
 struct Placement {
   std::vector<Tier> tier;  // parallel to PlanInput::items
   double budget_gb[3] = {0, 0, 0};
+  std::string budgets;  // "GPU 22.5 GB (the profile's 24.0 GB less 1.5 GB headroom), DRAM 2.0 GB (as given)"
   uint64_t bytes[3] = {0, 0, 0};                                // weights per tier
   std::map<std::string, std::array<uint64_t, 3>> bytes_by_class;  // class -> per tier
   Tier kv_tier = Tier::Dram;

@@ -53,8 +53,7 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
     if (it.expert >= 0) largest = std::max(largest, it.bytes);
     if (it.gathered && engram_table_layer(it.name) >= 0) ++tables;
   }
-  const double dram_gb = po.dram_budget_gb.value_or(hw.dram_gb);
-  const double usable_gb = std::max(0.0, dram_gb - hw.dram_headroom_gb);
+  const double usable_gb = usable_dram_gb(hw, po);
   ExpertPlan r;
   r.cache_bytes = cache_bytes ? cache_bytes
                               : std::max<uint64_t>(static_cast<uint64_t>(0.05 * usable_gb * 1e9),
@@ -65,13 +64,11 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
                                                                    tables * (uint64_t{256} << 10));
   const double reserve_gb = static_cast<double>(r.cache_bytes + r.engram_cache_bytes) / 1e9;
   if (reserve_gb >= usable_gb) {
-    char budget[200];
-    std::snprintf(budget, sizeof budget, "a DRAM budget of %.4g GB (%.4g GB after the profile's %.4g GB headroom)",
-                  dram_gb, usable_gb, hw.dram_headroom_gb);
-    throw Error(std::string(budget) + " leaves nothing beside an expert cache of " + human_bytes(r.cache_bytes) +
+    throw Error("a DRAM budget of " + describe_budget(usable_gb, po.dram_budget_gb, hw.dram_gb, hw.dram_headroom_gb) +
+                " leaves nothing beside an expert cache of " + human_bytes(r.cache_bytes) +
                 (r.engram_cache_bytes ? " and an Engram cache of " + human_bytes(r.engram_cache_bytes) : ""));
   }
-  po.dram_budget_gb = dram_gb - reserve_gb;
+  po.dram_budget_gb = usable_gb - reserve_gb;  // the rest, as given
   po.nvme_cache_bytes = r.cache_bytes;
   try {
     r.placement = plan_placement(in, hw, po);

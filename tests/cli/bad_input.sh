@@ -137,8 +137,8 @@ expect_refused "shared_experts.gate_proj.weight' (shared_expert) is in the files
   "$STRATA" inspect "$WORK/noshared"
 
 # Messages that name what went wrong.
-expect_refused "a DRAM budget of 2 GB (0 GB after the profile's 16 GB headroom)" "$STRATA" run --model "$WORK/m" \
-  --prompt hi --profile rtx4090-256gb --dram-budget 2G
+expect_refused "a DRAM budget of 1e-05 GB (as given) leaves nothing beside an expert cache of 48.00 KiB" "$STRATA" run --model "$WORK/m" \
+  --prompt hi --profile rtx4090-256gb --vram-budget 0 --dram-budget 0.00001
 expect_refused "'frobnicate' is not a strata command" "$STRATA" frobnicate
 expect_refused "--tokens: '-1' is not a token id" "$STRATA" logits --model "$WORK/m" --tokens -1 --out "$WORK/t.npy"
 printf 'ab\xff\xfecd' >"$WORK/bad-utf8.txt"

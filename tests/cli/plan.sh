@@ -14,8 +14,8 @@ for spec in "deepseek-v3-671b fp8" "deepseek-v3-671b q4_k" "deepseek-v4-flash fp
 done
 "$STRATA" plan --config "$DATA/deepseek-v4-pro.json" --weight-type fp4 --profile rtx4090-256gb | grep -q "stream from NVMe" \
   || { echo "FAIL: V4-Pro FP4 must say it needs NVMe"; exit 1; }
-if out=$("$STRATA" plan --config "$DATA/deepseek-v3-671b.json" --weight-type fp8 --profile cpu-only-128gb --dram-budget 20 2>&1); then
-  echo "FAIL: 20 GB of DRAM accepted for V3"; exit 1
+if out=$("$STRATA" plan --config "$DATA/deepseek-v3-671b.json" --weight-type fp8 --profile cpu-only-128gb --dram-budget 8 2>&1); then
+  echo "FAIL: 8 GB of DRAM accepted for V3"; exit 1
 fi
 grep -q "cannot run on cpu-only-128gb" <<<"$out" || { echo "FAIL: unclear refusal: $out"; exit 1; }
 "$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/tiny" >/dev/null

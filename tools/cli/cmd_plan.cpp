@@ -46,10 +46,12 @@ void register_plan(CLI::App& app) {
     if (!hotness.empty()) po.hotness = load_hotness(hotness);
     if (expert_cache_mb > 0) {
       po.nvme_cache_bytes = static_cast<uint64_t>(expert_cache_mb * 1024 * 1024);
-      po.dram_budget_gb = po.dram_budget_gb.value_or(hw.dram_gb) - static_cast<double>(po.nvme_cache_bytes) / 1e9;
-      if (*po.dram_budget_gb - hw.dram_headroom_gb <= 0)
-        throw Error("--expert-cache-mb: a cache of " + std::to_string(expert_cache_mb) +
-                    " MiB leaves no DRAM budget beside the profile's headroom");
+      const double usable = usable_dram_gb(hw, po);
+      po.dram_budget_gb = usable - static_cast<double>(po.nvme_cache_bytes) / 1e9;
+      if (*po.dram_budget_gb <= 0)
+        throw Error("--expert-cache-mb: a cache of " + std::to_string(expert_cache_mb) + " MiB leaves nothing of a DRAM budget of " +
+                    describe_budget(usable, dram.empty() ? std::nullopt : std::optional<double>(usable), hw.dram_gb,
+                                    hw.dram_headroom_gb));
     }
     PlanInput in;
     if (!model.empty()) {
