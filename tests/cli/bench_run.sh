@@ -16,7 +16,7 @@ const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 const tests = j.tests.map((t) => t.test).join(",");
 if (tests !== "pp16,tg4") { console.error("FAIL: tests " + tests); process.exit(1); }
 if (!(j.tests[1].samples.length === 1 && j.tests[1].mean > 0)) { console.error("FAIL: samples"); process.exit(1); }
-if (!(j.tg_expert_bytes_per_token && j.tg_expert_bytes_per_token.nvme > 0)) { console.error("FAIL: no bytes per tier"); process.exit(1); }
+if (!(j.tests[1].expert_bytes_per_token && j.tests[1].expert_bytes_per_token.nvme > 0)) { console.error("FAIL: no bytes per tier"); process.exit(1); }
 ' "$WORK/out.json"
 if "$STRATA" bench run -m "$WORK/v3" -n 4 --parallel 0 2>"$WORK/err.txt"; then echo "FAIL: --parallel 0 accepted"; exit 1; fi
 grep -q "'0' is not a count" "$WORK/err.txt" || { echo "FAIL: unclear error"; cat "$WORK/err.txt"; exit 1; }

@@ -31,6 +31,9 @@ struct Row {
   std::string test;
   int sequences = 1;
   std::vector<double> rates;  // tokens/s per repetition
+  // Routed-expert bytes per generated token by tier (tg rows, when experts go through the memory tier).
+  double fixed = 0, cached = 0, nvme = 0, hit = 0;
+  bool tiered = false;
   double mean() const { return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size()); }
   double sd() const {
     if (rates.size() < 2) return 0;
@@ -113,11 +116,12 @@ void register_bench_run(CLI::App* bench) {
       }
       rows.push_back(row);
     }
-    const ExpertStoreStats before = lm->experts().store_stats().value_or(ExpertStoreStats{});
     int64_t tg_tokens = 0;
     if (n_gen > 0)
       for (int np : par) {
         Row row{"tg" + std::to_string(n_gen), np};
+        const ExpertStoreStats row_before = lm->experts().store_stats().value_or(ExpertStoreStats{});
+        int64_t row_tokens = 0;
         std::vector<std::unique_ptr<Sequence>> seqs;
         for (int i = 0; i < np; ++i) seqs.push_back(lm->new_sequence());
         std::vector<std::vector<float>> out(static_cast<size_t>(np));
@@ -141,7 +145,19 @@ void register_bench_run(CLI::App* bench) {
           if (rep >= 0) {
             row.rates.push_back(static_cast<double>(n_gen) * np / seconds_since(t0));
             tg_tokens += static_cast<int64_t>(n_gen) * np;
+            row_tokens += static_cast<int64_t>(n_gen) * np;
           }
+        }
+        if (const auto st = lm->experts().store_stats(); st && row_tokens > 0) {
+          // Warm-up steps included in the counts: bytes over every token the row generated.
+          const double toks = static_cast<double>(row_tokens) * (reps + 1) / reps;
+          row.tiered = true;
+          row.fixed = static_cast<double>(st->fixed_bytes_used - row_before.fixed_bytes_used) / toks;
+          row.cached = static_cast<double>(st->cached_bytes_used - row_before.cached_bytes_used) / toks;
+          row.nvme = static_cast<double>(st->bytes_read - row_before.bytes_read) / toks;
+          const double uses = static_cast<double>((st->hits + st->late + st->misses) -
+                                                  (row_before.hits + row_before.late + row_before.misses));
+          row.hit = uses > 0 ? static_cast<double>(st->hits - row_before.hits) / uses : 0;
         }
         rows.push_back(row);
       }
@@ -161,7 +177,6 @@ void register_bench_run(CLI::App* bench) {
       active_bytes += static_cast<double>(bytes) * share;
     }
     const double bound = active_bytes > 0 ? bw * 1e9 / active_bytes : 0;
-    const auto after = lm->experts().store_stats();
     const std::string name = std::filesystem::path(m.path).filename().string();
     const int threads = compute_arena_info().threads;
     if (json) {
@@ -174,14 +189,13 @@ void register_bench_run(CLI::App* bench) {
                           {"dram_read_gbps", bw},
                           {"decode_bound_tokens_per_second", bound},
                           {"tests", nlohmann::json::array()}};
-      for (const Row& r : rows)
-        j["tests"].push_back({{"test", r.test}, {"sequences", r.sequences}, {"mean", r.mean()}, {"sd", r.sd()},
-                              {"samples", r.rates}});
-      if (after && tg_tokens > 0) {
-        const auto per = [&](uint64_t a, uint64_t b0) { return static_cast<double>(a - b0) / static_cast<double>(tg_tokens); };
-        j["tg_expert_bytes_per_token"] = {{"dram_fixed", per(after->fixed_bytes_used, before.fixed_bytes_used)},
-                                          {"dram_cache", per(after->cached_bytes_used, before.cached_bytes_used)},
-                                          {"nvme", per(after->bytes_read, before.bytes_read)}};
+      for (const Row& r : rows) {
+        nlohmann::json t = {{"test", r.test}, {"sequences", r.sequences}, {"mean", r.mean()}, {"sd", r.sd()},
+                            {"samples", r.rates}};
+        if (r.tiered)
+          t["expert_bytes_per_token"] = {{"dram_fixed", r.fixed}, {"dram_cache", r.cached}, {"nvme", r.nvme},
+                                         {"cache_hit", r.hit}};
+        j["tests"].push_back(t);
       }
       std::cout << j.dump(2) << "\n";
       return;
@@ -198,16 +212,12 @@ void register_bench_run(CLI::App* bench) {
     std::printf("\nDRAM read %.1f GB/s (measured now); a token reads %s of active weights: decode bound %.1f tokens/s "
                 "for one sequence\n",
                 bw, human_bytes(static_cast<uint64_t>(active_bytes)).c_str(), bound);
-    if (after && tg_tokens > 0) {
-      const auto per = [&](uint64_t a, uint64_t b0) { return human_bytes((a - b0) / static_cast<uint64_t>(tg_tokens)); };
-      std::printf("tg expert bytes per token: %s DRAM-fixed, %s DRAM cache, %s read from NVMe; cache hit %.1f%%\n",
-                  per(after->fixed_bytes_used, before.fixed_bytes_used).c_str(),
-                  per(after->cached_bytes_used, before.cached_bytes_used).c_str(),
-                  per(after->bytes_read, before.bytes_read).c_str(),
-                  100.0 * static_cast<double>(after->hits - before.hits) /
-                      static_cast<double>(std::max<uint64_t>(1, (after->hits + after->late + after->misses) -
-                                                                    (before.hits + before.late + before.misses))));
-    }
+    for (const Row& r : rows)
+      if (r.tiered)
+        std::printf("%s%s: routed-expert bytes per token %s DRAM-fixed, %s DRAM cache, %s read from NVMe; cache hit %.1f%%\n",
+                    r.test.c_str(), r.sequences > 1 ? (" ×" + std::to_string(r.sequences) + " seq").c_str() : "",
+                    human_bytes(static_cast<uint64_t>(r.fixed)).c_str(), human_bytes(static_cast<uint64_t>(r.cached)).c_str(),
+                    human_bytes(static_cast<uint64_t>(r.nvme)).c_str(), 100 * r.hit);
   });
 }
 
