@@ -45,16 +45,15 @@ std::optional<Tier> tier_from_name(const std::string& t) {
 
 }  // namespace
 
-ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes,
-                        uint64_t engram_cache_bytes) {
-  const PlanInput in = plan_input_from_model(m);
+CachedPlacement plan_with_caches(const PlanInput& in, const HardwareProfile& hw, PlanOptions po,
+                                 uint64_t cache_bytes, uint64_t engram_cache_bytes) {
   uint64_t largest = 0, tables = 0;
   for (const PlanItem& it : in.items) {
     if (it.expert >= 0) largest = std::max(largest, it.bytes);
     if (it.gathered && engram_table_layer(it.name) >= 0) ++tables;
   }
   const double usable_gb = usable_dram_gb(hw, po);
-  ExpertPlan r;
+  CachedPlacement r;
   r.cache_bytes = cache_bytes ? cache_bytes
                               : std::max<uint64_t>(static_cast<uint64_t>(0.05 * usable_gb * 1e9),
                                                    2 * static_cast<uint64_t>(in.top_k) * largest);
@@ -75,6 +74,30 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
   } catch (const std::runtime_error& e) {
     throw Error(e.what());
   }
+  int nvme_experts = 0, nvme_tables = 0;
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    nvme_experts += in.items[i].expert >= 0 && r.placement.tier[i] == Tier::Nvme;
+    nvme_tables += in.items[i].gathered && engram_table_layer(in.items[i].name) >= 0 && r.placement.tier[i] == Tier::Nvme;
+  }
+  if (nvme_experts == 0) r.cache_bytes = 0;
+  if (nvme_tables == 0) r.engram_cache_bytes = 0;
+  return r;
+}
+
+ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes,
+                        uint64_t engram_cache_bytes, bool gpu_executes) {
+  const PlanInput in = plan_input_from_model(m);
+  std::string replanned;
+  if (hw.has_gpu() && !gpu_executes) {
+    po.vram_budget_gb = 0;
+    replanned = "\nnote: the profile's GPU is not used: this build has no GPU backend, so its tier was re-planned "
+                "onto DRAM and NVMe (strata plan shows the GPU placement)";
+  }
+  ExpertPlan r;
+  CachedPlacement cp = plan_with_caches(in, hw, po, cache_bytes, engram_cache_bytes);
+  r.placement = std::move(cp.placement);
+  r.cache_bytes = cp.cache_bytes;
+  r.engram_cache_bytes = cp.engram_cache_bytes;
   for (size_t i = 0; i < in.items.size(); ++i) {
     if (in.items[i].expert < 0) continue;
     const Tier t = r.placement.tier[i];
@@ -88,7 +111,6 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
     r.engram_tier[layer] = r.placement.tier[i];
     paged += r.placement.tier[i] == Tier::Nvme && StoredEngramTable::pageable(m.index.at(in.items[i].name));
   }
-  if (r.count[static_cast<int>(Tier::Nvme)] == 0) r.cache_bytes = 0;
   if (paged == 0) r.engram_cache_bytes = 0;
   char line[512];
   std::snprintf(line, sizeof line,
@@ -112,8 +134,7 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
   r.summary += "\nhost memory: NUMA policy " + describe_numa(r.memory) + " on " + std::to_string(nodes) + " node" +
                (nodes > 1 ? "s" : "") +
                (r.memory.numa != NumaPolicy::Default && nodes == 1 ? " (nothing to spread: left to the kernel)" : "");
-  if (r.count[0] > 0)
-    r.summary += "\nnote: experts placed on the GPU are held in DRAM and computed by the CPU (no GPU forward pass yet)";
+  r.summary += replanned;
   return r;
 }
 

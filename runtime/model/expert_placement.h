@@ -13,6 +13,7 @@
 
 #include "memory-tier/hardware_profile.h"
 #include "memory-tier/planner.h"
+#include "runtime/model/plan_items.h"
 #include "runtime/model/model_files.h"
 
 namespace strata {
@@ -28,16 +29,28 @@ struct ExpertPlan {
   std::string summary;                       // for the user, a few lines
 };
 
+// The planner's answer with the DRAM caches reserved out of the budget first (see plan_experts
+// for their default sizes; a cache is 0 when nothing it would serve is on NVMe). What `strata
+// plan` prints and what `strata run --profile` loads come from this one function.
+struct CachedPlacement {
+  Placement placement;
+  uint64_t cache_bytes = 0, engram_cache_bytes = 0;
+};
+CachedPlacement plan_with_caches(const PlanInput& in, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes,
+                                 uint64_t engram_cache_bytes);
+
 // Plans `m` on `hw` with `po` (budgets, hotness, context). The cache for NVMe-tier experts is
 // `cache_bytes` when non-zero, else the larger of 5% of the DRAM budget and two layers' worth of
 // routed experts (2 × top-k × the largest expert); it is reserved out of the DRAM budget before
 // the experts are placed. A model with Engram tables also reserves a cache for the tables the
 // planner may put on NVMe: `engram_cache_bytes` when non-zero, else the larger of 1% of the
 // DRAM budget and 256 KiB per table. A cache is dropped (0) when nothing is put on NVMe for it.
+// gpu_executes: whether a GPU backend will run the GPU tier; when not, the profile's GPU
+// budget is taken as 0 (the GPU tier re-planned onto DRAM and NVMe) and the summary says so.
 // Throws strata::Error with the planner's reason when the model cannot run, or when the
 // reserves leave no DRAM.
 ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes,
-                        uint64_t engram_cache_bytes = 0);
+                        uint64_t engram_cache_bytes = 0, bool gpu_executes = false);
 
 // The experts of a placement file as `strata plan --json` writes it ("experts": [[layer,
 // expert, "gpu"|"dram"|"nvme"], ...]). Throws strata::Error naming the file and the entry

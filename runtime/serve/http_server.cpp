@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "runtime/common/error.h"
 #include "runtime/common/json_file.h"
@@ -86,6 +87,9 @@ void ApiServer::serve() { http_->listen_after_bind(); }
 void ApiServer::stop(std::chrono::milliseconds grace) {
   closing_ = true;
   engine_.shutdown(grace);
+  // Every request now has its last event; let the connections write them before the
+  // listener closes them (bounded: a client that stopped reading does not hold the exit).
+  for (int i = 0; i < 500 && in_flight_->load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   http_->stop();
 }
 
@@ -139,11 +143,21 @@ void ApiServer::routes() {
                                                                        : 400;
         return send_error(res, code, submit_error(status), code == 400 ? "invalid_request_error" : "server_error");
       }
+      // Counted until its response is written (or the client is gone).
+      ++*in_flight_;
+      struct Done {
+        explicit Done(std::shared_ptr<std::atomic<int>> c) : n(std::move(c)) {}
+        Done(const Done&) = delete;
+        Done& operator=(const Done&) = delete;
+        ~Done() { --*n; }
+        std::shared_ptr<std::atomic<int>> n;
+      };
       const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(started_) + "-" +
                              std::to_string(next_id_++);
       const int64_t created = unix_now();
       const std::string model = opts_.model_name;
       if (!r.stream) {
+        const Done done(in_flight_);
         std::string text;
         for (;;) {
           GenerationEvent e = ch->pop();
@@ -159,10 +173,11 @@ void ApiServer::routes() {
       }
       const bool usage = r.include_usage;
       auto first = std::make_shared<bool>(true);
+      auto done = std::make_shared<Done>(in_flight_);  // released with the provider
       res.set_header("Cache-Control", "no-cache");
       res.set_chunked_content_provider(
           "text/event-stream",
-          [ch, chat, id, created, model, usage, first](size_t, httplib::DataSink& sink) {
+          [ch, chat, id, created, model, usage, first, done](size_t, httplib::DataSink& sink) {
             GenerationEvent e = ch->pop();
             auto write = [&](const std::string& s) {
               if (sink.write(s.data(), s.size())) return true;

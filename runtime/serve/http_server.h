@@ -55,6 +55,7 @@ class ApiServer {
   std::unique_ptr<httplib::Server> http_;
   std::atomic<bool> closing_{false};
   std::atomic<int64_t> next_id_{0};
+  std::shared_ptr<std::atomic<int>> in_flight_ = std::make_shared<std::atomic<int>>(0);  // responses not yet written
   int port_ = 0;
   int64_t started_ = 0;
 };

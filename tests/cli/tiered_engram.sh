@@ -37,8 +37,9 @@ PY
   grep -q "^engram tables: layer 1 nvme (paged through a 61.44 KiB DRAM cache)" "$WORK/err.txt" \
     || { echo "FAIL: $arch: no per-table tier in the summary"; cat "$WORK/err.txt"; exit 1; }
   grep -q "^engram cache: [1-9][0-9]* row reads" "$WORK/err.txt" || { echo "FAIL: $arch: rows not read through the cache"; cat "$WORK/err.txt"; exit 1; }
+  # plan, given the flags run got, reserves the same caches and places the same way.
   "$STRATA" plan --model "$m" --profile "$WORK/box.json" --json --context 64 \
-    --dram-budget "$(/usr/bin/python3 -c "print($budget - 0.06 * 2**20 / 1e9)")" >"$WORK/$arch-plan.json"
+    --dram-budget "$budget" --expert-cache-mb 0.03 --engram-cache-mb 0.06 >"$WORK/$arch-plan.json"
   "$STRATA" logits -v --model "$m" --tokens "$TOKENS" --decode --out "$WORK/file.npy" --placement "$WORK/$arch-plan.json" \
     --expert-cache-mb 0.03 --engram-cache-mb 0.06 2>"$WORK/err.txt"
   grep -q "^engram tables: layer 1 nvme (paged" "$WORK/err.txt" || { echo "FAIL: $arch: plan file ignored"; cat "$WORK/err.txt"; exit 1; }

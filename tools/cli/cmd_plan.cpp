@@ -1,6 +1,7 @@
 // strata plan (--model M | --config config.json --weight-type T) --profile P
 //             [--hotness H.json] [--context N] [--vram-budget GB] [--dram-budget GB] [--expert-cache-mb MB]
 //             [--json] [--svg FILE]
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "memory-tier/planner.h"
 #include "runtime/common/error.h"
 #include "runtime/common/files.h"
+#include "runtime/common/units.h"
 #include "runtime/model/expert_placement.h"
 #include "runtime/model/plan_items.h"
 #include "tools/cli/commands.h"
@@ -19,7 +21,7 @@ void register_plan(CLI::App& app) {
   static bool json = false;
   static PlanOptions po;
   static std::string vram, dram;
-  static double expert_cache_mb = 0;
+  static double expert_cache_mb = 0, engram_cache_mb = 0;
   auto* cmd = app.add_subcommand("plan", "Place a model on a box (GPU / DRAM / NVMe) and predict its decode speed");
   auto* m = cmd->add_option("--model", model, "HF model directory or .gguf file");
   auto* c = cmd->add_option("--config", config, "config.json alone (what-if sizing, no weights needed)");
@@ -32,9 +34,14 @@ void register_plan(CLI::App& app) {
   cmd->add_option("--dram-budget", dram, "DRAM budget (e.g. 2G, 512M; a bare number is GB; default: the profile's)");
   cmd->add_option_function<double>(
       "--expert-cache-mb", [](double mb) { expert_cache_mb = mb; },
-      "DRAM cache for NVMe-tier experts, MiB, taken out of the DRAM budget (as strata run --profile reserves it); "
-      "the cost model assumes it holds the hottest of them")
+      "DRAM cache for NVMe-tier experts, MiB, taken out of the DRAM budget as strata run --profile reserves it "
+      "(default: the larger of 5% of the budget and two layers' routed experts, as run); the cost model assumes it "
+      "holds the hottest of them")
       ->check(CLI::PositiveNumber);
+  cmd->add_option_function<double>(
+         "--engram-cache-mb", [](double mb) { engram_cache_mb = mb; },
+         "DRAM cache for NVMe-tier Engram tables, MiB, reserved as strata run --profile does (default: as run)")
+      ->check(mib_size());
   cmd->add_flag("--json", json, "Print the placement as JSON");
   cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");
   cmd->callback([] {
@@ -44,15 +51,6 @@ void register_plan(CLI::App& app) {
     if (!vram.empty()) po.vram_budget_gb = parse_gb(vram, "--vram-budget");
     if (!dram.empty()) po.dram_budget_gb = parse_gb(dram, "--dram-budget");
     if (!hotness.empty()) po.hotness = load_hotness(hotness);
-    if (expert_cache_mb > 0) {
-      po.nvme_cache_bytes = static_cast<uint64_t>(expert_cache_mb * 1024 * 1024);
-      const double usable = usable_dram_gb(hw, po);
-      po.dram_budget_gb = usable - static_cast<double>(po.nvme_cache_bytes) / 1e9;
-      if (*po.dram_budget_gb <= 0)
-        throw Error("--expert-cache-mb: a cache of " + std::to_string(expert_cache_mb) + " MiB leaves nothing of a DRAM budget of " +
-                    describe_budget(usable, dram.empty() ? std::nullopt : std::optional<double>(usable), hw.dram_gb,
-                                    hw.dram_headroom_gb));
-    }
     PlanInput in;
     if (!model.empty()) {
       OpenOptions oo;
@@ -61,14 +59,32 @@ void register_plan(CLI::App& app) {
       const ModelConfig cfg = load_hf_config(config);
       in = plan_input_from_config(cfg, weight_type, std::filesystem::path(config).filename().string());
     }
-    Placement p;
-    try {
-      p = plan_placement(in, hw, po);
-    } catch (const std::runtime_error& e) {
-      throw Error(e.what());
-    }
+    // The same reservations `strata run --profile` makes: the expert cache (and Engram cache)
+    // out of the DRAM budget first, at the same default sizes.
+    const uint64_t cache = expert_cache_mb > 0 ? mib_to_bytes(expert_cache_mb) : 0;
+    const uint64_t engram_cache = engram_cache_mb > 0 ? mib_to_bytes(engram_cache_mb) : 0;
+    const CachedPlacement cp = plan_with_caches(in, hw, po, cache, engram_cache);
+    const Placement& p = cp.placement;
     if (json) std::cout << placement_json(in, p).dump(2) << "\n";
-    else std::cout << placement_text(in, hw, p);
+    else {
+      std::cout << placement_text(in, hw, p);
+      std::printf("caches     expert cache %s, Engram cache %s (reserved out of the DRAM budget, as strata run does)\n",
+                  cp.cache_bytes ? human_bytes(cp.cache_bytes).c_str() : "none (nothing on NVMe)",
+                  cp.engram_cache_bytes ? human_bytes(cp.engram_cache_bytes).c_str() : "none");
+      if (hw.has_gpu()) {
+        // Where this build would run it: without a GPU backend the GPU tier is re-planned.
+        PlanOptions cpu = po;
+        cpu.vram_budget_gb = 0;
+        try {
+          const CachedPlacement here = plan_with_caches(in, hw, cpu, cache, engram_cache);
+          std::printf("note: this build has no GPU backend: strata run here re-plans the GPU tier onto DRAM and NVMe "
+                      "and predicts %.2f tokens/s (bound by %s)\n",
+                      here.placement.tokens_per_s, here.placement.bound.c_str());
+        } catch (const std::exception& e) {
+          std::printf("note: this build has no GPU backend, and without the GPU the model does not fit: %s\n", e.what());
+        }
+      }
+    }
     if (!svg.empty()) write_output_file(svg, placement_svg(in, p), "--svg");
   });
 }
