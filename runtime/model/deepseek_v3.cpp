@@ -18,6 +18,7 @@
 #include "runtime/model/engram.h"
 #include "runtime/model/engram_store.h"
 #include "runtime/model/expert_source.h"
+#include "runtime/model/moe_block.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/step_batch.h"
@@ -70,10 +71,7 @@ struct Layer {
   bool has_indexer = false;
   Indexer indexer;
   bool moe = false;
-  Mlp dense, shared;
-  bool has_shared = false;
-  WeightView gate;
-  Buf gate_bias;
+  Mlp dense;  // dense layers; MoE layers are the MoeBlock's
 };
 
 struct LayerCache {
@@ -136,7 +134,7 @@ class DeepseekV3 final : public CausalLM {
     return std::make_unique<V3Sequence>(this, context_, c_, engram_.get());
   }
   void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
-  RoutingStats routing_stats() const override { return stats_; }
+  RoutingStats routing_stats() const override { return moe_->stats(); }
   const ExpertSource& experts() const override { return *experts_; }
   const Engram* engram() const override { return engram_.get(); }
 
@@ -146,7 +144,6 @@ class DeepseekV3 final : public CausalLM {
   // Appends the span's indexer keys to its cache; the keys each of its queries may attend
   // to: allowed[t * n_ctx + s].
   std::vector<uint8_t> index_select(int64_t li, const Span& g, const IndexInputs& in);
-  void moe(int64_t li, const Buf& x, int64_t n, Buf& out);
 
   const ModelConfig& c_;
   Weights w_;
@@ -154,14 +151,13 @@ class DeepseekV3 final : public CausalLM {
   Buf norm_;
   std::vector<Layer> layers_;
   Rope rope_, index_rope_;
-  RouterParams router_;
   float softmax_scale_ = 1;
   bool index_pow2_scale_ = false;
   int64_t context_ = 0;
   ModelOptions opts_;
-  RoutingStats stats_;
   std::unique_ptr<Engram> engram_;
   std::unique_ptr<ExpertSource> experts_;
+  std::unique_ptr<MoeBlock> moe_;
 };
 
 RopeParams rope_params(const ModelConfig& c) {
@@ -183,7 +179,6 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
   embed_ = w_.matrix("embed.weight");
   head_ = w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight");
   norm_ = w_.vector("norm.weight");
-  router_ = RouterParams::from_config(c, opts);
   softmax_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.qk_nope_head_dim + c.qk_rope_head_dim)));
   if (c.rope_scaling.type == "yarn" && c.rope_scaling.mscale_all_dim != 0) {
     const double ms = yarn_mscale(c.rope_scaling.factor, c.rope_scaling.mscale_all_dim);
@@ -243,48 +238,13 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
       L.indexer.k_norm_b = w_.vector(p + "attn.indexer.k_norm.bias");
     }
     L.moe = c.is_moe_layer(li);
-    if (!L.moe) {
+    if (!L.moe)
       L.dense = {w_.matrix(p + "ffn.w1.weight"), w_.matrix(p + "ffn.w2.weight"), w_.matrix(p + "ffn.w3.weight")};
-      continue;
-    }
-    L.gate = w_.matrix(p + "ffn.gate.weight");
-    if (w_.has(p + "ffn.gate.bias")) L.gate_bias = w_.vector(p + "ffn.gate.bias");
-    L.has_shared = c.n_shared_experts > 0;
-    if (L.has_shared)
-      L.shared = {w_.matrix(p + "ffn.shared_experts.w1.weight"), w_.matrix(p + "ffn.shared_experts.w2.weight"),
-                  w_.matrix(p + "ffn.shared_experts.w3.weight")};
-    }
-}
-
-void DeepseekV3::moe(int64_t li, const Buf& x, int64_t n, Buf& out) {
-  const Layer& L = layers_[static_cast<size_t>(li)];
-  const int64_t d = c_.hidden_size, ne = c_.n_routed_experts, k = router_.top_k;
-  Buf logits = zeros(n * ne);
-  linear(L.gate, x.data(), n, logits.data());
-  std::vector<int32_t> ids(static_cast<size_t>(n * k));
-  Buf wts = zeros(n * k);
-  for (int64_t t = 0; t < n; ++t)
-    route_token(router_, logits.data() + t * ne, L.gate_bias.empty() ? nullptr : L.gate_bias.data(),
-                ids.data() + t * k, wts.data() + t * k);
-  stats_.routed += n * k;
-  for (int64_t t = 0; t < n; ++t) stats_.skipped += drop_small_experts(wts.data() + t * k, k, opts_.min_expert_weight);
-
-  // Guess the next layer's experts from this layer's hidden state: its reads start while this
-  // layer's experts compute.
-  if (experts_->wants_prediction() && li + 1 < c_.num_hidden_layers && layers_[static_cast<size_t>(li + 1)].moe) {
-    const Layer& next = layers_[static_cast<size_t>(li + 1)];
-    linear(next.gate, x.data(), n, logits.data());
-    std::vector<int32_t> guess(ids.size());
-    Buf gw = zeros(n * k);
-    for (int64_t t = 0; t < n; ++t)
-      route_token(router_, logits.data() + t * ne, next.gate_bias.empty() ? nullptr : next.gate_bias.data(),
-                  guess.data() + t * k, gw.data() + t * k);
-    experts_->predict(static_cast<int>(li + 1), guess);
   }
-
-  std::fill(out.begin(), out.end(), 0.0f);
-  if (L.has_shared) mlp_forward(L.shared, x.data(), n, out.data());
-  experts_->add_routed(static_cast<int>(li), x.data(), n, d, ids.data(), wts.data(), k, out.data());
+  std::vector<MoeLayerWeights> moe_layers;
+  for (int64_t li = 0; li < c.num_hidden_layers; ++li)
+    moe_layers.push_back(load_moe_layer(w_, c, li, m.index.path().string()));
+  moe_ = std::make_unique<MoeBlock>(c, opts, std::move(moe_layers), *experts_);
 }
 
 IndexInputs DeepseekV3::index_inputs(int64_t li, const Buf& x, const Buf& q_latent, const std::vector<int64_t>& pos) {
@@ -476,7 +436,7 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
     attention(li, lay, x, opts.mla, y);
     for (int64_t i = 0; i < N * d; ++i) h[i] += y[i];
     rms_norm(h.data(), L.ffn_norm.data(), x.data(), N, d, eps);
-    if (L.moe) moe(li, x, N, y);
+    if (L.moe) moe_->forward(li, x.data(), lay.tokens, y.data());
     else mlp_forward(L.dense, x.data(), N, y.data());
     for (int64_t i = 0; i < N * d; ++i) h[i] += y[i];
     if (opts_.check_finite_layers)

@@ -19,6 +19,7 @@
 #include "runtime/model/engram.h"
 #include "runtime/model/engram_store.h"
 #include "runtime/model/expert_source.h"
+#include "runtime/model/moe_block.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/step_batch.h"
@@ -44,12 +45,7 @@ struct Layer {
   int64_t ratio = 0;
   const Rope* rope = nullptr;
   WeightView index_wq_b, index_weights_proj;
-  // FFN
-  WeightView gate;
-  Buf gate_bias;
-  std::vector<int32_t> tid2eid;  // [vocab, top_k] on hash layers
-  Mlp shared;
-  bool has_shared = false;
+  // FFN: the MoeBlock's
 };
 
 struct LayerCache {
@@ -85,7 +81,7 @@ class DeepseekV4 final : public CausalLM {
   int64_t context() const override { return context_; }
   std::unique_ptr<Sequence> new_sequence() const override { return std::make_unique<V4Sequence>(this, context_); }
   void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
-  RoutingStats routing_stats() const override { return stats_; }
+  RoutingStats routing_stats() const override { return moe_->stats(); }
   const ExpertSource& experts() const override { return *experts_; }
   const Engram* engram() const override { return engram_.get(); }
   std::vector<std::string> load_notes() const override { return notes_; }
@@ -98,7 +94,6 @@ class DeepseekV4 final : public CausalLM {
   IndexInputs index_inputs(int64_t li, const Buf& x, const Buf& qr, const std::vector<int64_t>& pos);
   // Compressed rows each query of the span sees on a ratio-4 layer: [n][<= index_topk].
   std::vector<std::vector<int64_t>> index_select(int64_t li, const Span& g, const IndexInputs& in);
-  void moe(int64_t li, const Buf& x, std::span<const int32_t> tokens, Buf& out);
 
   const ModelConfig& c_;
   Weights w_;
@@ -108,14 +103,13 @@ class DeepseekV4 final : public CausalLM {
   HcWeights hc_head_;
   HcParams hc_;
   Rope rope_window_, rope_compressed_;
-  RouterParams router_;
   std::vector<Layer> layers_;
   float softmax_scale_ = 1;
   int64_t context_ = 0;
-  RoutingStats stats_;
   std::vector<std::string> notes_;
   std::unique_ptr<Engram> engram_;
   std::unique_ptr<ExpertSource> experts_;
+  std::unique_ptr<MoeBlock> moe_;
 };
 
 void V4Sequence::reset() {
@@ -156,7 +150,6 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   hc_head_ = hc_weights(w_, "hc_head");
   hc_ = {c.hc_mult, c.hidden_size, c.hc_sinkhorn_iters, static_cast<float>(c.rms_norm_eps),
          static_cast<float>(c.hc_eps)};
-  router_ = RouterParams::from_config(c, opts);
   softmax_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   context_ = effective_context(c, opts);
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
@@ -165,6 +158,9 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   if (engram_ && (opts.engram_cache_bytes > 0 || !opts.engram_placement.empty()))
     store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread, opts.engram_placement);
   experts_ = make_expert_source(m, w_, opts);
+  std::vector<MoeLayerWeights> moe_layers;
+  for (int64_t li = 0; li < c.num_hidden_layers; ++li) moe_layers.push_back(load_moe_layer(w_, c, li, file));
+  moe_ = std::make_unique<MoeBlock>(c, opts, std::move(moe_layers), *experts_);
   if (c.num_nextn_predict_layers > 0)
     notes_.push_back(std::to_string(c.num_nextn_predict_layers) +
                      " multi-token-prediction module(s) in the checkpoint: not loaded (generation does not use them)");
@@ -194,36 +190,6 @@ void DeepseekV4::load_layer(int64_t li, const std::string& file) {
     if (c.index_head_dim % kIndexQuantBlock != 0 || (c.index_head_dim & (c.index_head_dim - 1)) != 0)
       throw_error({file, "index_head_dim", -1}, "must be a power of two and a multiple of 32 (Hadamard, FP4 blocks)");
   }
-  L.gate = w_.matrix(p + "ffn.gate.weight");
-  if (c.is_hash_layer(li)) {
-    const std::string name = p + "ffn.gate.tid2eid";
-    const Buf table = w_.vector(name);
-    if (static_cast<int64_t>(table.size()) != c.vocab_size * c.num_experts_per_tok)
-      throw_error({file, name, -1}, "expected [vocab_size, num_experts_per_tok] expert ids");
-    L.tid2eid.resize(table.size());
-    for (size_t i = 0; i < table.size(); ++i) {
-      if (!(table[i] >= 0 && table[i] < static_cast<float>(c.n_routed_experts)))
-        throw_error({file, name, static_cast<int64_t>(i)},
-                    "expert id " + std::to_string(table[i]) + " outside [0, n_routed_experts)");
-      L.tid2eid[i] = static_cast<int32_t>(table[i]);
-    }
-    // A token's row names distinct experts (an expert twice would be computed twice and weigh
-    // double).
-    const int64_t k = c.num_experts_per_tok;
-    for (int64_t tok = 0; tok < c.vocab_size; ++tok)
-      for (int64_t a = 0; a < k; ++a)
-        for (int64_t b = a + 1; b < k; ++b)
-          if (L.tid2eid[static_cast<size_t>(tok * k + a)] == L.tid2eid[static_cast<size_t>(tok * k + b)])
-            throw_error({file, name, tok * k + b},
-                        "token " + std::to_string(tok) + "'s row names expert " +
-                            std::to_string(L.tid2eid[static_cast<size_t>(tok * k + b)]) + " twice");
-  } else if (w_.has(p + "ffn.gate.bias")) {
-    L.gate_bias = w_.vector(p + "ffn.gate.bias");
-  }
-  L.has_shared = c.n_shared_experts > 0;
-  if (L.has_shared)
-    L.shared = {w_.matrix(p + "ffn.shared_experts.w1.weight"), w_.matrix(p + "ffn.shared_experts.w2.weight"),
-                w_.matrix(p + "ffn.shared_experts.w3.weight")};
 }
 
 void DeepseekV4::init_sequence(V4Sequence& s) const {
@@ -395,51 +361,6 @@ void DeepseekV4::attention(int64_t li, const StepLayout& lay, const Buf& x, Buf&
   linear(L.wo_b, low.data(), N, out.data());
 }
 
-void DeepseekV4::moe(int64_t li, const Buf& x, std::span<const int32_t> tokens, Buf& out) {
-  const Layer& L = layers_[static_cast<size_t>(li)];
-  const int64_t n = static_cast<int64_t>(tokens.size()), d = c_.hidden_size, ne = c_.n_routed_experts;
-  const bool hash = !L.tid2eid.empty();
-  RouterParams rp = router_;
-  if (hash) rp.top_k = c_.num_experts_per_tok;
-  const int64_t k = rp.top_k;
-  Buf logits = zeros(n * ne), wts = zeros(n * k);
-  std::vector<int32_t> ids(static_cast<size_t>(n * k));
-  linear(L.gate, x.data(), n, logits.data());
-  for (int64_t t = 0; t < n; ++t) {
-    if (hash) {
-      std::copy_n(L.tid2eid.data() + static_cast<int64_t>(tokens[static_cast<size_t>(t)]) * k, k, ids.data() + t * k);
-      route_token_fixed(rp, logits.data() + t * ne, ids.data() + t * k, wts.data() + t * k);
-    } else {
-      route_token(rp, logits.data() + t * ne, L.gate_bias.empty() ? nullptr : L.gate_bias.data(), ids.data() + t * k,
-                  wts.data() + t * k);
-    }
-    stats_.skipped += drop_small_experts(wts.data() + t * k, k, opts_.min_expert_weight);
-  }
-  stats_.routed += n * k;
-  // Guess the next layer's experts (exactly, from the token ids, on a hash layer; else its gate
-  // on this layer's hidden state): their reads start while this layer's experts compute.
-  if (experts_->wants_prediction() && li + 1 < c_.num_hidden_layers) {
-    const Layer& next = layers_[static_cast<size_t>(li + 1)];
-    std::vector<int32_t> guess;
-    if (!next.tid2eid.empty()) {
-      const int64_t kt = c_.num_experts_per_tok;
-      for (int32_t tok : tokens) guess.insert(guess.end(), next.tid2eid.begin() + tok * kt, next.tid2eid.begin() + (tok + 1) * kt);
-    } else {
-      linear(next.gate, x.data(), n, logits.data());
-      guess.resize(static_cast<size_t>(n * router_.top_k));
-      Buf gw = zeros(n * router_.top_k);
-      for (int64_t t = 0; t < n; ++t)
-        route_token(router_, logits.data() + t * ne, next.gate_bias.empty() ? nullptr : next.gate_bias.data(),
-                    guess.data() + t * router_.top_k, gw.data() + t * router_.top_k);
-    }
-    experts_->predict(static_cast<int>(li + 1), guess);
-  }
-  const float limit = static_cast<float>(c_.swiglu_limit);
-  std::fill(out.begin(), out.end(), 0.0f);
-  if (L.has_shared) mlp_forward(L.shared, x.data(), n, out.data(), limit);
-  experts_->add_routed(static_cast<int>(li), x.data(), n, d, ids.data(), wts.data(), k, out.data(), limit);
-}
-
 void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const ForwardOptions&) {
   const StepLayout lay = lay_out_steps(steps, c_.max_position_embeddings);
   for (const Span& g : lay.spans) {
@@ -476,7 +397,7 @@ void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const Forwar
         engram_->apply(static_cast<int>(li), X.data() + g.off * hc * d, g.n);
       }
     sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, lay, x, y); });
-    sublayer(L.hc_ffn, L.ffn_norm, [&] { moe(li, x, lay.tokens, y); });
+    sublayer(L.hc_ffn, L.ffn_norm, [&] { moe_->forward(li, x.data(), lay.tokens, y.data()); });
     if (opts_.check_finite_layers)
       for (const Span& g : lay.spans)
         check_finite_activations(X.data() + g.off * hc * d, g.n, hc * d, g.pos0, "layer", li);
