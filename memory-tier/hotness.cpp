@@ -1,5 +1,7 @@
 #include "memory-tier/hotness.h"
 
+#include "memory-tier/svg_map.h"
+
 #include <algorithm>
 #include <functional>
 #include <numeric>
@@ -53,25 +55,46 @@ std::string hotness_svg(const Hotness& h) {
     E = std::max<int>(E, static_cast<int>(h.counts[l].size()));
     for (size_t e = 0; e < h.counts[l].size(); ++e) top = std::max(top, h.probability(l, e));
   }
-  const int cell = E > 64 ? 4 : 12, x0 = 40, y0 = 40;
-  std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << x0 + L * cell + 20 << "\" height=\""
-    << y0 + E * cell + 30 << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o << "<text x=\"" << x0 << "\" y=\"16\">" << h.model << ": activations per token, layers (x) by routed experts (y), "
-    << h.tokens << " tokens</text>\n";
-  o << "<text x=\"" << x0 << "\" y=\"30\">white 0, dark red " << top << " (the hottest)</text>\n";
-  for (size_t l = 0; l < h.counts.size(); ++l)
-    for (size_t e = 0; e < h.counts[l].size(); ++e) {
-      const double v = top > 0 ? h.probability(l, e) / top : 0;
-      const int g = static_cast<int>(std::lround(255 * (1 - v)));
-      o << "<rect x=\"" << x0 + static_cast<int>(l) * cell << "\" y=\"" << y0 + static_cast<int>(e) * cell
-        << "\" width=\"" << cell << "\" height=\"" << cell << "\" fill=\"rgb(" << 140 + (115 * g) / 255 << ","
-        << g << "," << g << ")\"><title>layer " << l << " expert " << e << ": " << h.probability(l, e)
-        << "</title></rect>\n";
+  // Ten shades from white (never used) to dark red (the hottest expert's probability).
+  constexpr int kLevels = 10;
+  auto level = [&](int l, int e) {
+    if (static_cast<size_t>(l) >= h.counts.size() || static_cast<size_t>(e) >= h.counts[static_cast<size_t>(l)].size())
+      return -1;
+    const double v = top > 0 ? h.probability(static_cast<size_t>(l), static_cast<size_t>(e)) / top : 0;
+    return static_cast<int>(std::lround(v * kLevels));
+  };
+  auto shade = [](int lv) {
+    if (lv < 0) return std::string("#eeeeee");
+    const int g = static_cast<int>(std::lround(255.0 * (1 - static_cast<double>(lv) / kLevels)));
+    return "rgb(" + std::to_string(140 + (115 * g) / 255) + "," + std::to_string(g) + "," + std::to_string(g) + ")";
+  };
+  char hot[64];
+  std::snprintf(hot, sizeof hot, "%.3g", top);
+  GridMap m;
+  m.title = h.model + ": how often each routed expert is used (" + std::to_string(h.tokens) + " tokens)";
+  m.cols = L;
+  m.rows = E;
+  m.legend = {{shade(0), "never"}, {shade(kLevels / 2), "half the hottest"}, {shade(kLevels), std::string("the hottest: ") + hot + " per token"},
+              {"#eeeeee", "dense layer"}};
+  m.color = [&](int c, int r) { return shade(level(c, r)); };
+  m.tooltip = [&](int c, int r0, int r1) {
+    if (level(c, r0) < 0) return "layer " + std::to_string(c) + ": dense layer";
+    std::string t = "layer " + std::to_string(c) + ", ";
+    if (r0 == r1) {
+      char b[64];
+      std::snprintf(b, sizeof b, "expert %d: %.4g per token", r0, h.probability(static_cast<size_t>(c), static_cast<size_t>(r0)));
+      return t + b;
     }
-  o << "</svg>\n";
-  return o.str();
+    double lo = 1e300, hi = 0;
+    for (int r = r0; r <= r1; ++r) {
+      const double p = h.probability(static_cast<size_t>(c), static_cast<size_t>(r));
+      lo = std::min(lo, p), hi = std::max(hi, p);
+    }
+    char b[96];
+    std::snprintf(b, sizeof b, "experts %d–%d: %.4g–%.4g per token", r0, r1, lo, hi);
+    return t + b;
+  };
+  return render_grid_svg(m);
 }
 
 std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path) {

@@ -1,5 +1,7 @@
 #include "memory-tier/planner.h"
 
+#include "memory-tier/svg_map.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -284,37 +286,40 @@ std::string placement_text(const PlanInput& in, const HardwareProfile& hw, const
 }
 
 std::string placement_svg(const PlanInput& in, const Placement& p) {
-  const int cell = in.n_experts > 64 ? 4 : 12, top = 40, left = 40, gap = 3;
-  const int L = std::max(in.n_layers, 1), E = std::max(in.n_experts, 1);
-  const int w = left + L * cell + 20, h = top + (E + 1) * cell + gap + 40;
   static const char* kColor[] = {"#2e7d32", "#1565c0", "#ef6c00"};
-  // Per layer: the tier holding most of its per-token bytes.
+  const int L = std::max(in.n_layers, 1), E = std::max(in.n_experts, 1);
+  // Per layer: the tier holding most of its per-token bytes; per (layer, expert): its tier.
   std::vector<std::array<uint64_t, 3>> dense(static_cast<size_t>(L), {0, 0, 0});
-  for (size_t i = 0; i < in.items.size(); ++i)
-    if (in.items[i].expert < 0 && in.items[i].layer >= 0 && in.items[i].layer < L)
-      dense[static_cast<size_t>(in.items[i].layer)][static_cast<size_t>(p.tier[i])] += in.items[i].bytes;
-  std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
-    << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o << "<text x=\"" << left << "\" y=\"16\">" << in.model << ": layers (x) by routed experts (y); top row: "
-    << "per-token tensors</text>\n";
-  o << "<text x=\"" << left << "\" y=\"30\"><tspan fill=\"" << kColor[0] << "\">■ gpu</tspan>  <tspan fill=\""
-    << kColor[1] << "\">■ dram</tspan>  <tspan fill=\"" << kColor[2] << "\">■ nvme</tspan></text>\n";
-  for (int l = 0; l < L; ++l) {
-    const auto& d = dense[static_cast<size_t>(l)];
-    const size_t t = static_cast<size_t>(std::max_element(d.begin(), d.end()) - d.begin());
-    o << "<rect x=\"" << left + l * cell << "\" y=\"" << top << "\" width=\"" << cell << "\" height=\"" << cell
-      << "\" fill=\"" << kColor[t] << "\"/>\n";
-  }
+  std::vector<int> tier(static_cast<size_t>(L) * static_cast<size_t>(E), -1);
   for (size_t i = 0; i < in.items.size(); ++i) {
     const PlanItem& it = in.items[i];
-    if (it.expert < 0 || it.layer < 0 || it.layer >= L) continue;
-    o << "<rect x=\"" << left + it.layer * cell << "\" y=\"" << top + cell + gap + it.expert * cell << "\" width=\""
-      << cell << "\" height=\"" << cell << "\" fill=\"" << kColor[static_cast<int>(p.tier[i])] << "\"/>\n";
+    if (it.layer < 0 || it.layer >= L) continue;
+    if (it.expert < 0) dense[static_cast<size_t>(it.layer)][static_cast<size_t>(p.tier[i])] += it.bytes;
+    else if (it.expert < E) tier[static_cast<size_t>(it.layer) * E + it.expert] = static_cast<int>(p.tier[i]);
   }
-  o << "</svg>\n";
-  return o.str();
+  GridMap m;
+  m.title = in.model + ": where each routed expert lives (" + std::to_string(L) + " layers × " + std::to_string(E) +
+            " experts)";
+  m.cols = L;
+  m.rows = E;
+  m.legend = {{kColor[0], "GPU"}, {kColor[1], "DRAM"}, {kColor[2], "NVMe"}, {"#eeeeee", "dense layer (no experts)"}};
+  auto name = [](int t) { return t < 0 ? std::string("none") : std::string(tier_name(static_cast<Tier>(t))); };
+  m.color = [&](int c, int r) {
+    const int t = tier[static_cast<size_t>(c) * E + r];
+    return std::string(t < 0 ? "#eeeeee" : kColor[t]);
+  };
+  m.tooltip = [&](int c, int r0, int r1) {
+    const int t = tier[static_cast<size_t>(c) * E + r0];
+    return "layer " + std::to_string(c) + ", " + (r0 == r1 ? "expert " + std::to_string(r0)
+                                                           : "experts " + std::to_string(r0) + "–" + std::to_string(r1)) +
+           ": " + (t < 0 ? "dense layer" : name(t));
+  };
+  for (int l = 0; l < L; ++l) {
+    const auto& d = dense[static_cast<size_t>(l)];
+    m.top_row.push_back(kColor[std::max_element(d.begin(), d.end()) - d.begin()]);
+  }
+  m.top_row_label = "attention, dense";
+  return render_grid_svg(m);
 }
 
 }  // namespace strata

@@ -9,7 +9,7 @@ for spec in "deepseek-v3-671b fp8" "deepseek-v3-671b q4_k" "deepseek-v4-flash fp
   read -r cfg type <<<"$spec"
   out=$("$STRATA" plan --config "$DATA/$cfg.json" --weight-type "$type" --profile rtx4090-256gb --svg "$WORK/$cfg.svg")
   grep -q "predicted decode .* tokens/s" <<<"$out" || { echo "FAIL: $cfg: no prediction"; echo "$out"; exit 1; }
-  grep -q "<svg" "$WORK/$cfg.svg" || { echo "FAIL: $cfg: no SVG"; exit 1; }
+  /usr/bin/python3 "$(dirname "$0")/check_svg.py" "$WORK/$cfg.svg" 64 >/dev/null || exit 1
   echo "ok: $cfg $type: $(grep 'predicted decode' <<<"$out")"
 done
 "$STRATA" plan --config "$DATA/deepseek-v4-pro.json" --weight-type fp4 --profile rtx4090-256gb | grep -q "stream from NVMe" \

@@ -11,7 +11,7 @@ printf 'the quick brown fox\n\nhello hello hello\njumps over the lazy dog again 
   --expert-cache-mb 0.05 >"$WORK/out.txt" 2>"$WORK/err.txt"
 grep -q "half of all expert activations" "$WORK/out.txt" || { echo "FAIL: no summary"; cat "$WORK/out.txt"; exit 1; }
 grep -q "expert cache: .* hits" "$WORK/err.txt" || { echo "FAIL: no cache statistics"; cat "$WORK/err.txt"; exit 1; }
-grep -q "<svg" "$WORK/heat.svg" || { echo "FAIL: no heat map"; exit 1; }
+/usr/bin/python3 "$(dirname "$0")/check_svg.py" "$WORK/heat.svg" 64 || exit 1
 python3 - "$WORK/hot.json" <<'PY'
 import json, sys
 h = json.load(open(sys.argv[1]))
