@@ -61,14 +61,19 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
   Placement p;
   const bool gpu = hw.has_gpu();
   const double vram = gpu ? usable_vram_gb(hw, opts) : 0.0;
-  const double dram = usable_dram_gb(hw, opts);
+  const double dram = std::max(0.0, usable_dram_gb(hw, opts) - opts.reserved_dram_gb);
   if (!gpu && opts.vram_budget_gb && *opts.vram_budget_gb > 0)
     p.notes.push_back("the profile has no GPU: the VRAM budget is ignored");
   p.budget_gb[0] = vram;
   p.budget_gb[1] = dram;
   p.budget_gb[2] = 0;
   p.budgets = "GPU " + describe_budget(vram, gpu ? opts.vram_budget_gb : std::nullopt, hw.vram_gb, hw.vram_headroom_gb) +
-              ", DRAM " + describe_budget(dram, opts.dram_budget_gb, hw.dram_gb, hw.dram_headroom_gb);
+              ", DRAM " + describe_budget(usable_dram_gb(hw, opts), opts.dram_budget_gb, hw.dram_gb, hw.dram_headroom_gb);
+  if (opts.reserved_dram_gb > 0) {
+    char b[96];
+    std::snprintf(b, sizeof b, " of which %.4g GB for the DRAM caches", opts.reserved_dram_gb);
+    p.budgets += b;
+  }
   double free_b[2] = {vram * kGB, dram * kGB};
 
   // 1. KV cache.

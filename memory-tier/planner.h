@@ -67,8 +67,10 @@ struct PlanOptions {
   // (layer, expert) -> activation probability per token; missing pairs keep the uniform value.
   std::map<std::pair<int, int>, double> hotness;
   // DRAM cache through which NVMe-tier routed experts stream. Not placed by the planner: the
-  // caller has already taken it out of dram_budget_gb (runtime/model/expert_placement.h).
+  // caller sets it aside in reserved_dram_gb (runtime/model/expert_placement.h).
   uint64_t nvme_cache_bytes = 0;
+  // DRAM set aside out of the budget before anything is placed (the expert and Engram caches).
+  double reserved_dram_gb = 0;
 };
 
 struct ResourceTime {

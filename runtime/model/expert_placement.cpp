@@ -67,7 +67,7 @@ CachedPlacement plan_with_caches(const PlanInput& in, const HardwareProfile& hw,
                 " leaves nothing beside an expert cache of " + human_bytes(r.cache_bytes) +
                 (r.engram_cache_bytes ? " and an Engram cache of " + human_bytes(r.engram_cache_bytes) : ""));
   }
-  po.dram_budget_gb = usable_gb - reserve_gb;  // the rest, as given
+  po.reserved_dram_gb = reserve_gb;
   po.nvme_cache_bytes = r.cache_bytes;
   try {
     r.placement = plan_placement(in, hw, po);
