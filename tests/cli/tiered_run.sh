@@ -57,6 +57,8 @@ grep -q "'2X' is not a size" "$WORK/err.txt" || { echo "FAIL: unclear error: $(c
 sed 's/"numa_policy": "local"/"numa_policy": "bind", "numa_node": 0/' "$WORK/box.json" >"$WORK/bind.json"
 "$STRATA" run -v --model "$m" --prompt "hello" -n 2 --profile "$WORK/bind.json" --context 64 >/dev/null 2>"$WORK/err.txt"
 grep -q "^host memory: NUMA policy bind to node 0" "$WORK/err.txt" || { echo "FAIL: bind policy not used: $(cat "$WORK/err.txt")"; exit 1; }
+grep -q "^decode: predicted [0-9.]* tokens/s by the plan, measured [0-9.]*" "$WORK/err.txt" \
+  || { echo "FAIL: no predicted vs measured: $(cat "$WORK/err.txt")"; exit 1; }
 sed 's/"numa_policy": "local"/"numa_policy": "spread"/' "$WORK/box.json" >"$WORK/spread.json"
 "$STRATA" run -v --model "$m" --prompt "hello" -n 2 --profile "$WORK/spread.json" >/dev/null 2>"$WORK/err.txt" \
   && { echo "FAIL: an unknown NUMA policy accepted"; exit 1; }

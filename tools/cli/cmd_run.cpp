@@ -108,6 +108,9 @@ void register_run(CLI::App& app) {
       std::fprintf(stderr, "decode:  %lld tokens in %.3f s (%.1f tokens/s, %.2f ms/token)\n",
                    static_cast<long long>(r.generated), r.decode_seconds, r.generated / r.decode_seconds,
                    1e3 * r.decode_seconds / static_cast<double>(r.generated));
+    if (mo.predicted_tokens_per_s > 0 && r.generated > 0)
+      std::fprintf(stderr, "decode: predicted %.2f tokens/s by the plan, measured %.2f\n", mo.predicted_tokens_per_s,
+                   r.generated / r.decode_seconds);
     print_routing(*lm, mo);
   });
 }

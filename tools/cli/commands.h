@@ -40,6 +40,7 @@ struct ModelArgs {
   int64_t context = 0;       // -c: tokens per sequence (0: the model's, at most kDefaultContext)
   bool verbose = false;      // -v: how the model runs, not only what it does
   int n_gpu_layers = 0, n_cpu_moe = 0;  // llama.cpp's placement flags: accepted, explained
+  double predicted_tokens_per_s = 0;    // set by load_model from the plan (--profile), for predicted vs measured
   int threads = 0;           // compute threads (0: the profile's, else every hardware thread)
   bool pin_threads = false;  // bind each compute thread to a core (hwloc)
   bool numa_split = false;   // one arena per NUMA node for the routed experts (or the profile's cpu.numa_split)

@@ -165,6 +165,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     a.opts.engram_placement = plan.engram_tier;
     a.opts.engram_cache_bytes = plan.engram_cache_bytes;
     a.opts.host_memory = plan.memory;
+    a.predicted_tokens_per_s = plan.placement.tokens_per_s;
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
   }
   configure_threads(a, hw ? &*hw : nullptr, a.verbose);
