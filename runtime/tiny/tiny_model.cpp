@@ -7,6 +7,9 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
+
+#include <tbb/parallel_for.h>
 
 #include "cpu-kernels/quantize.h"
 #include "runtime/common/error.h"
@@ -167,6 +170,28 @@ void encode_gguf(const TensorSpec& spec, const std::vector<float>& v, WeightType
   out.push_back({spec.name, use, spec.shape, encode_plain(use, v)});
 }
 
+// Every tensor of the schema drawn and encoded, in parallel (each from its own seed, so the
+// bytes do not depend on the threads), kept in schema order; opts.progress hears each one.
+template <class Encode>
+void encode_all(const ModelConfig& c, const TinyOptions& opts, std::vector<std::string>& notes,
+                std::vector<Encoded>& tensors, Encode encode) {
+  const std::vector<TensorSpec> specs = model_schema(c);
+  std::vector<std::vector<Encoded>> parts(specs.size());
+  std::vector<std::vector<std::string>> part_notes(specs.size());
+  std::mutex mu;
+  size_t done = 0;
+  tbb::parallel_for(size_t{0}, specs.size(), [&](size_t i) {
+    encode(specs[i], parts[i], part_notes[i]);
+    if (!opts.progress) return;
+    std::lock_guard<std::mutex> lock(mu);
+    opts.progress(++done, specs.size());
+  });
+  for (size_t i = 0; i < specs.size(); ++i) {
+    for (Encoded& e : parts[i]) tensors.push_back(std::move(e));
+    for (std::string& n : part_notes[i]) notes.push_back(std::move(n));
+  }
+}
+
 void write_file(const std::filesystem::path& p, const std::string& text) { write_output_file(p, text, "--out"); }
 
 std::vector<uint64_t> ggml_ne(const std::vector<int64_t>& shape) {
@@ -318,10 +343,10 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
     static const char* kHf[] = {"bf16", "f16", "f32", "fp8", "fp4"};
     if (std::find(std::begin(kHf), std::end(kHf), opts.dtype) == std::end(kHf))
       throw Error("make-tiny: dtype '" + opts.dtype + "' is not an HF checkpoint type (bf16 f16 f32 fp8 fp4)");
-    for (const TensorSpec& spec : model_schema(c)) {
-      if (spec.kind == TensorSpec::Kind::IntTable) tensors.push_back(int_table(spec, c, opts.seed));
-      else encode_hf(spec, random_values(spec, opts.seed), opts.dtype, c, tensors);
-    }
+    encode_all(c, opts, report.notes, tensors, [&](const TensorSpec& spec, std::vector<Encoded>& out, std::vector<std::string>&) {
+      if (spec.kind == TensorSpec::Kind::IntTable) out.push_back(int_table(spec, c, opts.seed));
+      else encode_hf(spec, random_values(spec, opts.seed), opts.dtype, c, out);
+    });
   } else {
     if (c.is_v4() || c.engram.enabled)
       throw Error("make-tiny: GGUF (deepseek2) layout is written for deepseek_v3 and deepseek_v32 without Engram; "
@@ -332,10 +357,10 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
     if (!ok)
       throw Error("make-tiny: dtype '" + opts.dtype + "' is not a GGUF type (bf16 f16 f32 " + gguf_block_type_names() +
                   ")");
-    for (const TensorSpec& spec : model_schema(c)) {
-      if (spec.kind == TensorSpec::Kind::IntTable) tensors.push_back(int_table(spec, c, opts.seed));
-      else encode_gguf(spec, random_values(spec, opts.seed), *t, tensors, report.notes);
-    }
+    encode_all(c, opts, report.notes, tensors, [&](const TensorSpec& spec, std::vector<Encoded>& out, std::vector<std::string>& notes) {
+      if (spec.kind == TensorSpec::Kind::IntTable) out.push_back(int_table(spec, c, opts.seed));
+      else encode_gguf(spec, random_values(spec, opts.seed), *t, out, notes);
+    });
   }
 
   if (opts.format == "hf") {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@ struct TinyOptions {
   // writes (model*.safetensors, model.safetensors.index.json, config.json, tokenizer.json,
   // tokenizer_config.json) are removed first, nothing else. Without it both are errors.
   bool force = false;
+  // Called after each tensor is drawn and encoded (done of total), from any thread, one at a time.
+  std::function<void(size_t done, size_t total)> progress;
 };
 
 struct TinyReport {

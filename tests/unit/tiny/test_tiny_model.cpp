@@ -1,6 +1,7 @@
 // Generated tiny models open through the same path as real ones, in every layout, and the
 // same seed gives the same values whatever the storage type.
 #include <gtest/gtest.h>
+#include <tbb/task_arena.h>
 
 #include "cpu-kernels/dequant.h"
 #include "runtime/model/model_files.h"
@@ -77,6 +78,30 @@ TEST(TinyModel, SameSeedSameBytesOtherSeedOtherBytes) {
   make(dir, "c", o);
   EXPECT_EQ(test::read_bytes(dir / "a/model.safetensors"), test::read_bytes(dir / "b/model.safetensors"));
   EXPECT_NE(test::read_bytes(dir / "a/model.safetensors"), test::read_bytes(dir / "c/model.safetensors"));
+}
+
+// Tensors are drawn in parallel: the bytes do not depend on the thread count, and progress
+// hears every tensor once, in increasing counts.
+TEST(TinyModel, ParallelDrawingGivesTheSameBytesAndReportsProgress) {
+  test::ScratchDir dir("tiny");
+  TinyOptions o;
+  o.seed = 5;
+  o.format = "gguf";
+  o.dtype = "q4_k";
+  size_t last = 0, total = 0, calls = 0;
+  o.progress = [&](size_t done, size_t all) {
+    EXPECT_EQ(done, last + 1);
+    last = done;
+    total = all;
+    ++calls;
+  };
+  make(dir, "many.gguf", o);
+  EXPECT_GT(calls, 10u);
+  EXPECT_EQ(last, total);
+  o.progress = nullptr;
+  tbb::task_arena one(1);
+  one.execute([&] { make(dir, "one.gguf", o); });
+  EXPECT_EQ(test::read_bytes(dir / "many.gguf"), test::read_bytes(dir / "one.gguf"));
 }
 
 // The same seed draws the same f32 values; each storage type only adds its own rounding.
