@@ -12,7 +12,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   libdnnl-dev ocl-icd-opencl-dev libhwloc-dev liburing-dev libtbb-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-  libpcre2-dev libicu-dev libsimde-dev python3 python3-numpy fio
+  libpcre2-dev libicu-dev libsimde-dev python3 python3-numpy fio curl tmux
 )
 # Node.js and npm (the reference tokenizer) may come from outside Debian; only
 # ask apt for them when the commands are absent.
