@@ -1,4 +1,4 @@
-// strata inspect MODEL [--json]
+// strata inspect MODEL [--json]   (or -m / --model MODEL, as the other commands take it)
 #include <iostream>
 
 #include "runtime/model/summary.h"
@@ -10,7 +10,7 @@ void register_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Architecture, parameters and bytes by class and weight type of a model");
   static std::string model;
   static bool json = false;
-  cmd->add_option("model", model, "HF model directory or .gguf file (first part of a split GGUF)")->required();
+  cmd->add_option("model,-m,--model", model, "HF model directory or .gguf file (first part of a split GGUF)")->required();
   cmd->add_flag("--json", json, "Print the summary as JSON");
   cmd->callback([] {
     const ModelFiles m = open_model(model);
