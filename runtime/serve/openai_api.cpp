@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <mutex>
 #include <random>
 
 #include "runtime/tokenizer/utf8.h"
@@ -118,7 +119,10 @@ ApiRequest parse_api_request(const json& body, bool chat, const Tokenizer& tok, 
   if (body.contains("seed") && !body["seed"].is_null()) {
     g.sampling.seed = static_cast<uint64_t>(integer(body, "seed", INT64_MIN, INT64_MAX, 0));
   } else {
+    // Requests are parsed on many HTTP threads at once: one generator, behind a lock.
+    static std::mutex mu;
     static std::random_device rd;
+    std::lock_guard<std::mutex> lock(mu);
     g.sampling.seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
   if (integer(body, "n", 1, 1, 1) != 1) bad("n", "only n = 1 is supported");
