@@ -284,7 +284,7 @@ void ExpertStore::prefetch(std::span<const uint32_t> items) {
     if (i < S.slots.size()) S.slots[i].protect = false;
 }
 
-void ExpertStore::fix(std::span<const uint32_t> items) {
+void ExpertStore::fix(std::span<const uint32_t> items, const std::function<void(size_t, size_t)>& progress) {
   State& S = *s_;
   std::unique_lock lk(S.mu);
   std::vector<uint32_t> started;
@@ -306,6 +306,7 @@ void ExpertStore::fix(std::span<const uint32_t> items) {
     S.start(i, true);
     started.push_back(i);
   }
+  size_t done = 0;
   for (uint32_t i : started) {
     Slot& s = S.slots[i];
     S.done.wait(lk, [&] { return s.st == Status::Resident || !s.error.empty(); });
@@ -315,6 +316,7 @@ void ExpertStore::fix(std::span<const uint32_t> items) {
       s.error.clear();
       throw Error(what);
     }
+    if (progress) progress(++done, started.size());
   }
 }
 

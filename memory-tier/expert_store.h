@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -98,8 +99,9 @@ class ExpertStore {
   Pin acquire(uint32_t item);
   // Reads the items into DRAM for good (the DRAM tier of a placement): they are never evicted
   // and do not count against the cache budget. Waits for the reads; throws strata::Error
-  // naming file and offset when one fails.
-  void fix(std::span<const uint32_t> items);
+  // naming file and offset when one fails. progress hears each item read (done of total),
+  // with the store's lock held: keep it short.
+  void fix(std::span<const uint32_t> items, const std::function<void(size_t done, size_t total)>& progress = {});
   // Starts reads of the items that are not resident, without waiting. Makes room only by
   // evicting unpinned items whose score is below the prefetched item's; items that do not fit
   // are skipped. Errors surface at acquire().

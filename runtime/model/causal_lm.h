@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -62,6 +63,8 @@ struct ModelOptions {
   // Tokens one sequence may hold (its KV caches are reserved for this many at creation and
   // never grow); 0: the config's max_position_embeddings, capped at kDefaultContext.
   int64_t context = 0;
+  // Hears the experts read into DRAM at load (done of total), when there are any.
+  std::function<void(size_t done, size_t total)> load_progress;
 };
 
 // The context a sequence gets when ModelOptions::context is 0 (as llama.cpp's default): real

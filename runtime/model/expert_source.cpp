@@ -159,7 +159,7 @@ class StoredExperts final : public ExpertSource {
                   " experts on NVMe but gives them no DRAM cache (--expert-cache-mb)");
     }
     store_ = std::make_unique<ExpertStore>(files, std::move(items), so);
-    store_->fix(fixed);
+    store_->fix(fixed, opts.load_progress);
     n_fixed_ = fixed.size();
     n_streamed_ = streamed;
   }

@@ -2,14 +2,10 @@
 //                  [--set KEY=VALUE ...]
 #include <iostream>
 
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdio>
-
 #include "runtime/common/error.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/progress.h"
 
 namespace strata::cli {
 
@@ -53,16 +49,7 @@ void register_make_tiny(CLI::App& app) {
       opts.tokenizer_dir = tokenizer;
     }
     // A progress line on a terminal, for models that take more than a moment to draw.
-    const bool tty = ::isatty(2);
-    const auto t0 = std::chrono::steady_clock::now();
-    if (tty)
-      opts.progress = [t0, shown = false](size_t done, size_t total) mutable {
-        if (!shown && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1)) return;
-        shown = true;
-        std::fprintf(stderr, "\rmake-tiny: %zu of %zu tensors (%zu%%)%s", done, total, 100 * done / total,
-                     done == total ? "\n" : "");
-        std::fflush(stderr);
-      };
+    opts.progress = terminal_progress("make-tiny: tensors");
     const TinyReport r = make_tiny_model(opts, out);
     for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
     std::cout << "wrote " << r.path.string() << " (" << arch << (opts.engram ? "+engram" : "") << ", " << opts.format

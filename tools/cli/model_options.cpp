@@ -16,6 +16,7 @@
 #include "runtime/model/expert_placement.h"
 #include "runtime/model/expert_source.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/progress.h"
 
 namespace strata::cli {
 
@@ -177,6 +178,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
                  !gemm_bf16_enabled()     ? " (--exact-dot)"
                  : gemm_bf16_available() ? " (--exact-dot: f32)"
                                          : " (no BF16 instructions or oneDNN BF16 matmul on this CPU)");
+  a.opts.load_progress = terminal_progress("loading experts into DRAM");
   auto lm = load_causal_lm(m, a.opts);
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats() && a.verbose) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());

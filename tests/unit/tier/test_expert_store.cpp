@@ -155,7 +155,9 @@ TEST(ExpertStore, FixedItemsStayOutsideTheCacheBudget) {
   ExpertStore s(f.files, f.items, options(12288));  // a cache of one item
   s.acquire(0);                                       // cached first, then fixed
   const uint32_t fixed[] = {0, 1, 2};
-  s.fix(fixed);
+  std::vector<std::pair<size_t, size_t>> heard;  // progress: each item once, of 3
+  s.fix(fixed, [&](size_t done, size_t total) { heard.emplace_back(done, total); });
+  EXPECT_EQ(heard, (std::vector<std::pair<size_t, size_t>>{{1, 3}, {2, 3}, {3, 3}}));
   for (int round = 0; round < 3; ++round)
     for (uint32_t i = 0; i < 8; ++i) EXPECT_TRUE(f.same(s.acquire(i), static_cast<int>(i))) << i;
   for (uint32_t i : fixed) EXPECT_TRUE(s.resident(i));
