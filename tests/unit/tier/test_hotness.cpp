@@ -2,6 +2,9 @@
 // are refused with the file named.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
+
 #include "memory-tier/hotness.h"
 #include "memory-tier/planner.h"
 #include "tests/support/test_support.h"
@@ -36,11 +39,26 @@ TEST(Hotness, ConcentrationIsTheSmallestShareOfPairsCoveringTheActivations) {
   EXPECT_DOUBLE_EQ(h.concentration(1.0), 7.0 / 8);   // the never-used pair is not needed
 }
 
-TEST(Hotness, HeatMapHasACellPerPair) {
+// Every (layer, expert) pair is covered by exactly one tooltip: a cell's own, or that of a run
+// of cells of one shade down a layer ("experts 2–3"); the dense layer 0 by one of its own.
+TEST(Hotness, HeatMapTooltipsCoverEveryPairOnce) {
   const std::string svg = hotness_svg(sample());
-  size_t cells = 0;
-  for (size_t p = svg.find("<title>layer"); p != std::string::npos; p = svg.find("<title>layer", p + 1)) ++cells;
-  EXPECT_EQ(cells, 8u);
+  std::map<int, int> covered;  // layer -> experts covered
+  int dense = 0;
+  for (size_t p = svg.find("<title>layer "); p != std::string::npos; p = svg.find("<title>layer ", p + 1)) {
+    const std::string t = svg.substr(p + 7, svg.find("</title>", p) - p - 7);
+    const int layer = std::stoi(t.substr(6));
+    if (t.find("dense layer") != std::string::npos) {
+      ++dense;
+      continue;
+    }
+    int a = 0, b = 0;
+    if (std::sscanf(t.c_str(), "layer %*d, experts %d–%d", &a, &b) == 2) covered[layer] += b - a + 1;
+    else if (std::sscanf(t.c_str(), "layer %*d, expert %d", &a) == 1) covered[layer] += 1;
+  }
+  EXPECT_EQ(covered, (std::map<int, int>{{1, 4}, {2, 4}}));
+  EXPECT_GE(dense, 1);
+  EXPECT_NE(svg.find("id=\"legend\""), std::string::npos);
 }
 
 TEST(Hotness, BadFilesNameTheFileAndTheProblem) {
