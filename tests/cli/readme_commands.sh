@@ -29,8 +29,8 @@ SERVER=""
 trap '[ -n "$SERVER" ] && kill -9 $SERVER 2>/dev/null || true' EXIT
 n=0
 while IFS= read -r line; do
-  cmd=${line//build\/bin\/strata/\"$STRATA\"}
-  cmd=${cmd//\/tmp\//$WORK/tmp/}
+  # The README's own paths first, strata's path last (it may hold /tmp/ itself).
+  cmd=${line//\/tmp\//$WORK/tmp/}
   cmd=${cmd//\/models\/DeepSeek-R1-Q4_K_M-00001-of-00009.gguf/$WORK/full.gguf}
   cmd=${cmd//--model DIR/--model $WORK/dir}
   cmd=${cmd//8080/$PORT}
@@ -38,6 +38,7 @@ while IFS= read -r line; do
   cmd=${cmd//\/nvme\/strata-tune.bin/$WORK/tune.bin --scratch-mb 16}
   cmd=${cmd//--threads 16/--threads 2}
   cmd=${cmd//tests\/data\//$ROOT/tests/data/}
+  cmd=${cmd//build\/bin\/strata/\"$STRATA\"}
   n=$((n + 1))
   if [[ $line == *" serve "* ]]; then
     bash -c "$cmd" >"$WORK/serve.log" 2>&1 &
