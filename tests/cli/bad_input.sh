@@ -136,6 +136,27 @@ cp -r "$WORK/m" "$WORK/noshared" && sed -i 's/"n_shared_experts": 1/"n_shared_ex
 expect_refused "shared_experts.gate_proj.weight' (shared_expert) is in the files but this config does not use it" \
   "$STRATA" inspect "$WORK/noshared"
 
+# A weight stored as integers (here the final norm relabelled I32, same bytes) is refused by
+# name: it would otherwise be read as real values.
+cp -r "$WORK/m" "$WORK/intweight"
+/usr/bin/python3 - "$WORK/intweight/model.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+norm = next(k for k in header if k.endswith("norm.weight") and k.startswith("model.norm"))
+assert header[norm]["dtype"] in ("F32", "BF16", "F16"), header[norm]
+width = {"F32": 4, "BF16": 2, "F16": 2}[header[norm]["dtype"]]
+header[norm]["dtype"] = {4: "I32", 2: "I16"}[width]
+text = json.dumps(header, separators=(",", ":")).encode()
+assert len(text) <= n
+data[8:8 + n] = text + b" " * (n - len(text))
+open(path, "wb").write(bytes(data))
+PY
+expect_refused "tensor 'norm.weight' (stored as 'model.norm.weight') is stored as i32, an integer type, where a weight is expected" \
+  "$STRATA" inspect "$WORK/intweight"
+
 # Messages that name what went wrong.
 expect_refused "a DRAM budget of 1e-05 GB (as given) leaves nothing beside an expert cache of 48.00 KiB" "$STRATA" run --model "$WORK/m" \
   --prompt hi --profile rtx4090-256gb --vram-budget 0 --dram-budget 0.00001
