@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "runtime/common/error.h"
@@ -18,6 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const strata::ModelConfig config =
       strata::parse_hf_config(strata::tiny_config_json(strata::Arch::DeepseekV4, true, 400), "tiny");
   static const std::string path = "/tmp/strata-fuzz-placement-" + std::to_string(::getpid()) + ".json";
+  static const bool cleanup = std::atexit([] { std::remove(path.c_str()); }) == 0;  // the file goes with the run
+  (void)cleanup;
   if (FILE* f = std::fopen(path.c_str(), "wb")) {
     std::fwrite(data, 1, size, f);
     std::fclose(f);
