@@ -236,7 +236,7 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                    static_cast<unsigned long long>(st->prefetched), static_cast<unsigned long long>(st->evictions),
                    human_bytes(st->bytes_read).c_str(), st->stall_seconds, human_bytes(st->peak_bytes).c_str());
   }
-  if (src.store_stats()) {
+  if (src.store_stats() && a.verbose) {  // where the buffers went: a detail (-v)
     const HostMemoryStats h = host_memory_stats();
     std::string why;
     const bool pinning = host_pinning_available(&why);
