@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "runtime/common/error.h"
-#include "runtime/generate/stop_text.h"
+#include "runtime/generate/token_stream.h"
 
 namespace strata {
 
@@ -12,18 +12,15 @@ struct GenerationEngine::Request {
   GenerationParams params;
   GenerationSink sink;
   std::unique_ptr<Sequence> seq;
-  Sampler sampler;
-  StreamDecoder decoder;
-  StopText stop;
+  TokenStream stream;
   size_t fed = 0;               // prompt tokens run so far
   std::vector<int32_t> next;    // tokens of the coming step
   std::vector<float> logits;
   int64_t generated = 0;
   bool done = false;
 
-  Request(std::vector<int32_t> p, GenerationParams gp, GenerationSink s, const Tokenizer& tok)
-      : prompt(std::move(p)), params(std::move(gp)), sink(std::move(s)), sampler(params.sampling), decoder(tok),
-        stop(params.stop) {}
+  Request(std::vector<int32_t> p, GenerationParams gp, GenerationSink s, const Tokenizer& tok, const VocabMask& mask)
+      : prompt(std::move(p)), params(std::move(gp)), sink(std::move(s)), stream(tok, mask, params) {}
 };
 
 const char* submit_error(GenerationEngine::Submit s) {
@@ -52,7 +49,7 @@ GenerationEngine::Submit GenerationEngine::submit(std::vector<int32_t> prompt, G
                                                   GenerationSink sink) {
   if (prompt.empty()) return Submit::Empty;
   if (static_cast<int64_t>(prompt.size()) >= lm_.context()) return Submit::TooLong;
-  auto r = std::make_unique<Request>(std::move(prompt), std::move(params), std::move(sink), tok_);
+  auto r = std::make_unique<Request>(std::move(prompt), std::move(params), std::move(sink), tok_, mask_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return Submit::Closed;
@@ -90,7 +87,7 @@ EngineStats GenerationEngine::stats() const {
 
 void GenerationEngine::finish(Request& r, const std::string& reason, const std::string& error) {
   GenerationEvent e;
-  if (reason != "error" && reason != "cancelled") e.text = r.stop.push(r.decoder.flush()) + r.stop.flush();
+  if (reason != "error" && reason != "cancelled") e.text = r.stream.flush();
   e.done = true;
   e.finish_reason = reason;
   e.error = error;
@@ -177,21 +174,20 @@ void GenerationEngine::step(std::vector<std::unique_ptr<Request>>& active) {
       r->fed += r->next.size();
       if (r->fed < r->prompt.size()) continue;  // more prompt to read before the first token
     }
-    mask_.apply(r->logits);
-    int32_t tok = 0;
+    TokenStream::Token tok;
     try {
-      tok = r->sampler.next(r->logits);
+      tok = r->stream.next(r->logits);
     } catch (const std::exception& e) {
       finish(*r, "error", e.what());
       continue;
     }
     ++r->generated;
-    if (tok == tok_.eos_id() && !r->params.ignore_eos) {
+    if (tok.eos) {
       finish(*r, "stop");
       continue;
     }
     GenerationEvent e;
-    e.text = r->stop.push(r->decoder.push(tok));
+    e.text = std::move(tok.text);
     e.prompt_tokens = static_cast<int64_t>(r->prompt.size());
     e.completion_tokens = r->generated;
     // Every token reaches the sink (text or not): that is where a departed client is noticed.
@@ -199,7 +195,7 @@ void GenerationEngine::step(std::vector<std::unique_ptr<Request>>& active) {
       finish(*r, "cancelled");
       continue;
     }
-    if (r->stop.stopped()) {
+    if (tok.stopped) {
       finish(*r, "stop");
       continue;
     }
@@ -207,7 +203,7 @@ void GenerationEngine::step(std::vector<std::unique_ptr<Request>>& active) {
       finish(*r, "length");
       continue;
     }
-    r->next.assign(1, tok);
+    r->next.assign(1, tok.id);
   }
 }
 

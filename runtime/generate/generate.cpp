@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "runtime/generate/stop_text.h"
+#include "runtime/generate/token_stream.h"
 
 namespace strata {
 
@@ -12,9 +12,7 @@ GenerateResult generate(CausalLM& lm, Sequence& seq, const Tokenizer& tok, const
   using clock = std::chrono::steady_clock;
   GenerateResult r;
   r.prompt_tokens = static_cast<int64_t>(prompt.size());
-  Sampler sampler(params.sampling);
-  StreamDecoder decoder(tok);
-  StopText stop(params.stop);
+  TokenStream stream(tok, mask, params);
   std::vector<float> logits;
   const auto t0 = clock::now();
   const SequenceStep first{&seq, prompt, &logits, false};
@@ -27,17 +25,16 @@ GenerateResult generate(CausalLM& lm, Sequence& seq, const Tokenizer& tok, const
       r.finish_reason = "length";
       break;
     }
-    mask.apply(logits);
-    const int32_t next = sampler.next(logits);
+    const TokenStream::Token t = stream.next(logits);
     ++r.generated;
-    r.pending = next;
-    if (next == tok.eos_id() && !params.ignore_eos) {
+    r.pending = t.id;
+    if (t.eos) {
       r.finish_reason = "stop";
       r.eos = true;
       break;
     }
-    go_on = on_text(stop.push(decoder.push(next)));
-    if (stop.stopped()) {
+    go_on = on_text(t.text);
+    if (t.stopped) {
       r.finish_reason = "stop";
       break;
     }
@@ -53,14 +50,27 @@ GenerateResult generate(CausalLM& lm, Sequence& seq, const Tokenizer& tok, const
       r.finish_reason = "context";
       break;
     }
-    const int32_t one[1] = {next};
+    const int32_t one[1] = {t.id};
     const SequenceStep s{&seq, one, &logits, false};
     lm.forward_batch({&s, 1});
     r.pending = -1;
   }
-  if (go_on && !stop.stopped()) on_text(stop.push(decoder.flush()) + stop.flush());
+  if (go_on) on_text(stream.flush());  // nothing after a stop string
   r.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
   return r;
+}
+
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, bool chat, const std::string& system) {
+  if (chat) {
+    std::vector<ChatMessage> msgs;
+    if (!system.empty()) msgs.push_back({"system", system});
+    msgs.push_back({"user", prompt});
+    return tok.encode(tok.chat_prompt(msgs, true));  // the template starts with BOS
+  }
+  std::vector<int32_t> ids;
+  if (tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
+  for (int32_t id : tok.encode(prompt)) ids.push_back(id);
+  return ids;
 }
 
 }  // namespace strata

@@ -28,4 +28,9 @@ GenerateResult generate(CausalLM& lm, Sequence& seq, const Tokenizer& tok, const
                         std::span<const int32_t> prompt, const GenerationParams& params,
                         const std::function<bool(const std::string&)>& on_text);
 
+// The ids a prompt is run as: BOS (when the tokenizer adds one) and the encoded text, or with
+// chat, the text as a user turn (after `system`, when given) in the model's chat format.
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, bool chat,
+                                const std::string& system = {});
+
 }  // namespace strata

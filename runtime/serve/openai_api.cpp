@@ -5,6 +5,7 @@
 #include <mutex>
 #include <random>
 
+#include "runtime/generate/generate.h"
 #include "runtime/tokenizer/utf8.h"
 
 namespace strata {
@@ -98,9 +99,8 @@ ApiRequest parse_api_request(const json& body, bool chat, const Tokenizer& tok, 
     } else {
       text = text_of(p, "prompt");
     }
-    if (tok.add_bos() && tok.bos_id() >= 0) r.prompt.push_back(tok.bos_id());
   }
-  for (int32_t id : tok.encode(text)) r.prompt.push_back(id);
+  r.prompt = chat ? tok.encode(text) : prompt_ids(tok, text, false);
   if (r.prompt.empty()) bad(chat ? "messages" : "prompt", "encodes to no tokens");
   const int64_t n_prompt = static_cast<int64_t>(r.prompt.size());
   if (n_prompt >= lim.context)

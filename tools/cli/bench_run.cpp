@@ -37,8 +37,9 @@ struct Row {
   double mean() const { return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size()); }
   double sd() const {
     if (rates.size() < 2) return 0;
+    const double m = mean();
     double s = 0;
-    for (double r : rates) s += (r - mean()) * (r - mean());
+    for (double r : rates) s += (r - m) * (r - m);
     return std::sqrt(s / static_cast<double>(rates.size() - 1));
   }
 };
@@ -104,7 +105,8 @@ void register_bench_run(CLI::App* bench) {
     std::vector<Row> rows;
     std::vector<float> logits;
     if (n_prompt > 0) {
-      Row row{"pp" + std::to_string(n_prompt)};
+      Row row;
+      row.test = "pp" + std::to_string(n_prompt);
       auto seq = lm->new_sequence();
       for (int rep = -1; rep < reps; ++rep) {  // rep -1: warm-up
         seq->reset();
@@ -119,7 +121,9 @@ void register_bench_run(CLI::App* bench) {
     int64_t tg_tokens = 0;
     if (n_gen > 0)
       for (int np : par) {
-        Row row{"tg" + std::to_string(n_gen), np};
+        Row row;
+        row.test = "tg" + std::to_string(n_gen);
+        row.sequences = np;
         const ExpertStoreStats row_before = lm->experts().store_stats().value_or(ExpertStoreStats{});
         int64_t row_tokens = 0;
         std::vector<std::unique_ptr<Sequence>> seqs;

@@ -34,13 +34,7 @@ void register_chat(CLI::App& app) {
   cmd->add_option("-m,--model", model, "HF model directory or .gguf file")->required();
   cmd->add_option("--system", system, "A system message before the conversation");
   cmd->add_option("-n,--n-predict", gp.max_tokens, "Tokens of one answer at most")->check(CLI::Range(1, 1 << 24));
-  cmd->add_option("--temp", gp.sampling.temperature, "Sampling temperature (default 0: greedy)")
-      ->check(finite_in(0, 100, "a temperature"));
-  cmd->add_option("--top-p", gp.sampling.top_p, "With --temp: nucleus threshold in (0, 1]")
-      ->check(finite_in(1e-6, 1, "a probability in (0, 1]"));
-  cmd->add_option("--top-k", gp.sampling.top_k, "With --temp: sample among the K most likely tokens (0: all)")
-      ->check(CLI::Range(0, 1 << 30));
-  cmd->add_option("--seed", gp.sampling.seed, "Random seed of the sampler");
+  add_sampling_options(cmd, gp.sampling);
   cmd->add_flag("--ignore-eos", gp.ignore_eos, "Answers go on past the end-of-sequence token (until -n, Ctrl-C or the context)");
   add_model_options(cmd, mo);
   cmd->callback([] {
@@ -60,12 +54,7 @@ void register_chat(CLI::App& app) {
     if (tty) std::fprintf(stderr, "chat: type a message; /reset forgets the conversation, /exit leaves, Ctrl-C stops an answer\n");
 
     // The first turn: BOS, the system message and the user's, in the chat format.
-    auto opening = [&](const std::string& text) {
-      std::vector<ChatMessage> msgs;
-      if (!system.empty()) msgs.push_back({"system", system});
-      msgs.push_back({"user", text});
-      return tok.encode(tok.chat_prompt(msgs, true));
-    };
+    auto opening = [&](const std::string& text) { return prompt_ids(tok, text, true, system); };
     std::vector<int32_t> carry;  // tokens that close the last answer, run before the next turn
     bool fresh = true;
     std::string line;

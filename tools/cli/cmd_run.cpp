@@ -32,13 +32,7 @@ void register_run(CLI::App& app) {
   auto* f = cmd->add_option("-f,--file", prompt_file, "Read the prompt from this file");
   p->excludes(f);
   cmd->add_option("-n,--n-predict", gp.max_tokens, "Tokens to generate at most")->check(CLI::Range(0, 1 << 24));
-  cmd->add_option("--temp", gp.sampling.temperature, "Sampling temperature (default 0: greedy; top-p/top-k apply when > 0)")
-      ->check(finite_in(0, 100, "a temperature"));
-  cmd->add_option("--top-p", gp.sampling.top_p, "With --temp: nucleus threshold in (0, 1]")
-      ->check(finite_in(1e-6, 1, "a probability in (0, 1]"));
-  cmd->add_option("--top-k", gp.sampling.top_k, "With --temp: sample among the K most likely tokens (0: all)")
-      ->check(CLI::Range(0, 1 << 30));
-  cmd->add_option("--seed", gp.sampling.seed, "Random seed of the sampler");
+  add_sampling_options(cmd, gp.sampling);
   cmd->add_option("--stop", gp.stop, "Stop before this text (repeatable)");
   cmd->add_flag("--ignore-eos", gp.ignore_eos, "Generate past the end-of-sequence token (always -n tokens)");
   cmd->add_flag("--chat", chat, "Wrap the prompt in the model's chat format as a user message");
@@ -64,15 +58,7 @@ void register_run(CLI::App& app) {
     const ModelFiles m = open_model(model, oo);
     const Tokenizer& tok = *m.tokenizer;
     auto lm = load_model(m, mo);
-    std::vector<int32_t> ids;
-    if (chat) {
-      std::vector<ChatMessage> msgs;
-      if (!system.empty()) msgs.push_back({"system", system});
-      msgs.push_back({"user", text});
-      ids = tok.encode(tok.chat_prompt(msgs, true));
-    } else {
-      ids = prompt_ids(tok, text, false);
-    }
+    const std::vector<int32_t> ids = prompt_ids(tok, text, chat, system);
     if (ids.empty()) throw Error("run: the prompt encodes to no tokens");
     const VocabMask mask(tok, m.config.vocab_size);
     auto seq = lm->new_sequence();

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/generate/generate.h"
+#include "runtime/generate/sampler.h"
 #include "runtime/model/causal_lm.h"
 
 namespace strata::cli {
@@ -55,9 +57,8 @@ std::string describe_engram_tables(const Engram& eg, const std::map<int, Tier>& 
 // prediction accuracy, and the share of routed slots skipped by --min-expert-weight.
 void print_routing(const CausalLM& lm, const ModelArgs& a);
 
-// The ids a prompt is run as: BOS (when the tokenizer adds one) and the encoded text, or with
-// chat, the text wrapped as a user turn in the model's chat format.
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, bool chat);
+// --temp, --top-p, --top-k, --seed (run, chat).
+void add_sampling_options(CLI::App* cmd, SamplerParams& sp);
 
 // A number that must be finite and within [lo, hi] (NaN and infinities are refused; CLI11's
 // own range checks let NaN through), with a message saying what was expected.

@@ -210,11 +210,14 @@ std::string describe_engram_tables(const Engram& eg, const std::map<int, Tier>& 
   return d;
 }
 
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, bool chat) {
-  std::vector<int32_t> ids;
-  if (!chat && tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
-  for (int32_t id : tok.encode(chat ? tok.chat_prompt({{"user", prompt}}, true) : prompt)) ids.push_back(id);
-  return ids;
+void add_sampling_options(CLI::App* cmd, SamplerParams& sp) {
+  cmd->add_option("--temp", sp.temperature, "Sampling temperature (default 0: greedy; top-p/top-k apply when > 0)")
+      ->check(finite_in(0, 100, "a temperature"));
+  cmd->add_option("--top-p", sp.top_p, "With --temp: nucleus threshold in (0, 1]")
+      ->check(finite_in(1e-6, 1, "a probability in (0, 1]"));
+  cmd->add_option("--top-k", sp.top_k, "With --temp: sample among the K most likely tokens (0: all)")
+      ->check(CLI::Range(0, 1 << 30));
+  cmd->add_option("--seed", sp.seed, "Random seed of the sampler");
 }
 
 void print_routing(const CausalLM& lm, const ModelArgs& a) {
