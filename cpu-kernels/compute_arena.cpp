@@ -22,6 +22,7 @@ thread_local bool t_bound = false;
 // observers that may run while threads exit).
 thread_local int t_arenas[16];
 thread_local int t_depth = 0;
+thread_local bool t_own_arena = false;  // StayInOwnArena
 std::atomic<long> g_entries{0};
 
 // hwloc's view of the cores, loaded once; pinning is skipped when it cannot load.
@@ -236,9 +237,12 @@ ArenaInfo compute_arena_info() {
   return info;
 }
 
+StayInOwnArena::StayInOwnArena() : prev_(t_own_arena) { t_own_arena = true; }
+StayInOwnArena::~StayInOwnArena() { t_own_arena = prev_; }
+
 void run_in_compute_arena(const std::function<void()>& f) {
   tbb::task_arena* a = state().main.arena.get();
-  if (a && t_depth == 0) a->execute(f);
+  if (a && t_depth == 0 && !t_own_arena) a->execute(f);
   else f();
 }
 
@@ -253,7 +257,7 @@ int expert_home_node(int expert) { return expert < 0 ? 0 : expert % compute_node
 
 void run_on_compute_node(int k, const std::function<void()>& f) {
   State& s = state();
-  if (s.nodes.empty()) return run_in_compute_arena(f);
+  if (s.nodes.empty() || t_own_arena) return run_in_compute_arena(f);
   s.nodes.at(static_cast<size_t>(k)).arena->execute(f);
 }
 
@@ -261,6 +265,10 @@ void run_on_compute_nodes(const std::function<void(int)>& f) {
   State& s = state();
   const size_t n = s.nodes.size();
   if (n == 0) return run_in_compute_arena([&] { f(0); });
+  if (t_own_arena) {
+    for (size_t k = 0; k < n; ++k) f(static_cast<int>(k));
+    return;
+  }
   // Every node's work is handed to its arena first; the caller then works in node 0 and
   // waits for the others (helping in each arena as it waits).
   std::unique_ptr<tbb::task_group[]> groups(new tbb::task_group[n]);

@@ -41,6 +41,21 @@ ArenaInfo compute_arena_info();
 // so a product inside a node's expert stays on that node).
 void run_in_compute_arena(const std::function<void()>& f);
 
+// While one lives, work this thread starts stays on the thread's current oneTBB arena instead
+// of entering the compute arenas (run_in_compute_arena and run_on_compute_node(s) run it
+// directly). A simulated device's worker computes inside its own arena this way, as a device
+// computes with its own cores, rather than taking the CPU's.
+class StayInOwnArena {
+ public:
+  StayInOwnArena();
+  ~StayInOwnArena();
+  StayInOwnArena(const StayInOwnArena&) = delete;
+  StayInOwnArena& operator=(const StayInOwnArena&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // The node arenas: compute_nodes() of them (1 without a split: then node 0 is the arena above).
 int compute_nodes();
 // The NUMA node (OS index) node arena k computes on; -1 without a split or for a group of cores.

@@ -17,6 +17,15 @@ int64_t row_bytes(WeightType t, int64_t cols) {
   return cols / info.block_elems * info.block_bytes;
 }
 
+int64_t weight_data_bytes(const WeightView& w) { return w.rows * row_bytes(w.type, w.cols); }
+
+int64_t weight_scale_bytes(const WeightView& w) {
+  if (!w.scale) return 0;
+  const int64_t elem = w.scale_type == WeightType::F32 ? 4 : 1;
+  if (w.type == WeightType::MXFP4) return w.rows * (w.cols / 32) * elem;
+  return ((w.rows + 127) / 128) * ((w.cols + 127) / 128) * elem;  // FP8 128x128 blocks
+}
+
 void check_weight_view(const WeightView& w) {
   if (!w.data || w.rows <= 0 || w.cols <= 0) throw std::invalid_argument("empty weight view");
   if (w.type == WeightType::MXFP4) {

@@ -22,6 +22,10 @@ struct WeightView {
 // when cols is not a whole number of blocks).
 int64_t row_bytes(WeightType t, int64_t cols);
 
+// Bytes the view's data and its block scales span (what a copy of the matrix must move).
+int64_t weight_data_bytes(const WeightView& w);
+int64_t weight_scale_bytes(const WeightView& w);
+
 // Checks the view describes a complete matrix of its type (block multiples, scales present
 // where the type needs them); throws std::invalid_argument naming what is wrong.
 void check_weight_view(const WeightView& w);

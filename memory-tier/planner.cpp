@@ -244,6 +244,10 @@ nlohmann::json placement_json(const PlanInput& in, const Placement& p) {
   for (size_t i = 0; i < in.items.size(); ++i)
     if (in.items[i].gathered) tables.push_back({in.items[i].name, tier_name(p.tier[i])});
   j["tables"] = tables;  // [tensor, tier] of each gathered table (embedding, Engram)
+  nlohmann::json tensors = nlohmann::json::array();
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].expert < 0 && !in.items[i].gathered) tensors.push_back({in.items[i].name, tier_name(p.tier[i])});
+  j["tensors"] = tensors;  // [tensor, tier] of every other tensor (attention, norms, shared experts, ...)
   return j;
 }
 

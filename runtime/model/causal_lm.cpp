@@ -4,12 +4,15 @@
 #include <cmath>
 #include <string>
 
+#include "runtime/backend/schedule_stats.h"
 #include "runtime/common/error.h"
 
 #include "runtime/model/deepseek_v3.h"
 #include "runtime/model/deepseek_v4.h"
 
 namespace strata {
+
+ScheduleStats CausalLM::schedule_stats() const { return {}; }
 
 void check_context(int64_t n_past, int64_t n, int64_t max_positions) {
   if (n_past + n > max_positions)

@@ -15,8 +15,10 @@
 
 namespace strata {
 
+class Device;
 class Engram;
 class ExpertSource;
+struct ScheduleStats;
 
 // How MLA attention is evaluated. Absorbed: scores against the cached latent directly (the
 // decode form); Decompressed: keys and values expanded per head from the latent (the prefill
@@ -44,9 +46,17 @@ struct ModelOptions {
   bool expert_io_pread = false;  // the cache reads with the pread pool instead of io_uring
   // Experts placed by the planner (runtime/model/expert_placement.h): DRAM-tier experts are
   // read into DRAM once at load and stay there; NVMe-tier experts go through the cache of
-  // expert_cache_bytes. GPU-tier experts are held in DRAM too (no GPU forward pass yet).
-  // Missing pairs count as NVMe. Empty: every expert through the cache (or the map).
+  // expert_cache_bytes; GPU-tier experts are copied to `gpu` and computed there (without a
+  // gpu: held in DRAM and computed by the CPU). Missing pairs count as NVMe. Empty: every
+  // expert through the cache (or the map).
   std::map<std::pair<int, int>, Tier> expert_placement;
+  // The device that runs the GPU tier (runtime/backend/device.h; null: none). Each MoE layer
+  // submits the device's share (GPU-tier routed experts, shared experts placed on the GPU)
+  // to its queue, then computes the CPU's share while the device works.
+  std::shared_ptr<Device> gpu;
+  // The tier of the plan's other tensors, by name: a layer's shared expert runs on `gpu` when
+  // its three matrices are GPU-tier there. Missing names: the CPU.
+  std::map<std::string, Tier> tensor_placement;
   // Engram tables paged through a DRAM cache of this many bytes (runtime/model/engram_store.h);
   // 0: read from the memory map.
   uint64_t engram_cache_bytes = 0;
@@ -137,6 +147,8 @@ class CausalLM {
   virtual const ExpertSource& experts() const = 0;
   // The Engram module, when the model has one.
   virtual const Engram* engram() const { return nullptr; }
+  // How the MoE layers' work split between the CPU and the GPU device, and how much overlapped.
+  virtual ScheduleStats schedule_stats() const;
 
  private:
   std::unique_ptr<Sequence> own_;

@@ -135,6 +135,7 @@ class DeepseekV3 final : public CausalLM {
   }
   void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return moe_->stats(); }
+  ScheduleStats schedule_stats() const override { return moe_->schedule(); }
   const ExpertSource& experts() const override { return *experts_; }
   const Engram* engram() const override { return engram_.get(); }
 

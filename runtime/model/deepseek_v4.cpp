@@ -82,6 +82,7 @@ class DeepseekV4 final : public CausalLM {
   std::unique_ptr<Sequence> new_sequence() const override { return std::make_unique<V4Sequence>(this, context_); }
   void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return moe_->stats(); }
+  ScheduleStats schedule_stats() const override { return moe_->schedule(); }
   const ExpertSource& experts() const override { return *experts_; }
   const Engram* engram() const override { return engram_.get(); }
   std::vector<std::string> load_notes() const override { return notes_; }

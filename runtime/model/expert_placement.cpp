@@ -90,8 +90,8 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
   std::string replanned;
   if (hw.has_gpu() && !gpu_executes) {
     po.vram_budget_gb = 0;
-    replanned = "\nnote: the profile's GPU is not used: this build has no GPU backend, so its tier was re-planned "
-                "onto DRAM and NVMe (strata plan shows the GPU placement)";
+    replanned = "\nnote: the profile's GPU is not used (--gpu none): its tier was re-planned onto DRAM and NVMe "
+                "(strata plan shows the GPU placement; --gpu sim runs it on a simulated device)";
   }
   ExpertPlan r;
   CachedPlacement cp = plan_with_caches(in, hw, po, cache_bytes, engram_cache_bytes);
@@ -104,6 +104,9 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
     r.tier[{in.items[i].layer, in.items[i].expert}] = t;
     ++r.count[static_cast<int>(t)];
   }
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].expert < 0 && !in.items[i].gathered) r.tensor_tier[in.items[i].name] = r.placement.tier[i];
+  r.gpu_budget_bytes = static_cast<uint64_t>(std::max(0.0, r.placement.budget_gb[0]) * 1e9);
   int paged = 0;
   for (size_t i = 0; i < in.items.size(); ++i) {
     const int layer = in.items[i].gathered ? engram_table_layer(in.items[i].name) : -1;
@@ -175,6 +178,31 @@ std::map<int, Tier> load_engram_placement(const std::filesystem::path& path, con
     out[layer] = *t;
   }
   return out;
+}
+
+std::map<std::string, Tier> load_tensor_placement(const std::filesystem::path& path) {
+  const std::string p = path.string();
+  const nlohmann::json j = read_json_file(path);
+  std::map<std::string, Tier> out;
+  if (!j.is_object() || !j.contains("tensors")) return out;
+  if (!j["tensors"].is_array()) throw Error(p + ": key 'tensors' is not an array of [tensor, tier] (strata plan --json)");
+  for (const auto& e : j["tensors"]) {
+    const bool shape = e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string();
+    const std::optional<Tier> t = shape ? tier_from_name(e[1].get<std::string>()) : std::nullopt;
+    if (!t) throw Error(p + ": 'tensors' entry " + e.dump() + " is not [tensor, \"gpu\"|\"dram\"|\"nvme\"]");
+    out[e[0].get<std::string>()] = *t;
+  }
+  return out;
+}
+
+uint64_t load_gpu_budget(const std::filesystem::path& path) {
+  const nlohmann::json j = read_json_file(path);
+  if (!j.is_object() || !j.contains("budget_gb")) return 0;
+  const nlohmann::json& b = j["budget_gb"];
+  if (!b.is_object() || !b.contains("gpu")) return 0;
+  const bool ok = b["gpu"].is_number() && b["gpu"].get<double>() >= 0 && b["gpu"].get<double>() <= 1e6;
+  if (!ok) throw Error(path.string() + ": 'budget_gb.gpu' is not a number of GB in [0, 1e6]");
+  return static_cast<uint64_t>(b["gpu"].get<double>() * 1e9);
 }
 
 double parse_gb(const std::string& text, const std::string& what) {

@@ -23,6 +23,8 @@ struct ExpertPlan {
   int count[3] = {0, 0, 0};                  // experts per tier
   uint64_t cache_bytes = 0;                  // DRAM cache for the NVMe-tier experts
   std::map<int, Tier> engram_tier;           // every Engram table, by layer
+  std::map<std::string, Tier> tensor_tier;   // every other tensor (attention, shared experts, ...)
+  uint64_t gpu_budget_bytes = 0;             // the GPU memory the plan may use
   uint64_t engram_cache_bytes = 0;           // DRAM cache for the NVMe-tier Engram tables
   HostMemoryOptions memory;                  // the profile's NUMA policy for the tier's buffers
   Placement placement;                       // the planner's answer (with the cache reserved)
@@ -62,6 +64,12 @@ std::map<std::pair<int, int>, Tier> load_expert_placement(const std::filesystem:
 // file without "tables" gives none. Throws strata::Error naming the file and the entry that is
 // malformed or names an Engram table the model does not have.
 std::map<int, Tier> load_engram_placement(const std::filesystem::path& path, const ModelConfig& c);
+
+// The other tensors of a placement file ("tensors": [[tensor, tier], ...]; none without the
+// key), and its GPU budget ("budget_gb": {"gpu": GB}; 0 without it). Throws strata::Error
+// naming the file and the malformed entry.
+std::map<std::string, Tier> load_tensor_placement(const std::filesystem::path& path);
+uint64_t load_gpu_budget(const std::filesystem::path& path);
 
 // "2G", "512M", "1.5GB", "3" (GB) -> GB; throws strata::Error naming `what`.
 double parse_gb(const std::string& text, const std::string& what);

@@ -7,6 +7,7 @@
 #include "cpu-kernels/compute_arena.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
+#include "runtime/backend/device_weights.h"
 
 namespace strata {
 
@@ -22,60 +23,122 @@ void ExpertSource::predict(int layer, std::span<const int32_t> ids) {
   g.erase(std::unique(g.begin(), g.end()), g.end());
 }
 
-void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts,
-                              int64_t top_k, float* out, float swiglu_limit) {
+ExpertSource::RoutedBatch ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids,
+                                                const float* wts, int64_t top_k) {
   std::vector<int64_t>& count = counts_.at(static_cast<size_t>(layer));
   std::vector<std::vector<std::pair<int64_t, float>>> by_expert(count.size());
   for (int64_t t = 0; t < n; ++t)
     for (int64_t j = 0; j < top_k; ++j)
       if (wts[t * top_k + j] != 0) by_expert.at(static_cast<size_t>(ids[t * top_k + j])).push_back({t, wts[t * top_k + j]});
   tokens_[static_cast<size_t>(layer)] += n;
-  std::vector<int32_t> used;
+  RoutedBatch b;
+  b.layer = layer;
+  b.d = d;
   for (size_t e = 0; e < by_expert.size(); ++e)
     if (!by_expert[e].empty()) {
-      used.push_back(static_cast<int32_t>(e));
+      b.used.push_back(static_cast<int32_t>(e));
       count[e] += static_cast<int64_t>(by_expert[e].size());
+      b.tokens.push_back(std::move(by_expert[e]));
     }
   if (std::vector<int32_t>& g = guess_[static_cast<size_t>(layer)]; !g.empty()) {
     std::vector<int32_t> hit;
-    std::set_intersection(g.begin(), g.end(), used.begin(), used.end(), std::back_inserter(hit));
+    std::set_intersection(g.begin(), g.end(), b.used.begin(), b.used.end(), std::back_inserter(hit));
     prediction_.guessed += static_cast<int64_t>(g.size());
     prediction_.correct += static_cast<int64_t>(hit.size());
-    prediction_.used += static_cast<int64_t>(used.size());
+    prediction_.used += static_cast<int64_t>(b.used.size());
     g.clear();
   }
-  will_use(layer, used);
-  for (size_t l = static_cast<size_t>(layer) + 1; l < guess_.size(); ++l)
-    if (!guess_[l].empty()) prefetch_guess(static_cast<int>(l), guess_[l]);
-  // Each used expert's tokens gathered, its output computed, then summed in expert order (the
-  // same order whether the experts ran one by one or together).
-  std::vector<std::vector<float>> xs(used.size()), ys(used.size());
-  std::vector<ExpertJob> jobs;
-  for (size_t u = 0; u < used.size(); ++u) {
-    const auto& toks = by_expert[static_cast<size_t>(used[u])];
+  std::vector<int32_t> host_used;
+  for (size_t u = 0; u < b.used.size(); ++u) {
+    if (on_device(layer, b.used[u])) b.on_device.push_back(u);
+    else host_used.push_back(b.used[u]);
+  }
+  will_use(layer, host_used);
+  for (size_t l = static_cast<size_t>(layer) + 1; l < guess_.size(); ++l) {
+    if (guess_[l].empty()) continue;
+    std::vector<int32_t> read;  // the device's experts need no read
+    for (int32_t e : guess_[l])
+      if (!on_device(static_cast<int>(l), e)) read.push_back(e);
+    prefetch_guess(static_cast<int>(l), read);
+  }
+  // Each used expert's tokens gathered; its outputs go to ys (summed by combine).
+  b.xs.resize(b.used.size());
+  b.ys.resize(b.used.size());
+  for (size_t u = 0; u < b.used.size(); ++u) {
+    const auto& toks = b.tokens[u];
     const int64_t m = static_cast<int64_t>(toks.size());
-    xs[u].resize(static_cast<size_t>(m * d));
-    ys[u].assign(static_cast<size_t>(m * d), 0.0f);
-    for (int64_t i = 0; i < m; ++i) std::copy_n(x + toks[i].first * d, d, xs[u].data() + i * d);
-    if (const Mlp* mlp = resident(layer, used[u]))
-      jobs.push_back({mlp, xs[u].data(), m, ys[u].data(), expert_home_node(used[u])});
+    b.xs[u].resize(static_cast<size_t>(m * d));
+    b.ys[u].assign(static_cast<size_t>(m * d), 0.0f);
+    for (int64_t i = 0; i < m; ++i) std::copy_n(x + toks[i].first * d, d, b.xs[u].data() + i * d);
   }
-  if (jobs.size() == used.size()) {
-    mlp_forward_many(jobs, swiglu_limit);
-  } else {
-    for (size_t u = 0; u < used.size(); ++u) {
-      const int64_t m = static_cast<int64_t>(by_expert[static_cast<size_t>(used[u])].size());
-      with_expert(layer, used[u], [&](const Mlp& mlp) {
-        run_on_compute_node(expert_home_node(used[u]), [&] { mlp_forward(mlp, xs[u].data(), m, ys[u].data(), swiglu_limit); });
-      });
+  return b;
+}
+
+Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
+  if (b.on_device.empty()) return {};
+  Device* dev = device();
+  // The device's inputs and outputs of every expert it computes, packed in one workspace.
+  uint64_t floats = 0;
+  for (size_t u : b.on_device) floats += 2 * b.xs[u].size();
+  if (workspace_.size() < floats * sizeof(float))
+    workspace_ = DeviceBuffer(), workspace_ = dev->alloc(floats * sizeof(float), "workspace", "the routed experts' activations");
+  return dev->submit([this, &b, dev, swiglu_limit] {
+    float* ws = reinterpret_cast<float*>(workspace_.data());
+    for (size_t u : b.on_device) {
+      const size_t len = b.xs[u].size();
+      float* dx = ws;
+      float* dy = ws + len;
+      ws += 2 * len;
+      dev->to_device(dx, b.xs[u].data(), len * sizeof(float));
+      dev->ops().mlp(*on_device(b.layer, b.used[u]), dx, static_cast<int64_t>(b.tokens[u].size()), dy, swiglu_limit);
+      dev->to_host(b.ys[u].data(), dy, len * sizeof(float));
     }
+  });
+}
+
+void ExpertSource::compute_host(RoutedBatch& b, float swiglu_limit) {
+  std::vector<size_t> host;
+  for (size_t u = 0, k = 0; u < b.used.size(); ++u) {
+    if (k < b.on_device.size() && b.on_device[k] == u) ++k;
+    else host.push_back(u);
   }
-  for (size_t u = 0; u < used.size(); ++u) {
-    const auto& toks = by_expert[static_cast<size_t>(used[u])];
+  std::vector<ExpertJob> jobs;
+  for (size_t u : host)
+    if (const Mlp* mlp = resident(b.layer, b.used[u]))
+      jobs.push_back({mlp, b.xs[u].data(), static_cast<int64_t>(b.tokens[u].size()), b.ys[u].data(),
+                      expert_home_node(b.used[u])});
+  if (jobs.size() == host.size()) return mlp_forward_many(jobs, swiglu_limit);
+  for (size_t u : host) {
+    const int64_t m = static_cast<int64_t>(b.tokens[u].size());
+    with_expert(b.layer, b.used[u], [&](const Mlp& mlp) {
+      run_on_compute_node(expert_home_node(b.used[u]),
+                          [&] { mlp_forward(mlp, b.xs[u].data(), m, b.ys[u].data(), swiglu_limit); });
+    });
+  }
+}
+
+void ExpertSource::combine(const RoutedBatch& b, float* out) {
+  const int64_t d = b.d;
+  for (size_t u = 0; u < b.used.size(); ++u) {
+    const auto& toks = b.tokens[u];
     for (size_t i = 0; i < toks.size(); ++i)
       for (int64_t j = 0; j < d; ++j)
-        out[toks[i].first * d + j] += toks[i].second * ys[u][i * static_cast<size_t>(d) + static_cast<size_t>(j)];
+        out[toks[i].first * d + j] += toks[i].second * b.ys[u][i * static_cast<size_t>(d) + static_cast<size_t>(j)];
   }
+}
+
+void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts,
+                              int64_t top_k, float* out, float swiglu_limit) {
+  RoutedBatch b = prepare(layer, x, n, d, ids, wts, top_k);
+  const Event dev = submit_device(b, swiglu_limit);
+  try {
+    compute_host(b, swiglu_limit);
+  } catch (...) {
+    dev.wait();  // the device's work reads b: let it finish before b goes
+    throw;
+  }
+  dev.wait();
+  combine(b, out);
 }
 
 namespace {
@@ -140,13 +203,19 @@ class StoredExperts final : public ExpertSource {
     for (const IndexedFile& f : index.files()) files.push_back(f.path);
     // Which items the placement fixes in DRAM, and the cache the others need.
     std::vector<uint32_t> fixed;
+    std::vector<std::pair<int, int>> held_gpu;
     uint64_t streamed = 0;
     for (size_t li = 0; li < item_of_.size(); ++li)
       for (size_t e = 0; e < item_of_[li].size(); ++e) {
         const auto it = opts.expert_placement.find({static_cast<int>(li), static_cast<int>(e)});
-        const bool in_dram = it != opts.expert_placement.end() && it->second != Tier::Nvme;
-        if (in_dram) fixed.push_back(item_of_[li][e]);
-        else ++streamed;
+        const Tier t = it != opts.expert_placement.end() ? it->second : Tier::Nvme;
+        if (t == Tier::Gpu && opts.gpu) {
+          held_gpu.push_back({static_cast<int>(li), static_cast<int>(e)});
+        } else if (t != Tier::Nvme) {
+          fixed.push_back(item_of_[li][e]);  // DRAM, and GPU-tier experts without a GPU
+        } else {
+          ++streamed;
+        }
       }
     ExpertStoreOptions so;
     so.budget_bytes = opts.expert_cache_bytes;
@@ -162,6 +231,27 @@ class StoredExperts final : public ExpertSource {
     store_->fix(fixed, opts.load_progress);
     n_fixed_ = fixed.size();
     n_streamed_ = streamed;
+    // The GPU tier's experts copied to the device's memory (one read of each from the files).
+    if (!held_gpu.empty()) {
+      device_ = opts.gpu;
+      on_gpu_.resize(item_of_.size());
+      for (const auto& [li, e] : held_gpu) {
+        auto& layer = on_gpu_[static_cast<size_t>(li)];
+        if (layer.empty()) layer.resize(item_of_[static_cast<size_t>(li)].size());
+        const std::string what = "routed expert " + std::to_string(e) + " of layer " + std::to_string(li);
+        layer[static_cast<size_t>(e)] = std::make_unique<DeviceMlp>(
+            upload_mlp(*device_, layouts_[item_of_[static_cast<size_t>(li)][static_cast<size_t>(e)]].mlp,
+                       "routed experts", what));
+        gpu_bytes_ += mlp_bytes(layer[static_cast<size_t>(e)]->mlp);
+      }
+    }
+  }
+  uint64_t device_bytes() const override { return gpu_bytes_; }
+  int device_experts() const override {
+    int n = 0;
+    for (const auto& l : on_gpu_)
+      for (const auto& e : l) n += e != nullptr;
+    return n;
   }
 
   void end_step() override { store_->tick(); }
@@ -169,6 +259,8 @@ class StoredExperts final : public ExpertSource {
   std::optional<ExpertStoreStats> store_stats() const override { return store_->stats(); }
   std::string describe() const override {
     std::string d;
+    if (const int g = device_experts(); g > 0)
+      d = std::to_string(g) + " experts on " + device_->name() + " (" + human_bytes(gpu_bytes_) + "), ";
     if (n_fixed_ > 0)
       d = std::to_string(n_fixed_) + " experts fixed in DRAM (" + human_bytes(store_->stats().fixed_bytes) + "), ";
     if (n_streamed_ > 0)
@@ -177,6 +269,11 @@ class StoredExperts final : public ExpertSource {
   }
 
  protected:
+  const Mlp* on_device(int layer, int e) const override {
+    if (static_cast<size_t>(layer) >= on_gpu_.size()) return nullptr;
+    const auto& l = on_gpu_[static_cast<size_t>(layer)];
+    return static_cast<size_t>(e) < l.size() && l[static_cast<size_t>(e)] ? &l[static_cast<size_t>(e)]->mlp : nullptr;
+  }
   void will_use(int layer, std::span<const int32_t> experts) override {
     std::vector<uint32_t> items;
     for (int32_t e : experts) items.push_back(item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));
@@ -206,6 +303,8 @@ class StoredExperts final : public ExpertSource {
   std::vector<Layout> layouts_;                 // per store item
   std::unique_ptr<ExpertStore> store_;
   size_t n_fixed_ = 0, n_streamed_ = 0;
+  std::vector<std::vector<std::unique_ptr<DeviceMlp>>> on_gpu_;  // [layer][expert], null: not held
+  uint64_t gpu_bytes_ = 0;
 };
 
 }  // namespace

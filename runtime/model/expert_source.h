@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "memory-tier/expert_store.h"
+#include "runtime/backend/device.h"
 #include "runtime/model/causal_lm.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/weights.h"
@@ -25,11 +26,39 @@ class ExpertSource {
  public:
   virtual ~ExpertSource() = default;
 
+  // One MoE layer's routed work for a batch, split by where each expert is held: prepared on
+  // the calling thread, the device's share submitted to its queue, the host's share computed,
+  // then combined in expert order (the same sums whichever device computed an expert).
+  struct RoutedBatch {
+    int layer = 0;
+    int64_t d = 0;
+    std::vector<int32_t> used;                                   // distinct experts, ascending
+    std::vector<std::vector<std::pair<int64_t, float>>> tokens;  // per used expert: (token, weight)
+    std::vector<std::vector<float>> xs, ys;                      // per used expert: inputs, outputs
+    std::vector<size_t> on_device;                               // indices into used held by the device
+  };
+  // Groups x [n, d]'s top_k slots by expert (slots of weight 0 skipped), counts the use, scores
+  // the guess for this layer, starts the reads of what is not resident.
+  RoutedBatch prepare(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts,
+                      int64_t top_k);
+  // The experts the device holds, on its queue (copies in, products, copies out); an already
+  // complete event when it holds none of them.
+  Event submit_device(RoutedBatch& b, float swiglu_limit);
+  // The other experts, on the CPU.
+  void compute_host(RoutedBatch& b, float swiglu_limit);
+  // out [n, d] += Σ wts · expert outputs, in expert order (after the device's event).
+  static void combine(const RoutedBatch& b, float* out);
+
   // out [n, d] += Σ_j wts[t][j] · expert_{ids[t][j]}(x[t]) over the top_k slots of each token
   // of MoE layer `layer`; tokens are grouped by expert so each expert's weights are read once;
-  // slots with weight 0 are skipped. swiglu_limit > 0 applies V4's clamp.
+  // slots with weight 0 are skipped. swiglu_limit > 0 applies V4's clamp. All four steps above.
   void add_routed(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts, int64_t top_k,
                   float* out, float swiglu_limit = 0);
+  // The device that holds some experts (null: all on the host), and its share of the bytes.
+  Device* device() const { return device_.get(); }
+  virtual uint64_t device_bytes() const { return 0; }
+  virtual int device_experts() const { return 0; }
+
   // One forward step ended (ages the store's frequency scores).
   virtual void end_step() {}
 
@@ -60,6 +89,8 @@ class ExpertSource {
   // The expert's weights when they stay valid without a pin (read in place), else nullptr;
   // when every expert of a batch has them, the batch's experts run as one parallel job.
   virtual const Mlp* resident(int, int) const { return nullptr; }
+  // The expert's weights in the device's memory when the device holds it, else nullptr.
+  virtual const Mlp* on_device(int, int) const { return nullptr; }
   // Runs fn with the expert's weights, valid during the call.
   virtual void with_expert(int layer, int expert, const std::function<void(const Mlp&)>& fn) = 0;
 
@@ -68,11 +99,18 @@ class ExpertSource {
   std::vector<int64_t> tokens_;
   std::vector<std::vector<int32_t>> guess_;  // [layer] distinct guessed experts, pending
   PredictionStats prediction_;
+
+ protected:
+  std::shared_ptr<Device> device_;  // before the buffers it owns, so it outlives them
+
+ private:
+  DeviceBuffer workspace_;  // the device's inputs and outputs of a batch (grows to the largest)
 };
 
 // The routed experts of layers [0, num_hidden_layers) of the model: Mapped when
 // opts.expert_cache_bytes is 0 and there is no placement, else Stored (placed experts fixed in
-// DRAM at load, the rest read on use through the cache). Throws strata::Error naming the tensor when an
+// DRAM at load, the rest read on use through the cache). GPU-tier experts are copied to
+// opts.gpu at load when there is one (and fixed in DRAM, computed by the CPU, when not). Throws strata::Error naming the tensor when an
 // expert is missing or malformed, or naming the budget when one expert does not fit in it.
 std::unique_ptr<ExpertSource> make_expert_source(const ModelFiles& m, const Weights& w, const ModelOptions& opts);
 

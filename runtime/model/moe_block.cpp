@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "cpu-kernels/linear.h"
+#include "runtime/backend/cpu_ops.h"
 #include "runtime/common/error.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/weights.h"
@@ -41,9 +41,10 @@ MoeLayerWeights load_moe_layer(const Weights& w, const ModelConfig& c, int64_t l
     L.gate_bias = w.vector(p + "ffn.gate.bias");
   }
   L.has_shared = c.n_shared_experts > 0;
-  if (L.has_shared)
-    L.shared = {w.matrix(p + "ffn.shared_experts.w1.weight"), w.matrix(p + "ffn.shared_experts.w2.weight"),
-                w.matrix(p + "ffn.shared_experts.w3.weight")};
+  if (L.has_shared) {
+    for (int k = 0; k < 3; ++k) L.shared_names[k] = p + "ffn.shared_experts.w" + std::to_string(k + 1) + ".weight";
+    L.shared = {w.matrix(L.shared_names[0]), w.matrix(L.shared_names[1]), w.matrix(L.shared_names[2])};
+  }
   return L;
 }
 
@@ -54,7 +55,24 @@ MoeBlock::MoeBlock(const ModelConfig& c, const ModelOptions& opts, std::vector<M
       min_expert_weight_(opts.min_expert_weight),
       swiglu_limit_(static_cast<float>(c.swiglu_limit)),
       layers_(std::move(layers)),
-      experts_(experts) {}
+      experts_(experts) {
+  shared_on_gpu_.resize(layers_.size());
+  if (!opts.gpu) return;
+  auto on_gpu = [&](const std::string& name) {
+    const auto it = opts.tensor_placement.find(name);
+    return it != opts.tensor_placement.end() && it->second == Tier::Gpu;
+  };
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const MoeLayerWeights& L = layers_[li];
+    if (!L.moe || !L.has_shared || !on_gpu(L.shared_names[0]) || !on_gpu(L.shared_names[1]) ||
+        !on_gpu(L.shared_names[2]))
+      continue;
+    gpu_ = opts.gpu;
+    shared_on_gpu_[li] = std::make_unique<DeviceMlp>(
+        upload_mlp(*gpu_, L.shared, "shared experts", "the shared expert of layer " + std::to_string(li)));
+    shared_bytes_ += mlp_bytes(L.shared);
+  }
+}
 
 int64_t MoeBlock::route(int64_t li, const float* x, std::span<const int32_t> tokens, std::vector<float>& logits,
                         std::vector<int32_t>& ids, std::vector<float>& wts) const {
@@ -67,7 +85,7 @@ int64_t MoeBlock::route(int64_t li, const float* x, std::span<const int32_t> tok
   logits.assign(static_cast<size_t>(n * ne), 0.0f);
   ids.assign(static_cast<size_t>(n * k), 0);
   wts.assign(static_cast<size_t>(n * k), 0.0f);
-  linear(L.gate, x, n, logits.data());
+  cpu_ops().linear(L.gate, x, n, logits.data());
   for (int64_t t = 0; t < n; ++t) {
     if (hash) {
       std::copy_n(L.tid2eid.data() + static_cast<int64_t>(tokens[static_cast<size_t>(t)]) * k, k, ids.data() + t * k);
@@ -98,8 +116,37 @@ void MoeBlock::forward(int64_t li, const float* x, std::span<const int32_t> toke
     experts_.predict(static_cast<int>(li + 1), guess);
   }
   std::fill(out, out + n * d, 0.0f);
-  if (L.has_shared) mlp_forward(L.shared, x, n, out, swiglu_limit_);
-  experts_.add_routed(static_cast<int>(li), x, n, d, ids.data(), wts.data(), k, out, swiglu_limit_);
+  ExpertSource::RoutedBatch batch = experts_.prepare(static_cast<int>(li), x, n, d, ids.data(), wts.data(), k);
+  // The device's share first: it runs while the CPU computes its own.
+  Event shared_done;
+  if (const DeviceMlp* s = shared_on_gpu_[static_cast<size_t>(li)].get()) {
+    const uint64_t bytes = static_cast<uint64_t>(n * d) * sizeof(float);
+    if (workspace_.size() < 2 * bytes)
+      workspace_ = DeviceBuffer(), workspace_ = gpu_->alloc(2 * bytes, "workspace", "the shared expert's activations");
+    shared_done = gpu_->submit([this, s, x, n, d, out, bytes] {
+      float* dx = reinterpret_cast<float*>(workspace_.data());
+      float* dy = dx + n * d;
+      gpu_->to_device(dx, x, bytes);
+      gpu_->ops().mlp(s->mlp, dx, n, dy, swiglu_limit_);
+      gpu_->to_host(out, dy, bytes);  // out is the CPU's again only after the wait below
+    });
+  }
+  const Event routed_done = experts_.submit_device(batch, swiglu_limit_);
+  const double t0 = steady_seconds();
+  try {
+    if (L.has_shared && !shared_on_gpu_[static_cast<size_t>(li)]) mlp_forward(L.shared, x, n, out, swiglu_limit_);
+    experts_.compute_host(batch, swiglu_limit_);
+  } catch (...) {
+    shared_done.wait();  // the device's work reads x and batch and writes out: let it finish first
+    routed_done.wait();
+    throw;
+  }
+  const double t1 = steady_seconds();
+  shared_done.wait();
+  routed_done.wait();
+  schedule_.wait_s += steady_seconds() - t1;
+  schedule_.add(t0, t1, {&shared_done, &routed_done});
+  ExpertSource::combine(batch, out);
 }
 
 }  // namespace strata

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/backend/device_weights.h"
+#include "runtime/backend/schedule_stats.h"
 #include "runtime/model/causal_lm.h"
 #include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
@@ -27,8 +29,16 @@ struct MoeLayerWeights {
   std::vector<int32_t> tid2eid;  // [vocab, top_k] on hash layers, else empty
   Mlp shared;
   bool has_shared = false;
+  std::string shared_names[3];  // the shared expert's tensors (for its placement)
 };
 
+// The per-layer schedule: the device's share (the layer's shared expert when the plan put it
+// on the GPU, the GPU-tier routed experts) goes to its queue first; the CPU then computes its
+// share (the shared expert otherwise, the routed experts held in DRAM or read from NVMe, whose
+// reads of the next layer's guessed experts already started) while the device works; the
+// outputs are summed in one fixed order, so the logits are the same bit for bit whichever
+// device computed what.
+//
 // Reads layer li's MoE weights ("layers.N.ffn.*"); checks a hash layer's table (ids within
 // the experts, distinct per token). strata::Error naming `file` and the tensor otherwise.
 MoeLayerWeights load_moe_layer(const Weights& w, const ModelConfig& c, int64_t li, const std::string& file);
@@ -41,6 +51,9 @@ class MoeBlock {
   // out [n, d] = the MoE output of layer li for x [n, d] (tokens: the ids, for hash routing).
   void forward(int64_t li, const float* x, std::span<const int32_t> tokens, float* out);
   RoutingStats stats() const { return stats_; }
+  ScheduleStats schedule() const { return schedule_; }
+  // Bytes of the shared experts held by the device, and how many.
+  uint64_t device_shared_bytes() const { return shared_bytes_; }
 
  private:
   // Routes x's tokens through layer li's gate: ids and weights [n, k] (k: the layer's top-k).
@@ -53,6 +66,11 @@ class MoeBlock {
   std::vector<MoeLayerWeights> layers_;
   ExpertSource& experts_;
   RoutingStats stats_;
+  std::shared_ptr<Device> gpu_;                          // before the buffers it owns
+  std::vector<std::unique_ptr<DeviceMlp>> shared_on_gpu_;  // [layer], null: on the CPU
+  DeviceBuffer workspace_;                               // the shared expert's input and output on the device
+  uint64_t shared_bytes_ = 0;
+  ScheduleStats schedule_;
 };
 
 }  // namespace strata

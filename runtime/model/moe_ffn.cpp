@@ -4,16 +4,12 @@
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
-#include "cpu-kernels/ops.h"
+#include "runtime/backend/cpu_ops.h"
 
 namespace strata {
 
 void mlp_forward(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) {
-  const int64_t inter = m.w1.rows;
-  std::vector<float> g(static_cast<size_t>(n * inter)), u(static_cast<size_t>(n * inter));
-  linear_pair(m.w1, m.w3, x, n, g.data(), u.data());
-  swiglu_limited(g.data(), u.data(), g.data(), n * inter, swiglu_limit);
-  linear(m.w2, g.data(), n, out);
+  cpu_ops().mlp(m, x, n, out, swiglu_limit);
 }
 
 void mlp_forward_many(std::span<const ExpertJob> jobs, float swiglu_limit) {

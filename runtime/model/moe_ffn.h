@@ -6,13 +6,9 @@
 #include <span>
 #include <vector>
 
-#include "cpu-kernels/weight_view.h"
+#include "runtime/backend/ops.h"
 
 namespace strata {
-
-struct Mlp {
-  WeightView w1, w2, w3;  // gate [inter, d], down [d, inter], up [inter, d]
-};
 
 // out [n, d] = w2(swiglu(w1 x, w3 x)); swiglu_limit > 0 applies V4's clamp.
 void mlp_forward(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit = 0);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/backend/device.h"
 #include "runtime/generate/generate.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/model/causal_lm.h"
@@ -42,6 +43,8 @@ struct ModelArgs {
   int64_t context = 0;       // -c: tokens per sequence (0: the model's, at most kDefaultContext)
   bool verbose = false;      // -v: how the model runs, not only what it does
   int n_gpu_layers = 0, n_cpu_moe = 0;  // llama.cpp's placement flags: accepted, explained
+  std::string gpu = "auto";  // --gpu: auto | none | sim | cuda:N
+  bool sim_throttle = false; // --sim-throttle: pace the simulated GPU to the profile's rates
   double predicted_tokens_per_s = 0;    // set by load_model from the plan (--profile), for predicted vs measured
   int threads = 0;           // compute threads (0: the profile's, else every hardware thread)
   bool pin_threads = false;  // bind each compute thread to a core (hwloc)
@@ -51,6 +54,8 @@ void add_model_options(CLI::App* cmd, ModelArgs& a);
 // Places the experts as the arguments say (printing the plan), loads the model, prints its
 // load notes on stderr.
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a);
+// "device sim-gpu0: holds routed experts 1.2 GiB, shared experts 80 MiB of 22 GiB; ...".
+void print_device_holdings(const Device& dev, const std::map<std::string, Tier>& tensors, const ModelFiles& m);
 // "engram tables: layer 1 nvme (paged through a 64.00 KiB DRAM cache); layer 3 dram (memory-mapped)".
 std::string describe_engram_tables(const Engram& eg, const std::map<int, Tier>& placement);
 // At the end of a run, on stderr: expert traffic per tier, cache hit rate, stall time,

@@ -10,6 +10,8 @@
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
 #include "memory-tier/hotness.h"
+#include "runtime/backend/gpu_choice.h"
+#include "runtime/backend/schedule_stats.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
 #include "runtime/model/engram_store.h"
@@ -84,6 +86,14 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                   "llama.cpp's --n-cpu-moe: accepted for familiarity; strata keeps each expert where the planner "
                   "puts it (GPU / DRAM / NVMe) by its hotness, not the first N layers' on the CPU")
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--gpu", a.gpu,
+                  "The device that runs the plan's GPU tier: auto (a CUDA device when the build can run one, else "
+                  "none), none (the GPU tier re-planned onto DRAM and NVMe), sim (a simulated GPU: its own memory "
+                  "budget and queue, computed by the CPU; same logits as none), cuda:N")
+      ->default_str("auto");
+  cmd->add_flag("--sim-throttle", a.sim_throttle,
+                "With --gpu sim and --profile: pace the simulated GPU's copies and products to the profile's PCIe "
+                "and GPU memory rates");
   cmd->add_flag("-v,--verbose", a.verbose,
                 "Print how the model runs: compute threads, product kernels per weight type, tier details");
 }
@@ -141,14 +151,26 @@ std::string describe_products(const ModelFiles& m) {
 
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   a.opts.context = a.context;
+  const GpuChoice gpu = resolve_gpu_choice(parse_gpu_choice(a.gpu));
+  const bool sim = gpu.kind == GpuChoice::Sim;
   if (a.n_gpu_layers > 0 || a.n_cpu_moe > 0)
     std::fprintf(stderr,
-                 "note: -ngl / --n-cpu-moe do not place anything in strata: this build runs every layer on the CPU "
-                 "(no GPU backend yet), experts in DRAM or streamed from NVMe as --profile / --placement say\n");
+                 "note: -ngl / --n-cpu-moe do not place anything in strata: the planner (--profile) puts the "
+                 "hottest experts and shared experts on the GPU (--gpu), the rest in DRAM or on NVMe\n");
+  if (a.sim_throttle && (!sim || a.profile.empty()))
+    throw Error("--sim-throttle paces the simulated GPU (--gpu sim) to a --profile's rates: give both");
   std::optional<HardwareProfile> hw;
+  uint64_t gpu_budget = 0;
   if (!a.placement.empty()) {
     a.opts.expert_placement = load_expert_placement(a.placement, m.config);
     a.opts.engram_placement = load_engram_placement(a.placement, m.config);
+    a.opts.tensor_placement = load_tensor_placement(a.placement);
+    gpu_budget = load_gpu_budget(a.placement);
+    int on_gpu = 0;
+    for (const auto& [k, t] : a.opts.expert_placement) on_gpu += t == Tier::Gpu;
+    if (on_gpu > 0 && !sim)
+      std::fprintf(stderr, "note: the %d experts %s puts on the GPU run from DRAM on the CPU (--gpu %s)\n", on_gpu,
+                   a.placement.c_str(), gpu_choice_name(gpu).c_str());
   } else if (!a.profile.empty()) {
     PlanOptions po;
     po.context = effective_context(m.config, a.opts);
@@ -160,14 +182,28 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     } catch (const std::runtime_error& e) {
       throw Error(e.what());
     }
-    const ExpertPlan plan = plan_experts(m, *hw, po, a.opts.expert_cache_bytes, a.opts.engram_cache_bytes);
+    const ExpertPlan plan = plan_experts(m, *hw, po, a.opts.expert_cache_bytes, a.opts.engram_cache_bytes, sim);
     a.opts.expert_placement = plan.tier;
     a.opts.expert_cache_bytes = plan.cache_bytes;
     a.opts.engram_placement = plan.engram_tier;
     a.opts.engram_cache_bytes = plan.engram_cache_bytes;
     a.opts.host_memory = plan.memory;
+    a.opts.tensor_placement = plan.tensor_tier;
+    gpu_budget = plan.gpu_budget_bytes;
     a.predicted_tokens_per_s = plan.placement.tokens_per_s;
     std::fprintf(stderr, "%s\n", plan.summary.c_str());
+  }
+  if (sim) {
+    SimGpuOptions so;
+    so.capacity_bytes = gpu_budget;
+    if (a.sim_throttle && hw && !hw->gpus.empty()) {
+      so.mem_gbps = hw->gpus.front().mem_bandwidth_gbps;
+      so.pcie_gbps = hw->pcie_h2d_gbps;
+    }
+    a.opts.gpu = make_sim_gpu(so);
+    if (a.profile.empty() && a.placement.empty())
+      std::fprintf(stderr, "note: --gpu sim holds nothing without a plan: give --profile (or --placement) to put "
+                           "experts on it\n");
   }
   configure_threads(a, hw ? &*hw : nullptr, a.verbose);
   if (const std::string d = describe_products(m); !d.empty() && a.verbose)
@@ -182,6 +218,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   auto lm = load_causal_lm(m, a.opts);
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats() && a.verbose) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
+  if (a.opts.gpu) print_device_holdings(*a.opts.gpu, a.opts.tensor_placement, m);
   if (const Engram* eg = lm->engram();
       eg && a.verbose && (a.opts.engram_cache_bytes > 0 || !a.opts.engram_placement.empty()))
     std::fprintf(stderr, "%s\n", describe_engram_tables(*eg, a.opts.engram_placement).c_str());
@@ -192,6 +229,22 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
                static_cast<long long>(c.n_routed_experts), static_cast<long long>(c.num_experts_per_tok),
                static_cast<long long>(lm->context()), compute_arena_info().threads, a.verbose ? "" : " (-v: details)");
   return lm;
+}
+
+void print_device_holdings(const Device& dev, const std::map<std::string, Tier>& tensors, const ModelFiles& m) {
+  std::string held;
+  for (const auto& [cls, bytes] : dev.used_by_class()) held += (held.empty() ? "" : ", ") + cls + " " + human_bytes(bytes);
+  // What the plan put on the GPU that does not run there yet: said, not hidden.
+  uint64_t planned = 0;
+  for (const auto& [name, t] : tensors)
+    if (t == Tier::Gpu && name.find(".shared_experts.") == std::string::npos)
+      if (const TensorEntry* e = m.index.find(name)) planned += e->nbytes;
+  std::fprintf(stderr, "device %s: holds %s of %s%s\n", dev.name().c_str(), held.empty() ? "nothing" : held.c_str(),
+               human_bytes(dev.capacity()).c_str(),
+               planned ? ("; the plan's other GPU-tier tensors (attention, norms, routers: " + human_bytes(planned) +
+                          ") run on the CPU")
+                             .c_str()
+                       : "");
 }
 
 std::string describe_engram_tables(const Engram& eg, const std::map<int, Tier>& placement) {
@@ -273,6 +326,15 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                  100.0 * static_cast<double>(p.correct) / static_cast<double>(p.guessed),
                  100.0 * static_cast<double>(p.correct) / static_cast<double>(std::max<int64_t>(p.used, 1)),
                  static_cast<long long>(p.correct), static_cast<long long>(p.guessed));
+  if (const Device* dev = a.opts.gpu.get()) {
+    const ScheduleStats s = lm.schedule_stats();
+    std::fprintf(stderr,
+                 "devices: cpu busy %.3f s in the MoE layers; %s busy %.3f s (%s in, %s out, peak %s held); both busy "
+                 "%.3f s of the %.3f s the %lld layer passes with %s work took (overlap %.0f%%)\n",
+                 s.host_s, dev->name().c_str(), s.device_s, human_bytes(dev->bytes_to_device()).c_str(),
+                 human_bytes(dev->bytes_to_host()).c_str(), human_bytes(dev->peak()).c_str(), s.both_s, s.span_s,
+                 static_cast<long long>(s.passes), dev->name().c_str(), s.span_s > 0 ? 100.0 * s.both_s / s.span_s : 0.0);
+  }
   const ModelOptions& o = a.opts;
   if (o.min_expert_weight <= 0) return;
   const RoutingStats s = lm.routing_stats();

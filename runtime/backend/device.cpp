@@ -1,0 +1,107 @@
+#include "runtime/backend/device.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/common/error.h"
+#include "runtime/common/units.h"
+
+namespace strata {
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
+  if (this != &o) {
+    release();
+    dev_ = o.dev_;
+    data_ = o.data_;
+    size_ = o.size_;
+    cls_ = std::move(o.cls_);
+    o.dev_ = nullptr;
+    o.data_ = nullptr;
+    o.size_ = 0;
+  }
+  return *this;
+}
+
+void DeviceBuffer::release() {
+  if (dev_ && data_) dev_->give_back(data_, size_, cls_);
+  dev_ = nullptr;
+  data_ = nullptr;
+  size_ = 0;
+}
+
+DeviceBuffer Device::alloc(uint64_t bytes, const std::string& cls, const std::string& what) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (bytes > capacity_ - used_)
+      throw Error(name_ + ": " + what + " needs " + human_bytes(bytes) + " but " + human_bytes(capacity_ - used_) +
+                  " of its " + human_bytes(capacity_) + " are free");
+    used_ += bytes;
+    peak_ = std::max(peak_, used_);
+    by_class_[cls] += bytes;
+  }
+  DeviceBuffer b;
+  b.data_ = raw_alloc(std::max<uint64_t>(bytes, 1));
+  if (!b.data_) {
+    give_back(nullptr, bytes, cls);
+    throw Error(name_ + ": allocating " + human_bytes(bytes) + " for " + what + " failed");
+  }
+  b.dev_ = this;
+  b.size_ = bytes;
+  b.cls_ = cls;
+  return b;
+}
+
+void Device::give_back(uint8_t* p, uint64_t n, const std::string& cls) {
+  if (p) raw_free(p);
+  std::lock_guard<std::mutex> lock(mu_);
+  used_ -= n;
+  if ((by_class_[cls] -= n) == 0) by_class_.erase(cls);
+}
+
+uint64_t Device::used() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return used_;
+}
+
+uint64_t Device::peak() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peak_;
+}
+
+std::map<std::string, uint64_t> Device::used_by_class() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return by_class_;
+}
+
+void Device::count_copy(bool to_device, uint64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  (to_device ? to_device_ : to_host_) += n;
+}
+
+void Device::to_device(void* dst, const void* src, uint64_t n) {
+  if (n) std::memcpy(dst, src, n);
+  count_copy(true, n);
+}
+
+void Device::to_host(void* dst, const void* src, uint64_t n) {
+  if (n) std::memcpy(dst, src, n);
+  count_copy(false, n);
+}
+
+DeviceBuffer Device::upload(const void* src, uint64_t n, const std::string& cls, const std::string& what) {
+  DeviceBuffer b = alloc(n, cls, what);
+  submit([&] { to_device(b.data(), src, n); }).wait();
+  return b;
+}
+
+uint64_t Device::bytes_to_device() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return to_device_;
+}
+
+uint64_t Device::bytes_to_host() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return to_host_;
+}
+
+}  // namespace strata

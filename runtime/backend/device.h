@@ -1,0 +1,112 @@
+// A device the model's work runs on: the memory it owns (counted against its capacity), its
+// queue of ordered work (runtime/backend/work_queue.h), copies between the host and it, and
+// the Ops that compute there. The model asks the device that holds a weight to run the work
+// that reads it; the scheduler (runtime/model/moe_block.cpp) submits the GPU's share of a layer
+// before computing the CPU's, so the two run at once.
+//
+//   device      memory                      queue                  ops
+//   host (CPU)  host DRAM, not counted      the calling thread     cpu-kernels/ (oneTBB arena)
+//   sim GPU     host memory, capacity of    one worker thread in   the CPU kernels, paced to
+//               the plan's VRAM budget      its own arena          the profile's rates if asked
+//   CUDA        device memory               a CUDA stream          gpu-kernels/ (not built yet)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "runtime/backend/ops.h"
+#include "runtime/backend/work_queue.h"
+
+namespace strata {
+
+class Device;
+
+// Memory one device owns, returned to it when the buffer goes. Move-only.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { release(); }
+
+  uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  Device* device() const { return dev_; }
+
+ private:
+  friend class Device;
+  void release();
+  Device* dev_ = nullptr;
+  uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  std::string cls_;
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  const std::string& name() const { return name_; }
+  // Shares the host's memory and cores (the CPU itself): no copies needed, work runs inline.
+  virtual bool is_host() const = 0;
+
+  // Memory: `cls` groups what it holds for reports ("routed experts", "shared experts",
+  // "workspace"); `what` names it in the error when the capacity cannot hold it.
+  DeviceBuffer alloc(uint64_t bytes, const std::string& cls, const std::string& what);
+  uint64_t capacity() const { return capacity_; }
+  uint64_t used() const;
+  uint64_t peak() const;
+  std::map<std::string, uint64_t> used_by_class() const;
+
+  // Runs fn on the device's queue after everything submitted before it.
+  virtual Event submit(std::function<void()> fn) = 0;
+  // Copies between host memory and this device's memory, inside submitted work.
+  virtual void to_device(void* dst, const void* src, uint64_t n);
+  virtual void to_host(void* dst, const void* src, uint64_t n);
+  // Copies src into a new buffer of this device (and waits).
+  DeviceBuffer upload(const void* src, uint64_t n, const std::string& cls, const std::string& what);
+  uint64_t bytes_to_device() const;
+  uint64_t bytes_to_host() const;
+
+  virtual const Ops& ops() const = 0;
+  // Seconds the device spent running submitted work.
+  virtual double busy_seconds() const = 0;
+
+ protected:
+  Device(std::string name, uint64_t capacity) : name_(std::move(name)), capacity_(capacity) {}
+  virtual uint8_t* raw_alloc(uint64_t bytes) = 0;
+  virtual void raw_free(uint8_t* p) = 0;
+  void count_copy(bool to_device, uint64_t n);
+
+ private:
+  friend class DeviceBuffer;
+  void give_back(uint8_t* p, uint64_t n, const std::string& cls);
+
+  std::string name_;
+  uint64_t capacity_;
+  mutable std::mutex mu_;
+  uint64_t used_ = 0, peak_ = 0, to_device_ = 0, to_host_ = 0;
+  std::map<std::string, uint64_t> by_class_;
+};
+
+// The CPU as a device: host memory (capacity unbounded here: the planner budgets DRAM), work
+// run inline on the calling thread, the CPU kernels.
+std::shared_ptr<Device> host_device();
+
+// A GPU simulated on the host: its own memory capacity, its own worker thread as its stream,
+// copies that are real memcpys, and the CPU kernels computing inside its worker's arena.
+// With rates, each copy takes at least bytes / pcie_gbps and each op at least the bytes of
+// weights it reads / mem_gbps (sleeping out the rest), so a schedule can be tried at a real
+// GPU's proportions. This is how the heterogeneous schedule is tested without a GPU.
+struct SimGpuOptions {
+  uint64_t capacity_bytes = 0;
+  double mem_gbps = 0, pcie_gbps = 0;  // 0: no pacing
+};
+std::shared_ptr<Device> make_sim_gpu(const SimGpuOptions& o, const std::string& name = "sim-gpu0");
+
+}  // namespace strata

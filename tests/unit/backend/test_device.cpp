@@ -1,0 +1,137 @@
+// The backend seam's devices: memory counted against a capacity with errors that name what
+// did not fit, queues that run work in order and hand back what it threw, copies counted per
+// direction, and a CPU share overlapping a simulated GPU's share.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/backend/device.h"
+#include "runtime/backend/device_weights.h"
+#include "runtime/backend/gpu_choice.h"
+#include "runtime/backend/schedule_stats.h"
+#include "runtime/common/error.h"
+
+namespace strata {
+namespace {
+
+TEST(Device, MemoryIsCountedAndRefusedPastCapacityByName) {
+  auto dev = make_sim_gpu({.capacity_bytes = 1000});
+  {
+    DeviceBuffer a = dev->alloc(600, "routed experts", "expert 3");
+    EXPECT_EQ(dev->used(), 600u);
+    EXPECT_EQ(dev->used_by_class().at("routed experts"), 600u);
+    try {
+      (void)dev->alloc(500, "workspace", "the activations");
+      FAIL() << "allocated past the capacity";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("sim-gpu0"), std::string::npos) << m;
+      EXPECT_NE(m.find("the activations"), std::string::npos) << m;
+    }
+    EXPECT_EQ(dev->used(), 600u);  // the refused request left nothing behind
+    DeviceBuffer b = std::move(a);
+    EXPECT_EQ(dev->used(), 600u);
+  }
+  EXPECT_EQ(dev->used(), 0u);
+  EXPECT_EQ(dev->peak(), 600u);
+  EXPECT_TRUE(dev->used_by_class().empty());
+}
+
+TEST(Device, QueueRunsInOrderOnItsOwnThreadAndRethrows) {
+  auto dev = make_sim_gpu({.capacity_bytes = 1 << 20});
+  std::vector<int> order;
+  const std::thread::id caller = std::this_thread::get_id();
+  std::thread::id worker;
+  std::vector<Event> evs;
+  for (int i = 0; i < 20; ++i)
+    evs.push_back(dev->submit([&, i] {
+      order.push_back(i);
+      worker = std::this_thread::get_id();
+    }));
+  evs.back().wait();
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(order[static_cast<size_t>(i)], i);
+  EXPECT_NE(worker, caller);
+  EXPECT_TRUE(evs.front().ready());
+  EXPECT_GT(evs.back().end(), 0.0);
+
+  const Event bad = dev->submit([] { throw Error("the kernel failed"); });
+  EXPECT_THROW(bad.wait(), Error);
+  dev->submit([] {}).wait();  // the queue goes on after a failure
+}
+
+TEST(Device, CopiesAreRealAndCounted) {
+  auto dev = make_sim_gpu({.capacity_bytes = 1 << 20});
+  std::vector<float> host = {1, 2, 3, 4}, back(4, 0);
+  DeviceBuffer b = dev->upload(host.data(), 16, "workspace", "test");
+  dev->submit([&] { dev->to_host(back.data(), b.data(), 16); }).wait();
+  EXPECT_EQ(back, host);
+  EXPECT_EQ(dev->bytes_to_device(), 16u);
+  EXPECT_EQ(dev->bytes_to_host(), 16u);
+}
+
+TEST(Device, UploadedWeightsComputeWhatTheHostCopyComputes) {
+  // A small F32 MLP, run by the host's ops on the host copy and by the device on its copy.
+  const int64_t d = 8, inter = 16;
+  std::vector<float> w1(inter * d), w2(d * inter), w3(inter * d), x(2 * d);
+  for (size_t i = 0; i < w1.size(); ++i) w1[i] = static_cast<float>((i * 7) % 11) / 11.0f - 0.5f;
+  for (size_t i = 0; i < w2.size(); ++i) w2[i] = static_cast<float>((i * 5) % 13) / 13.0f - 0.5f;
+  for (size_t i = 0; i < w3.size(); ++i) w3[i] = static_cast<float>((i * 3) % 7) / 7.0f - 0.5f;
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) / 10.0f - 0.7f;
+  auto view = [](const std::vector<float>& v, int64_t r, int64_t c) {
+    return WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(v.data()), r, c};
+  };
+  const Mlp host{view(w1, inter, d), view(w2, d, inter), view(w3, inter, d)};
+  std::vector<float> want(2 * d), got(2 * d);
+  host_device()->ops().mlp(host, x.data(), 2, want.data(), 0);
+  auto dev = make_sim_gpu({.capacity_bytes = 1 << 20});
+  const DeviceMlp on = upload_mlp(*dev, host, "shared experts", "test mlp");
+  EXPECT_EQ(dev->used(), mlp_bytes(host));
+  EXPECT_NE(on.mlp.w1.data, host.w1.data);
+  dev->submit([&] { dev->ops().mlp(on.mlp, x.data(), 2, got.data(), 0); }).wait();
+  EXPECT_EQ(got, want);
+}
+
+TEST(Device, CpuShareOverlapsTheDevicesShare) {
+  // The scheduler's pattern: submit the device's share, do the CPU's, then wait. The device's
+  // share is paced (as --sim-throttle paces it), the CPU's is real work of similar length.
+  auto dev = make_sim_gpu({.capacity_bytes = 1 << 20, .mem_gbps = 0, .pcie_gbps = 1e-5});  // 10 KB/s
+  std::vector<uint8_t> src(1000), dst(1000);  // 0.1 s at that rate
+  DeviceBuffer b = dev->alloc(1000, "workspace", "test");
+  ScheduleStats s;
+  const double w0 = steady_seconds();
+  const Event e = dev->submit([&] { dev->to_device(b.data(), src.data(), src.size()); });
+  const double h0 = steady_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the CPU's share
+  const double h1 = steady_seconds();
+  e.wait();
+  s.add(h0, h1, {&e});
+  const double wall = steady_seconds() - w0;
+  EXPECT_GE(s.device_s, 0.09);
+  EXPECT_GT(s.both_s, 0.0);
+  EXPECT_LT(wall, s.host_s + s.device_s);  // the two shares ran at once
+  EXPECT_EQ(s.passes, 1);
+}
+
+TEST(GpuChoice, ParsesAndRefusesWhatThisBuildCannotRun) {
+  EXPECT_EQ(parse_gpu_choice("auto").kind, GpuChoice::Auto);
+  EXPECT_EQ(parse_gpu_choice("none").kind, GpuChoice::None);
+  EXPECT_EQ(parse_gpu_choice("sim").kind, GpuChoice::Sim);
+  EXPECT_EQ(parse_gpu_choice("cuda:3").index, 3);
+  for (const char* bad : {"", "gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1x", "sim2"})
+    EXPECT_THROW(parse_gpu_choice(bad), Error) << bad;
+  EXPECT_EQ(resolve_gpu_choice(parse_gpu_choice("auto")).kind, cuda_forward_available() ? GpuChoice::Cuda : GpuChoice::None);
+  if (!cuda_forward_available()) {
+    try {
+      resolve_gpu_choice(parse_gpu_choice("cuda:0"));
+      FAIL();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--gpu sim"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace strata

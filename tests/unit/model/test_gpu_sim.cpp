@@ -1,0 +1,160 @@
+// The heterogeneous schedule on the simulated GPU: with GPU-tier routed experts and shared
+// experts on the device, DRAM-tier experts fixed on the host and NVMe-tier experts streamed
+// through the cache, every architecture (V3, V3.2, V4, with Engram; HF and GGUF) must give the
+// logits of the all-CPU run bit for bit; the device holds what the placement says, refuses
+// what its memory cannot hold by name, and its share of a decode step overlaps the CPU's.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu-kernels/compute_arena.h"
+#include "runtime/backend/device.h"
+#include "runtime/backend/schedule_stats.h"
+#include "runtime/common/error.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/model/expert_source.h"
+#include "runtime/tiny/tiny_model.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+const std::vector<int32_t> kPrompt = {1, 17, 200, 33, 4, 91, 300, 7};
+
+struct Case {
+  Arch arch;
+  bool engram;
+  std::string format, dtype;
+};
+
+// Experts e % 3 == 0 on the GPU, 1 in DRAM, 2 on NVMe; every shared expert on the GPU.
+void place(const ModelFiles& m, ModelOptions& o) {
+  const ModelConfig& c = m.config;
+  for (int li = 0; li < c.num_hidden_layers; ++li) {
+    if (!c.is_moe_layer(li)) continue;
+    for (int e = 0; e < c.n_routed_experts; ++e)
+      o.expert_placement[{li, e}] = e % 3 == 0 ? Tier::Gpu : e % 3 == 1 ? Tier::Dram : Tier::Nvme;
+    for (int k = 1; k <= 3; ++k)
+      o.tensor_placement["layers." + std::to_string(li) + ".ffn.shared_experts.w" + std::to_string(k) + ".weight"] =
+          Tier::Gpu;
+  }
+  o.expert_cache_bytes = 1 << 20;
+}
+
+// The prompt's last logits, then three greedy decode steps' logits, concatenated.
+std::vector<float> run(const ModelFiles& m, const ModelOptions& o) {
+  auto lm = load_causal_lm(m, o);
+  std::vector<float> all, logits;
+  std::vector<int32_t> next = kPrompt;
+  for (int i = 0; i < 4; ++i) {
+    lm->forward(next, logits, false);
+    all.insert(all.end(), logits.begin(), logits.end());
+    next = {static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
+  }
+  return all;
+}
+
+bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
+  test::ScratchDir dir("gpusim");
+  for (const Case& k : {Case{Arch::DeepseekV3, false, "hf", "bf16"}, Case{Arch::DeepseekV32, false, "hf", "fp8"},
+                        Case{Arch::DeepseekV4, false, "hf", "fp4"}, Case{Arch::DeepseekV3, true, "hf", "bf16"},
+                        Case{Arch::DeepseekV4, true, "hf", "bf16"}, Case{Arch::DeepseekV3, false, "gguf", "q4_k"},
+                        Case{Arch::DeepseekV32, false, "gguf", "q8_0"}}) {
+    const std::string name = std::string(arch_name(k.arch)) + (k.engram ? "-engram-" : "-") + k.format + "-" + k.dtype;
+    SCOPED_TRACE(name);
+    TinyOptions t;
+    t.arch = k.arch;
+    t.engram = k.engram;
+    t.format = k.format;
+    t.dtype = k.dtype;
+    t.seed = 11;
+    const ModelFiles m = open_model(make_tiny_model(t, dir / (k.format == "gguf" ? name + ".gguf" : name)).path);
+
+    const std::vector<float> mapped = run(m, ModelOptions{});  // every expert read in place by the CPU
+    ModelOptions cpu;
+    place(m, cpu);  // GPU-tier experts fixed in DRAM, computed by the CPU
+    const std::vector<float> want = run(m, cpu);
+    EXPECT_TRUE(bit_equal(want, mapped));
+
+    ModelOptions sim = cpu;
+    sim.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
+    auto lm = load_causal_lm(m, sim);
+    const ExpertSource& ex = lm->experts();
+    int on_gpu = 0;
+    for (const auto& [key, tier] : sim.expert_placement) on_gpu += tier == Tier::Gpu;
+    EXPECT_EQ(ex.device_experts(), on_gpu);
+    EXPECT_GT(sim.gpu->used_by_class().at("routed experts"), 0u);
+    if (m.config.n_shared_experts > 0) EXPECT_GT(sim.gpu->used_by_class().at("shared experts"), 0u);
+    lm.reset();
+    EXPECT_TRUE(bit_equal(run(m, sim), want));
+    EXPECT_GT(sim.gpu->bytes_to_device(), 0u);
+    EXPECT_GT(sim.gpu->bytes_to_host(), 0u);
+  }
+}
+
+TEST(GpuSim, DeviceTooSmallIsRefusedNamingWhatDidNotFit) {
+  test::ScratchDir dir("gpusim-small");
+  TinyOptions t;
+  const ModelFiles m = open_model(make_tiny_model(t, dir / "v3").path);
+  ModelOptions o;
+  place(m, o);
+  o.gpu = make_sim_gpu({.capacity_bytes = 4096});
+  try {
+    (void)load_causal_lm(m, o);
+    FAIL() << "loaded onto a device that cannot hold its tier";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("sim-gpu0"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("expert"), std::string::npos) << msg;
+  }
+}
+
+TEST(GpuSim, DecodeStepOverlapsCpuAndDevice) {
+  // Experts large enough that the CPU's share of a layer (the DRAM-tier experts and the
+  // shared expert) takes measurable time; the device's share is paced to a slow memory. The
+  // CPU computes on one thread: the simulated device's worker needs a core of its own, as a
+  // GPU has its own (this machine may have two).
+  configure_compute_arena({.threads = 1});
+  test::ScratchDir dir("gpusim-overlap");
+  TinyOptions t;
+  t.config_overrides = {{"hidden_size", 512}, {"moe_intermediate_size", 1024}};
+  const ModelFiles m = open_model(make_tiny_model(t, dir / "v3").path);
+  ModelOptions o;
+  for (int li = 0; li < m.config.num_hidden_layers; ++li)
+    if (m.config.is_moe_layer(li))
+      for (int e = 0; e < m.config.n_routed_experts; ++e) o.expert_placement[{li, e}] = e % 2 ? Tier::Gpu : Tier::Dram;
+  o.gpu = make_sim_gpu({.capacity_bytes = 64 << 20, .mem_gbps = 0.2, .pcie_gbps = 0});  // ~16 ms per expert
+  auto lm = load_causal_lm(m, o);
+  std::vector<float> logits;
+  lm->forward(kPrompt, logits, false);
+  // The CPU was busy for the steps' wall time less its waits for the device; when the steps
+  // took less than the CPU's busy time plus the device's, some of the two ran at once. Run
+  // serially, the CPU would wait for all of the device's time and more (its start-up), so no
+  // attempt could pass; a loaded machine can delay the device's thread, so a few attempts.
+  bool overlapped = false;
+  for (int attempt = 0; attempt < 5 && !overlapped; ++attempt) {
+    const ScheduleStats before = lm->schedule_stats();
+    const double dev0 = o.gpu->busy_seconds();
+    const double w0 = steady_seconds();
+    for (int i = 0; i < 4; ++i) lm->forward(std::vector<int32_t>{static_cast<int32_t>(10 + i)}, logits, false);
+    const double wall = steady_seconds() - w0;
+    const ScheduleStats s = lm->schedule_stats();
+    ASSERT_GT(s.passes, before.passes) << "no decode step had device work";
+    const double device = o.gpu->busy_seconds() - dev0, cpu_busy = wall - (s.wait_s - before.wait_s);
+    std::printf("4 decode steps: wall %.4f s, CPU busy %.4f s, device busy %.4f s, both busy %.4f s\n", wall, cpu_busy,
+                device, s.both_s - before.both_s);
+    overlapped = wall < cpu_busy + device && s.both_s > before.both_s;
+  }
+  EXPECT_TRUE(overlapped);
+}
+
+}  // namespace
+}  // namespace strata
