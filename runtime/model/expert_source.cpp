@@ -79,7 +79,10 @@ Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
   Device* dev = device();
   // The device's inputs and outputs of every expert it computes, packed in one workspace.
   uint64_t floats = 0;
-  for (size_t u : b.on_device) floats += 2 * b.xs[u].size();
+  for (size_t u : b.on_device) {
+    floats += 2 * b.xs[u].size();
+    device_bytes_used_ += mlp_bytes(*on_device(b.layer, b.used[u]));
+  }
   if (workspace_.size() < floats * sizeof(float))
     workspace_ = DeviceBuffer(), workspace_ = dev->alloc(floats * sizeof(float), "workspace", "the routed experts' activations");
   return dev->submit([this, &b, dev, swiglu_limit] {

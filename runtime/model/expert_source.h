@@ -58,6 +58,9 @@ class ExpertSource {
   Device* device() const { return device_.get(); }
   virtual uint64_t device_bytes() const { return 0; }
   virtual int device_experts() const { return 0; }
+  // Weight bytes the device's experts have read for the batches so far (as the store counts
+  // the host's: an expert's bytes once per batch that used it).
+  uint64_t device_bytes_used() const { return device_bytes_used_; }
 
   // One forward step ended (ages the store's frequency scores).
   virtual void end_step() {}
@@ -104,6 +107,7 @@ class ExpertSource {
   std::shared_ptr<Device> device_;  // before the buffers it owns, so it outlives them
 
  private:
+  uint64_t device_bytes_used_ = 0;
   DeviceBuffer workspace_;  // the device's inputs and outputs of a batch (grows to the largest)
 };
 

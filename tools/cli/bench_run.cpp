@@ -32,7 +32,7 @@ struct Row {
   int sequences = 1;
   std::vector<double> rates;  // tokens/s per repetition
   // Routed-expert bytes per generated token by tier (tg rows, when experts go through the memory tier).
-  double fixed = 0, cached = 0, nvme = 0, hit = 0;
+  double gpu = 0, fixed = 0, cached = 0, nvme = 0, hit = 0;
   bool tiered = false;
   double mean() const { return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size()); }
   double sd() const {
@@ -125,6 +125,7 @@ void register_bench_run(CLI::App* bench) {
         row.test = "tg" + std::to_string(n_gen);
         row.sequences = np;
         const ExpertStoreStats row_before = lm->experts().store_stats().value_or(ExpertStoreStats{});
+        const uint64_t gpu_before = lm->experts().device_bytes_used();
         int64_t row_tokens = 0;
         std::vector<std::unique_ptr<Sequence>> seqs;
         for (int i = 0; i < np; ++i) seqs.push_back(lm->new_sequence());
@@ -156,6 +157,7 @@ void register_bench_run(CLI::App* bench) {
           // Warm-up steps included in the counts: bytes over every token the row generated.
           const double toks = static_cast<double>(row_tokens) * (reps + 1) / reps;
           row.tiered = true;
+          row.gpu = static_cast<double>(lm->experts().device_bytes_used() - gpu_before) / toks;
           row.fixed = static_cast<double>(st->fixed_bytes_used - row_before.fixed_bytes_used) / toks;
           row.cached = static_cast<double>(st->cached_bytes_used - row_before.cached_bytes_used) / toks;
           row.nvme = static_cast<double>(st->bytes_read - row_before.bytes_read) / toks;
@@ -197,29 +199,31 @@ void register_bench_run(CLI::App* bench) {
         nlohmann::json t = {{"test", r.test}, {"sequences", r.sequences}, {"mean", r.mean()}, {"sd", r.sd()},
                             {"samples", r.rates}};
         if (r.tiered)
-          t["expert_bytes_per_token"] = {{"dram_fixed", r.fixed}, {"dram_cache", r.cached}, {"nvme", r.nvme},
+          t["expert_bytes_per_token"] = {{"gpu", r.gpu}, {"dram_fixed", r.fixed}, {"dram_cache", r.cached}, {"nvme", r.nvme},
                                          {"cache_hit", r.hit}};
         j["tests"].push_back(t);
       }
       std::cout << j.dump(2) << "\n";
       return;
     }
+    const std::string backend = mo.opts.gpu ? "CPU+" + mo.opts.gpu->name() : "CPU";
     std::printf("| model | size | params | backend | threads | test | t/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
     for (const Row& r : rows) {
       const std::string test = r.sequences > 1 ? r.test + " ×" + std::to_string(r.sequences) + " seq" : r.test;
       const double params = static_cast<double>(sum.total_params);
-      std::printf("| %s | %s | %.2f %s | CPU | %d | %s | %.2f ± %.2f |\n", name.c_str(),
+      std::printf("| %s | %s | %.2f %s | %s | %d | %s | %.2f ± %.2f |\n", name.c_str(),
                   human_bytes(sum.tensor_bytes).c_str(), params >= 1e9 ? params / 1e9 : params / 1e6,
-                  params >= 1e9 ? "B" : "M", threads, test.c_str(), r.mean(), r.sd());
+                  params >= 1e9 ? "B" : "M", backend.c_str(), threads, test.c_str(), r.mean(), r.sd());
     }
     std::printf("\nDRAM read %.1f GB/s (measured now); a token reads %s of active weights: decode bound %.1f tokens/s "
                 "for one sequence\n",
                 bw, human_bytes(static_cast<uint64_t>(active_bytes)).c_str(), bound);
     for (const Row& r : rows)
       if (r.tiered)
-        std::printf("%s%s: routed-expert bytes per token %s DRAM-fixed, %s DRAM cache, %s read from NVMe; cache hit %.1f%%\n",
+        std::printf("%s%s: routed-expert bytes per token %s%s DRAM-fixed, %s DRAM cache, %s read from NVMe; cache hit %.1f%%\n",
                     r.test.c_str(), r.sequences > 1 ? (" ×" + std::to_string(r.sequences) + " seq").c_str() : "",
+                    mo.opts.gpu ? (human_bytes(static_cast<uint64_t>(r.gpu)) + " on " + mo.opts.gpu->name() + ", ").c_str() : "",
                     human_bytes(static_cast<uint64_t>(r.fixed)).c_str(), human_bytes(static_cast<uint64_t>(r.cached)).c_str(),
                     human_bytes(static_cast<uint64_t>(r.nvme)).c_str(), 100 * r.hit);
   });

@@ -279,8 +279,9 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
     const uint64_t acquired = st->hits + st->late + st->misses;
     const int64_t tokens = std::max<int64_t>(1, *std::max_element(src.tokens().begin(), src.tokens().end()));
     const auto per_token = [&](uint64_t b) { return human_bytes(b / static_cast<uint64_t>(tokens)); };
-    std::fprintf(stderr, "expert traffic per token: %s from DRAM-fixed experts, %s from cached ones, %s read from disk\n",
-                 per_token(st->fixed_bytes_used).c_str(), per_token(st->cached_bytes_used).c_str(),
+    const std::string gpu = src.device() ? per_token(src.device_bytes_used()) + " from " + src.device()->name() + "'s experts, " : "";
+    std::fprintf(stderr, "expert traffic per token: %s%s from DRAM-fixed experts, %s from cached ones, %s read from disk\n",
+                 gpu.c_str(), per_token(st->fixed_bytes_used).c_str(), per_token(st->cached_bytes_used).c_str(),
                  per_token(st->bytes_read).c_str());
     if (acquired > 0)
       std::fprintf(stderr,
@@ -329,10 +330,10 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
   if (const Device* dev = a.opts.gpu.get()) {
     const ScheduleStats s = lm.schedule_stats();
     std::fprintf(stderr,
-                 "devices: cpu busy %.3f s in the MoE layers; %s busy %.3f s (%s in, %s out, peak %s held); both busy "
-                 "%.3f s of the %.3f s the %lld layer passes with %s work took (overlap %.0f%%)\n",
-                 s.host_s, dev->name().c_str(), s.device_s, human_bytes(dev->bytes_to_device()).c_str(),
-                 human_bytes(dev->bytes_to_host()).c_str(), human_bytes(dev->peak()).c_str(), s.both_s, s.span_s,
+                 "devices: cpu busy %.1f ms in the MoE layers; %s busy %.1f ms (%s in, %s out, peak %s held); both "
+                 "busy %.1f ms of the %.1f ms the %lld layer passes with %s work took (overlap %.0f%%)\n",
+                 1e3 * s.host_s, dev->name().c_str(), 1e3 * s.device_s, human_bytes(dev->bytes_to_device()).c_str(),
+                 human_bytes(dev->bytes_to_host()).c_str(), human_bytes(dev->peak()).c_str(), 1e3 * s.both_s, 1e3 * s.span_s,
                  static_cast<long long>(s.passes), dev->name().c_str(), s.span_s > 0 ? 100.0 * s.both_s / s.span_s : 0.0);
   }
   const ModelOptions& o = a.opts;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# --gpu: the plan's GPU tier on the simulated GPU gives the logits of the all-CPU run bit for
+# bit (V3, V3.2, V4, Engram; HF and GGUF; with some experts streamed from NVMe through the
+# cache); run and logits say what the device holds and how the work overlapped; what the build
+# cannot run, a device too small and flags without their companions are refused by name.
+set -euo pipefail
+STRATA=$1
+WORK=$2
+rm -rf "$WORK" && mkdir -p "$WORK"
+TOKENS=1,17,200,33,4,91,300,7
+fail() { echo "FAIL: $*"; [ -f "$WORK/err.txt" ] && cat "$WORK/err.txt"; exit 1; }
+
+# A placement with every third expert on each tier, the plan's other tensors as planned.
+split_placement() {  # plan.json -> placement.json
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["experts"] = [[l, e, ["gpu", "dram", "nvme"][e % 3]] for l, e, _ in p["experts"]]
+json.dump(p, open(sys.argv[2], "w"))
+PY
+}
+
+for spec in "deepseek_v3 hf bf16" "deepseek_v32 gguf q4_k" "deepseek_v4 hf fp4" "deepseek_v3 hf bf16 --engram"; do
+  set -- $spec
+  arch=$1 fmt=$2 dtype=$3 extra=${4:-}
+  m="$WORK/$arch-$fmt$extra"
+  [ "$fmt" = gguf ] && m="$m.gguf"
+  "$STRATA" make-tiny --arch "$arch" --format "$fmt" --dtype "$dtype" $extra --tokenizer generated --out "$m" >/dev/null
+  "$STRATA" plan --model "$m" --profile rtx4090-256gb --json >"$WORK/plan.json"
+  split_placement "$WORK/plan.json" "$WORK/placement.json"
+  for gpu in none sim; do
+    "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --placement "$WORK/placement.json" --expert-cache-mb 1 \
+      --gpu $gpu --out "$WORK/$gpu.npy" 2>"$WORK/err.txt" || fail "$spec --gpu $gpu"
+  done
+  cmp -s "$WORK/none.npy" "$WORK/sim.npy" || fail "$spec: --gpu sim changed the logits"
+  grep -q "device sim-gpu0: holds routed experts .*shared experts" "$WORK/err.txt" || fail "$spec: no device line"
+  grep -q "devices: cpu busy .* sim-gpu0 busy .*(overlap" "$WORK/err.txt" || fail "$spec: no overlap line"
+  # The profile's own plan: the GPU tier runs on the device (sim) or is re-planned (none).
+  "$STRATA" logits --model "$m" --tokens "$TOKENS" --profile rtx4090-256gb --gpu sim --out "$WORK/psim.npy" \
+    2>"$WORK/err.txt" || fail "$spec --profile --gpu sim"
+  "$STRATA" logits --model "$m" --tokens "$TOKENS" --profile rtx4090-256gb --gpu none --out "$WORK/pnone.npy" \
+    2>"$WORK/err.txt" || fail "$spec --profile --gpu none"
+  grep -q "re-planned onto DRAM and NVMe" "$WORK/err.txt" || fail "$spec: --gpu none did not say the GPU tier was re-planned"
+  cmp -s "$WORK/psim.npy" "$WORK/pnone.npy" || fail "$spec: the profile's GPU tier on the device changed the logits"
+  if [ "$arch-$fmt$extra" = deepseek_v3-hf ]; then cp "$WORK/placement.json" "$WORK/v3-placement.json"; fi
+done
+
+m="$WORK/deepseek_v3-hf"
+# Placed on the GPU but no GPU: said, and run from DRAM.
+"$STRATA" logits --model "$m" --tokens "$TOKENS" --placement "$WORK/v3-placement.json" --expert-cache-mb 1 --gpu none \
+  --out "$WORK/x.npy" 2>"$WORK/err.txt" || fail "GPU-tier experts with --gpu none"
+grep -q "experts .* puts on the GPU run from DRAM on the CPU (--gpu none)" "$WORK/err.txt" || fail "GPU-tier experts on the CPU not said"
+expect_error() {  # pattern, args...
+  local pattern=$1
+  shift
+  if "$STRATA" logits --model "$m" --tokens "$TOKENS" --out "$WORK/x.npy" "$@" 2>"$WORK/err.txt"; then fail "accepted: $*"; fi
+  grep -q -- "$pattern" "$WORK/err.txt" || fail "$* did not say '$pattern'"
+}
+expect_error "no CUDA forward pass yet; --gpu sim" --gpu cuda:0
+expect_error "'gpu0' is not one of auto, none, sim, cuda:N" --gpu gpu0
+expect_error "--sim-throttle paces the simulated GPU" --sim-throttle --gpu sim
+python3 - "$WORK/v3-placement.json" "$WORK/small.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["budget_gb"]["gpu"] = 0.00001
+json.dump(p, open(sys.argv[2], "w"))
+PY
+expect_error "sim-gpu0: routed expert 0 of layer 1 .* needs" --placement "$WORK/small.json" --expert-cache-mb 1 --gpu sim
+# Throttled to the profile's rates, a generation still gives the same tokens.
+"$STRATA" run --model "$m" -p "Hello there" -n 4 --profile rtx4090-256gb --gpu sim --sim-throttle >"$WORK/a.txt" 2>"$WORK/err.txt" ||
+  fail "--sim-throttle run"
+"$STRATA" run --model "$m" -p "Hello there" -n 4 --gpu none >"$WORK/b.txt" 2>/dev/null
+cmp -s "$WORK/a.txt" "$WORK/b.txt" || fail "--gpu sim --sim-throttle generated other tokens"
+echo "gpu sim: OK"
