@@ -1,5 +1,6 @@
 #include "runtime/backend/cpu_ops.h"
 
+#include <cstring>
 #include <vector>
 
 #include "cpu-kernels/linear.h"
@@ -21,6 +22,51 @@ void CpuOps::mlp(const Mlp& m, const float* x, int64_t n, float* out, float swig
   linear_pair(m.w1, m.w3, x, n, g.data(), u.data());
   swiglu_limited(g.data(), u.data(), g.data(), n * inter, swiglu_limit);
   strata::linear(m.w2, g.data(), n, out);
+}
+
+void CpuOps::rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps) const {
+  strata::rms_norm(x, w, y, n, d, eps);
+}
+
+void CpuOps::layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, int64_t d,
+                        float eps) const {
+  strata::layer_norm(x, w, b, y, n, d, eps);
+}
+
+void CpuOps::rope(const Rope& r, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,
+                  int64_t token_stride, const int64_t* pos) const {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x + t * token_stride + h * head_stride;
+      if (halves) r.apply_halves(v, pos[t]);
+      else r.apply_interleaved(v, pos[t]);
+    }
+}
+
+void CpuOps::hadamard_fp8(float* x, int64_t n, int64_t dim, int64_t block, bool pow2_scale) const {
+  for (int64_t i = 0; i < n; ++i) {
+    hadamard(x + i * dim, dim);
+    fp8_qdq(x + i * dim, dim, block, pow2_scale);
+  }
+}
+
+void CpuOps::scale(float* x, int64_t n, float a) const {
+  for (int64_t i = 0; i < n; ++i) x[i] *= a;
+}
+
+void CpuOps::copy(void* dst, const void* src, uint64_t bytes) const {
+  if (bytes) std::memcpy(dst, src, bytes);
+}
+
+void CpuOps::mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                           const float* latent, const float* k_rope, const uint8_t* allowed, bool absorbed,
+                           float* out) const {
+  strata::mla_attention(s, up, q, n, n_past, latent, k_rope, allowed, absorbed, out);
+}
+
+void CpuOps::index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
+                        int64_t hd, int64_t top_k, uint8_t* allowed) const {
+  strata::index_topk(q, w, keys, n, n_past, nh, hd, top_k, allowed);
 }
 
 const CpuOps& cpu_ops() {

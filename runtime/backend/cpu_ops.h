@@ -5,10 +5,22 @@
 
 namespace strata {
 
-class CpuOps final : public Ops {
+class CpuOps : public Ops {
  public:
   void linear(const WeightView& w, const float* x, int64_t n, float* out) const override;
   void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const override;
+  void rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps) const override;
+  void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, int64_t d,
+                  float eps) const override;
+  void rope(const Rope& r, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride, int64_t token_stride,
+            const int64_t* pos) const override;
+  void hadamard_fp8(float* x, int64_t n, int64_t dim, int64_t block, bool pow2_scale) const override;
+  void scale(float* x, int64_t n, float a) const override;
+  void copy(void* dst, const void* src, uint64_t bytes) const override;
+  void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
+                     const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) const override;
+  void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
+                  int64_t top_k, uint8_t* allowed) const override;
 };
 
 // The one instance (the ops hold no state).

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "cpu-kernels/mla_attention.h"
+#include "cpu-kernels/rope.h"
 #include "cpu-kernels/weight_view.h"
 
 namespace strata {
@@ -26,6 +28,29 @@ class Ops {
   virtual void linear(const WeightView& w, const float* x, int64_t n, float* out) const = 0;
   // out [n, d] = w2(swiglu(w1 x, w3 x)); swiglu_limit > 0 applies DeepSeek-V4's clamp.
   virtual void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const = 0;
+  // y = x / rms(x) · w over n rows of d (x and y may alias).
+  virtual void rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps) const = 0;
+  // y = (x - mean) / sd · w + b over n rows of d.
+  virtual void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, int64_t d,
+                          float eps) const = 0;
+  // RoPE of n tokens × `heads` vectors: vector (t, h) starts at x + t·token_stride + h·head_stride
+  // and is rotated by pos[t]; pairs (2i, 2i+1) (interleaved) or (i, i + dim/2) (halves).
+  virtual void rope(const Rope& r, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,
+                    int64_t token_stride, const int64_t* pos) const = 0;
+  // Each of n rows of dim: the Hadamard rotation, then the FP8 E4M3 quantize-dequantize in
+  // blocks (the DSA indexer's queries and keys).
+  virtual void hadamard_fp8(float* x, int64_t n, int64_t dim, int64_t block, bool pow2_scale) const = 0;
+  // x[i] *= a.
+  virtual void scale(float* x, int64_t n, float a) const = 0;
+  // Copies within the device's memory.
+  virtual void copy(void* dst, const void* src, uint64_t bytes) const = 0;
+  // MLA attention of one sequence's new tokens (cpu-kernels/mla_attention.h).
+  virtual void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                             const float* latent, const float* k_rope, const uint8_t* allowed, bool absorbed,
+                             float* out) const = 0;
+  // The DSA indexer's top-k keys per token (cpu-kernels/mla_attention.h).
+  virtual void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
+                          int64_t hd, int64_t top_k, uint8_t* allowed) const = 0;
 };
 
 }  // namespace strata

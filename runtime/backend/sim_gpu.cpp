@@ -19,18 +19,24 @@ void pace(double t0, uint64_t bytes, double gbps) {
 }
 
 // The CPU kernels, each op paced to the device's memory rate by the weight bytes it reads.
-class SimOps final : public Ops {
+class SimOps final : public CpuOps {
  public:
   explicit SimOps(double mem_gbps) : mem_gbps_(mem_gbps) {}
   void linear(const WeightView& w, const float* x, int64_t n, float* out) const override {
     const double t0 = steady_seconds();
-    cpu_ops().linear(w, x, n, out);
+    CpuOps::linear(w, x, n, out);
     pace(t0, static_cast<uint64_t>(weight_data_bytes(w) + weight_scale_bytes(w)), mem_gbps_);
   }
   void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const override {
     const double t0 = steady_seconds();
-    cpu_ops().mlp(m, x, n, out, swiglu_limit);
+    CpuOps::mlp(m, x, n, out, swiglu_limit);
     pace(t0, mlp_bytes(m), mem_gbps_);
+  }
+  void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
+                     const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) const override {
+    const double t0 = steady_seconds();
+    CpuOps::mla_attention(s, up, q, n, n_past, latent, k_rope, allowed, absorbed, out);
+    pace(t0, static_cast<uint64_t>((n_past + n) * (s.kv_lora + s.rope)) * sizeof(float), mem_gbps_);
   }
 
  private:

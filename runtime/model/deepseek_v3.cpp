@@ -1,7 +1,5 @@
 #include "runtime/model/deepseek_v3.h"
 
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -9,11 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu-kernels/compute_arena.h"
-#include "cpu-kernels/linear.h"
-#include "cpu-kernels/ops.h"
-#include "cpu-kernels/row_dequant.h"
-#include "cpu-kernels/rope.h"
+#include "runtime/backend/device_weights.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram.h"
 #include "runtime/model/engram_store.h"
@@ -27,92 +21,75 @@
 namespace strata {
 namespace {
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
 using Buf = std::vector<float>;
 
 Buf zeros(int64_t n) { return Buf(static_cast<size_t>(n), 0.0f); }
 
 
-// Per-head pieces of the MLA up-projection, from either wkv_b [H·(nope+v), kv_lora] or the
-// split GGUF form wk_b [H, kv_lora, nope] (each head's key half transposed) + wv_b [H, v, kv_lora].
-struct KvUp {
-  bool split = false;
-  WeightView kv_b, k_b, v_b;
-  int64_t nope = 0, v = 0, kv_lora = 0;
-
-  // q_lat[t] = K_hᵀ q_nope[t]  (nope -> kv_lora) for n tokens.
-  void absorb_q(int64_t h, const float* q, int64_t n, int64_t ldq, float* out, int64_t ldo) const {
-    if (split) linear_rows(k_b, h * kv_lora, kv_lora, q, n, ldq, out, ldo);
-    else linear_t_rows(kv_b, h * (nope + v), nope, q, n, ldq, out, ldo);
-  }
-  // k_nope[s] = K_h latent[s]  (kv_lora -> nope).
-  void keys(int64_t h, const float* lat, int64_t n, float* out) const {
-    if (split) linear_t_rows(k_b, h * kv_lora, kv_lora, lat, n, kv_lora, out, nope);
-    else linear_rows(kv_b, h * (nope + v), nope, lat, n, kv_lora, out, nope);
-  }
-  // v[s] = V_h latent[s]  (kv_lora -> v); also out_h = V_h o_lat.
-  void values(int64_t h, const float* lat, int64_t n, int64_t ldl, float* out, int64_t ldo) const {
-    if (split) linear_rows(v_b, h * v, v, lat, n, ldl, out, ldo);
-    else linear_rows(kv_b, h * (nope + v) + nope, v, lat, n, ldl, out, ldo);
-  }
+struct Indexer {
+  Buf k_norm_w, k_norm_b;
 };
 
-struct Indexer {
-  WeightView wq_b, wk, weights_proj;
-  Buf k_norm_w, k_norm_b;
+// A layer's attention weights as the ops read them, in the memory of the device that runs the
+// layer's attention (views into the files and the layer's norm vectors on the host).
+struct AttnWeights {
+  bool q_lora = false, has_indexer = false;
+  WeightView wq, wq_a, wq_b, wkv_a, wo;
+  MlaUp up;
+  const float *attn_norm = nullptr, *q_norm = nullptr, *kv_norm = nullptr;
+  WeightView ix_wq_b, ix_wk, ix_weights_proj;
+  const float *ix_k_norm_w = nullptr, *ix_k_norm_b = nullptr;
 };
 
 struct Layer {
   Buf attn_norm, ffn_norm, q_norm, kv_norm;
-  bool q_lora = false;
-  WeightView wq, wq_a, wq_b, wkv_a, wo;
-  KvUp kv_up;
-  bool has_indexer = false;
   Indexer indexer;
+  AttnWeights host;  // read by the CPU
+  // Where the layer's attention runs: the host, or the GPU the plan put its tensors on (with
+  // the weights copied there and the sequences' caches of this layer held there).
+  Device* dev = nullptr;
+  AttnWeights on_dev;
+  std::vector<DeviceMatrix> dev_mats;
+  std::vector<DeviceBuffer> dev_vecs;
   bool moe = false;
   Mlp dense;  // dense layers; MoE layers are the MoeBlock's
+  const AttnWeights& weights() const { return dev->is_host() ? host : on_dev; }
 };
 
+// One layer's caches of one sequence, in the memory of the device running the layer's
+// attention: [capacity, kv_lora], [capacity, rope], [capacity, index_head_dim] (V3.2).
 struct LayerCache {
-  Buf latent, k_rope, index_k;  // [n_past, kv_lora], [n_past, rope], [n_past, index_head_dim]
+  DeviceBuffer latent, k_rope, index_k;
 };
 
 class DeepseekV3;
 
 class V3Sequence final : public Sequence {
  public:
-  V3Sequence(const DeepseekV3* owner, int64_t capacity, const ModelConfig& c, const Engram* engram)
-      : Sequence(capacity), owner(owner), engram_src(engram) {
+  V3Sequence(const DeepseekV3* owner, int64_t capacity, const ModelConfig& c, const std::vector<Layer>& layers,
+             const Engram* engram, std::shared_ptr<Device> gpu)
+      : Sequence(capacity), owner(owner), engram_src(engram), gpu(std::move(gpu)) {
     cache.resize(static_cast<size_t>(c.num_hidden_layers));
-    for (LayerCache& lc : cache) {
-      lc.latent.reserve(static_cast<size_t>(capacity * c.kv_lora_rank));
-      lc.k_rope.reserve(static_cast<size_t>(capacity * c.qk_rope_head_dim));
-      if (c.arch == Arch::DeepseekV32) lc.index_k.reserve(static_cast<size_t>(capacity * c.index_head_dim));
+    const uint64_t rows = static_cast<uint64_t>(capacity) * sizeof(float);
+    for (size_t li = 0; li < cache.size(); ++li) {
+      Device& dev = *layers[li].dev;
+      const std::string what = "the KV cache of layer " + std::to_string(li) + " (" + std::to_string(capacity) + " tokens)";
+      cache[li].latent = dev.alloc(rows * static_cast<uint64_t>(c.kv_lora_rank), "KV cache", what);
+      cache[li].k_rope = dev.alloc(rows * static_cast<uint64_t>(c.qk_rope_head_dim), "KV cache", what);
+      if (c.arch == Arch::DeepseekV32)
+        cache[li].index_k = dev.alloc(rows * static_cast<uint64_t>(c.index_head_dim), "KV cache", what);
     }
     if (engram) this->engram = engram->new_state();
   }
   void reset() override {
-    n_past_ = 0;
-    for (LayerCache& lc : cache) {
-      lc.latent.clear();
-      lc.k_rope.clear();
-      lc.index_k.clear();
-    }
+    n_past_ = 0;  // the rows past n_past are written before they are read
     if (engram_src) engram = engram_src->new_state();
-  }
-  // Drops rows a failed step appended past n_past (the reservation stays).
-  void trim(const ModelConfig& c) {
-    for (LayerCache& lc : cache) {
-      lc.latent.resize(static_cast<size_t>(n_past_ * c.kv_lora_rank));
-      lc.k_rope.resize(static_cast<size_t>(n_past_ * c.qk_rope_head_dim));
-      if (!lc.index_k.empty()) lc.index_k.resize(static_cast<size_t>(n_past_ * c.index_head_dim));
-    }
   }
   void advance(int64_t n) { n_past_ += n; }
 
   const DeepseekV3* owner;
   const Engram* engram_src;
+  std::shared_ptr<Device> gpu;  // outlives the caches it holds
   std::vector<LayerCache> cache;
   Engram::State engram;
 };
@@ -120,9 +97,19 @@ class V3Sequence final : public Sequence {
 using Span = StepLayout::Span;
 V3Sequence& v3(const Span& g) { return *static_cast<V3Sequence*>(g.seq); }
 
-// The V3.2 indexer's queries, keys and head weights of every token of a step.
-struct IndexInputs {
-  Buf q, k, w;  // [N, nh, hd], [N, hd], [N, nh]
+// Scratch of one step in a device's memory, returned when it goes.
+class Scratch {
+ public:
+  explicit Scratch(Device& dev) : dev_(dev) {}
+  float* f(int64_t n) { return reinterpret_cast<float*>(get(static_cast<uint64_t>(n) * sizeof(float))); }
+  uint8_t* get(uint64_t bytes) {
+    bufs_.push_back(dev_.alloc(bytes, "workspace", "the attention's activations"));
+    return bufs_.back().data();
+  }
+
+ private:
+  Device& dev_;
+  std::vector<DeviceBuffer> bufs_;
 };
 
 class DeepseekV3 final : public CausalLM {
@@ -131,7 +118,7 @@ class DeepseekV3 final : public CausalLM {
   const ModelConfig& config() const override { return c_; }
   int64_t context() const override { return context_; }
   std::unique_ptr<Sequence> new_sequence() const override {
-    return std::make_unique<V3Sequence>(this, context_, c_, engram_.get());
+    return std::make_unique<V3Sequence>(this, context_, c_, layers_, engram_.get(), gpu_);
   }
   void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return moe_->stats(); }
@@ -140,13 +127,18 @@ class DeepseekV3 final : public CausalLM {
   const Engram* engram() const override { return engram_.get(); }
 
  private:
-  void attention(int64_t li, const StepLayout& lay, const Buf& x, MlaMode mode, Buf& out);
-  IndexInputs index_inputs(int64_t li, const Buf& x, const Buf& q_latent, const std::vector<int64_t>& pos);
-  // Appends the span's indexer keys to its cache; the keys each of its queries may attend
-  // to: allowed[t * n_ctx + s].
-  std::vector<uint8_t> index_select(int64_t li, const Span& g, const IndexInputs& in);
+  // out [N, d] = layer li's attention of the residual h [N, d] (its norm included), on the
+  // device that runs it (h and out in host memory); appends the new tokens to the caches.
+  void attention(int64_t li, const StepLayout& lay, const float* h, MlaMode mode, float* out);
+  // The same with h, out and the weights in `dev`'s memory, the ops run by the caller's thread
+  // (the device's queue, for a device).
+  void attention_on(Device& dev, int64_t li, const StepLayout& lay, const int64_t* pos, const float* h, MlaMode mode,
+                    float* out);
+  // Loads layer li's attention weights onto opts.gpu when the plan put all of them there.
+  void place_attention(int64_t li, const ModelOptions& opts);
 
   const ModelConfig& c_;
+  std::shared_ptr<Device> gpu_;  // first: outlives the device buffers of layers_
   Weights w_;
   WeightView embed_, head_;
   Buf norm_;
@@ -175,7 +167,8 @@ RopeParams rope_params(const ModelConfig& c) {
 }
 
 DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
-    : c_(m.config), w_(m.index), rope_(rope_params(m.config)), index_rope_(rope_params(m.config)), opts_(opts) {
+    : c_(m.config), gpu_(opts.gpu), w_(m.index), rope_(rope_params(m.config)), index_rope_(rope_params(m.config)),
+      opts_(opts) {
   const ModelConfig& c = c_;
   embed_ = w_.matrix("embed.weight");
   head_ = w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight");
@@ -198,18 +191,19 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     const std::string p = "layers." + std::to_string(li) + ".";
     L.attn_norm = w_.vector(p + "attn_norm.weight");
     L.ffn_norm = w_.vector(p + "ffn_norm.weight");
-    L.q_lora = c.q_lora_rank > 0;
-    if (L.q_lora) {
-      L.wq_a = w_.matrix(p + "attn.wq_a.weight");
+    AttnWeights& A = L.host;
+    A.q_lora = c.q_lora_rank > 0;
+    if (A.q_lora) {
+      A.wq_a = w_.matrix(p + "attn.wq_a.weight");
       L.q_norm = w_.vector(p + "attn.q_norm.weight");
-      L.wq_b = w_.matrix(p + "attn.wq_b.weight");
+      A.wq_b = w_.matrix(p + "attn.wq_b.weight");
     } else {
-      L.wq = w_.matrix(p + "attn.wq.weight");
+      A.wq = w_.matrix(p + "attn.wq.weight");
     }
-    L.wkv_a = w_.matrix(p + "attn.wkv_a.weight");
+    A.wkv_a = w_.matrix(p + "attn.wkv_a.weight");
     L.kv_norm = w_.vector(p + "attn.kv_norm.weight");
-    L.wo = w_.matrix(p + "attn.wo.weight");
-    KvUp& up = L.kv_up;
+    A.wo = w_.matrix(p + "attn.wo.weight");
+    MlaUp& up = A.up;
     up.nope = c.qk_nope_head_dim;
     up.v = c.v_head_dim;
     up.kv_lora = c.kv_lora_rank;
@@ -229,15 +223,21 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
       (void)w_.matrix(p + "attn.wkv_b.weight");  // throws: names the missing tensor
     }
     if (c.arch == Arch::DeepseekV32) {
-      if (!L.q_lora)
+      if (!A.q_lora)
         throw_error({m.index.path().string(), "q_lora_rank", -1}, "the V3.2 indexer needs a q LoRA latent");
-      L.has_indexer = true;
-      L.indexer.wq_b = w_.matrix(p + "attn.indexer.wq_b.weight");
-      L.indexer.wk = w_.matrix(p + "attn.indexer.wk.weight");
-      L.indexer.weights_proj = w_.matrix(p + "attn.indexer.weights_proj.weight");
+      A.has_indexer = true;
+      A.ix_wq_b = w_.matrix(p + "attn.indexer.wq_b.weight");
+      A.ix_wk = w_.matrix(p + "attn.indexer.wk.weight");
+      A.ix_weights_proj = w_.matrix(p + "attn.indexer.weights_proj.weight");
       L.indexer.k_norm_w = w_.vector(p + "attn.indexer.k_norm.weight");
       L.indexer.k_norm_b = w_.vector(p + "attn.indexer.k_norm.bias");
     }
+    A.attn_norm = L.attn_norm.data();
+    A.q_norm = L.q_norm.data();
+    A.kv_norm = L.kv_norm.data();
+    A.ix_k_norm_w = L.indexer.k_norm_w.data();
+    A.ix_k_norm_b = L.indexer.k_norm_b.data();
+    place_attention(li, opts);
     L.moe = c.is_moe_layer(li);
     if (!L.moe)
       L.dense = {w_.matrix(p + "ffn.w1.weight"), w_.matrix(p + "ffn.w2.weight"), w_.matrix(p + "ffn.w3.weight")};
@@ -248,162 +248,138 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
   moe_ = std::make_unique<MoeBlock>(c, opts, std::move(moe_layers), *experts_);
 }
 
-IndexInputs DeepseekV3::index_inputs(int64_t li, const Buf& x, const Buf& q_latent, const std::vector<int64_t>& pos) {
-  const Indexer& ix = layers_[static_cast<size_t>(li)].indexer;
-  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, N = static_cast<int64_t>(pos.size());
-  const int64_t block = std::min<int64_t>(128, hd);
-  IndexInputs in{zeros(N * nh * hd), zeros(N * hd), zeros(N * nh)};
-  linear(ix.wq_b, q_latent.data(), N, in.q.data());
-  linear(ix.wk, x.data(), N, in.k.data());
-  layer_norm(in.k.data(), ix.k_norm_w.data(), ix.k_norm_b.data(), in.k.data(), N, hd, 1e-6f);
-  linear(ix.weights_proj, x.data(), N, in.w.data());
-  const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(nh * hd)));
-  for (float& v : in.w) v *= wscale;
-  for (int64_t t = 0; t < N; ++t) {
-    for (int64_t h = 0; h < nh; ++h) {
-      float* qh = in.q.data() + (t * nh + h) * hd;
-      index_rope_.apply_halves(qh, pos[t]);
-      hadamard(qh, hd);
-      fp8_qdq(qh, hd, block, index_pow2_scale_);
-    }
-    float* kt = in.k.data() + t * hd;
-    index_rope_.apply_halves(kt, pos[t]);
-    hadamard(kt, hd);
-    fp8_qdq(kt, hd, block, index_pow2_scale_);
+void DeepseekV3::place_attention(int64_t li, const ModelOptions& opts) {
+  Layer& L = layers_[static_cast<size_t>(li)];
+  L.dev = host_device().get();
+  if (!opts.gpu) return;
+  // On the GPU when the plan put every attention tensor of the layer there.
+  const std::string prefix = "layers." + std::to_string(li) + ".attn";
+  bool any = false;
+  for (auto it = opts.tensor_placement.lower_bound(prefix);
+       it != opts.tensor_placement.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (it->second != Tier::Gpu) return;
+    any = true;
   }
-  return in;
+  if (!any) return;
+  Device& dev = *opts.gpu;
+  const std::string what = "the attention of layer " + std::to_string(li);
+  auto mat = [&](const WeightView& w) {
+    if (!w.data) return w;
+    L.dev_mats.push_back(upload_matrix(dev, w, "attention", what));
+    return L.dev_mats.back().view;
+  };
+  auto vec = [&](const Buf& v) -> const float* {
+    if (v.empty()) return nullptr;
+    L.dev_vecs.push_back(dev.upload(v.data(), v.size() * sizeof(float), "attention", what));
+    return reinterpret_cast<const float*>(L.dev_vecs.back().data());
+  };
+  AttnWeights D = L.host;
+  for (WeightView* w : {&D.wq, &D.wq_a, &D.wq_b, &D.wkv_a, &D.wo, &D.up.kv_b, &D.up.k_b, &D.up.v_b, &D.ix_wq_b, &D.ix_wk,
+                        &D.ix_weights_proj})
+    *w = mat(*w);
+  D.attn_norm = vec(L.attn_norm);
+  D.q_norm = vec(L.q_norm);
+  D.kv_norm = vec(L.kv_norm);
+  D.ix_k_norm_w = vec(L.indexer.k_norm_w);
+  D.ix_k_norm_b = vec(L.indexer.k_norm_b);
+  L.on_dev = D;
+  L.dev = &dev;
 }
 
-std::vector<uint8_t> DeepseekV3::index_select(int64_t li, const Span& g, const IndexInputs& in) {
-  LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
-  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, n = g.n, n_ctx = g.pos0 + n;
-  lc.index_k.insert(lc.index_k.end(), in.k.begin() + g.off * hd, in.k.begin() + (g.off + n) * hd);
-
-  std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 0);
-  std::vector<float> score;
-  std::vector<int64_t> order;
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t visible = g.pos0 + t + 1;
-    const float* q = in.q.data() + (g.off + t) * nh * hd;
-    const float* w = in.w.data() + (g.off + t) * nh;
-    score.assign(static_cast<size_t>(visible), 0.0f);
-    for (int64_t s = 0; s < visible; ++s) {
-      const float* ks = lc.index_k.data() + s * hd;
-      float acc = 0;
-      for (int64_t h = 0; h < nh; ++h) acc += w[h] * std::max(dot_f32(q + h * hd, ks, hd), 0.0f);
-      score[static_cast<size_t>(s)] = acc;
-    }
-    order.resize(static_cast<size_t>(visible));
-    std::iota(order.begin(), order.end(), 0);
-    const int64_t keep = std::min(c_.index_topk, visible);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
-    for (int64_t i = 0; i < keep; ++i) allowed[static_cast<size_t>(t * n_ctx + order[i])] = 1;
-  }
-  return allowed;
+void DeepseekV3::attention(int64_t li, const StepLayout& lay, const float* h, MlaMode mode, float* out) {
+  Device& dev = *layers_[static_cast<size_t>(li)].dev;
+  const int64_t N = lay.size(), d = c_.hidden_size;
+  if (dev.is_host()) return attention_on(dev, li, lay, lay.pos.data(), h, mode, out);
+  const uint64_t bytes = static_cast<uint64_t>(N * d) * sizeof(float), pos_bytes = lay.pos.size() * sizeof(int64_t);
+  DeviceBuffer dh = dev.alloc(bytes, "workspace", "the attention's input"),
+               dout = dev.alloc(bytes, "workspace", "the attention's output"),
+               dpos = dev.alloc(pos_bytes, "workspace", "the positions");
+  dev.submit([&] {
+       dev.to_device(dh.data(), h, bytes);
+       dev.to_device(dpos.data(), lay.pos.data(), pos_bytes);
+       attention_on(dev, li, lay, reinterpret_cast<const int64_t*>(dpos.data()),
+                    reinterpret_cast<const float*>(dh.data()), mode, reinterpret_cast<float*>(dout.data()));
+       dev.to_host(out, dout.data(), bytes);
+     })
+      .wait();
 }
 
-void DeepseekV3::attention(int64_t li, const StepLayout& lay, const Buf& x, MlaMode mode_opt, Buf& out) {
-  const std::vector<int64_t>& pos = lay.pos;
-  const Layer& L = layers_[static_cast<size_t>(li)];
-  const int64_t H = c_.num_attention_heads, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim,
-                dv = c_.v_head_dim, dl = c_.kv_lora_rank, dq = dn + dr, N = static_cast<int64_t>(pos.size());
+void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, const int64_t* pos, const float* h,
+                              MlaMode mode_opt, float* out) {
+  const Ops& ops = dev.ops();
+  const AttnWeights& W = layers_[static_cast<size_t>(li)].weights();
+  const int64_t H = c_.num_attention_heads, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim, dv = c_.v_head_dim,
+                dl = c_.kv_lora_rank, dq = dn + dr, N = lay.size(), d = c_.hidden_size;
+  const float eps = static_cast<float>(c_.rms_norm_eps);
+  Scratch mem(dev);
+  float* x = mem.f(N * d);
+  ops.rms_norm(h, W.attn_norm, x, N, d, eps);
 
   // Queries of every token of the step.
-  Buf q = zeros(N * H * dq), q_latent;
-  if (L.q_lora) {
-    q_latent = zeros(N * c_.q_lora_rank);
-    linear(L.wq_a, x.data(), N, q_latent.data());
-    rms_norm(q_latent.data(), L.q_norm.data(), q_latent.data(), N, c_.q_lora_rank, static_cast<float>(c_.rms_norm_eps));
-    linear(L.wq_b, q_latent.data(), N, q.data());
+  float* q = mem.f(N * H * dq);
+  float* q_latent = nullptr;
+  if (W.q_lora) {
+    q_latent = mem.f(N * c_.q_lora_rank);
+    ops.linear(W.wq_a, x, N, q_latent);
+    ops.rms_norm(q_latent, W.q_norm, q_latent, N, c_.q_lora_rank, eps);
+    ops.linear(W.wq_b, q_latent, N, q);
   } else {
-    linear(L.wq, x.data(), N, q.data());
+    ops.linear(W.wq, x, N, q);
   }
-  for (int64_t t = 0; t < N; ++t)
-    for (int64_t h = 0; h < H; ++h) rope_.apply_interleaved(q.data() + (t * H + h) * dq + dn, pos[t]);
+  ops.rope(rope_, false, q + dn, N, H, dq, H * dq, pos);
 
-  // Latent and rope key of the new tokens, appended to each sequence's cache.
-  Buf kv = zeros(N * (dl + dr));
-  linear(L.wkv_a, x.data(), N, kv.data());
+  // Latent and rope key of the new tokens, written into each sequence's cache at its positions.
+  float* kv = mem.f(N * (dl + dr));
+  ops.linear(W.wkv_a, x, N, kv);
   for (const Span& g : lay.spans) {
     LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
-    for (int64_t t = g.off; t < g.off + g.n; ++t) {
-      float* row = kv.data() + t * (dl + dr);
-      rms_norm(row, L.kv_norm.data(), row, 1, dl, static_cast<float>(c_.rms_norm_eps));
-      rope_.apply_interleaved(row + dl, pos[t]);
-      lc.latent.insert(lc.latent.end(), row, row + dl);
-      lc.k_rope.insert(lc.k_rope.end(), row + dl, row + dl + dr);
+    float* lat = reinterpret_cast<float*>(lc.latent.data()) + g.pos0 * dl;
+    float* kr = reinterpret_cast<float*>(lc.k_rope.data()) + g.pos0 * dr;
+    for (int64_t t = 0; t < g.n; ++t) {
+      ops.copy(lat + t * dl, kv + (g.off + t) * (dl + dr), static_cast<uint64_t>(dl) * sizeof(float));
+      ops.copy(kr + t * dr, kv + (g.off + t) * (dl + dr) + dl, static_cast<uint64_t>(dr) * sizeof(float));
     }
+    ops.rms_norm(lat, W.kv_norm, lat, g.n, dl, eps);
+    ops.rope(rope_, false, kr, g.n, 1, 0, dr, pos + g.off);
   }
-  IndexInputs index;
-  if (L.has_indexer) index = index_inputs(li, x, q_latent, pos);
 
-  Buf heads_out = zeros(N * H * dv);
+  // The V3.2 indexer's queries, keys and head weights of every token.
+  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim;
+  float *iq = nullptr, *ik = nullptr, *iw = nullptr;
+  if (W.has_indexer) {
+    const int64_t block = std::min<int64_t>(128, hd);
+    iq = mem.f(N * nh * hd);
+    ik = mem.f(N * hd);
+    iw = mem.f(N * nh);
+    ops.linear(W.ix_wq_b, q_latent, N, iq);
+    ops.linear(W.ix_wk, x, N, ik);
+    ops.layer_norm(ik, W.ix_k_norm_w, W.ix_k_norm_b, ik, N, hd, 1e-6f);
+    ops.linear(W.ix_weights_proj, x, N, iw);
+    ops.scale(iw, N * nh, static_cast<float>(1.0 / std::sqrt(static_cast<double>(nh * hd))));
+    ops.rope(index_rope_, true, iq, N, nh, hd, nh * hd, pos);
+    ops.hadamard_fp8(iq, N * nh, hd, block, index_pow2_scale_);
+    ops.rope(index_rope_, true, ik, N, 1, 0, hd, pos);
+    ops.hadamard_fp8(ik, N, hd, block, index_pow2_scale_);
+  }
+
+  float* heads_out = mem.f(N * H * dv);
+  const MlaShape shape{H, dn, dr, dv, dl, softmax_scale_};
   for (const Span& g : lay.spans) {
-    const LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
-    const int64_t n = g.n, n_past = g.pos0, n_ctx = n_past + n;
-    const float* qs = q.data() + g.off * H * dq;
-    float* hs = heads_out.data() + g.off * H * dv;
-    std::vector<uint8_t> allowed;
-    if (L.has_indexer) allowed = index_select(li, g, index);
-    auto visible = [&](int64_t t, int64_t s) {
-      return s <= n_past + t && (allowed.empty() || allowed[static_cast<size_t>(t * n_ctx + s)]);
-    };
-    const MlaMode mode = mode_opt != MlaMode::Auto ? mode_opt : n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;
-
-    // Heads are independent: one parallel job over them, each with its own scratch.
-    if (mode == MlaMode::Absorbed) {
-      run_in_compute_arena([&] {
-        tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-          Buf q_lat = zeros(n * dl), o_lat = zeros(dl), scores = zeros(n_ctx);
-          L.kv_up.absorb_q(h, qs + h * dq, n, H * dq, q_lat.data(), dl);
-          for (int64_t t = 0; t < n; ++t) {
-            const float* ql = q_lat.data() + t * dl;
-            const float* qr = qs + (t * H + h) * dq + dn;
-            for (int64_t s = 0; s < n_ctx; ++s) {
-              if (!visible(t, s)) {
-                scores[s] = kNegInf;
-                continue;
-              }
-              const float a = dot_f32(ql, lc.latent.data() + s * dl, dl);
-              const float b = dot_f32(qr, lc.k_rope.data() + s * dr, dr);
-              scores[s] = (a + b) * softmax_scale_;
-            }
-            softmax(scores.data(), n_ctx);
-            std::fill(o_lat.begin(), o_lat.end(), 0.0f);
-            for (int64_t s = 0; s < n_ctx; ++s)
-              if (scores[s] != 0) axpy_f32(scores[s], lc.latent.data() + s * dl, o_lat.data(), dl);
-            L.kv_up.values(h, o_lat.data(), 1, dl, hs + (t * H + h) * dv, dv);
-          }
-        });
-      });
-    } else {
-      run_in_compute_arena([&] {
-        tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-          Buf k_nope = zeros(n_ctx * dn), v = zeros(n_ctx * dv), scores = zeros(n_ctx);
-          L.kv_up.keys(h, lc.latent.data(), n_ctx, k_nope.data());
-          L.kv_up.values(h, lc.latent.data(), n_ctx, dl, v.data(), dv);
-          for (int64_t t = 0; t < n; ++t) {
-            const float* qn = qs + (t * H + h) * dq;
-            const float* qr = qn + dn;
-            for (int64_t s = 0; s < n_ctx; ++s) {
-              if (!visible(t, s)) {
-                scores[s] = kNegInf;
-                continue;
-              }
-              const float a = dot_f32(qn, k_nope.data() + s * dn, dn);
-              const float b = dot_f32(qr, lc.k_rope.data() + s * dr, dr);
-              scores[s] = (a + b) * softmax_scale_;
-            }
-            softmax(scores.data(), n_ctx);
-            float* o = hs + (t * H + h) * dv;
-            for (int64_t s = 0; s < n_ctx; ++s)
-              if (scores[s] != 0) axpy_f32(scores[s], v.data() + s * dv, o, dv);
-          }
-        });
-      });
+    LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
+    const int64_t n_ctx = g.pos0 + g.n;
+    uint8_t* allowed = nullptr;
+    if (W.has_indexer) {
+      float* keys = reinterpret_cast<float*>(lc.index_k.data());
+      ops.copy(keys + g.pos0 * hd, ik + g.off * hd, static_cast<uint64_t>(g.n * hd) * sizeof(float));
+      allowed = mem.get(static_cast<uint64_t>(g.n * n_ctx));
+      ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk, allowed);
     }
+    const MlaMode mode = mode_opt != MlaMode::Auto ? mode_opt : g.n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;
+    ops.mla_attention(shape, W.up, q + g.off * H * dq, g.n, g.pos0, reinterpret_cast<const float*>(lc.latent.data()),
+                      reinterpret_cast<const float*>(lc.k_rope.data()), allowed, mode == MlaMode::Absorbed,
+                      heads_out + g.off * H * dv);
   }
-  linear(L.wo, heads_out.data(), N, out.data());
+  ops.linear(W.wo, heads_out, N, out);
 }
 
 void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) {
@@ -411,7 +387,6 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
   for (const Span& g : lay.spans) {
     auto* seq = dynamic_cast<V3Sequence*>(g.seq);
     if (!seq || seq->owner != this) throw Error("forward: a sequence made by another model");
-    seq->trim(c_);
   }
   const int64_t N = lay.size(), d = c_.hidden_size;
   if (N == 0) return;
@@ -425,6 +400,7 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
       engram_->begin_step(steps[g.step].tokens);
     }
   const float eps = static_cast<float>(c_.rms_norm_eps);
+  const Ops& host = host_device()->ops();
   Buf x = zeros(N * d), y = zeros(N * d);
   for (int64_t li = 0; li < c_.num_hidden_layers; ++li) {
     const Layer& L = layers_[static_cast<size_t>(li)];
@@ -433,12 +409,11 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
         bind.to(&v3(g).engram);
         engram_->apply(static_cast<int>(li), h.data() + g.off * d, g.n);
       }
-    rms_norm(h.data(), L.attn_norm.data(), x.data(), N, d, eps);
-    attention(li, lay, x, opts.mla, y);
+    attention(li, lay, h.data(), opts.mla, y.data());
     for (int64_t i = 0; i < N * d; ++i) h[i] += y[i];
-    rms_norm(h.data(), L.ffn_norm.data(), x.data(), N, d, eps);
+    host.rms_norm(h.data(), L.ffn_norm.data(), x.data(), N, d, eps);
     if (L.moe) moe_->forward(li, x.data(), lay.tokens, y.data());
-    else mlp_forward(L.dense, x.data(), N, y.data());
+    else host.mlp(L.dense, x.data(), N, y.data(), 0);
     for (int64_t i = 0; i < N * d; ++i) h[i] += y[i];
     if (opts_.check_finite_layers)
       for (const Span& g : lay.spans) check_finite_activations(h.data() + g.off * d, g.n, d, g.pos0, "layer", li);
@@ -450,7 +425,7 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
   const std::vector<int64_t> rows = logit_rows(steps, lay);
   Buf hs = zeros(static_cast<int64_t>(rows.size()) * d);
   for (size_t r = 0; r < rows.size(); ++r)
-    rms_norm(h.data() + rows[r] * d, norm_.data(), hs.data() + static_cast<int64_t>(r) * d, 1, d, eps);
+    host.rms_norm(h.data() + rows[r] * d, norm_.data(), hs.data() + static_cast<int64_t>(r) * d, 1, d, eps);
   head_logits(head_, hs, steps, lay);
 }
 

@@ -233,18 +233,22 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
 
 void print_device_holdings(const Device& dev, const std::map<std::string, Tier>& tensors, const ModelFiles& m) {
   std::string held;
-  for (const auto& [cls, bytes] : dev.used_by_class()) held += (held.empty() ? "" : ", ") + cls + " " + human_bytes(bytes);
+  const std::map<std::string, uint64_t> by_class = dev.used_by_class();
+  for (const auto& [cls, bytes] : by_class) held += (held.empty() ? "" : ", ") + cls + " " + human_bytes(bytes);
   // What the plan put on the GPU that does not run there yet: said, not hidden.
-  uint64_t planned = 0;
+  uint64_t planned = 0, placed = 0;
   for (const auto& [name, t] : tensors)
-    if (t == Tier::Gpu && name.find(".shared_experts.") == std::string::npos)
+    if (t == Tier::Gpu)
       if (const TensorEntry* e = m.index.find(name)) planned += e->nbytes;
+  for (const char* cls : {"attention", "shared experts"})
+    if (const auto it = by_class.find(cls); it != by_class.end()) placed += it->second;
   std::fprintf(stderr, "device %s: holds %s of %s%s\n", dev.name().c_str(), held.empty() ? "nothing" : held.c_str(),
                human_bytes(dev.capacity()).c_str(),
-               planned ? ("; the plan's other GPU-tier tensors (attention, norms, routers: " + human_bytes(planned) +
-                          ") run on the CPU")
-                             .c_str()
-                       : "");
+               planned > placed ? ("; " + human_bytes(planned - placed) +
+                                   " of the plan's other GPU-tier tensors (norms, routers, dense layers, head" +
+                                   (m.config.arch == Arch::DeepseekV4 ? ", V4 attention" : "") + ") run on the CPU")
+                                      .c_str()
+                                : "");
 }
 
 std::string describe_engram_tables(const Engram& eg, const std::map<int, Tier>& placement) {
@@ -330,11 +334,12 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
   if (const Device* dev = a.opts.gpu.get()) {
     const ScheduleStats s = lm.schedule_stats();
     std::fprintf(stderr,
-                 "devices: cpu busy %.1f ms in the MoE layers; %s busy %.1f ms (%s in, %s out, peak %s held); both "
-                 "busy %.1f ms of the %.1f ms the %lld layer passes with %s work took (overlap %.0f%%)\n",
-                 1e3 * s.host_s, dev->name().c_str(), 1e3 * s.device_s, human_bytes(dev->bytes_to_device()).c_str(),
-                 human_bytes(dev->bytes_to_host()).c_str(), human_bytes(dev->peak()).c_str(), 1e3 * s.both_s, 1e3 * s.span_s,
-                 static_cast<long long>(s.passes), dev->name().c_str(), s.span_s > 0 ? 100.0 * s.both_s / s.span_s : 0.0);
+                 "devices: %s busy %.1f ms in all (%s in, %s out, peak %s held); in the %lld MoE layer passes with "
+                 "device work, CPU %.1f ms and %s %.1f ms, both busy %.1f ms of their %.1f ms (overlap %.0f%%)\n",
+                 dev->name().c_str(), 1e3 * dev->busy_seconds(), human_bytes(dev->bytes_to_device()).c_str(),
+                 human_bytes(dev->bytes_to_host()).c_str(), human_bytes(dev->peak()).c_str(),
+                 static_cast<long long>(s.passes), 1e3 * s.host_s, dev->name().c_str(), 1e3 * s.device_s, 1e3 * s.both_s,
+                 1e3 * s.span_s, s.span_s > 0 ? 100.0 * s.both_s / s.span_s : 0.0);
   }
   const ModelOptions& o = a.opts;
   if (o.min_expert_weight <= 0) return;

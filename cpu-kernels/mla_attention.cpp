@@ -1,0 +1,117 @@
+#include "cpu-kernels/mla_attention.h"
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/linear.h"
+#include "cpu-kernels/ops.h"
+#include "cpu-kernels/row_dequant.h"
+
+namespace strata {
+
+void MlaUp::absorb_q(int64_t h, const float* q, int64_t n, int64_t ldq, float* out, int64_t ldo) const {
+  if (split) linear_rows(k_b, h * kv_lora, kv_lora, q, n, ldq, out, ldo);
+  else linear_t_rows(kv_b, h * (nope + v), nope, q, n, ldq, out, ldo);
+}
+
+void MlaUp::keys(int64_t h, const float* lat, int64_t n, float* out) const {
+  if (split) linear_t_rows(k_b, h * kv_lora, kv_lora, lat, n, kv_lora, out, nope);
+  else linear_rows(kv_b, h * (nope + v), nope, lat, n, kv_lora, out, nope);
+}
+
+void MlaUp::values(int64_t h, const float* lat, int64_t n, int64_t ldl, float* out, int64_t ldo) const {
+  if (split) linear_rows(v_b, h * v, v, lat, n, ldl, out, ldo);
+  else linear_rows(kv_b, h * (nope + v) + nope, v, lat, n, ldl, out, ldo);
+}
+
+void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
+                   const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
+  auto visible = [&](int64_t t, int64_t k) {
+    return k <= n_past + t && (!allowed || allowed[static_cast<size_t>(t * n_ctx + k)]);
+  };
+  using Buf = std::vector<float>;
+  // Heads are independent: one parallel job over them, each with its own scratch.
+  run_in_compute_arena([&] {
+    tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+      Buf scores(static_cast<size_t>(n_ctx));
+      if (absorbed) {
+        Buf q_lat(static_cast<size_t>(n * dl)), o_lat(static_cast<size_t>(dl));
+        up.absorb_q(h, q + h * dq, n, H * dq, q_lat.data(), dl);
+        for (int64_t t = 0; t < n; ++t) {
+          const float* ql = q_lat.data() + t * dl;
+          const float* qr = q + (t * H + h) * dq + dn;
+          for (int64_t k = 0; k < n_ctx; ++k) {
+            if (!visible(t, k)) {
+              scores[k] = kNegInf;
+              continue;
+            }
+            const float a = dot_f32(ql, latent + k * dl, dl);
+            const float b = dot_f32(qr, k_rope + k * dr, dr);
+            scores[k] = (a + b) * s.scale;
+          }
+          softmax(scores.data(), n_ctx);
+          std::fill(o_lat.begin(), o_lat.end(), 0.0f);
+          for (int64_t k = 0; k < n_ctx; ++k)
+            if (scores[k] != 0) axpy_f32(scores[k], latent + k * dl, o_lat.data(), dl);
+          up.values(h, o_lat.data(), 1, dl, out + (t * H + h) * dv, dv);
+        }
+        return;
+      }
+      Buf k_nope(static_cast<size_t>(n_ctx * dn)), vals(static_cast<size_t>(n_ctx * dv));
+      up.keys(h, latent, n_ctx, k_nope.data());
+      up.values(h, latent, n_ctx, dl, vals.data(), dv);
+      for (int64_t t = 0; t < n; ++t) {
+        const float* qn = q + (t * H + h) * dq;
+        const float* qr = qn + dn;
+        for (int64_t k = 0; k < n_ctx; ++k) {
+          if (!visible(t, k)) {
+            scores[k] = kNegInf;
+            continue;
+          }
+          const float a = dot_f32(qn, k_nope.data() + k * dn, dn);
+          const float b = dot_f32(qr, k_rope + k * dr, dr);
+          scores[k] = (a + b) * s.scale;
+        }
+        softmax(scores.data(), n_ctx);
+        float* o = out + (t * H + h) * dv;
+        std::fill(o, o + dv, 0.0f);
+        for (int64_t k = 0; k < n_ctx; ++k)
+          if (scores[k] != 0) axpy_f32(scores[k], vals.data() + k * dv, o, dv);
+      }
+    });
+  });
+}
+
+void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
+                int64_t top_k, uint8_t* allowed) {
+  const int64_t n_ctx = n_past + n;
+  std::fill(allowed, allowed + n * n_ctx, uint8_t{0});
+  std::vector<float> score;
+  std::vector<int64_t> order;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t visible = n_past + t + 1;
+    const float* qt = q + t * nh * hd;
+    const float* wt = w + t * nh;
+    score.assign(static_cast<size_t>(visible), 0.0f);
+    for (int64_t k = 0; k < visible; ++k) {
+      const float* ks = keys + k * hd;
+      float acc = 0;
+      for (int64_t h = 0; h < nh; ++h) acc += wt[h] * std::max(dot_f32(qt + h * hd, ks, hd), 0.0f);
+      score[static_cast<size_t>(k)] = acc;
+    }
+    order.resize(static_cast<size_t>(visible));
+    std::iota(order.begin(), order.end(), 0);
+    const int64_t keep = std::min(top_k, visible);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
+    for (int64_t i = 0; i < keep; ++i) allowed[static_cast<size_t>(t * n_ctx + order[i])] = 1;
+  }
+}
+
+}  // namespace strata
