@@ -5,6 +5,7 @@
 
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/v4_attention.h"
 
 namespace strata {
 
@@ -43,11 +44,44 @@ void CpuOps::rope(const Rope& r, bool halves, float* x, int64_t n, int64_t heads
     }
 }
 
-void CpuOps::hadamard_fp8(float* x, int64_t n, int64_t dim, int64_t block, bool pow2_scale) const {
+void CpuOps::rope_at(const Rope& r, float* x, int64_t heads, int64_t head_stride, int64_t pos) const {
+  for (int64_t h = 0; h < heads; ++h) r.apply_interleaved(x + h * head_stride, pos);
+}
+
+void CpuOps::hadamard_rows(float* x, int64_t n, int64_t dim) const {
+  for (int64_t i = 0; i < n; ++i) hadamard(x + i * dim, dim);
+}
+
+void CpuOps::quant_rows(float* x, int64_t n, int64_t stride, int64_t dim, int64_t block, RowQuant q) const {
   for (int64_t i = 0; i < n; ++i) {
-    hadamard(x + i * dim, dim);
-    fp8_qdq(x + i * dim, dim, block, pow2_scale);
+    float* row = x + i * stride;
+    if (q == RowQuant::Fp4) fp4_qdq(row, dim, block);
+    else fp8_qdq(row, dim, block, q == RowQuant::Fp8Pow2);
   }
+}
+
+void CpuOps::add(const float* a, const float* b, float* out, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void CpuOps::linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
+                         int64_t ldy) const {
+  strata::linear_rows(w, r0, nr, x, n, ldx, y, ldy);
+}
+
+void CpuOps::sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H,
+                            int64_t D, float scale, float* out) const {
+  strata::sink_attention(q, keys, nk, sink, H, D, scale, out);
+}
+
+void CpuOps::index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
+                        int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) const {
+  strata::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
+}
+
+void CpuOps::compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score,
+                           int64_t ratio, int64_t width, int64_t own, int64_t D, float* out) const {
+  strata::compress_pool(kv, score, prev_kv, prev_score, ratio, width, own, D, out);
 }
 
 void CpuOps::scale(float* x, int64_t n, float a) const {

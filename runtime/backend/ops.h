@@ -18,6 +18,10 @@ struct Mlp {
   WeightView w1, w2, w3;
 };
 
+// The quantize-dequantize round trips of the published math (cpu-kernels/ops.h): FP8 E4M3 with
+// amax scales or power-of-two (UE8M0) scales, FP4 E2M1.
+enum class RowQuant { Fp8, Fp8Pow2, Fp4 };
+
 // Bytes an MLP's matrices (with their scales) span.
 uint64_t mlp_bytes(const Mlp& m);
 
@@ -26,6 +30,9 @@ class Ops {
   virtual ~Ops() = default;
   // out [n, w.rows] = x [n, w.cols] · wᵀ, for every stored weight type.
   virtual void linear(const WeightView& w, const float* x, int64_t n, float* out) const = 0;
+  // y[t][r] = Σ_c W[r0 + r][c] · x[t][c] for rows r < nr of w; x [n, ldx], y [n, ldy].
+  virtual void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
+                           int64_t ldy) const = 0;
   // out [n, d] = w2(swiglu(w1 x, w3 x)); swiglu_limit > 0 applies DeepSeek-V4's clamp.
   virtual void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const = 0;
   // y = x / rms(x) · w over n rows of d (x and y may alias).
@@ -37,9 +44,14 @@ class Ops {
   // and is rotated by pos[t]; pairs (2i, 2i+1) (interleaved) or (i, i + dim/2) (halves).
   virtual void rope(const Rope& r, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,
                     int64_t token_stride, const int64_t* pos) const = 0;
-  // Each of n rows of dim: the Hadamard rotation, then the FP8 E4M3 quantize-dequantize in
-  // blocks (the DSA indexer's queries and keys).
-  virtual void hadamard_fp8(float* x, int64_t n, int64_t dim, int64_t block, bool pow2_scale) const = 0;
+  // The same rotation of one vector per head at one position.
+  virtual void rope_at(const Rope& r, float* x, int64_t heads, int64_t head_stride, int64_t pos) const = 0;
+  // The normalized Hadamard rotation of n contiguous rows of dim (a power of two).
+  virtual void hadamard_rows(float* x, int64_t n, int64_t dim) const = 0;
+  // The first `dim` values of n rows `stride` apart quantized and dequantized in blocks.
+  virtual void quant_rows(float* x, int64_t n, int64_t stride, int64_t dim, int64_t block, RowQuant q) const = 0;
+  // out[i] = a[i] + b[i].
+  virtual void add(const float* a, const float* b, float* out, int64_t n) const = 0;
   // x[i] *= a.
   virtual void scale(float* x, int64_t n, float a) const = 0;
   // Copies within the device's memory.
@@ -51,6 +63,16 @@ class Ops {
   // The DSA indexer's top-k keys per token (cpu-kernels/mla_attention.h).
   virtual void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
                           int64_t hd, int64_t top_k, uint8_t* allowed) const = 0;
+  // DeepSeek-V4's cores (cpu-kernels/v4_attention.h): attention with sinks over gathered keys
+  // (`keys`, the pointer array, in the device's memory too), the compressed-row indexer, the
+  // compressor's pooling.
+  virtual void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H,
+                              int64_t D, float scale, float* out) const = 0;
+  virtual void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
+                          int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                          int64_t* count) const = 0;
+  virtual void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score,
+                             int64_t ratio, int64_t width, int64_t own, int64_t D, float* out) const = 0;
 };
 
 }  // namespace strata

@@ -357,9 +357,12 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
     ops.linear(W.ix_weights_proj, x, N, iw);
     ops.scale(iw, N * nh, static_cast<float>(1.0 / std::sqrt(static_cast<double>(nh * hd))));
     ops.rope(index_rope_, true, iq, N, nh, hd, nh * hd, pos);
-    ops.hadamard_fp8(iq, N * nh, hd, block, index_pow2_scale_);
+    const RowQuant fp8 = index_pow2_scale_ ? RowQuant::Fp8Pow2 : RowQuant::Fp8;
+    ops.hadamard_rows(iq, N * nh, hd);
+    ops.quant_rows(iq, N * nh, hd, hd, block, fp8);
     ops.rope(index_rope_, true, ik, N, 1, 0, hd, pos);
-    ops.hadamard_fp8(ik, N, hd, block, index_pow2_scale_);
+    ops.hadamard_rows(ik, N, hd);
+    ops.quant_rows(ik, N, hd, hd, block, fp8);
   }
 
   float* heads_out = mem.f(N * H * dv);

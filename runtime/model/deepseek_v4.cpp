@@ -36,20 +36,40 @@ Buf zeros(int64_t n) { return Buf(static_cast<size_t>(n), 0.0f); }
 constexpr int64_t kKvQuantBlock = 64;     // FP8 blocks of the KV non-rope dims
 constexpr int64_t kIndexQuantBlock = 32;  // FP4 blocks of the indexer's queries and keys
 
+// A layer's attention weights as the ops read them, in the memory of the device that runs the
+// layer's attention (views into the files and the layer's vectors on the host).
+struct AttnWeights {
+  WeightView wq_a, wq_b, wkv, wo_a, wo_b, index_wq_b, index_weights_proj;
+  const float *sink = nullptr, *q_norm = nullptr, *kv_norm = nullptr, *ones = nullptr;
+  CompressorWeights compressor, index_compressor;
+};
+
+// A compressor's vectors on the host.
+struct CompressorVectors {
+  Buf ape, norm;
+};
+
 struct Layer {
   Buf attn_norm, ffn_norm;
   HcWeights hc_attn, hc_ffn;
   // attention
-  Buf sink, q_norm, kv_norm;
-  WeightView wq_a, wq_b, wkv, wo_a, wo_b;
+  Buf sink, q_norm, kv_norm, ones;
+  CompressorVectors compressor, index_compressor;
   int64_t ratio = 0;
   const Rope* rope = nullptr;
-  WeightView index_wq_b, index_weights_proj;
+  AttnWeights host;
+  // Where the layer's attention runs: the host, or the GPU the plan put its tensors on (the
+  // weights copied there, the sequences' window rings and compressors of this layer held there).
+  Device* dev = nullptr;
+  AttnWeights on_dev;
+  std::vector<DeviceMatrix> dev_mats;
+  std::vector<DeviceBuffer> dev_vecs;
+  const AttnWeights& weights() const { return dev->is_host() ? host : on_dev; }
   // FFN: the MoeBlock's
 };
 
 struct LayerCache {
-  Buf window;  // ring of sliding_window rows [window, head_dim]: position p at p % window
+  DeviceBuffer window;  // ring of sliding_window rows [window, head_dim]: position p at p % window
   std::unique_ptr<Compressor> compressor, index_compressor;
 };
 
@@ -57,11 +77,15 @@ class DeepseekV4;
 
 class V4Sequence final : public Sequence {
  public:
-  V4Sequence(const DeepseekV4* owner, int64_t capacity) : Sequence(capacity), owner(owner) { reset(); }
+  V4Sequence(const DeepseekV4* owner, int64_t capacity, std::shared_ptr<Device> gpu)
+      : Sequence(capacity), owner(owner), gpu(std::move(gpu)) {
+    reset();
+  }
   void reset() override;
   void advance(int64_t n) { n_past_ += n; }
 
   const DeepseekV4* owner;
+  std::shared_ptr<Device> gpu;  // outlives the caches it holds
   std::vector<LayerCache> cache;
   Engram::State engram;
 };
@@ -69,9 +93,19 @@ class V4Sequence final : public Sequence {
 using Span = StepLayout::Span;
 V4Sequence& v4(const Span& g) { return *static_cast<V4Sequence*>(g.seq); }
 
-// The indexer's queries and head weights of every token of a step (ratio-4 layers).
-struct IndexInputs {
-  Buf q, w;  // [N, nh, hd], [N, nh]
+// Scratch of one step in a device's memory, returned when it goes.
+class Scratch {
+ public:
+  explicit Scratch(Device& dev) : dev_(dev) {}
+  template <typename T = float>
+  T* get(int64_t n) {
+    bufs_.push_back(dev_.alloc(static_cast<uint64_t>(n) * sizeof(T), "workspace", "the attention's activations"));
+    return reinterpret_cast<T*>(bufs_.back().data());
+  }
+
+ private:
+  Device& dev_;
+  std::vector<DeviceBuffer> bufs_;
 };
 
 class DeepseekV4 final : public CausalLM {
@@ -79,7 +113,9 @@ class DeepseekV4 final : public CausalLM {
   DeepseekV4(const ModelFiles& m, const ModelOptions& opts);
   const ModelConfig& config() const override { return c_; }
   int64_t context() const override { return context_; }
-  std::unique_ptr<Sequence> new_sequence() const override { return std::make_unique<V4Sequence>(this, context_); }
+  std::unique_ptr<Sequence> new_sequence() const override {
+    return std::make_unique<V4Sequence>(this, context_, gpu_);
+  }
   void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
   RoutingStats routing_stats() const override { return moe_->stats(); }
   ScheduleStats schedule_stats() const override { return moe_->schedule(); }
@@ -91,12 +127,17 @@ class DeepseekV4 final : public CausalLM {
 
  private:
   void load_layer(int64_t li, const std::string& file);
-  void attention(int64_t li, const StepLayout& lay, const Buf& x, Buf& out);
-  IndexInputs index_inputs(int64_t li, const Buf& x, const Buf& qr, const std::vector<int64_t>& pos);
-  // Compressed rows each query of the span sees on a ratio-4 layer: [n][<= index_topk].
-  std::vector<std::vector<int64_t>> index_select(int64_t li, const Span& g, const IndexInputs& in);
+  // Loads layer li's attention weights onto opts.gpu when the plan put all of them there.
+  void place_attention(int64_t li, const ModelOptions& opts);
+  // out [N, d] = layer li's attention of x [N, d] (host memory), on the device that runs it;
+  // feeds the new tokens to the caches.
+  void attention(int64_t li, const StepLayout& lay, const float* x, float* out);
+  // The same with x, out, pos and the weights in `dev`'s memory, the ops run by the caller's
+  // thread (the device's queue, for a device).
+  void attention_on(Device& dev, int64_t li, const StepLayout& lay, const int64_t* pos, const float* x, float* out);
 
   const ModelConfig& c_;
+  std::shared_ptr<Device> gpu_;  // first: outlives the device buffers of layers_
   Weights w_;
   ModelOptions opts_;
   WeightView embed_, head_;
@@ -137,6 +178,7 @@ HcWeights hc_weights(const Weights& w, const std::string& prefix) {
 
 DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
     : c_(m.config),
+      gpu_(opts.gpu),
       w_(m.index),
       opts_(opts),
       rope_window_(v4_rope(m.config, false)),
@@ -154,7 +196,10 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   softmax_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   context_ = effective_context(c, opts);
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
-  for (int64_t li = 0; li < c.num_hidden_layers; ++li) load_layer(li, file);
+  for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
+    load_layer(li, file);
+    place_attention(li, opts);
+  }
   engram_ = load_engram(m, w_);
   if (engram_ && (opts.engram_cache_bytes > 0 || !opts.engram_placement.empty()))
     store_engram_tables(*engram_, m.index, opts.engram_cache_bytes, opts.expert_io_pread, opts.engram_placement);
@@ -176,21 +221,78 @@ void DeepseekV4::load_layer(int64_t li, const std::string& file) {
   L.hc_attn = hc_weights(w_, p + "hc_attn");
   L.hc_ffn = hc_weights(w_, p + "hc_ffn");
   L.sink = w_.vector(p + "attn.attn_sink");
-  L.wq_a = w_.matrix(p + "attn.wq_a.weight");
+  AttnWeights& A = L.host;
+  A.wq_a = w_.matrix(p + "attn.wq_a.weight");
   L.q_norm = w_.vector(p + "attn.q_norm.weight");
-  L.wq_b = w_.matrix(p + "attn.wq_b.weight");
-  L.wkv = w_.matrix(p + "attn.wkv.weight");
+  A.wq_b = w_.matrix(p + "attn.wq_b.weight");
+  A.wkv = w_.matrix(p + "attn.wkv.weight");
   L.kv_norm = w_.vector(p + "attn.kv_norm.weight");
-  L.wo_a = w_.matrix(p + "attn.wo_a.weight");
-  L.wo_b = w_.matrix(p + "attn.wo_b.weight");
+  A.wo_a = w_.matrix(p + "attn.wo_a.weight");
+  A.wo_b = w_.matrix(p + "attn.wo_b.weight");
+  L.ones.assign(static_cast<size_t>(c.head_dim), 1.0f);
   L.ratio = c.compress_ratio(li);
   L.rope = L.ratio > 0 ? &rope_compressed_ : &rope_window_;
   if (L.ratio == 4) {
-    L.index_wq_b = w_.matrix(p + "attn.indexer.wq_b.weight");
-    L.index_weights_proj = w_.matrix(p + "attn.indexer.weights_proj.weight");
+    A.index_wq_b = w_.matrix(p + "attn.indexer.wq_b.weight");
+    A.index_weights_proj = w_.matrix(p + "attn.indexer.weights_proj.weight");
     if (c.index_head_dim % kIndexQuantBlock != 0 || (c.index_head_dim & (c.index_head_dim - 1)) != 0)
       throw_error({file, "index_head_dim", -1}, "must be a power of two and a multiple of 32 (Hadamard, FP4 blocks)");
   }
+  auto compressor = [&](const std::string& q, CompressorWeights& cw, CompressorVectors& cv) {
+    cw.wkv = w_.matrix(q + "wkv.weight");
+    cw.wgate = w_.matrix(q + "wgate.weight");
+    cv.ape = w_.vector(q + "ape");
+    cv.norm = w_.vector(q + "norm.weight");
+    cw.ape = cv.ape.data();
+    cw.norm = cv.norm.data();
+  };
+  if (L.ratio > 0) compressor(p + "attn.compressor.", A.compressor, L.compressor);
+  if (L.ratio == 4) compressor(p + "attn.indexer.compressor.", A.index_compressor, L.index_compressor);
+  A.sink = L.sink.data();
+  A.q_norm = L.q_norm.data();
+  A.kv_norm = L.kv_norm.data();
+  A.ones = L.ones.data();
+}
+
+void DeepseekV4::place_attention(int64_t li, const ModelOptions& opts) {
+  Layer& L = layers_[static_cast<size_t>(li)];
+  L.dev = host_device().get();
+  if (!opts.gpu) return;
+  // On the GPU when the plan put every attention tensor of the layer there.
+  const std::string prefix = "layers." + std::to_string(li) + ".attn";
+  bool any = false;
+  for (auto it = opts.tensor_placement.lower_bound(prefix);
+       it != opts.tensor_placement.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (it->second != Tier::Gpu) return;
+    any = true;
+  }
+  if (!any) return;
+  Device& dev = *opts.gpu;
+  const std::string what = "the attention of layer " + std::to_string(li);
+  auto mat = [&](WeightView& w) {
+    if (!w.data) return;
+    L.dev_mats.push_back(upload_matrix(dev, w, "attention", what));
+    w = L.dev_mats.back().view;
+  };
+  auto vec = [&](const Buf& v) -> const float* {
+    if (v.empty()) return nullptr;
+    L.dev_vecs.push_back(dev.upload(v.data(), v.size() * sizeof(float), "attention", what));
+    return reinterpret_cast<const float*>(L.dev_vecs.back().data());
+  };
+  AttnWeights D = L.host;
+  for (WeightView* w : {&D.wq_a, &D.wq_b, &D.wkv, &D.wo_a, &D.wo_b, &D.index_wq_b, &D.index_weights_proj,
+                        &D.compressor.wkv, &D.compressor.wgate, &D.index_compressor.wkv, &D.index_compressor.wgate})
+    mat(*w);
+  D.sink = vec(L.sink);
+  D.q_norm = vec(L.q_norm);
+  D.kv_norm = vec(L.kv_norm);
+  D.ones = vec(L.ones);
+  D.compressor.ape = vec(L.compressor.ape);
+  D.compressor.norm = vec(L.compressor.norm);
+  D.index_compressor.ape = vec(L.index_compressor.ape);
+  D.index_compressor.norm = vec(L.index_compressor.norm);
+  L.on_dev = D;
+  L.dev = &dev;
 }
 
 void DeepseekV4::init_sequence(V4Sequence& s) const {
@@ -198,168 +300,153 @@ void DeepseekV4::init_sequence(V4Sequence& s) const {
   const float eps = static_cast<float>(c.rms_norm_eps);
   const int64_t D = c.head_dim, rd = c.qk_rope_head_dim, ID = c.index_head_dim;
   const bool quant = opts_.act_quant;
-  s.cache.resize(layers_.size());
   if (engram_) s.engram = engram_->new_state();
+  if (!s.cache.empty()) {  // a reset: the rings, compressors and their reservations stay
+    for (LayerCache& lc : s.cache) {
+      if (lc.compressor) lc.compressor->reset();
+      if (lc.index_compressor) lc.index_compressor->reset();
+    }
+    return;
+  }
+  s.cache.resize(layers_.size());
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& L = layers_[li];
     LayerCache& lc = s.cache[li];
-    lc.window.assign(static_cast<size_t>(c.sliding_window * D), 0.0f);
+    Device& dev = *L.dev;
+    const AttnWeights& W = L.weights();
+    // Positions past the sequence's own are never read: the window only reaches back to written rows.
+    lc.window = dev.alloc(static_cast<uint64_t>(c.sliding_window * D) * sizeof(float), "KV cache",
+                          "the sliding-window cache of layer " + std::to_string(li));
     if (L.ratio <= 0) continue;
-    if (lc.compressor) {  // a reset: the compressors and their reservations stay
-      lc.compressor->reset();
-      if (lc.index_compressor) lc.index_compressor->reset();
-      continue;
-    }
-    const std::string p = "layers." + std::to_string(li) + ".attn.";
-    auto weights = [&](const std::string& q) {
-      return CompressorWeights{w_.matrix(q + "wkv.weight"), w_.matrix(q + "wgate.weight"), w_.vector(q + "ape"),
-                               w_.vector(q + "norm.weight")};
-    };
-    lc.compressor = std::make_unique<Compressor>(weights(p + "compressor."), L.ratio, D, eps, L.rope,
-                                                 [D, rd, quant](float* row) {
-                                                   if (quant) fp8_qdq(row, D - rd, kKvQuantBlock, true);
-                                                 });
-    lc.compressor->reserve_tokens(s.capacity());
-    if (L.ratio == 4) {
-      lc.index_compressor = std::make_unique<Compressor>(weights(p + "indexer.compressor."), L.ratio, ID, eps, L.rope,
-                                                         [ID, quant](float* row) {
-                                                           hadamard(row, ID);
-                                                           if (quant) fp4_qdq(row, ID, kIndexQuantBlock);
-                                                         });
-      lc.index_compressor->reserve_tokens(s.capacity());
-    }
+    lc.compressor = std::make_unique<Compressor>(dev, W.compressor, L.ratio, D, eps, L.rope,
+                                                 [D, rd, quant](const Ops& ops, float* row) {
+                                                   if (quant) ops.quant_rows(row, 1, D, D - rd, kKvQuantBlock, RowQuant::Fp8Pow2);
+                                                 },
+                                                 s.capacity());
+    if (L.ratio == 4)
+      lc.index_compressor = std::make_unique<Compressor>(dev, W.index_compressor, L.ratio, ID, eps, L.rope,
+                                                         [ID, quant](const Ops& ops, float* row) {
+                                                           ops.hadamard_rows(row, 1, ID);
+                                                           if (quant) ops.quant_rows(row, 1, ID, ID, kIndexQuantBlock, RowQuant::Fp4);
+                                                         },
+                                                         s.capacity());
   }
 }
 
-IndexInputs DeepseekV4::index_inputs(int64_t li, const Buf& x, const Buf& qr, const std::vector<int64_t>& pos) {
-  const Layer& L = layers_[static_cast<size_t>(li)];
-  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, rd = c_.qk_rope_head_dim,
-                N = static_cast<int64_t>(pos.size());
-  IndexInputs in{zeros(N * nh * hd), zeros(N * nh)};
-  linear(L.index_wq_b, qr.data(), N, in.q.data());
-  linear(L.index_weights_proj, x.data(), N, in.w.data());
-  for (int64_t t = 0; t < N; ++t)
-    for (int64_t h = 0; h < nh; ++h) {
-      float* qh = in.q.data() + (t * nh + h) * hd;
-      L.rope->apply_interleaved(qh + hd - rd, pos[static_cast<size_t>(t)]);
-      hadamard(qh, hd);
-      if (opts_.act_quant) fp4_qdq(qh, hd, kIndexQuantBlock);
-    }
-  return in;
+void DeepseekV4::attention(int64_t li, const StepLayout& lay, const float* x, float* out) {
+  Device& dev = *layers_[static_cast<size_t>(li)].dev;
+  if (dev.is_host()) return attention_on(dev, li, lay, lay.pos.data(), x, out);
+  const uint64_t bytes = static_cast<uint64_t>(lay.size() * c_.hidden_size) * sizeof(float),
+                 pos_bytes = lay.pos.size() * sizeof(int64_t);
+  DeviceBuffer dx = dev.alloc(bytes, "workspace", "the attention's input"),
+               dout = dev.alloc(bytes, "workspace", "the attention's output"),
+               dpos = dev.alloc(pos_bytes, "workspace", "the positions");
+  dev.submit([&] {
+       dev.to_device(dx.data(), x, bytes);
+       dev.to_device(dpos.data(), lay.pos.data(), pos_bytes);
+       attention_on(dev, li, lay, reinterpret_cast<const int64_t*>(dpos.data()),
+                    reinterpret_cast<const float*>(dx.data()), reinterpret_cast<float*>(dout.data()));
+       dev.to_host(out, dout.data(), bytes);
+     })
+      .wait();
 }
 
-std::vector<std::vector<int64_t>> DeepseekV4::index_select(int64_t li, const Span& g, const IndexInputs& in) {
+void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, const int64_t* pos, const float* x,
+                              float* out) {
+  const Ops& ops = dev.ops();
   const Layer& L = layers_[static_cast<size_t>(li)];
-  const Compressor& keys = *v4(g).cache[static_cast<size_t>(li)].index_compressor;
-  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim;
-  const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd * nh)));
-  std::vector<std::vector<int64_t>> picked(static_cast<size_t>(g.n));
-  Buf score;
-  for (int64_t t = 0; t < g.n; ++t) {
-    const int64_t pos = g.pos0 + t;
-    const float* q = in.q.data() + (g.off + t) * nh * hd;
-    const float* w = in.w.data() + (g.off + t) * nh;
-    const int64_t rows = (pos + 1) / L.ratio;
-    score.assign(static_cast<size_t>(rows), 0.0f);
-    for (int64_t j = 0; j < rows; ++j) {
-      const float* k = keys.row(j);
-      float acc = 0;
-      for (int64_t h = 0; h < nh; ++h) acc += std::max(dot_f32(q + h * hd, k, hd), 0.0f) * w[h] * wscale;
-      score[static_cast<size_t>(j)] = acc;
-    }
-    std::vector<int64_t>& order = picked[static_cast<size_t>(t)];
-    order.resize(static_cast<size_t>(rows));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
-    order.resize(static_cast<size_t>(std::min(rows, c_.index_topk)));
-  }
-  return picked;
-}
-
-void DeepseekV4::attention(int64_t li, const StepLayout& lay, const Buf& x, Buf& out) {
-  const Layer& L = layers_[static_cast<size_t>(li)];
+  const AttnWeights& W = L.weights();
   const int64_t H = c_.num_attention_heads, D = c_.head_dim, rd = c_.qk_rope_head_dim, win = c_.sliding_window;
   const int64_t G = c_.o_groups, R = c_.o_lora_rank, N = lay.size(), hidden = c_.hidden_size;
   const float eps = static_cast<float>(c_.rms_norm_eps);
-  const std::vector<int64_t>& pos = lay.pos;
+  Scratch mem(dev);
 
-  Buf qr = zeros(N * c_.q_lora_rank), q = zeros(N * H * D), kv = zeros(N * D);
-  linear(L.wq_a, x.data(), N, qr.data());
-  rms_norm(qr.data(), L.q_norm.data(), qr.data(), N, c_.q_lora_rank, eps);
-  linear(L.wq_b, qr.data(), N, q.data());
-  const Buf ones(static_cast<size_t>(D), 1.0f);
-  rms_norm(q.data(), ones.data(), q.data(), N * H, D, eps);
-  linear(L.wkv, x.data(), N, kv.data());
-  rms_norm(kv.data(), L.kv_norm.data(), kv.data(), N, D, eps);
-  for (int64_t t = 0; t < N; ++t) {
-    for (int64_t h = 0; h < H; ++h) L.rope->apply_interleaved(q.data() + (t * H + h) * D + D - rd, pos[t]);
-    float* k = kv.data() + t * D;
-    L.rope->apply_interleaved(k + D - rd, pos[t]);
-    if (opts_.act_quant) fp8_qdq(k, D - rd, kKvQuantBlock, true);
-  }
+  float* qr = mem.get(N * c_.q_lora_rank);
+  float* q = mem.get(N * H * D);
+  float* kv = mem.get(N * D);
+  ops.linear(W.wq_a, x, N, qr);
+  ops.rms_norm(qr, W.q_norm, qr, N, c_.q_lora_rank, eps);
+  ops.linear(W.wq_b, qr, N, q);
+  ops.rms_norm(q, W.ones, q, N * H, D, eps);
+  ops.linear(W.wkv, x, N, kv);
+  ops.rms_norm(kv, W.kv_norm, kv, N, D, eps);
+  ops.rope(*L.rope, false, q + D - rd, N, H, D, H * D, pos);
+  ops.rope(*L.rope, false, kv + D - rd, N, 1, 0, D, pos);
+  if (opts_.act_quant) ops.quant_rows(kv, N, D, D - rd, kKvQuantBlock, RowQuant::Fp8Pow2);
   // Compressed rows of blocks completed by these tokens exist before any of them attends (a
   // query only sees rows whose block ends at or before its own position).
   for (const Span& g : lay.spans) {
     LayerCache& lc = v4(g).cache[static_cast<size_t>(li)];
-    if (lc.compressor) lc.compressor->append(x.data() + g.off * hidden, g.n, g.pos0);
-    if (lc.index_compressor) lc.index_compressor->append(x.data() + g.off * hidden, g.n, g.pos0);
+    if (lc.compressor) lc.compressor->append(x + g.off * hidden, g.n, g.pos0);
+    if (lc.index_compressor) lc.index_compressor->append(x + g.off * hidden, g.n, g.pos0);
   }
-  IndexInputs index;
-  if (L.ratio == 4) index = index_inputs(li, x, qr, pos);
+  // The indexer's queries and head weights of every token (ratio-4 layers).
+  const int64_t nh = c_.index_n_heads, hd = c_.index_head_dim, topk = c_.index_topk;
+  float *iq = nullptr, *iw = nullptr;
+  if (L.ratio == 4) {
+    iq = mem.get(N * nh * hd);
+    iw = mem.get(N * nh);
+    ops.linear(W.index_wq_b, qr, N, iq);
+    ops.linear(W.index_weights_proj, x, N, iw);
+    ops.rope(*L.rope, false, iq + hd - rd, N, nh, hd, nh * hd, pos);
+    ops.hadamard_rows(iq, N * nh, hd);
+    if (opts_.act_quant) ops.quant_rows(iq, N * nh, hd, hd, kIndexQuantBlock, RowQuant::Fp4);
+  }
 
-  Buf o = zeros(N * H * D);
+  float* o = mem.get(N * H * D);
+  // The keys of one query, gathered as pointers into the caches (the pointer array lives with
+  // them on the device; it is built here and copied there).
+  const int64_t max_keys = win + std::max<int64_t>(topk, context_);
+  const float** keys_dev = mem.get<const float*>(max_keys);
   std::vector<const float*> keys;
+  std::vector<int64_t> picked, count;
   for (const Span& g : lay.spans) {
     LayerCache& lc = v4(g).cache[static_cast<size_t>(li)];
-    std::vector<std::vector<int64_t>> picked;
-    if (L.ratio == 4) picked = index_select(li, g, index);
+    const float* ring = reinterpret_cast<const float*>(lc.window.data());
+    int64_t *dpicked = nullptr, *dcount = nullptr;
+    if (L.ratio == 4) {
+      dpicked = mem.get<int64_t>(g.n * topk);
+      dcount = mem.get<int64_t>(g.n);
+      const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd * nh)));
+      ops.index_pick(iq + g.off * nh * hd, iw + g.off * nh, lc.index_compressor->rows(), g.n, g.pos0, L.ratio, nh, hd,
+                     wscale, topk, dpicked, dcount);
+      picked.resize(static_cast<size_t>(g.n * topk));
+      count.resize(static_cast<size_t>(g.n));
+      dev.to_host(picked.data(), dpicked, picked.size() * sizeof(int64_t));
+      dev.to_host(count.data(), dcount, count.size() * sizeof(int64_t));
+    }
     // Window key of position p: from this step, or from the ring (the window reaches back at
     // most win-1 positions, all still in the ring).
     auto window_key = [&](int64_t p) -> const float* {
-      return p >= g.pos0 ? kv.data() + (g.off + p - g.pos0) * D : lc.window.data() + (p % win) * D;
+      return p >= g.pos0 ? kv + (g.off + p - g.pos0) * D : ring + (p % win) * D;
     };
     for (int64_t t = 0; t < g.n; ++t) {
       const int64_t p_t = g.pos0 + t, row = g.off + t;
       keys.clear();
       for (int64_t p = std::max<int64_t>(0, p_t - win + 1); p <= p_t; ++p) keys.push_back(window_key(p));
       if (L.ratio == 4) {
-        for (int64_t j : picked[static_cast<size_t>(t)]) keys.push_back(lc.compressor->row(j));
+        for (int64_t i = 0; i < count[static_cast<size_t>(t)]; ++i)
+          keys.push_back(lc.compressor->row(picked[static_cast<size_t>(t * topk + i)]));
       } else if (L.ratio > 0) {
         for (int64_t j = 0; j < (p_t + 1) / L.ratio; ++j) keys.push_back(lc.compressor->row(j));
       }
-      const int64_t nk = static_cast<int64_t>(keys.size());
-      // Heads are independent: one parallel job over them, each with its own scores.
-      run_in_compute_arena([&] {
-        tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-          Buf scores(static_cast<size_t>(nk));
-          const float* qh = q.data() + (row * H + h) * D;
-          float m = L.sink[h];
-          for (int64_t i = 0; i < nk; ++i) {
-            scores[i] = dot_f32(qh, keys[i], D) * softmax_scale_;
-            m = std::max(m, scores[i]);
-          }
-          double den = std::exp(static_cast<double>(L.sink[h]) - m);
-          for (int64_t i = 0; i < nk; ++i) {
-            scores[i] = std::exp(scores[i] - m);
-            den += scores[i];
-          }
-          float* oh = o.data() + (row * H + h) * D;
-          for (int64_t i = 0; i < nk; ++i) axpy_f32(static_cast<float>(scores[i] / den), keys[i], oh, D);
-          // Rotating by the negative angle undoes the query position's rotation.
-          L.rope->apply_interleaved(oh + D - rd, -p_t);
-        });
-      });
+      dev.to_device(keys_dev, keys.data(), keys.size() * sizeof(const float*));
+      float* oh = o + row * H * D;
+      ops.sink_attention(q + row * H * D, keys_dev, static_cast<int64_t>(keys.size()), W.sink, H, D, softmax_scale_, oh);
+      // Rotating by the negative angle undoes the query position's rotation.
+      ops.rope_at(*L.rope, oh + D - rd, H, D, -p_t);
     }
     for (int64_t t = 0; t < g.n; ++t)
-      std::copy_n(kv.data() + (g.off + t) * D, D, lc.window.data() + ((g.pos0 + t) % win) * D);
+      ops.copy(const_cast<float*>(ring) + ((g.pos0 + t) % win) * D, kv + (g.off + t) * D,
+               static_cast<uint64_t>(D) * sizeof(float));
   }
 
   // Grouped low-rank output: group g's heads through rows [g·R, (g+1)·R) of wo_a.
   const int64_t group_in = H * D / G;
-  Buf low = zeros(N * G * R);
+  float* low = mem.get(N * G * R);
   for (int64_t gi = 0; gi < G; ++gi)
-    linear_rows(L.wo_a, gi * R, R, o.data() + gi * group_in, N, H * D, low.data() + gi * R, G * R);
-  linear(L.wo_b, low.data(), N, out.data());
+    ops.linear_rows(W.wo_a, gi * R, R, o + gi * group_in, N, H * D, low + gi * R, G * R);
+  ops.linear(W.wo_b, low, N, out);
 }
 
 void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const ForwardOptions&) {
@@ -397,7 +484,7 @@ void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const Forwar
         bind.to(&v4(g).engram);
         engram_->apply(static_cast<int>(li), X.data() + g.off * hc * d, g.n);
       }
-    sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, lay, x, y); });
+    sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, lay, x.data(), y.data()); });
     sublayer(L.hc_ffn, L.ffn_norm, [&] { moe_->forward(li, x.data(), lay.tokens, y.data()); });
     if (opts_.check_finite_layers)
       for (const Span& g : lay.spans)

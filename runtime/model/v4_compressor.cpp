@@ -1,85 +1,77 @@
 #include "runtime/model/v4_compressor.h"
 
-#include <algorithm>
-#include <cmath>
-#include <limits>
+#include <string>
 
-#include "cpu-kernels/linear.h"
-#include "cpu-kernels/ops.h"
+#include "runtime/common/error.h"
 
 namespace strata {
 
-Compressor::Compressor(CompressorWeights w, int64_t ratio, int64_t dim, float norm_eps, const Rope* rope,
-                       Finish finish)
-    : w_(std::move(w)),
+Compressor::Compressor(Device& dev, CompressorWeights w, int64_t ratio, int64_t dim, float norm_eps, const Rope* rope,
+                       Finish finish, int64_t tokens)
+    : dev_(dev),
+      w_(w),
       ratio_(ratio),
       dim_(dim),
       width_((ratio == 4 ? 2 : 1) * dim),
       overlap_(ratio == 4),
       norm_eps_(norm_eps),
       rope_(rope),
-      finish_(std::move(finish)) {
-  reset();
+      finish_(std::move(finish)),
+      capacity_(tokens / ratio) {
+  const uint64_t block = static_cast<uint64_t>(ratio_ * width_) * sizeof(float);
+  const std::string what = "a KV compressor's block (ratio " + std::to_string(ratio) + ")";
+  cur_kv_ = dev.alloc(block, "KV cache", what);
+  cur_score_ = dev.alloc(block, "KV cache", what);
+  if (overlap_) {
+    prev_kv_ = dev.alloc(block, "KV cache", what);
+    prev_score_ = dev.alloc(block, "KV cache", what);
+  }
+  rows_ = dev.alloc(static_cast<uint64_t>(std::max<int64_t>(capacity_, 1) * dim_) * sizeof(float), "KV cache",
+                    "the compressed KV rows of " + std::to_string(tokens) + " tokens");
 }
 
 void Compressor::reset() {
-  const size_t n = static_cast<size_t>(ratio_ * width_);
-  cur_kv_.assign(n, 0.0f);
-  cur_score_.assign(n, 0.0f);
-  prev_kv_.assign(n, 0.0f);
-  prev_score_.assign(n, 0.0f);
   has_prev_ = false;
-  rows_.clear();
+  n_rows_ = 0;  // the block slots are written before a block completes
 }
 
 void Compressor::append(const float* x, int64_t n, int64_t first_pos) {
   if (n <= 0) return;
-  std::vector<float> kv(static_cast<size_t>(n * width_)), sc(static_cast<size_t>(n * width_));
-  linear(w_.wkv, x, n, kv.data());
-  linear(w_.wgate, x, n, sc.data());
+  const Ops& ops = dev_.ops();
+  DeviceBuffer kvb = dev_.alloc(static_cast<uint64_t>(n * width_) * sizeof(float), "workspace", "the compressor's kv"),
+               scb = dev_.alloc(static_cast<uint64_t>(n * width_) * sizeof(float), "workspace", "the compressor's scores");
+  float *kv = f(kvb), *sc = f(scb);
+  ops.linear(w_.wkv, x, n, kv);
+  ops.linear(w_.wgate, x, n, sc);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t pos = first_pos + t, i = pos % ratio_;
-    std::copy_n(kv.data() + t * width_, width_, cur_kv_.data() + i * width_);
-    for (int64_t c = 0; c < width_; ++c) cur_score_[i * width_ + c] = sc[t * width_ + c] + w_.ape[i * width_ + c];
+    ops.copy(f(cur_kv_) + i * width_, kv + t * width_, static_cast<uint64_t>(width_) * sizeof(float));
+    ops.add(sc + t * width_, w_.ape + i * width_, f(cur_score_) + i * width_, width_);
     if (i == ratio_ - 1) complete_block(pos / ratio_);
   }
 }
 
 void Compressor::complete_block(int64_t j) {
-  const int64_t D = dim_, r = ratio_;
-  std::vector<float> row(static_cast<size_t>(D));
+  if (n_rows_ >= capacity_ || j != n_rows_)
+    throw Error("KV compressor: block " + std::to_string(j) + " past its " + std::to_string(capacity_) + " rows");
+  const Ops& ops = dev_.ops();
+  const int64_t D = dim_;
+  float* row = f(rows_) + n_rows_ * D;
   // Entries pooled per dim: (kv, score) of the previous block's first half (overlap) and of
   // this block's own columns (the second half under overlap).
-  const int64_t own = overlap_ ? D : 0;
   const bool use_prev = overlap_ && has_prev_;
-  for (int64_t d = 0; d < D; ++d) {
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < r; ++i) {
-      m = std::max(m, cur_score_[i * width_ + own + d]);
-      if (use_prev) m = std::max(m, prev_score_[i * width_ + d]);
-    }
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < r; ++i) {
-      const double e = std::exp(static_cast<double>(cur_score_[i * width_ + own + d]) - m);
-      den += e;
-      num += e * cur_kv_[i * width_ + own + d];
-      if (use_prev) {
-        const double ep = std::exp(static_cast<double>(prev_score_[i * width_ + d]) - m);
-        den += ep;
-        num += ep * prev_kv_[i * width_ + d];
-      }
-    }
-    row[d] = static_cast<float>(num / den);
-  }
+  ops.compress_pool(f(cur_kv_), f(cur_score_), use_prev ? f(prev_kv_) : nullptr, use_prev ? f(prev_score_) : nullptr,
+                    ratio_, width_, overlap_ ? D : 0, D, row);
   if (overlap_) {
-    prev_kv_ = cur_kv_;
-    prev_score_ = cur_score_;
+    const uint64_t block = static_cast<uint64_t>(ratio_ * width_) * sizeof(float);
+    ops.copy(prev_kv_.data(), cur_kv_.data(), block);
+    ops.copy(prev_score_.data(), cur_score_.data(), block);
     has_prev_ = true;
   }
-  rms_norm(row.data(), w_.norm.data(), row.data(), 1, D, norm_eps_);
-  rope_->apply_interleaved(row.data() + D - rope_->dim(), j * r);
-  if (finish_) finish_(row.data());
-  rows_.insert(rows_.end(), row.begin(), row.end());
+  ops.rms_norm(row, w_.norm, row, 1, D, norm_eps_);
+  ops.rope_at(*rope_, row + D - rope_->dim(), 1, 0, j * ratio_);
+  if (finish_) finish_(ops, row);
+  ++n_rows_;
 }
 
 }  // namespace strata

@@ -8,52 +8,58 @@
 //   finishing step (the attention's FP8 quantize-dequantize of the non-rope dims, or the
 //   indexer's Hadamard rotation + FP4 quantize-dequantize), done by the caller's `finish`.
 // Row j exists for a query at position t when (j + 1)·ratio <= t + 1.
+//
+// Its state (the block being filled, the previous block, the rows) lives in the memory of the
+// device that runs the layer's attention; it computes through that device's ops.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <vector>
 
-#include "cpu-kernels/rope.h"
-#include "cpu-kernels/weight_view.h"
+#include "runtime/backend/device.h"
 
 namespace strata {
 
 struct CompressorWeights {
   WeightView wkv, wgate;
-  std::vector<float> ape;   // [ratio, c·D]
-  std::vector<float> norm;  // [D]
+  const float* ape = nullptr;   // [ratio, c·D], in the device's memory
+  const float* norm = nullptr;  // [D]
 };
 
 class Compressor {
  public:
-  using Finish = std::function<void(float* row)>;
-  Compressor(CompressorWeights w, int64_t ratio, int64_t dim, float norm_eps, const Rope* rope, Finish finish);
+  using Finish = std::function<void(const Ops& ops, float* row)>;
+  // Room in dev's memory for the rows of a sequence of `tokens` tokens.
+  Compressor(Device& dev, CompressorWeights w, int64_t ratio, int64_t dim, float norm_eps, const Rope* rope,
+             Finish finish, int64_t tokens);
 
-  // Feeds n new tokens x [n, hidden] at positions first_pos.. (consecutive with earlier calls);
-  // completes the rows whose blocks end among them.
+  // Feeds n new tokens x [n, hidden] (device memory) at positions first_pos.. (consecutive
+  // with earlier calls); completes the rows whose blocks end among them. Runs where the
+  // device's ops run (its queue).
   void append(const float* x, int64_t n, int64_t first_pos);
   int64_t ratio() const { return ratio_; }
   int64_t dim() const { return dim_; }
-  int64_t n_rows() const { return static_cast<int64_t>(rows_.size()) / dim_; }
-  const float* row(int64_t j) const { return rows_.data() + j * dim_; }
+  int64_t n_rows() const { return n_rows_; }
+  const float* row(int64_t j) const { return rows() + j * dim_; }
+  const float* rows() const { return reinterpret_cast<const float*>(rows_.data()); }
   void reset();
-  // Room for the rows of a sequence of `tokens` tokens, so that append never reallocates.
-  void reserve_tokens(int64_t tokens) { rows_.reserve(static_cast<size_t>(tokens / ratio_ * dim_)); }
 
  private:
   void complete_block(int64_t j);
+  float* f(const DeviceBuffer& b) const { return reinterpret_cast<float*>(b.data()); }
 
+  Device& dev_;
   CompressorWeights w_;
   int64_t ratio_, dim_, width_;
   bool overlap_;
   float norm_eps_;
   const Rope* rope_;
   Finish finish_;
-  std::vector<float> cur_kv_, cur_score_;    // [ratio, width]: the block being filled
-  std::vector<float> prev_kv_, prev_score_;  // [ratio, width]: the last completed block
+  DeviceBuffer cur_kv_, cur_score_;    // [ratio, width]: the block being filled
+  DeviceBuffer prev_kv_, prev_score_;  // [ratio, width]: the last completed block
   bool has_prev_ = false;
-  std::vector<float> rows_;                  // [n_rows, dim]
+  DeviceBuffer rows_;                  // [capacity, dim]
+  int64_t n_rows_ = 0, capacity_ = 0;
 };
 
 }  // namespace strata

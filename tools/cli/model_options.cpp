@@ -245,8 +245,8 @@ void print_device_holdings(const Device& dev, const std::map<std::string, Tier>&
   std::fprintf(stderr, "device %s: holds %s of %s%s\n", dev.name().c_str(), held.empty() ? "nothing" : held.c_str(),
                human_bytes(dev.capacity()).c_str(),
                planned > placed ? ("; " + human_bytes(planned - placed) +
-                                   " of the plan's other GPU-tier tensors (norms, routers, dense layers, head" +
-                                   (m.config.arch == Arch::DeepseekV4 ? ", V4 attention" : "") + ") run on the CPU")
+                                   " of the plan's other GPU-tier tensors (norms, routers, dense layers, head) run "
+                                   "on the CPU")
                                       .c_str()
                                 : "");
 }

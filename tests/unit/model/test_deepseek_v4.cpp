@@ -151,8 +151,9 @@ TEST(V4Compressor, IncrementalRowsMatchTheDirectFormula) {
     auto view = [&](const std::vector<float>& v, int64_t rows) {
       return WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(v.data()), rows, hidden};
     };
-    Compressor whole({view(wkv, width), view(wg, width), ape, norm}, r, D, 1e-6f, &rope, nullptr);
-    Compressor steps({view(wkv, width), view(wg, width), ape, norm}, r, D, 1e-6f, &rope, nullptr);
+    Device& host = *host_device();
+    Compressor whole(host, {view(wkv, width), view(wg, width), ape.data(), norm.data()}, r, D, 1e-6f, &rope, nullptr, n);
+    Compressor steps(host, {view(wkv, width), view(wg, width), ape.data(), norm.data()}, r, D, 1e-6f, &rope, nullptr, n);
     whole.append(x.data(), n, 0);
     for (int64_t t = 0; t < n; t += 3) steps.append(x.data() + t * hidden, std::min<int64_t>(3, n - t), t);
     ASSERT_EQ(whole.n_rows(), n / r);

@@ -99,12 +99,13 @@ TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
     if (m.config.n_shared_experts > 0) {
       EXPECT_GT(sim.gpu->used_by_class().at("shared experts"), 0u);
     }
-    if (m.config.arch != Arch::DeepseekV4) {  // V4's attention runs on the CPU so far
-      EXPECT_GT(sim.gpu->used_by_class().at("attention"), 0u);
-      EXPECT_EQ(sim.gpu->used_by_class().count("KV cache"), 0u);  // no sequence yet
-      auto seq = lm->new_sequence();
+    EXPECT_GT(sim.gpu->used_by_class().at("attention"), 0u);
+    EXPECT_EQ(sim.gpu->used_by_class().count("KV cache"), 0u);  // no sequence yet
+    {
+      auto seq = lm->new_sequence();  // the caches of the GPU's layers are on the GPU
       EXPECT_GT(sim.gpu->used_by_class().at("KV cache"), 0u);
     }
+    EXPECT_EQ(sim.gpu->used_by_class().count("KV cache"), 0u);
     lm.reset();
     EXPECT_TRUE(bit_equal(run(m, sim), want));
     EXPECT_GT(sim.gpu->bytes_to_device(), 0u);
