@@ -1,8 +1,12 @@
 #include "runtime/backend/cpu_ops.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include <tbb/parallel_for.h>
+
+#include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
 #include "cpu-kernels/v4_attention.h"
@@ -23,6 +27,59 @@ void CpuOps::mlp(const Mlp& m, const float* x, int64_t n, float* out, float swig
   linear_pair(m.w1, m.w3, x, n, g.data(), u.data());
   swiglu_limited(g.data(), u.data(), g.data(), n * inter, swiglu_limit);
   strata::linear(m.w2, g.data(), n, out);
+}
+
+void CpuOps::mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const {
+  // Experts with a GEMM-sized share of the batch (prefill) multiply through oneDNN, whose
+  // OpenMP team already takes every core: they run one after another on this thread. Started
+  // from oneTBB workers instead, each would bring its own team (cores x cores threads).
+  std::vector<MlpJob> small;
+  for (const MlpJob& j : jobs) {
+    if (linear_path(j.mlp->w1, j.mlp->w1.rows, j.n) == LinearPath::Gemm) mlp(*j.mlp, j.x, j.n, j.out, swiglu_limit);
+    else small.push_back(j);
+  }
+  auto run = [&](std::span<const MlpJob> js) {
+    tbb::parallel_for(size_t{0}, js.size(), [&](size_t i) { mlp(*js[i].mlp, js[i].x, js[i].n, js[i].out, swiglu_limit); });
+  };
+  // Already inside a compute arena (or no split): all jobs here.
+  if (compute_nodes() == 1 || compute_arena_of_this_thread() >= 0) return run_in_compute_arena([&] { run(small); });
+  if (small.size() == 1) return run_on_compute_node(small[0].node, [&] { run(small); });
+  std::vector<std::vector<MlpJob>> per_node(static_cast<size_t>(compute_nodes()));
+  for (const MlpJob& j : small) per_node[static_cast<size_t>(j.node) % per_node.size()].push_back(j);
+  run_on_compute_nodes([&](int k) { run(per_node[static_cast<size_t>(k)]); });
+}
+
+void CpuOps::gather_rows(const WeightView& table, const int32_t* rows, int64_t n, float* out) const {
+  for (int64_t i = 0; i < n; ++i) dequantize_rows(table, rows[i], 1, out + i * table.cols);
+}
+
+void CpuOps::route(const RouterParams& p, const float* logits, const float* bias, const int32_t* fixed, int64_t n,
+                   int32_t* ids, float* weights) const {
+  const int64_t ne = p.n_experts, k = p.top_k;
+  for (int64_t t = 0; t < n; ++t) {
+    if (fixed) {
+      std::copy_n(fixed + t * k, k, ids + t * k);
+      route_token_fixed(p, logits + t * ne, ids + t * k, weights + t * k);
+    } else {
+      route_token(p, logits + t * ne, bias, ids + t * k, weights + t * k);
+    }
+  }
+}
+
+void CpuOps::hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
+                    float* comb) const {
+  const int64_t hc = p.hc, d = p.dim;
+  for (int64_t t = 0; t < n; ++t) strata::hc_pre(p, w, X + t * hc * d, u + t * d, post + t * hc, comb + t * hc * hc);
+}
+
+void CpuOps::hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X,
+                     int64_t n) const {
+  const int64_t hc = p.hc, d = p.dim;
+  for (int64_t t = 0; t < n; ++t) strata::hc_post(p, f + t * d, post + t * hc, comb + t * hc * hc, X + t * hc * d);
+}
+
+void CpuOps::hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) const {
+  strata::hc_head(p, w, X, u);
 }
 
 void CpuOps::rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps) const {

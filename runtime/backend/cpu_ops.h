@@ -9,6 +9,20 @@ class CpuOps : public Ops {
  public:
   void linear(const WeightView& w, const float* x, int64_t n, float* out) const override;
   void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const override;
+  // The experts share the cores instead of taking turns (one oneTBB job, each product splitting
+  // its rows further), so a decode step pays one fork-join per layer rather than three per
+  // expert; with a NUMA split each node's arena runs its own jobs, all nodes at once. Jobs whose
+  // products take oneDNN (prefill-sized batches) run first, one after another: those products
+  // take every core already.
+  void mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const override;
+  void gather_rows(const WeightView& table, const int32_t* rows, int64_t n, float* out) const override;
+  void route(const RouterParams& p, const float* logits, const float* bias, const int32_t* fixed, int64_t n,
+             int32_t* ids, float* weights) const override;
+  void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
+              float* comb) const override;
+  void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X,
+               int64_t n) const override;
+  void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) const override;
   void rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps) const override;
   void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, int64_t d,
                   float eps) const override;

@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
+#include "cpu-kernels/mhc.h"
 #include "cpu-kernels/mla_attention.h"
 #include "cpu-kernels/rope.h"
+#include "cpu-kernels/router.h"
 #include "cpu-kernels/weight_view.h"
 
 namespace strata {
@@ -22,6 +25,16 @@ struct Mlp {
 // amax scales or power-of-two (UE8M0) scales, FP4 E2M1.
 enum class RowQuant { Fp8, Fp8Pow2, Fp4 };
 
+// One MLP's share of a batch: its tokens' activations x [n, d] and its output out [n, d]; node:
+// the compute node that holds its weights (a hint for the host's NUMA split, 0 otherwise).
+struct MlpJob {
+  const Mlp* mlp;
+  const float* x;
+  int64_t n;
+  float* out;
+  int node = 0;
+};
+
 // Bytes an MLP's matrices (with their scales) span.
 uint64_t mlp_bytes(const Mlp& m);
 
@@ -35,6 +48,21 @@ class Ops {
                            int64_t ldy) const = 0;
   // out [n, d] = w2(swiglu(w1 x, w3 x)); swiglu_limit > 0 applies DeepSeek-V4's clamp.
   virtual void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const = 0;
+  // Rows `rows` [n] of the table as f32 rows out [n, table.cols] (an embedding gather).
+  virtual void gather_rows(const WeightView& table, const int32_t* rows, int64_t n, float* out) const = 0;
+  // The MoE gate of n tokens (cpu-kernels/router.h): logits [n, n_experts], bias or null; with
+  // `fixed` [n, top_k] the experts are given (hash routing) and only weighed. ids, weights [n, top_k].
+  virtual void route(const RouterParams& p, const float* logits, const float* bias, const int32_t* fixed, int64_t n,
+                     int32_t* ids, float* weights) const = 0;
+  // mHC around a sublayer for n tokens (cpu-kernels/mhc.h): X [n, hc, D] -> u [n, D], post
+  // [n, hc], comb [n, hc, hc]; then X updated with the sublayer's output f [n, D]; the head's mix.
+  virtual void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
+                      float* comb) const = 0;
+  virtual void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X,
+                       int64_t n) const = 0;
+  virtual void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) const = 0;
+  // Every job's mlp at once (a layer's routed experts): the same results as mlp on each in turn.
+  virtual void mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const = 0;
   // y = x / rms(x) · w over n rows of d (x and y may alias).
   virtual void rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps) const = 0;
   // y = (x - mean) / sd · w + b over n rows of d.

@@ -51,10 +51,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu-kernels/router.h"  // ScoringFunc
+
 namespace strata {
 
 enum class Arch { DeepseekV3, DeepseekV32, DeepseekV4 };
-enum class ScoringFunc { Softmax, Sigmoid, SqrtSoftplus };
 
 std::string_view arch_name(Arch a);               // "deepseek_v3" | "deepseek_v32" | "deepseek_v4"
 std::string_view scoring_func_name(ScoringFunc f);  // "softmax" | "sigmoid" | "sqrtsoftplus"

@@ -13,7 +13,6 @@
 #include "runtime/model/engram_store.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/moe_block.h"
-#include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/step_batch.h"
 #include "runtime/model/weights.h"

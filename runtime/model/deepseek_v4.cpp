@@ -1,7 +1,5 @@
 #include "runtime/model/deepseek_v4.h"
 
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -9,18 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "cpu-kernels/compute_arena.h"
-#include "cpu-kernels/linear.h"
-#include "cpu-kernels/ops.h"
-#include "cpu-kernels/row_dequant.h"
-#include "cpu-kernels/rope.h"
+#include "runtime/backend/device_weights.h"
 #include "runtime/common/error.h"
-#include "runtime/model/mhc.h"
+#include "cpu-kernels/mhc.h"
 #include "runtime/model/engram.h"
 #include "runtime/model/engram_store.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/moe_block.h"
-#include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 #include "runtime/model/step_batch.h"
 #include "runtime/model/v4_compressor.h"
@@ -467,14 +460,13 @@ void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const Forwar
       engram_->begin_step(steps[g.step].tokens);
     }
   const float eps = static_cast<float>(c_.rms_norm_eps);
+  const Ops& host = host_device()->ops();
   Buf u = zeros(N * d), x = zeros(N * d), y = zeros(N * d), post = zeros(N * hc), comb = zeros(N * hc * hc);
   auto sublayer = [&](const HcWeights& hw, const Buf& norm_w, auto&& body) {
-    for (int64_t t = 0; t < N; ++t)
-      hc_pre(hc_, hw, X.data() + t * hc * d, u.data() + t * d, post.data() + t * hc, comb.data() + t * hc * hc);
-    rms_norm(u.data(), norm_w.data(), x.data(), N, d, eps);
+    host.hc_pre(hc_, hw, X.data(), N, u.data(), post.data(), comb.data());
+    host.rms_norm(u.data(), norm_w.data(), x.data(), N, d, eps);
     body();
-    for (int64_t t = 0; t < N; ++t)
-      hc_post(hc_, y.data() + t * d, post.data() + t * hc, comb.data() + t * hc * hc, X.data() + t * hc * d);
+    host.hc_post(hc_, y.data(), post.data(), comb.data(), X.data(), N);
   };
   for (int64_t li = 0; li < c_.num_hidden_layers; ++li) {
     const Layer& L = layers_[static_cast<size_t>(li)];
@@ -498,8 +490,9 @@ void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const Forwar
   const std::vector<int64_t> rows = logit_rows(steps, lay);
   const int64_t R = static_cast<int64_t>(rows.size());
   Buf hs = zeros(R * d);
-  for (int64_t r = 0; r < R; ++r) hc_head(hc_, hc_head_, X.data() + rows[static_cast<size_t>(r)] * hc * d, u.data() + r * d);
-  rms_norm(u.data(), norm_.data(), hs.data(), R, d, eps);
+  for (int64_t r = 0; r < R; ++r)
+    host.hc_head(hc_, hc_head_, X.data() + rows[static_cast<size_t>(r)] * hc * d, u.data() + r * d);
+  host.rms_norm(u.data(), norm_.data(), hs.data(), R, d, eps);
   head_logits(head_, hs, steps, lay);
 }
 

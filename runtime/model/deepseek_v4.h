@@ -2,7 +2,7 @@
 // inference code. Every op goes through cpu-kernels/; matrices stay in their stored type
 // (FP8 with E8M0 block scales, FP4 experts with E8M0 per-32 scales, bf16, ...).
 //
-// Residual: hc_mult streams with manifold-constrained hyper-connections (runtime/model/mhc.h)
+// Residual: hc_mult streams with manifold-constrained hyper-connections (cpu-kernels/mhc.h)
 // around attention and FFN; the head mixes the streams once more before the final norm.
 // Attention (one KV head of head_dim, values = keys):
 //   qr = q_norm(wq_a x);  q = wq_b qr, each head RMS-normalized (no weight), RoPE on its last

@@ -5,8 +5,7 @@
 #include <cstring>
 #include <limits>
 
-#include "cpu-kernels/linear.h"
-#include "cpu-kernels/ops.h"
+#include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram_token_map.h"
 #include "runtime/model/model_files.h"
@@ -101,8 +100,9 @@ void MappedEngramTable::read_rows(const int64_t* rows, int64_t n, float* out) co
     if (rows[i] < 0 || rows[i] >= w_.rows)
       throw Error("engram: row " + std::to_string(rows[i]) + " is outside table '" + name_ + "' (" +
                   std::to_string(w_.rows) + " rows)");
-    dequantize_rows(w_, rows[i], 1, out + i * w_.cols);
   }
+  std::vector<int32_t> ids(rows, rows + n);  // within the table's rows, checked above
+  host_device()->ops().gather_rows(w_, ids.data(), n, out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,8 +329,9 @@ void Engram::apply(int layer, float* h, int64_t n) {
   Buf e(static_cast<size_t>(n * ew));
   L.table->read_rows(S.rows.data(), n * heads_, e.data());
 
+  const Ops& ops = host_device()->ops();
   Buf value(static_cast<size_t>(n * hidden_));
-  linear(L.value_proj, e.data(), n, value.data());
+  ops.linear(L.value_proj, e.data(), n, value.data());
   for (int64_t t = 0; t < n; ++t)
     for (int64_t d = 0; d < hidden_; ++d)
       value[static_cast<size_t>(t * hidden_ + d)] += L.value_bias[static_cast<size_t>(d)];
@@ -340,21 +341,21 @@ void Engram::apply(int layer, float* h, int64_t n) {
   Buf key(static_cast<size_t>(n * hidden_)), q(static_cast<size_t>(hidden_));
   const double inv_sqrt_hidden = 1.0 / std::sqrt(static_cast<double>(hidden_));
   for (int64_t i = 0; i < streams_; ++i) {
-    linear(L.key_proj[static_cast<size_t>(i)], e.data(), n, key.data());
+    ops.linear(L.key_proj[static_cast<size_t>(i)], e.data(), n, key.data());
     const float* kb = L.key_bias.data() + i * hidden_;
     for (int64_t t = 0; t < n; ++t)
       for (int64_t d = 0; d < hidden_; ++d) key[static_cast<size_t>(t * hidden_ + d)] += kb[d];
-    rms_norm(key.data(), L.norm1.data() + i * hidden_, key.data(), n, hidden_, kGateNormEps);
+    ops.rms_norm(key.data(), L.norm1.data() + i * hidden_, key.data(), n, hidden_, kGateNormEps);
     for (int64_t t = 0; t < n; ++t) {
-      rms_norm(h + (t * streams_ + i) * hidden_, L.norm2.data() + i * hidden_, q.data(), 1, hidden_,
-               kGateNormEps);
+      ops.rms_norm(h + (t * streams_ + i) * hidden_, L.norm2.data() + i * hidden_, q.data(), 1, hidden_,
+                   kGateNormEps);
       const float* k = key.data() + t * hidden_;
       double dot = 0;
       for (int64_t d = 0; d < hidden_; ++d) dot += static_cast<double>(k[d]) * q[static_cast<size_t>(d)];
       const double g = dot * inv_sqrt_hidden;
       const double s = g > 0 ? 1.0 : (g < 0 ? -1.0 : 0.0);
-      S.gates[static_cast<size_t>(t * streams_ + i)] =
-          sigmoid(static_cast<float>(s * std::sqrt(std::max(std::fabs(g), 1e-6))));
+      const float z = static_cast<float>(s * std::sqrt(std::max(std::fabs(g), 1e-6)));
+      S.gates[static_cast<size_t>(t * streams_ + i)] = 1.0f / (1.0f + std::exp(-z));
     }
   }
 
@@ -366,8 +367,8 @@ void Engram::apply(int layer, float* h, int64_t n) {
       const float a = S.gates[static_cast<size_t>(t * streams_ + i)];
       float* vi = v.data() + t * C + i * hidden_;
       for (int64_t d = 0; d < hidden_; ++d) vi[d] = a * value[static_cast<size_t>(t * hidden_ + d)];
-      rms_norm(vi, L.conv_norm.data() + i * hidden_, x.data() + (back + t) * C + i * hidden_, 1, hidden_,
-               kConvNormEps);
+      ops.rms_norm(vi, L.conv_norm.data() + i * hidden_, x.data() + (back + t) * C + i * hidden_, 1, hidden_,
+                   kConvNormEps);
     }
 
   // Causal depthwise convolution (dilation max_ngram_size), SiLU, residual.

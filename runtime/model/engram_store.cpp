@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "cpu-kernels/dequant.h"
+#include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 
 namespace strata {
@@ -43,7 +43,10 @@ void StoredEngramTable::read_rows(const int64_t* rows, int64_t n, float* out) co
       throw Error("engram: row " + std::to_string(r) + " is outside table '" + name_ + "' (" + std::to_string(rows_) +
                   " rows)");
     const ExpertStore::Pin pin = store_->acquire(static_cast<uint32_t>(r / rows_per_page_));
-    dequantize_row_ref(type_, pin.data() + (r % rows_per_page_) * row_bytes_, out + i * cols_, cols_);
+    // The pinned page as a table of its rows, one row gathered from it.
+    const WeightView page{type_, pin.data(), rows_per_page_, cols_};
+    const int32_t in_page = static_cast<int32_t>(r % rows_per_page_);
+    host_device()->ops().gather_rows(page, &in_page, 1, out + i * cols_);
   }
   store_->tick();
 }

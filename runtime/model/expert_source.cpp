@@ -105,17 +105,18 @@ void ExpertSource::compute_host(RoutedBatch& b, float swiglu_limit) {
     if (k < b.on_device.size() && b.on_device[k] == u) ++k;
     else host.push_back(u);
   }
-  std::vector<ExpertJob> jobs;
+  const Ops& ops = host_device()->ops();
+  std::vector<MlpJob> jobs;
   for (size_t u : host)
     if (const Mlp* mlp = resident(b.layer, b.used[u]))
       jobs.push_back({mlp, b.xs[u].data(), static_cast<int64_t>(b.tokens[u].size()), b.ys[u].data(),
                       expert_home_node(b.used[u])});
-  if (jobs.size() == host.size()) return mlp_forward_many(jobs, swiglu_limit);
+  if (jobs.size() == host.size()) return ops.mlp_batch(jobs, swiglu_limit);
   for (size_t u : host) {
     const int64_t m = static_cast<int64_t>(b.tokens[u].size());
     with_expert(b.layer, b.used[u], [&](const Mlp& mlp) {
-      run_on_compute_node(expert_home_node(b.used[u]),
-                          [&] { mlp_forward(mlp, b.xs[u].data(), m, b.ys[u].data(), swiglu_limit); });
+      const MlpJob job{&mlp, b.xs[u].data(), m, b.ys[u].data(), expert_home_node(b.used[u])};
+      ops.mlp_batch({&job, 1}, swiglu_limit);
     });
   }
 }

@@ -17,7 +17,6 @@
 #include "memory-tier/expert_store.h"
 #include "runtime/backend/device.h"
 #include "runtime/model/causal_lm.h"
-#include "runtime/model/moe_ffn.h"
 #include "runtime/model/weights.h"
 
 namespace strata {

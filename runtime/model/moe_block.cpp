@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "runtime/backend/cpu_ops.h"
 #include "runtime/common/error.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/weights.h"
@@ -51,7 +50,7 @@ MoeLayerWeights load_moe_layer(const Weights& w, const ModelConfig& c, int64_t l
 MoeBlock::MoeBlock(const ModelConfig& c, const ModelOptions& opts, std::vector<MoeLayerWeights> layers,
                    ExpertSource& experts)
     : c_(c),
-      router_(RouterParams::from_config(c, opts)),
+      router_(router_params(c, opts)),
       min_expert_weight_(opts.min_expert_weight),
       swiglu_limit_(static_cast<float>(c.swiglu_limit)),
       layers_(std::move(layers)),
@@ -85,16 +84,15 @@ int64_t MoeBlock::route(int64_t li, const float* x, std::span<const int32_t> tok
   logits.assign(static_cast<size_t>(n * ne), 0.0f);
   ids.assign(static_cast<size_t>(n * k), 0);
   wts.assign(static_cast<size_t>(n * k), 0.0f);
-  cpu_ops().linear(L.gate, x, n, logits.data());
-  for (int64_t t = 0; t < n; ++t) {
-    if (hash) {
-      std::copy_n(L.tid2eid.data() + static_cast<int64_t>(tokens[static_cast<size_t>(t)]) * k, k, ids.data() + t * k);
-      route_token_fixed(rp, logits.data() + t * ne, ids.data() + t * k, wts.data() + t * k);
-    } else {
-      route_token(rp, logits.data() + t * ne, L.gate_bias.empty() ? nullptr : L.gate_bias.data(), ids.data() + t * k,
-                  wts.data() + t * k);
-    }
-  }
+  const Ops& ops = host_device()->ops();
+  ops.linear(L.gate, x, n, logits.data());
+  std::vector<int32_t> fixed;  // the table's experts of each token (hash layers)
+  if (hash)
+    for (int64_t t = 0; t < n; ++t)
+      fixed.insert(fixed.end(), L.tid2eid.begin() + static_cast<int64_t>(tokens[static_cast<size_t>(t)]) * k,
+                   L.tid2eid.begin() + (static_cast<int64_t>(tokens[static_cast<size_t>(t)]) + 1) * k);
+  ops.route(rp, logits.data(), L.gate_bias.empty() ? nullptr : L.gate_bias.data(), hash ? fixed.data() : nullptr, n,
+            ids.data(), wts.data());
   return k;
 }
 
@@ -132,9 +130,10 @@ void MoeBlock::forward(int64_t li, const float* x, std::span<const int32_t> toke
     });
   }
   const Event routed_done = experts_.submit_device(batch, swiglu_limit_);
+  const Ops& host = host_device()->ops();
   const double t0 = steady_seconds();
   try {
-    if (L.has_shared && !shared_on_gpu_[static_cast<size_t>(li)]) mlp_forward(L.shared, x, n, out, swiglu_limit_);
+    if (L.has_shared && !shared_on_gpu_[static_cast<size_t>(li)]) host.mlp(L.shared, x, n, out, swiglu_limit_);
     experts_.compute_host(batch, swiglu_limit_);
   } catch (...) {
     shared_done.wait();  // the device's work reads x and batch and writes out: let it finish first

@@ -13,7 +13,6 @@
 #include "runtime/backend/device_weights.h"
 #include "runtime/backend/schedule_stats.h"
 #include "runtime/model/causal_lm.h"
-#include "runtime/model/moe_ffn.h"
 #include "runtime/model/router.h"
 
 namespace strata {

@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "cpu-kernels/linear.h"
-#include "cpu-kernels/row_dequant.h"
+#include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 
 namespace strata {
@@ -35,7 +34,7 @@ void embed_tokens(const WeightView& embed, const StepLayout& lay, int64_t stream
       throw Error("token id " + std::to_string(id) + " at position " + std::to_string(lay.pos[static_cast<size_t>(t)]) +
                   " is outside the vocabulary [0, " + std::to_string(embed.rows) + ")");
     float* row = out + t * streams * d;
-    dequantize_rows(embed, id, 1, row);
+    host_device()->ops().gather_rows(embed, &id, 1, row);
     for (int64_t i = 1; i < streams; ++i) std::copy_n(row, d, row + i * d);
   }
 }
@@ -52,7 +51,7 @@ void head_logits(const WeightView& head, const std::vector<float>& hs, std::span
   const int64_t V = head.rows, d = head.cols;
   const int64_t R = static_cast<int64_t>(hs.size()) / d;
   std::vector<float> all(static_cast<size_t>(R * V));
-  linear(head, hs.data(), R, all.data());
+  host_device()->ops().linear(head, hs.data(), R, all.data());
   int64_t r = 0;
   for (const StepLayout::Span& s : lay.spans) {
     const SequenceStep& st = steps[s.step];

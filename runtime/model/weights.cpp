@@ -1,7 +1,9 @@
 #include "runtime/model/weights.h"
 
+#include <numeric>
 #include <stdexcept>
 
+#include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 
 namespace strata {
@@ -37,7 +39,9 @@ std::vector<float> Weights::vector(const std::string& name) const {
   const TensorEntry& e = index_->at(name);
   const WeightView v = view_of(e);
   std::vector<float> out(static_cast<size_t>(v.rows * v.cols));
-  dequantize_rows(v, 0, v.rows, out.data());
+  std::vector<int32_t> rows(static_cast<size_t>(v.rows));
+  std::iota(rows.begin(), rows.end(), 0);
+  host_device()->ops().gather_rows(v, rows.data(), v.rows, out.data());
   return out;
 }
 

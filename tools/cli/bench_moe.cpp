@@ -18,7 +18,7 @@
 #include "memory-tier/host_memory.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
-#include "runtime/model/moe_ffn.h"
+#include "runtime/backend/device.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/kernel_timing.h"
 
@@ -107,15 +107,15 @@ void register_bench_moe(CLI::App* bench) {
     for (int i = 0; i < experts; ++i) ids[static_cast<size_t>(i)] = i;
     auto token = [&] {
       std::shuffle(ids.begin(), ids.end(), g);
-      std::vector<ExpertJob> jobs;
+      std::vector<MlpJob> jobs;
       for (int j = 0; j < top_k; ++j) {
         const int e = ids[static_cast<size_t>(j)];
         jobs.push_back({&pool[static_cast<size_t>(e)].mlp, x.data(), 1, y[static_cast<size_t>(j)].data(), expert_home_node(e)});
       }
       if (sequential)
-        for (const ExpertJob& job : jobs) run_on_compute_node(job.node, [&] { mlp_forward(*job.mlp, job.x, 1, job.out); });
+        for (const MlpJob& job : jobs) host_device()->ops().mlp_batch({&job, 1}, 0);
       else
-        mlp_forward_many(jobs);
+        host_device()->ops().mlp_batch(jobs, 0);
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int j = 0; j < top_k; ++j)
         for (int64_t i = 0; i < d; ++i) acc[static_cast<size_t>(i)] += 0.1f * y[static_cast<size_t>(j)][static_cast<size_t>(i)];

@@ -14,7 +14,7 @@
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/rope.h"
 #include "runtime/model/causal_lm.h"
-#include "runtime/model/mhc.h"
+#include "cpu-kernels/mhc.h"
 #include "runtime/model/v4_compressor.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"

@@ -1,4 +1,4 @@
-#include "runtime/model/mhc.h"
+#include "cpu-kernels/mhc.h"
 
 #include <algorithm>
 #include <cmath>
