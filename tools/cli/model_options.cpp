@@ -9,13 +9,12 @@
 #include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
-#include "memory-tier/hotness.h"
 #include "runtime/backend/gpu_choice.h"
+#include "runtime/context/compute_context.h"
 #include "runtime/backend/schedule_stats.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
 #include "runtime/model/engram_store.h"
-#include "runtime/model/expert_placement.h"
 #include "runtime/model/expert_source.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/progress.h"
@@ -100,16 +99,11 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
 
 namespace {
 
-// The compute arenas from --threads / --pin-threads / --numa-split, or the profile's.
-void configure_threads(const ModelArgs& a, const HardwareProfile* hw, bool verbose) {
-  const int threads = a.threads > 0 ? a.threads : hw ? hw->threads : 0;
-  const bool split = a.numa_split || (hw && hw->numa_split), pin = a.pin_threads || (hw && hw->pin_threads);
-  if (threads <= 0 && !pin && !split) return;
-  ArenaOptions o;
-  o.threads = threads;
-  o.pin = pin;
-  o.numa_split = split;
-  const ArenaInfo info = configure_compute_arena(o);
+// The compute arenas as the context configured them (from --threads / --pin-threads /
+// --numa-split, or the profile's), when asked (-v) or when the request was adjusted.
+void print_threads(const ComputeContext& ctx, bool verbose) {
+  if (!ctx.arena_configured()) return;
+  const ArenaInfo& info = ctx.arena();
   std::string nodes;
   if (info.nodes > 1) {
     nodes = ", routed experts spread over " + std::to_string(info.nodes) + " NUMA nodes (";
@@ -150,62 +144,29 @@ std::string describe_products(const ModelFiles& m) {
 }  // namespace
 
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
-  a.opts.context = a.context;
-  const GpuChoice gpu = resolve_gpu_choice(parse_gpu_choice(a.gpu));
-  const bool sim = gpu.kind == GpuChoice::Sim;
   if (a.n_gpu_layers > 0 || a.n_cpu_moe > 0)
     std::fprintf(stderr,
-                 "note: -ngl / --n-cpu-moe do not place anything in strata: the planner (--profile) puts the "
-                 "hottest experts and shared experts on the GPU (--gpu), the rest in DRAM or on NVMe\n");
-  if (a.sim_throttle && (!sim || a.profile.empty()))
-    throw Error("--sim-throttle paces the simulated GPU (--gpu sim) to a --profile's rates: give both");
-  std::optional<HardwareProfile> hw;
-  uint64_t gpu_budget = 0;
-  if (!a.placement.empty()) {
-    a.opts.expert_placement = load_expert_placement(a.placement, m.config);
-    a.opts.engram_placement = load_engram_placement(a.placement, m.config);
-    a.opts.tensor_placement = load_tensor_placement(a.placement);
-    gpu_budget = load_gpu_budget(a.placement);
-    int on_gpu = 0;
-    for (const auto& [k, t] : a.opts.expert_placement) on_gpu += t == Tier::Gpu;
-    if (on_gpu > 0 && !sim)
-      std::fprintf(stderr, "note: the %d experts %s puts on the GPU run from DRAM on the CPU (--gpu %s)\n", on_gpu,
-                   a.placement.c_str(), gpu_choice_name(gpu).c_str());
-  } else if (!a.profile.empty()) {
-    PlanOptions po;
-    po.context = effective_context(m.config, a.opts);
-    if (!a.dram_budget.empty()) po.dram_budget_gb = parse_gb(a.dram_budget, "--dram-budget");
-    if (!a.vram_budget.empty()) po.vram_budget_gb = parse_gb(a.vram_budget, "--vram-budget");
-    if (!a.hotness.empty()) po.hotness = load_hotness(a.hotness);
-    try {
-      hw = find_profile(a.profile, profiles_dir());
-    } catch (const std::runtime_error& e) {
-      throw Error(e.what());
-    }
-    const ExpertPlan plan = plan_experts(m, *hw, po, a.opts.expert_cache_bytes, a.opts.engram_cache_bytes, sim);
-    a.opts.expert_placement = plan.tier;
-    a.opts.expert_cache_bytes = plan.cache_bytes;
-    a.opts.engram_placement = plan.engram_tier;
-    a.opts.engram_cache_bytes = plan.engram_cache_bytes;
-    a.opts.host_memory = plan.memory;
-    a.opts.tensor_placement = plan.tensor_tier;
-    gpu_budget = plan.gpu_budget_bytes;
-    a.predicted_tokens_per_s = plan.placement.tokens_per_s;
-    std::fprintf(stderr, "%s\n", plan.summary.c_str());
-  }
-  if (sim) {
-    SimGpuOptions so;
-    so.capacity_bytes = gpu_budget;
-    if (a.sim_throttle && hw && !hw->gpus.empty()) {
-      so.mem_gbps = hw->gpus.front().mem_bandwidth_gbps;
-      so.pcie_gbps = hw->pcie_h2d_gbps;
-    }
-    a.opts.gpu = make_sim_gpu(so);
-    if (a.profile.empty() && a.placement.empty())
-      std::fprintf(stderr, "note: --gpu sim holds nothing without a plan: give --profile (or --placement) to put "
-                           "experts on it\n");
-  }
-  configure_threads(a, hw ? &*hw : nullptr, a.verbose);
+                 "note: -ngl / --n-cpu-moe do not place anything in strata: the planner (--profile) puts attention, "
+                 "shared experts and the hottest experts on the GPU (--gpu), the rest in DRAM or on NVMe\n");
+  RunRequest r;
+  r.opts = a.opts;
+  r.opts.context = a.context;
+  r.profile = a.profile;
+  r.profiles_dir = profiles_dir();
+  r.dram_budget = a.dram_budget;
+  r.vram_budget = a.vram_budget;
+  r.hotness = a.hotness;
+  r.placement = a.placement;
+  r.gpu = a.gpu;
+  r.sim_throttle = a.sim_throttle;
+  r.arena.threads = a.threads;
+  r.arena.pin = a.pin_threads;
+  r.arena.numa_split = a.numa_split;
+  const ComputeContext ctx(m, r);
+  a.opts = ctx.model_options();
+  a.predicted_tokens_per_s = ctx.predicted_tokens_per_s();
+  for (const std::string& n : ctx.notes()) std::fprintf(stderr, "%s\n", n.c_str());
+  print_threads(ctx, a.verbose);
   if (const std::string d = describe_products(m); !d.empty() && a.verbose)
     std::fprintf(stderr, "products at decode: %s\n", d.c_str());
   if (gemm_min_batch() != INT64_MAX && a.verbose)
@@ -214,8 +175,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
                  !gemm_bf16_enabled()     ? " (--exact-dot)"
                  : gemm_bf16_available() ? " (--exact-dot: f32)"
                                          : " (no BF16 instructions or oneDNN BF16 matmul on this CPU)");
-  a.opts.load_progress = terminal_progress("loading experts into DRAM");
-  auto lm = load_causal_lm(m, a.opts);
+  auto lm = ctx.load(m, terminal_progress("loading experts into DRAM"));
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats() && a.verbose) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
   if (a.opts.gpu) print_device_holdings(*a.opts.gpu, a.opts.tensor_placement, m);

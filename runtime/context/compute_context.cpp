@@ -1,0 +1,79 @@
+#include "runtime/context/compute_context.h"
+
+#include <stdexcept>
+
+#include "memory-tier/hotness.h"
+#include "runtime/common/error.h"
+#include "runtime/model/expert_placement.h"
+
+namespace strata {
+
+ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_(r.opts) {
+  const GpuChoice gpu = resolve_gpu_choice(parse_gpu_choice(r.gpu));
+  const bool sim = gpu.kind == GpuChoice::Sim;
+  if (r.sim_throttle && (!sim || r.profile.empty()))
+    throw Error("--sim-throttle paces the simulated GPU (--gpu sim) to a --profile's rates: give both");
+  uint64_t gpu_budget = 0;
+  if (!r.placement.empty()) {
+    opts_.expert_placement = load_expert_placement(r.placement, m.config);
+    opts_.engram_placement = load_engram_placement(r.placement, m.config);
+    opts_.tensor_placement = load_tensor_placement(r.placement);
+    gpu_budget = load_gpu_budget(r.placement);
+    int on_gpu = 0;
+    for (const auto& [k, t] : opts_.expert_placement) on_gpu += t == Tier::Gpu;
+    if (on_gpu > 0 && !sim)
+      notes_.push_back("note: the " + std::to_string(on_gpu) + " experts " + r.placement +
+                       " puts on the GPU run from DRAM on the CPU (--gpu " + gpu_choice_name(gpu) + ")");
+  } else if (!r.profile.empty()) {
+    PlanOptions po;
+    po.context = effective_context(m.config, opts_);
+    if (!r.dram_budget.empty()) po.dram_budget_gb = parse_gb(r.dram_budget, "--dram-budget");
+    if (!r.vram_budget.empty()) po.vram_budget_gb = parse_gb(r.vram_budget, "--vram-budget");
+    if (!r.hotness.empty()) po.hotness = load_hotness(r.hotness);
+    try {
+      hw_ = find_profile(r.profile, r.profiles_dir);
+    } catch (const std::runtime_error& e) {
+      throw Error(e.what());
+    }
+    const ExpertPlan plan = plan_experts(m, *hw_, po, opts_.expert_cache_bytes, opts_.engram_cache_bytes, sim);
+    opts_.expert_placement = plan.tier;
+    opts_.expert_cache_bytes = plan.cache_bytes;
+    opts_.engram_placement = plan.engram_tier;
+    opts_.engram_cache_bytes = plan.engram_cache_bytes;
+    opts_.host_memory = plan.memory;
+    opts_.tensor_placement = plan.tensor_tier;
+    gpu_budget = plan.gpu_budget_bytes;
+    predicted_ = plan.placement.tokens_per_s;
+    notes_.push_back(plan.summary);
+  }
+  if (sim) {
+    SimGpuOptions so;
+    so.capacity_bytes = gpu_budget;
+    if (r.sim_throttle && hw_ && !hw_->gpus.empty()) {
+      so.mem_gbps = hw_->gpus.front().mem_bandwidth_gbps;
+      so.pcie_gbps = hw_->pcie_h2d_gbps;
+    }
+    opts_.gpu = make_sim_gpu(so);
+    notes_.push_back(r.profile.empty() && r.placement.empty()
+                         ? "note: --gpu sim holds nothing without a plan: give --profile (or --placement) to put "
+                           "experts on it"
+                         : "note: --gpu sim computes the GPU's share with this CPU (one worker thread beside the "
+                           "compute threads): it runs the schedule and the memory plan, not at a GPU's speed");
+  }
+  // Compute threads: the request's, else the profile's.
+  ArenaOptions a = r.arena;
+  if (a.threads <= 0 && hw_) a.threads = hw_->threads;
+  a.pin = a.pin || (hw_ && hw_->pin_threads);
+  a.numa_split = a.numa_split || (hw_ && hw_->numa_split);
+  arena_configured_ = a.threads > 0 || a.pin || a.numa_split;
+  arena_ = arena_configured_ ? configure_compute_arena(a) : compute_arena_info();
+}
+
+std::unique_ptr<CausalLM> ComputeContext::load(const ModelFiles& m,
+                                               std::function<void(size_t done, size_t total)> progress) const {
+  ModelOptions o = opts_;
+  o.load_progress = std::move(progress);
+  return load_causal_lm(m, o);
+}
+
+}  // namespace strata
