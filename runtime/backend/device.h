@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "runtime/backend/ops.h"
 #include "runtime/backend/work_queue.h"
@@ -92,6 +93,21 @@ class Device {
   mutable std::mutex mu_;
   uint64_t used_ = 0, peak_ = 0, to_device_ = 0, to_host_ = 0;
   std::map<std::string, uint64_t> by_class_;
+};
+
+// Scratch of one step in a device's memory ("workspace"), returned when it goes.
+class DeviceScratch {
+ public:
+  explicit DeviceScratch(Device& dev) : dev_(dev) {}
+  template <typename T = float>
+  T* get(int64_t n) {
+    bufs_.push_back(dev_.alloc(static_cast<uint64_t>(n) * sizeof(T), "workspace", "a layer's activations"));
+    return reinterpret_cast<T*>(bufs_.back().data());
+  }
+
+ private:
+  Device& dev_;
+  std::vector<DeviceBuffer> bufs_;
 };
 
 // The CPU as a device: host memory (capacity unbounded here: the planner budgets DRAM), work

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/backend/device_weights.h"
+#include "runtime/model/device_layer.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram.h"
 #include "runtime/model/engram_store.h"
@@ -48,8 +48,7 @@ struct Layer {
   // the weights copied there and the sequences' caches of this layer held there).
   Device* dev = nullptr;
   AttnWeights on_dev;
-  std::vector<DeviceMatrix> dev_mats;
-  std::vector<DeviceBuffer> dev_vecs;
+  std::unique_ptr<DeviceCopies> dev_copies;
   bool moe = false;
   Mlp dense;  // dense layers; MoE layers are the MoeBlock's
   const AttnWeights& weights() const { return dev->is_host() ? host : on_dev; }
@@ -95,21 +94,6 @@ class V3Sequence final : public Sequence {
 
 using Span = StepLayout::Span;
 V3Sequence& v3(const Span& g) { return *static_cast<V3Sequence*>(g.seq); }
-
-// Scratch of one step in a device's memory, returned when it goes.
-class Scratch {
- public:
-  explicit Scratch(Device& dev) : dev_(dev) {}
-  float* f(int64_t n) { return reinterpret_cast<float*>(get(static_cast<uint64_t>(n) * sizeof(float))); }
-  uint8_t* get(uint64_t bytes) {
-    bufs_.push_back(dev_.alloc(bytes, "workspace", "the attention's activations"));
-    return bufs_.back().data();
-  }
-
- private:
-  Device& dev_;
-  std::vector<DeviceBuffer> bufs_;
-};
 
 class DeepseekV3 final : public CausalLM {
  public:
@@ -250,57 +234,28 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
 void DeepseekV3::place_attention(int64_t li, const ModelOptions& opts) {
   Layer& L = layers_[static_cast<size_t>(li)];
   L.dev = host_device().get();
-  if (!opts.gpu) return;
-  // On the GPU when the plan put every attention tensor of the layer there.
-  const std::string prefix = "layers." + std::to_string(li) + ".attn";
-  bool any = false;
-  for (auto it = opts.tensor_placement.lower_bound(prefix);
-       it != opts.tensor_placement.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-    if (it->second != Tier::Gpu) return;
-    any = true;
-  }
-  if (!any) return;
-  Device& dev = *opts.gpu;
-  const std::string what = "the attention of layer " + std::to_string(li);
-  auto mat = [&](const WeightView& w) {
-    if (!w.data) return w;
-    L.dev_mats.push_back(upload_matrix(dev, w, "attention", what));
-    return L.dev_mats.back().view;
-  };
-  auto vec = [&](const Buf& v) -> const float* {
-    if (v.empty()) return nullptr;
-    L.dev_vecs.push_back(dev.upload(v.data(), v.size() * sizeof(float), "attention", what));
-    return reinterpret_cast<const float*>(L.dev_vecs.back().data());
-  };
+  L.dev_copies = attention_copies(opts, li);
+  if (!L.dev_copies) return;
+  DeviceCopies& copy = *L.dev_copies;
   AttnWeights D = L.host;
   for (WeightView* w : {&D.wq, &D.wq_a, &D.wq_b, &D.wkv_a, &D.wo, &D.up.kv_b, &D.up.k_b, &D.up.v_b, &D.ix_wq_b, &D.ix_wk,
                         &D.ix_weights_proj})
-    *w = mat(*w);
-  D.attn_norm = vec(L.attn_norm);
-  D.q_norm = vec(L.q_norm);
-  D.kv_norm = vec(L.kv_norm);
-  D.ix_k_norm_w = vec(L.indexer.k_norm_w);
-  D.ix_k_norm_b = vec(L.indexer.k_norm_b);
+    copy.matrix(*w);
+  D.attn_norm = copy.vector(L.attn_norm);
+  D.q_norm = copy.vector(L.q_norm);
+  D.kv_norm = copy.vector(L.kv_norm);
+  D.ix_k_norm_w = copy.vector(L.indexer.k_norm_w);
+  D.ix_k_norm_b = copy.vector(L.indexer.k_norm_b);
   L.on_dev = D;
-  L.dev = &dev;
+  L.dev = &copy.device();
 }
 
 void DeepseekV3::attention(int64_t li, const StepLayout& lay, const float* h, MlaMode mode, float* out) {
   Device& dev = *layers_[static_cast<size_t>(li)].dev;
-  const int64_t N = lay.size(), d = c_.hidden_size;
-  if (dev.is_host()) return attention_on(dev, li, lay, lay.pos.data(), h, mode, out);
-  const uint64_t bytes = static_cast<uint64_t>(N * d) * sizeof(float), pos_bytes = lay.pos.size() * sizeof(int64_t);
-  DeviceBuffer dh = dev.alloc(bytes, "workspace", "the attention's input"),
-               dout = dev.alloc(bytes, "workspace", "the attention's output"),
-               dpos = dev.alloc(pos_bytes, "workspace", "the positions");
-  dev.submit([&] {
-       dev.to_device(dh.data(), h, bytes);
-       dev.to_device(dpos.data(), lay.pos.data(), pos_bytes);
-       attention_on(dev, li, lay, reinterpret_cast<const int64_t*>(dpos.data()),
-                    reinterpret_cast<const float*>(dh.data()), mode, reinterpret_cast<float*>(dout.data()));
-       dev.to_host(out, dout.data(), bytes);
-     })
-      .wait();
+  const int64_t n = lay.size() * c_.hidden_size;
+  run_on_device(dev, h, n, lay.pos, out, n, [&](const float* dh, const int64_t* pos, float* dout) {
+    attention_on(dev, li, lay, pos, dh, mode, dout);
+  });
 }
 
 void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, const int64_t* pos, const float* h,
@@ -310,15 +265,15 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
   const int64_t H = c_.num_attention_heads, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim, dv = c_.v_head_dim,
                 dl = c_.kv_lora_rank, dq = dn + dr, N = lay.size(), d = c_.hidden_size;
   const float eps = static_cast<float>(c_.rms_norm_eps);
-  Scratch mem(dev);
-  float* x = mem.f(N * d);
+  DeviceScratch mem(dev);
+  float* x = mem.get(N * d);
   ops.rms_norm(h, W.attn_norm, x, N, d, eps);
 
   // Queries of every token of the step.
-  float* q = mem.f(N * H * dq);
+  float* q = mem.get(N * H * dq);
   float* q_latent = nullptr;
   if (W.q_lora) {
-    q_latent = mem.f(N * c_.q_lora_rank);
+    q_latent = mem.get(N * c_.q_lora_rank);
     ops.linear(W.wq_a, x, N, q_latent);
     ops.rms_norm(q_latent, W.q_norm, q_latent, N, c_.q_lora_rank, eps);
     ops.linear(W.wq_b, q_latent, N, q);
@@ -328,7 +283,7 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
   ops.rope(rope_, false, q + dn, N, H, dq, H * dq, pos);
 
   // Latent and rope key of the new tokens, written into each sequence's cache at its positions.
-  float* kv = mem.f(N * (dl + dr));
+  float* kv = mem.get(N * (dl + dr));
   ops.linear(W.wkv_a, x, N, kv);
   for (const Span& g : lay.spans) {
     LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
@@ -347,9 +302,9 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
   float *iq = nullptr, *ik = nullptr, *iw = nullptr;
   if (W.has_indexer) {
     const int64_t block = std::min<int64_t>(128, hd);
-    iq = mem.f(N * nh * hd);
-    ik = mem.f(N * hd);
-    iw = mem.f(N * nh);
+    iq = mem.get(N * nh * hd);
+    ik = mem.get(N * hd);
+    iw = mem.get(N * nh);
     ops.linear(W.ix_wq_b, q_latent, N, iq);
     ops.linear(W.ix_wk, x, N, ik);
     ops.layer_norm(ik, W.ix_k_norm_w, W.ix_k_norm_b, ik, N, hd, 1e-6f);
@@ -364,7 +319,7 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
     ops.quant_rows(ik, N, hd, hd, block, fp8);
   }
 
-  float* heads_out = mem.f(N * H * dv);
+  float* heads_out = mem.get(N * H * dv);
   const MlaShape shape{H, dn, dr, dv, dl, softmax_scale_};
   for (const Span& g : lay.spans) {
     LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
@@ -373,7 +328,7 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
     if (W.has_indexer) {
       float* keys = reinterpret_cast<float*>(lc.index_k.data());
       ops.copy(keys + g.pos0 * hd, ik + g.off * hd, static_cast<uint64_t>(g.n * hd) * sizeof(float));
-      allowed = mem.get(static_cast<uint64_t>(g.n * n_ctx));
+      allowed = mem.get<uint8_t>(g.n * n_ctx);
       ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk, allowed);
     }
     const MlaMode mode = mode_opt != MlaMode::Auto ? mode_opt : g.n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/backend/device_weights.h"
+#include "runtime/model/device_layer.h"
 #include "runtime/common/error.h"
 #include "cpu-kernels/mhc.h"
 #include "runtime/model/engram.h"
@@ -55,8 +55,7 @@ struct Layer {
   // weights copied there, the sequences' window rings and compressors of this layer held there).
   Device* dev = nullptr;
   AttnWeights on_dev;
-  std::vector<DeviceMatrix> dev_mats;
-  std::vector<DeviceBuffer> dev_vecs;
+  std::unique_ptr<DeviceCopies> dev_copies;
   const AttnWeights& weights() const { return dev->is_host() ? host : on_dev; }
   // FFN: the MoeBlock's
 };
@@ -85,21 +84,6 @@ class V4Sequence final : public Sequence {
 
 using Span = StepLayout::Span;
 V4Sequence& v4(const Span& g) { return *static_cast<V4Sequence*>(g.seq); }
-
-// Scratch of one step in a device's memory, returned when it goes.
-class Scratch {
- public:
-  explicit Scratch(Device& dev) : dev_(dev) {}
-  template <typename T = float>
-  T* get(int64_t n) {
-    bufs_.push_back(dev_.alloc(static_cast<uint64_t>(n) * sizeof(T), "workspace", "the attention's activations"));
-    return reinterpret_cast<T*>(bufs_.back().data());
-  }
-
- private:
-  Device& dev_;
-  std::vector<DeviceBuffer> bufs_;
-};
 
 class DeepseekV4 final : public CausalLM {
  public:
@@ -250,42 +234,23 @@ void DeepseekV4::load_layer(int64_t li, const std::string& file) {
 void DeepseekV4::place_attention(int64_t li, const ModelOptions& opts) {
   Layer& L = layers_[static_cast<size_t>(li)];
   L.dev = host_device().get();
-  if (!opts.gpu) return;
-  // On the GPU when the plan put every attention tensor of the layer there.
-  const std::string prefix = "layers." + std::to_string(li) + ".attn";
-  bool any = false;
-  for (auto it = opts.tensor_placement.lower_bound(prefix);
-       it != opts.tensor_placement.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-    if (it->second != Tier::Gpu) return;
-    any = true;
-  }
-  if (!any) return;
-  Device& dev = *opts.gpu;
-  const std::string what = "the attention of layer " + std::to_string(li);
-  auto mat = [&](WeightView& w) {
-    if (!w.data) return;
-    L.dev_mats.push_back(upload_matrix(dev, w, "attention", what));
-    w = L.dev_mats.back().view;
-  };
-  auto vec = [&](const Buf& v) -> const float* {
-    if (v.empty()) return nullptr;
-    L.dev_vecs.push_back(dev.upload(v.data(), v.size() * sizeof(float), "attention", what));
-    return reinterpret_cast<const float*>(L.dev_vecs.back().data());
-  };
+  L.dev_copies = attention_copies(opts, li);
+  if (!L.dev_copies) return;
+  DeviceCopies& copy = *L.dev_copies;
   AttnWeights D = L.host;
   for (WeightView* w : {&D.wq_a, &D.wq_b, &D.wkv, &D.wo_a, &D.wo_b, &D.index_wq_b, &D.index_weights_proj,
                         &D.compressor.wkv, &D.compressor.wgate, &D.index_compressor.wkv, &D.index_compressor.wgate})
-    mat(*w);
-  D.sink = vec(L.sink);
-  D.q_norm = vec(L.q_norm);
-  D.kv_norm = vec(L.kv_norm);
-  D.ones = vec(L.ones);
-  D.compressor.ape = vec(L.compressor.ape);
-  D.compressor.norm = vec(L.compressor.norm);
-  D.index_compressor.ape = vec(L.index_compressor.ape);
-  D.index_compressor.norm = vec(L.index_compressor.norm);
+    copy.matrix(*w);
+  D.sink = copy.vector(L.sink);
+  D.q_norm = copy.vector(L.q_norm);
+  D.kv_norm = copy.vector(L.kv_norm);
+  D.ones = copy.vector(L.ones);
+  D.compressor.ape = copy.vector(L.compressor.ape);
+  D.compressor.norm = copy.vector(L.compressor.norm);
+  D.index_compressor.ape = copy.vector(L.index_compressor.ape);
+  D.index_compressor.norm = copy.vector(L.index_compressor.norm);
   L.on_dev = D;
-  L.dev = &dev;
+  L.dev = &copy.device();
 }
 
 void DeepseekV4::init_sequence(V4Sequence& s) const {
@@ -328,20 +293,10 @@ void DeepseekV4::init_sequence(V4Sequence& s) const {
 
 void DeepseekV4::attention(int64_t li, const StepLayout& lay, const float* x, float* out) {
   Device& dev = *layers_[static_cast<size_t>(li)].dev;
-  if (dev.is_host()) return attention_on(dev, li, lay, lay.pos.data(), x, out);
-  const uint64_t bytes = static_cast<uint64_t>(lay.size() * c_.hidden_size) * sizeof(float),
-                 pos_bytes = lay.pos.size() * sizeof(int64_t);
-  DeviceBuffer dx = dev.alloc(bytes, "workspace", "the attention's input"),
-               dout = dev.alloc(bytes, "workspace", "the attention's output"),
-               dpos = dev.alloc(pos_bytes, "workspace", "the positions");
-  dev.submit([&] {
-       dev.to_device(dx.data(), x, bytes);
-       dev.to_device(dpos.data(), lay.pos.data(), pos_bytes);
-       attention_on(dev, li, lay, reinterpret_cast<const int64_t*>(dpos.data()),
-                    reinterpret_cast<const float*>(dx.data()), reinterpret_cast<float*>(dout.data()));
-       dev.to_host(out, dout.data(), bytes);
-     })
-      .wait();
+  const int64_t n = lay.size() * c_.hidden_size;
+  run_on_device(dev, x, n, lay.pos, out, n, [&](const float* dx, const int64_t* pos, float* dout) {
+    attention_on(dev, li, lay, pos, dx, dout);
+  });
 }
 
 void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, const int64_t* pos, const float* x,
@@ -352,7 +307,7 @@ void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
   const int64_t H = c_.num_attention_heads, D = c_.head_dim, rd = c_.qk_rope_head_dim, win = c_.sliding_window;
   const int64_t G = c_.o_groups, R = c_.o_lora_rank, N = lay.size(), hidden = c_.hidden_size;
   const float eps = static_cast<float>(c_.rms_norm_eps);
-  Scratch mem(dev);
+  DeviceScratch mem(dev);
 
   float* qr = mem.get(N * c_.q_lora_rank);
   float* q = mem.get(N * H * D);

@@ -206,7 +206,7 @@ void register_bench_run(CLI::App* bench) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    const std::string backend = mo.opts.gpu ? "CPU+" + mo.opts.gpu->name() : "CPU";
+    const std::string backend = mo.run.opts.gpu ? "CPU+" + mo.run.opts.gpu->name() : "CPU";
     std::printf("| model | size | params | backend | threads | test | t/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
     for (const Row& r : rows) {
@@ -223,7 +223,7 @@ void register_bench_run(CLI::App* bench) {
       if (r.tiered)
         std::printf("%s%s: routed-expert bytes per token %s%s DRAM-fixed, %s DRAM cache, %s read from NVMe; cache hit %.1f%%\n",
                     r.test.c_str(), r.sequences > 1 ? (" ×" + std::to_string(r.sequences) + " seq").c_str() : "",
-                    mo.opts.gpu ? (human_bytes(static_cast<uint64_t>(r.gpu)) + " on " + mo.opts.gpu->name() + ", ").c_str() : "",
+                    mo.run.opts.gpu ? (human_bytes(static_cast<uint64_t>(r.gpu)) + " on " + mo.run.opts.gpu->name() + ", ").c_str() : "",
                     human_bytes(static_cast<uint64_t>(r.fixed)).c_str(), human_bytes(static_cast<uint64_t>(r.cached)).c_str(),
                     human_bytes(static_cast<uint64_t>(r.nvme)).c_str(), 100 * r.hit);
   });

@@ -62,7 +62,7 @@ void register_bench_tier(CLI::App* bench) {
     for (const PlanItem& it : plan_input_from_model(m).items)
       if (it.expert < 0) dense_bytes += static_cast<double>(it.bytes) * it.reads_per_token;
 
-    mo.opts.expert_cache_bytes = static_cast<uint64_t>(cache_mb * 1024 * 1024);
+    mo.run.opts.expert_cache_bytes = static_cast<uint64_t>(cache_mb * 1024 * 1024);
     auto lm = load_model(m, mo);
     const Tokenizer& tok = *m.tokenizer;
     const std::vector<int32_t> ids = prompt_ids(tok, prompt, false);
@@ -90,7 +90,7 @@ void register_bench_tier(CLI::App* bench) {
     const double stall = (s1.stall_seconds - s0.stall_seconds) / n;
     if (json) {
       std::cout << nlohmann::json{{"model", m.index.path().string()},
-                                  {"cache_bytes", mo.opts.expert_cache_bytes},
+                                  {"cache_bytes", mo.run.opts.expert_cache_bytes},
                                   {"disk_read_gb_per_s", disk_bw},
                                   {"dram_read_gb_per_s", dram_bw},
                                   {"decode_tokens", n_predict},

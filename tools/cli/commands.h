@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/backend/device.h"
+#include "runtime/context/compute_context.h"
 #include "runtime/generate/generate.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/model/causal_lm.h"
@@ -38,17 +39,13 @@ std::filesystem::path profiles_dir();
 // experts (--profile, --dram-budget, --vram-budget, --hotness, --context, --placement,
 // --expert-cache-mb, --expert-io-pread).
 struct ModelArgs {
-  ModelOptions opts;
-  std::string profile, dram_budget, vram_budget, hotness, placement;
+  // What the flags ask for (placement, budgets, --gpu, threads); after load_model, run.opts holds
+  // the model options as the context decided them (placement, caches, GPU).
+  RunRequest run;
   int64_t context = 0;       // -c: tokens per sequence (0: the model's, at most kDefaultContext)
   bool verbose = false;      // -v: how the model runs, not only what it does
   int n_gpu_layers = 0, n_cpu_moe = 0;  // llama.cpp's placement flags: accepted, explained
-  std::string gpu = "auto";  // --gpu: auto | none | sim | cuda:N
-  bool sim_throttle = false; // --sim-throttle: pace the simulated GPU to the profile's rates
   double predicted_tokens_per_s = 0;    // set by load_model from the plan (--profile), for predicted vs measured
-  int threads = 0;           // compute threads (0: the profile's, else every hardware thread)
-  bool pin_threads = false;  // bind each compute thread to a core (hwloc)
-  bool numa_split = false;   // one arena per NUMA node for the routed experts (or the profile's cpu.numa_split)
 };
 void add_model_options(CLI::App* cmd, ModelArgs& a);
 // Places the experts as the arguments say (printing the plan), loads the model, prints its

@@ -22,7 +22,7 @@
 namespace strata::cli {
 
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
-  ModelOptions& o = a.opts;
+  ModelOptions& o = a.run.opts;
   cmd->add_flag("!--no-act-quant", o.act_quant,
                 "Skip DeepSeek-V4's activation quantize-dequantize steps (FP8 KV, FP4 indexer): an experiment, "
                 "not the published math");
@@ -37,12 +37,12 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_flag("--check-finite", o.check_finite_layers,
                 "Check the activations after every layer for NaN / infinity and name the first layer that "
                 "produced one (the final hidden state is always checked)");
-  cmd->add_option("-t,--threads", a.threads,
+  cmd->add_option("-t,--threads", a.run.arena.threads,
                   "Compute threads (default: the --profile's cpu.threads, else every hardware thread)")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--pin-threads", a.pin_threads,
+  cmd->add_flag("--pin-threads", a.run.arena.pin,
                 "Bind each compute thread to its own core (hwloc; default: the --profile's cpu.pin_threads)");
-  cmd->add_flag("--numa-split", a.numa_split,
+  cmd->add_flag("--numa-split", a.run.arena.numa_split,
                 "One compute arena per NUMA node: each routed expert is computed by one node's cores and its "
                 "DRAM copy bound to that node (default: the --profile's cpu.numa_split; one node: nothing to split)");
   cmd->add_option("--experts-per-token", o.experts_per_token,
@@ -63,16 +63,16 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
          "(default: read from the memory map; with --profile or --placement: only the tables placed on NVMe, "
          "sized by the plan unless given)")
       ->check(mib_size());
-  auto* prof = cmd->add_option("--profile", a.profile,
+  auto* prof = cmd->add_option("--profile", a.run.profile,
                                "Place the experts as `strata plan` does on this hardware profile (name or .json): "
                                "DRAM-tier experts read into DRAM at load, NVMe-tier ones through the cache; "
                                "NVMe-tier Engram tables paged through the Engram cache");
-  auto* plc = cmd->add_option("--placement", a.placement, "Place the experts as this `strata plan --json` output says");
+  auto* plc = cmd->add_option("--placement", a.run.placement, "Place the experts as this `strata plan --json` output says");
   prof->excludes(plc);
-  cmd->add_option("--dram-budget", a.dram_budget, "With --profile: DRAM budget (e.g. 2G, 512M; default: the profile's)")
+  cmd->add_option("--dram-budget", a.run.dram_budget, "With --profile: DRAM budget (e.g. 2G, 512M; default: the profile's)")
       ->needs(prof);
-  cmd->add_option("--vram-budget", a.vram_budget, "With --profile: GPU memory budget (e.g. 0, 24G)")->needs(prof);
-  cmd->add_option("--hotness", a.hotness, "With --profile: expert hotness from `strata profile`")->needs(prof);
+  cmd->add_option("--vram-budget", a.run.vram_budget, "With --profile: GPU memory budget (e.g. 0, 24G)")->needs(prof);
+  cmd->add_option("--hotness", a.run.hotness, "With --profile: expert hotness from `strata profile`")->needs(prof);
   cmd->add_option("-c,--ctx-size,--context", a.context,
                   "Tokens one sequence may hold: its KV cache is reserved for this many at load, and --profile "
                   "plans for it (default: the model's max_position_embeddings, at most 4096)")
@@ -85,12 +85,12 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                   "llama.cpp's --n-cpu-moe: accepted for familiarity; strata keeps each expert where the planner "
                   "puts it (GPU / DRAM / NVMe) by its hotness, not the first N layers' on the CPU")
       ->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--gpu", a.gpu,
+  cmd->add_option("--gpu", a.run.gpu,
                   "The device that runs the plan's GPU tier: auto (a CUDA device when the build can run one, else "
                   "none), none (the GPU tier re-planned onto DRAM and NVMe), sim (a simulated GPU: its own memory "
                   "budget and queue, computed by the CPU; same logits as none), cuda:N")
       ->default_str("auto");
-  cmd->add_flag("--sim-throttle", a.sim_throttle,
+  cmd->add_flag("--sim-throttle", a.run.sim_throttle,
                 "With --gpu sim and --profile: pace the simulated GPU's copies and products to the profile's PCIe "
                 "and GPU memory rates");
   cmd->add_flag("-v,--verbose", a.verbose,
@@ -148,22 +148,11 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     std::fprintf(stderr,
                  "note: -ngl / --n-cpu-moe do not place anything in strata: the planner (--profile) puts attention, "
                  "shared experts and the hottest experts on the GPU (--gpu), the rest in DRAM or on NVMe\n");
-  RunRequest r;
-  r.opts = a.opts;
+  RunRequest r = a.run;
   r.opts.context = a.context;
-  r.profile = a.profile;
   r.profiles_dir = profiles_dir();
-  r.dram_budget = a.dram_budget;
-  r.vram_budget = a.vram_budget;
-  r.hotness = a.hotness;
-  r.placement = a.placement;
-  r.gpu = a.gpu;
-  r.sim_throttle = a.sim_throttle;
-  r.arena.threads = a.threads;
-  r.arena.pin = a.pin_threads;
-  r.arena.numa_split = a.numa_split;
   const ComputeContext ctx(m, r);
-  a.opts = ctx.model_options();
+  a.run.opts = ctx.model_options();
   a.predicted_tokens_per_s = ctx.predicted_tokens_per_s();
   for (const std::string& n : ctx.notes()) std::fprintf(stderr, "%s\n", n.c_str());
   print_threads(ctx, a.verbose);
@@ -178,10 +167,10 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   auto lm = ctx.load(m, terminal_progress("loading experts into DRAM"));
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats() && a.verbose) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
-  if (a.opts.gpu) print_device_holdings(*a.opts.gpu, a.opts.tensor_placement, m);
+  if (a.run.opts.gpu) print_device_holdings(*a.run.opts.gpu, a.run.opts.tensor_placement, m);
   if (const Engram* eg = lm->engram();
-      eg && a.verbose && (a.opts.engram_cache_bytes > 0 || !a.opts.engram_placement.empty()))
-    std::fprintf(stderr, "%s\n", describe_engram_tables(*eg, a.opts.engram_placement).c_str());
+      eg && a.verbose && (a.run.opts.engram_cache_bytes > 0 || !a.run.opts.engram_placement.empty()))
+    std::fprintf(stderr, "%s\n", describe_engram_tables(*eg, a.run.opts.engram_placement).c_str());
   const ModelConfig& c = m.config;
   std::fprintf(stderr, "strata: %s, %s, %lld layers, %lld routed experts (%lld per token), context %lld tokens, %d CPU threads%s\n",
                std::filesystem::path(m.path).filename().string().c_str(), std::string(arch_name(c.arch)).c_str(),
@@ -263,7 +252,7 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
     const bool pinning = host_pinning_available(&why);
     std::fprintf(stderr, "host memory: NUMA policy %s; %s mapped, %s placed on NUMA nodes, %s left to the kernel; "
                  "%s page-locked for the GPU%s\n",
-                 describe_numa(a.opts.host_memory).c_str(), human_bytes(h.mapped_bytes).c_str(),
+                 describe_numa(a.run.opts.host_memory).c_str(), human_bytes(h.mapped_bytes).c_str(),
                  human_bytes(h.numa_placed_bytes).c_str(), human_bytes(h.numa_skipped_bytes).c_str(),
                  human_bytes(h.pinned_bytes).c_str(), pinning ? "" : (" (" + why + ")").c_str());
   }
@@ -291,7 +280,7 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                  100.0 * static_cast<double>(p.correct) / static_cast<double>(p.guessed),
                  100.0 * static_cast<double>(p.correct) / static_cast<double>(std::max<int64_t>(p.used, 1)),
                  static_cast<long long>(p.correct), static_cast<long long>(p.guessed));
-  if (const Device* dev = a.opts.gpu.get()) {
+  if (const Device* dev = a.run.opts.gpu.get()) {
     const ScheduleStats s = lm.schedule_stats();
     std::fprintf(stderr,
                  "devices: %s busy %.1f ms in all (%s in, %s out, peak %s held); in the %lld MoE layer passes with "
@@ -301,7 +290,7 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                  static_cast<long long>(s.passes), 1e3 * s.host_s, dev->name().c_str(), 1e3 * s.device_s, 1e3 * s.both_s,
                  1e3 * s.span_s, s.span_s > 0 ? 100.0 * s.both_s / s.span_s : 0.0);
   }
-  const ModelOptions& o = a.opts;
+  const ModelOptions& o = a.run.opts;
   if (o.min_expert_weight <= 0) return;
   const RoutingStats s = lm.routing_stats();
   std::fprintf(stderr, "experts: %lld of %lld routed slots skipped (%.1f%%) below weight share %.3f\n",

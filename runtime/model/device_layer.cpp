@@ -1,0 +1,52 @@
+#include "runtime/model/device_layer.h"
+
+namespace strata {
+
+bool attention_on_gpu(const ModelOptions& opts, int64_t li) {
+  if (!opts.gpu) return false;
+  const std::string prefix = "layers." + std::to_string(li) + ".attn";
+  bool any = false;
+  for (auto it = opts.tensor_placement.lower_bound(prefix);
+       it != opts.tensor_placement.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (it->second != Tier::Gpu) return false;
+    any = true;
+  }
+  return any;
+}
+
+std::unique_ptr<DeviceCopies> attention_copies(const ModelOptions& opts, int64_t li) {
+  if (!attention_on_gpu(opts, li)) return nullptr;
+  return std::make_unique<DeviceCopies>(*opts.gpu, "attention", "the attention of layer " + std::to_string(li));
+}
+
+void DeviceCopies::matrix(WeightView& w) {
+  if (!w.data) return;
+  mats_.push_back(upload_matrix(dev_, w, cls_, what_));
+  w = mats_.back().view;
+}
+
+const float* DeviceCopies::vector(const std::vector<float>& v) {
+  if (v.empty()) return nullptr;
+  vecs_.push_back(dev_.upload(v.data(), v.size() * sizeof(float), cls_, what_));
+  return reinterpret_cast<const float*>(vecs_.back().data());
+}
+
+void run_on_device(Device& dev, const float* x, int64_t in_floats, const std::vector<int64_t>& pos, float* out,
+                   int64_t out_floats, const std::function<void(const float* x, const int64_t* pos, float* out)>& fn) {
+  if (dev.is_host()) return fn(x, pos.data(), out);
+  const uint64_t in_bytes = static_cast<uint64_t>(in_floats) * sizeof(float),
+                 out_bytes = static_cast<uint64_t>(out_floats) * sizeof(float), pos_bytes = pos.size() * sizeof(int64_t);
+  DeviceBuffer dx = dev.alloc(in_bytes, "workspace", "a layer's input"),
+               dout = dev.alloc(out_bytes, "workspace", "a layer's output"),
+               dpos = dev.alloc(pos_bytes, "workspace", "the positions");
+  dev.submit([&] {
+       dev.to_device(dx.data(), x, in_bytes);
+       dev.to_device(dpos.data(), pos.data(), pos_bytes);
+       fn(reinterpret_cast<const float*>(dx.data()), reinterpret_cast<const int64_t*>(dpos.data()),
+          reinterpret_cast<float*>(dout.data()));
+       dev.to_host(out, dout.data(), out_bytes);
+     })
+      .wait();
+}
+
+}  // namespace strata
