@@ -51,6 +51,9 @@ struct Layer {
   std::unique_ptr<DeviceCopies> dev_copies;
   bool moe = false;
   Mlp dense;  // dense layers; MoE layers are the MoeBlock's
+  // A dense layer's FFN on the GPU when the plan put it there (its copy and the copy's views).
+  std::unique_ptr<DeviceCopies> dense_copies;
+  Mlp dense_on_dev;
   const AttnWeights& weights() const { return dev->is_host() ? host : on_dev; }
 };
 
@@ -222,8 +225,14 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     A.ix_k_norm_b = L.indexer.k_norm_b.data();
     place_attention(li, opts);
     L.moe = c.is_moe_layer(li);
-    if (!L.moe)
+    if (!L.moe) {
       L.dense = {w_.matrix(p + "ffn.w1.weight"), w_.matrix(p + "ffn.w2.weight"), w_.matrix(p + "ffn.w3.weight")};
+      if (tensors_on_gpu(opts, {p + "ffn.w1.weight", p + "ffn.w2.weight", p + "ffn.w3.weight"})) {
+        L.dense_copies = std::make_unique<DeviceCopies>(*opts.gpu, "dense layers", "the FFN of layer " + std::to_string(li));
+        L.dense_on_dev = L.dense;
+        for (WeightView* w : {&L.dense_on_dev.w1, &L.dense_on_dev.w2, &L.dense_on_dev.w3}) L.dense_copies->matrix(*w);
+      }
+    }
   }
   std::vector<MoeLayerWeights> moe_layers;
   for (int64_t li = 0; li < c.num_hidden_layers; ++li)
@@ -370,7 +379,12 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
     for (int64_t i = 0; i < N * d; ++i) h[i] += y[i];
     host.rms_norm(h.data(), L.ffn_norm.data(), x.data(), N, d, eps);
     if (L.moe) moe_->forward(li, x.data(), lay.tokens, y.data());
-    else host.mlp(L.dense, x.data(), N, y.data(), 0);
+    else if (!L.dense_copies) host.mlp(L.dense, x.data(), N, y.data(), 0);
+    else {
+      Device& dev = L.dense_copies->device();
+      run_on_device(dev, x.data(), N * d, lay.pos, y.data(), N * d,
+                    [&](const float* dx, const int64_t*, float* dy) { dev.ops().mlp(L.dense_on_dev, dx, N, dy, 0); });
+    }
     for (int64_t i = 0; i < N * d; ++i) h[i] += y[i];
     if (opts_.check_finite_layers)
       for (const Span& g : lay.spans) check_finite_activations(h.data() + g.off * d, g.n, d, g.pos0, "layer", li);

@@ -14,6 +14,15 @@ bool attention_on_gpu(const ModelOptions& opts, int64_t li) {
   return any;
 }
 
+bool tensors_on_gpu(const ModelOptions& opts, std::initializer_list<std::string> names) {
+  if (!opts.gpu) return false;
+  for (const std::string& n : names) {
+    const auto it = opts.tensor_placement.find(n);
+    if (it == opts.tensor_placement.end() || it->second != Tier::Gpu) return false;
+  }
+  return names.size() > 0;
+}
+
 std::unique_ptr<DeviceCopies> attention_copies(const ModelOptions& opts, int64_t li) {
   if (!attention_on_gpu(opts, li)) return nullptr;
   return std::make_unique<DeviceCopies>(*opts.gpu, "attention", "the attention of layer " + std::to_string(li));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ class DeviceCopies {
   std::vector<DeviceMatrix> mats_;
   std::vector<DeviceBuffer> vecs_;
 };
+
+// Whether opts.gpu exists and the plan put every one of `names` on the GPU tier.
+bool tensors_on_gpu(const ModelOptions& opts, std::initializer_list<std::string> names);
 
 // Layer li's attention copies on opts.gpu when attention_on_gpu, else null.
 std::unique_ptr<DeviceCopies> attention_copies(const ModelOptions& opts, int64_t li);

@@ -31,15 +31,19 @@ struct Case {
   std::string format, dtype;
 };
 
-// Experts e % 3 == 0 on the GPU, 1 in DRAM, 2 on NVMe; every shared expert and the attention
-// of every other layer on the GPU.
+// Experts e % 3 == 0 on the GPU, 1 in DRAM, 2 on NVMe; every shared expert, the dense layers'
+// FFN and the attention of every other layer on the GPU.
 void place(const ModelFiles& m, ModelOptions& o) {
   const ModelConfig& c = m.config;
   for (const TensorEntry& t : m.index.tensors())
     for (int li = 0; li < c.num_hidden_layers; li += 2)
       if (t.name.rfind("layers." + std::to_string(li) + ".attn", 0) == 0) o.tensor_placement[t.name] = Tier::Gpu;
   for (int li = 0; li < c.num_hidden_layers; ++li) {
-    if (!c.is_moe_layer(li)) continue;
+    if (!c.is_moe_layer(li)) {  // a dense layer's FFN on the GPU
+      for (int k = 1; k <= 3; ++k)
+        o.tensor_placement["layers." + std::to_string(li) + ".ffn.w" + std::to_string(k) + ".weight"] = Tier::Gpu;
+      continue;
+    }
     for (int e = 0; e < c.n_routed_experts; ++e)
       o.expert_placement[{li, e}] = e % 3 == 0 ? Tier::Gpu : e % 3 == 1 ? Tier::Dram : Tier::Nvme;
     for (int k = 1; k <= 3; ++k)
@@ -100,6 +104,9 @@ TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
       EXPECT_GT(sim.gpu->used_by_class().at("shared experts"), 0u);
     }
     EXPECT_GT(sim.gpu->used_by_class().at("attention"), 0u);
+    if (m.config.first_k_dense_replace > 0) {
+      EXPECT_GT(sim.gpu->used_by_class().at("dense layers"), 0u);
+    }
     EXPECT_EQ(sim.gpu->used_by_class().count("KV cache"), 0u);  // no sequence yet
     {
       auto seq = lm->new_sequence();  // the caches of the GPU's layers are on the GPU
