@@ -44,6 +44,9 @@ struct ModelOptions {
   // io_uring + O_DIRECT (memory-tier/expert_store.h); 0: read in place from the memory map.
   uint64_t expert_cache_bytes = 0;
   bool expert_io_pread = false;  // the cache reads with the pread pool instead of io_uring
+  // Test hook of the expert cache's reads (memory-tier/range_reader.h: RangeReaderOptions::fault):
+  // sees every completion and may replace its result (-EIO, a short count).
+  std::function<int(uint32_t file, uint64_t offset, uint32_t length, int result)> expert_io_fault;
   // Experts placed by the planner (runtime/model/expert_placement.h): DRAM-tier experts are
   // read into DRAM once at load and stay there; NVMe-tier experts go through the cache of
   // expert_cache_bytes; GPU-tier experts are copied to `gpu` and computed there (without a

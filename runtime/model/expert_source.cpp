@@ -224,6 +224,7 @@ class StoredExperts final : public ExpertSource {
     ExpertStoreOptions so;
     so.budget_bytes = opts.expert_cache_bytes;
     so.io.force_pread = opts.expert_io_pread;
+    so.io.fault = opts.expert_io_fault;
     so.memory = opts.host_memory;
     if (streamed == 0) {  // nothing is cached: no budget to hold the items to
       so.budget_bytes = UINT64_MAX;
