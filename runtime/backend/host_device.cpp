@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 
 #include "runtime/backend/cpu_ops.h"
 #include "runtime/backend/device.h"
@@ -21,17 +22,23 @@ class HostDevice final : public Device {
   Event submit(std::function<void()> fn) override {
     const double t0 = steady_seconds();
     fn();
-    busy_ += steady_seconds() - t0;
+    const double t = steady_seconds() - t0;
+    std::lock_guard<std::mutex> lock(busy_mu_);
+    busy_ += t;
     return {};
   }
   const Ops& ops() const override { return cpu_ops(); }
-  double busy_seconds() const override { return busy_; }
+  double busy_seconds() const override {
+    std::lock_guard<std::mutex> lock(busy_mu_);
+    return busy_;
+  }
 
  protected:
   uint8_t* raw_alloc(uint64_t bytes) override { return aligned_bytes(bytes); }
   void raw_free(uint8_t* p) override { std::free(p); }
 
  private:
+  mutable std::mutex busy_mu_;
   double busy_ = 0;
 };
 

@@ -62,6 +62,19 @@ TEST(Device, QueueRunsInOrderOnItsOwnThreadAndRethrows) {
   dev->submit([] {}).wait();  // the queue goes on after a failure
 }
 
+TEST(Device, TheHostRunsWorkInlineAndCountsNothingAgainstAnyCapacity) {
+  Device& host = *host_device();
+  EXPECT_TRUE(host.is_host());
+  const std::thread::id caller = std::this_thread::get_id();
+  std::thread::id ran;
+  const Event e = host.submit([&] { ran = std::this_thread::get_id(); });
+  EXPECT_TRUE(e.ready());
+  EXPECT_EQ(ran, caller);
+  EXPECT_THROW(host.submit([] { throw Error("inline failure"); }), Error);
+  DeviceBuffer b = host.alloc(uint64_t{1} << 20, "workspace", "test");
+  EXPECT_NE(b.data(), nullptr);
+}
+
 TEST(Device, CopiesAreRealAndCounted) {
   auto dev = make_sim_gpu({.capacity_bytes = 1 << 20});
   std::vector<float> host = {1, 2, 3, 4}, back(4, 0);
