@@ -143,6 +143,9 @@ TEST(GpuSim, DecodeStepOverlapsCpuAndDevice) {
   // CPU computes on one thread: the simulated device's worker needs a core of its own, as a
   // GPU has its own (this machine may have two).
   configure_compute_arena({.threads = 1});
+  struct Restore {
+    ~Restore() { configure_compute_arena({}); }  // every hardware thread again, for the tests after
+  } restore;
   test::ScratchDir dir("gpusim-overlap");
   TinyOptions t;
   t.config_overrides = {{"hidden_size", 512}, {"moe_intermediate_size", 1024}};
