@@ -20,6 +20,12 @@ void Event::wait() const {
   if (s_->error) std::rethrow_exception(s_->error);
 }
 
+void Event::settle() const noexcept {
+  if (!s_) return;
+  std::unique_lock<std::mutex> lock(s_->mu);
+  s_->cv.wait(lock, [&] { return s_->done; });
+}
+
 bool Event::ready() const {
   if (!s_) return true;
   std::lock_guard<std::mutex> lock(s_->mu);

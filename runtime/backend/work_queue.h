@@ -24,6 +24,9 @@ class Event {
   Event() = default;  // an event that has already happened (work that ran inline)
   // Blocks until the work ran; rethrows what it threw.
   void wait() const;
+  // Blocks until the work ran, whatever it threw (for cleanup paths: the work may read memory
+  // the caller is about to release).
+  void settle() const noexcept;
   bool ready() const;
   // When the work started and ended (steady_seconds); 0 until it ran, and for inline work.
   double start() const;

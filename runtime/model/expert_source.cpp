@@ -138,7 +138,7 @@ void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, c
   try {
     compute_host(b, swiglu_limit);
   } catch (...) {
-    dev.wait();  // the device's work reads b: let it finish before b goes
+    dev.settle();  // the device's work reads b: let it finish before b goes
     throw;
   }
   dev.wait();

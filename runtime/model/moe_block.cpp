@@ -115,33 +115,39 @@ void MoeBlock::forward(int64_t li, const float* x, std::span<const int32_t> toke
   }
   std::fill(out, out + n * d, 0.0f);
   ExpertSource::RoutedBatch batch = experts_.prepare(static_cast<int>(li), x, n, d, ids.data(), wts.data(), k);
-  // The device's share first: it runs while the CPU computes its own.
-  Event shared_done;
-  if (const DeviceMlp* s = shared_on_gpu_[static_cast<size_t>(li)].get()) {
-    const uint64_t bytes = static_cast<uint64_t>(n * d) * sizeof(float);
-    if (workspace_.size() < 2 * bytes)
-      workspace_ = DeviceBuffer(), workspace_ = gpu_->alloc(2 * bytes, "workspace", "the shared expert's activations");
-    shared_done = gpu_->submit([this, s, x, n, d, out, bytes] {
-      float* dx = reinterpret_cast<float*>(workspace_.data());
-      float* dy = dx + n * d;
-      gpu_->to_device(dx, x, bytes);
-      gpu_->ops().mlp(s->mlp, dx, n, dy, swiglu_limit_);
-      gpu_->to_host(out, dy, bytes);  // out is the CPU's again only after the wait below
-    });
-  }
-  const Event routed_done = experts_.submit_device(batch, swiglu_limit_);
+  // The device's share first: it runs while the CPU computes its own. Its work reads x and
+  // batch and writes out: every exit waits for it first.
+  Event shared_done, routed_done;
+  auto settle = [&] {
+    shared_done.settle();
+    routed_done.settle();
+  };
   const Ops& host = host_device()->ops();
-  const double t0 = steady_seconds();
+  double t0 = 0, t1 = 0;
   try {
+    if (const DeviceMlp* s = shared_on_gpu_[static_cast<size_t>(li)].get()) {
+      const uint64_t bytes = static_cast<uint64_t>(n * d) * sizeof(float);
+      if (workspace_.size() < 2 * bytes)
+        workspace_ = DeviceBuffer(), workspace_ = gpu_->alloc(2 * bytes, "workspace", "the shared expert's activations");
+      shared_done = gpu_->submit([this, s, x, n, d, out, bytes] {
+        float* dx = reinterpret_cast<float*>(workspace_.data());
+        float* dy = dx + n * d;
+        gpu_->to_device(dx, x, bytes);
+        gpu_->ops().mlp(s->mlp, dx, n, dy, swiglu_limit_);
+        gpu_->to_host(out, dy, bytes);  // out is the CPU's again only after the wait below
+      });
+    }
+    routed_done = experts_.submit_device(batch, swiglu_limit_);
+    t0 = steady_seconds();
     if (L.has_shared && !shared_on_gpu_[static_cast<size_t>(li)]) host.mlp(L.shared, x, n, out, swiglu_limit_);
     experts_.compute_host(batch, swiglu_limit_);
+    t1 = steady_seconds();
   } catch (...) {
-    shared_done.wait();  // the device's work reads x and batch and writes out: let it finish first
-    routed_done.wait();
+    settle();
     throw;
   }
-  const double t1 = steady_seconds();
-  shared_done.wait();
+  settle();
+  shared_done.wait();  // rethrows what the device's work threw
   routed_done.wait();
   schedule_.wait_s += steady_seconds() - t1;
   schedule_.add(t0, t1, {&shared_done, &routed_done});
