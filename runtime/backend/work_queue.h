@@ -54,8 +54,6 @@ class WorkQueue {
 
   // Runs fn on the worker after everything submitted before it.
   Event submit(std::function<void()> fn);
-  // Submits fn and waits for it (rethrowing what it threw).
-  void run(std::function<void()> fn) { submit(std::move(fn)).wait(); }
   // Seconds the worker has spent running work.
   double busy_seconds() const;
   const std::string& name() const { return name_; }

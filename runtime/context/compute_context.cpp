@@ -15,10 +15,11 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
     throw Error("--sim-throttle paces the simulated GPU (--gpu sim) to a --profile's rates: give both");
   uint64_t gpu_budget = 0;
   if (!r.placement.empty()) {
-    opts_.expert_placement = load_expert_placement(r.placement, m.config);
-    opts_.engram_placement = load_engram_placement(r.placement, m.config);
-    opts_.tensor_placement = load_tensor_placement(r.placement);
-    gpu_budget = load_gpu_budget(r.placement);
+    PlacementFile f = load_placement(r.placement, m.config);
+    opts_.expert_placement = std::move(f.experts);
+    opts_.engram_placement = std::move(f.tables);
+    opts_.tensor_placement = std::move(f.tensors);
+    gpu_budget = f.gpu_budget_bytes;
     int on_gpu = 0;
     for (const auto& [k, t] : opts_.expert_placement) on_gpu += t == Tier::Gpu;
     if (on_gpu > 0 && !sim)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -141,9 +142,10 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
   return r;
 }
 
-std::map<std::pair<int, int>, Tier> load_expert_placement(const std::filesystem::path& path, const ModelConfig& c) {
-  const std::string p = path.string();
-  const nlohmann::json j = read_json_file(path);
+namespace {
+
+// The [layer, expert, tier] entries of j["experts"].
+std::map<std::pair<int, int>, Tier> experts_of(const nlohmann::json& j, const std::string& p, const ModelConfig& c) {
   if (!j.is_object() || !j.contains("experts") || !j["experts"].is_array())
     throw Error(p + ": key 'experts' missing or not an array of [layer, expert, tier] (strata plan --json)");
   std::map<std::pair<int, int>, Tier> out;
@@ -160,49 +162,59 @@ std::map<std::pair<int, int>, Tier> load_expert_placement(const std::filesystem:
   return out;
 }
 
-std::map<int, Tier> load_engram_placement(const std::filesystem::path& path, const ModelConfig& c) {
-  const std::string p = path.string();
-  const nlohmann::json j = read_json_file(path);
-  std::map<int, Tier> out;
-  if (!j.is_object() || !j.contains("tables")) return out;
-  if (!j["tables"].is_array()) throw Error(p + ": key 'tables' is not an array of [tensor, tier] (strata plan --json)");
-  for (const auto& e : j["tables"]) {
+// The [tensor, tier] entries of j[key] (none without the key), in file order.
+std::vector<std::pair<std::string, Tier>> named_tiers(const nlohmann::json& j, const std::string& p, const char* key) {
+  std::vector<std::pair<std::string, Tier>> out;
+  if (!j.is_object() || !j.contains(key)) return out;
+  if (!j[key].is_array())
+    throw Error(p + ": key '" + key + "' is not an array of [tensor, tier] (strata plan --json)");
+  for (const auto& e : j[key]) {
     const bool shape = e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string();
     const std::optional<Tier> t = shape ? tier_from_name(e[1].get<std::string>()) : std::nullopt;
-    if (!t) throw Error(p + ": 'tables' entry " + e.dump() + " is not [tensor, \"gpu\"|\"dram\"|\"nvme\"]");
-    const std::string name = e[0].get<std::string>();
-    if (name.find(".engram.") == std::string::npos) continue;  // the token embedding: always mapped
+    if (!t) throw Error(p + ": '" + key + "' entry " + e.dump() + " is not [tensor, \"gpu\"|\"dram\"|\"nvme\"]");
+    out.emplace_back(e[0].get<std::string>(), *t);
+  }
+  return out;
+}
+
+// The Engram tables among j["tables"], by layer (the token embedding is always mapped).
+std::map<int, Tier> engram_tables_of(const nlohmann::json& j, const std::string& p, const ModelConfig& c) {
+  std::map<int, Tier> out;
+  for (const auto& [name, t] : named_tiers(j, p, "tables")) {
+    if (name.find(".engram.") == std::string::npos) continue;
     const int layer = engram_table_layer(name);
     if (layer < 0 || layer >= c.num_hidden_layers || !c.is_engram_layer(layer))
-      throw Error(p + ": 'tables' entry " + e.dump() + " names no Engram table of this model");
-    out[layer] = *t;
+      throw Error(p + ": 'tables' entry " + nlohmann::json::array({name, std::string(tier_name(t))}).dump() +
+                  " names no Engram table of this model");
+    out[layer] = t;
   }
   return out;
 }
 
-std::map<std::string, Tier> load_tensor_placement(const std::filesystem::path& path) {
+}  // namespace
+
+std::map<std::pair<int, int>, Tier> load_expert_placement(const std::filesystem::path& path, const ModelConfig& c) {
+  return experts_of(read_json_file(path), path.string(), c);
+}
+
+std::map<int, Tier> load_engram_placement(const std::filesystem::path& path, const ModelConfig& c) {
+  return engram_tables_of(read_json_file(path), path.string(), c);
+}
+
+PlacementFile load_placement(const std::filesystem::path& path, const ModelConfig& c) {
   const std::string p = path.string();
   const nlohmann::json j = read_json_file(path);
-  std::map<std::string, Tier> out;
-  if (!j.is_object() || !j.contains("tensors")) return out;
-  if (!j["tensors"].is_array()) throw Error(p + ": key 'tensors' is not an array of [tensor, tier] (strata plan --json)");
-  for (const auto& e : j["tensors"]) {
-    const bool shape = e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string();
-    const std::optional<Tier> t = shape ? tier_from_name(e[1].get<std::string>()) : std::nullopt;
-    if (!t) throw Error(p + ": 'tensors' entry " + e.dump() + " is not [tensor, \"gpu\"|\"dram\"|\"nvme\"]");
-    out[e[0].get<std::string>()] = *t;
+  PlacementFile f;
+  f.experts = experts_of(j, p, c);
+  f.tables = engram_tables_of(j, p, c);
+  for (auto& [name, t] : named_tiers(j, p, "tensors")) f.tensors[std::move(name)] = t;
+  if (j.contains("budget_gb") && j["budget_gb"].is_object() && j["budget_gb"].contains("gpu")) {
+    const nlohmann::json& g = j["budget_gb"]["gpu"];
+    if (!(g.is_number() && g.get<double>() >= 0 && g.get<double>() <= 1e6))
+      throw Error(p + ": 'budget_gb.gpu' is not a number of GB in [0, 1e6]");
+    f.gpu_budget_bytes = static_cast<uint64_t>(g.get<double>() * 1e9);
   }
-  return out;
-}
-
-uint64_t load_gpu_budget(const std::filesystem::path& path) {
-  const nlohmann::json j = read_json_file(path);
-  if (!j.is_object() || !j.contains("budget_gb")) return 0;
-  const nlohmann::json& b = j["budget_gb"];
-  if (!b.is_object() || !b.contains("gpu")) return 0;
-  const bool ok = b["gpu"].is_number() && b["gpu"].get<double>() >= 0 && b["gpu"].get<double>() <= 1e6;
-  if (!ok) throw Error(path.string() + ": 'budget_gb.gpu' is not a number of GB in [0, 1e6]");
-  return static_cast<uint64_t>(b["gpu"].get<double>() * 1e9);
+  return f;
 }
 
 double parse_gb(const std::string& text, const std::string& what) {

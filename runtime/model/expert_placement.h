@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "memory-tier/hardware_profile.h"
 #include "memory-tier/planner.h"
@@ -65,11 +66,17 @@ std::map<std::pair<int, int>, Tier> load_expert_placement(const std::filesystem:
 // malformed or names an Engram table the model does not have.
 std::map<int, Tier> load_engram_placement(const std::filesystem::path& path, const ModelConfig& c);
 
-// The other tensors of a placement file ("tensors": [[tensor, tier], ...]; none without the
-// key), and its GPU budget ("budget_gb": {"gpu": GB}; 0 without it). Throws strata::Error
-// naming the file and the malformed entry.
-std::map<std::string, Tier> load_tensor_placement(const std::filesystem::path& path);
-uint64_t load_gpu_budget(const std::filesystem::path& path);
+// Everything a run takes from a placement file, read once: the experts and Engram tables as
+// above, the other tensors ("tensors": [[tensor, tier], ...]; none without the key) and the
+// GPU budget ("budget_gb": {"gpu": GB}; 0 without it). Throws strata::Error naming the file
+// and the malformed entry.
+struct PlacementFile {
+  std::map<std::pair<int, int>, Tier> experts;
+  std::map<int, Tier> tables;
+  std::map<std::string, Tier> tensors;
+  uint64_t gpu_budget_bytes = 0;
+};
+PlacementFile load_placement(const std::filesystem::path& path, const ModelConfig& c);
 
 // "2G", "512M", "1.5GB", "3" (GB) -> GB; throws strata::Error naming `what`.
 double parse_gb(const std::string& text, const std::string& what);

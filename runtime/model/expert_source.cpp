@@ -251,7 +251,6 @@ class StoredExperts final : public ExpertSource {
       }
     }
   }
-  uint64_t device_bytes() const override { return gpu_bytes_; }
   int device_experts() const override {
     int n = 0;
     for (const auto& l : on_gpu_)

@@ -53,9 +53,8 @@ class ExpertSource {
   // slots with weight 0 are skipped. swiglu_limit > 0 applies V4's clamp. All four steps above.
   void add_routed(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts, int64_t top_k,
                   float* out, float swiglu_limit = 0);
-  // The device that holds some experts (null: all on the host), and its share of the bytes.
+  // The device that holds some experts (null: all on the host), and how many it holds.
   Device* device() const { return device_.get(); }
-  virtual uint64_t device_bytes() const { return 0; }
   virtual int device_experts() const { return 0; }
   // Weight bytes the device's experts have read for the batches so far (as the store counts
   // the host's: an expert's bytes once per batch that used it).

@@ -69,7 +69,6 @@ MoeBlock::MoeBlock(const ModelConfig& c, const ModelOptions& opts, std::vector<M
     gpu_ = opts.gpu;
     shared_on_gpu_[li] = std::make_unique<DeviceMlp>(
         upload_mlp(*gpu_, L.shared, "shared experts", "the shared expert of layer " + std::to_string(li)));
-    shared_bytes_ += mlp_bytes(L.shared);
   }
 }
 

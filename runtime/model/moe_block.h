@@ -51,8 +51,6 @@ class MoeBlock {
   void forward(int64_t li, const float* x, std::span<const int32_t> tokens, float* out);
   RoutingStats stats() const { return stats_; }
   ScheduleStats schedule() const { return schedule_; }
-  // Bytes of the shared experts held by the device, and how many.
-  uint64_t device_shared_bytes() const { return shared_bytes_; }
 
  private:
   // Routes x's tokens through layer li's gate: ids and weights [n, k] (k: the layer's top-k).
@@ -68,7 +66,6 @@ class MoeBlock {
   std::shared_ptr<Device> gpu_;                          // before the buffers it owns
   std::vector<std::unique_ptr<DeviceMlp>> shared_on_gpu_;  // [layer], null: on the CPU
   DeviceBuffer workspace_;                               // the shared expert's input and output on the device
-  uint64_t shared_bytes_ = 0;
   ScheduleStats schedule_;
 };
 
