@@ -3,7 +3,11 @@
 // one), and refusals of requests that cannot run.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "runtime/backend/device.h"
 #include "runtime/common/error.h"
@@ -81,6 +85,48 @@ TEST_F(ComputeContextTest, RefusesWhatCannotRun) {
   r = on_profile("none");
   r.profile = "no-such-box";
   EXPECT_THROW(ComputeContext(*m_, r), Error);
+}
+
+TEST_F(ComputeContextTest, APlacementFileIsReadWholeAndRefusedByEntry) {
+  // A saved plan run with the simulated GPU: its GPU budget sizes the device, its tensors
+  // place the attention.
+  nlohmann::json plan = {{"budget_gb", {{"gpu", 0.5}}}, {"experts", nlohmann::json::array()},
+                         {"tensors", nlohmann::json::array()}};
+  for (const TensorEntry& t : m_->index.tensors())
+    if (t.name.rfind("layers.1.attn", 0) == 0) plan["tensors"].push_back({t.name, "gpu"});
+  const std::filesystem::path good = *dir_ / "plan.json";
+  std::ofstream(good) << plan.dump();
+  RunRequest r;
+  r.placement = good.string();
+  r.gpu = "sim";
+  {
+    const ComputeContext ctx(*m_, r);
+    ASSERT_TRUE(ctx.gpu());
+    EXPECT_EQ(ctx.gpu()->capacity(), uint64_t{500000000});
+    auto lm = ctx.load(*m_);
+    EXPECT_GT(ctx.gpu()->used_by_class().at("attention"), 0u);
+  }
+  auto refused = [&](nlohmann::json bad, const std::string& what) {
+    const std::filesystem::path f = *dir_ / "bad.json";
+    std::ofstream(f) << bad.dump();
+    r.placement = f.string();
+    try {
+      ComputeContext ctx(*m_, r);
+      ADD_FAILURE() << "accepted: " << bad.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  nlohmann::json b = plan;
+  b["budget_gb"]["gpu"] = "lots";
+  refused(b, "budget_gb.gpu");
+  b = plan;
+  b["tensors"].push_back({"layers.0.attn.wo.weight", "vram"});
+  refused(b, "'tensors' entry");
+  b = plan;
+  b["tensors"] = "all on the gpu";
+  refused(b, "'tensors'");
 }
 
 }  // namespace
