@@ -82,18 +82,20 @@ static_assert(sizeof(BlockIQ4_NL) == 18);
 static_assert(sizeof(BlockIQ4_XS) == 136);
 
 // The 16 levels an IQ4_NL / IQ4_XS index selects (a published table of the format).
-inline constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+// Internal linkage, as the helpers below are static: the per-instruction-set kernel files
+// include this, and must not share an out-of-line copy (tests/checks/isa_objects.sh).
+constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 // The signed 6-bit scale (−32..31) of sub-block j (0..15) of a Q3_K block: low 4 bits in
 // scales[j] (j < 8) or scales[j − 8] >> 4, high 2 bits in scales[8 + j % 4] at bit 2·(j / 4).
-inline int q3_k_scale(int j, const uint8_t* q) {
+static inline int q3_k_scale(int j, const uint8_t* q) {
   const int lo = j < 8 ? (q[j] & 0xF) : (q[j - 8] >> 4);
   const int hi = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
   return (lo | (hi << 4)) - 32;
 }
 
 // The signed 6-bit scale (−32..31) of sub-block j (0..7) of an IQ4_XS block.
-inline int iq4_xs_scale(int j, const BlockIQ4_XS& b) {
+static inline int iq4_xs_scale(int j, const BlockIQ4_XS& b) {
   const int lo = (b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF;
   const int hi = (b.scales_h >> (2 * j)) & 3;
   return (lo | (hi << 4)) - 32;
@@ -104,7 +106,7 @@ static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 
 // The 6-bit (scale, min) of sub-block j (0..7) of a Q4_K/Q5_K block.
-inline void k_scale_min(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
+static inline void k_scale_min(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
   if (j < 4) {
     sc = q[j] & 63;
     m = q[j + 4] & 63;

@@ -52,6 +52,13 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     case WeightType::Q5_K: f = k.q5_k; break;
     case WeightType::Q6_K: f = k.q6_k; break;
     case WeightType::MXFP4: f = k.mxfp4; break;
+    case WeightType::Q4_1: f = k.q4_1; break;
+    case WeightType::Q5_0: f = k.q5_0; break;
+    case WeightType::Q5_1: f = k.q5_1; break;
+    case WeightType::IQ4_NL: f = k.iq4_nl; break;
+    case WeightType::Q2_K: f = k.q2_k; break;
+    case WeightType::Q3_K: f = k.q3_k; break;
+    case WeightType::IQ4_XS: f = k.iq4_xs; break;
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
   const int64_t bytes = row_bytes(w.type, cols);
@@ -95,7 +102,14 @@ bool qdot_supported(WeightType t) {
     case WeightType::Q4_K:
     case WeightType::Q5_K:
     case WeightType::Q6_K:
-    case WeightType::MXFP4: return true;
+    case WeightType::MXFP4:
+    case WeightType::Q4_1:
+    case WeightType::Q5_0:
+    case WeightType::Q5_1:
+    case WeightType::IQ4_NL:
+    case WeightType::Q2_K:
+    case WeightType::Q3_K:
+    case WeightType::IQ4_XS: return true;
     default: return false;
   }
 }

@@ -136,6 +136,103 @@ float mxfp4(const uint8_t* packed, const uint8_t* e8m0, const QTok& x, int64_t n
   return acc;
 }
 
+// Q4_1, Q5_0, Q5_1 and IQ4_NL, blocks of 32 meeting one activation block each: the integer
+// sum of the stored quants (or IQ4_NL's signed levels) times q, scaled by d · d_b; the offset
+// (Q4_1 / Q5_1: + m, Q5_0: − 16 · d) times the block's activation sum ds.
+template <int kBytes, int kQh, int kQs, bool kMin, bool kLevels>
+float small_block(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  float acc = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = w + b * kBytes;
+    uint32_t qh = 0;
+    if (kQh >= 0) std::memcpy(&qh, blk + kQh, 4);
+    int s = 0;
+    for (int j = 0; j < 32; ++j) {
+      const uint8_t byte = blk[kQs + j % 16];
+      int q = j < 16 ? byte & 0xF : byte >> 4;
+      if (kQh >= 0) q |= static_cast<int>((qh >> j) & 1) << 4;
+      if (kLevels) q = kIq4Levels[q];
+      s += q * x.q[b * 32 + j];
+    }
+    const float dw = f16_at(blk);
+    const float off = kMin ? f16_at(blk + 2) : kQh >= 0 ? -16 * dw : 0.0f;
+    acc += dw * x.d[b] * static_cast<float>(s) + off * x.ds[b];
+  }
+  return acc;
+}
+
+// The 2-bit quant of element i (0..255) of a Q2_K / Q3_K block: per half of 128, sub-block s
+// of 16 reads bits 2·(s / 2) of byte 16·(s % 2) + l.
+int two_bit(const uint8_t* qs, int i) {
+  const int half = i / 128, s = (i % 128) / 16, l = i % 16;
+  return (qs[32 * half + 16 * (s % 2) + l] >> (2 * (s / 2))) & 3;
+}
+
+// Q2_K: sub-block s of 16 (half of activation block s / 2) has a 4-bit scale and a 4-bit min:
+// d · sc_s · Σ q·x − dmin · min_s · Σ x. Both as integer sums weighted by m_(s/2), the mins
+// through the half-block sums s, scaled once per super-block by g / 64.
+float q2_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  float acc = 0;
+  for (int64_t sb = 0; sb < n / 256; ++sb) {
+    const uint8_t* blk = w + sb * 84;
+    int64_t isum = 0, msum = 0;
+    for (int s = 0; s < 16; ++s) {
+      const int64_t b = sb * 8 + s / 2;
+      int dot = 0;
+      for (int l = 0; l < 16; ++l) dot += two_bit(blk + 16, 16 * s + l) * x.q[sb * 256 + 16 * s + l];
+      isum += int64_t{blk[s] & 0xF} * x.m[b] * dot;
+      msum += int64_t{blk[s] >> 4} * x.m[b] * x.s[sb * 16 + s];
+    }
+    const float g64 = x.g[sb] / 64;
+    acc += f16_at(blk + 80) * g64 * static_cast<float>(isum) - f16_at(blk + 82) * g64 * static_cast<float>(msum);
+  }
+  return acc;
+}
+
+// Q3_K: the 3-bit quant is the 2-bit one plus 4 where the hmask bit is set; the value is
+// sc_s · (q − 4), the 4 taken off through the half-block sums.
+float q3_k(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  float acc = 0;
+  for (int64_t sb = 0; sb < n / 256; ++sb) {
+    const uint8_t* blk = w + sb * 110;
+    int64_t isum = 0;
+    for (int s = 0; s < 16; ++s) {
+      const int64_t b = sb * 8 + s / 2;
+      int dot = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int i = 16 * s + l;
+        const int q = two_bit(blk + 32, i) | ((blk[i % 32] >> (i / 32)) & 1) << 2;
+        dot += q * x.q[sb * 256 + i];
+      }
+      isum += int64_t{q3_k_scale(s, blk + 96)} * x.m[b] * (dot - 4 * x.s[sb * 16 + s]);
+    }
+    acc += f16_at(blk + 108) * (x.g[sb] / 64) * static_cast<float>(isum);
+  }
+  return acc;
+}
+
+// IQ4_XS: sub-block j of 32 (activation block 8 · super-block + j) has a signed 6-bit scale
+// over the 16 non-linear levels; weighted by m_j, scaled once per super-block.
+float iq4_xs(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  float acc = 0;
+  for (int64_t sb = 0; sb < n / 256; ++sb) {
+    BlockIQ4_XS blk;
+    std::memcpy(&blk, w + sb * 136, sizeof blk);
+    int64_t isum = 0;
+    for (int j = 0; j < 8; ++j) {
+      const int64_t b = sb * 8 + j;
+      int dot = 0;
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t byte = blk.qs[16 * j + l % 16];
+        dot += kIq4Levels[l < 16 ? byte & 0xF : byte >> 4] * x.q[b * 32 + l];
+      }
+      isum += int64_t{iq4_xs_scale(j, blk)} * x.m[b] * dot;
+    }
+    acc += f16_to_f32(blk.d) * (x.g[sb] / 64) * static_cast<float>(isum);
+  }
+  return acc;
+}
+
 // Per group of 8 blocks: the scales from group_scales(), q = round-to-nearest-even(x · id),
 // each half block's sum, d · (block sum); then qp, the MXFP4 order of q (ActQ8::qp).
 void quantize(const float* x, int64_t n, const QOut& o) {
@@ -195,7 +292,19 @@ void each(const uint8_t* w, int64_t row_bytes, const uint8_t* e8m0, int64_t nr, 
 }  // namespace
 
 const QDotKernels& qdot_kernels_scalar() {
-  static const QDotKernels k = {each<q8_0>, each<q4_0>, each<q45_k<false>>, each<q45_k<true>>, each<q6_k>, each<mxfp4>,
+  static const QDotKernels k = {each<q8_0>,
+                                each<q4_0>,
+                                each<q45_k<false>>,
+                                each<q45_k<true>>,
+                                each<q6_k>,
+                                each<mxfp4>,
+                                each<small_block<20, -1, 4, true, false>>,   // Q4_1
+                                each<small_block<22, 2, 6, false, false>>,   // Q5_0
+                                each<small_block<24, 4, 8, true, false>>,    // Q5_1
+                                each<small_block<18, -1, 2, false, true>>,   // IQ4_NL
+                                each<q2_k>,
+                                each<q3_k>,
+                                each<iq4_xs>,
                                 quantize};
   return k;
 }

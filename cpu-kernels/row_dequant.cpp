@@ -52,6 +52,19 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
       case WeightType::Q6_K:
         if (c0 % 256 || nc % 256) break;
         return k->q6_k(w.data + (r * n + c0) / 256 * 210, out, nc);
+      case WeightType::Q4_1: return k->q4_1(w.data + (r * n + c0) / 32 * 20, out, nc);
+      case WeightType::Q5_0: return k->q5_0(w.data + (r * n + c0) / 32 * 22, out, nc);
+      case WeightType::Q5_1: return k->q5_1(w.data + (r * n + c0) / 32 * 24, out, nc);
+      case WeightType::IQ4_NL: return k->iq4_nl(w.data + (r * n + c0) / 32 * 18, out, nc);
+      case WeightType::Q2_K:
+        if (c0 % 256 || nc % 256) break;
+        return k->q2_k(w.data + (r * n + c0) / 256 * 84, out, nc);
+      case WeightType::Q3_K:
+        if (c0 % 256 || nc % 256) break;
+        return k->q3_k(w.data + (r * n + c0) / 256 * 110, out, nc);
+      case WeightType::IQ4_XS:
+        if (c0 % 256 || nc % 256) break;
+        return k->iq4_xs(w.data + (r * n + c0) / 256 * 136, out, nc);
       case WeightType::F8_E4M3: {
         float scales[512];
         const int64_t nb = (n + 127) / 128, b0 = c0 / 128, nbr = (nc + 127) / 128;

@@ -46,6 +46,15 @@ struct RowKernels {
   void (*e4m3_dot_order)(const float* x, int64_t n, float* xp, bool rounded);
   // Floats e4m3_dot_order writes for n activations; null: n.
   int64_t (*e4m3_dot_act_floats)(int64_t n, bool rounded);
+  // The lower-bit GGUF formats from their blocks as stored (lowbit_rows.inc): Q4_1, Q5_0,
+  // Q5_1, IQ4_NL rows of n a multiple of 32; Q2_K, Q3_K, IQ4_XS of n a multiple of 256.
+  void (*q4_1)(const uint8_t* src, float* dst, int64_t n);
+  void (*q5_0)(const uint8_t* src, float* dst, int64_t n);
+  void (*q5_1)(const uint8_t* src, float* dst, int64_t n);
+  void (*q2_k)(const uint8_t* src, float* dst, int64_t n);
+  void (*q3_k)(const uint8_t* src, float* dst, int64_t n);
+  void (*iq4_nl)(const uint8_t* src, float* dst, int64_t n);
+  void (*iq4_xs)(const uint8_t* src, float* dst, int64_t n);
 };
 
 const RowKernels& row_kernels_avx2();

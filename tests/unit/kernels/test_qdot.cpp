@@ -45,7 +45,12 @@ struct Case {
 const Case kCases[] = {{WeightType::Q8_0, 13, 96},   {WeightType::Q8_0, 5, 1056}, {WeightType::Q4_0, 11, 64},
                        {WeightType::Q4_0, 3, 2080},  {WeightType::Q4_K, 9, 256},  {WeightType::Q4_K, 4, 2304},
                        {WeightType::Q5_K, 7, 512},   {WeightType::Q5_K, 3, 1280}, {WeightType::Q6_K, 6, 256},
-                       {WeightType::Q6_K, 3, 2048},  {WeightType::MXFP4, 9, 96},  {WeightType::MXFP4, 4, 2080}};
+                       {WeightType::Q6_K, 3, 2048},  {WeightType::MXFP4, 9, 96},  {WeightType::MXFP4, 4, 2080},
+                       {WeightType::Q4_1, 7, 96},    {WeightType::Q4_1, 3, 1056}, {WeightType::Q5_0, 9, 64},
+                       {WeightType::Q5_0, 3, 2080},  {WeightType::Q5_1, 5, 224},  {WeightType::Q5_1, 2, 1056},
+                       {WeightType::IQ4_NL, 6, 96},  {WeightType::IQ4_NL, 3, 2080}, {WeightType::Q2_K, 7, 256},
+                       {WeightType::Q2_K, 3, 2304},  {WeightType::Q3_K, 6, 512},  {WeightType::Q3_K, 3, 1280},
+                       {WeightType::IQ4_XS, 5, 256}, {WeightType::IQ4_XS, 3, 2048}};
 
 // Equal, or both NaN.
 bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
@@ -309,6 +314,45 @@ TEST(QDot, ExtremeBlocksDoNotOverflowTheIntegerSums) {
               << cpu_level_name(level) << " " << weight_type_name(t) << " sign " << sign;
         });
       }
+    }
+  }
+}
+
+// The same for the lower-bit super-blocks, each at its largest integer sums: Q2_K every quant
+// 3 with scales and mins 15; Q3_K every quant 7 with every scale −32; IQ4_XS every level −127
+// with every scale −32 (d = 1 each, Q2_K's dmin 0).
+TEST(QDot, ExtremeLowBitBlocksDoNotOverflowTheIntegerSums) {
+  struct Extreme {
+    WeightType type;
+    int bytes, d_at;
+    uint8_t fill, scale_fill;
+    int scale_at, scale_bytes;
+  };
+  const Extreme cases[] = {{WeightType::Q2_K, 84, 80, 0xFF, 0xFF, 0, 16},
+                           {WeightType::Q3_K, 110, 108, 0xFF, 0x00, 96, 12},
+                           {WeightType::IQ4_XS, 136, 0, 0x00, 0x00, 2, 6}};
+  for (const Extreme& c : cases) {
+    Mat m = make(c.type, 2, 512);
+    ASSERT_EQ(row_bytes(c.type, 512), 2 * c.bytes);
+    for (int sb = 0; sb < 4; ++sb) {
+      uint8_t* blk = m.data.data() + sb * c.bytes;
+      std::fill(blk, blk + c.bytes, c.fill);
+      std::fill(blk + c.scale_at, blk + c.scale_at + c.scale_bytes, c.scale_fill);
+      blk[c.d_at] = 0x00, blk[c.d_at + 1] = 0x3C;  // d = 1
+      if (c.type == WeightType::Q2_K) blk[82] = blk[83] = 0;  // dmin = 0
+    }
+    for (float sign : {1.0f, -1.0f}) {
+      const std::vector<float> x(512, sign);
+      ActQ8 a;
+      quantize_act_q8(x.data(), 512, a);
+      const float twin = qdot_row_scalar(m.view, 0, a);
+      std::vector<float> ref(1);
+      linear_rows_ref(m.view, 0, 1, x.data(), 1, 512, ref.data(), 1);
+      EXPECT_NEAR(twin, ref[0], std::fabs(ref[0]) * 1e-5f) << weight_type_name(c.type) << ": the twin is exact here";
+      test::for_each_vector_level([&](CpuLevel level) {
+        EXPECT_NEAR(qdot_row(m.view, 0, a), twin, std::fabs(twin) * 1e-6f)
+            << cpu_level_name(level) << " " << weight_type_name(c.type) << " sign " << sign;
+      });
     }
   }
 }
