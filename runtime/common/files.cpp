@@ -8,6 +8,7 @@
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <utility>
 
 #include "runtime/common/error.h"
 
@@ -152,31 +153,48 @@ void check_output_paths(const std::vector<std::pair<std::filesystem::path, std::
   }
 }
 
-void write_output_file(const std::filesystem::path& path, const std::vector<std::pair<const void*, size_t>>& pieces,
-                       std::string_view flag) {
-  check_output_path(path, flag);
-  const std::filesystem::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) fail(tmp, "cannot create: " + errno_text(errno));
-  try {
-    for (const auto& [data, n] : pieces) write_all(fd, data, n, path);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+OutputFile::OutputFile(std::filesystem::path path, std::string_view flag) : path_(std::move(path)) {
+  check_output_path(path_, flag);
+  tmp_ = path_.string() + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail(tmp_, "cannot create: " + errno_text(errno));
+}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
   }
+}
+
+void OutputFile::write(const void* data, size_t n) {
+  if (fd_ < 0) fail(path_, "write after the file was committed");
+  write_all(fd_, data, n, path_);
+}
+
+void OutputFile::commit() {
+  if (fd_ < 0) fail(path_, "committed twice");
+  const int fd = fd_;
+  fd_ = -1;
   if (::close(fd) != 0) {
     const int err = errno;
-    ::unlink(tmp.c_str());
-    fail(path, "close failed: " + errno_text(err));
+    ::unlink(tmp_.c_str());
+    fail(path_, "close failed: " + errno_text(err));
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
-    ::unlink(tmp.c_str());
-    fail(path, "cannot rename the temporary file into place: " + errno_text(err));
+    ::unlink(tmp_.c_str());
+    fail(path_, "cannot rename the temporary file into place: " + errno_text(err));
   }
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) remember(st, false);
+  if (::stat(path_.c_str(), &st) == 0) remember(st, false);
+}
+
+void write_output_file(const std::filesystem::path& path, const std::vector<std::pair<const void*, size_t>>& pieces,
+                       std::string_view flag) {
+  OutputFile out(path, flag);
+  for (const auto& [data, n] : pieces) out.write(data, n);
+  out.commit();
 }
 
 void write_output_file(const std::filesystem::path& path, std::string_view text, std::string_view flag) {

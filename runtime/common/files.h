@@ -50,6 +50,26 @@ void write_output_file(const std::filesystem::path& path, const std::vector<std:
                        std::string_view flag);
 void write_output_file(const std::filesystem::path& path, std::string_view text, std::string_view flag);
 
+// An output written piece by piece (one too large to hold in memory): created as a temporary
+// file beside path (after check_output_path), renamed into place by commit(). Destroyed
+// without commit() — a failure or an exception on the way — the temporary file is removed and
+// an existing file at path is left as it was.
+class OutputFile {
+ public:
+  OutputFile(std::filesystem::path path, std::string_view flag);
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  // Throws strata::Error naming the file when the write fails (a full disk, an I/O error).
+  void write(const void* data, size_t n);
+  void commit();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_, tmp_;
+  int fd_ = -1;
+};
+
 // Creates a scratch file that must not exist beforehand (O_EXCL): a benchmark's file never
 // replaces one of the user's. Returns the descriptor (read-write, close-on-exec).
 int create_scratch_file(const std::filesystem::path& path, std::string_view flag);

@@ -24,6 +24,7 @@ void register_run(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_logits(CLI::App& app);
+void register_perplexity(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
 void register_tune(CLI::App& app);

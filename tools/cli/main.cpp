@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   strata::cli::register_serve(app);
   strata::cli::register_chat(app);
   strata::cli::register_logits(app);
+  strata::cli::register_perplexity(app);
   strata::cli::register_profile(app);
   strata::cli::register_plan(app);
   strata::cli::register_tune(app);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# strata perplexity: llama-perplexity's output on a text, a base file for KL divergence written
+# and read back (against the same model, then a Q2_K GGUF of the same weights), and the errors
+# for a short text, a damaged base file and a base of another context.
+set -euo pipefail
+STRATA=$1
+WORK=$2
+rm -rf "$WORK" && mkdir -p "$WORK"
+fail() { echo "FAIL: $*"; for f in "$WORK"/*.txt; do echo "--- $f"; cat "$f"; done; exit 1; }
+"$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --set vocab_size=1024 --out "$WORK/v3" >/dev/null
+"$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --set vocab_size=1024 --format gguf --dtype q2_k \
+  --out "$WORK/v3q2.gguf" >/dev/null
+for i in $(seq 1 40); do echo "Line $i: the quick brown fox jumps over the lazy dog, $((i * 7)) times."; done >"$WORK/text"
+
+"$STRATA" perplexity -m "$WORK/v3" -f "$WORK/text" -c 32 --chunks 3 --kl-divergence-base "$WORK/base.kl" \
+  >"$WORK/out.txt" 2>"$WORK/err.txt" || fail "base run"
+grep -q '^\[1\][0-9.]*,\[2\][0-9.]*,\[3\][0-9.]*$' "$WORK/out.txt" || fail "no chunk estimates"
+grep -q '^Final estimate: PPL = [0-9.]* +/- [0-9.]*$' "$WORK/out.txt" || fail "no final estimate"
+grep -q "3 chunks of 32 tokens, 15 scored per chunk" "$WORK/err.txt" || fail "no chunk summary"
+[ -s "$WORK/base.kl" ] || fail "no base file"
+
+# The same model against its base: the same PPL, a KL divergence of about zero.
+"$STRATA" perplexity -m "$WORK/v3" --kl-divergence "$WORK/base.kl" >"$WORK/self.txt" 2>"$WORK/err.txt" || fail "self KL"
+base_ppl=$(sed -n 's/^Final estimate: PPL = \([0-9.]*\).*/\1/p' "$WORK/out.txt")
+self_ppl=$(sed -n 's/^Final estimate: PPL = \([0-9.]*\).*/\1/p' "$WORK/self.txt")
+[ "$base_ppl" = "$self_ppl" ] || fail "PPL $self_ppl against the base run's $base_ppl"
+awk '/^Mean KLD/ { exit !($4 < 1e-4) }' "$WORK/self.txt" || fail "self KL not ~0"
+grep -q '^Same top token *: 100.000 %' "$WORK/self.txt" || fail "self top token"
+
+# A Q2_K copy of the weights diverges, by a measurable amount.
+"$STRATA" perplexity -m "$WORK/v3q2.gguf" --kl-divergence "$WORK/base.kl" >"$WORK/q2.txt" 2>"$WORK/err.txt" || fail "q2 KL"
+awk '/^Mean KLD/ { exit !($4 > 1e-4 && $4 < 5) }' "$WORK/q2.txt" || fail "q2_k KL out of range"
+
+# Errors: a short text, a base of another context, a truncated base, a base that is a directory.
+if "$STRATA" perplexity -m "$WORK/v3" -f "$WORK/text" -c 4096 >/dev/null 2>"$WORK/err.txt"; then fail "short text accepted"; fi
+grep -q "needs at least 8192" "$WORK/err.txt" || fail "short text message"
+if "$STRATA" perplexity -m "$WORK/v3" --kl-divergence "$WORK/base.kl" -c 64 >/dev/null 2>"$WORK/err.txt"; then fail "-c mismatch accepted"; fi
+grep -q "was written with -c 32" "$WORK/err.txt" || fail "-c mismatch message"
+head -c 5000 "$WORK/base.kl" >"$WORK/short.kl"
+if "$STRATA" perplexity -m "$WORK/v3" --kl-divergence "$WORK/short.kl" >/dev/null 2>"$WORK/err.txt"; then fail "truncated base accepted"; fi
+grep -q "short.kl: 5000 bytes where its header .* implies [0-9]*: truncated" "$WORK/err.txt" || fail "truncated message"
+if "$STRATA" perplexity -m "$WORK/v3" --kl-divergence "$WORK" >/dev/null 2>"$WORK/err.txt"; then fail "directory accepted"; fi
+grep -q "directory" "$WORK/err.txt" || fail "directory message"
+if "$STRATA" perplexity -m "$WORK/v3" -f "$WORK/text" -c 32 --kl-divergence-base "$WORK/text" >/dev/null 2>"$WORK/err.txt"; then
+  fail "the text overwritten"
+fi
+echo "ok: perplexity $base_ppl; q2_k $(grep '^Mean KLD' "$WORK/q2.txt")"
