@@ -38,6 +38,7 @@ while IFS= read -r line; do
   cmd=${cmd//\/nvme\/strata-tune.bin/$WORK/tune.bin --scratch-mb 16}
   cmd=${cmd//--threads 16/--threads 2}
   cmd=${cmd//tests\/data\//$ROOT/tests/data/}
+  cmd=${cmd//-f README.md/-f $ROOT/README.md}
   cmd=${cmd//build\/bin\/strata/\"$STRATA\"}
   n=$((n + 1))
   if [[ $line == *" serve "* ]]; then
