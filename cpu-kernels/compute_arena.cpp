@@ -240,7 +240,7 @@ ArenaInfo compute_arena_info() {
 StayInOwnArena::StayInOwnArena() : prev_(t_own_arena) { t_own_arena = true; }
 StayInOwnArena::~StayInOwnArena() { t_own_arena = prev_; }
 
-void run_in_compute_arena(const std::function<void()>& f) {
+void run_in_compute_arena(FunctionRef<void()> f) {
   tbb::task_arena* a = state().main.arena.get();
   if (a && t_depth == 0 && !t_own_arena) a->execute(f);
   else f();
@@ -255,13 +255,13 @@ int compute_node_os_index(int k) {
 
 int expert_home_node(int expert) { return expert < 0 ? 0 : expert % compute_nodes(); }
 
-void run_on_compute_node(int k, const std::function<void()>& f) {
+void run_on_compute_node(int k, FunctionRef<void()> f) {
   State& s = state();
   if (s.nodes.empty() || t_own_arena) return run_in_compute_arena(f);
   s.nodes.at(static_cast<size_t>(k)).arena->execute(f);
 }
 
-void run_on_compute_nodes(const std::function<void(int)>& f) {
+void run_on_compute_nodes(FunctionRef<void(int)> f) {
   State& s = state();
   const size_t n = s.nodes.size();
   if (n == 0) return run_in_compute_arena([&] { f(0); });

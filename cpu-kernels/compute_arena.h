@@ -15,6 +15,8 @@
 #include <functional>
 #include <string>
 
+#include "cpu-kernels/function_ref.h"
+
 namespace strata {
 
 struct ArenaOptions {
@@ -39,7 +41,7 @@ ArenaInfo configure_compute_arena(const ArenaOptions& o);
 ArenaInfo compute_arena_info();
 // Runs f inside the arena (directly when the caller already is in one of the compute arenas,
 // so a product inside a node's expert stays on that node).
-void run_in_compute_arena(const std::function<void()>& f);
+void run_in_compute_arena(FunctionRef<void()> f);
 
 // While one lives, work this thread starts stays on the thread's current oneTBB arena instead
 // of entering the compute arenas (run_in_compute_arena and run_on_compute_node(s) run it
@@ -64,9 +66,9 @@ int compute_node_os_index(int k);
 int expert_home_node(int expert);
 // Runs f(k) inside node arena k for every k, all at once; returns when all are done (rethrows
 // the first failure).
-void run_on_compute_nodes(const std::function<void(int)>& f);
+void run_on_compute_nodes(FunctionRef<void(int)> f);
 // Runs f inside node arena k.
-void run_on_compute_node(int k, const std::function<void()>& f);
+void run_on_compute_node(int k, FunctionRef<void()> f);
 
 // For tests: the core index the calling thread was pinned to on entering the arena (-1: none),
 // how many times workers have been pinned since configure, and which arena the calling thread

@@ -12,6 +12,7 @@
 #include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
+#include "cpu-kernels/scratch.h"
 
 namespace strata {
 namespace {
@@ -79,14 +80,18 @@ void product_rows(const Product& p, const std::vector<const float*>& fused, int6
 
 // Products over the same activations x [n, ldx] as one parallel job over all their rows.
 void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int64_t ldx) {
-  PreparedActs acts;
+  const ScratchLease<PreparedActs> lease;  // reused: a warm decode step allocates nothing here
+  PreparedActs& acts = *lease;
   acts.rounded = int_dot_enabled();  // `--exact-dot` turns both off
   const auto un = static_cast<size_t>(n);
-  acts.fused.resize(count);
-  acts.buf.resize(count * un);
+  if (acts.fused.size() < count) acts.fused.resize(count);
+  if (acts.buf.size() < count * un) acts.buf.resize(count * un);
+  for (size_t i = 0; i < count; ++i) acts.fused[i].clear();
+  bool quantized = false;
   for (size_t i = 0; i < count; ++i) {  // the products share x, hence its column count
-    if (ps[i].path == LinearPath::IntDot && acts.q8.empty()) {
-      acts.q8.resize(un);
+    if (ps[i].path == LinearPath::IntDot && !quantized) {
+      quantized = true;
+      if (acts.q8.size() < un) acts.q8.resize(un);
       for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, ps[i].w->cols, acts.q8[static_cast<size_t>(t)]);
     }
     if (ps[i].path == LinearPath::FusedDot)
@@ -158,7 +163,7 @@ void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, 
   const int64_t cols = w.cols;
   for (int64_t t = 0; t < n; ++t)
     for (int64_t c = 0; c < cols; ++c) y[t * ldy + c] = 0;
-  std::vector<float> row(static_cast<size_t>(cols));
+  const ScratchFloats row(static_cast<size_t>(cols));
   // Output columns are shared by all rows: accumulate serially (used on small per-head blocks).
   for (int64_t r = 0; r < nr; ++r) {
     dequant_row(w, r0 + r, row.data());

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/scratch.h"
 
 namespace strata {
 namespace {
@@ -61,7 +62,7 @@ void sinkhorn(float* comb, int64_t hc, int64_t iters, float eps) {
 
 void hc_pre(const HcParams& p, const HcWeights& w, const float* X, float* u, float* post, float* comb) {
   const int64_t hc = p.hc, rows = (2 + hc) * hc;
-  std::vector<float> m(static_cast<size_t>(rows)), pre(static_cast<size_t>(hc));
+  const ScratchFloats m(static_cast<size_t>(rows)), pre(static_cast<size_t>(hc));
   mixes(p, w, X, rows, m.data());
   for (int64_t i = 0; i < hc; ++i) {
     pre[i] = sigmoid(m[i] * w.scale[0] + w.base[i]) + p.hc_eps;
@@ -74,18 +75,18 @@ void hc_pre(const HcParams& p, const HcWeights& w, const float* X, float* u, flo
 
 void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X) {
   const int64_t hc = p.hc, D = p.dim;
-  std::vector<float> out(static_cast<size_t>(hc * D));
+  const ScratchFloats out(static_cast<size_t>(hc * D));
   for (int64_t j = 0; j < hc; ++j)
     for (int64_t d = 0; d < D; ++d) {
       float acc = post[j] * f[d];
       for (int64_t i = 0; i < hc; ++i) acc += comb[i * hc + j] * X[i * D + d];
       out[j * D + d] = acc;
     }
-  std::copy(out.begin(), out.end(), X);
+  std::copy_n(out.data(), hc * D, X);
 }
 
 void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) {
-  std::vector<float> pre(static_cast<size_t>(p.hc));
+  const ScratchFloats pre(static_cast<size_t>(p.hc));
   mixes(p, w, X, p.hc, pre.data());
   for (int64_t i = 0; i < p.hc; ++i) pre[i] = sigmoid(pre[i] * w.scale[0] + w.base[i]) + p.hc_eps;
   combine(p, pre.data(), X, u);

@@ -11,6 +11,7 @@
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
 #include "cpu-kernels/row_dequant.h"
+#include "cpu-kernels/scratch.h"
 
 namespace strata {
 
@@ -36,13 +37,12 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
   auto visible = [&](int64_t t, int64_t k) {
     return k <= n_past + t && (!allowed || allowed[static_cast<size_t>(t * n_ctx + k)]);
   };
-  using Buf = std::vector<float>;
-  // Heads are independent: one parallel job over them, each with its own scratch.
+  // Heads are independent: one parallel job over them, each with its own (reused) scratch.
   run_in_compute_arena([&] {
     tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-      Buf scores(static_cast<size_t>(n_ctx));
+      const ScratchFloats scores(static_cast<size_t>(n_ctx));
       if (absorbed) {
-        Buf q_lat(static_cast<size_t>(n * dl)), o_lat(static_cast<size_t>(dl));
+        const ScratchFloats q_lat(static_cast<size_t>(n * dl)), o_lat(static_cast<size_t>(dl));
         up.absorb_q(h, q + h * dq, n, H * dq, q_lat.data(), dl);
         for (int64_t t = 0; t < n; ++t) {
           const float* ql = q_lat.data() + t * dl;
@@ -57,14 +57,14 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
             scores[k] = (a + b) * s.scale;
           }
           softmax(scores.data(), n_ctx);
-          std::fill(o_lat.begin(), o_lat.end(), 0.0f);
+          std::fill(o_lat.data(), o_lat.data() + dl, 0.0f);
           for (int64_t k = 0; k < n_ctx; ++k)
             if (scores[k] != 0) axpy_f32(scores[k], latent + k * dl, o_lat.data(), dl);
           up.values(h, o_lat.data(), 1, dl, out + (t * H + h) * dv, dv);
         }
         return;
       }
-      Buf k_nope(static_cast<size_t>(n_ctx * dn)), vals(static_cast<size_t>(n_ctx * dv));
+      const ScratchFloats k_nope(static_cast<size_t>(n_ctx * dn)), vals(static_cast<size_t>(n_ctx * dv));
       up.keys(h, latent, n_ctx, k_nope.data());
       up.values(h, latent, n_ctx, dl, vals.data(), dv);
       for (int64_t t = 0; t < n; ++t) {
@@ -93,12 +93,16 @@ void index_topk(const float* q, const float* w, const float* keys, int64_t n, in
                 int64_t top_k, uint8_t* allowed) {
   const int64_t n_ctx = n_past + n;
   std::fill(allowed, allowed + n * n_ctx, uint8_t{0});
-  std::vector<float> score;
-  std::vector<int64_t> order;
+  const ScratchLease<std::vector<float>> score_lease;
+  const ScratchLease<std::vector<int64_t>> order_lease;
+  std::vector<float>& score = *score_lease;
+  std::vector<int64_t>& order = *order_lease;
   for (int64_t t = 0; t < n; ++t) {
     const int64_t visible = n_past + t + 1;
     const float* qt = q + t * nh * hd;
     const float* wt = w + t * nh;
+    reserve_geometric(score, static_cast<size_t>(visible));
+    reserve_geometric(order, static_cast<size_t>(visible));
     score.assign(static_cast<size_t>(visible), 0.0f);
     for (int64_t k = 0; k < visible; ++k) {
       const float* ks = keys + k * hd;
@@ -109,7 +113,11 @@ void index_topk(const float* q, const float* w, const float* keys, int64_t n, in
     order.resize(static_cast<size_t>(visible));
     std::iota(order.begin(), order.end(), 0);
     const int64_t keep = std::min(top_k, visible);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
+    // The keep highest scores, a tie going to the earlier key (a strict order: the same set as a
+    // stable sort's first keep; no temporary buffer).
+    if (keep <= 0) continue;
+    std::nth_element(order.begin(), order.begin() + (keep - 1), order.end(),
+                     [&](int64_t a, int64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
     for (int64_t i = 0; i < keep; ++i) allowed[static_cast<size_t>(t * n_ctx + order[i])] = 1;
   }
 }

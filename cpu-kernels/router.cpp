@@ -7,18 +7,21 @@
 #include <vector>
 
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/scratch.h"
 
 namespace strata {
 
 namespace {
 
-// Indices of the k largest values, best first, lowest index on ties.
-std::vector<int64_t> top_indices(const std::vector<float>& v, int64_t k) {
-  std::vector<int64_t> idx(v.size());
+// Indices of the k largest values of v[0, n) into idx, best first, lowest index on ties (a
+// strict order: what a stable sort's first k would be; no temporary buffer).
+void top_indices(const float* v, int64_t n, int64_t k, std::vector<int64_t>& idx) {
+  idx.resize(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), 0);
-  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return v[a] > v[b]; });
-  idx.resize(static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(v.size()))));
-  return idx;
+  const auto keep = static_cast<size_t>(std::min(k, n));
+  std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(keep), idx.end(),
+                    [&](int64_t a, int64_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
+  idx.resize(keep);
 }
 
 }  // namespace
@@ -53,27 +56,41 @@ void finish_weights(const RouterParams& p, float* weights, int64_t k) {
 
 void route_token(const RouterParams& p, const float* logits, const float* bias, int32_t* ids, float* weights) {
   const int64_t n = p.n_experts;
-  std::vector<float> scores;
+  const ScratchLease<std::vector<float>> scores_lease, sel_lease;
+  const ScratchLease<std::vector<int64_t>> top_lease;
+  std::vector<float>& scores = *scores_lease;
+  std::vector<float>& sel = *sel_lease;
+  std::vector<int64_t>& top = *top_lease;
   score(p, logits, scores);
-  std::vector<float> sel = scores;
+  sel.assign(scores.begin(), scores.end());
   if (bias)
     for (int64_t e = 0; e < n; ++e) sel[e] += bias[e];
 
   if (p.n_group > 1) {
     const int64_t per = n / p.n_group;
-    std::vector<float> gscore(static_cast<size_t>(p.n_group));
+    const ScratchLease<std::vector<float>> gscore_lease;
+    std::vector<float>& gscore = *gscore_lease;
+    gscore.resize(static_cast<size_t>(p.n_group));
     for (int64_t g = 0; g < p.n_group; ++g) {
-      std::vector<float> grp(sel.begin() + g * per, sel.begin() + (g + 1) * per);
-      std::sort(grp.begin(), grp.end(), std::greater<>());
-      gscore[g] = bias ? grp[0] + (per > 1 ? grp[1] : 0.0f) : grp[0];
+      // The group's largest value, plus its second largest when biased (the two top experts).
+      float m1 = -std::numeric_limits<float>::infinity(), m2 = m1;
+      for (int64_t e = g * per; e < (g + 1) * per; ++e) {
+        if (sel[e] > m1) {
+          m2 = m1;
+          m1 = sel[e];
+        } else if (sel[e] > m2) {
+          m2 = sel[e];
+        }
+      }
+      gscore[g] = bias ? m1 + (per > 1 ? m2 : 0.0f) : m1;
     }
-    std::vector<bool> keep(static_cast<size_t>(p.n_group), false);
-    for (int64_t g : top_indices(gscore, p.topk_group)) keep[g] = true;
-    for (int64_t e = 0; e < n; ++e)
-      if (!keep[e / per]) sel[e] = -std::numeric_limits<float>::infinity();
+    top_indices(gscore.data(), p.n_group, p.topk_group, top);
+    for (int64_t g = 0; g < p.n_group; ++g)
+      if (std::find(top.begin(), top.end(), g) == top.end())
+        for (int64_t e = g * per; e < (g + 1) * per; ++e) sel[e] = -std::numeric_limits<float>::infinity();
   }
 
-  const std::vector<int64_t> top = top_indices(sel, p.top_k);
+  top_indices(sel.data(), n, p.top_k, top);
   for (size_t i = 0; i < top.size(); ++i) {
     ids[i] = static_cast<int32_t>(top[i]);
     weights[i] = scores[top[i]];
@@ -82,7 +99,8 @@ void route_token(const RouterParams& p, const float* logits, const float* bias, 
 }
 
 void route_token_fixed(const RouterParams& p, const float* logits, const int32_t* ids, float* weights) {
-  std::vector<float> scores;
+  const ScratchLease<std::vector<float>> lease;
+  std::vector<float>& scores = *lease;
   score(p, logits, scores);
   for (int64_t i = 0; i < p.top_k; ++i) weights[i] = scores[static_cast<size_t>(ids[i])];
   finish_weights(p, weights, p.top_k);

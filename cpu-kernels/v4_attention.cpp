@@ -10,6 +10,7 @@
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/row_dequant.h"
+#include "cpu-kernels/scratch.h"
 
 namespace strata {
 
@@ -17,7 +18,7 @@ void sink_attention(const float* q, const float* const* keys, int64_t nk, const 
                     float scale, float* out) {
   run_in_compute_arena([&] {
     tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-      std::vector<float> scores(static_cast<size_t>(nk));
+      const ScratchFloats scores(static_cast<size_t>(nk));
       const float* qh = q + h * D;
       float m = sink[h];
       for (int64_t i = 0; i < nk; ++i) {
@@ -38,12 +39,16 @@ void sink_attention(const float* q, const float* const* keys, int64_t nk, const 
 
 void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                 int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) {
-  std::vector<float> score;
-  std::vector<int64_t> order;
+  const ScratchLease<std::vector<float>> score_lease;
+  const ScratchLease<std::vector<int64_t>> order_lease;
+  std::vector<float>& score = *score_lease;
+  std::vector<int64_t>& order = *order_lease;
   for (int64_t t = 0; t < n; ++t) {
     const float* qt = q + t * nh * hd;
     const float* wt = w + t * nh;
     const int64_t rows = (first_pos + t + 1) / ratio;
+    reserve_geometric(score, static_cast<size_t>(rows));
+    reserve_geometric(order, static_cast<size_t>(rows));
     score.assign(static_cast<size_t>(rows), 0.0f);
     for (int64_t j = 0; j < rows; ++j) {
       const float* k = keys + j * hd;
@@ -53,8 +58,11 @@ void index_pick(const float* q, const float* w, const float* keys, int64_t n, in
     }
     order.resize(static_cast<size_t>(rows));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
     count[t] = std::min(rows, top_k);
+    // The count highest scores, best first, the earlier row on ties (a stable sort's first
+    // count, in its order; no temporary buffer).
+    std::partial_sort(order.begin(), order.begin() + count[t], order.end(),
+                      [&](int64_t a, int64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
     std::copy_n(order.begin(), count[t], picked + t * top_k);
   }
 }

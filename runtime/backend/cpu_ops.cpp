@@ -9,6 +9,7 @@
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/scratch.h"
 #include "cpu-kernels/v4_attention.h"
 
 namespace strata {
@@ -23,7 +24,7 @@ void CpuOps::linear(const WeightView& w, const float* x, int64_t n, float* out) 
 
 void CpuOps::mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const {
   const int64_t inter = m.w1.rows;
-  std::vector<float> g(static_cast<size_t>(n * inter)), u(static_cast<size_t>(n * inter));
+  const ScratchFloats g(static_cast<size_t>(n * inter)), u(static_cast<size_t>(n * inter));
   linear_pair(m.w1, m.w3, x, n, g.data(), u.data());
   swiglu_limited(g.data(), u.data(), g.data(), n * inter, swiglu_limit);
   strata::linear(m.w2, g.data(), n, out);
@@ -33,7 +34,9 @@ void CpuOps::mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const {
   // Experts with a GEMM-sized share of the batch (prefill) multiply through oneDNN, whose
   // OpenMP team already takes every core: they run one after another on this thread. Started
   // from oneTBB workers instead, each would bring its own team (cores x cores threads).
-  std::vector<MlpJob> small;
+  const ScratchLease<std::vector<MlpJob>> small_lease;
+  std::vector<MlpJob>& small = *small_lease;
+  small.clear();
   for (const MlpJob& j : jobs) {
     if (linear_path(j.mlp->w1, j.mlp->w1.rows, j.n) == LinearPath::Gemm) mlp(*j.mlp, j.x, j.n, j.out, swiglu_limit);
     else small.push_back(j);
@@ -44,7 +47,10 @@ void CpuOps::mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const {
   // Already inside a compute arena (or no split): all jobs here.
   if (compute_nodes() == 1 || compute_arena_of_this_thread() >= 0) return run_in_compute_arena([&] { run(small); });
   if (small.size() == 1) return run_on_compute_node(small[0].node, [&] { run(small); });
-  std::vector<std::vector<MlpJob>> per_node(static_cast<size_t>(compute_nodes()));
+  const ScratchLease<std::vector<std::vector<MlpJob>>> per_node_lease;
+  std::vector<std::vector<MlpJob>>& per_node = *per_node_lease;
+  per_node.resize(static_cast<size_t>(compute_nodes()));
+  for (auto& v : per_node) v.clear();
   for (const MlpJob& j : small) per_node[static_cast<size_t>(j.node) % per_node.size()].push_back(j);
   run_on_compute_nodes([&](int k) { run(per_node[static_cast<size_t>(k)]); });
 }

@@ -51,6 +51,61 @@ DeviceBuffer Device::alloc(uint64_t bytes, const std::string& cls, const std::st
   return b;
 }
 
+DeviceBuffer Device::take_workspace(uint64_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    size_t best = pool_.size(), drop = pool_.size();
+    for (size_t i = 0; i < pool_.size(); ++i) {
+      const uint64_t sz = pool_[i].size();
+      if (sz >= bytes && (best == pool_.size() || sz < pool_[best].size())) best = i;
+      if (sz < bytes && (drop == pool_.size() || sz > pool_[drop].size())) drop = i;
+    }
+    if (best < pool_.size()) {
+      DeviceBuffer b = std::move(pool_[best]);
+      pool_[best] = std::move(pool_.back());
+      pool_.pop_back();
+      return b;
+    }
+    if (drop < pool_.size()) {
+      pool_[drop] = std::move(pool_.back());
+      pool_.pop_back();
+    }
+  }
+  return alloc(bytes, "workspace", "a step's activations");
+}
+
+void Device::return_workspace(DeviceBuffer b) {
+  if (!b.data()) return;
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  if (pool_.size() < kWorkspacePool) pool_.push_back(std::move(b));
+}
+
+void Device::release_workspace_pool() {
+  std::vector<DeviceBuffer> gone;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    gone.swap(pool_);
+  }
+}
+
+DeviceScratch::DeviceScratch(Device& dev) : dev_(dev) {
+  thread_local std::vector<DeviceBuffer> list;  // reused: its capacity stays
+  bufs_ = &list;
+  first_ = list.size();
+}
+
+DeviceScratch::~DeviceScratch() {
+  while (bufs_->size() > first_) {
+    dev_.return_workspace(std::move(bufs_->back()));
+    bufs_->pop_back();
+  }
+}
+
+uint8_t* DeviceScratch::take(uint64_t bytes) {
+  bufs_->push_back(dev_.take_workspace(bytes));
+  return bufs_->back().data();
+}
+
 void Device::give_back(uint8_t* p, uint64_t n, const std::string& cls) {
   if (p) raw_free(p);
   std::lock_guard<std::mutex> lock(mu_);

@@ -78,7 +78,19 @@ class Device {
   // Seconds the device spent running submitted work.
   virtual double busy_seconds() const = 0;
 
+  // A step's workspace: a buffer of at least `bytes` from this device's pool, allocated (and
+  // counted as "workspace") only when no pooled buffer is large enough; return_workspace puts
+  // it back. So a warm decode step allocates no device memory (a prerequisite of capturing it
+  // as a graph on a GPU). The pool keeps at most kWorkspacePool buffers; a miss frees the
+  // largest pooled one smaller than the request (it would only be superseded).
+  DeviceBuffer take_workspace(uint64_t bytes);
+  void return_workspace(DeviceBuffer b);
+  static constexpr size_t kWorkspacePool = 64;
+
  protected:
+  // Frees the pooled workspace: every derived device calls it in its destructor (the buffers
+  // are freed through raw_free, which must still be there).
+  void release_workspace_pool();
   Device(std::string name, uint64_t capacity) : name_(std::move(name)), capacity_(capacity) {}
   virtual uint8_t* raw_alloc(uint64_t bytes) = 0;
   virtual void raw_free(uint8_t* p) = 0;
@@ -93,21 +105,28 @@ class Device {
   mutable std::mutex mu_;
   uint64_t used_ = 0, peak_ = 0, to_device_ = 0, to_host_ = 0;
   std::map<std::string, uint64_t> by_class_;
+  std::mutex pool_mu_;
+  std::vector<DeviceBuffer> pool_;
 };
 
-// Scratch of one step in a device's memory ("workspace"), returned when it goes.
+// Scratch of one step in a device's memory ("workspace"), taken from the device's pool and
+// returned to it when the scratch goes; its own list of buffers is this thread's, reused.
 class DeviceScratch {
  public:
-  explicit DeviceScratch(Device& dev) : dev_(dev) {}
+  explicit DeviceScratch(Device& dev);
+  ~DeviceScratch();
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
   template <typename T = float>
   T* get(int64_t n) {
-    bufs_.push_back(dev_.alloc(static_cast<uint64_t>(n) * sizeof(T), "workspace", "a layer's activations"));
-    return reinterpret_cast<T*>(bufs_.back().data());
+    return reinterpret_cast<T*>(take(static_cast<uint64_t>(n) * sizeof(T)));
   }
 
  private:
+  uint8_t* take(uint64_t bytes);
   Device& dev_;
-  std::vector<DeviceBuffer> bufs_;
+  std::vector<DeviceBuffer>* bufs_;
+  size_t first_;  // where this scratch's buffers start in the thread's list
 };
 
 // The CPU as a device: host memory (capacity unbounded here: the planner budgets DRAM), work

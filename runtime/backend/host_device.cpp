@@ -18,6 +18,7 @@ uint8_t* aligned_bytes(uint64_t n) {
 class HostDevice final : public Device {
  public:
   HostDevice() : Device("cpu", std::numeric_limits<uint64_t>::max()) {}
+  ~HostDevice() override { release_workspace_pool(); }
   bool is_host() const override { return true; }
   Event submit(std::function<void()> fn) override {
     const double t0 = steady_seconds();

@@ -47,6 +47,7 @@ class SimGpu final : public Device {
  public:
   SimGpu(const SimGpuOptions& o, const std::string& name)
       : Device(name, o.capacity_bytes), opts_(o), ops_(o.mem_gbps), queue_(name) {}
+  ~SimGpu() override { release_workspace_pool(); }
   bool is_host() const override { return false; }
   Event submit(std::function<void()> fn) override { return queue_.submit(std::move(fn)); }
   void to_device(void* dst, const void* src, uint64_t n) override {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu-kernels/scratch.h"
 #include "runtime/model/device_layer.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram.h"
@@ -21,9 +22,6 @@ namespace strata {
 namespace {
 
 using Buf = std::vector<float>;
-
-Buf zeros(int64_t n) { return Buf(static_cast<size_t>(n), 0.0f); }
-
 
 struct Indexer {
   Buf k_norm_w, k_norm_b;
@@ -349,14 +347,16 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
 }
 
 void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) {
-  const StepLayout lay = lay_out_steps(steps, c_.max_position_embeddings);
+  const ScratchLease<StepLayout> lay_lease;  // reused: a warm decode step allocates nothing
+  StepLayout& lay = *lay_lease;
+  lay_out_steps(steps, c_.max_position_embeddings, lay);
   for (const Span& g : lay.spans) {
     auto* seq = dynamic_cast<V3Sequence*>(g.seq);
     if (!seq || seq->owner != this) throw Error("forward: a sequence made by another model");
   }
   const int64_t N = lay.size(), d = c_.hidden_size;
   if (N == 0) return;
-  Buf h = zeros(N * d);
+  const ScratchFloats h(static_cast<size_t>(N * d));
   embed_tokens(embed_, lay, 1, h.data());
   // Engram state is per sequence: bound around each sequence's calls, unbound on any exit.
   const EngramBinding bind(engram_.get());
@@ -367,7 +367,7 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
     }
   const float eps = static_cast<float>(c_.rms_norm_eps);
   const Ops& host = host_device()->ops();
-  Buf x = zeros(N * d), y = zeros(N * d);
+  const ScratchFloats x(static_cast<size_t>(N * d)), y(static_cast<size_t>(N * d));
   for (int64_t li = 0; li < c_.num_hidden_layers; ++li) {
     const Layer& L = layers_[static_cast<size_t>(li)];
     if (engram_ && engram_->is_layer(static_cast<int>(li)))
@@ -393,11 +393,13 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
   for (const Span& g : lay.spans) check_finite_activations(h.data() + g.off * d, g.n, d, g.pos0, "the last layer");
   experts_->end_step();
 
-  const std::vector<int64_t> rows = logit_rows(steps, lay);
-  Buf hs = zeros(static_cast<int64_t>(rows.size()) * d);
+  const ScratchLease<std::vector<int64_t>> rows_lease;
+  std::vector<int64_t>& rows = *rows_lease;
+  logit_rows(steps, lay, rows);
+  const ScratchFloats hs(rows.size() * static_cast<size_t>(d));
   for (size_t r = 0; r < rows.size(); ++r)
     host.rms_norm(h.data() + rows[r] * d, norm_.data(), hs.data() + static_cast<int64_t>(r) * d, 1, d, eps);
-  head_logits(head_, hs, steps, lay);
+  head_logits(head_, hs.data(), static_cast<int64_t>(rows.size()), steps, lay);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu-kernels/scratch.h"
 #include "runtime/model/device_layer.h"
 #include "runtime/common/error.h"
 #include "cpu-kernels/mhc.h"
@@ -24,7 +25,6 @@ namespace {
 
 using Buf = std::vector<float>;
 
-Buf zeros(int64_t n) { return Buf(static_cast<size_t>(n), 0.0f); }
 
 constexpr int64_t kKvQuantBlock = 64;     // FP8 blocks of the KV non-rope dims
 constexpr int64_t kIndexQuantBlock = 32;  // FP4 blocks of the indexer's queries and keys
@@ -346,8 +346,11 @@ void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
   // them on the device; it is built here and copied there).
   const int64_t max_keys = win + std::max<int64_t>(topk, context_);
   const float** keys_dev = mem.get<const float*>(max_keys);
-  std::vector<const float*> keys;
-  std::vector<int64_t> picked, count;
+  const ScratchLease<std::vector<const float*>> keys_lease;
+  const ScratchLease<std::vector<int64_t>> picked_lease, count_lease;
+  std::vector<const float*>& keys = *keys_lease;
+  std::vector<int64_t>& picked = *picked_lease;
+  std::vector<int64_t>& count = *count_lease;
   for (const Span& g : lay.spans) {
     LayerCache& lc = v4(g).cache[static_cast<size_t>(li)];
     const float* ring = reinterpret_cast<const float*>(lc.window.data());
@@ -398,7 +401,9 @@ void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
 }
 
 void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const ForwardOptions&) {
-  const StepLayout lay = lay_out_steps(steps, c_.max_position_embeddings);
+  const ScratchLease<StepLayout> lay_lease;  // reused: a warm decode step allocates nothing
+  StepLayout& lay = *lay_lease;
+  lay_out_steps(steps, c_.max_position_embeddings, lay);
   for (const Span& g : lay.spans) {
     auto* seq = dynamic_cast<V4Sequence*>(g.seq);
     if (!seq || seq->owner != this) throw Error("forward: a sequence made by another model");
@@ -406,7 +411,7 @@ void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const Forwar
   const int64_t N = lay.size(), d = c_.hidden_size, hc = c_.hc_mult;
   if (N == 0) return;
   // Streams X [N, hc, d]: every stream starts as the token's embedding.
-  Buf X = zeros(N * hc * d);
+  const ScratchFloats X(static_cast<size_t>(N * hc * d));
   embed_tokens(embed_, lay, hc, X.data());
   const EngramBinding bind(engram_.get());
   if (engram_)
@@ -416,7 +421,9 @@ void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const Forwar
     }
   const float eps = static_cast<float>(c_.rms_norm_eps);
   const Ops& host = host_device()->ops();
-  Buf u = zeros(N * d), x = zeros(N * d), y = zeros(N * d), post = zeros(N * hc), comb = zeros(N * hc * hc);
+  const auto floats = [](int64_t n) { return static_cast<size_t>(n); };
+  const ScratchFloats u(floats(N * d)), x(floats(N * d)), y(floats(N * d)), post(floats(N * hc)),
+      comb(floats(N * hc * hc));
   auto sublayer = [&](const HcWeights& hw, const Buf& norm_w, auto&& body) {
     host.hc_pre(hc_, hw, X.data(), N, u.data(), post.data(), comb.data());
     host.rms_norm(u.data(), norm_w.data(), x.data(), N, d, eps);
@@ -442,13 +449,15 @@ void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const Forwar
     check_finite_activations(X.data() + g.off * hc * d, g.n, hc * d, g.pos0, "the last layer");
   experts_->end_step();
 
-  const std::vector<int64_t> rows = logit_rows(steps, lay);
+  const ScratchLease<std::vector<int64_t>> rows_lease;
+  std::vector<int64_t>& rows = *rows_lease;
+  logit_rows(steps, lay, rows);
   const int64_t R = static_cast<int64_t>(rows.size());
-  Buf hs = zeros(R * d);
+  const ScratchFloats hs(floats(R * d));
   for (int64_t r = 0; r < R; ++r)
     host.hc_head(hc_, hc_head_, X.data() + rows[static_cast<size_t>(r)] * hc * d, u.data() + r * d);
   host.rms_norm(u.data(), norm_.data(), hs.data(), R, d, eps);
-  head_logits(head_, hs, steps, lay);
+  head_logits(head_, hs.data(), R, steps, lay);
 }
 
 }  // namespace

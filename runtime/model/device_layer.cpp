@@ -41,19 +41,19 @@ const float* DeviceCopies::vector(const std::vector<float>& v) {
 }
 
 void run_on_device(Device& dev, const float* x, int64_t in_floats, const std::vector<int64_t>& pos, float* out,
-                   int64_t out_floats, const std::function<void(const float* x, const int64_t* pos, float* out)>& fn) {
+                   int64_t out_floats, FunctionRef<void(const float* x, const int64_t* pos, float* out)> fn) {
   if (dev.is_host()) return fn(x, pos.data(), out);
   const uint64_t in_bytes = static_cast<uint64_t>(in_floats) * sizeof(float),
                  out_bytes = static_cast<uint64_t>(out_floats) * sizeof(float), pos_bytes = pos.size() * sizeof(int64_t);
-  DeviceBuffer dx = dev.alloc(in_bytes, "workspace", "a layer's input"),
-               dout = dev.alloc(out_bytes, "workspace", "a layer's output"),
-               dpos = dev.alloc(pos_bytes, "workspace", "the positions");
   dev.submit([&] {
-       dev.to_device(dx.data(), x, in_bytes);
-       dev.to_device(dpos.data(), pos.data(), pos_bytes);
-       fn(reinterpret_cast<const float*>(dx.data()), reinterpret_cast<const int64_t*>(dpos.data()),
-          reinterpret_cast<float*>(dout.data()));
-       dev.to_host(out, dout.data(), out_bytes);
+       DeviceScratch mem(dev);  // on the device's queue: its buffers go back when the work ends
+       float* dx = mem.get(in_floats);
+       float* dout = mem.get(out_floats);
+       auto* dpos = mem.get<int64_t>(static_cast<int64_t>(pos.size()));
+       dev.to_device(dx, x, in_bytes);
+       dev.to_device(dpos, pos.data(), pos_bytes);
+       fn(dx, dpos, dout);
+       dev.to_host(out, dout, out_bytes);
      })
       .wait();
 }

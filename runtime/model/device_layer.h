@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu-kernels/function_ref.h"
 #include "runtime/backend/device_weights.h"
 #include "runtime/model/causal_lm.h"
 
@@ -46,6 +47,6 @@ std::unique_ptr<DeviceCopies> attention_copies(const ModelOptions& opts, int64_t
 // Runs fn on dev's queue with x [in_floats] and pos copied to the device, and copies its output
 // [out_floats] back to out; waits. On the host, fn runs here on the host pointers.
 void run_on_device(Device& dev, const float* x, int64_t in_floats, const std::vector<int64_t>& pos, float* out,
-                   int64_t out_floats, const std::function<void(const float* x, const int64_t* pos, float* out)>& fn);
+                   int64_t out_floats, FunctionRef<void(const float* x, const int64_t* pos, float* out)> fn);
 
 }  // namespace strata

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "cpu-kernels/scratch.h"
 #include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram_token_map.h"
@@ -101,7 +102,9 @@ void MappedEngramTable::read_rows(const int64_t* rows, int64_t n, float* out) co
       throw Error("engram: row " + std::to_string(rows[i]) + " is outside table '" + name_ + "' (" +
                   std::to_string(w_.rows) + " rows)");
   }
-  std::vector<int32_t> ids(rows, rows + n);  // within the table's rows, checked above
+  const ScratchLease<std::vector<int32_t>> lease;  // reused: no allocation per step
+  std::vector<int32_t>& ids = *lease;
+  ids.assign(rows, rows + n);  // within the table's rows, checked above
   host_device()->ops().gather_rows(w_, ids.data(), n, out);
 }
 
@@ -256,7 +259,9 @@ void Engram::begin_step(std::span<const int32_t> tokens) {
   if (layers_.empty()) return;
 
   // ctx = the last max_ngram_size-1 compressed ids, then this step's.
-  std::vector<int32_t> ctx(st.recent);
+  const ScratchLease<std::vector<int32_t>> ctx_lease;
+  std::vector<int32_t>& ctx = *ctx_lease;
+  ctx.assign(st.recent.begin(), st.recent.end());
   for (int32_t id : tokens) ctx.push_back(token_map_[static_cast<size_t>(id)]);
   const int64_t per_order = heads_ / back;
   for (size_t li = 0; li < layers_.size(); ++li) {
@@ -326,11 +331,12 @@ void Engram::apply(int layer, float* h, int64_t n) {
   const int64_t dim = L.table->dim(), ew = heads_ * dim, C = streams_ * hidden_;
   const int64_t dil = max_ngram_, back = (kernel_ - 1) * dil;
 
-  Buf e(static_cast<size_t>(n * ew));
+  const auto sz = [](int64_t k) { return static_cast<size_t>(k); };
+  const ScratchFloats e(sz(n * ew));
   L.table->read_rows(S.rows.data(), n * heads_, e.data());
 
   const Ops& ops = host_device()->ops();
-  Buf value(static_cast<size_t>(n * hidden_));
+  const ScratchFloats value(sz(n * hidden_));
   ops.linear(L.value_proj, e.data(), n, value.data());
   for (int64_t t = 0; t < n; ++t)
     for (int64_t d = 0; d < hidden_; ++d)
@@ -338,7 +344,7 @@ void Engram::apply(int layer, float* h, int64_t n) {
 
   // Gates per stream: agreement of the normalized key (from e) and query (h_i).
   S.gates.assign(static_cast<size_t>(n * streams_), 0.0f);
-  Buf key(static_cast<size_t>(n * hidden_)), q(static_cast<size_t>(hidden_));
+  const ScratchFloats key(sz(n * hidden_)), q(sz(hidden_));
   const double inv_sqrt_hidden = 1.0 / std::sqrt(static_cast<double>(hidden_));
   for (int64_t i = 0; i < streams_; ++i) {
     ops.linear(L.key_proj[static_cast<size_t>(i)], e.data(), n, key.data());
@@ -360,8 +366,8 @@ void Engram::apply(int layer, float* h, int64_t n) {
   }
 
   // v = gate · value; x = [history; RMSNorm(v)] over channels c = i·hidden + d.
-  Buf v(static_cast<size_t>(n * C)), x(static_cast<size_t>((back + n) * C));
-  std::copy(S.history.begin(), S.history.end(), x.begin());
+  const ScratchFloats v(sz(n * C)), x(sz((back + n) * C));
+  std::copy(S.history.begin(), S.history.end(), x.data());
   for (int64_t t = 0; t < n; ++t)
     for (int64_t i = 0; i < streams_; ++i) {
       const float a = S.gates[static_cast<size_t>(t * streams_ + i)];
@@ -383,7 +389,7 @@ void Engram::apply(int layer, float* h, int64_t n) {
       ht[c] += vt[c] + silu(y);
     }
   }
-  std::copy(x.end() - static_cast<std::ptrdiff_t>(back * C), x.end(), S.history.begin());
+  std::copy_n(x.data() + n * C, back * C, S.history.begin());
   S.applied += n;
 }
 

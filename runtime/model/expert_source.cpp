@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/scratch.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
 #include "runtime/backend/device_weights.h"
@@ -23,47 +24,55 @@ void ExpertSource::predict(int layer, std::span<const int32_t> ids) {
   g.erase(std::unique(g.begin(), g.end()), g.end());
 }
 
-ExpertSource::RoutedBatch ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids,
-                                                const float* wts, int64_t top_k) {
+void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts,
+                           int64_t top_k, RoutedBatch& b) {
   std::vector<int64_t>& count = counts_.at(static_cast<size_t>(layer));
-  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(count.size());
+  if (by_expert_.size() < count.size()) by_expert_.resize(count.size());
+  for (auto& v : by_expert_) v.clear();
   for (int64_t t = 0; t < n; ++t)
     for (int64_t j = 0; j < top_k; ++j)
-      if (wts[t * top_k + j] != 0) by_expert.at(static_cast<size_t>(ids[t * top_k + j])).push_back({t, wts[t * top_k + j]});
+      if (wts[t * top_k + j] != 0) by_expert_.at(static_cast<size_t>(ids[t * top_k + j])).push_back({t, wts[t * top_k + j]});
   tokens_[static_cast<size_t>(layer)] += n;
-  RoutedBatch b;
   b.layer = layer;
   b.d = d;
-  for (size_t e = 0; e < by_expert.size(); ++e)
-    if (!by_expert[e].empty()) {
+  b.used.clear();
+  b.on_device.clear();
+  for (size_t e = 0; e < count.size(); ++e)
+    if (!by_expert_[e].empty()) {
+      const size_t u = b.used.size();
       b.used.push_back(static_cast<int32_t>(e));
-      count[e] += static_cast<int64_t>(by_expert[e].size());
-      b.tokens.push_back(std::move(by_expert[e]));
+      count[e] += static_cast<int64_t>(by_expert_[e].size());
+      if (b.tokens.size() <= u) b.tokens.resize(u + 1);
+      b.tokens[u].assign(by_expert_[e].begin(), by_expert_[e].end());
     }
   if (std::vector<int32_t>& g = guess_[static_cast<size_t>(layer)]; !g.empty()) {
-    std::vector<int32_t> hit;
-    std::set_intersection(g.begin(), g.end(), b.used.begin(), b.used.end(), std::back_inserter(hit));
+    int64_t hit = 0;  // |g ∩ used|, both ascending
+    for (size_t i = 0, j = 0; i < g.size() && j < b.used.size();) {
+      if (g[i] < b.used[j]) ++i;
+      else if (b.used[j] < g[i]) ++j;
+      else ++hit, ++i, ++j;
+    }
     prediction_.guessed += static_cast<int64_t>(g.size());
-    prediction_.correct += static_cast<int64_t>(hit.size());
+    prediction_.correct += hit;
     prediction_.used += static_cast<int64_t>(b.used.size());
     g.clear();
   }
-  std::vector<int32_t> host_used;
+  host_used_.clear();
   for (size_t u = 0; u < b.used.size(); ++u) {
     if (on_device(layer, b.used[u])) b.on_device.push_back(u);
-    else host_used.push_back(b.used[u]);
+    else host_used_.push_back(b.used[u]);
   }
-  will_use(layer, host_used);
+  will_use(layer, host_used_);
   for (size_t l = static_cast<size_t>(layer) + 1; l < guess_.size(); ++l) {
     if (guess_[l].empty()) continue;
-    std::vector<int32_t> read;  // the device's experts need no read
+    read_.clear();  // the device's experts need no read
     for (int32_t e : guess_[l])
-      if (!on_device(static_cast<int>(l), e)) read.push_back(e);
-    prefetch_guess(static_cast<int>(l), read);
+      if (!on_device(static_cast<int>(l), e)) read_.push_back(e);
+    prefetch_guess(static_cast<int>(l), read_);
   }
   // Each used expert's tokens gathered; its outputs go to ys (summed by combine).
-  b.xs.resize(b.used.size());
-  b.ys.resize(b.used.size());
+  if (b.xs.size() < b.used.size()) b.xs.resize(b.used.size());
+  if (b.ys.size() < b.used.size()) b.ys.resize(b.used.size());
   for (size_t u = 0; u < b.used.size(); ++u) {
     const auto& toks = b.tokens[u];
     const int64_t m = static_cast<int64_t>(toks.size());
@@ -71,7 +80,6 @@ ExpertSource::RoutedBatch ExpertSource::prepare(int layer, const float* x, int64
     b.ys[u].assign(static_cast<size_t>(m * d), 0.0f);
     for (int64_t i = 0; i < m; ++i) std::copy_n(x + toks[i].first * d, d, b.xs[u].data() + i * d);
   }
-  return b;
 }
 
 Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
@@ -100,13 +108,15 @@ Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
 }
 
 void ExpertSource::compute_host(RoutedBatch& b, float swiglu_limit) {
-  std::vector<size_t> host;
+  std::vector<size_t>& host = host_;
+  host.clear();
   for (size_t u = 0, k = 0; u < b.used.size(); ++u) {
     if (k < b.on_device.size() && b.on_device[k] == u) ++k;
     else host.push_back(u);
   }
   const Ops& ops = host_device()->ops();
-  std::vector<MlpJob> jobs;
+  std::vector<MlpJob>& jobs = jobs_;
+  jobs.clear();
   for (size_t u : host)
     if (const Mlp* mlp = resident(b.layer, b.used[u]))
       jobs.push_back({mlp, b.xs[u].data(), static_cast<int64_t>(b.tokens[u].size()), b.ys[u].data(),
@@ -133,7 +143,9 @@ void ExpertSource::combine(const RoutedBatch& b, float* out) {
 
 void ExpertSource::add_routed(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts,
                               int64_t top_k, float* out, float swiglu_limit) {
-  RoutedBatch b = prepare(layer, x, n, d, ids, wts, top_k);
+  const ScratchLease<RoutedBatch> lease;
+  RoutedBatch& b = *lease;
+  prepare(layer, x, n, d, ids, wts, top_k, b);
   const Event dev = submit_device(b, swiglu_limit);
   try {
     compute_host(b, swiglu_limit);
@@ -164,7 +176,7 @@ class MappedExperts final : public ExpertSource {
     return &experts_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e));
   }
   void will_use(int, std::span<const int32_t>) override {}
-  void with_expert(int layer, int e, const std::function<void(const Mlp&)>& fn) override {
+  void with_expert(int layer, int e, FunctionRef<void(const Mlp&)> fn) override {
     fn(experts_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));
   }
 
@@ -279,12 +291,12 @@ class StoredExperts final : public ExpertSource {
     return static_cast<size_t>(e) < l.size() && l[static_cast<size_t>(e)] ? &l[static_cast<size_t>(e)]->mlp : nullptr;
   }
   void will_use(int layer, std::span<const int32_t> experts) override {
-    std::vector<uint32_t> items;
-    for (int32_t e : experts) items.push_back(item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));
-    store_->prefetch(items);
+    items_.clear();
+    for (int32_t e : experts) items_.push_back(item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));
+    store_->prefetch(items_);
   }
   void prefetch_guess(int layer, std::span<const int32_t> experts) override { will_use(layer, experts); }
-  void with_expert(int layer, int e, const std::function<void(const Mlp&)>& fn) override {
+  void with_expert(int layer, int e, FunctionRef<void(const Mlp&)> fn) override {
     const uint32_t item = item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e));
     const ExpertStore::Pin pin = store_->acquire(item);
     const Layout& lay = layouts_[item];
@@ -304,6 +316,7 @@ class StoredExperts final : public ExpertSource {
     size_t data_range[3] = {0, 0, 0}, scale_range[3] = {0, 0, 0};
   };
   std::vector<std::vector<uint32_t>> item_of_;  // [layer][expert] -> store item
+  std::vector<uint32_t> items_;                 // will_use's, reused
   std::vector<Layout> layouts_;                 // per store item
   std::unique_ptr<ExpertStore> store_;
   size_t n_fixed_ = 0, n_streamed_ = 0;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "memory-tier/expert_store.h"
+#include "cpu-kernels/function_ref.h"
 #include "runtime/backend/device.h"
 #include "runtime/model/causal_lm.h"
 #include "runtime/model/weights.h"
@@ -28,6 +29,9 @@ class ExpertSource {
   // One MoE layer's routed work for a batch, split by where each expert is held: prepared on
   // the calling thread, the device's share submitted to its queue, the host's share computed,
   // then combined in expert order (the same sums whichever device computed an expert).
+  // Entry u < used.size() of tokens, xs and ys belongs to used[u]; the vectors are reused from
+  // batch to batch (entries past used.size() are left over, not cleared), so a warm decode
+  // step allocates nothing here.
   struct RoutedBatch {
     int layer = 0;
     int64_t d = 0;
@@ -36,10 +40,10 @@ class ExpertSource {
     std::vector<std::vector<float>> xs, ys;                      // per used expert: inputs, outputs
     std::vector<size_t> on_device;                               // indices into used held by the device
   };
-  // Groups x [n, d]'s top_k slots by expert (slots of weight 0 skipped), counts the use, scores
-  // the guess for this layer, starts the reads of what is not resident.
-  RoutedBatch prepare(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts,
-                      int64_t top_k);
+  // Groups x [n, d]'s top_k slots by expert into b (slots of weight 0 skipped), counts the use,
+  // scores the guess for this layer, starts the reads of what is not resident.
+  void prepare(int layer, const float* x, int64_t n, int64_t d, const int32_t* ids, const float* wts, int64_t top_k,
+               RoutedBatch& b);
   // The experts the device holds, on its queue (copies in, products, copies out); an already
   // complete event when it holds none of them.
   Event submit_device(RoutedBatch& b, float swiglu_limit);
@@ -93,9 +97,14 @@ class ExpertSource {
   // The expert's weights in the device's memory when the device holds it, else nullptr.
   virtual const Mlp* on_device(int, int) const { return nullptr; }
   // Runs fn with the expert's weights, valid during the call.
-  virtual void with_expert(int layer, int expert, const std::function<void(const Mlp&)>& fn) = 0;
+  virtual void with_expert(int layer, int expert, FunctionRef<void(const Mlp&)> fn) = 0;
 
  private:
+  // Reused by prepare and compute_host (one layer's batch at a time).
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert_;
+  std::vector<int32_t> host_used_, read_;
+  std::vector<size_t> host_;
+  std::vector<MlpJob> jobs_;
   std::vector<std::vector<int64_t>> counts_;
   std::vector<int64_t> tokens_;
   std::vector<std::vector<int32_t>> guess_;  // [layer] distinct guessed experts, pending

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cpu-kernels/scratch.h"
 #include "runtime/common/error.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/weights.h"
@@ -85,7 +86,9 @@ int64_t MoeBlock::route(int64_t li, const float* x, std::span<const int32_t> tok
   wts.assign(static_cast<size_t>(n * k), 0.0f);
   const Ops& ops = host_device()->ops();
   ops.linear(L.gate, x, n, logits.data());
-  std::vector<int32_t> fixed;  // the table's experts of each token (hash layers)
+  const ScratchLease<std::vector<int32_t>> fixed_lease;
+  std::vector<int32_t>& fixed = *fixed_lease;  // the table's experts of each token (hash layers)
+  fixed.clear();
   if (hash)
     for (int64_t t = 0; t < n; ++t)
       fixed.insert(fixed.end(), L.tid2eid.begin() + static_cast<int64_t>(tokens[static_cast<size_t>(t)]) * k,
@@ -98,8 +101,12 @@ int64_t MoeBlock::route(int64_t li, const float* x, std::span<const int32_t> tok
 void MoeBlock::forward(int64_t li, const float* x, std::span<const int32_t> tokens, float* out) {
   const MoeLayerWeights& L = layers_[static_cast<size_t>(li)];
   const int64_t n = static_cast<int64_t>(tokens.size()), d = c_.hidden_size;
-  std::vector<float> logits, wts;
-  std::vector<int32_t> ids;
+  // Reused from layer to layer and step to step: a warm decode step allocates nothing here.
+  const ScratchLease<std::vector<float>> logits_lease, wts_lease;
+  const ScratchLease<std::vector<int32_t>> ids_lease;
+  std::vector<float>& logits = *logits_lease;
+  std::vector<float>& wts = *wts_lease;
+  std::vector<int32_t>& ids = *ids_lease;
   const int64_t k = route(li, x, tokens, logits, ids, wts);
   stats_.routed += n * k;
   for (int64_t t = 0; t < n; ++t) stats_.skipped += drop_small_experts(wts.data() + t * k, k, min_expert_weight_);
@@ -107,13 +114,16 @@ void MoeBlock::forward(int64_t li, const float* x, std::span<const int32_t> toke
   // Guess the next layer's experts (exactly, from the token ids, on a hash layer; else its gate
   // on this layer's hidden state): their reads start while this layer's experts compute.
   if (experts_.wants_prediction() && li + 1 < c_.num_hidden_layers && is_moe(li + 1)) {
-    std::vector<int32_t> guess;
-    std::vector<float> gw;
-    route(li + 1, x, tokens, logits, guess, gw);
+    const ScratchLease<std::vector<int32_t>> guess_lease;
+    const ScratchLease<std::vector<float>> gw_lease;
+    route(li + 1, x, tokens, logits, *guess_lease, *gw_lease);
+    std::vector<int32_t>& guess = *guess_lease;
     experts_.predict(static_cast<int>(li + 1), guess);
   }
   std::fill(out, out + n * d, 0.0f);
-  ExpertSource::RoutedBatch batch = experts_.prepare(static_cast<int>(li), x, n, d, ids.data(), wts.data(), k);
+  const ScratchLease<ExpertSource::RoutedBatch> batch_lease;
+  ExpertSource::RoutedBatch& batch = *batch_lease;
+  experts_.prepare(static_cast<int>(li), x, n, d, ids.data(), wts.data(), k, batch);
   // The device's share first: it runs while the CPU computes its own. Its work reads x and
   // batch and writes out: every exit waits for it first.
   Event shared_done, routed_done;

@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <string>
 
+#include "cpu-kernels/scratch.h"
 #include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 
 namespace strata {
 
-StepLayout lay_out_steps(std::span<const SequenceStep> steps, int64_t max_positions) {
+void lay_out_steps(std::span<const SequenceStep> steps, int64_t max_positions, StepLayout& lay) {
   check_steps(steps, max_positions);
-  StepLayout lay;
+  lay.spans.clear();
+  lay.tokens.clear();
+  lay.pos.clear();
   for (size_t i = 0; i < steps.size(); ++i) {
     const SequenceStep& st = steps[i];
     const int64_t n = static_cast<int64_t>(st.tokens.size());
@@ -23,7 +26,6 @@ StepLayout lay_out_steps(std::span<const SequenceStep> steps, int64_t max_positi
     lay.tokens.insert(lay.tokens.end(), st.tokens.begin(), st.tokens.end());
     for (int64_t t = 0; t < n; ++t) lay.pos.push_back(p0 + t);
   }
-  return lay;
 }
 
 void embed_tokens(const WeightView& embed, const StepLayout& lay, int64_t streams, float* out) {
@@ -39,19 +41,17 @@ void embed_tokens(const WeightView& embed, const StepLayout& lay, int64_t stream
   }
 }
 
-std::vector<int64_t> logit_rows(std::span<const SequenceStep> steps, const StepLayout& lay) {
-  std::vector<int64_t> rows;
+void logit_rows(std::span<const SequenceStep> steps, const StepLayout& lay, std::vector<int64_t>& rows) {
+  rows.clear();
   for (const StepLayout::Span& s : lay.spans)
     for (int64_t t = steps[s.step].all_logits ? 0 : s.n - 1; t < s.n; ++t) rows.push_back(s.off + t);
-  return rows;
 }
 
-void head_logits(const WeightView& head, const std::vector<float>& hs, std::span<const SequenceStep> steps,
+void head_logits(const WeightView& head, const float* hs, int64_t R, std::span<const SequenceStep> steps,
                  const StepLayout& lay) {
-  const int64_t V = head.rows, d = head.cols;
-  const int64_t R = static_cast<int64_t>(hs.size()) / d;
-  std::vector<float> all(static_cast<size_t>(R * V));
-  host_device()->ops().linear(head, hs.data(), R, all.data());
+  const int64_t V = head.rows;
+  const ScratchFloats all(static_cast<size_t>(R * V));
+  host_device()->ops().linear(head, hs, R, all.data());
   int64_t r = 0;
   for (const StepLayout::Span& s : lay.spans) {
     const SequenceStep& st = steps[s.step];

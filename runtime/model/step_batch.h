@@ -28,20 +28,21 @@ struct StepLayout {
   int64_t size() const { return static_cast<int64_t>(tokens.size()); }
 };
 
-// Checks the steps (check_steps) and lays them out; the logits of steps without tokens are
-// cleared.
-StepLayout lay_out_steps(std::span<const SequenceStep> steps, int64_t max_positions);
+// Checks the steps (check_steps) and lays them out into lay (its vectors reused); the logits
+// of steps without tokens are cleared.
+void lay_out_steps(std::span<const SequenceStep> steps, int64_t max_positions, StepLayout& lay);
 
 // out [N, streams, d]: each token's embedding row, copied into every stream. strata::Error
 // naming the id and position for a token outside the embedding's rows.
 void embed_tokens(const WeightView& embed, const StepLayout& lay, int64_t streams, float* out);
 
-// The batch rows whose logits the steps ask for: every row of an all_logits step, else its last.
-std::vector<int64_t> logit_rows(std::span<const SequenceStep> steps, const StepLayout& lay);
+// The batch rows whose logits the steps ask for (every row of an all_logits step, else its
+// last), into rows.
+void logit_rows(std::span<const SequenceStep> steps, const StepLayout& lay, std::vector<int64_t>& rows);
 
-// logits = head · hs for the rows logit_rows gave (hs [rows, d], already normalized), handed to
-// each step's logits vector; non-finite logits throw (check_finite_activations).
-void head_logits(const WeightView& head, const std::vector<float>& hs, std::span<const SequenceStep> steps,
+// logits = head · hs for the rows logit_rows gave (hs [n_rows, d], already normalized), handed
+// to each step's logits vector; non-finite logits throw (check_finite_activations).
+void head_logits(const WeightView& head, const float* hs, int64_t n_rows, std::span<const SequenceStep> steps,
                  const StepLayout& lay);
 
 // Binds an Engram to one sequence's state at a time; the Engram's own state again when it ends.

@@ -38,9 +38,8 @@ void Compressor::reset() {
 void Compressor::append(const float* x, int64_t n, int64_t first_pos) {
   if (n <= 0) return;
   const Ops& ops = dev_.ops();
-  DeviceBuffer kvb = dev_.alloc(static_cast<uint64_t>(n * width_) * sizeof(float), "workspace", "the compressor's kv"),
-               scb = dev_.alloc(static_cast<uint64_t>(n * width_) * sizeof(float), "workspace", "the compressor's scores");
-  float *kv = f(kvb), *sc = f(scb);
+  DeviceScratch mem(dev_);
+  float *kv = mem.get(n * width_), *sc = mem.get(n * width_);
   ops.linear(w_.wkv, x, n, kv);
   ops.linear(w_.wgate, x, n, sc);
   for (int64_t t = 0; t < n; ++t) {

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The model files compose; the devices compute. runtime/model/ may use the CPU kernels' data
 # types (weight views and types, RoPE tables, router and mHC parameters, the compute nodes
-# experts live on) but calls no kernel itself: every product, norm, attention core, routing
-# and mixing step goes through a device's Ops (runtime/backend/ops.h), so a device other than
-# the CPU can run it.
+# experts live on, per-thread scratch, function references) but calls no kernel itself: every
+# product, norm, attention core, routing and mixing step goes through a device's Ops
+# (runtime/backend/ops.h), so a device other than the CPU can run it.
 #   model_layer.sh SOURCE_DIR
 set -euo pipefail
 cd "$1"
 fail=0
-allowed='cpu-kernels/(weight_view|weight_type|rope|router|mhc|compute_arena)\.h'
+allowed='cpu-kernels/(weight_view|weight_type|rope|router|mhc|compute_arena|function_ref|scratch)\.h'
 while IFS= read -r line; do
   echo "FAIL: $line (a kernel header in a model file: call the device's Ops)"
   fail=1
