@@ -69,6 +69,16 @@ void product_rows(const Product& p, const std::vector<const float*>& fused, int6
   switch (p.path) {
     case LinearPath::IntDot: return qdot_rows_tokens(*p.w, p.r0 + r0, r1 - r0, acts.q8.data(), n, p.y + r0, p.ldy);
     case LinearPath::FusedDot:
+      if (has_fused_row_dot_tokens(*p.w)) {  // each row read once for every token
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t t0 = 0; t0 < n; t0 += 16) {
+            const int nt = static_cast<int>(std::min<int64_t>(16, n - t0));
+            float res[16];
+            fused_row_dot_tokens(*p.w, p.r0 + r, fused.data() + t0, nt, res, acts.rounded);
+            for (int t = 0; t < nt; ++t) p.y[(t0 + t) * p.ldy + r] = res[t];
+          }
+        return;
+      }
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t t = 0; t < n; ++t)
           fused_row_dot(*p.w, p.r0 + r, fused[static_cast<size_t>(t)], p.y[t * p.ldy + r], acts.rounded);
@@ -122,8 +132,9 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   if (n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
   if (int_dot_enabled() && qdot_supported(w.type)) return LinearPath::IntDot;
   // A fused dot converts the row again for every token: from three tokens on, widening it once
-  // and reusing it costs less (measured for FP8 with `strata bench kernels --batch 1,8`).
-  if (n <= 2 && has_fused_row_dot(w)) return LinearPath::FusedDot;
+  // and reusing it costs less (measured for FP8 with `strata bench kernels --batch 1,8`) —
+  // unless the fused dot itself reads the row once for all the tokens.
+  if ((n <= 2 || has_fused_row_dot_tokens(w)) && has_fused_row_dot(w)) return LinearPath::FusedDot;
   return LinearPath::Rows;
 }
 

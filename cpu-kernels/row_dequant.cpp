@@ -144,6 +144,20 @@ bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out, b
   return true;
 }
 
+bool has_fused_row_dot_tokens(const WeightView& w) {
+  const kern::RowKernels* k = kernels();
+  return k && k->e4m3_dot_tokens && w.type == WeightType::F8_E4M3 && has_fused_row_dot(w);
+}
+
+bool fused_row_dot_tokens(const WeightView& w, int64_t r, const float* const* x, int nt, float* out, bool rounded) {
+  if (!has_fused_row_dot_tokens(w)) return false;
+  const int64_t n = w.cols, nb = (n + 127) / 128;
+  float scales[512];
+  for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
+  kernels()->e4m3_dot_tokens(w.data + r * n, scales, 128, x, nt, n, rounded, out);
+  return true;
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) {
   if (const kern::RowKernels* k = kernels()) return k->dot(a, b, n);
   float s = 0;

@@ -34,5 +34,13 @@ const float* fused_row_act(const WeightView& w, const float* x, std::vector<floa
 bool has_fused_row_dot(const WeightView& w);
 // Whether it serves weights of this type at the level in effect (FP8: with block scales).
 bool has_fused_row_dot(WeightType type, bool block_scaled);
+// Whether the level in effect has a fused dot that reads w's row once for several tokens
+// (FP8 on AVX-512 BF16 + VBMI CPUs); then fused_row_dot_tokens serves it.
+bool has_fused_row_dot_tokens(const WeightView& w);
+// Row r of w · x[t] for t < nt into out[t] (x[t] as fused_row_act returns it), the row read
+// once for all of them; out[t] is what fused_row_dot gives token t alone, bit for bit. False
+// where there is no such kernel.
+bool fused_row_dot_tokens(const WeightView& w, int64_t r, const float* const* x, int nt, float* out,
+                          bool rounded = false);
 
 }  // namespace strata

@@ -55,6 +55,11 @@ struct RowKernels {
   void (*q3_k)(const uint8_t* src, float* dst, int64_t n);
   void (*iq4_nl)(const uint8_t* src, float* dst, int64_t n);
   void (*iq4_xs)(const uint8_t* src, float* dst, int64_t n);
+  // e4m3_dot for nt tokens over one row, read once for all of them (xp[t]: token t's
+  // activations as e4m3_dot_order leaves them); out[t] equals e4m3_dot's for token t, bit for
+  // bit. Null where the level has none (then each token takes e4m3_dot).
+  void (*e4m3_dot_tokens)(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int nt,
+                          int64_t n, bool rounded, float* out);
 };
 
 const RowKernels& row_kernels_avx2();

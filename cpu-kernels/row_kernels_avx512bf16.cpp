@@ -142,22 +142,26 @@ __m512 dp(__m512 acc, __m512i w, const uint16_t* x) {
   return _mm512_dpbf16_ps(acc, as_bf16(w), as_bf16(_mm512_loadu_si512(x)));
 }
 
-// xp as e4m3_dot_order leaves it for Parts (1: rounded, 3: exact). Steps of 64 codes inside each
-// scale block (scale_every a multiple of 64 keeps every step inside one block; otherwise a
-// block's codes go one by one).
-template <int Parts>
-float e4m3_dot_parts(const uint8_t* w, const float* scales, int64_t scale_every, const float* xp, int64_t n) {
+// xp[t] as e4m3_dot_order leaves it for Parts (1: rounded, 3: exact), for NT tokens: each
+// 64-code step is widened once and multiplied with every token's activations, so the row is
+// read once for all of them; each token's sums run in the same order whatever NT is (one token
+// alone gets the same bits). Steps of 64 codes inside each scale block (scale_every a multiple
+// of 64 keeps every step inside one block; otherwise a block's codes go one by one).
+template <int Parts, int NT>
+void e4m3_dot_parts(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int64_t n,
+                    float* out) {
   const __m512i lo0 = _mm512_load_si512(kTables.lo), lo1 = _mm512_load_si512(kTables.lo + 64);
   const __m512i hi0 = _mm512_load_si512(kTables.hi), hi1 = _mm512_load_si512(kTables.hi + 64);
   const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
-  const auto* words = reinterpret_cast<const uint16_t*>(xp);
   const int64_t full = n / 64 * 64;
-  __m512 acc = _mm512_setzero_ps();
-  float rest = 0;
+  __m512 acc[NT];
+  float rest[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps(), rest[t] = 0;
   for (int64_t b0 = 0, block = 0; b0 < n; b0 += scale_every, ++block) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    __m512 a[2 * Parts];
-    for (__m512& v : a) v = _mm512_setzero_ps();
+    __m512 a[NT][2 * Parts];
+    for (int t = 0; t < NT; ++t)
+      for (__m512& v : a[t]) v = _mm512_setzero_ps();
     int64_t i = b0;
     if (b0 % 64 == 0)
       for (; i + 64 <= b1 && i + 64 <= full; i += 64) {
@@ -166,22 +170,48 @@ float e4m3_dot_parts(const uint8_t* w, const float* scales, int64_t scale_every,
         const __m512i lo = _mm512_permutex2var_epi8(lo0, c, lo1);
         const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, c, hi1), c, sign, 0xF8);  // hi | (c & sign)
         const __m512i w0 = _mm512_unpacklo_epi8(lo, hi), w1 = _mm512_unpackhi_epi8(lo, hi);
-        const uint16_t* x = words + i / 64 * Parts * kPartWords;
-        for (int p = 0; p < Parts; ++p) {
-          a[2 * p] = dp(a[2 * p], w0, x + p * kPartWords);
-          a[2 * p + 1] = dp(a[2 * p + 1], w1, x + p * kPartWords + 32);
+        for (int t = 0; t < NT; ++t) {
+          const uint16_t* x = reinterpret_cast<const uint16_t*>(xp[t]) + i / 64 * Parts * kPartWords;
+          for (int p = 0; p < Parts; ++p) {
+            a[t][2 * p] = dp(a[t][2 * p], w0, x + p * kPartWords);
+            a[t][2 * p + 1] = dp(a[t][2 * p + 1], w1, x + p * kPartWords + 32);
+          }
         }
       }
-    __m512 part = a[0];
-    for (int k = 1; k < 2 * Parts; ++k) part = _mm512_add_ps(part, a[k]);
-    acc = _mm512_fmadd_ps(part, _mm512_set1_ps(scales[block]), acc);
-    for (; i < b1; ++i) rest += code_value(w[i]) * scales[block] * act_at(xp, n, i, Parts);
+    for (int t = 0; t < NT; ++t) {
+      __m512 part = a[t][0];
+      for (int k = 1; k < 2 * Parts; ++k) part = _mm512_add_ps(part, a[t][k]);
+      acc[t] = _mm512_fmadd_ps(part, _mm512_set1_ps(scales[block]), acc[t]);
+      for (int64_t j = i; j < b1; ++j) rest[t] += code_value(w[j]) * scales[block] * act_at(xp[t], n, j, Parts);
+    }
   }
-  return hsum(acc) + rest;
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) + rest[t];
 }
 
 float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* xp, int64_t n, bool rounded) {
-  return rounded ? e4m3_dot_parts<1>(w, scales, scale_every, xp, n) : e4m3_dot_parts<3>(w, scales, scale_every, xp, n);
+  float out;
+  if (rounded) e4m3_dot_parts<1, 1>(w, scales, scale_every, &xp, n, &out);
+  else e4m3_dot_parts<3, 1>(w, scales, scale_every, &xp, n, &out);
+  return out;
+}
+
+template <int Parts>
+void e4m3_dot_tokens_parts(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int nt,
+                           int64_t n, float* out) {
+  for (int t0 = 0; t0 < nt; t0 += 4) {
+    switch (nt - t0 < 4 ? nt - t0 : 4) {
+      case 1: e4m3_dot_parts<Parts, 1>(w, scales, scale_every, xp + t0, n, out + t0); break;
+      case 2: e4m3_dot_parts<Parts, 2>(w, scales, scale_every, xp + t0, n, out + t0); break;
+      case 3: e4m3_dot_parts<Parts, 3>(w, scales, scale_every, xp + t0, n, out + t0); break;
+      default: e4m3_dot_parts<Parts, 4>(w, scales, scale_every, xp + t0, n, out + t0); break;
+    }
+  }
+}
+
+void e4m3_dot_tokens(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int nt,
+                     int64_t n, bool rounded, float* out) {
+  if (rounded) e4m3_dot_tokens_parts<1>(w, scales, scale_every, xp, nt, n, out);
+  else e4m3_dot_tokens_parts<3>(w, scales, scale_every, xp, nt, n, out);
 }
 
 }  // namespace
@@ -190,6 +220,7 @@ const RowKernels& row_kernels_avx512bf16() {
   static const RowKernels k = [] {
     RowKernels t = row_kernels_avx512();
     t.e4m3_dot = e4m3_dot;
+    t.e4m3_dot_tokens = e4m3_dot_tokens;
     t.e4m3_dot_order = e4m3_dot_order;
     t.e4m3_dot_act_floats = act_floats;
     return t;

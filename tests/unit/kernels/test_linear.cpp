@@ -256,6 +256,37 @@ TEST(Linear, Fp8NanCodesPropagateThroughTheFusedDot) {
   set_dispatch_level(saved);
 }
 
+// Where the FP8 fused dot reads a row once for several tokens (AVX-512 BF16 + VBMI), a batch of
+// up to 15 tokens takes it, and each token gets exactly what it gets alone — both rounded and
+// exact, with a 40-code tail and partial scale blocks; a batch of one and a batch of n are the
+// same computation per token (no batch-dependent rounding).
+TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
+    const Mat m = make(WeightType::F8_E4M3, 70, 1000, WeightType::F32);
+    if (!has_fused_row_dot_tokens(m.view)) {
+      std::printf("  %s: no FP8 dot over several tokens at this level (they take the row path)\n",
+                  std::string(cpu_level_name(level)).c_str());
+      return;
+    }
+    for (bool round : {false, true}) {
+      const ScopedIntDot mode(round);
+      for (int64_t n : {int64_t{3}, int64_t{5}, int64_t{9}, int64_t{15}}) {
+        ASSERT_EQ(linear_path(m.view, 70, n), LinearPath::FusedDot) << n;
+        const std::vector<float> x = randn(n * 1000, static_cast<uint32_t>(30 + n));
+        std::vector<float> y(static_cast<size_t>(n * 70)), one(70);
+        linear(m.view, x.data(), n, y.data());
+        for (int64_t t = 0; t < n; ++t) {
+          linear(m.view, x.data() + t * 1000, 1, one.data());
+          for (int64_t r = 0; r < 70; ++r)
+            ASSERT_EQ(y[static_cast<size_t>(t * 70 + r)], one[static_cast<size_t>(r)])
+                << cpu_level_name(level) << " rounded " << round << " n=" << n << " token " << t << " row " << r;
+        }
+      }
+    }
+  });
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
+}
+
 // The fused FP8 dot with its activations as the default decode path allows (`rounded`: the AVX-512
 // BF16 kernel rounds them to bf16) and as `--exact-dot` asks (exact products). Rounded stays
 // within bf16 rounding of the exact product and shows it where that kernel runs; exact equals

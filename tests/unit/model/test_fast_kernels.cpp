@@ -36,8 +36,8 @@ ModelFiles wider(const test::ScratchDir& dir, Arch arch, const std::string& dtyp
   return open_model(make_tiny_model(o, dir / (std::string(arch_name(arch)) + dtype + format)).path);
 }
 
-std::vector<float> prefill(const ModelFiles& m, const std::vector<int32_t>& t) {
-  auto lm = load_causal_lm(m);
+std::vector<float> prefill(const ModelFiles& m, const std::vector<int32_t>& t, const ModelOptions& opts = {}) {
+  auto lm = load_causal_lm(m, opts);
   std::vector<float> out;
   lm->forward(t, out, true);
   return out;
@@ -152,6 +152,9 @@ TEST(FastKernels, IntegerDotDecodeStaysNearTheExactLogits) {
 // in another order than their scalar twins (equal to NMSE 1e-11 per product, test_qdot.cpp); a
 // last-bit difference can move a later layer's activation across an int8 rounding boundary, so
 // their logits agree only to that rounding (the bound is 1e-4; the tiny models here give 1e-13).
+// On CPUs with AVX-512 BF16 + VBMI the FP8 fused dot, which the default path takes for FP8
+// products of up to 15 tokens, rounds activations to bf16 where the scalar level does not:
+// there the bound is the rounded paths' against the exact one (1e-3, as for decode above).
 TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
   test::ScratchDir dir("fast");
   const CpuLevel saved = dispatch_level();
@@ -159,19 +162,28 @@ TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
                         Case{Arch::DeepseekV4, "fp4", "hf"}}) {
     const ModelFiles m = wider(dir, c.arch, c.dtype, c.format);
     const auto t = tokens(6);
+    // V4's own FP8/FP4 quantize-dequantize steps turn the FP8 fused dot's bf16-rounded
+    // activations (the default path, prefill of up to 15 tokens included) into whole grid
+    // steps where a value sits near a rounding tie (DeepseekV4.PrefillEqualsDecodeEqualsChunks
+    // measures that): off here, where every level is held to the scalar logits.
+    ModelOptions mo;
+    mo.act_quant = c.arch != Arch::DeepseekV4;
     for (bool int_dot : {false, true}) {
       const ScopedIntDot mode(int_dot);
       set_dispatch_level(CpuLevel::Scalar);
-      const auto ref = prefill(m, t);
+      const auto ref = prefill(m, t, mo);
       for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
         const std::string name(cpu_level_name(level));
         if (set_dispatch_level(level) != level) {
           std::printf("  %s: not available on this CPU, skipped\n", name.c_str());
           continue;
         }
-        const double e = test::nmse(ref, prefill(m, t));
+        const double e = test::nmse(ref, prefill(m, t, mo));
         std::printf("  %s %s int dot %d: logits NMSE %.2e vs scalar\n", name.c_str(), c.dtype.c_str(), int_dot, e);
-        EXPECT_LT(e, int_dot ? 1e-4 : 1e-10) << cpu_level_name(level) << " " << c.dtype << " int dot " << int_dot;
+        const bool fp8_rounds = level == CpuLevel::Avx512 && cpu_features().avx512bf16 && cpu_features().avx512vbmi &&
+                                c.dtype != "q6_k";
+        EXPECT_LT(e, int_dot ? (fp8_rounds ? 1e-3 : 1e-4) : 1e-10)
+            << cpu_level_name(level) << " " << c.dtype << " int dot " << int_dot;
       }
     }
   }
