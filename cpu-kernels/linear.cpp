@@ -4,6 +4,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -125,16 +126,25 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   });
 }
 
+std::atomic<bool>& batch_invariant_flag() {
+  static std::atomic<bool> on{false};
+  return on;
+}
+
 }  // namespace
 
+bool batch_invariant() { return batch_invariant_flag().load(std::memory_order_relaxed); }
+void set_batch_invariant(bool on) { batch_invariant_flag().store(on); }
+
 LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
+  const bool invariant = batch_invariant();
   // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
-  if (n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
+  if (!invariant && n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
   if (int_dot_enabled() && qdot_supported(w.type)) return LinearPath::IntDot;
   // A fused dot converts the row again for every token: from three tokens on, widening it once
   // and reusing it costs less (measured for FP8 with `strata bench kernels --batch 1,8`) —
   // unless the fused dot itself reads the row once for all the tokens.
-  if ((n <= 2 || has_fused_row_dot_tokens(w)) && has_fused_row_dot(w)) return LinearPath::FusedDot;
+  if ((n <= 2 || invariant || has_fused_row_dot_tokens(w)) && has_fused_row_dot(w)) return LinearPath::FusedDot;
   return LinearPath::Rows;
 }
 

@@ -12,6 +12,14 @@
 
 namespace strata {
 
+// Batch-invariant mode: every product takes the path one token alone would take (no oneDNN
+// GEMM for large batches; the fused dot for any batch where one token takes it). Each of those
+// paths gives a token the same bits whatever other tokens share the call, so a sequence's
+// logits — and a request's greedy text — are the same alone and batched, exactly. Prefill is
+// slower (no GEMM). Off by default; `--batch-invariant` on the command line.
+bool batch_invariant();
+void set_batch_invariant(bool on);
+
 // Which kernel a product of n tokens over nr rows of w runs on, as chosen below.
 enum class LinearPath { Gemm, IntDot, FusedDot, Rows };
 LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n);

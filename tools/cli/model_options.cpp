@@ -7,6 +7,7 @@
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/linear.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
 #include "runtime/backend/gpu_choice.h"
@@ -34,6 +35,9 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
       },
       "Exact products (slower): small batches widen integer and FP4 weights to f32 instead of multiplying "
       "them with int8-quantized activations, and prefill batches multiply in f32 where oneDNN would use BF16");
+  cmd->add_flag_callback("--batch-invariant", [] { set_batch_invariant(true); },
+                         "Every product takes the path one token alone takes (no GEMM for prefill batches), so a "
+                         "sequence's logits and greedy text are the same alone and batched with others (slower prefill)");
   cmd->add_flag("--check-finite", o.check_finite_layers,
                 "Check the activations after every layer for NaN / infinity and name the first layer that "
                 "produced one (the final hidden state is always checked)");
@@ -158,7 +162,9 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   print_threads(ctx, a.verbose);
   if (const std::string d = describe_products(m); !d.empty() && a.verbose)
     std::fprintf(stderr, "products at decode: %s\n", d.c_str());
-  if (gemm_min_batch() != INT64_MAX && a.verbose)
+  if (batch_invariant())
+    std::fprintf(stderr, "batch-invariant: every product takes the path of one token (no GEMM for prefill)\n");
+  else if (gemm_min_batch() != INT64_MAX && a.verbose)
     std::fprintf(stderr, "products in batches of %lld+ tokens: oneDNN %s GEMM%s\n",
                  static_cast<long long>(gemm_min_batch()), gemm_type_name(),
                  !gemm_bf16_enabled()     ? " (--exact-dot)"
