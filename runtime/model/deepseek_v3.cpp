@@ -9,6 +9,7 @@
 
 #include "cpu-kernels/scratch.h"
 #include "runtime/model/device_layer.h"
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 #include "runtime/model/engram.h"
 #include "runtime/model/engram_store.h"
@@ -102,6 +103,7 @@ class DeepseekV3 final : public CausalLM {
   const ModelConfig& config() const override { return c_; }
   int64_t context() const override { return context_; }
   std::unique_ptr<Sequence> new_sequence() const override {
+    const Activity doing("reserving a sequence's KV cache for", context_, "tokens");
     return std::make_unique<V3Sequence>(this, context_, c_, layers_, engram_.get(), gpu_);
   }
   void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
@@ -356,6 +358,7 @@ void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const Forwar
   }
   const int64_t N = lay.size(), d = c_.hidden_size;
   if (N == 0) return;
+  const Activity doing("a forward step of", N, "tokens");
   const ScratchFloats h(static_cast<size_t>(N * d));
   embed_tokens(embed_, lay, 1, h.data());
   // Engram state is per sequence: bound around each sequence's calls, unbound on any exit.

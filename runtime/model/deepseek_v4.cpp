@@ -9,6 +9,7 @@
 
 #include "cpu-kernels/scratch.h"
 #include "runtime/model/device_layer.h"
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 #include "cpu-kernels/mhc.h"
 #include "runtime/model/engram.h"
@@ -91,6 +92,7 @@ class DeepseekV4 final : public CausalLM {
   const ModelConfig& config() const override { return c_; }
   int64_t context() const override { return context_; }
   std::unique_ptr<Sequence> new_sequence() const override {
+    const Activity doing("reserving a sequence's KV cache for", context_, "tokens");
     return std::make_unique<V4Sequence>(this, context_, gpu_);
   }
   void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
@@ -410,6 +412,7 @@ void DeepseekV4::forward_batch(std::span<const SequenceStep> steps, const Forwar
   }
   const int64_t N = lay.size(), d = c_.hidden_size, hc = c_.hc_mult;
   if (N == 0) return;
+  const Activity doing("a forward step of", N, "tokens");
   // Streams X [N, hc, d]: every stream starts as the token's embedding.
   const ScratchFloats X(static_cast<size_t>(N * hc * d));
   embed_tokens(embed_, lay, hc, X.data());

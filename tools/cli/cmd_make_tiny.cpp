@@ -2,6 +2,7 @@
 //                  [--set KEY=VALUE ...]
 #include <iostream>
 
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tools/cli/commands.h"
@@ -50,6 +51,7 @@ void register_make_tiny(CLI::App& app) {
     }
     // A progress line on a terminal, for models that take more than a moment to draw.
     opts.progress = terminal_progress("make-tiny: tensors");
+    const Activity doing("drawing and writing the tiny model's tensors");
     const TinyReport r = make_tiny_model(opts, out);
     for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
     std::cout << "wrote " << r.path.string() << " (" << arch << (opts.engram ? "+engram" : "") << ", " << opts.format

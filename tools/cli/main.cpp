@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/common/activity.h"
 #include "runtime/common/files.h"
 #include "runtime/format/mapped_file.h"
 #include "tools/cli/commands.h"
@@ -73,7 +74,10 @@ int main(int argc, char** argv) {
   strata::cli::register_bench(app);
   // mimalloc (which replaces operator new) aborts on a failed allocation unless a handler is
   // set: this one turns it into std::bad_alloc, reported below.
-  std::set_new_handler([] { throw std::bad_alloc(); });
+  std::set_new_handler([] {
+    strata::note_failed_allocation();  // what this thread was doing (runtime/common/activity.h)
+    throw std::bad_alloc();
+  });
   strata::guard_command_files(true);  // no output replaces an input of the same command
   // An unknown word where the command goes: say so (CLI11 would say "A subcommand is required").
   if (argc > 1 && argv[1][0] != '-') {
@@ -100,9 +104,11 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::cout.flush();
     std::fflush(stdout);
+    const std::string during = strata::take_failed_allocation();
     std::fprintf(stderr,
-                 "strata: error: out of memory: an allocation failed (a model, context or cache larger than this "
-                 "machine's memory, or a size taken from the input)\n");
+                 "strata: error: out of memory%s%s: an allocation failed (a model, context or cache larger than this "
+                 "machine's memory, or a size taken from the input)\n",
+                 during.empty() ? "" : " while ", during.c_str());
     return 1;
   } catch (const std::exception& e) {
     std::cout.flush();

@@ -13,6 +13,7 @@
 #include "runtime/backend/gpu_choice.h"
 #include "runtime/context/compute_context.h"
 #include "runtime/backend/schedule_stats.h"
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
 #include "runtime/model/engram_store.h"
@@ -170,7 +171,11 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
                  !gemm_bf16_enabled()     ? " (--exact-dot)"
                  : gemm_bf16_available() ? " (--exact-dot: f32)"
                                          : " (no BF16 instructions or oneDNN BF16 matmul on this CPU)");
-  auto lm = ctx.load(m, terminal_progress("loading experts into DRAM"));
+  std::unique_ptr<CausalLM> lm;
+  {
+    const Activity doing("loading the model (its weights' views, the DRAM-tier experts, the caches)");
+    lm = ctx.load(m, terminal_progress("loading experts into DRAM"));
+  }
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (lm->experts().store_stats() && a.verbose) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
   if (a.run.opts.gpu) print_device_holdings(*a.run.opts.gpu, a.run.opts.tensor_placement, m);
