@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstddef>
 #include <cstdlib>
 #include <new>
 #include <span>
@@ -28,16 +29,44 @@ namespace {
 std::atomic<int64_t> g_news{0};
 }  // namespace
 
-void* operator new(size_t n) {
+// Every form of new and delete is replaced (all on malloc / free), so that none of them pairs
+// with a library's own (a sanitizer's checks pair them).
+namespace {
+void* counted(size_t n, size_t align) noexcept {
   g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
+  if (align <= alignof(std::max_align_t)) return std::malloc(n ? n : 1);
+  return std::aligned_alloc(align, (n + align - 1) / align * align);
+}
+void* counted_or_throw(size_t n, size_t align) {
+  if (void* p = counted(n, align)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](size_t n) { return operator new(n); }
+}  // namespace
+
+void* operator new(size_t n) { return counted_or_throw(n, 0); }
+void* operator new[](size_t n) { return counted_or_throw(n, 0); }
+void* operator new(size_t n, const std::nothrow_t&) noexcept { return counted(n, 0); }
+void* operator new[](size_t n, const std::nothrow_t&) noexcept { return counted(n, 0); }
+void* operator new(size_t n, std::align_val_t a) { return counted_or_throw(n, static_cast<size_t>(a)); }
+void* operator new[](size_t n, std::align_val_t a) { return counted_or_throw(n, static_cast<size_t>(a)); }
+void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return counted(n, static_cast<size_t>(a));
+}
+void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return counted(n, static_cast<size_t>(a));
+}
 void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 void operator delete[](void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace strata {
 namespace {
