@@ -69,10 +69,9 @@ const Prim& primitive(const Shape& s) {
   return cache.emplace(s, Prim{dnnl::matmul(pd), pd.src_desc(), pd.weights_desc(), pd.dst_desc()}).first->second;
 }
 
-// Rounds n floats to bf16 (to nearest even, NaN kept quiet), vectorized by the compiler.
-void to_bf16(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
-}
+// Rounds n floats to bf16 (to nearest even, NaN kept quiet), with the vector kernel of the
+// level in effect (row_dequant.h).
+void to_bf16(const float* src, uint16_t* dst, int64_t n) { to_bf16_row(src, dst, n); }
 
 // The same rounding, kept as f32 (the F32 path's operands under gemm_bf16_rounding).
 void round_bf16(const float* src, float* dst, int64_t n) {

@@ -165,6 +165,11 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+void to_bf16_row(const float* src, uint16_t* dst, int64_t n) {
+  if (const kern::RowKernels* k = kernels()) return k->to_bf16(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+
 uint64_t sum_u64(const uint64_t* p, int64_t n) {
   if (const kern::RowKernels* k = kernels()) return k->sum_u64(p, n);
   uint64_t a = 0, b = 0, c = 0, d = 0;  // independent chains: the loads, not the adds, the limit

@@ -18,6 +18,8 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
 float dot_f32(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i].
 void axpy_f32(float a, const float* x, float* y, int64_t n);
+// n floats rounded to bf16 (float_formats.h's f32_to_bf16, the same bits) at the level in effect.
+void to_bf16_row(const float* src, uint16_t* dst, int64_t n);
 // Σ p[i] (wrapping) for i < n, with the widest loads the level in effect has.
 uint64_t sum_u64(const uint64_t* p, int64_t n);
 // Row r of w · x[w.cols] without widening the row in memory, where a vector kernel does that

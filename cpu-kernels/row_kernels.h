@@ -60,6 +60,8 @@ struct RowKernels {
   // bit. Null where the level has none (then each token takes e4m3_dot).
   void (*e4m3_dot_tokens)(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int nt,
                           int64_t n, bool rounded, float* out);
+  // n floats rounded to bf16 as float_formats.h's f32_to_bf16 does, bit for bit (bf16_rows.inc).
+  void (*to_bf16)(const float* src, uint16_t* dst, int64_t n);
 };
 
 const RowKernels& row_kernels_avx2();

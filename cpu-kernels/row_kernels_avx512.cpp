@@ -191,13 +191,14 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 
 #include "cpu-kernels/kquant_rows.inc"
 #include "cpu-kernels/lowbit_rows.inc"
+#include "cpu-kernels/bf16_rows.inc"
 
 }  // namespace
 
 const RowKernels& row_kernels_avx512() {
   static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
                                 bf16_dot, f16_dot, axpy, sum_u64, nullptr, nullptr,
-                                q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr};
+                                q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16};
   return k;
 }
 

@@ -2,8 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
 
+#include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/row_dequant.h"
+#include "tests/unit/kernels/kernel_test_util.h"
 
 namespace strata {
 namespace {
@@ -110,6 +116,37 @@ TEST(FloatFormats, F16EveryCodeAgainstTheCompiler) {
 #else
   GTEST_SKIP() << "this compiler has no _Float16 to compare against";
 #endif
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+// The vector bf16 rounding of each level (the BF16 GEMM's panels and activations) gives
+// f32_to_bf16's bits for every kind of value: ties both ways, NaNs with payloads, infinities,
+// signed zeros, subnormals, the largest finite values (which round to infinity), and random
+// bit patterns, over lengths with vector tails.
+TEST(FloatFormats, EveryLevelRoundsToBf16AsTheScalarDoes) {
+  std::vector<uint32_t> bits = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7F800001u,
+                                0xFFBFFFFFu, 0x7FFFFFFFu, 0x00000001u, 0x807FFFFFu, 0x3F808000u, 0x3F818000u,
+                                0x3F807FFFu, 0x7F7FFFFFu, 0xFF7F8000u, 0x00008000u, 0x00018000u, 0x4049FDB0u};
+  std::mt19937 g(5);
+  for (int i = 0; i < 1000; ++i) bits.push_back(static_cast<uint32_t>(g()));
+  std::vector<float> x(bits.size());
+  std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  std::vector<uint16_t> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) want[i] = f32_to_bf16(x[i]);
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
+    for (size_t n : {x.size(), size_t{1}, size_t{17}, size_t{33}}) {
+      std::vector<uint16_t> got(n, 0xAAAA);
+      to_bf16_row(x.data(), got.data(), static_cast<int64_t>(n));
+      for (size_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], want[i]) << cpu_level_name(level) << " bits 0x" << std::hex << bits[i];
+    }
+  });
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
 }
 
 }  // namespace
