@@ -70,6 +70,46 @@ struct BlockIQ4_XS {
   uint8_t scales_l[4];        // low 4 bits, two per byte
   uint8_t qs[kQKK / 2];       // per 32 elements 16 bytes, as IQ4_NL
 };
+// The lattice i-quants: groups of 8 (IQ3: 4) elements are one point of a published codebook
+// (iq_grids.h) with separate sign bits; one f16 scale per 256 and small odd sub-block scales.
+struct BlockIQ2_XXS {
+  uint16_t d;
+  uint16_t qs[kQKK / 8];      // per 32: four grid indices (bytes), then four 7-bit sign fields
+                              // and a 4-bit scale in the top of the second 32-bit word
+};
+struct BlockIQ2_XS {
+  uint16_t d;
+  uint16_t qs[kQKK / 8];      // per 8 elements: 9-bit grid index, 7-bit sign field above it
+  uint8_t scales[kQKK / 32];  // a 4-bit scale per 16 (low nibble first)
+};
+struct BlockIQ2_S {
+  uint16_t d;
+  uint8_t qs[kQKK / 4];       // low 8 bits of 32 grid indices, then 32 sign bytes
+  uint8_t qh[kQKK / 32];      // per 32: the 2 high index bits of its four points
+  uint8_t scales[kQKK / 32];  // a 4-bit scale per 16
+};
+struct BlockIQ3_XXS {
+  uint16_t d;
+  uint8_t qs[3 * kQKK / 8];   // 64 grid indices (4 elements each), then per 32 a 32-bit word of
+                              // four 7-bit sign fields and a 4-bit scale on top
+};
+struct BlockIQ3_S {
+  uint16_t d;
+  uint8_t qs[kQKK / 4];       // low 8 bits of 64 grid indices
+  uint8_t qh[kQKK / 32];      // their ninth bits, 8 per 32
+  uint8_t signs[kQKK / 8];    // one bit per element
+  uint8_t scales[kQKK / 64];  // a 4-bit scale per 32
+};
+struct BlockIQ1_S {
+  uint16_t d;
+  uint8_t qs[kQKK / 8];       // low 8 bits of 32 grid indices
+  uint16_t qh[kQKK / 32];     // per 32: 3 high index bits per point, a 3-bit scale, the shift's sign
+};
+struct BlockIQ1_M {
+  uint8_t qs[kQKK / 8];       // low 8 bits of 32 grid indices
+  uint8_t qh[kQKK / 16];      // per 16: 3 high index bits and the shift's sign, for each of two points
+  uint8_t scales[kQKK / 32];  // 3-bit scales per 16; the top nibbles of the four 16-bit words: the f16 scale
+};
 #pragma pack(pop)
 
 static_assert(sizeof(BlockQ8_0) == 34);
@@ -80,6 +120,13 @@ static_assert(sizeof(BlockQ2_K) == 84);
 static_assert(sizeof(BlockQ3_K) == 110);
 static_assert(sizeof(BlockIQ4_NL) == 18);
 static_assert(sizeof(BlockIQ4_XS) == 136);
+static_assert(sizeof(BlockIQ2_XXS) == 66);
+static_assert(sizeof(BlockIQ2_XS) == 74);
+static_assert(sizeof(BlockIQ2_S) == 82);
+static_assert(sizeof(BlockIQ3_XXS) == 98);
+static_assert(sizeof(BlockIQ3_S) == 110);
+static_assert(sizeof(BlockIQ1_S) == 50);
+static_assert(sizeof(BlockIQ1_M) == 56);
 
 // The 16 levels an IQ4_NL / IQ4_XS index selects (a published table of the format).
 // Internal linkage, as the helpers below are static: the per-instruction-set kernel files

@@ -3,6 +3,7 @@
 
 #include "cpu-kernels/block_layouts.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/iq_unpack.h"
 #include "cpu-kernels/lowbit_formats.h"
 
 namespace strata {
@@ -84,6 +85,18 @@ void iq4_xs(const BlockIQ4_XS& b, float* y) {
   }
 }
 
+// A lattice i-quant through its integer form: (D · sc) · lv, exact (iq_unpack.h).
+template <float (*Unpack)(const uint8_t*, const IqGrids&, int8_t*, int16_t*), int kBytes>
+void iq_blocks(const void* src, float* dst, int64_t n) {
+  const IqGrids& g = iq_grids();
+  int8_t lv[kQKK];
+  int16_t sc[kQKK / 16];
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    const float d = Unpack(static_cast<const uint8_t*>(src) + b * kBytes, g, lv, sc);
+    for (int i = 0; i < kQKK; ++i) dst[b * kQKK + i] = d * static_cast<float>(sc[i / 16]) * static_cast<float>(lv[i]);
+  }
+}
+
 template <typename Block>
 void per_block(const void* src, float* dst, int64_t n, int per, void (*fn)(const Block&, float*)) {
   const auto* b = static_cast<const Block*>(src);
@@ -101,6 +114,13 @@ bool dequantize_lowbit_ref(WeightType t, const void* src, float* dst, int64_t n)
     case WeightType::Q3_K: per_block<BlockQ3_K>(src, dst, n, kQKK, q3_k); return true;
     case WeightType::IQ4_NL: per_block<BlockIQ4_NL>(src, dst, n, kQK, iq4_nl); return true;
     case WeightType::IQ4_XS: per_block<BlockIQ4_XS>(src, dst, n, kQKK, iq4_xs); return true;
+    case WeightType::IQ2_XXS: iq_blocks<iq2_xxs_unpack, 66>(src, dst, n); return true;
+    case WeightType::IQ2_XS: iq_blocks<iq2_xs_unpack, 74>(src, dst, n); return true;
+    case WeightType::IQ2_S: iq_blocks<iq2_s_unpack, 82>(src, dst, n); return true;
+    case WeightType::IQ3_XXS: iq_blocks<iq3_xxs_unpack, 98>(src, dst, n); return true;
+    case WeightType::IQ3_S: iq_blocks<iq3_s_unpack, 110>(src, dst, n); return true;
+    case WeightType::IQ1_S: iq_blocks<iq1_s_unpack, 50>(src, dst, n); return true;
+    case WeightType::IQ1_M: iq_blocks<iq1_m_unpack, 56>(src, dst, n); return true;
     default: return false;
   }
 }

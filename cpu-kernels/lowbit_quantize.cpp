@@ -169,7 +169,7 @@ bool quantize_lowbit_ref(WeightType t, const float* src, int64_t n, std::vector<
     case WeightType::Q3_K: make<BlockQ3_K>(src, n, kQKK, q3_k, out); return true;
     case WeightType::IQ4_NL: make<BlockIQ4_NL>(src, n, kQK, iq4_nl, out); return true;
     case WeightType::IQ4_XS: make<BlockIQ4_XS>(src, n, kQKK, iq4_xs, out); return true;
-    default: return false;
+    default: return quantize_iq_ref(t, src, n, out);
   }
 }
 

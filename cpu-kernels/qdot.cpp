@@ -59,6 +59,13 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     case WeightType::Q2_K: f = k.q2_k; break;
     case WeightType::Q3_K: f = k.q3_k; break;
     case WeightType::IQ4_XS: f = k.iq4_xs; break;
+    case WeightType::IQ2_XXS: f = k.iq2_xxs; break;
+    case WeightType::IQ2_XS: f = k.iq2_xs; break;
+    case WeightType::IQ2_S: f = k.iq2_s; break;
+    case WeightType::IQ3_XXS: f = k.iq3_xxs; break;
+    case WeightType::IQ3_S: f = k.iq3_s; break;
+    case WeightType::IQ1_S: f = k.iq1_s; break;
+    case WeightType::IQ1_M: f = k.iq1_m; break;
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
   const int64_t bytes = row_bytes(w.type, cols);
@@ -109,7 +116,14 @@ bool qdot_supported(WeightType t) {
     case WeightType::IQ4_NL:
     case WeightType::Q2_K:
     case WeightType::Q3_K:
-    case WeightType::IQ4_XS: return true;
+    case WeightType::IQ4_XS:
+    case WeightType::IQ2_XXS:
+    case WeightType::IQ2_XS:
+    case WeightType::IQ2_S:
+    case WeightType::IQ3_XXS:
+    case WeightType::IQ3_S:
+    case WeightType::IQ1_S:
+    case WeightType::IQ1_M: return true;
     default: return false;
   }
 }

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "cpu-kernels/block_layouts.h"
+#include "cpu-kernels/iq_unpack.h"
 #include "cpu-kernels/prefetch.h"
 #include "cpu-kernels/qdot_kernels.h"
 

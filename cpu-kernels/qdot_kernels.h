@@ -94,6 +94,7 @@ static inline float group_scales(const float* amax, int cnt, bool finite, float*
 struct QDotKernels {
   QDotFn q8_0, q4_0, q4_k, q5_k, q6_k, mxfp4;
   QDotFn q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, iq4_xs;
+  QDotFn iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m;
   QuantFn quantize;
 };
 

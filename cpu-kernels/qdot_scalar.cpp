@@ -5,6 +5,7 @@
 
 #include "cpu-kernels/block_layouts.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/iq_unpack.h"
 #include "cpu-kernels/qdot_kernels.h"
 
 namespace strata::kern {
@@ -233,6 +234,28 @@ float iq4_xs(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
   return acc;
 }
 
+// The lattice i-quants through their integer form (iq_unpack.h): sub-block k of 16 (half of
+// activation block k / 2) sums lv · q exactly, weighted by its odd scale times m_(k/2); the
+// super-block is scaled once by D · g / 64.
+template <float (*Unpack)(const uint8_t*, const IqGrids&, int8_t*, int16_t*), int kBytes>
+float iq(const uint8_t* w, const uint8_t*, const QTok& x, int64_t n) {
+  const IqGrids& grids = iq_grids();
+  float acc = 0;
+  for (int64_t sb = 0; sb < n / 256; ++sb) {
+    int8_t lv[256];
+    int16_t sc[16];
+    const float d = Unpack(w + sb * kBytes, grids, lv, sc);
+    int64_t isum = 0;
+    for (int k = 0; k < 16; ++k) {
+      int dot = 0;
+      for (int l = 0; l < 16; ++l) dot += lv[16 * k + l] * x.q[sb * 256 + 16 * k + l];
+      isum += int64_t{sc[k]} * x.m[sb * 8 + k / 2] * dot;
+    }
+    acc += d * (x.g[sb] / 64) * static_cast<float>(isum);
+  }
+  return acc;
+}
+
 // Per group of 8 blocks: the scales from group_scales(), q = round-to-nearest-even(x · id),
 // each half block's sum, d · (block sum); then qp, the MXFP4 order of q (ActQ8::qp).
 void quantize(const float* x, int64_t n, const QOut& o) {
@@ -305,6 +328,13 @@ const QDotKernels& qdot_kernels_scalar() {
                                 each<q2_k>,
                                 each<q3_k>,
                                 each<iq4_xs>,
+                                each<iq<iq2_xxs_unpack, 66>>,
+                                each<iq<iq2_xs_unpack, 74>>,
+                                each<iq<iq2_s_unpack, 82>>,
+                                each<iq<iq3_xxs_unpack, 98>>,
+                                each<iq<iq3_s_unpack, 110>>,
+                                each<iq<iq1_s_unpack, 50>>,
+                                each<iq<iq1_m_unpack, 56>>,
                                 quantize};
   return k;
 }

@@ -7,7 +7,7 @@
 namespace strata {
 namespace {
 
-constexpr std::array<WeightTypeInfo, 24> kInfo = {{
+constexpr std::array<WeightTypeInfo, 31> kInfo = {{
     {"f32", 1, 4, true},
     {"f16", 1, 2, true},
     {"bf16", 1, 2, true},
@@ -32,6 +32,13 @@ constexpr std::array<WeightTypeInfo, 24> kInfo = {{
     {"q3_k", 256, 110, true},
     {"iq4_nl", 32, 18, true},
     {"iq4_xs", 256, 136, true},
+    {"iq2_xxs", 256, 66, true},
+    {"iq2_xs", 256, 74, true},
+    {"iq2_s", 256, 82, true},
+    {"iq3_xxs", 256, 98, true},
+    {"iq3_s", 256, 110, true},
+    {"iq1_s", 256, 50, true},
+    {"iq1_m", 256, 56, true},
 }};
 
 }  // namespace
@@ -62,7 +69,10 @@ std::optional<uint64_t> weight_type_bytes(WeightType t, uint64_t n_elems) {
 const std::vector<WeightType>& gguf_block_types() {
   static const std::vector<WeightType> t = {WeightType::Q8_0, WeightType::Q4_0, WeightType::Q4_1, WeightType::Q5_0,
                                             WeightType::Q5_1, WeightType::Q2_K, WeightType::Q3_K, WeightType::Q4_K,
-                                            WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS};
+                                            WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS,
+                                            WeightType::IQ3_S, WeightType::IQ3_XXS, WeightType::IQ2_S,
+                                            WeightType::IQ2_XS, WeightType::IQ2_XXS, WeightType::IQ1_M,
+                                            WeightType::IQ1_S};
   return t;
 }
 

@@ -36,6 +36,14 @@ enum class WeightType : uint8_t {
   Q3_K,
   IQ4_NL,
   IQ4_XS,
+  // The lattice i-quants (iq_grids.h).
+  IQ2_XXS,
+  IQ2_XS,
+  IQ2_S,
+  IQ3_XXS,
+  IQ3_S,
+  IQ1_S,
+  IQ1_M,
 };
 
 struct WeightTypeInfo {
@@ -57,7 +65,8 @@ std::optional<WeightType> weight_type_from_name(std::string_view name);
 std::optional<uint64_t> weight_type_bytes(WeightType t, uint64_t n_elems);
 
 // The GGUF block-quantized types strata reads and writes (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the
-// K-quants Q2_K..Q6_K, IQ4_NL, IQ4_XS), in that order.
+// K-quants Q2_K..Q6_K, IQ4_NL, IQ4_XS, then the lattice i-quants IQ3_S, IQ3_XXS, IQ2_S, IQ2_XS,
+// IQ2_XXS, IQ1_M, IQ1_S), in that order.
 const std::vector<WeightType>& gguf_block_types();
 bool is_gguf_block_type(WeightType t);
 // Their names separated by spaces, for messages.

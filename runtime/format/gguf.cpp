@@ -74,15 +74,20 @@ std::optional<WeightType> weight_type_from_ggml(uint32_t ggml_type) {
       return WeightType::IQ4_NL;
     case GgmlType::IQ4_XS:
       return WeightType::IQ4_XS;
-    // The lattice i-quants (their grids) are not read yet.
     case GgmlType::IQ2_XXS:
+      return WeightType::IQ2_XXS;
     case GgmlType::IQ2_XS:
+      return WeightType::IQ2_XS;
     case GgmlType::IQ3_XXS:
+      return WeightType::IQ3_XXS;
     case GgmlType::IQ1_S:
+      return WeightType::IQ1_S;
     case GgmlType::IQ3_S:
+      return WeightType::IQ3_S;
     case GgmlType::IQ2_S:
+      return WeightType::IQ2_S;
     case GgmlType::IQ1_M:
-      return std::nullopt;
+      return WeightType::IQ1_M;
     case GgmlType::I8:
       return WeightType::I8;
     case GgmlType::I16:
@@ -132,6 +137,20 @@ std::optional<GgmlType> ggml_from_weight_type(WeightType t) {
       return GgmlType::IQ4_NL;
     case WeightType::IQ4_XS:
       return GgmlType::IQ4_XS;
+    case WeightType::IQ2_XXS:
+      return GgmlType::IQ2_XXS;
+    case WeightType::IQ2_XS:
+      return GgmlType::IQ2_XS;
+    case WeightType::IQ3_XXS:
+      return GgmlType::IQ3_XXS;
+    case WeightType::IQ1_S:
+      return GgmlType::IQ1_S;
+    case WeightType::IQ3_S:
+      return GgmlType::IQ3_S;
+    case WeightType::IQ2_S:
+      return GgmlType::IQ2_S;
+    case WeightType::IQ1_M:
+      return GgmlType::IQ1_M;
     case WeightType::I8:
       return GgmlType::I8;
     case WeightType::I16:

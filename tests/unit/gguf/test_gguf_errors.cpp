@@ -172,8 +172,8 @@ TEST_F(GgufErrors, UnsupportedTensorTypes) {
   EXPECT_GGUF_ERROR(img, "unsupported tensor type 39 (MXFP4)", std::string("'") + kGate + "'", at(t.type_at));
   put_le(img, t.type_at, 28, 4);
   EXPECT_GGUF_ERROR(img, "unsupported tensor type 28 (F64)", at(t.type_at));
-  put_le(img, t.type_at, 16, 4);
-  EXPECT_GGUF_ERROR(img, "unsupported tensor type 16 (IQ2_XXS)", at(t.type_at));
+  put_le(img, t.type_at, 34, 4);
+  EXPECT_GGUF_ERROR(img, "unsupported tensor type 34 (TQ1_0)", at(t.type_at));
 }
 
 TEST_F(GgufErrors, BadDimensionCount) {

@@ -125,6 +125,13 @@ void check_tensors(uint64_t alignment) {
       {WeightType::Q3_K, GgmlType::Q3_K, {512}},
       {WeightType::IQ4_NL, GgmlType::IQ4_NL, {32, 1, 2}},
       {WeightType::IQ4_XS, GgmlType::IQ4_XS, {256, 3}},
+      {WeightType::IQ2_XXS, GgmlType::IQ2_XXS, {256, 2}},
+      {WeightType::IQ2_XS, GgmlType::IQ2_XS, {512}},
+      {WeightType::IQ2_S, GgmlType::IQ2_S, {256, 1, 2}},
+      {WeightType::IQ3_XXS, GgmlType::IQ3_XXS, {256}},
+      {WeightType::IQ3_S, GgmlType::IQ3_S, {256, 3}},
+      {WeightType::IQ1_S, GgmlType::IQ1_S, {768}},
+      {WeightType::IQ1_M, GgmlType::IQ1_M, {256, 2}},
       {WeightType::I8, GgmlType::I8, {7}},
       {WeightType::I16, GgmlType::I16, {3, 3}},
       {WeightType::I32, GgmlType::I32, {9}},
@@ -207,7 +214,8 @@ TEST(GgufRoundTrip, LargeHeaderReadInChunks) {
 }
 
 TEST(GgufTypes, Mapping) {
-  for (uint32_t id : {0u, 1u, 2u, 3u, 6u, 7u, 8u, 10u, 11u, 12u, 13u, 14u, 20u, 23u, 24u, 25u, 26u, 27u, 30u}) {
+  for (uint32_t id : {0u, 1u, 2u, 3u, 6u, 7u, 8u, 10u, 11u, 12u, 13u, 14u, 16u, 17u, 18u, 19u, 20u, 21u, 22u, 23u,
+                      24u, 25u, 26u, 27u, 29u, 30u}) {
     const auto wt = weight_type_from_ggml(id);
     ASSERT_TRUE(wt.has_value()) << id;
     ASSERT_TRUE(ggml_from_weight_type(*wt).has_value()) << id;
@@ -215,8 +223,8 @@ TEST(GgufTypes, Mapping) {
   }
   EXPECT_EQ(weight_type_from_ggml(39), std::nullopt);  // MXFP4: different block layout
   EXPECT_EQ(weight_type_from_ggml(28), std::nullopt);  // F64
-  for (uint32_t lattice : {16u, 17u, 18u, 19u, 21u, 22u, 29u})  // IQ1/IQ2/IQ3: grids not read yet
-    EXPECT_EQ(weight_type_from_ggml(lattice), std::nullopt) << lattice;
+  for (uint32_t other : {15u, 34u, 35u})  // Q8_K (an activation type), TQ1_0, TQ2_0
+    EXPECT_EQ(weight_type_from_ggml(other), std::nullopt) << other;
   EXPECT_EQ(weight_type_from_ggml(1000), std::nullopt);
   EXPECT_EQ(ggml_from_weight_type(WeightType::MXFP4), std::nullopt);
   EXPECT_EQ(ggml_from_weight_type(WeightType::F8_E4M3), std::nullopt);

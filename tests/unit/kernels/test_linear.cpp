@@ -50,6 +50,10 @@ const std::vector<Case>& cases() {
       {WeightType::Q4_1, 23, 64},      {WeightType::Q5_0, 9, 96},       {WeightType::Q5_1, 11, 1056},
       {WeightType::Q2_K, 13, 512},     {WeightType::Q3_K, 7, 1280},     {WeightType::IQ4_NL, 10, 96},
       {WeightType::IQ4_XS, 6, 2304},
+      // The lattice i-quants.
+      {WeightType::IQ2_XXS, 9, 512},   {WeightType::IQ2_XS, 5, 256},    {WeightType::IQ2_S, 7, 1280},
+      {WeightType::IQ3_XXS, 6, 256},   {WeightType::IQ3_S, 5, 768},     {WeightType::IQ1_S, 8, 512},
+      {WeightType::IQ1_M, 4, 2304},
   };
   return c;
 }
@@ -79,7 +83,9 @@ TEST(Linear, OnednnBatchPathMatchesTheF64Reference) {
                       {WeightType::F8_E4M3, 129, 520, WeightType::F8_E8M0},      {WeightType::MXFP4, 70, 1024},
                       {WeightType::Q2_K, 64, 1024}, {WeightType::Q3_K, 65, 1024}, {WeightType::IQ4_XS, 64, 1024},
                       {WeightType::Q4_1, 64, 1024}, {WeightType::Q5_0, 64, 1024}, {WeightType::Q5_1, 64, 1024},
-                      {WeightType::IQ4_NL, 64, 1024},
+                      {WeightType::IQ4_NL, 64, 1024}, {WeightType::IQ2_XXS, 64, 1024}, {WeightType::IQ2_XS, 64, 1024},
+                      {WeightType::IQ2_S, 64, 1024}, {WeightType::IQ3_XXS, 64, 1024}, {WeightType::IQ3_S, 64, 1024},
+                      {WeightType::IQ1_S, 64, 1024}, {WeightType::IQ1_M, 64, 1024},
                       // More than one 8 MiB panel of f32 rows.
                       {WeightType::Q8_0, 1100, 2048}};
   for (const Case& c : big) {

@@ -50,7 +50,12 @@ const Case kCases[] = {{WeightType::Q8_0, 13, 96},   {WeightType::Q8_0, 5, 1056}
                        {WeightType::Q5_0, 3, 2080},  {WeightType::Q5_1, 5, 224},  {WeightType::Q5_1, 2, 1056},
                        {WeightType::IQ4_NL, 6, 96},  {WeightType::IQ4_NL, 3, 2080}, {WeightType::Q2_K, 7, 256},
                        {WeightType::Q2_K, 3, 2304},  {WeightType::Q3_K, 6, 512},  {WeightType::Q3_K, 3, 1280},
-                       {WeightType::IQ4_XS, 5, 256}, {WeightType::IQ4_XS, 3, 2048}};
+                       {WeightType::IQ4_XS, 5, 256}, {WeightType::IQ4_XS, 3, 2048},
+                       {WeightType::IQ2_XXS, 5, 256}, {WeightType::IQ2_XXS, 3, 2048}, {WeightType::IQ2_XS, 6, 512},
+                       {WeightType::IQ2_XS, 2, 1280}, {WeightType::IQ2_S, 5, 256},   {WeightType::IQ2_S, 3, 2304},
+                       {WeightType::IQ3_XXS, 7, 256}, {WeightType::IQ3_XXS, 2, 1024}, {WeightType::IQ3_S, 4, 512},
+                       {WeightType::IQ3_S, 3, 2048},  {WeightType::IQ1_S, 6, 256},   {WeightType::IQ1_S, 2, 2304},
+                       {WeightType::IQ1_M, 5, 512},   {WeightType::IQ1_M, 3, 1280}};
 
 // Equal, or both NaN.
 bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
@@ -320,7 +325,8 @@ TEST(QDot, ExtremeBlocksDoNotOverflowTheIntegerSums) {
 
 // The same for the lower-bit super-blocks, each at its largest integer sums: Q2_K every quant
 // 3 with scales and mins 15; Q3_K every quant 7 with every scale −32; IQ4_XS every level −127
-// with every scale −32 (d = 1 each, Q2_K's dmin 0).
+// with every scale −32 (d = 1 each, Q2_K's dmin 0); three lattice i-quants at their largest
+// scales.
 TEST(QDot, ExtremeLowBitBlocksDoNotOverflowTheIntegerSums) {
   struct Extreme {
     WeightType type;
@@ -330,7 +336,12 @@ TEST(QDot, ExtremeLowBitBlocksDoNotOverflowTheIntegerSums) {
   };
   const Extreme cases[] = {{WeightType::Q2_K, 84, 80, 0xFF, 0xFF, 0, 16},
                            {WeightType::Q3_K, 110, 108, 0xFF, 0x00, 96, 12},
-                           {WeightType::IQ4_XS, 136, 0, 0x00, 0x00, 2, 6}};
+                           {WeightType::IQ4_XS, 136, 0, 0x00, 0x00, 2, 6},
+                           // Every byte 0xFF: the last codebook points, all scales 15 (odd 31), and
+                           // IQ3_XXS's levels reach 62.
+                           {WeightType::IQ3_XXS, 98, 0, 0xFF, 0xFF, 2, 0},
+                           {WeightType::IQ2_XS, 74, 0, 0xFF, 0xFF, 2, 0},
+                           {WeightType::IQ3_S, 110, 0, 0xFF, 0xFF, 2, 0}};
   for (const Extreme& c : cases) {
     Mat m = make(c.type, 2, 512);
     ASSERT_EQ(row_bytes(c.type, 512), 2 * c.bytes);

@@ -95,8 +95,9 @@ TEST(BatchInvariant, ASequenceGetsTheSameBitsAloneAndBatched) {
     const bool same = same_bits(run(*lm, false), run(*lm, true));
     std::printf("  %-8s batch-invariant: bit-identical; default paths: %s\n", c.name,
                 same ? "bit-identical too" : "differ (B's 3 tokens join A's 20 in the GEMM)");
-    if (c.arch == Arch::DeepseekV3 && std::string(c.dtype) == "q4_k")
+    if (c.arch == Arch::DeepseekV3 && std::string(c.dtype) == "q4_k") {
       EXPECT_FALSE(same) << "the default paths were expected to differ here (the GEMM against the integer dot)";
+    }
   }
 }
 

@@ -189,7 +189,7 @@ TEST(Planner, FullSizeConfigsOnTheReferenceBox) {
     EXPECT_GT(p.tokens_per_s, 0) << c.config;
     EXPECT_NE(placement_svg(in, p).find("<svg"), std::string::npos);
   }
-  STRATA_EXPECT_ERROR(plan_input_from_config(ModelConfig{}, "iq2_xxs", "x"), "iq2_xxs", "q3_k");
+  STRATA_EXPECT_ERROR(plan_input_from_config(ModelConfig{}, "tq1_0", "x"), "tq1_0", "iq1_m");
 }
 
 }  // namespace
