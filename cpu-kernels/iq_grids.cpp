@@ -432,6 +432,7 @@ IqGrids build() {
   for (int s = 0; s < 256; ++s)
     for (int j = 0; j < 8; ++j)
       if (s >> j & 1) g.sign_mask[s] |= uint64_t{0xFF} << (8 * j);
+  for (uint32_t f = 0; f < 128; ++f) g.even_signs[f] = g.sign_mask[iq_signs_from7(f)];
   return g;
 }
 

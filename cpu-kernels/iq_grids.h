@@ -19,6 +19,8 @@ struct IqGrids {
   uint64_t iq1s[2048];
   // sign_mask[s]: byte j 0xFF where bit j of s is set, else 0.
   uint64_t sign_mask[256];
+  // even_signs[f] = sign_mask[iq_signs_from7(f)]: a 7-bit sign field with its parity bit.
+  uint64_t even_signs[128];
 };
 
 // Built on first use (thread-safe), then read-only.

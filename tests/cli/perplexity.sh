@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # strata perplexity: llama-perplexity's output on a text, a base file for KL divergence written
-# and read back (against the same model, then a Q2_K GGUF of the same weights), and the errors
+# and read back (against the same model, then Q2_K and lattice i-quant GGUFs of the same weights), and the errors
 # for a short text, a damaged base file and a base of another context.
 set -euo pipefail
 STRATA=$1
@@ -31,6 +31,23 @@ grep -q '^Same top token *: 100.000 %' "$WORK/self.txt" || fail "self top token"
 "$STRATA" perplexity -m "$WORK/v3q2.gguf" --kl-divergence "$WORK/base.kl" >"$WORK/q2.txt" 2>"$WORK/err.txt" || fail "q2 KL"
 awk '/^Mean KLD/ { exit !($4 > 1e-4 && $4 < 5) }' "$WORK/q2.txt" || fail "q2_k KL out of range"
 
+# The lattice i-quants, on a model whose rows are whole 256-element blocks: each copy within range,
+# the 1.6-bit one further from the base than the 3.4-bit one.
+wide=(--arch deepseek_v3 --tokenizer generated --set vocab_size=1024 --set hidden_size=256 --set moe_intermediate_size=256
+  --set intermediate_size=256 --set q_lora_rank=256 --set kv_lora_rank=256)
+"$STRATA" make-tiny "${wide[@]}" --out "$WORK/wide" >/dev/null
+"$STRATA" perplexity -m "$WORK/wide" -f "$WORK/text" -c 32 --chunks 3 --kl-divergence-base "$WORK/wide.kl" \
+  >/dev/null 2>"$WORK/err.txt" || fail "wide base run"
+declare -A kld
+for t in iq1_s iq2_xxs iq3_s; do
+  "$STRATA" make-tiny "${wide[@]}" --format gguf --dtype "$t" --out "$WORK/$t.gguf" >"$WORK/make_$t.txt" 2>&1 ||
+    fail "make-tiny $t"
+  "$STRATA" perplexity -m "$WORK/$t.gguf" --kl-divergence "$WORK/wide.kl" >"$WORK/$t.txt" 2>"$WORK/err.txt" || fail "$t KL"
+  kld[$t]=$(awk '/^Mean KLD/ { print $4 }' "$WORK/$t.txt")
+  awk -v k="${kld[$t]}" 'BEGIN { exit !(k > 1e-5 && k < 5) }' || fail "$t KL ${kld[$t]} out of range"
+done
+awk -v a="${kld[iq3_s]}" -v b="${kld[iq1_s]}" 'BEGIN { exit !(a < b) }' || fail "iq3_s KL ${kld[iq3_s]} >= iq1_s ${kld[iq1_s]}"
+
 # Errors: a short text, a base of another context, a truncated base, a base that is a directory.
 if "$STRATA" perplexity -m "$WORK/v3" -f "$WORK/text" -c 4096 >/dev/null 2>"$WORK/err.txt"; then fail "short text accepted"; fi
 grep -q "needs at least 8192" "$WORK/err.txt" || fail "short text message"
@@ -44,4 +61,4 @@ grep -q "directory" "$WORK/err.txt" || fail "directory message"
 if "$STRATA" perplexity -m "$WORK/v3" -f "$WORK/text" -c 32 --kl-divergence-base "$WORK/text" >/dev/null 2>"$WORK/err.txt"; then
   fail "the text overwritten"
 fi
-echo "ok: perplexity $base_ppl; q2_k $(grep '^Mean KLD' "$WORK/q2.txt")"
+echo "ok: perplexity $base_ppl; q2_k $(grep '^Mean KLD' "$WORK/q2.txt"); KLD iq1_s ${kld[iq1_s]} iq2_xxs ${kld[iq2_xxs]} iq3_s ${kld[iq3_s]}"

@@ -22,7 +22,7 @@ void register_make_tiny(CLI::App& app) {
   cmd->add_option("--seed", opts.seed, "Random seed")->capture_default_str();
   cmd->add_flag("--force", opts.force,
                 "Write into a non-empty --out folder (or over a .gguf): replaces only the files make-tiny writes");
-  cmd->add_option("--dtype", opts.dtype, "bf16 f16 f32 fp8 fp4 (hf); bf16 f16 f32 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs (gguf)")
+  cmd->add_option("--dtype", opts.dtype, "bf16 f16 f32 fp8 fp4 (hf); bf16 f16 f32 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs iq3_s iq3_xxs iq2_s iq2_xs iq2_xxs iq1_m iq1_s (gguf)")
       ->capture_default_str();
   cmd->add_option("--format", opts.format, "hf | gguf")->check(CLI::IsMember({"hf", "gguf"}))->capture_default_str();
   cmd->add_option("--shards", opts.shards, "Number of safetensors shards (hf)")->capture_default_str();

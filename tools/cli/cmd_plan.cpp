@@ -26,7 +26,7 @@ void register_plan(CLI::App& app) {
   auto* m = cmd->add_option("--model", model, "HF model directory or .gguf file");
   auto* c = cmd->add_option("--config", config, "config.json alone (what-if sizing, no weights needed)");
   m->excludes(c);
-  cmd->add_option("--weight-type", weight_type, "With --config: fp8 fp4 bf16 f16 f32 or a GGUF block type (q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs)")->needs(c);
+  cmd->add_option("--weight-type", weight_type, "With --config: fp8 fp4 bf16 f16 f32 or a GGUF block type (q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs iq3_s iq3_xxs iq2_s iq2_xs iq2_xxs iq1_m iq1_s)")->needs(c);
   cmd->add_option("--profile", profile, "Hardware profile: a name in profiles/ or a .json path")->required();
   cmd->add_option("--hotness", hotness, "JSON {\"experts\": [[layer, expert, probability], ...]}");
   cmd->add_option("--context", po.context, "Tokens of KV cache to reserve")->check(CLI::PositiveNumber);
