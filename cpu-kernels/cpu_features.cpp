@@ -51,6 +51,8 @@ const CpuFeatures& cpu_features() {
       c.avx512vl = zmm && (b & (1u << 31));
       c.avx512vnni = zmm && (cx & (1u << 11));
       c.avx512vbmi = zmm && (cx & (1u << 1));
+      // AMX-BF16 and AMX-TILE, with the OS saving the tile state (XCR0 bits 17-18).
+      c.amx_bf16 = (xcr & 0x60000) == 0x60000 && (d & (1u << 22)) && (d & (1u << 24));
     }
     if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c.avx512bf16 = zmm && (a & (1u << 5));
 #endif

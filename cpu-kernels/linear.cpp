@@ -138,9 +138,12 @@ void set_batch_invariant(bool on) { batch_invariant_flag().store(on); }
 
 LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   const bool invariant = batch_invariant();
-  // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply.
-  if (!invariant && n >= gemm_min_batch() && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
-  if (int_dot_enabled() && qdot_supported(w.type)) return LinearPath::IntDot;
+  // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply (from
+  // a larger batch where the integer dot is the faster of the two: qdot.h).
+  const bool int_dot = int_dot_enabled() && qdot_supported(w.type);
+  const int64_t gemm_from = int_dot ? int_dot_gemm_min_batch() : gemm_min_batch();
+  if (!invariant && n >= gemm_from && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
+  if (int_dot) return LinearPath::IntDot;
   // A fused dot converts the row again for every token: from three tokens on, widening it once
   // and reusing it costs less (measured for FP8 with `strata bench kernels --batch 1,8`) —
   // unless the fused dot itself reads the row once for all the tokens.

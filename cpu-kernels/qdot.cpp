@@ -1,5 +1,6 @@
 #include "cpu-kernels/qdot.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
@@ -7,6 +8,8 @@
 #include <vector>
 
 #include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/lowbit_formats.h"
 #include "cpu-kernels/qdot_kernels.h"
 
 namespace strata {
@@ -36,7 +39,7 @@ kern::QTok tok(const ActQ8& a) {
 }
 
 // Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
-// tokens in groups of kQDotTokens. Checked and dispatched once for the whole range.
+// tokens in groups of the level's kernel group (qdot_kernels.h). Checked and dispatched once for the whole range.
 void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n,
               float* out, int64_t stride) {
   const int64_t cols = w.cols;
@@ -116,15 +119,8 @@ bool qdot_supported(WeightType t) {
     case WeightType::IQ4_NL:
     case WeightType::Q2_K:
     case WeightType::Q3_K:
-    case WeightType::IQ4_XS:
-    case WeightType::IQ2_XXS:
-    case WeightType::IQ2_XS:
-    case WeightType::IQ2_S:
-    case WeightType::IQ3_XXS:
-    case WeightType::IQ3_S:
-    case WeightType::IQ1_S:
-    case WeightType::IQ1_M: return true;
-    default: return false;
+    case WeightType::IQ4_XS: return true;
+    default: return is_lattice_iq(t);
   }
 }
 
@@ -144,6 +140,34 @@ float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a) {
   rows_dot(kern::qdot_kernels_scalar(), w, r, 1, &a, 1, &out, 1);
   return out;
 }
+
+namespace {
+
+std::atomic<int64_t>& int_dot_gemm_override() {
+  static std::atomic<int64_t> n{[] {
+    const char* e = std::getenv("STRATA_INT_DOT_GEMM_MIN_BATCH");
+    const long long v = e ? std::atoll(e) : 0;
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{0};
+  }()};
+  return n;
+}
+
+}  // namespace
+
+int64_t int_dot_gemm_min_batch() {
+  const int64_t set = int_dot_gemm_override().load(std::memory_order_relaxed);
+  if (set > 0) return std::max(set, gemm_min_batch());
+  const bool vnni = dispatch_level() == CpuLevel::Avx512 && cpu_features().avx512vnni && !cpu_features().emulated;
+  return vnni && !cpu_features().amx_bf16 ? std::max(int64_t{256}, gemm_min_batch()) : gemm_min_batch();
+}
+
+void set_int_dot_gemm_min_batch(int64_t n) { int_dot_gemm_override().store(n > 0 ? n : 0); }
+
+ScopedIntDotGemmMinBatch::ScopedIntDotGemmMinBatch(int64_t n)
+    : saved_(int_dot_gemm_override().load(std::memory_order_relaxed)) {
+  set_int_dot_gemm_min_batch(n);
+}
+ScopedIntDotGemmMinBatch::~ScopedIntDotGemmMinBatch() { set_int_dot_gemm_min_batch(saved_); }
 
 bool int_dot_enabled() { return int_dot_flag().load(std::memory_order_relaxed); }
 void set_int_dot(bool on) { int_dot_flag().store(on); }

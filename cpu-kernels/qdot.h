@@ -65,6 +65,26 @@ float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a);
 bool int_dot_enabled();
 void set_int_dot(bool on);
 
+// The batch from which weights the integer dot handles go to the GEMM instead (linear.h):
+// gemm_min_batch(), or 256 where the integer dot runs on AVX-512 VNNI and the CPU has no AMX —
+// there it beats dequantized panels through oneDNN's BF16 GEMM up to a few hundred tokens
+// (measured: prefill of 128 tokens of a V3-shaped Q4_K model 110-130 -> 160-171 tok/s, 512
+// tokens unchanged; README → Benchmarks). STRATA_INT_DOT_GEMM_MIN_BATCH=N sets it.
+int64_t int_dot_gemm_min_batch();
+// Overrides it (0: back to the default); for tests and benchmarks.
+void set_int_dot_gemm_min_batch(int64_t n);
+
+class ScopedIntDotGemmMinBatch {
+ public:
+  explicit ScopedIntDotGemmMinBatch(int64_t n);
+  ~ScopedIntDotGemmMinBatch();
+  ScopedIntDotGemmMinBatch(const ScopedIntDotGemmMinBatch&) = delete;
+  ScopedIntDotGemmMinBatch& operator=(const ScopedIntDotGemmMinBatch&) = delete;
+
+ private:
+  int64_t saved_;
+};
+
 // Sets the switch for a scope (tests, and commands that compare against exact references).
 class ScopedIntDot {
  public:

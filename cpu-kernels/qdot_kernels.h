@@ -11,7 +11,10 @@
 
 namespace strata::kern {
 
+// Tokens per pass over a row: kQDotTokens with 16 vector registers (AVX2), kQDotTokensWide
+// with 32 (AVX-512 VNNI on 256-bit vectors: each token's accumulators stay in registers).
 constexpr int kQDotTokens = 4;
+constexpr int kQDotTokensWide = 8;
 
 // One token's quantized activations (ActQ8's q, d, s, ds, qp for MXFP4, g and m for the
 // K-quants).
@@ -41,20 +44,20 @@ struct QOut {
 using QDotFn = void (*)(const uint8_t* blocks, int64_t row_bytes, const uint8_t* e8m0, int64_t nr, const QTok* toks,
                         int64_t nt, int64_t n, float* out, int64_t stride);
 
-// The loop every table entry runs: rows outer, groups of up to kQDotTokens tokens inner;
+// The loop every table entry runs: rows outer, groups of up to kGroup tokens inner;
 // run(row, row_e8m0, toks, k, res) computes one group (k tokens) of one row.
 // (Functions here are static: each instruction-set file keeps its own copy. A plain inline
 // function left out of line is one shared copy, and the linker may keep the one compiled with
 // AVX-512 for every caller; tests/checks/isa_objects.sh checks the objects.)
-template <class Run>
+template <int kGroup = kQDotTokens, class Run>
 static inline void qd_for_rows(const uint8_t* blocks, int64_t row_bytes, const uint8_t* e8m0, int64_t nr,
                                const QTok* toks, int64_t nt, int64_t n, float* out, int64_t stride, Run&& run) {
   for (int64_t i = 0; i < nr; ++i) {
     const uint8_t* row = blocks + i * row_bytes;
     const uint8_t* row_e8m0 = e8m0 ? e8m0 + i * (n / 32) : nullptr;
-    for (int64_t t0 = 0; t0 < nt; t0 += kQDotTokens) {
-      const int k = static_cast<int>(nt - t0 < kQDotTokens ? nt - t0 : kQDotTokens);
-      float res[kQDotTokens];
+    for (int64_t t0 = 0; t0 < nt; t0 += kGroup) {
+      const int k = static_cast<int>(nt - t0 < kGroup ? nt - t0 : kGroup);
+      float res[kGroup];
       run(row, row_e8m0, toks + t0, k, res);
       for (int j = 0; j < k; ++j) out[(t0 + j) * stride + i] = res[j];
     }

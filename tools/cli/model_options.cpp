@@ -166,8 +166,12 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   if (batch_invariant())
     std::fprintf(stderr, "batch-invariant: every product takes the path of one token (no GEMM for prefill)\n");
   else if (gemm_min_batch() != INT64_MAX && a.verbose)
-    std::fprintf(stderr, "products in batches of %lld+ tokens: oneDNN %s GEMM%s\n",
-                 static_cast<long long>(gemm_min_batch()), gemm_type_name(),
+    std::fprintf(stderr, "products in batches of %lld+ tokens%s: oneDNN %s GEMM%s\n",
+                 static_cast<long long>(gemm_min_batch()),
+                 int_dot_enabled() && int_dot_gemm_min_batch() != gemm_min_batch()
+                     ? (" (" + std::to_string(int_dot_gemm_min_batch()) + "+ for integer-dot weights)").c_str()
+                     : "",
+                 gemm_type_name(),
                  !gemm_bf16_enabled()     ? " (--exact-dot)"
                  : gemm_bf16_available() ? " (--exact-dot: f32)"
                                          : " (no BF16 instructions or oneDNN BF16 matmul on this CPU)");

@@ -77,6 +77,7 @@ TEST(Linear, EveryTypeMatchesTheF64Reference) {
 TEST(Linear, OnednnBatchPathMatchesTheF64Reference) {
   ASSERT_LE(gemm_min_batch(), 16) << "STRATA_GEMM_MIN_BATCH turned the path off";
   const ScopedGemmBf16 f32(false);  // exact to the reference; the BF16 GEMM is tested below
+  const ScopedIntDotGemmMinBatch gemm_for_all(gemm_min_batch());  // integer-dot types too
   const Case big[] = {{WeightType::F32, 70, 1024},  {WeightType::BF16, 66, 1024}, {WeightType::F16, 64, 1024},
                       {WeightType::Q8_0, 65, 1024}, {WeightType::Q4_0, 64, 1024}, {WeightType::Q4_K, 64, 1024},
                       {WeightType::Q5_K, 64, 1024}, {WeightType::Q6_K, 67, 1024}, {WeightType::F8_E4M3, 130, 1000},
@@ -165,6 +166,7 @@ TEST(Linear, Bf16RoundingOfTheF32PathIsTheBf16GemmsNumbers) {
 
 // Primitives are made once per shape (and thread): the same product again creates none.
 TEST(Linear, OnednnPrimitivesAreCachedByShape) {
+  const ScopedIntDotGemmMinBatch gemm_for_all(gemm_min_batch());
   const Mat m = make(WeightType::Q8_0, 64, 1024);
   const std::vector<float> x = randn(21 * 1024, 3);
   std::vector<float> y(21 * 64);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <utility>
@@ -423,8 +424,8 @@ TEST(QDot, LinearUsesItForSmallBatchesOnly) {
   }
   EXPECT_NE(y, exact);
   EXPECT_LT(test::nmse(exact, y), 1e-4);
-  // Batches of gemm_min_batch() and more take the f32 GEMM either way.
-  const int64_t big = gemm_min_batch();
+  // Batches of int_dot_gemm_min_batch() and more take the f32 GEMM either way.
+  const int64_t big = int_dot_gemm_min_batch();
   const std::vector<float> xb = randn(big * 1024, 22);
   std::vector<float> a(static_cast<size_t>(big * 80)), b(a.size());
   {
@@ -459,6 +460,29 @@ TEST(QDot, LinearPairEqualsTwoProducts) {
   const Mat d = make(WeightType::Q8_0, 4, 256);
   std::vector<float> x(512), y(64);
   EXPECT_THROW(linear_pair(a.view, d.view, x.data(), 1, y.data(), y.data()), std::invalid_argument);
+}
+
+// Integer-dot weights reach the GEMM at their own threshold, other weights at gemm_min_batch();
+// the default follows the CPU (qdot.h).
+TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
+  const Mat q = make(WeightType::Q4_K, 80, 1024), b = make(WeightType::BF16, 80, 1024);
+  {
+    const ScopedIntDotGemmMinBatch at(64);
+    EXPECT_EQ(int_dot_gemm_min_batch(), std::max<int64_t>(64, gemm_min_batch()));
+    EXPECT_EQ(linear_path(q.view, 80, 63), LinearPath::IntDot);
+    EXPECT_EQ(linear_path(q.view, 80, 64), LinearPath::Gemm);
+    EXPECT_EQ(linear_path(b.view, 80, gemm_min_batch()), LinearPath::Gemm);
+    const ScopedIntDot off(false);  // without the integer dot, the plain threshold
+    EXPECT_EQ(linear_path(q.view, 80, gemm_min_batch()), LinearPath::Gemm);
+  }
+  const bool vnni = dispatch_level() == CpuLevel::Avx512 && cpu_features().avx512vnni && !cpu_features().emulated;
+  const int64_t want = vnni && !cpu_features().amx_bf16 ? std::max<int64_t>(256, gemm_min_batch()) : gemm_min_batch();
+  if (!std::getenv("STRATA_INT_DOT_GEMM_MIN_BATCH")) {
+    EXPECT_EQ(int_dot_gemm_min_batch(), want);
+  }
+  std::printf("  integer-dot weights take the GEMM from %lld tokens (VNNI %s, AMX %s)\n",
+              static_cast<long long>(int_dot_gemm_min_batch()), vnni ? "yes" : "no",
+              cpu_features().amx_bf16 ? "yes" : "no");
 }
 
 TEST(QDot, UnsupportedTypesAreRefused) {

@@ -110,6 +110,7 @@ TEST(FastKernels, Bf16GemmPrefillStaysNearTheExactDecode) {
 // thread one after another, never from oneTBB workers (which would each start an OpenMP team).
 TEST(FastKernels, PrefillExpertGemmsStayOffTheWorkers) {
   ASSERT_LE(gemm_min_batch(), 24) << "STRATA_GEMM_MIN_BATCH turned the oneDNN path off";
+  const ScopedIntDotGemmMinBatch gemm_for_all(gemm_min_batch());  // Q4_K experts through oneDNN too
   test::ScratchDir dir("fast");
   const ModelFiles m = wider(dir, Arch::DeepseekV3, "q4_k", "gguf");
   ModelOptions all;
