@@ -56,6 +56,10 @@ inline simde__m256 extractf32x8_ps_512(simde__m512 a, int half) {
 
 }  // namespace strata::emulated
 
+// SIMDe's alias of _mm512_madd_epi16 takes the four arguments of a masked form; the function
+// itself takes two.
+#undef _mm512_madd_epi16
+#define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16(a, b)
 #if !defined(_mm256_cmpeq_epi16_mask)
 #define _mm256_cmpeq_epi16_mask(a, b) strata::emulated::cmpeq_epi16_mask_256(a, b)
 #endif
