@@ -12,7 +12,7 @@ for spec in "deepseek-v3-671b fp8" "deepseek-v3-671b q4_k" "deepseek-v4-flash fp
   /usr/bin/python3 "$(dirname "$0")/check_svg.py" "$WORK/$cfg.svg" 64 >/dev/null || exit 1
   echo "ok: $cfg $type: $(grep 'predicted decode' <<<"$out")"
 done
-"$STRATA" plan --config "$DATA/deepseek-v4-pro.json" --weight-type fp4 --profile rtx4090-256gb | grep -q "stream from NVMe" \
+"$STRATA" plan --config "$DATA/deepseek-v4-pro.json" --weight-type fp4 --profile rtx4090-256gb | grep "stream from NVMe" >/dev/null \
   || { echo "FAIL: V4-Pro FP4 must say it needs NVMe"; exit 1; }
 if out=$("$STRATA" plan --config "$DATA/deepseek-v3-671b.json" --weight-type fp8 --profile cpu-only-128gb --dram-budget 8 2>&1); then
   echo "FAIL: 8 GB of DRAM accepted for V3"; exit 1

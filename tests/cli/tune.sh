@@ -19,7 +19,7 @@ PY
 grep -q "NUMA node(s), policy \(local\|interleave\)" "$WORK/out.txt" || { echo "FAIL: no policy in the summary"; exit 1; }
 [ ! -e "$WORK/scratch.bin" ] || { echo "FAIL: scratch file left behind"; exit 1; }
 "$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/tiny" >/dev/null
-"$STRATA" plan --model "$WORK/tiny" --profile "$WORK/box.json" | grep -q "profile    test-box (measured)" \
+"$STRATA" plan --model "$WORK/tiny" --profile "$WORK/box.json" | grep "profile    test-box (measured)" >/dev/null \
   || { echo "FAIL: plan does not take the profile"; exit 1; }
 if "$STRATA" tune --scratch "$WORK/no/such/dir/x.bin" --scratch-mb 16 >/dev/null 2>"$WORK/err.txt"; then
   echo "FAIL: unwritable scratch accepted"; exit 1
