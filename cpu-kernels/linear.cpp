@@ -69,6 +69,8 @@ void product_rows(const Product& p, const std::vector<const float*>& fused, int6
                   int64_t n, int64_t ldx, const PreparedActs& acts) {
   switch (p.path) {
     case LinearPath::IntDot: return qdot_rows_tokens(*p.w, p.r0 + r0, r1 - r0, acts.q8.data(), n, p.y + r0, p.ldy);
+    case LinearPath::IntDotTiles:
+      return qdot_rows_tiled(*p.w, p.r0 + r0, r1 - r0, acts.q8.data(), n, p.y + r0, p.ldy);
     case LinearPath::FusedDot:
       if (has_fused_row_dot_tokens(*p.w)) {  // each row read once for every token
         for (int64_t r = r0; r < r1; ++r)
@@ -100,7 +102,7 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   for (size_t i = 0; i < count; ++i) acts.fused[i].clear();
   bool quantized = false;
   for (size_t i = 0; i < count; ++i) {  // the products share x, hence its column count
-    if (ps[i].path == LinearPath::IntDot && !quantized) {
+    if ((ps[i].path == LinearPath::IntDot || ps[i].path == LinearPath::IntDotTiles) && !quantized) {
       quantized = true;
       if (acts.q8.size() < un) acts.q8.resize(un);
       for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, ps[i].w->cols, acts.q8[static_cast<size_t>(t)]);
@@ -141,9 +143,12 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply (from
   // a larger batch where the integer dot is the faster of the two: qdot.h).
   const bool int_dot = int_dot_enabled() && qdot_supported(w.type);
-  const int64_t gemm_from = int_dot ? int_dot_gemm_min_batch() : gemm_min_batch();
+  const int64_t gemm_from = int_dot ? int_dot_gemm_min_batch(w.type) : gemm_min_batch();
   if (!invariant && n >= gemm_from && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
-  if (int_dot) return LinearPath::IntDot;
+  // Several tokens: tiles of 16 rows where the level has them (not in batch-invariant mode: a
+  // token's result would then depend on the batch size, in the last f32 bits).
+  if (int_dot) return !invariant && n >= qdot_tiles_min_batch() && qdot_tiles_supported(w.type) ? LinearPath::IntDotTiles
+                                                                                               : LinearPath::IntDot;
   // A fused dot converts the row again for every token: from three tokens on, widening it once
   // and reusing it costs less (measured for FP8 with `strata bench kernels --batch 1,8`) —
   // unless the fused dot itself reads the row once for all the tokens.
@@ -155,6 +160,7 @@ const char* linear_path_name(LinearPath p) {
   switch (p) {
     case LinearPath::Gemm: return "gemm";
     case LinearPath::IntDot: return "int8";
+    case LinearPath::IntDotTiles: return "int8x16";
     case LinearPath::FusedDot: return "fused";
     case LinearPath::Rows: break;
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -41,7 +42,7 @@ kern::QTok tok(const ActQ8& a) {
 // Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
 // tokens in groups of the level's kernel group (qdot_kernels.h). Checked and dispatched once for the whole range.
 void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n,
-              float* out, int64_t stride) {
+              float* out, int64_t stride, bool tiles = false) {
   const int64_t cols = w.cols;
   for (int64_t t = 0; t < n; ++t)
     if (acts[t].n != cols)
@@ -70,6 +71,12 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     case WeightType::IQ1_S: f = k.iq1_s; break;
     case WeightType::IQ1_M: f = k.iq1_m; break;
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
+  }
+  if (tiles) {
+    f = w.type == WeightType::Q4_K ? k.q4_k_tiles : w.type == WeightType::Q5_K ? k.q5_k_tiles : nullptr;
+    if (!f)
+      throw std::invalid_argument("qdot_rows_tiled: no tiles for " + std::string(weight_type_name(w.type)) +
+                                  " at this dispatch level");
   }
   const int64_t bytes = row_bytes(w.type, cols);
   const uint8_t* e8m0 = w.type == WeightType::MXFP4 ? w.scale + r0 * (cols / 32) : nullptr;
@@ -135,6 +142,23 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
   rows_dot(kernels_for_level(), w, r0, nr, acts, n, out, stride);
 }
 
+bool qdot_tiles_supported(WeightType t) {
+  static const bool off = [] {
+    const char* e = std::getenv("STRATA_INT_DOT_TILES");
+    return e && std::string(e) == "0";
+  }();
+  if (off) return false;
+  const kern::QDotKernels& k = kernels_for_level();
+  return (t == WeightType::Q4_K && k.q4_k_tiles) || (t == WeightType::Q5_K && k.q5_k_tiles);
+}
+
+int64_t qdot_tiles_min_batch() { return 4; }
+
+void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
+                     int64_t stride) {
+  rows_dot(kernels_for_level(), w, r0, nr, acts, n, out, stride, true);
+}
+
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a) {
   float out;
   rows_dot(kern::qdot_kernels_scalar(), w, r, 1, &a, 1, &out, 1);
@@ -154,11 +178,22 @@ std::atomic<int64_t>& int_dot_gemm_override() {
 
 }  // namespace
 
+// The integer dot on AVX-512 VNNI of a real CPU without AMX: where it outruns the BF16 GEMM.
+static bool vnni_without_amx() {
+  return dispatch_level() == CpuLevel::Avx512 && cpu_features().avx512vnni && !cpu_features().emulated &&
+         !cpu_features().amx_bf16;
+}
+
 int64_t int_dot_gemm_min_batch() {
   const int64_t set = int_dot_gemm_override().load(std::memory_order_relaxed);
   if (set > 0) return std::max(set, gemm_min_batch());
-  const bool vnni = dispatch_level() == CpuLevel::Avx512 && cpu_features().avx512vnni && !cpu_features().emulated;
-  return vnni && !cpu_features().amx_bf16 ? std::max(int64_t{256}, gemm_min_batch()) : gemm_min_batch();
+  return vnni_without_amx() ? std::max(int64_t{256}, gemm_min_batch()) : gemm_min_batch();
+}
+
+int64_t int_dot_gemm_min_batch(WeightType t) {
+  if (int_dot_gemm_override().load(std::memory_order_relaxed) > 0 || !vnni_without_amx() || !qdot_tiles_supported(t))
+    return int_dot_gemm_min_batch();
+  return INT64_MAX;
 }
 
 void set_int_dot_gemm_min_batch(int64_t n) { int_dot_gemm_override().store(n > 0 ? n : 0); }

@@ -58,6 +58,14 @@ float qdot_row(const WeightView& w, int64_t r, const ActQ8& a);
 // row and token.
 void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                       int64_t stride);
+// The same products in tiles of 16 rows (qdot_kernels.h), for batches of qdot_tiles_min_batch()
+// tokens or more where qdot_tiles_supported(): per row and token the same integer sums as
+// qdot_rows_tokens, scaled per sub-block instead of per super-block, so equal to it up to f32
+// rounding; a result still does not depend on the other rows and tokens of the call.
+bool qdot_tiles_supported(WeightType t);
+int64_t qdot_tiles_min_batch();
+void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
+                     int64_t stride);
 // The scalar twin (the reference the vector kernels are tested against).
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a);
 
@@ -71,6 +79,11 @@ void set_int_dot(bool on);
 // (measured: prefill of 128 tokens of a V3-shaped Q4_K model 110-130 -> 160-171 tok/s, 512
 // tokens unchanged; README → Benchmarks). STRATA_INT_DOT_GEMM_MIN_BATCH=N sets it.
 int64_t int_dot_gemm_min_batch();
+// The same for weights of type t: where the level has tiles for t and the CPU has no AMX, the
+// tiles beat the GEMM at every batch measured (V3 shapes, 4-512 tokens: 2-3x at 64-128 tokens,
+// 1.5-2x at 512; README → Benchmarks): INT64_MAX, no GEMM. STRATA_INT_DOT_GEMM_MIN_BATCH
+// still sets it.
+int64_t int_dot_gemm_min_batch(WeightType t);
 // Overrides it (0: back to the default); for tests and benchmarks.
 void set_int_dot_gemm_min_batch(int64_t n);
 

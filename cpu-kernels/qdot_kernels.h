@@ -99,6 +99,9 @@ struct QDotKernels {
   QDotFn q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, iq4_xs;
   QDotFn iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m;
   QuantFn quantize;
+  // Tiles of 16 rows for batches (null where the level has none): the same products as q4_k /
+  // q5_k up to f32 rounding, and as those, independent of the other rows and tokens of a call.
+  QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr;
 };
 
 const QDotKernels& qdot_kernels_scalar();

@@ -54,6 +54,13 @@ inline simde__m256 extractf32x8_ps_512(simde__m512 a, int half) {
   return simde__m256_from_private(r);
 }
 
+inline simde__m256i cvtepi32_epi16_512(simde__m512i a) {
+  const simde__m512i_private x = simde__m512i_to_private(a);
+  simde__m256i_private r;
+  for (int i = 0; i < 16; ++i) r.i16[i] = static_cast<int16_t>(x.i32[i]);
+  return simde__m256i_from_private(r);
+}
+
 }  // namespace strata::emulated
 
 // SIMDe's alias of _mm512_madd_epi16 takes the four arguments of a masked form; the function
@@ -71,6 +78,9 @@ inline simde__m256 extractf32x8_ps_512(simde__m512 a, int half) {
 #endif
 #if !defined(_mm512_cvtepu16_epi32)
 #define _mm512_cvtepu16_epi32(a) strata::emulated::cvtepu16_epi32_512(a)
+#endif
+#if !defined(_mm512_cvtepi32_epi16)
+#define _mm512_cvtepi32_epi16(a) strata::emulated::cvtepi32_epi16_512(a)
 #endif
 #if !defined(_mm512_cvtph_ps)
 #define _mm512_cvtph_ps(a) strata::emulated::cvtph_ps_512(a)

@@ -169,7 +169,9 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     std::fprintf(stderr, "products in batches of %lld+ tokens%s: oneDNN %s GEMM%s\n",
                  static_cast<long long>(gemm_min_batch()),
                  int_dot_enabled() && int_dot_gemm_min_batch() != gemm_min_batch()
-                     ? (" (" + std::to_string(int_dot_gemm_min_batch()) + "+ for integer-dot weights)").c_str()
+                     ? (" (" + std::to_string(int_dot_gemm_min_batch()) + "+ for integer-dot weights" +
+                        (int_dot_gemm_min_batch(WeightType::Q4_K) == INT64_MAX ? ", never for Q4_K/Q5_K" : "") + ")")
+                           .c_str()
                      : "",
                  gemm_type_name(),
                  !gemm_bf16_enabled()     ? " (--exact-dot)"

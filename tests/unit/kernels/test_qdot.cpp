@@ -283,6 +283,65 @@ TEST(QDot, TokensSharingARowGetTheirOwnResults) {
   set_dispatch_level(saved);
 }
 
+// The tiles of 16 rows (qdot_rows_tiled): against the scalar twin for every row and token, over
+// partial tiles and more tokens than one pass takes; and a row's result independent of where
+// its tile starts and of the other tokens of the call (the products of a batch must not depend
+// on how the rows are split among threads).
+TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
+  const CpuLevel saved = dispatch_level();
+  bool ran = false;
+  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) continue;
+    for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K}) {
+      if (!qdot_tiles_supported(type)) {
+        std::printf("  %s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
+                    std::string(weight_type_name(type)).c_str());
+        continue;
+      }
+      ran = true;
+      for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{37, 512}, std::pair<int64_t, int64_t>{16, 2304}}) {
+        const Mat m = make(type, rows, cols, 11);
+        const int64_t n = 37;  // one pass of 32 tokens and a second of 5
+        std::vector<ActQ8> acts(static_cast<size_t>(n));
+        for (int64_t t = 0; t < n; ++t)
+          quantize_act_q8(activations(cols, static_cast<uint32_t>(70 + t)).data(), cols, acts[static_cast<size_t>(t)]);
+        std::vector<float> tiled(static_cast<size_t>(n * rows)), twin(tiled.size());
+        qdot_rows_tiled(m.view, 0, rows, acts.data(), n, tiled.data(), rows);
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t r = 0; r < rows; ++r)
+            twin[static_cast<size_t>(t * rows + r)] = qdot_row_scalar(m.view, r, acts[static_cast<size_t>(t)]);
+        EXPECT_LT(test::nmse(twin, tiled), 1e-11) << weight_type_name(type) << " " << rows << "x" << cols;
+        // Rows 3.. as their own tiles (every tile boundary moves), tokens 5..9 alone.
+        const int64_t r0 = 3, nr = rows - 3, t0 = 5, nt = 5;
+        std::vector<float> part(static_cast<size_t>(nt * nr));
+        qdot_rows_tiled(m.view, r0, nr, acts.data() + t0, nt, part.data(), nr);
+        for (int64_t t = 0; t < nt; ++t)
+          for (int64_t r = 0; r < nr; ++r)
+            ASSERT_EQ(part[static_cast<size_t>(t * nr + r)], tiled[static_cast<size_t>((t0 + t) * rows + r0 + r)])
+                << weight_type_name(type) << " row " << r0 + r << " token " << t0 + t;
+      }
+      // The largest sums (every quant and scale at its top, every activation ±127 with multiplier 64).
+      Mat big = make(type, 16, 512);
+      std::fill(big.data.begin(), big.data.end(), uint8_t{0xFF});
+      const int64_t bytes = row_bytes(type, 512), blk = bytes / 2;
+      for (int64_t b = 0; b < 32; ++b) {
+        uint8_t* p = big.data.data() + b * blk;
+        p[0] = 0x00, p[1] = 0x3C, p[2] = 0x00, p[3] = 0x00;  // d = 1, dmin = 0
+      }
+      const std::vector<float> ones(512, -1.0f);
+      ActQ8 a;
+      quantize_act_q8(ones.data(), 512, a);
+      std::vector<float> y(16);
+      qdot_rows_tiled(big.view, 0, 16, &a, 1, y.data(), 16);
+      const float want = qdot_row_scalar(big.view, 0, a);
+      EXPECT_EQ(want, -(type == WeightType::Q4_K ? 15.0f : 31.0f) * 63 * 512);
+      for (float v : y) EXPECT_EQ(v, want) << weight_type_name(type);
+    }
+  }
+  set_dispatch_level(saved);
+  if (!ran) std::printf("  (no level with tiles on this CPU: nothing to compare)\n");
+}
+
 // The largest sums the kernels can meet: every weight at its top value and every sub-block
 // scale at its extreme (Q6_K: -128; MXFP4: ±12, unsigned 24 or 0 in vpmaddubsw), activations
 // all of one magnitude (every block multiplier 64, every q ±127). The vector kernels sum in
@@ -424,8 +483,10 @@ TEST(QDot, LinearUsesItForSmallBatchesOnly) {
   }
   EXPECT_NE(y, exact);
   EXPECT_LT(test::nmse(exact, y), 1e-4);
-  // Batches of int_dot_gemm_min_batch() and more take the f32 GEMM either way.
-  const int64_t big = int_dot_gemm_min_batch();
+  // Batches of int_dot_gemm_min_batch() and more take the f32 GEMM either way (where Q4_K's
+  // tiles never give way to it, from a threshold set here).
+  const ScopedIntDotGemmMinBatch at(int_dot_gemm_min_batch(WeightType::Q4_K) == INT64_MAX ? 64 : 0);
+  const int64_t big = int_dot_gemm_min_batch(WeightType::Q4_K);
   const std::vector<float> xb = randn(big * 1024, 22);
   std::vector<float> a(static_cast<size_t>(big * 80)), b(a.size());
   {
@@ -469,8 +530,10 @@ TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
   {
     const ScopedIntDotGemmMinBatch at(64);
     EXPECT_EQ(int_dot_gemm_min_batch(), std::max<int64_t>(64, gemm_min_batch()));
-    EXPECT_EQ(linear_path(q.view, 80, 63), LinearPath::IntDot);
+    EXPECT_EQ(linear_path(q.view, 80, 63), qdot_tiles_supported(WeightType::Q4_K) ? LinearPath::IntDotTiles : LinearPath::IntDot);
+    EXPECT_EQ(linear_path(q.view, 80, 3), LinearPath::IntDot);
     EXPECT_EQ(linear_path(q.view, 80, 64), LinearPath::Gemm);
+    EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q4_K), int_dot_gemm_min_batch());
     EXPECT_EQ(linear_path(b.view, 80, gemm_min_batch()), LinearPath::Gemm);
     const ScopedIntDot off(false);  // without the integer dot, the plain threshold
     EXPECT_EQ(linear_path(q.view, 80, gemm_min_batch()), LinearPath::Gemm);
@@ -479,6 +542,10 @@ TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
   const int64_t want = vnni && !cpu_features().amx_bf16 ? std::max<int64_t>(256, gemm_min_batch()) : gemm_min_batch();
   if (!std::getenv("STRATA_INT_DOT_GEMM_MIN_BATCH")) {
     EXPECT_EQ(int_dot_gemm_min_batch(), want);
+    // Where Q4_K has tiles on such a CPU, it never takes the GEMM; Q6_K (no tiles) keeps the threshold.
+    EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q4_K),
+              vnni && !cpu_features().amx_bf16 && qdot_tiles_supported(WeightType::Q4_K) ? INT64_MAX : want);
+    EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q6_K), want);
   }
   std::printf("  integer-dot weights take the GEMM from %lld tokens (VNNI %s, AMX %s)\n",
               static_cast<long long>(int_dot_gemm_min_batch()), vnni ? "yes" : "no",
