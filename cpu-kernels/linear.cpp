@@ -112,16 +112,22 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
         acts.fused[i].push_back(
             fused_row_act(*ps[i].w, x + static_cast<int64_t>(t) * ldx, acts.buf[i * un + t], acts.rounded));
   }
+  // Rows go to tasks in units: a tile of 16 for products in tiles (a task never splits one:
+  // a part-filled tile costs a whole one), one row otherwise.
+  auto unit = [&](size_t i) -> int64_t { return ps[i].path == LinearPath::IntDotTiles ? 16 : 1; };
+  auto units = [&](size_t i) { return (ps[i].nr + unit(i) - 1) / unit(i); };
   int64_t total = 0;
-  for (size_t i = 0; i < count; ++i) total += ps[i].nr;
+  for (size_t i = 0; i < count; ++i) total += units(i);
+  const int64_t g = std::max<int64_t>(1, grain(*ps[0].w, n) / unit(0));
   run_in_compute_arena([&] {
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, grain(*ps[0].w, n)), [&](const tbb::blocked_range<int64_t>& rr) {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, g), [&](const tbb::blocked_range<int64_t>& rr) {
       size_t i = 0;
-      int64_t base = 0;  // the first row of product i in the joint row numbering
+      int64_t base = 0;  // the first unit of product i in the joint numbering
       for (int64_t k = rr.begin(); k < rr.end();) {
-        while (k - base >= ps[i].nr) base += ps[i++].nr;
-        const int64_t end = std::min(rr.end(), base + ps[i].nr);  // this range's rows of product i
-        product_rows(ps[i], acts.fused[i], k - base, end - base, x, n, ldx, acts);
+        while (k - base >= units(i)) base += units(i++);
+        const int64_t end = std::min(rr.end(), base + units(i));  // this range's units of product i
+        product_rows(ps[i], acts.fused[i], (k - base) * unit(i), std::min((end - base) * unit(i), ps[i].nr), x, n,
+                     ldx, acts);
         k = end;
       }
     });
