@@ -10,12 +10,14 @@
 namespace strata {
 namespace {
 
+// Called per row and per short attention dot: the AVX-512 table is chosen once.
 const kern::RowKernels* kernels() {
+  static const kern::RowKernels* const avx512 = [] {
+    const CpuFeatures& f = cpu_features();
+    return f.avx512bf16 && f.avx512vbmi ? &kern::row_kernels_avx512bf16() : &kern::row_kernels_avx512();
+  }();
   switch (dispatch_level()) {
-    case CpuLevel::Avx512: {
-      const CpuFeatures& f = cpu_features();
-      return f.avx512bf16 && f.avx512vbmi ? &kern::row_kernels_avx512bf16() : &kern::row_kernels_avx512();
-    }
+    case CpuLevel::Avx512: return avx512;
     case CpuLevel::Avx2: return &kern::row_kernels_avx2();
     case CpuLevel::Scalar: break;
   }
