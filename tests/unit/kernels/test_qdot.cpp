@@ -320,6 +320,19 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
             ASSERT_EQ(part[static_cast<size_t>(t * nr + r)], tiled[static_cast<size_t>((t0 + t) * rows + r0 + r)])
                 << weight_type_name(type) << " row " << r0 + r << " token " << t0 + t;
       }
+      // linear() on 7 tokens takes the tiles, whatever rows its tasks get: the same bits.
+      {
+        const Mat m = make(type, 53, 512, 12);
+        const int64_t n = 7;
+        const std::vector<float> x = randn(n * 512, 5);
+        std::vector<ActQ8> acts(static_cast<size_t>(n));
+        for (int64_t t = 0; t < n; ++t) quantize_act_q8(x.data() + t * 512, 512, acts[static_cast<size_t>(t)]);
+        std::vector<float> y(static_cast<size_t>(n * 53)), want(y.size());
+        ASSERT_EQ(linear_path(m.view, 53, n), LinearPath::IntDotTiles);
+        linear(m.view, x.data(), n, y.data());
+        qdot_rows_tiled(m.view, 0, 53, acts.data(), n, want.data(), 53);
+        EXPECT_EQ(y, want) << weight_type_name(type);
+      }
       // The largest sums (every quant and scale at its top, every activation ±127 with multiplier 64).
       Mat big = make(type, 16, 512);
       std::fill(big.data.begin(), big.data.end(), uint8_t{0xFF});
