@@ -35,6 +35,18 @@ const kern::QDotKernels& kernels_for_level() {
   return kern::qdot_kernels_scalar();
 }
 
+// The level's tiles for type t, or null.
+kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
+  switch (t) {
+    case WeightType::Q4_K: return k.q4_k_tiles;
+    case WeightType::Q5_K: return k.q5_k_tiles;
+    case WeightType::Q6_K: return k.q6_k_tiles;
+    case WeightType::Q2_K: return k.q2_k_tiles;
+    case WeightType::Q3_K: return k.q3_k_tiles;
+    default: return nullptr;
+  }
+}
+
 kern::QTok tok(const ActQ8& a) {
   return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data()};
 }
@@ -73,7 +85,7 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
   if (tiles) {
-    f = w.type == WeightType::Q4_K ? k.q4_k_tiles : w.type == WeightType::Q5_K ? k.q5_k_tiles : nullptr;
+    f = tiles_of(k, w.type);
     if (!f)
       throw std::invalid_argument("qdot_rows_tiled: no tiles for " + std::string(weight_type_name(w.type)) +
                                   " at this dispatch level");
@@ -148,11 +160,10 @@ bool qdot_tiles_supported(WeightType t) {
     return e && std::string(e) == "0";
   }();
   if (off) return false;
-  const kern::QDotKernels& k = kernels_for_level();
-  return (t == WeightType::Q4_K && k.q4_k_tiles) || (t == WeightType::Q5_K && k.q5_k_tiles);
+  return tiles_of(kernels_for_level(), t) != nullptr;
 }
 
-int64_t qdot_tiles_min_batch() { return 4; }
+int64_t qdot_tiles_min_batch(WeightType t) { return t == WeightType::Q6_K ? 8 : 4; }
 
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                      int64_t stride) {

@@ -99,9 +99,11 @@ struct QDotKernels {
   QDotFn q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, iq4_xs;
   QDotFn iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m;
   QuantFn quantize;
-  // Tiles of 16 rows for batches (null where the level has none): the same products as q4_k /
-  // q5_k up to f32 rounding, and as those, independent of the other rows and tokens of a call.
-  QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr;
+  // Tiles of 16 rows for batches (null where the level has none; qdot_tiles.inc): the same
+  // products as the row kernels up to f32 rounding, and as those, independent of the other rows
+  // and tokens of a call.
+  QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr, q6_k_tiles = nullptr, q2_k_tiles = nullptr,
+         q3_k_tiles = nullptr;
 };
 
 const QDotKernels& qdot_kernels_scalar();

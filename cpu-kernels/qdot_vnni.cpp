@@ -15,6 +15,7 @@
 namespace strata::kern {
 namespace {
 
+#include "cpu-kernels/qdot_tiles.inc"
 #include "cpu-kernels/qdot_rows.inc"
 
 }  // namespace

@@ -292,7 +292,7 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   bool ran = false;
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
     if (set_dispatch_level(level) != level) continue;
-    for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K}) {
+    for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K}) {
       if (!qdot_tiles_supported(type)) {
         std::printf("  %s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
                     std::string(weight_type_name(type)).c_str());
@@ -320,10 +320,12 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
             ASSERT_EQ(part[static_cast<size_t>(t * nr + r)], tiled[static_cast<size_t>((t0 + t) * rows + r0 + r)])
                 << weight_type_name(type) << " row " << r0 + r << " token " << t0 + t;
       }
-      // linear() on 7 tokens takes the tiles, whatever rows its tasks get: the same bits.
+      // linear() on 9 tokens takes the tiles, whatever rows its tasks get: the same bits; below
+      // the type's smallest batch, the row kernels.
       {
         const Mat m = make(type, 53, 512, 12);
-        const int64_t n = 7;
+        const int64_t n = 9;
+        EXPECT_EQ(linear_path(m.view, 53, qdot_tiles_min_batch(type) - 1), LinearPath::IntDot);
         const std::vector<float> x = randn(n * 512, 5);
         std::vector<ActQ8> acts(static_cast<size_t>(n));
         for (int64_t t = 0; t < n; ++t) quantize_act_q8(x.data() + t * 512, 512, acts[static_cast<size_t>(t)]);
@@ -337,18 +339,25 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
       Mat big = make(type, 16, 512);
       std::fill(big.data.begin(), big.data.end(), uint8_t{0xFF});
       const int64_t bytes = row_bytes(type, 512), blk = bytes / 2;
+      // d = 1 and dmin = 0 where each type keeps them; Q6_K's scales -128.
+      const int d_at = type == WeightType::Q2_K ? 80 : type == WeightType::Q3_K ? 108 : type == WeightType::Q6_K ? 208 : 0;
       for (int64_t b = 0; b < 32; ++b) {
         uint8_t* p = big.data.data() + b * blk;
-        p[0] = 0x00, p[1] = 0x3C, p[2] = 0x00, p[3] = 0x00;  // d = 1, dmin = 0
+        p[d_at] = 0x00, p[d_at + 1] = 0x3C;
+        if (type != WeightType::Q3_K && type != WeightType::Q6_K) p[d_at + 2] = 0x00, p[d_at + 3] = 0x00;
+        if (type == WeightType::Q6_K) std::fill(p + 192, p + 208, uint8_t{0x80});
       }
-      const std::vector<float> ones(512, -1.0f);
-      ActQ8 a;
-      quantize_act_q8(ones.data(), 512, a);
-      std::vector<float> y(16);
-      qdot_rows_tiled(big.view, 0, 16, &a, 1, y.data(), 16);
-      const float want = qdot_row_scalar(big.view, 0, a);
-      EXPECT_EQ(want, -(type == WeightType::Q4_K ? 15.0f : 31.0f) * 63 * 512);
-      for (float v : y) EXPECT_EQ(v, want) << weight_type_name(type);
+      for (float sign : {1.0f, -1.0f}) {
+        const std::vector<float> ones(512, sign);
+        ActQ8 a;
+        quantize_act_q8(ones.data(), 512, a);
+        std::vector<float> y(16);
+        qdot_rows_tiled(big.view, 0, 16, &a, 1, y.data(), 16);
+        const float want = qdot_row_scalar(big.view, 0, a);
+        if (type == WeightType::Q4_K || type == WeightType::Q5_K)
+          EXPECT_EQ(want, sign * (type == WeightType::Q4_K ? 15.0f : 31.0f) * 63 * 512);
+        for (float v : y) EXPECT_NEAR(v, want, std::fabs(want) * 1e-6f) << weight_type_name(type) << " sign " << sign;
+      }
     }
   }
   set_dispatch_level(saved);
@@ -555,10 +564,10 @@ TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
   const int64_t want = vnni && !cpu_features().amx_bf16 ? std::max<int64_t>(256, gemm_min_batch()) : gemm_min_batch();
   if (!std::getenv("STRATA_INT_DOT_GEMM_MIN_BATCH")) {
     EXPECT_EQ(int_dot_gemm_min_batch(), want);
-    // Where Q4_K has tiles on such a CPU, it never takes the GEMM; Q6_K (no tiles) keeps the threshold.
+    // Where Q4_K has tiles on such a CPU, it never takes the GEMM; Q8_0 (no tiles) keeps the threshold.
     EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q4_K),
               vnni && !cpu_features().amx_bf16 && qdot_tiles_supported(WeightType::Q4_K) ? INT64_MAX : want);
-    EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q6_K), want);
+    EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q8_0), want);
   }
   std::printf("  integer-dot weights take the GEMM from %lld tokens (VNNI %s, AMX %s)\n",
               static_cast<long long>(int_dot_gemm_min_batch()), vnni ? "yes" : "no",
