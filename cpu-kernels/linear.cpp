@@ -153,7 +153,7 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   if (!invariant && n >= gemm_from && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
   // Several tokens: tiles of 16 rows where the level has them (not in batch-invariant mode: a
   // token's result would then depend on the batch size, in the last f32 bits).
-  if (int_dot) return !invariant && n >= qdot_tiles_min_batch(w.type) && qdot_tiles_supported(w.type) ? LinearPath::IntDotTiles
+  if (int_dot) return !invariant && n >= qdot_tiles_min_batch(w.type) && w.cols % 256 == 0 && qdot_tiles_supported(w.type) ? LinearPath::IntDotTiles
                                                                                                : LinearPath::IntDot;
   // A fused dot converts the row again for every token: from three tokens on, widening it once
   // and reusing it costs less (measured for FP8 with `strata bench kernels --batch 1,8`) —

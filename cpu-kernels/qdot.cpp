@@ -43,6 +43,7 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
     case WeightType::Q6_K: return k.q6_k_tiles;
     case WeightType::Q2_K: return k.q2_k_tiles;
     case WeightType::Q3_K: return k.q3_k_tiles;
+    case WeightType::Q8_0: return k.q8_0_tiles;
     default: return nullptr;
   }
 }
@@ -85,10 +86,10 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
   if (tiles) {
-    f = tiles_of(k, w.type);
+    f = cols % 256 ? nullptr : tiles_of(k, w.type);
     if (!f)
       throw std::invalid_argument("qdot_rows_tiled: no tiles for " + std::string(weight_type_name(w.type)) +
-                                  " at this dispatch level");
+                                  " rows of " + std::to_string(cols) + " at this dispatch level");
   }
   const int64_t bytes = row_bytes(w.type, cols);
   const uint8_t* e8m0 = w.type == WeightType::MXFP4 ? w.scale + r0 * (cols / 32) : nullptr;
@@ -163,7 +164,13 @@ bool qdot_tiles_supported(WeightType t) {
   return tiles_of(kernels_for_level(), t) != nullptr;
 }
 
-int64_t qdot_tiles_min_batch(WeightType t) { return t == WeightType::Q6_K ? 8 : 4; }
+int64_t qdot_tiles_min_batch(WeightType t) {
+  switch (t) {
+    case WeightType::Q6_K: return 8;
+    case WeightType::Q8_0: return 9;  // twice the bytes per weight: the row kernel's single pass of 8 holds up to there
+    default: return 4;
+  }
+}
 
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                      int64_t stride) {

@@ -292,7 +292,8 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   bool ran = false;
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
     if (set_dispatch_level(level) != level) continue;
-    for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K}) {
+    for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K,
+                            WeightType::Q8_0}) {
       if (!qdot_tiles_supported(type)) {
         std::printf("  %s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
                     std::string(weight_type_name(type)).c_str());
@@ -341,7 +342,12 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
       const int64_t bytes = row_bytes(type, 512), blk = bytes / 2;
       // d = 1 and dmin = 0 where each type keeps them; Q6_K's scales -128.
       const int d_at = type == WeightType::Q2_K ? 80 : type == WeightType::Q3_K ? 108 : type == WeightType::Q6_K ? 208 : 0;
-      for (int64_t b = 0; b < 32; ++b) {
+      if (type == WeightType::Q8_0)  // every 34-byte block: d = 1, quants 127
+        for (size_t b = 0; b < big.data.size(); b += 34) {
+          big.data[b] = 0x00, big.data[b + 1] = 0x3C;
+          std::fill(big.data.begin() + static_cast<int64_t>(b) + 2, big.data.begin() + static_cast<int64_t>(b) + 34, uint8_t{0x7F});
+        }
+      for (int64_t b = 0; b < 32 && type != WeightType::Q8_0; ++b) {
         uint8_t* p = big.data.data() + b * blk;
         p[d_at] = 0x00, p[d_at + 1] = 0x3C;
         if (type != WeightType::Q3_K && type != WeightType::Q6_K) p[d_at + 2] = 0x00, p[d_at + 3] = 0x00;
@@ -564,10 +570,10 @@ TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
   const int64_t want = vnni && !cpu_features().amx_bf16 ? std::max<int64_t>(256, gemm_min_batch()) : gemm_min_batch();
   if (!std::getenv("STRATA_INT_DOT_GEMM_MIN_BATCH")) {
     EXPECT_EQ(int_dot_gemm_min_batch(), want);
-    // Where Q4_K has tiles on such a CPU, it never takes the GEMM; Q8_0 (no tiles) keeps the threshold.
+    // Where Q4_K has tiles on such a CPU, it never takes the GEMM; Q4_0 (no tiles) keeps the threshold.
     EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q4_K),
               vnni && !cpu_features().amx_bf16 && qdot_tiles_supported(WeightType::Q4_K) ? INT64_MAX : want);
-    EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q8_0), want);
+    EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q4_0), want);
   }
   std::printf("  integer-dot weights take the GEMM from %lld tokens (VNNI %s, AMX %s)\n",
               static_cast<long long>(int_dot_gemm_min_batch()), vnni ? "yes" : "no",
