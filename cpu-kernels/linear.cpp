@@ -149,12 +149,12 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   // Prefill-sized batches over a real matrix: dequantize panels and let oneDNN multiply (from
   // a larger batch where the integer dot is the faster of the two: qdot.h).
   const bool int_dot = int_dot_enabled() && qdot_supported(w.type);
-  const int64_t gemm_from = int_dot ? int_dot_gemm_min_batch(w.type) : gemm_min_batch();
+  const bool tiles = int_dot && w.cols % 256 == 0 && qdot_tiles_supported(w.type);
+  const int64_t gemm_from = !int_dot ? gemm_min_batch() : tiles ? int_dot_gemm_min_batch(w.type) : int_dot_gemm_min_batch();
   if (!invariant && n >= gemm_from && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
   // Several tokens: tiles of 16 rows where the level has them (not in batch-invariant mode: a
   // token's result would then depend on the batch size, in the last f32 bits).
-  if (int_dot) return !invariant && n >= qdot_tiles_min_batch(w.type) && w.cols % 256 == 0 && qdot_tiles_supported(w.type) ? LinearPath::IntDotTiles
-                                                                                               : LinearPath::IntDot;
+  if (int_dot) return !invariant && tiles && n >= qdot_tiles_min_batch(w.type) ? LinearPath::IntDotTiles : LinearPath::IntDot;
   // A fused dot converts the row again for every token: from three tokens on, widening it once
   // and reusing it costs less (measured for FP8 with `strata bench kernels --batch 1,8`) —
   // unless the fused dot itself reads the row once for all the tokens.
