@@ -40,8 +40,8 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
   // Heads are independent: one parallel job over them, each with its own (reused) scratch.
   run_in_compute_arena([&] {
     tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-      const ScratchFloats scores(static_cast<size_t>(n_ctx));
       if (absorbed) {
+        const ScratchFloats scores(static_cast<size_t>(n_ctx));
         const ScratchFloats q_lat(static_cast<size_t>(n * dl)), o_lat(static_cast<size_t>(dl));
         up.absorb_q(h, q + h * dq, n, H * dq, q_lat.data(), dl);
         for (int64_t t = 0; t < n; ++t) {
@@ -64,26 +64,32 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
         }
         return;
       }
+      // Decompressed: the head's keys (nope and rope parts) transposed into kt [dq, ld] (ld: n_ctx
+      // rounded up to 16, the padding zero), then blocks of 8 queries: their scores against every
+      // key any of them sees in one register-blocked product, the softmax per query, and the
+      // weighted values in another.
+      const int64_t ld = (n_ctx + 15) / 16 * 16;
       const ScratchFloats k_nope(static_cast<size_t>(n_ctx * dn)), vals(static_cast<size_t>(n_ctx * dv));
+      const ScratchFloats kt(static_cast<size_t>(dq * ld)), block(static_cast<size_t>(8 * ld));
       up.keys(h, latent, n_ctx, k_nope.data());
       up.values(h, latent, n_ctx, dl, vals.data(), dv);
-      for (int64_t t = 0; t < n; ++t) {
-        const float* qn = q + (t * H + h) * dq;
-        const float* qr = qn + dn;
-        for (int64_t k = 0; k < n_ctx; ++k) {
-          if (!visible(t, k)) {
-            scores[k] = kNegInf;
-            continue;
-          }
-          const float a = dot_f32(qn, k_nope.data() + k * dn, dn);
-          const float b = dot_f32(qr, k_rope + k * dr, dr);
-          scores[k] = (a + b) * s.scale;
+      for (int64_t i = 0; i < dq; ++i) {
+        float* row = kt.data() + i * ld;
+        for (int64_t k = 0; k < n_ctx; ++k) row[k] = i < dn ? k_nope[k * dn + i] : k_rope[k * dr + (i - dn)];
+        std::fill(row + n_ctx, row + ld, 0.0f);
+      }
+      for (int64_t t0 = 0; t0 < n; t0 += 8) {
+        const int nb = static_cast<int>(std::min<int64_t>(8, n - t0));
+        const int64_t seen = std::min(n_ctx, n_past + t0 + nb);  // keys any query of the block may see
+        const float* qs[8];
+        for (int i = 0; i < nb; ++i) qs[i] = q + ((t0 + i) * H + h) * dq;
+        attn_scores_f32(qs, nb, kt.data(), ld, dq, (seen + 15) / 16 * 16, block.data(), ld);
+        for (int i = 0; i < nb; ++i) {
+          float* sc = block.data() + i * ld;
+          for (int64_t k = 0; k < seen; ++k) sc[k] = visible(t0 + i, k) ? sc[k] * s.scale : kNegInf;
+          softmax(sc, seen);
         }
-        softmax(scores.data(), n_ctx);
-        float* o = out + (t * H + h) * dv;
-        std::fill(o, o + dv, 0.0f);
-        for (int64_t k = 0; k < n_ctx; ++k)
-          if (scores[k] != 0) axpy_f32(scores[k], vals.data() + k * dv, o, dv);
+        attn_pv_f32(block.data(), ld, nb, vals.data(), dv, seen, dv, out + (t0 * H + h) * dv, H * dv);
       }
     });
   });

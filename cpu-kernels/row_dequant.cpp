@@ -1,5 +1,6 @@
 #include "cpu-kernels/row_dequant.h"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -179,6 +180,28 @@ uint64_t sum_u64(const uint64_t* p, int64_t n) {
   for (; i + 4 <= n; i += 4) a += p[i], b += p[i + 1], c += p[i + 2], d += p[i + 3];
   for (; i < n; ++i) a += p[i];
   return a + b + c + d;
+}
+
+void attn_scores_f32(const float* const* q, int nb, const float* kt, int64_t ldk, int64_t d, int64_t nk, float* s,
+                     int64_t lds) {
+  if (const kern::RowKernels* k = kernels(); k && k->attn_scores) return k->attn_scores(q, nb, kt, ldk, d, nk, s, lds);
+  for (int t = 0; t < nb; ++t)
+    for (int64_t j = 0; j < nk; ++j) {
+      float a = 0;
+      for (int64_t i = 0; i < d; ++i) a = std::fma(q[t][i], kt[i * ldk + j], a);
+      s[t * lds + j] = a;
+    }
+}
+
+void attn_pv_f32(const float* p, int64_t ldp, int nb, const float* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
+                 int64_t ldo) {
+  if (const kern::RowKernels* k = kernels(); k && k->attn_pv) return k->attn_pv(p, ldp, nb, v, ldv, nk, nv, o, ldo);
+  for (int t = 0; t < nb; ++t)
+    for (int64_t j = 0; j < nv; ++j) {
+      float a = 0;
+      for (int64_t k = 0; k < nk; ++k) a = std::fma(p[t * ldp + k], v[k * ldv + j], a);
+      o[t * ldo + j] = a;
+    }
 }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) {

@@ -18,6 +18,14 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
 float dot_f32(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i].
 void axpy_f32(float a, const float* x, float* y, int64_t n);
+// Attention's products for a block of nb <= 8 queries at the dispatch level (row_kernels.h):
+// s[t · lds + k] = Σ_i q[t][i] · kt[i · ldk + k] for k < nk (nk a multiple of 16, kt's
+// columns padded to it) and o[t · ldo + j] = Σ_k p[t · ldp + k] · v[k · ldv + j] for j < nv,
+// each sum in the order of i (of k) with one FMA per product, whatever the level.
+void attn_scores_f32(const float* const* q, int nb, const float* kt, int64_t ldk, int64_t d, int64_t nk, float* s,
+                     int64_t lds);
+void attn_pv_f32(const float* p, int64_t ldp, int nb, const float* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
+                 int64_t ldo);
 // n floats rounded to bf16 (float_formats.h's f32_to_bf16, the same bits) at the level in effect.
 void to_bf16_row(const float* src, uint16_t* dst, int64_t n);
 // Σ p[i] (wrapping) for i < n, with the widest loads the level in effect has.

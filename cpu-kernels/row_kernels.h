@@ -62,6 +62,14 @@ struct RowKernels {
                           int64_t n, bool rounded, float* out);
   // n floats rounded to bf16 as float_formats.h's f32_to_bf16 does, bit for bit (bf16_rows.inc).
   void (*to_bf16)(const float* src, uint16_t* dst, int64_t n);
+  // Attention's products for nb <= 8 queries (attention_rows.inc; null: attention.h's scalar
+  // twins): s[t · lds + k] = Σ_i q[t][i] · kt[i · ldk + k] for k < nk (nk a multiple of 16,
+  // kt's columns padded to it), and o[t · ldo + j] = Σ_k p[t · ldp + k] · v[k · ldv + j] for
+  // j < nv. Sums in the order of i (of k), one FMA each.
+  void (*attn_scores)(const float* const* q, int nb, const float* kt, int64_t ldk, int64_t d, int64_t nk, float* s,
+                      int64_t lds) = nullptr;
+  void (*attn_pv)(const float* p, int64_t ldp, int nb, const float* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
+                  int64_t ldo) = nullptr;
 };
 
 const RowKernels& row_kernels_avx2();

@@ -254,12 +254,24 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 #include "cpu-kernels/lowbit_rows.inc"
 #include "cpu-kernels/bf16_rows.inc"
 
+struct AV {
+  using T = __m256;
+  static constexpr int kW = 8;
+  static T zero() { return _mm256_setzero_ps(); }
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+  static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T set1(float v) { return _mm256_set1_ps(v); }
+};
+#include "cpu-kernels/attention_rows.inc"
+
 }  // namespace
 
 const RowKernels& row_kernels_avx2() {
   static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
                                 bf16_dot, f16_dot, axpy, sum_u64, e4m3_dot_order, nullptr,
-                                q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16};
+                                q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
+                                attn_scores, attn_pv};
   return k;
 }
 
