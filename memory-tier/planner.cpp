@@ -51,6 +51,13 @@ std::string describe_budget(double usable_gb, const std::optional<double>& given
   return b;
 }
 
+bool gpu_allowed(const PlanItem& it, int n_layers, const PlanOptions& opts) {
+  if (it.expert >= 0 && it.layer >= 0 && it.layer < opts.cpu_moe_layers) return false;
+  if (!opts.gpu_layers) return true;
+  const int n = *opts.gpu_layers;
+  return it.layer >= 0 ? it.layer >= n_layers - n : n > n_layers;
+}
+
 Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const PlanOptions& opts) {
   // Hotness from another model (or a hand-edited file) would weigh experts that do not exist.
   for (const auto& [le, prob] : opts.hotness)
@@ -79,7 +86,7 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
   // 1. KV cache.
   p.context = opts.context;
   p.kv_bytes = in.kv_bytes_per_token * static_cast<uint64_t>(std::max<int64_t>(opts.context, 0));
-  if (gpu && p.kv_bytes <= free_b[0]) {
+  if (gpu && p.kv_bytes <= free_b[0] && opts.gpu_layers.value_or(1) > 0) {
     p.kv_tier = Tier::Gpu;
   } else if (p.kv_bytes <= free_b[1]) {
     p.kv_tier = Tier::Dram;
@@ -103,7 +110,7 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
   p.tier.assign(in.items.size(), Tier::Nvme);
   auto put = [&](size_t i, bool try_gpu) {
     const double b = double(in.items[i].bytes);
-    if (try_gpu && gpu && b <= free_b[0]) {
+    if (try_gpu && gpu && b <= free_b[0] && gpu_allowed(in.items[i], in.n_layers, opts)) {
       p.tier[i] = Tier::Gpu;
       free_b[0] -= b;
     } else if (b <= free_b[1]) {
@@ -150,6 +157,18 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
   }
   if (p.bytes[2] > 0)
     p.notes.push_back(gb(double(p.bytes[2])) + " GB of weights do not fit in GPU + DRAM and stream from NVMe");
+  if (opts.gpu_layers && gpu) {
+    const int n = std::clamp(*opts.gpu_layers, 0, in.n_layers);
+    p.notes.push_back(n == 0 ? std::string("-ngl 0: nothing on the GPU, the KV cache in DRAM")
+                             : "-ngl " + std::to_string(*opts.gpu_layers) + ": only layers " +
+                                   std::to_string(in.n_layers - n) + "-" + std::to_string(in.n_layers - 1) +
+                                   " may use the GPU" + (*opts.gpu_layers > in.n_layers ? ", and the head" : ""));
+  }
+  if (opts.cpu_moe_layers > 0 && gpu)
+    p.notes.push_back(opts.cpu_moe_layers >= in.n_layers
+                          ? std::string("--cpu-moe: no routed expert on the GPU")
+                          : "--n-cpu-moe " + std::to_string(opts.cpu_moe_layers) + ": the routed experts of layers 0-" +
+                                std::to_string(opts.cpu_moe_layers - 1) + " stay off the GPU");
 
   // The NVMe-tier experts' DRAM cache holds the hottest of them that fit.
   std::vector<bool> cached(in.items.size(), false);

@@ -71,7 +71,17 @@ struct PlanOptions {
   uint64_t nvme_cache_bytes = 0;
   // DRAM set aside out of the budget before anything is placed (the expert and Engram caches).
   double reserved_dram_gb = 0;
+  // llama.cpp's placement flags in the planner's terms. gpu_layers (-ngl N): only the last N
+  // layers' tensors may go on the GPU (their per-token tensors and routed experts), the
+  // tensors outside the layers (head, final norm) only when N exceeds the layer count, and
+  // with N = 0 nothing, the KV cache included (which otherwise stays one cache, on the GPU when
+  // it fits). cpu_moe_layers (--n-cpu-moe N; --cpu-moe: all): the routed experts of the first N
+  // layers stay off the GPU. Within what they allow, the order above stands.
+  std::optional<int> gpu_layers;
+  int cpu_moe_layers = 0;
 };
+// Whether the flags above let item `it` of a model of n_layers on the GPU.
+bool gpu_allowed(const PlanItem& it, int n_layers, const PlanOptions& opts);
 
 struct ResourceTime {
   double gpu_s = 0, dram_s = 0, nvme_s = 0, pcie_s = 0;

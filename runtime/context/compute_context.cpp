@@ -14,6 +14,12 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
   if (r.sim_throttle && (!sim || r.profile.empty()))
     throw Error("--sim-throttle paces the simulated GPU (--gpu sim) to a --profile's rates: give both");
   uint64_t gpu_budget = 0;
+  const bool layer_flags = r.gpu_layers.value_or(0) > 0 || r.cpu_moe_layers > 0;
+  if (layer_flags && r.profile.empty())
+    notes_.push_back(r.placement.empty()
+                         ? "note: -ngl / --n-cpu-moe shape a plan: without --profile nothing is on a GPU to move"
+                         : "note: -ngl / --n-cpu-moe are not applied to " + r.placement +
+                               ": the placement file says where each tensor is");
   if (!r.placement.empty()) {
     PlacementFile f = load_placement(r.placement, m.config);
     opts_.expert_placement = std::move(f.experts);
@@ -28,6 +34,8 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
   } else if (!r.profile.empty()) {
     PlanOptions po;
     po.context = effective_context(m.config, opts_);
+    po.gpu_layers = r.gpu_layers;
+    po.cpu_moe_layers = r.cpu_moe_layers;
     if (!r.dram_budget.empty()) po.dram_budget_gb = parse_gb(r.dram_budget, "--dram-budget");
     if (!r.vram_budget.empty()) po.vram_budget_gb = parse_gb(r.vram_budget, "--vram-budget");
     if (!r.hotness.empty()) po.hotness = load_hotness(r.hotness);

@@ -30,6 +30,9 @@ struct RunRequest {
   std::string placement;
   std::string gpu = "auto";   // auto | none | sim | cuda:N
   bool sim_throttle = false;  // pace the simulated GPU to the profile's GPU memory and PCIe rates
+  // llama.cpp's -ngl and --n-cpu-moe in the planner's terms (planner.h: PlanOptions).
+  std::optional<int> gpu_layers;
+  int cpu_moe_layers = 0;
   ArenaOptions arena;         // compute threads (0: the profile's, else every hardware thread)
 };
 

@@ -71,4 +71,14 @@ expect_error "sim-gpu0: routed expert 0 of layer 1 .* needs" --placement "$WORK/
   fail "--sim-throttle run"
 "$STRATA" run --model "$m" -p "Hello there" -n 4 --gpu none >"$WORK/b.txt" 2>/dev/null
 cmp -s "$WORK/a.txt" "$WORK/b.txt" || fail "--gpu sim --sim-throttle generated other tokens"
+# llama.cpp's -ngl / --cpu-moe shape the plan: what the device holds follows them, the logits do not.
+"$STRATA" logits --model "$m" --tokens "$TOKENS" --profile rtx4090-256gb --gpu sim -ngl 0 --out "$WORK/n0.npy" \
+  2>"$WORK/err.txt" || fail "-ngl 0"
+grep -q "device sim-gpu0: holds nothing" "$WORK/err.txt" || fail "-ngl 0 left something on the GPU"
+"$STRATA" logits --model "$m" --tokens "$TOKENS" --profile rtx4090-256gb --gpu sim -cmoe --out "$WORK/cm.npy" \
+  2>"$WORK/err.txt" || fail "-cmoe"
+grep "device sim-gpu0: holds" "$WORK/err.txt" | grep -q "shared experts" || fail "-cmoe: no device line"
+if grep "device sim-gpu0: holds" "$WORK/err.txt" | grep -q "routed experts"; then fail "-cmoe left routed experts on the GPU"; fi
+"$STRATA" logits --model "$m" --tokens "$TOKENS" --gpu none --out "$WORK/cpu.npy" 2>/dev/null
+cmp -s "$WORK/n0.npy" "$WORK/cpu.npy" && cmp -s "$WORK/cm.npy" "$WORK/cpu.npy" || fail "-ngl / -cmoe changed the logits"
 echo "gpu sim: OK"

@@ -45,7 +45,7 @@ struct ModelArgs {
   RunRequest run;
   int64_t context = 0;       // -c: tokens per sequence (0: the model's, at most kDefaultContext)
   bool verbose = false;      // -v: how the model runs, not only what it does
-  int n_gpu_layers = 0, n_cpu_moe = 0;  // llama.cpp's placement flags: accepted, explained
+
   double predicted_tokens_per_s = 0;    // set by load_model from the plan (--profile), for predicted vs measured
 };
 void add_model_options(CLI::App* cmd, ModelArgs& a);

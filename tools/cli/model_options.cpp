@@ -82,14 +82,17 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                   "Tokens one sequence may hold: its KV cache is reserved for this many at load, and --profile "
                   "plans for it (default: the model's max_position_embeddings, at most 4096)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  cmd->add_option("--n-gpu-layers", a.n_gpu_layers,
-                  "llama.cpp's -ngl: accepted for familiarity. strata places by tier, not by layer: the planner "
-                  "(--profile, --vram-budget) puts attention, dense layers and the hottest experts on the GPU")
+  cmd->add_option("--n-gpu-layers", a.run.gpu_layers,
+                  "llama.cpp's -ngl, for the planner (--profile): only the last N layers' tensors may go on the GPU "
+                  "(and the head when N exceeds the layers); 0: nothing, the KV cache in DRAM. Default: the planner "
+                  "fills the GPU (attention, dense and shared tensors first, then the hottest experts)")
       ->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--n-cpu-moe", a.n_cpu_moe,
-                  "llama.cpp's --n-cpu-moe: accepted for familiarity; strata keeps each expert where the planner "
-                  "puts it (GPU / DRAM / NVMe) by its hotness, not the first N layers' on the CPU")
+  cmd->add_option("--n-cpu-moe", a.run.cpu_moe_layers,
+                  "llama.cpp's --n-cpu-moe, for the planner (--profile): the routed experts of the first N layers stay "
+                  "off the GPU (in DRAM, else on NVMe)")
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_flag_callback("--cpu-moe", [&a] { a.run.cpu_moe_layers = 1 << 20; },
+                         "llama.cpp's --cpu-moe, for the planner (--profile): no routed expert on the GPU");
   cmd->add_option("--gpu", a.run.gpu,
                   "The device that runs the plan's GPU tier: auto (a CUDA device when the build can run one, else "
                   "none), none (the GPU tier re-planned onto DRAM and NVMe), sim (a simulated GPU: its own memory "
@@ -149,10 +152,6 @@ std::string describe_products(const ModelFiles& m) {
 }  // namespace
 
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
-  if (a.n_gpu_layers > 0 || a.n_cpu_moe > 0)
-    std::fprintf(stderr,
-                 "note: -ngl / --n-cpu-moe do not place anything in strata: the planner (--profile) puts attention, "
-                 "shared experts and the hottest experts on the GPU (--gpu), the rest in DRAM or on NVMe\n");
   RunRequest r = a.run;
   r.opts.context = a.context;
   r.profiles_dir = profiles_dir();

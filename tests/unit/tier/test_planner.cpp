@@ -72,6 +72,39 @@ TEST(Planner, HottestExpertsGoToTheFastestTier) {
   }
 }
 
+// llama.cpp's -ngl and --n-cpu-moe in the planner's terms (PlanOptions::gpu_layers,
+// cpu_moe_layers): the GPU holds only what they allow, and the rest of the order stands.
+TEST(Planner, LlamaCppLayerFlagsRestrictTheGpu) {
+  const PlanInput in = model();
+  PlanOptions o;
+  o.context = 1000;
+  o.gpu_layers = 0;
+  Placement p = plan_placement(in, box(4, 5), o);
+  EXPECT_EQ(p.bytes[0], 0u);
+  EXPECT_EQ(p.kv_tier, Tier::Dram);
+  o.gpu_layers = 1;  // the last layer only
+  p = plan_placement(in, box(4, 5), o);
+  EXPECT_EQ(p.kv_tier, Tier::Gpu);
+  EXPECT_EQ(p.bytes[0], 3'000'000'000u) << "layer 1's attention and two of its experts";
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (p.tier[i] == Tier::Gpu) EXPECT_EQ(in.items[i].layer, 1) << in.items[i].name;
+  o.gpu_layers.reset();
+  o.cpu_moe_layers = 1;  // layer 0's experts off the GPU
+  p = plan_placement(in, box(4, 5), o);
+  EXPECT_EQ(p.bytes_by_class.at("attention")[0], 2'000'000'000u) << "attention is not an expert";
+  EXPECT_EQ(p.bytes_by_class.at("routed_expert")[0], 1'000'000'000u);
+  for (size_t i = 0; i < in.items.size(); ++i)
+    if (in.items[i].expert >= 0 && in.items[i].layer == 0) EXPECT_NE(p.tier[i], Tier::Gpu) << in.items[i].name;
+  // The head (outside the layers) only with more than every layer, as llama.cpp counts it.
+  const PlanItem head{"output.weight", "head", -1, -1, 1000, 1.0, false};
+  PlanOptions g;
+  g.gpu_layers = 2;
+  EXPECT_FALSE(gpu_allowed(head, 2, g));
+  g.gpu_layers = 3;
+  EXPECT_TRUE(gpu_allowed(head, 2, g));
+  EXPECT_TRUE(gpu_allowed(head, 2, PlanOptions{}));
+}
+
 TEST(Planner, CostModelTakesTheSlowestResourcePerLayer) {
   PlanOptions o;
   o.context = 0;
