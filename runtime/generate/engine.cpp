@@ -166,6 +166,7 @@ void GenerationEngine::step(std::vector<std::unique_ptr<Request>>& active) {
     stats_.prompt_tokens += prompt_tokens;
     (prompt_tokens > 0 ? stats_.prefill_seconds : stats_.decode_seconds) += dt;
     stats_.max_batch = std::max<int64_t>(stats_.max_batch, static_cast<int64_t>(steps.size()));
+    stats_.schedule = lm_.schedule_stats();  // read on the model's own thread
     // A request samples a token unless part of its prompt is still unread after this step.
     for (auto& r : active) stats_.generated_tokens += r->fed + r->next.size() >= r->prompt.size();
   }

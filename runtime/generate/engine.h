@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/backend/schedule_stats.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/generate/vocab_mask.h"
 #include "runtime/model/causal_lm.h"
@@ -55,6 +56,7 @@ struct EngineStats {
   int64_t prompt_tokens = 0, generated_tokens = 0, steps = 0;
   double prefill_seconds = 0, decode_seconds = 0;  // steps with prompt tokens / decode-only steps
   int64_t active = 0, queued = 0, slots = 0, max_batch = 0;
+  ScheduleStats schedule;  // the model's CPU / device split of the MoE layers, after the last step
 };
 
 class GenerationEngine {

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 #include "runtime/common/json_file.h"
 #include "runtime/model/expert_source.h"
@@ -261,11 +262,31 @@ std::string ApiServer::metrics() const {
     metric("expert_cache_hit_ratio", "gauge", "Expert cache uses served from DRAM without waiting",
            uses > 0 ? static_cast<double>(st->hits) / uses : 0);
   }
-  // Every computation runs on the CPU in this build: its busy share is the steps' share of time.
+  // Busy time per compute device: the CPU runs every step (its share is the steps' share of wall
+  // time); a GPU device (--gpu sim here; no CUDA forward pass in this build) its queue's work.
   const double up = static_cast<double>(std::max<int64_t>(1, unix_now() - started_));
-  metric("cpu_busy_ratio", "gauge", "Share of wall time spent in forward steps (CPU)",
-         std::min(1.0, (s.prefill_seconds + s.decode_seconds) / up));
-  metric("gpu_busy_ratio", "gauge", "Share of wall time the GPU computed (no GPU backend in this build: 0)", 0);
+  const double cpu_s = s.prefill_seconds + s.decode_seconds, gpu_s = opts_.gpu ? opts_.gpu->busy_seconds() : 0;
+  metric("cpu_busy_ratio", "gauge", "Share of wall time spent in forward steps (CPU)", std::min(1.0, cpu_s / up));
+  metric("gpu_busy_ratio", "gauge", "Share of wall time the GPU device computed (0 without one)",
+         std::min(1.0, gpu_s / up));
+  o << "# HELP strata_device_busy_seconds_total Seconds each compute device spent computing (the CPU: the forward steps)\n"
+       "# TYPE strata_device_busy_seconds_total counter\n"
+    << "strata_device_busy_seconds_total{device=\"cpu\"} " << cpu_s << "\n";
+  if (opts_.gpu) {
+    o << "strata_device_busy_seconds_total{device=\"" << opts_.gpu->name() << "\"} " << gpu_s << "\n";
+    o << "# HELP strata_device_bytes_total Bytes copied to and from the GPU device\n"
+         "# TYPE strata_device_bytes_total counter\n"
+      << "strata_device_bytes_total{device=\"" << opts_.gpu->name() << "\",direction=\"in\"} "
+      << opts_.gpu->bytes_to_device() << "\n"
+      << "strata_device_bytes_total{device=\"" << opts_.gpu->name() << "\",direction=\"out\"} "
+      << opts_.gpu->bytes_to_host() << "\n";
+  }
+  // The MoE layers with device work: how long the CPU's and the device's shares ran, and at once.
+  const ScheduleStats& sc = s.schedule;
+  metric("moe_cpu_seconds_total", "counter", "CPU time of the MoE layer passes with device work", sc.host_s);
+  metric("moe_device_seconds_total", "counter", "Device time of those passes", sc.device_s);
+  metric("moe_overlap_ratio", "gauge", "Share of those passes' wall time when the CPU and the device were both busy",
+         sc.span_s > 0 ? sc.both_s / sc.span_s : 0);
   return o.str();
 }
 

@@ -28,6 +28,7 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   ApiLimits limits;
   int http_threads = 64;        // connections served at once (streams hold one each)
+  std::shared_ptr<Device> gpu;  // the device running the plan's GPU tier, for /metrics (null: none)
 };
 
 class ApiServer {

@@ -81,4 +81,26 @@ grep "device sim-gpu0: holds" "$WORK/err.txt" | grep -q "shared experts" || fail
 if grep "device sim-gpu0: holds" "$WORK/err.txt" | grep -q "routed experts"; then fail "-cmoe left routed experts on the GPU"; fi
 "$STRATA" logits --model "$m" --tokens "$TOKENS" --gpu none --out "$WORK/cpu.npy" 2>/dev/null
 cmp -s "$WORK/n0.npy" "$WORK/cpu.npy" && cmp -s "$WORK/cm.npy" "$WORK/cpu.npy" || fail "-ngl / -cmoe changed the logits"
+# serve --gpu sim: /metrics gives each device's busy time, its copies and the MoE overlap.
+"$STRATA" serve --model "$m" --port 0 --profile rtx4090-256gb --gpu sim 2>"$WORK/serve.log" &
+SPID=$!
+trap 'kill -9 $SPID 2>/dev/null || true' EXIT
+PORT=
+for _ in $(seq 1 300); do
+  PORT=$(sed -n 's|.*on http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$WORK/serve.log")
+  [ -n "$PORT" ] && break
+  kill -0 "$SPID" 2>/dev/null || fail "serve --gpu sim exited: $(cat "$WORK/serve.log")"
+  sleep 0.1
+done
+[ -n "$PORT" ] || fail "serve --gpu sim did not start"
+curl -sf "http://127.0.0.1:$PORT/v1/completions" -d '{"prompt":"Hello","max_tokens":4,"temperature":0}' >/dev/null ||
+  fail "a completion with --gpu sim"
+curl -sf "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics.txt" || fail "/metrics"
+kill -TERM "$SPID"; wait "$SPID" || true
+for pat in 'strata_device_busy_seconds_total{device="cpu"} [0-9.e-]*$' \
+  'strata_device_busy_seconds_total{device="sim-gpu0"} [0-9.e-]*$' 'strata_device_bytes_total{device="sim-gpu0",direction="in"} [1-9]' \
+  'strata_moe_overlap_ratio [0-9.e-]*$' 'strata_moe_device_seconds_total [0-9.e-]*$'; do
+  grep -q "$pat" "$WORK/metrics.txt" || fail "/metrics has no line like $pat: $(cat "$WORK/metrics.txt")"
+done
+grep -q 'strata_device_busy_seconds_total{device="sim-gpu0"} 0$' "$WORK/metrics.txt" && fail "the device's busy time stayed 0"
 echo "gpu sim: OK"

@@ -69,6 +69,7 @@ void register_serve(CLI::App& app) {
       std::filesystem::path p(model);
       so.model_name = (p.has_filename() ? p : p.parent_path()).filename().string();
     }
+    so.gpu = mo.run.opts.gpu;
     GenerationEngine engine(*lm, *m.tokenizer, eo);
     ApiServer server(engine, *lm, *m.tokenizer, so);
     const int port = server.bind();
