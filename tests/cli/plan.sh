@@ -21,3 +21,20 @@ grep -q "cannot run on cpu-only-128gb" <<<"$out" || { echo "FAIL: unclear refusa
 "$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/tiny" >/dev/null
 "$STRATA" plan --model "$WORK/tiny" --profile cpu-only-128gb --json | python3 -c \
   'import json,sys; j=json.load(sys.stdin); assert j["weights_gb"]["gpu"] == 0; assert len(j["experts"]) == 2 * 8; print("ok: tiny model plan")'
+# Plan and run tell the same story: the same flags give the same expert tiers, the same
+# predicted decode and the same reserved context (the model's own, here 1024, not 4096) —
+# also where a tight DRAM budget sends experts to NVMe.
+for budget in 0.0006G 0.0008G; do
+  flags=(--profile rtx4090-256gb --vram-budget 0 --dram-budget "$budget")
+  "$STRATA" run --model "$WORK/tiny" -p Hi -n 1 "${flags[@]}" 2>"$WORK/run.err" >/dev/null || { cat "$WORK/run.err"; exit 1; }
+  ran=$(sed -n 's/^placement on [^:]*: routed experts \([0-9]*\) gpu \/ \([0-9]*\) dram \/ \([0-9]*\) nvme;.*predicted decode \([0-9.]*\) tokens.*/\1 \2 \3 \4/p' "$WORK/run.err")
+  [ -n "$ran" ] || { echo "FAIL: run printed no placement line"; cat "$WORK/run.err"; exit 1; }
+  planned=$("$STRATA" plan --model "$WORK/tiny" "${flags[@]}" --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+n = {t: sum(1 for e in j["experts"] if e[2] == t) for t in ("gpu", "dram", "nvme")}
+assert j["kv_cache"]["context"] == 1024, j["kv_cache"]
+print(n["gpu"], n["dram"], n["nvme"], "%.2f" % j["predicted_decode_tokens_per_s"])')
+  [ "$ran" = "$planned" ] || { echo "FAIL: --dram-budget $budget: run placed '$ran', plan '$planned'"; exit 1; }
+  echo "ok: plan and run agree at --dram-budget $budget: $ran"
+done

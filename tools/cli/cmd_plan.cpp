@@ -1,6 +1,7 @@
 // strata plan (--model M | --config config.json --weight-type T) --profile P
 //             [--hotness H.json] [--context N] [--vram-budget GB] [--dram-budget GB] [--expert-cache-mb MB]
 //             [--json] [--svg FILE]
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "runtime/common/error.h"
 #include "runtime/common/files.h"
 #include "runtime/common/units.h"
+#include "runtime/model/causal_lm.h"
 #include "runtime/model/expert_placement.h"
 #include "runtime/model/plan_items.h"
 #include "tools/cli/commands.h"
@@ -29,7 +31,11 @@ void register_plan(CLI::App& app) {
   cmd->add_option("--weight-type", weight_type, "With --config: fp8 fp4 bf16 f16 f32 or a GGUF block type (q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs iq3_s iq3_xxs iq2_s iq2_xs iq2_xxs iq1_m iq1_s)")->needs(c);
   cmd->add_option("--profile", profile, "Hardware profile: a name in profiles/ or a .json path")->required();
   cmd->add_option("--hotness", hotness, "JSON {\"experts\": [[layer, expert, probability], ...]}");
-  cmd->add_option("--context", po.context, "Tokens of KV cache to reserve")->check(CLI::PositiveNumber);
+  static CLI::Option* context_opt = nullptr;
+  context_opt = cmd->add_option("--context", po.context,
+                                "Tokens of KV cache to reserve (default: as run, the model's max_position_embeddings, at "
+                                "most 4096)")
+                    ->check(CLI::PositiveNumber);
   cmd->add_option("--vram-budget", vram, "GPU memory budget (e.g. 0, 24G; a bare number is GB; default: the profile's)");
   cmd->add_option("--dram-budget", dram, "DRAM budget (e.g. 2G, 512M; a bare number is GB; default: the profile's)");
   cmd->add_option_function<double>(
@@ -68,6 +74,10 @@ void register_plan(CLI::App& app) {
       const ModelConfig cfg = load_hf_config(config);
       in = plan_input_from_config(cfg, weight_type, std::filesystem::path(config).filename().string());
     }
+    // The context run reserves for the same flags: the one given (or the default), at most the
+    // model's own (effective_context).
+    if (!context_opt->count()) po.context = kDefaultContext;
+    if (in.max_context > 0) po.context = std::max<int64_t>(1, std::min(po.context, in.max_context));
     // The same reservations `strata run --profile` makes: the expert cache (and Engram cache)
     // out of the DRAM budget first, at the same default sizes.
     const uint64_t cache = expert_cache_mb > 0 ? mib_to_bytes(expert_cache_mb) : 0;
