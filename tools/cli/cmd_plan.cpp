@@ -48,15 +48,7 @@ void register_plan(CLI::App& app) {
          "--engram-cache-mb", [](double mb) { engram_cache_mb = mb; },
          "DRAM cache for NVMe-tier Engram tables, MiB, reserved as strata run --profile does (default: as run)")
       ->check(mib_size());
-  cmd->add_option("--n-gpu-layers", po.gpu_layers,
-                  "llama.cpp's -ngl: only the last N layers' tensors may go on the GPU (and the head when N exceeds "
-                  "the layers); 0: nothing, the KV cache in DRAM")
-      ->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--n-cpu-moe", po.cpu_moe_layers, "llama.cpp's --n-cpu-moe: the routed experts of the first N layers "
-                                                    "stay off the GPU")
-      ->check(CLI::Range(0, 1 << 20));
-  cmd->add_flag_callback("--cpu-moe", [] { po.cpu_moe_layers = 1 << 20; },
-                         "llama.cpp's --cpu-moe: no routed expert on the GPU");
+  add_gpu_layer_flags(cmd, po.gpu_layers, po.cpu_moe_layers);
   cmd->add_flag("--json", json, "Print the placement as JSON");
   cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");
   cmd->callback([] {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,10 +46,12 @@ struct ModelArgs {
   RunRequest run;
   int64_t context = 0;       // -c: tokens per sequence (0: the model's, at most kDefaultContext)
   bool verbose = false;      // -v: how the model runs, not only what it does
-
   double predicted_tokens_per_s = 0;    // set by load_model from the plan (--profile), for predicted vs measured
 };
 void add_model_options(CLI::App* cmd, ModelArgs& a);
+// llama.cpp's -ngl / --n-cpu-moe / --cpu-moe as the planner's limits (planner.h: PlanOptions),
+// for plan and for the commands that run a model.
+void add_gpu_layer_flags(CLI::App* cmd, std::optional<int>& gpu_layers, int& cpu_moe_layers);
 // Places the experts as the arguments say (printing the plan), loads the model, prints its
 // load notes on stderr.
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a);

@@ -23,6 +23,20 @@
 
 namespace strata::cli {
 
+void add_gpu_layer_flags(CLI::App* cmd, std::optional<int>& gpu_layers, int& cpu_moe_layers) {
+  cmd->add_option("--n-gpu-layers", gpu_layers,
+                  "llama.cpp's -ngl, for the planner (--profile): only the last N layers' tensors may go on the GPU "
+                  "(and the head when N exceeds the layers); 0: nothing, the KV cache in DRAM. Default: the planner "
+                  "fills the GPU (attention, dense and shared tensors first, then the hottest experts)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--n-cpu-moe", cpu_moe_layers,
+                  "llama.cpp's --n-cpu-moe, for the planner (--profile): the routed experts of the first N layers stay "
+                  "off the GPU (in DRAM, else on NVMe)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_flag_callback("--cpu-moe", [&cpu_moe_layers] { cpu_moe_layers = 1 << 20; },
+                         "llama.cpp's --cpu-moe, for the planner (--profile): no routed expert on the GPU");
+}
+
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
   ModelOptions& o = a.run.opts;
   cmd->add_flag("!--no-act-quant", o.act_quant,
@@ -82,17 +96,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                   "Tokens one sequence may hold: its KV cache is reserved for this many at load, and --profile "
                   "plans for it (default: the model's max_position_embeddings, at most 4096)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  cmd->add_option("--n-gpu-layers", a.run.gpu_layers,
-                  "llama.cpp's -ngl, for the planner (--profile): only the last N layers' tensors may go on the GPU "
-                  "(and the head when N exceeds the layers); 0: nothing, the KV cache in DRAM. Default: the planner "
-                  "fills the GPU (attention, dense and shared tensors first, then the hottest experts)")
-      ->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--n-cpu-moe", a.run.cpu_moe_layers,
-                  "llama.cpp's --n-cpu-moe, for the planner (--profile): the routed experts of the first N layers stay "
-                  "off the GPU (in DRAM, else on NVMe)")
-      ->check(CLI::Range(0, 1 << 20));
-  cmd->add_flag_callback("--cpu-moe", [&a] { a.run.cpu_moe_layers = 1 << 20; },
-                         "llama.cpp's --cpu-moe, for the planner (--profile): no routed expert on the GPU");
+  add_gpu_layer_flags(cmd, a.run.gpu_layers, a.run.cpu_moe_layers);
   cmd->add_option("--gpu", a.run.gpu,
                   "The device that runs the plan's GPU tier: auto (a CUDA device when the build can run one, else "
                   "none), none (the GPU tier re-planned onto DRAM and NVMe), sim (a simulated GPU: its own memory "
@@ -169,7 +173,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
                  static_cast<long long>(gemm_min_batch()),
                  int_dot_enabled() && int_dot_gemm_min_batch() != gemm_min_batch()
                      ? (" (" + std::to_string(int_dot_gemm_min_batch()) + "+ for integer-dot weights" +
-                        (int_dot_gemm_min_batch(WeightType::Q4_K) == INT64_MAX ? ", never for Q4_K/Q5_K" : "") + ")")
+                        (int_dot_gemm_min_batch(WeightType::Q4_K) == INT64_MAX ? ", never for the K-quants and Q8_0" : "") + ")")
                            .c_str()
                      : "",
                  gemm_type_name(),
