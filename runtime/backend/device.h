@@ -8,7 +8,8 @@
 //   host (CPU)  host DRAM, not counted      the calling thread     cpu-kernels/ (oneTBB arena)
 //   sim GPU     host memory, capacity of    one worker thread in   the CPU kernels, paced to
 //               the plan's VRAM budget      its own arena          the profile's rates if asked
-//   CUDA        device memory               a CUDA stream          gpu-kernels/ (not built yet)
+//   CUDA        device memory               a CUDA stream (its     gpu-kernels/ (gpu_ops.h)
+//                                           worker waits on it)
 #pragma once
 
 #include <cstdint>
@@ -75,6 +76,9 @@ class Device {
   uint64_t bytes_to_host() const;
 
   virtual const Ops& ops() const = 0;
+  // Whether the device's products read weights stored as t (upload_matrix refuses the others
+  // by name before any of their bytes move).
+  virtual bool computes(WeightType) const { return true; }
   // Seconds the device spent running submitted work.
   virtual double busy_seconds() const = 0;
 

@@ -1,8 +1,14 @@
 #include "runtime/backend/device_weights.h"
 
+#include "runtime/common/error.h"
+
 namespace strata {
 
 DeviceMatrix upload_matrix(Device& dev, const WeightView& w, const std::string& cls, const std::string& what) {
+  if (w.data && !dev.computes(w.type))
+    throw Error(dev.name() + ": " + what + " is stored as " + std::string(weight_type_name(w.type)) +
+                ", which this device cannot compute; keep it in DRAM (--cpu-moe / --n-cpu-moe for experts, a "
+                "--placement file for other tensors) or run with --gpu none");
   DeviceMatrix m;
   m.view = w;
   m.data = dev.upload(w.data, static_cast<uint64_t>(weight_data_bytes(w)), cls, what);

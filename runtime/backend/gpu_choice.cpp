@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "runtime/backend/cuda_device.h"
 #include "runtime/common/error.h"
 
 namespace strata {
@@ -21,14 +22,24 @@ GpuChoice parse_gpu_choice(const std::string& text) {
   throw Error("--gpu: '" + text + "' is not one of auto, none, sim, cuda:N");
 }
 
-bool cuda_forward_available() { return false; }
+bool cuda_forward_available() { return cuda_backend_built() && cuda_device_count() > 0; }
 
 GpuChoice resolve_gpu_choice(const GpuChoice& c) {
+  // auto stays on the CPU: the CUDA backend runs when asked for by name (--gpu cuda:N).
   if (c.kind == GpuChoice::Auto) return {GpuChoice::None, 0};
-  if (c.kind == GpuChoice::Cuda && !cuda_forward_available())
-    throw Error("--gpu " + gpu_choice_name(c) +
-                ": this build has no CUDA forward pass yet; --gpu sim runs the plan's GPU tier on a simulated "
-                "device (the same schedule, computed by the CPU), --gpu none runs everything on the CPU");
+  if (c.kind == GpuChoice::Cuda) {
+    if (!cuda_backend_built())
+      throw Error("--gpu " + gpu_choice_name(c) +
+                  ": this build has no CUDA backend (the toolkit was not found when it was configured); --gpu sim "
+                  "runs the plan's GPU tier on a simulated device (the same schedule, computed by the CPU), --gpu "
+                  "none runs everything on the CPU");
+    std::string why;
+    const int n = cuda_device_count(&why);
+    if (c.index >= n)
+      throw Error("--gpu " + gpu_choice_name(c) + ": " +
+                  (n == 0 ? why : "this machine has " + std::to_string(n) + " CUDA device(s)") +
+                  "; --gpu sim runs the plan's GPU tier on a simulated device, --gpu none runs everything on the CPU");
+  }
   return c;
 }
 

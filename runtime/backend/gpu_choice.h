@@ -16,12 +16,12 @@ struct GpuChoice {
 // Throws strata::Error naming the flag and the accepted forms.
 GpuChoice parse_gpu_choice(const std::string& text);
 
-// Whether this build can run a forward pass on a CUDA device (not yet: the CUDA backend
-// implements the seam of runtime/backend/ in gpu-kernels/ when it lands).
+// Whether this build has the CUDA backend and a CUDA device is present.
 bool cuda_forward_available();
 
-// What a choice resolves to here: Auto becomes Cuda when cuda_forward_available() and a device
-// is present, else None. Cuda throws strata::Error saying what the build can do instead.
+// What a choice resolves to here: Auto becomes None (the CUDA backend is used when named);
+// Cuda throws strata::Error, saying what can be used instead, when the build has no CUDA or
+// the device is absent.
 GpuChoice resolve_gpu_choice(const GpuChoice& c);
 
 // "none", "sim", "cuda:0".

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "memory-tier/hotness.h"
+#include "runtime/backend/cuda_device.h"
 #include "runtime/common/error.h"
 #include "runtime/model/expert_placement.h"
 
@@ -10,7 +11,7 @@ namespace strata {
 
 ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_(r.opts) {
   const GpuChoice gpu = resolve_gpu_choice(parse_gpu_choice(r.gpu));
-  const bool sim = gpu.kind == GpuChoice::Sim;
+  const bool sim = gpu.kind == GpuChoice::Sim, cuda = gpu.kind == GpuChoice::Cuda;
   if (r.sim_throttle && (!sim || r.profile.empty()))
     throw Error("--sim-throttle paces the simulated GPU (--gpu sim) to a --profile's rates: give both");
   uint64_t gpu_budget = 0;
@@ -28,7 +29,7 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
     gpu_budget = f.gpu_budget_bytes;
     int on_gpu = 0;
     for (const auto& [k, t] : opts_.expert_placement) on_gpu += t == Tier::Gpu;
-    if (on_gpu > 0 && !sim)
+    if (on_gpu > 0 && !sim && !cuda)
       notes_.push_back("note: the " + std::to_string(on_gpu) + " experts " + r.placement +
                        " puts on the GPU run from DRAM on the CPU (--gpu " + gpu_choice_name(gpu) + ")");
   } else if (!r.profile.empty()) {
@@ -44,7 +45,7 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
     } catch (const std::runtime_error& e) {
       throw Error(e.what());
     }
-    const ExpertPlan plan = plan_experts(m, *hw_, po, opts_.expert_cache_bytes, opts_.engram_cache_bytes, sim);
+    const ExpertPlan plan = plan_experts(m, *hw_, po, opts_.expert_cache_bytes, opts_.engram_cache_bytes, sim || cuda);
     opts_.expert_placement = plan.tier;
     opts_.expert_cache_bytes = plan.cache_bytes;
     opts_.engram_placement = plan.engram_tier;
@@ -68,6 +69,14 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
                            "experts on it"
                          : "note: --gpu sim computes the GPU's share with this CPU (one worker thread beside the "
                            "compute threads): it runs the schedule and the memory plan, not at a GPU's speed");
+  }
+  if (cuda) {
+    std::string lowered;
+    opts_.gpu = make_cuda_device(gpu.index, gpu_budget, &lowered);
+    if (!lowered.empty()) notes_.push_back(lowered);
+    if (r.profile.empty() && r.placement.empty())
+      notes_.push_back("note: --gpu " + gpu_choice_name(gpu) +
+                       " holds nothing without a plan: give --profile (or --placement) to put tensors on it");
   }
   // Compute threads: the request's, else the profile's.
   ArenaOptions a = r.arena;

@@ -56,7 +56,7 @@ expect_error() {  # pattern, args...
   if "$STRATA" logits --model "$m" --tokens "$TOKENS" --out "$WORK/x.npy" "$@" 2>"$WORK/err.txt"; then fail "accepted: $*"; fi
   grep -q -- "$pattern" "$WORK/err.txt" || fail "$* did not say '$pattern'"
 }
-expect_error "no CUDA forward pass yet; --gpu sim" --gpu cuda:0
+expect_error "; --gpu sim runs the plan.s GPU tier on a simulated device" --gpu cuda:7
 expect_error "'gpu0' is not one of auto, none, sim, cuda:N" --gpu gpu0
 expect_error "--sim-throttle paces the simulated GPU" --sim-throttle --gpu sim
 python3 - "$WORK/v3-placement.json" "$WORK/small.json" <<'PY'

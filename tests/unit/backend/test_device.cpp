@@ -135,13 +135,17 @@ TEST(GpuChoice, ParsesAndRefusesWhatThisBuildCannotRun) {
   EXPECT_EQ(parse_gpu_choice("cuda:3").index, 3);
   for (const char* bad : {"", "gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1x", "sim2"})
     EXPECT_THROW(parse_gpu_choice(bad), Error) << bad;
-  EXPECT_EQ(resolve_gpu_choice(parse_gpu_choice("auto")).kind, cuda_forward_available() ? GpuChoice::Cuda : GpuChoice::None);
-  if (!cuda_forward_available()) {
+  // auto stays on the CPU; the CUDA backend runs when named.
+  EXPECT_EQ(resolve_gpu_choice(parse_gpu_choice("auto")).kind, GpuChoice::None);
+  // A device this machine lacks (no CUDA device at all, or fewer than 64) is refused, saying
+  // what runs instead.
+  for (const char* absent : {"cuda:63", cuda_forward_available() ? "cuda:63" : "cuda:0"}) {
     try {
-      resolve_gpu_choice(parse_gpu_choice("cuda:0"));
-      FAIL();
+      resolve_gpu_choice(parse_gpu_choice(absent));
+      FAIL() << absent;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("--gpu sim"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(absent), std::string::npos) << e.what();
     }
   }
 }

@@ -1,0 +1,92 @@
+// The CUDA op set: what runtime/backend/cuda/ calls to implement the seam's Ops on a CUDA
+// device. Every pointer is device memory unless its name says host; every call is queued on
+// `stream` (a cudaStream_t) and returns at once, except where a comment says it waits. A CUDA
+// failure throws std::runtime_error naming the call and the device's message.
+//
+// One file per op family, each naming its CPU twin:
+//   memory.cu        devices, memory, copies, streams
+//   linear.cu        products of every decodable type (decode_group.h), row gather, dequantize
+//   elementwise.cu   norms, RoPE, SwiGLU, add/scale, Hadamard, FP8/FP4 quantize-dequantize
+//   mla.cu           MLA attention (absorbed over the latent cache), the V3.2 indexer's top-k
+//   v4_attention.cu  V4 sink attention, compressed-row pick, compressor pooling
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cpu-kernels/mla_attention.h"
+#include "cpu-kernels/weight_view.h"
+
+namespace strata::gpu {
+
+using Stream = void*;  // cudaStream_t
+
+// ---- memory.cu ----
+int device_count(std::string* why = nullptr);
+void set_device(int device);
+// Free and total bytes of the current device (cudaMemGetInfo).
+void mem_info(uint64_t* free_bytes, uint64_t* total_bytes);
+void* device_alloc(uint64_t bytes, const std::string& what);
+void device_free(void* p);
+Stream stream_create();
+void stream_destroy(Stream s);
+// Waits for everything queued on s; throws what a kernel on it failed with.
+void stream_sync(Stream s);
+void copy_h2d(void* dst, const void* host_src, uint64_t n, Stream s);
+// Waits: host_dst holds the bytes when it returns.
+void copy_d2h(void* host_dst, const void* src, uint64_t n, Stream s);
+void copy_d2d(void* dst, const void* src, uint64_t n, Stream s);
+void memset_zero(void* dst, uint64_t n, Stream s);
+// A device's name ("NVIDIA GeForce RTX 4090").
+std::string device_name(int device);
+
+// ---- linear.cu ----
+// Whether products can read weights of type t here (decode_group.h: decodable).
+bool linear_supported(WeightType t);
+// y[t][r] = Σ_c W[r0 + r][c] · x[t][c] for r < nr, t < n; x [n, ldx], y [n, ldy]. A warp per
+// row for a few tokens (decode), 64×64 shared-memory tiles for more (prefill).
+void linear(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
+            int64_t ldy, Stream s);
+// Rows [r0, r0 + nr) of w as f32 [nr, cols].
+void dequantize(const WeightView& w, int64_t r0, int64_t nr, float* out, Stream s);
+// out [n, cols] = rows rows[i] (device int32) of the table.
+void gather_rows(const WeightView& table, const int32_t* rows, int64_t n, float* out, Stream s);
+
+// ---- elementwise.cu ----
+void rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps, Stream s);
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, int64_t d, float eps, Stream s);
+// g = silu(min(g, limit)) · clamp(u, ±limit) (no clamp when limit <= 0), in place in g.
+void swiglu(float* g, const float* u, int64_t n, float limit, Stream s);
+void add(const float* a, const float* b, float* out, int64_t n, Stream s);
+void scale(float* x, int64_t n, float a, Stream s);
+// RoPE of n tokens × heads vectors (runtime/backend/ops.h: rope); freqs (host, nf <= 256) are
+// the rotation's frequencies; pos: device positions, or null with every token at pos0.
+void rope(const double* host_freqs, int64_t nf, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,
+          int64_t token_stride, const int64_t* pos, int64_t pos0, Stream s);
+void hadamard_rows(float* x, int64_t n, int64_t dim, Stream s);
+// kind: 0 FP8 (amax scale), 1 FP8 (power-of-two scale), 2 FP4 (power-of-two scale).
+void quant_rows(float* x, int64_t n, int64_t stride, int64_t dim, int64_t block, int kind, Stream s);
+
+// ---- mla.cu ----
+// Workspace bytes mla_attention needs for these sizes.
+uint64_t mla_workspace_bytes(const MlaShape& sh, int64_t n, int64_t n_ctx);
+// runtime/backend/ops.h: mla_attention, computed in the absorbed form for any n (the same math
+// as the decompressed one); up's weights in device memory; work: mla_workspace_bytes of them.
+void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
+                   const float* k_rope, const uint8_t* allowed, float* out, void* work, Stream s);
+uint64_t index_topk_workspace_bytes(int64_t n, int64_t n_ctx);
+void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
+                int64_t top_k, uint8_t* allowed, void* work, Stream s);
+
+// ---- v4_attention.cu ----
+uint64_t sink_attention_workspace_bytes(int64_t H, int64_t nk);
+void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
+                    float scale, float* out, void* work, Stream s);
+uint64_t index_pick_workspace_bytes(int64_t n, int64_t first_pos, int64_t ratio);
+void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
+                int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count, void* work,
+                Stream s);
+void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score, int64_t ratio,
+                   int64_t width, int64_t own, int64_t D, float* out, Stream s);
+
+}  // namespace strata::gpu

@@ -1,0 +1,216 @@
+// MLA attention over the latent cache and the V3.2 indexer's top-k (gpu_ops.h). CPU twins:
+// cpu-kernels/mla_attention.cpp (mla_attention, index_topk).
+//
+// Every n runs the absorbed form: the up-projection's key half is folded into the queries
+// (q_lat = K_hᵀ q_nope), scores are taken against the cached latent rows themselves, and the
+// value half is applied once to the weighted latent sum. The up-projection is decoded to f32
+// in the workspace per call (it is 16-32 MiB for DeepSeek-V3: a fraction of the layer's
+// weights), so every stored type works. Tokens go in chunks that keep the score rows within
+// kScoreFloats.
+#include "gpu-kernels/cuda_util.cuh"
+
+namespace strata::gpu {
+namespace {
+
+constexpr int64_t kScoreFloats = int64_t{8} << 20;
+
+// K(h, j, c) = k[h·kh + j·kj + c·kc] (j < nope, c < kv_lora); V(h, e, c) likewise.
+struct UpF32 {
+  const float* k;
+  int64_t kh, kj, kc;
+  const float* v;
+  int64_t vh, ve, vc;
+};
+
+// q_lat[t, h, c] = Σ_j K(h, j, c) q[t, h, j]; thread per (t, h, c).
+__global__ void absorb_kernel(UpF32 up, const float* q, int64_t n, int64_t H, int64_t dq, int64_t nope, int64_t dl,
+                              float* q_lat) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n * H * dl) return;
+  const int64_t c = i % dl, h = (i / dl) % H, t = i / (dl * H);
+  const float* qh = q + (t * H + h) * dq;
+  const float* k = up.k + h * up.kh + c * up.kc;
+  float s = 0.f;
+  for (int64_t j = 0; j < nope; ++j) s = fmaf(k[j * up.kj], qh[j], s);
+  q_lat[i] = s;
+}
+
+// scores[tc, h, s] for the chunk's tokens tc (global token t0 + tc): block per (tc, h), a warp
+// per key s, lanes across the latent and rope dims.
+__global__ void scores_kernel(const float* q, const float* q_lat, const float* latent, const float* k_rope,
+                              const uint8_t* allowed, int64_t t0, int64_t H, int64_t nope, int64_t dr, int64_t dl,
+                              int64_t n_past, int64_t n_ctx, float scale, float* scores) {
+  const int64_t tc = blockIdx.x / H, h = blockIdx.x % H, t = t0 + tc;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const float* ql = q_lat + (t * H + h) * dl;
+  const float* qr = q + (t * H + h) * (nope + dr) + nope;
+  float* out = scores + (tc * H + h) * n_ctx;
+  for (int64_t s = warp; s < n_ctx; s += warps) {
+    const bool visible = s <= n_past + t && (!allowed || allowed[t * n_ctx + s]);
+    if (!visible) {  // uniform across the warp
+      if (lane == 0) out[s] = -INFINITY;
+      continue;
+    }
+    const float* ls = latent + s * dl;
+    const float* rs = k_rope + s * dr;
+    float acc = 0.f;
+    for (int64_t c = lane; c < dl; c += 32) acc = fmaf(ql[c], ls[c], acc);
+    for (int64_t c = lane; c < dr; c += 32) acc = fmaf(qr[c], rs[c], acc);
+    acc = warp_sum(acc);
+    if (lane == 0) out[s] = acc * scale;
+  }
+}
+
+// Softmax of each row of n_ctx in place (a row of -inf only becomes zeros).
+__global__ void softmax_kernel(float* scores, int64_t n_ctx) {
+  __shared__ float red[32];
+  float* row = scores + static_cast<int64_t>(blockIdx.x) * n_ctx;
+  float m = -INFINITY;
+  for (int64_t s = threadIdx.x; s < n_ctx; s += blockDim.x) m = fmaxf(m, row[s]);
+  m = block_max(m, red);
+  if (m == -INFINITY) {
+    for (int64_t s = threadIdx.x; s < n_ctx; s += blockDim.x) row[s] = 0.f;
+    return;
+  }
+  float sum = 0.f;
+  for (int64_t s = threadIdx.x; s < n_ctx; s += blockDim.x) {
+    const float e = expf(row[s] - m);
+    row[s] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / block_sum(sum, red);
+  for (int64_t s = threadIdx.x; s < n_ctx; s += blockDim.x) row[s] *= inv;
+}
+
+// o_lat[t, h, c] = Σ_s p[tc, h, s] latent[s, c]: block per (tc, h), threads across c.
+__global__ void weigh_kernel(const float* p, const float* latent, int64_t t0, int64_t H, int64_t dl, int64_t n_ctx,
+                             float* o_lat) {
+  const int64_t tc = blockIdx.x / H, h = blockIdx.x % H;
+  const float* pr = p + (tc * H + h) * n_ctx;
+  float* o = o_lat + ((t0 + tc) * H + h) * dl;
+  for (int64_t c = threadIdx.x; c < dl; c += blockDim.x) {
+    float acc = 0.f;
+    for (int64_t s = 0; s < n_ctx; ++s) {
+      const float w = pr[s];
+      if (w != 0.f) acc = fmaf(w, latent[s * dl + c], acc);
+    }
+    o[c] = acc;
+  }
+}
+
+// out[t, h, e] = Σ_c V(h, e, c) o_lat[t, h, c]; thread per (t, h, e).
+__global__ void values_kernel(UpF32 up, const float* o_lat, int64_t n, int64_t H, int64_t dv, int64_t dl, float* out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n * H * dv) return;
+  const int64_t e = i % dv, h = (i / dv) % H, t = i / (dv * H);
+  const float* o = o_lat + (t * H + h) * dl;
+  const float* v = up.v + h * up.vh + e * up.ve;
+  float s = 0.f;
+  for (int64_t c = 0; c < dl; ++c) s = fmaf(v[c * up.vc], o[c], s);
+  out[i] = s;
+}
+
+int64_t chunk_tokens(int64_t H, int64_t n_ctx, int64_t n) {
+  const int64_t c = kScoreFloats / (H * n_ctx > 0 ? H * n_ctx : 1);
+  return c < 1 ? 1 : c > n ? n : c;
+}
+
+// Thread per (t, s): Σ_h w[t, h] · relu(q[t, h] · keys[s]) for visible keys, else -inf.
+__global__ void index_scores_kernel(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past,
+                                    int64_t nh, int64_t hd, float* scores) {
+  const int64_t n_ctx = n_past + n;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n * n_ctx) return;
+  const int64_t t = i / n_ctx, s = i % n_ctx;
+  if (s > n_past + t) {
+    scores[i] = -INFINITY;
+    return;
+  }
+  const float* ks = keys + s * hd;
+  float acc = 0.f;
+  for (int64_t h = 0; h < nh; ++h) {
+    const float* qh = q + (t * nh + h) * hd;
+    float d = 0.f;
+    for (int64_t j = 0; j < hd; ++j) d = fmaf(qh[j], ks[j], d);
+    acc += w[t * nh + h] * fmaxf(d, 0.f);
+  }
+  scores[i] = acc;
+}
+
+// Thread per (t, s): kept when fewer than top_k visible keys rank above it (higher score, or
+// the same score and earlier).
+__global__ void index_rank_kernel(const float* scores, int64_t n, int64_t n_past, int64_t top_k, uint8_t* allowed) {
+  const int64_t n_ctx = n_past + n;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n * n_ctx) return;
+  const int64_t t = i / n_ctx, s = i % n_ctx, visible = n_past + t + 1;
+  uint8_t keep = 0;
+  if (s < visible) {
+    const float* row = scores + t * n_ctx;
+    const float me = row[s];
+    int64_t above = 0;
+    for (int64_t o = 0; o < visible && above < top_k; ++o) above += row[o] > me || (row[o] == me && o < s);
+    keep = above < top_k;
+  }
+  allowed[i] = keep;
+}
+
+}  // namespace
+
+uint64_t mla_workspace_bytes(const MlaShape& sh, int64_t n, int64_t n_ctx) {
+  const int64_t H = sh.heads, dl = sh.kv_lora;
+  const int64_t up = H * (sh.nope + sh.v) * dl, lat = 2 * n * H * dl, sc = chunk_tokens(H, n_ctx, n) * H * n_ctx;
+  return static_cast<uint64_t>(up + lat + sc) * sizeof(float) + 256;
+}
+
+void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
+                   const float* k_rope, const uint8_t* allowed, float* out, void* work, Stream s) {
+  if (n <= 0) return;
+  const int64_t H = sh.heads, dn = sh.nope, dr = sh.rope, dv = sh.v, dl = sh.kv_lora, n_ctx = n_past + n;
+  float* f = static_cast<float*>(work);
+  UpF32 u{};
+  if (up.split) {  // k_b [H·kv_lora, nope] (K_hᵀ), v_b [H·v, kv_lora]
+    dequantize(up.k_b, 0, H * dl, f, s);
+    dequantize(up.v_b, 0, H * dv, f + H * dl * dn, s);
+    u = {f, dl * dn, 1, dn, f + H * dl * dn, dv * dl, dl, 1};
+  } else {  // kv_b [H·(nope+v), kv_lora]
+    dequantize(up.kv_b, 0, H * (dn + dv), f, s);
+    u = {f, (dn + dv) * dl, dl, 1, f + dn * dl, (dn + dv) * dl, dl, 1};
+  }
+  float* q_lat = f + H * (dn + dv) * dl;
+  float* o_lat = q_lat + n * H * dl;
+  float* scores = o_lat + n * H * dl;
+  absorb_kernel<<<blocks_for(n * H * dl, 256), 256, 0, cu(s)>>>(u, q, n, H, dn + dr, dn, dl, q_lat);
+  check_launch("mla absorb");
+  const int64_t chunk = chunk_tokens(H, n_ctx, n);
+  for (int64_t t0 = 0; t0 < n; t0 += chunk) {
+    const int64_t nc = t0 + chunk < n ? chunk : n - t0;
+    const unsigned rows = static_cast<unsigned>(nc * H);
+    scores_kernel<<<rows, 256, 0, cu(s)>>>(q, q_lat, latent, k_rope, allowed, t0, H, dn, dr, dl, n_past, n_ctx,
+                                           sh.scale, scores);
+    check_launch("mla scores");
+    softmax_kernel<<<rows, 256, 0, cu(s)>>>(scores, n_ctx);
+    check_launch("mla softmax");
+    weigh_kernel<<<rows, 256, 0, cu(s)>>>(scores, latent, t0, H, dl, n_ctx, o_lat);
+    check_launch("mla weigh");
+  }
+  values_kernel<<<blocks_for(n * H * dv, 256), 256, 0, cu(s)>>>(u, o_lat, n, H, dv, dl, out);
+  check_launch("mla values");
+}
+
+uint64_t index_topk_workspace_bytes(int64_t n, int64_t n_ctx) {
+  return static_cast<uint64_t>(n * n_ctx) * sizeof(float) + 256;
+}
+
+void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
+                int64_t top_k, uint8_t* allowed, void* work, Stream s) {
+  const int64_t cells = n * (n_past + n);
+  if (cells <= 0) return;
+  float* scores = static_cast<float*>(work);
+  index_scores_kernel<<<blocks_for(cells, 256), 256, 0, cu(s)>>>(q, w, keys, n, n_past, nh, hd, scores);
+  check_launch("index scores");
+  index_rank_kernel<<<blocks_for(cells, 256), 256, 0, cu(s)>>>(scores, n, n_past, top_k, allowed);
+  check_launch("index top-k");
+}
+
+}  // namespace strata::gpu

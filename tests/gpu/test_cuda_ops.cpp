@@ -1,0 +1,293 @@
+// Every Ops member of the CUDA device against the CPU's (runtime/backend/cpu_ops.h) on random
+// inputs, at DeepSeek-like shapes with odd tails, through the seam itself (make_cuda_device:
+// memory, queue, copies, Ops). Skipped, with the reason, where no CUDA device is present.
+// NMSE bounds: products and attention accumulate in f32 in another order than the CPU
+// (1e-10 relative to the signal); the FP8/FP4 round trips may round a value on the other side
+// of a tie (1e-6).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "../unit/kernels/kernel_test_util.h"
+#include "gpu-kernels/decode_group.h"
+#include "runtime/backend/cpu_ops.h"
+#include "runtime/backend/cuda_device.h"
+#include "tests/support/test_support.h"
+
+namespace strata {
+namespace {
+
+std::shared_ptr<Device> cuda() {
+  std::string why;
+  if (cuda_device_count(&why) == 0) return nullptr;
+  static std::shared_ptr<Device> dev = make_cuda_device(0, uint64_t{8} << 30);
+  return dev;
+}
+#define NEED_CUDA(dev)                                                                  \
+  auto dev = cuda();                                                                    \
+  if (!dev) {                                                                           \
+    std::string why;                                                                    \
+    cuda_device_count(&why);                                                            \
+    GTEST_SKIP() << "no CUDA device, CUDA op test not run: " << why;                    \
+  }
+
+// Host data on the device, and back.
+struct On {
+  explicit On(Device& d) : dev(d) {}
+  Device& dev;
+  std::vector<DeviceBuffer> held;
+  template <class T>
+  T* put(const std::vector<T>& v) {
+    held.push_back(dev.upload(v.data(), v.size() * sizeof(T), "test", "test input"));
+    return reinterpret_cast<T*>(held.back().data());
+  }
+  template <class T>
+  T* zeros(size_t n) {
+    return put(std::vector<T>(n, T{}));
+  }
+  template <class T>
+  std::vector<T> get(const T* p, size_t n) {
+    std::vector<T> v(n);
+    dev.submit([&] { dev.to_host(v.data(), p, n * sizeof(T)); }).wait();
+    return v;
+  }
+  WeightView matrix(const WeightView& w) {
+    WeightView d = w;
+    held.push_back(dev.upload(w.data, static_cast<uint64_t>(weight_data_bytes(w)), "test", "weights"));
+    d.data = held.back().data();
+    if (w.scale) {
+      held.push_back(dev.upload(w.scale, static_cast<uint64_t>(weight_scale_bytes(w)), "test", "scales"));
+      d.scale = held.back().data();
+    }
+    return d;
+  }
+  template <class F>
+  void run(F&& f) {
+    dev.submit(std::forward<F>(f)).wait();
+  }
+};
+
+void expect_close(const std::vector<float>& ref, const std::vector<float>& got, double bound, const std::string& what) {
+  ASSERT_EQ(ref.size(), got.size()) << what;
+  const double e = test::nmse(ref, got);
+  EXPECT_LT(e, bound) << what;
+}
+
+TEST(CudaOps, LinearOfEveryDecodableTypeMatchesTheCpu) {
+  NEED_CUDA(dev);
+  for (int i = 0; i <= static_cast<int>(WeightType::IQ1_M); ++i) {
+    const auto t = static_cast<WeightType>(i);
+    if (!gpu::decodable(t)) continue;
+    const bool plain = t == WeightType::F32 || t == WeightType::F16 || t == WeightType::BF16;
+    const int64_t rows = 300, cols = plain ? 1000 : 1024;
+    const test::Mat m = test::make_matrix(t, rows, cols, WeightType::F32, 3 + i);
+    for (int64_t n : {1, 3, 5, 16, 70}) {
+      On on(*dev);
+      const std::vector<float> x = test::randn(n * cols, 9);
+      std::vector<float> ref(static_cast<size_t>(n * rows));
+      cpu_ops().linear(m.view, x.data(), n, ref.data());
+      const WeightView w = on.matrix(m.view);
+      float* dx = on.put(x);
+      float* dy = on.zeros<float>(ref.size());
+      on.run([&] { dev->ops().linear(w, dx, n, dy); });
+      expect_close(ref, on.get(dy, ref.size()), 1e-10, std::string(weight_type_name(t)) + " n=" + std::to_string(n));
+      // A row range into a strided output.
+      std::vector<float> rref(static_cast<size_t>(n * 100));
+      cpu_ops().linear_rows(m.view, 37, 50, x.data(), n, cols, rref.data(), 100);
+      float* dr = on.zeros<float>(rref.size());
+      on.run([&] { dev->ops().linear_rows(w, 37, 50, dx, n, cols, dr, 100); });
+      std::vector<float> got = on.get(dr, rref.size());
+      for (int64_t tk = 0; tk < n; ++tk)
+        for (int64_t r = 50; r < 100; ++r) got[static_cast<size_t>(tk * 100 + r)] = rref[static_cast<size_t>(tk * 100 + r)];
+      expect_close(rref, got, 1e-10, std::string(weight_type_name(t)) + " rows n=" + std::to_string(n));
+    }
+  }
+}
+
+TEST(CudaOps, MlpAndGatherMatchTheCpu) {
+  NEED_CUDA(dev);
+  On on(*dev);
+  const int64_t d = 256, inter = 96, n = 7;
+  const test::Mat w1 = test::make_matrix(WeightType::Q4_K, inter, d, WeightType::F32, 1),
+                  w3 = test::make_matrix(WeightType::Q6_K, inter, d, WeightType::F32, 2),
+                  w2 = test::make_matrix(WeightType::Q8_0, d, inter, WeightType::F32, 3);
+  const Mlp host{w1.view, w2.view, w3.view};
+  const Mlp dm{on.matrix(w1.view), on.matrix(w2.view), on.matrix(w3.view)};
+  const std::vector<float> x = test::randn(n * d, 4);
+  float* dx = on.put(x);
+  for (float limit : {0.0f, 1.5f}) {
+    std::vector<float> ref(static_cast<size_t>(n * d));
+    cpu_ops().mlp(host, x.data(), n, ref.data(), limit);
+    float* dy = on.zeros<float>(ref.size());
+    on.run([&] { dev->ops().mlp(dm, dx, n, dy, limit); });
+    expect_close(ref, on.get(dy, ref.size()), 1e-10, "mlp limit " + std::to_string(limit));
+  }
+  const test::Mat table = test::make_matrix(WeightType::BF16, 50, 96, WeightType::F32, 5);
+  const std::vector<int32_t> ids = {3, 49, 0, 3};
+  std::vector<float> ref(4 * 96);
+  cpu_ops().gather_rows(table.view, ids.data(), 4, ref.data());
+  const WeightView dt = on.matrix(table.view);
+  int32_t* di = on.put(ids);
+  float* dg = on.zeros<float>(ref.size());
+  on.run([&] { dev->ops().gather_rows(dt, di, 4, dg); });
+  EXPECT_EQ(on.get(dg, ref.size()), ref);
+}
+
+TEST(CudaOps, NormsRopeAndElementwiseMatchTheCpu) {
+  NEED_CUDA(dev);
+  On on(*dev);
+  const int64_t n = 5, d = 7168 + 3;
+  const std::vector<float> x = test::randn(n * d, 1), w = test::randn(d, 2), b = test::randn(d, 3);
+  float *dx = on.put(x), *dw = on.put(w), *db = on.put(b), *dy = on.zeros<float>(x.size());
+  std::vector<float> ref(x.size());
+  cpu_ops().rms_norm(x.data(), w.data(), ref.data(), n, d, 1e-6f);
+  on.run([&] { dev->ops().rms_norm(dx, dw, dy, n, d, 1e-6f); });
+  expect_close(ref, on.get(dy, ref.size()), 1e-10, "rms_norm");
+  cpu_ops().layer_norm(x.data(), w.data(), b.data(), ref.data(), n, d, 1e-6f);
+  on.run([&] { dev->ops().layer_norm(dx, dw, db, dy, n, d, 1e-6f); });
+  expect_close(ref, on.get(dy, ref.size()), 1e-10, "layer_norm");
+  cpu_ops().add(x.data(), w.data(), ref.data(), d);
+  on.run([&] { dev->ops().add(dx, dw, dy, d); });
+  expect_close(std::vector<float>(ref.begin(), ref.begin() + d), on.get(dy, static_cast<size_t>(d)), 1e-14, "add");
+
+  // RoPE with YaRN over 3 tokens × 4 heads of 192 (the rope half at 128), both pair layouts.
+  RopeParams rp;
+  rp.dim = 64;
+  rp.factor = 40;
+  rp.original_max_positions = 4096;
+  const Rope rope(rp);
+  const std::vector<int64_t> pos = {0, 17, 70000};
+  const std::vector<float> q = test::randn(3 * 4 * 192, 6);
+  int64_t* dpos = on.put(pos);
+  for (bool halves : {false, true}) {
+    std::vector<float> r = q;
+    cpu_ops().rope(rope, halves, r.data() + 128, 3, 4, 192, 4 * 192, pos.data());
+    float* dq = on.put(q);
+    on.run([&] { dev->ops().rope(rope, halves, dq + 128, 3, 4, 192, 4 * 192, dpos); });
+    expect_close(r, on.get(dq, q.size()), 1e-12, halves ? "rope halves" : "rope interleaved");
+  }
+  std::vector<float> r = q;
+  cpu_ops().rope_at(rope, r.data() + 128, 4, 192, -70000);
+  float* dq = on.put(q);
+  on.run([&] { dev->ops().rope_at(rope, dq + 128, 4, 192, -70000); });
+  expect_close(std::vector<float>(r.begin(), r.begin() + 4 * 192), on.get(dq, 4 * 192), 1e-12, "rope_at");
+
+  const std::vector<float> hx = test::randn(6 * 128, 7);
+  std::vector<float> h = hx;
+  cpu_ops().hadamard_rows(h.data(), 6, 128);
+  float* dh = on.put(hx);
+  on.run([&] { dev->ops().hadamard_rows(dh, 6, 128); });
+  expect_close(h, on.get(dh, h.size()), 1e-12, "hadamard");
+  for (RowQuant rq : {RowQuant::Fp8, RowQuant::Fp8Pow2, RowQuant::Fp4}) {
+    std::vector<float> qx = hx;
+    cpu_ops().quant_rows(qx.data(), 3, 256, 200, 128, rq);
+    float* dqx = on.put(hx);
+    on.run([&] { dev->ops().quant_rows(dqx, 3, 256, 200, 128, rq); });
+    expect_close(qx, on.get(dqx, qx.size()), 1e-6, "quant_rows " + std::to_string(static_cast<int>(rq)));
+  }
+}
+
+// MLA at DeepSeek's head geometry (fewer heads), both up-projection forms, with a past, a
+// sparse mask and a chunked prefill.
+TEST(CudaOps, MlaAttentionAndTheIndexerMatchTheCpu) {
+  NEED_CUDA(dev);
+  On on(*dev);
+  const int64_t H = 4, dn = 128, dr = 64, dv = 128, dl = 512, n = 6, n_past = 40, n_ctx = n_past + n;
+  const MlaShape sh{H, dn, dr, dv, dl, 0.07f};
+  const std::vector<float> q = test::randn(n * H * (dn + dr), 1), lat = test::randn(n_ctx * dl, 2),
+                           kr = test::randn(n_ctx * dr, 3);
+  std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx));
+  std::mt19937 g(4);
+  for (auto& a : allowed) a = static_cast<uint8_t>(g() % 3 != 0);
+  const test::Mat kv_b = test::make_matrix(WeightType::Q8_0, H * (dn + dv), dl, WeightType::F32, 5);
+  const test::Mat k_b = test::make_matrix(WeightType::BF16, H * dl, dn, WeightType::F32, 6),
+                  v_b = test::make_matrix(WeightType::Q4_K, H * dv, dl, WeightType::F32, 7);
+  float *dq = on.put(q), *dlat = on.put(lat), *dkr = on.put(kr);
+  uint8_t* dal = on.put(allowed);
+  for (bool split : {false, true}) {
+    MlaUp up, dup;
+    up.split = split;
+    up.nope = dn, up.v = dv, up.kv_lora = dl;
+    if (split) up.k_b = k_b.view, up.v_b = v_b.view;
+    else up.kv_b = kv_b.view;
+    dup = up;
+    if (split) dup.k_b = on.matrix(k_b.view), dup.v_b = on.matrix(v_b.view);
+    else dup.kv_b = on.matrix(kv_b.view);
+    for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data())}) {
+      std::vector<float> ref(static_cast<size_t>(n * H * dv));
+      cpu_ops().mla_attention(sh, up, q.data(), n, n_past, lat.data(), kr.data(), mask, false, ref.data());
+      float* dout = on.zeros<float>(ref.size());
+      on.run([&] { dev->ops().mla_attention(sh, dup, dq, n, n_past, dlat, dkr, mask ? dal : nullptr, true, dout); });
+      expect_close(ref, on.get(dout, ref.size()), 1e-10,
+                   std::string(split ? "split" : "kv_b") + (mask ? " masked" : " causal"));
+    }
+  }
+  // The indexer: 8 heads of 128; top 20 of up to 46 keys.
+  const int64_t nh = 8, hd = 128, top_k = 20;
+  const std::vector<float> iq = test::randn(n * nh * hd, 8), iw = test::randn(n * nh, 9), keys = test::randn(n_ctx * hd, 10);
+  std::vector<uint8_t> ref(static_cast<size_t>(n * n_ctx));
+  cpu_ops().index_topk(iq.data(), iw.data(), keys.data(), n, n_past, nh, hd, top_k, ref.data());
+  uint8_t* dmask = on.zeros<uint8_t>(ref.size());
+  float *diq = on.put(iq), *diw = on.put(iw), *dkeys = on.put(keys);
+  on.run([&] { dev->ops().index_topk(diq, diw, dkeys, n, n_past, nh, hd, top_k, dmask); });
+  EXPECT_EQ(on.get(dmask, ref.size()), ref);
+}
+
+TEST(CudaOps, TheV4CoresMatchTheCpu) {
+  NEED_CUDA(dev);
+  On on(*dev);
+  const int64_t H = 8, D = 512, nk = 37;
+  const std::vector<float> q = test::randn(H * D, 1), pool = test::randn(nk * D, 2), sink = test::randn(H, 3);
+  float *dq = on.put(q), *dpool = on.put(pool), *dsink = on.put(sink);
+  std::vector<const float*> keys, dkeys;
+  for (int64_t i = 0; i < nk; ++i) {
+    const int64_t j = (i * 7) % nk;  // out of order, as a window ring gathers them
+    keys.push_back(pool.data() + j * D);
+    dkeys.push_back(dpool + j * D);
+  }
+  const float** dk = on.put(dkeys);
+  std::vector<float> ref(static_cast<size_t>(H * D));
+  cpu_ops().sink_attention(q.data(), keys.data(), nk, sink.data(), H, D, 0.04f, ref.data());
+  float* dout = on.zeros<float>(ref.size());
+  on.run([&] { dev->ops().sink_attention(dq, dk, nk, dsink, H, D, 0.04f, dout); });
+  expect_close(ref, on.get(dout, ref.size()), 1e-10, "sink_attention");
+
+  const int64_t n = 5, first = 30, ratio = 4, nh = 4, hd = 64, top_k = 3, rows = (first + n) / ratio;
+  const std::vector<float> iq = test::randn(n * nh * hd, 4), iw = test::randn(n * nh, 5), rk = test::randn(rows * hd, 6);
+  std::vector<int64_t> picked(static_cast<size_t>(n * top_k), -1), count(static_cast<size_t>(n));
+  cpu_ops().index_pick(iq.data(), iw.data(), rk.data(), n, first, ratio, nh, hd, 0.1f, top_k, picked.data(), count.data());
+  int64_t *dp = on.put(std::vector<int64_t>(picked.size(), -1)), *dc = on.zeros<int64_t>(count.size());
+  float *diq = on.put(iq), *diw = on.put(iw), *drk = on.put(rk);
+  on.run([&] { dev->ops().index_pick(diq, diw, drk, n, first, ratio, nh, hd, 0.1f, top_k, dp, dc); });
+  EXPECT_EQ(on.get(dc, count.size()), count);
+  EXPECT_EQ(on.get(dp, picked.size()), picked);
+
+  const int64_t width = 2 * 96, own = 96, Dc = 96;
+  const std::vector<float> kv = test::randn(ratio * width, 7), sc = test::randn(ratio * width, 8),
+                           pkv = test::randn(ratio * width, 9), psc = test::randn(ratio * width, 10);
+  float *dkv = on.put(kv), *dsc = on.put(sc), *dpkv = on.put(pkv), *dpsc = on.put(psc);
+  for (bool prev : {false, true}) {
+    std::vector<float> r(static_cast<size_t>(Dc));
+    cpu_ops().compress_pool(kv.data(), sc.data(), prev ? pkv.data() : nullptr, prev ? psc.data() : nullptr, ratio,
+                            width, own, Dc, r.data());
+    float* dr = on.zeros<float>(r.size());
+    on.run([&] { dev->ops().compress_pool(dkv, dsc, prev ? dpkv : nullptr, prev ? dpsc : nullptr, ratio, width, own, Dc, dr); });
+    expect_close(r, on.get(dr, r.size()), 1e-12, prev ? "compress_pool with prev" : "compress_pool");
+  }
+}
+
+TEST(CudaOps, TheDeviceRefusesWhatItCannotHoldOrCompute) {
+  NEED_CUDA(dev);
+  EXPECT_FALSE(dev->computes(WeightType::IQ2_XXS));
+  EXPECT_TRUE(dev->computes(WeightType::Q4_K));
+  auto small = make_cuda_device(0, 1 << 20);
+  EXPECT_THROW(small->alloc(2 << 20, "test", "two MiB"), std::exception);
+  // Memory goes back: what the device counts returns to zero.
+  { DeviceBuffer b = small->alloc(1000, "test", "a little"); EXPECT_EQ(small->used(), 1000u); }
+  EXPECT_EQ(small->used(), 0u);
+}
+
+}  // namespace
+}  // namespace strata
