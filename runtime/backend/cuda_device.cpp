@@ -96,6 +96,7 @@ class CudaDevice final : public Device {
     stream_ = gpu::stream_create();
   }
   ~CudaDevice() override {
+    queue_.submit([] {}).settle();  // what is still queued runs before the stream and memory go
     release_workspace_pool();
     gpu::set_device(index_);
     gpu::stream_destroy(stream_);

@@ -142,6 +142,7 @@ void register_bench(CLI::App& app) {
   register_bench_tier(bench);
   register_bench_moe(bench);
   register_bench_run(bench);
+  register_bench_gpu(bench);
   bench->require_subcommand(1);
   k->callback([] {
     const std::vector<int64_t> bs = parse_list(batches);

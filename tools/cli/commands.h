@@ -33,6 +33,7 @@ void register_bench(CLI::App& app);
 void register_bench_tier(CLI::App* bench);
 void register_bench_moe(CLI::App* bench);
 void register_bench_run(CLI::App* bench);
+void register_bench_gpu(CLI::App* bench);
 
 // profiles/ of the source tree, or $STRATA_PROFILES.
 std::filesystem::path profiles_dir();

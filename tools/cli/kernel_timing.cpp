@@ -5,6 +5,7 @@
 
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/quantize.h"
+#include "runtime/common/error.h"
 
 namespace strata::cli {
 
@@ -20,7 +21,11 @@ Stored quantize(const std::string& type, const std::vector<float>& src, int64_t 
     scale_type = WeightType::F8_E8M0;
     quantize_mxfp4_ref(src.data(), rows, cols, s.data, s.scale);
   } else {
-    t = *weight_type_from_name(type);
+    const auto named = weight_type_from_name(type);
+    if (!named || !(is_gguf_block_type(*named) || *named == WeightType::F32 || *named == WeightType::F16 ||
+                    *named == WeightType::BF16))
+      throw Error("weight type '" + type + "': expected fp8, mxfp4, f32, f16, bf16 or one of " + gguf_block_type_names());
+    t = *named;
     s.data = quantize_row_ref(t, src.data(), rows * cols);
   }
   s.view = {t, s.data.data(), rows, cols, s.scale.empty() ? nullptr : s.scale.data(), scale_type};
