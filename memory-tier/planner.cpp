@@ -58,6 +58,18 @@ bool gpu_allowed(const PlanItem& it, int n_layers, const PlanOptions& opts) {
   return it.layer >= 0 ? it.layer >= n_layers - n : n > n_layers;
 }
 
+uint64_t kv_bytes_at(const PlanInput& in, int64_t context) {
+  const auto ctx = static_cast<uint64_t>(std::max<int64_t>(context, 0));
+  if (in.kv_terms.empty()) return in.kv_fixed_bytes + in.kv_bytes_per_token * ctx;
+  uint64_t b = in.kv_fixed_bytes;
+  for (const KvTerm& t : in.kv_terms) {
+    uint64_t rows = ctx / static_cast<uint64_t>(std::max<int64_t>(t.per, 1));
+    if (t.at_least_one) rows = std::max<uint64_t>(rows, 1);
+    b += rows * t.bytes;
+  }
+  return b;
+}
+
 Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const PlanOptions& opts) {
   // Hotness from another model (or a hand-edited file) would weigh experts that do not exist.
   for (const auto& [le, prob] : opts.hotness)
@@ -85,7 +97,7 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
 
   // 1. KV cache.
   p.context = opts.context;
-  p.kv_bytes = in.kv_bytes_per_token * static_cast<uint64_t>(std::max<int64_t>(opts.context, 0));
+  p.kv_bytes = kv_bytes_at(in, opts.context);
   if (gpu && p.kv_bytes <= free_b[0] && opts.gpu_layers.value_or(1) > 0) {
     p.kv_tier = Tier::Gpu;
   } else if (p.kv_bytes <= free_b[1]) {
@@ -151,7 +163,7 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
     double fixed = 0;
     for (size_t i = 0; i < in.items.size(); ++i)
       if (in.items[i].expert < 0 && static_cast<int>(p.tier[i]) == kt) fixed += double(in.items[i].bytes);
-    const double room = p.budget_gb[kt] * kGB - fixed;
+    const double room = p.budget_gb[kt] * kGB - fixed - double(in.kv_fixed_bytes);
     p.longest_context = in.kv_bytes_per_token ? static_cast<int64_t>(std::max(0.0, room) / double(in.kv_bytes_per_token)) : 0;
     if (in.max_context > 0) p.longest_context = std::min(p.longest_context, in.max_context);
   }

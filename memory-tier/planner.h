@@ -51,13 +51,28 @@ struct PlanItem {
   double nvme_read_factor = 1;
 };
 
+// One part of the KV cache the runtime allocates: `bytes` per `per` tokens of the context
+// (floor(context / per) rows of it; at least one with at_least_one).
+struct KvTerm {
+  int64_t per = 1;
+  uint64_t bytes = 0;
+  bool at_least_one = false;
+};
+
 struct PlanInput {
   std::string model;  // for the report
   std::vector<PlanItem> items;
   int n_layers = 0, n_experts = 0, top_k = 0;
-  uint64_t kv_bytes_per_token = 0;
+  uint64_t kv_bytes_per_token = 0;  // the growth rate (for the longest context that fits)
+  // What the runtime allocates for a context: kv_fixed_bytes + the terms; with no terms,
+  // kv_bytes_per_token per token.
+  uint64_t kv_fixed_bytes = 0;
+  std::vector<KvTerm> kv_terms;
   int64_t max_context = 0;  // the model's own limit
 };
+
+// Bytes of KV cache the runtime allocates for `context` tokens.
+uint64_t kv_bytes_at(const PlanInput& in, int64_t context);
 
 struct PlanOptions {
   // Budgets used as given, replacing the profile's: its headroom is taken only from its own

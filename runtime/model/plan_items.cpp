@@ -51,7 +51,7 @@ PlanInput build(const ModelConfig& c, const std::string& model,
   in.n_layers = static_cast<int>(c.num_hidden_layers);
   in.n_experts = static_cast<int>(c.n_routed_experts);
   in.top_k = static_cast<int>(c.num_experts_per_tok);
-  in.kv_bytes_per_token = kv_bytes_per_token(c);
+  kv_layout(c, in);
   in.max_context = c.max_position_embeddings;
   std::map<std::pair<int, int>, size_t> expert_item;
   uint64_t mtp = 0;
@@ -98,19 +98,35 @@ uint64_t matrix_bytes(WeightType t, int64_t rows, int64_t cols) {
 
 }  // namespace
 
-uint64_t kv_bytes_per_token(const ModelConfig& c) {
-  uint64_t per = 0;
+void kv_layout(const ModelConfig& c, PlanInput& in) {
+  constexpr uint64_t f = sizeof(float);  // the caches hold f32 rows on every device
+  in.kv_fixed_bytes = 0;
+  in.kv_terms.clear();
+  uint64_t per_token = 0;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    if (!c.is_v4()) {
-      per += static_cast<uint64_t>(c.kv_lora_rank + c.qk_rope_head_dim) * 2;
-      if (c.arch == Arch::DeepseekV32) per += static_cast<uint64_t>(c.index_head_dim) + 4;
+    if (!c.is_v4()) {  // runtime/model/deepseek_v3.cpp: V3Sequence
+      uint64_t row = static_cast<uint64_t>(c.kv_lora_rank + c.qk_rope_head_dim) * f;
+      if (c.arch == Arch::DeepseekV32) row += static_cast<uint64_t>(c.index_head_dim) * f;
+      in.kv_terms.push_back({1, row, false});
+      per_token += row;
       continue;
     }
+    // runtime/model/deepseek_v4.cpp: the sliding window's ring and, per compressor
+    // (v4_compressor.cpp), its block buffers and one row per `ratio` tokens.
+    const uint64_t D = static_cast<uint64_t>(c.head_dim), ID = static_cast<uint64_t>(c.index_head_dim);
+    in.kv_fixed_bytes += static_cast<uint64_t>(c.sliding_window) * D * f;
     const int64_t r = c.compress_ratio(l);
-    per += static_cast<uint64_t>(c.head_dim * 2 / (r > 0 ? r : 1));
-    if (r == 4) per += static_cast<uint64_t>(c.index_head_dim / 4 + 1);
+    if (r <= 0) continue;
+    auto compressor = [&](uint64_t dim) {
+      const uint64_t width = (r == 4 ? 2 : 1) * dim, block = static_cast<uint64_t>(r) * width * f;
+      in.kv_fixed_bytes += block * (r == 4 ? 4 : 2);
+      in.kv_terms.push_back({r, dim * f, true});
+      per_token += dim * f / static_cast<uint64_t>(r);
+    };
+    compressor(D);
+    if (r == 4) compressor(ID);
   }
-  return per;
+  in.kv_bytes_per_token = per_token;
 }
 
 PlanInput plan_input_from_model(const ModelFiles& m) {

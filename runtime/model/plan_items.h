@@ -19,9 +19,10 @@ PlanInput plan_input_from_model(const ModelFiles& m);
 // Throws strata::Error naming an unknown weight type.
 PlanInput plan_input_from_config(const ModelConfig& c, const std::string& weight_type, const std::string& name);
 
-// KV-cache bytes per token over all layers: V3/V3.2 MLA caches (kv_lora + rope) bf16 per
-// layer (+ the V3.2 indexer key, FP8 with an f32 scale); V4 caches head_dim bf16 divided by
-// each layer's compression ratio (approximate: the sliding window is not counted).
-uint64_t kv_bytes_per_token(const ModelConfig& c);
+// The KV cache as the runtime allocates it (f32 rows), into in.kv_fixed_bytes, in.kv_terms and
+// in.kv_bytes_per_token: V3/V3.2 one latent + rope row (+ the V3.2 indexer key) per token and
+// layer; V4 each layer's sliding-window ring (fixed) and per compressor its block buffers
+// (fixed) and one row per `ratio` tokens.
+void kv_layout(const ModelConfig& c, PlanInput& in);
 
 }  // namespace strata

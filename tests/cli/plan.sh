@@ -24,7 +24,7 @@ grep -q "cannot run on cpu-only-128gb" <<<"$out" || { echo "FAIL: unclear refusa
 # Plan and run tell the same story: the same flags give the same expert tiers, the same
 # predicted decode and the same reserved context (the model's own, here 1024, not 4096) —
 # also where a tight DRAM budget sends experts to NVMe.
-for budget in 0.0006G 0.0008G; do
+for budget in 0.00085G 0.00105G; do
   flags=(--profile rtx4090-256gb --vram-budget 0 --dram-budget "$budget")
   "$STRATA" run --model "$WORK/tiny" -p Hi -n 1 "${flags[@]}" 2>"$WORK/run.err" >/dev/null || { cat "$WORK/run.err"; exit 1; }
   ran=$(sed -n 's/^placement on [^:]*: routed experts \([0-9]*\) gpu \/ \([0-9]*\) dram \/ \([0-9]*\) nvme;.*predicted decode \([0-9.]*\) tokens.*/\1 \2 \3 \4/p' "$WORK/run.err")

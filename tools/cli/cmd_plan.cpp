@@ -14,6 +14,7 @@
 #include "runtime/model/causal_lm.h"
 #include "runtime/model/expert_placement.h"
 #include "runtime/model/plan_items.h"
+#include "runtime/backend/cuda_device.h"
 #include "tools/cli/commands.h"
 
 namespace strata::cli {
@@ -83,16 +84,20 @@ void register_plan(CLI::App& app) {
                   cp.cache_bytes ? human_bytes(cp.cache_bytes).c_str() : "none (nothing on NVMe)",
                   cp.engram_cache_bytes ? human_bytes(cp.engram_cache_bytes).c_str() : "none");
       if (hw.has_gpu()) {
-        // Where this build would run it: without a GPU backend the GPU tier is re-planned.
+        // Where the GPU tier runs: on a CUDA device when named (--gpu cuda:N), else re-planned.
         PlanOptions cpu = po;
         cpu.vram_budget_gb = 0;
+        const std::string how = cuda_backend_built()
+                                    ? "strata run --gpu cuda:N runs the GPU tier on that device; with --gpu none (the "
+                                      "default) it re-plans the GPU tier onto DRAM and NVMe"
+                                    : "this build has no GPU backend: strata run here re-plans the GPU tier onto DRAM "
+                                      "and NVMe";
         try {
           const CachedPlacement here = plan_with_caches(in, hw, cpu, cache, engram_cache);
-          std::printf("note: this build has no GPU backend: strata run here re-plans the GPU tier onto DRAM and NVMe "
-                      "and predicts %.2f tokens/s (bound by %s)\n",
-                      here.placement.tokens_per_s, here.placement.bound.c_str());
+          std::printf("note: %s and predicts %.2f tokens/s (bound by %s)\n", how.c_str(), here.placement.tokens_per_s,
+                      here.placement.bound.c_str());
         } catch (const std::exception& e) {
-          std::printf("note: this build has no GPU backend, and without the GPU the model does not fit: %s\n", e.what());
+          std::printf("note: %s, and without the GPU the model does not fit: %s\n", how.c_str(), e.what());
         }
       }
     }

@@ -13,6 +13,7 @@
 #include "runtime/common/error.h"
 #include "runtime/context/compute_context.h"
 #include "runtime/model/expert_source.h"
+#include "runtime/model/plan_items.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
 
@@ -127,6 +128,32 @@ TEST_F(ComputeContextTest, APlacementFileIsReadWholeAndRefusedByEntry) {
   b = plan;
   b["tensors"] = "all on the gpu";
   refused(b, "'tensors'");
+}
+
+// The plan's KV cache is what a sequence allocates on the device, byte for byte, for every
+// architecture (V3/V3.2 latent rows, V4 window rings and compressors), at the context both use.
+TEST(ComputeContextKv, ThePlansKvCacheIsWhatASequenceAllocates) {
+  const test::ScratchDir dir("context-kv");
+  for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV32, Arch::DeepseekV4}) {
+    TinyOptions t;
+    t.arch = arch;
+    const ModelFiles m = open_model(make_tiny_model(t, dir / std::to_string(static_cast<int>(arch))).path);
+    RunRequest r;
+    r.profile = "rtx4090-256gb";
+    r.profiles_dir = std::string(STRATA_SOURCE_DIR) + "/profiles";
+    r.gpu = "sim";
+    const ComputeContext ctx(m, r);
+    const auto lm = ctx.load(m);
+    const uint64_t before = ctx.gpu()->used_by_class().count("KV cache") ? ctx.gpu()->used_by_class().at("KV cache") : 0;
+    {
+      const auto seq = lm->new_sequence();
+      const uint64_t held = ctx.gpu()->used_by_class().at("KV cache") - before;
+      const uint64_t planned = kv_bytes_at(plan_input_from_model(m), effective_context(m.config, ctx.model_options()));
+      EXPECT_EQ(held, planned) << arch_name(arch);
+      EXPECT_GT(held, 0u);
+    }
+    EXPECT_EQ(ctx.gpu()->used_by_class().count("KV cache") ? ctx.gpu()->used_by_class().at("KV cache") : 0, before);
+  }
 }
 
 }  // namespace

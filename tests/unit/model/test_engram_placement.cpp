@@ -59,7 +59,7 @@ struct Sizes {
 Sizes sizes(const ModelFiles& m, int64_t context) {
   const PlanInput in = plan_input_from_model(m);
   Sizes s;
-  s.fixed = in.kv_bytes_per_token * static_cast<uint64_t>(context);
+  s.fixed = kv_bytes_at(in, context);
   for (const PlanItem& it : in.items) {
     if (it.expert >= 0) s.expert = std::max(s.expert, it.bytes);
     else if (it.gathered) s.table = std::max(s.table, it.bytes);
