@@ -4,9 +4,9 @@
 // Every n runs the absorbed form: the up-projection's key half is folded into the queries
 // (q_lat = K_hᵀ q_nope), scores are taken against the cached latent rows themselves, and the
 // value half is applied once to the weighted latent sum. The up-projection is decoded to f32
-// in the workspace per call (it is 16-32 MiB for DeepSeek-V3: a fraction of the layer's
-// weights), so every stored type works. Tokens go in chunks that keep the score rows within
-// kScoreFloats.
+// in the workspace per call (64 MiB of f32 for DeepSeek-V3, read once per call against the
+// latent cache), so every stored type works. Tokens go in chunks whose score rows, latent queries
+// and latent sums stay within kScoreFloats.
 #include "gpu-kernels/cuda_util.cuh"
 
 namespace strata::gpu {
@@ -22,12 +22,13 @@ struct UpF32 {
   int64_t vh, ve, vc;
 };
 
-// q_lat[t, h, c] = Σ_j K(h, j, c) q[t, h, j]; thread per (t, h, c).
-__global__ void absorb_kernel(UpF32 up, const float* q, int64_t n, int64_t H, int64_t dq, int64_t nope, int64_t dl,
-                              float* q_lat) {
+// q_lat[tc, h, c] = Σ_j K(h, j, c) q[t0 + tc, h, j] for the chunk's nc tokens; thread per
+// (tc, h, c).
+__global__ void absorb_kernel(UpF32 up, const float* q, int64_t t0, int64_t nc, int64_t H, int64_t dq, int64_t nope,
+                              int64_t dl, float* q_lat) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n * H * dl) return;
-  const int64_t c = i % dl, h = (i / dl) % H, t = i / (dl * H);
+  if (i >= nc * H * dl) return;
+  const int64_t c = i % dl, h = (i / dl) % H, t = t0 + i / (dl * H);
   const float* qh = q + (t * H + h) * dq;
   const float* k = up.k + h * up.kh + c * up.kc;
   float s = 0.f;
@@ -42,7 +43,7 @@ __global__ void scores_kernel(const float* q, const float* q_lat, const float* l
                               int64_t n_past, int64_t n_ctx, float scale, float* scores) {
   const int64_t tc = blockIdx.x / H, h = blockIdx.x % H, t = t0 + tc;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  const float* ql = q_lat + (t * H + h) * dl;
+  const float* ql = q_lat + (tc * H + h) * dl;
   const float* qr = q + (t * H + h) * (nope + dr) + nope;
   float* out = scores + (tc * H + h) * n_ctx;
   for (int64_t s = warp; s < n_ctx; s += warps) {
@@ -82,12 +83,11 @@ __global__ void softmax_kernel(float* scores, int64_t n_ctx) {
   for (int64_t s = threadIdx.x; s < n_ctx; s += blockDim.x) row[s] *= inv;
 }
 
-// o_lat[t, h, c] = Σ_s p[tc, h, s] latent[s, c]: block per (tc, h), threads across c.
-__global__ void weigh_kernel(const float* p, const float* latent, int64_t t0, int64_t H, int64_t dl, int64_t n_ctx,
-                             float* o_lat) {
+// o_lat[tc, h, c] = Σ_s p[tc, h, s] latent[s, c]: block per (tc, h), threads across c.
+__global__ void weigh_kernel(const float* p, const float* latent, int64_t H, int64_t dl, int64_t n_ctx, float* o_lat) {
   const int64_t tc = blockIdx.x / H, h = blockIdx.x % H;
   const float* pr = p + (tc * H + h) * n_ctx;
-  float* o = o_lat + ((t0 + tc) * H + h) * dl;
+  float* o = o_lat + (tc * H + h) * dl;
   for (int64_t c = threadIdx.x; c < dl; c += blockDim.x) {
     float acc = 0.f;
     for (int64_t s = 0; s < n_ctx; ++s) {
@@ -98,20 +98,23 @@ __global__ void weigh_kernel(const float* p, const float* latent, int64_t t0, in
   }
 }
 
-// out[t, h, e] = Σ_c V(h, e, c) o_lat[t, h, c]; thread per (t, h, e).
-__global__ void values_kernel(UpF32 up, const float* o_lat, int64_t n, int64_t H, int64_t dv, int64_t dl, float* out) {
+// out[t0 + tc, h, e] = Σ_c V(h, e, c) o_lat[tc, h, c]; thread per (tc, h, e).
+__global__ void values_kernel(UpF32 up, const float* o_lat, int64_t t0, int64_t nc, int64_t H, int64_t dv, int64_t dl,
+                              float* out) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n * H * dv) return;
-  const int64_t e = i % dv, h = (i / dv) % H, t = i / (dv * H);
-  const float* o = o_lat + (t * H + h) * dl;
+  if (i >= nc * H * dv) return;
+  const int64_t e = i % dv, h = (i / dv) % H, tc = i / (dv * H);
+  const float* o = o_lat + (tc * H + h) * dl;
   const float* v = up.v + h * up.vh + e * up.ve;
   float s = 0.f;
   for (int64_t c = 0; c < dl; ++c) s = fmaf(v[c * up.vc], o[c], s);
-  out[i] = s;
+  out[t0 * H * dv + i] = s;
 }
 
-int64_t chunk_tokens(int64_t H, int64_t n_ctx, int64_t n) {
-  const int64_t c = kScoreFloats / (H * n_ctx > 0 ? H * n_ctx : 1);
+// Tokens per chunk: their score rows and latent queries and sums within kScoreFloats.
+int64_t chunk_tokens(int64_t H, int64_t n_ctx, int64_t dl, int64_t n) {
+  const int64_t per = H * (n_ctx + 2 * dl);
+  const int64_t c = kScoreFloats / (per > 0 ? per : 1);
   return c < 1 ? 1 : c > n ? n : c;
 }
 
@@ -159,8 +162,8 @@ __global__ void index_rank_kernel(const float* scores, int64_t n, int64_t n_past
 
 uint64_t mla_workspace_bytes(const MlaShape& sh, int64_t n, int64_t n_ctx) {
   const int64_t H = sh.heads, dl = sh.kv_lora;
-  const int64_t up = H * (sh.nope + sh.v) * dl, lat = 2 * n * H * dl, sc = chunk_tokens(H, n_ctx, n) * H * n_ctx;
-  return static_cast<uint64_t>(up + lat + sc) * sizeof(float) + 256;
+  const int64_t up = H * (sh.nope + sh.v) * dl, chunk = chunk_tokens(H, n_ctx, dl, n) * H * (n_ctx + 2 * dl);
+  return static_cast<uint64_t>(up + chunk) * sizeof(float) + 256;
 }
 
 void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
@@ -177,25 +180,25 @@ void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t 
     dequantize(up.kv_b, 0, H * (dn + dv), f, s);
     u = {f, (dn + dv) * dl, dl, 1, f + dn * dl, (dn + dv) * dl, dl, 1};
   }
+  const int64_t chunk = chunk_tokens(H, n_ctx, dl, n);
   float* q_lat = f + H * (dn + dv) * dl;
-  float* o_lat = q_lat + n * H * dl;
-  float* scores = o_lat + n * H * dl;
-  absorb_kernel<<<blocks_for(n * H * dl, 256), 256, 0, cu(s)>>>(u, q, n, H, dn + dr, dn, dl, q_lat);
-  check_launch("mla absorb");
-  const int64_t chunk = chunk_tokens(H, n_ctx, n);
+  float* o_lat = q_lat + chunk * H * dl;
+  float* scores = o_lat + chunk * H * dl;
   for (int64_t t0 = 0; t0 < n; t0 += chunk) {
     const int64_t nc = t0 + chunk < n ? chunk : n - t0;
     const unsigned rows = static_cast<unsigned>(nc * H);
+    absorb_kernel<<<blocks_for(nc * H * dl, 256), 256, 0, cu(s)>>>(u, q, t0, nc, H, dn + dr, dn, dl, q_lat);
+    check_launch("mla absorb");
     scores_kernel<<<rows, 256, 0, cu(s)>>>(q, q_lat, latent, k_rope, allowed, t0, H, dn, dr, dl, n_past, n_ctx,
                                            sh.scale, scores);
     check_launch("mla scores");
     softmax_kernel<<<rows, 256, 0, cu(s)>>>(scores, n_ctx);
     check_launch("mla softmax");
-    weigh_kernel<<<rows, 256, 0, cu(s)>>>(scores, latent, t0, H, dl, n_ctx, o_lat);
+    weigh_kernel<<<rows, 256, 0, cu(s)>>>(scores, latent, H, dl, n_ctx, o_lat);
     check_launch("mla weigh");
+    values_kernel<<<blocks_for(nc * H * dv, 256), 256, 0, cu(s)>>>(u, o_lat, t0, nc, H, dv, dl, out);
+    check_launch("mla values");
   }
-  values_kernel<<<blocks_for(n * H * dv, 256), 256, 0, cu(s)>>>(u, o_lat, n, H, dv, dl, out);
-  check_launch("mla values");
 }
 
 uint64_t index_topk_workspace_bytes(int64_t n, int64_t n_ctx) {
