@@ -63,20 +63,22 @@ struct Freqs {
   double f[256];
 };
 
-// Thread per (token, head, pair).
+// Thread per (token, pair): the angle once, applied to every head.
 __global__ void rope_kernel(Freqs fr, int nf, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,
                             int64_t token_stride, const int64_t* pos, int64_t pos0) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n * heads * nf) return;
-  const int64_t t = i / (heads * nf), h = (i / nf) % heads;
+  if (i >= n * nf) return;
+  const int64_t t = i / nf;
   const int k = static_cast<int>(i % nf);
-  float* v = x + t * token_stride + h * head_stride;
   const double a = static_cast<double>(pos ? pos[t] : pos0) * fr.f[k];
   const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
   const int64_t i0 = halves ? k : 2 * k, i1 = halves ? k + nf : 2 * k + 1;
-  const float x0 = v[i0], x1 = v[i1];
-  v[i0] = x0 * c - x1 * s;
-  v[i1] = x0 * s + x1 * c;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* v = x + t * token_stride + h * head_stride;
+    const float x0 = v[i0], x1 = v[i1];
+    v[i0] = x0 * c - x1 * s;
+    v[i1] = x0 * s + x1 * c;
+  }
 }
 
 // Block per row; the row in shared memory (dim floats).
@@ -165,8 +167,8 @@ void scale(float* x, int64_t n, float a, Stream s) {
 void rope(const double* host_freqs, int64_t nf, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,
           int64_t token_stride, const int64_t* pos, int64_t pos0, Stream s) {
   if (nf > 256) throw std::runtime_error("CUDA rope: " + std::to_string(2 * nf) + " rotated dims (at most 512)");
-  const int64_t work = n * heads * nf;
-  if (work <= 0) return;
+  const int64_t work = n * nf;
+  if (work <= 0 || heads <= 0) return;
   Freqs fr{};
   for (int64_t i = 0; i < nf; ++i) fr.f[i] = host_freqs[i];
   rope_kernel<<<static_cast<unsigned>((work + 255) / 256), 256, 0, cu(s)>>>(fr, static_cast<int>(nf), halves, x, n,

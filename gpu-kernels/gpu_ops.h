@@ -24,14 +24,18 @@ using Stream = void*;  // cudaStream_t
 // ---- memory.cu ----
 int device_count(std::string* why = nullptr);
 void set_device(int device);
+// The same without throwing (for destructors): an error is cleared and ignored.
+void set_device_quietly(int device) noexcept;
 // Free and total bytes of the current device (cudaMemGetInfo).
 void mem_info(uint64_t* free_bytes, uint64_t* total_bytes);
 void* device_alloc(uint64_t bytes, const std::string& what);
-void device_free(void* p);
+void device_free(void* p) noexcept;
 Stream stream_create();
 void stream_destroy(Stream s);
 // Waits for everything queued on s; throws what a kernel on it failed with.
 void stream_sync(Stream s);
+// Waits for s, ignoring errors (on a path that is already throwing).
+void stream_settle(Stream s) noexcept;
 void copy_h2d(void* dst, const void* host_src, uint64_t n, Stream s);
 // Waits: host_dst holds the bytes when it returns.
 void copy_d2h(void* host_dst, const void* src, uint64_t n, Stream s);

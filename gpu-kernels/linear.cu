@@ -39,12 +39,8 @@ __global__ void rows_kernel(Mat m, int64_t r0, int64_t nr, const float* __restri
       if (t >= nt) break;
       const float* xt = x + (t0 + t) * ldx + c0;
       float s = 0.f;
-      if (cn == 32) {
 #pragma unroll
-        for (int j = 0; j < 32; ++j) s = fmaf(w[j], xt[j], s);
-      } else {
-        for (int j = 0; j < cn; ++j) s = fmaf(w[j], xt[j], s);
-      }
+      for (int j = 0; j < 32; ++j) s = fmaf(w[j], j < cn ? xt[j] : 0.f, s);  // constant indices: w stays in registers
       acc[t] += s;
     }
   }
@@ -113,7 +109,9 @@ __global__ void decode_kernel(Mat m, int64_t r0, const int32_t* __restrict__ row
   decode32<T>(m, rows ? rows[r] : r0 + r, g, w);
   float* o = out + r * m.cols + 32 * g;
   const int cn = static_cast<int>(m.cols - 32 * g < 32 ? m.cols - 32 * g : 32);
-  for (int j = 0; j < cn; ++j) o[j] = w[j];
+#pragma unroll
+  for (int j = 0; j < 32; ++j)
+    if (j < cn) o[j] = w[j];
 }
 
 template <WeightType T>

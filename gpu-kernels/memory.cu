@@ -18,6 +18,10 @@ int device_count(std::string* why) {
 
 void set_device(int device) { check(cudaSetDevice(device), "cudaSetDevice"); }
 
+void set_device_quietly(int device) noexcept {
+  if (cudaSetDevice(device) != cudaSuccess) cudaGetLastError();
+}
+
 void mem_info(uint64_t* free_bytes, uint64_t* total_bytes) {
   size_t f = 0, t = 0;
   check(cudaMemGetInfo(&f, &t), "cudaMemGetInfo");
@@ -36,8 +40,8 @@ void* device_alloc(uint64_t bytes, const std::string& what) {
   return p;
 }
 
-void device_free(void* p) {
-  if (p) cudaFree(p);  // a failure here has nothing left to release
+void device_free(void* p) noexcept {
+  if (p && cudaFree(p) != cudaSuccess) cudaGetLastError();  // nothing left to release: cleared
 }
 
 Stream stream_create() {
@@ -51,6 +55,10 @@ void stream_destroy(Stream s) {
 }
 
 void stream_sync(Stream s) { check(cudaStreamSynchronize(cu(s)), "a kernel on the device's stream"); }
+
+void stream_settle(Stream s) noexcept {
+  if (cudaStreamSynchronize(cu(s)) != cudaSuccess) cudaGetLastError();
+}
 
 void copy_h2d(void* dst, const void* host_src, uint64_t n, Stream s) {
   if (n) check(cudaMemcpyAsync(dst, host_src, n, cudaMemcpyHostToDevice, cu(s)), "cudaMemcpyAsync host to device");

@@ -137,7 +137,7 @@ __global__ void index_scores_kernel(const float* q, const float* w, const float*
     for (int64_t j = 0; j < hd; ++j) d = fmaf(qh[j], ks[j], d);
     acc += w[t * nh + h] * fmaxf(d, 0.f);
   }
-  scores[i] = acc;
+  scores[i] = isnan(acc) ? -INFINITY : acc;  // a NaN would rank beside every key
 }
 
 // Thread per (t, s): kept when fewer than top_k visible keys rank above it (higher score, or

@@ -59,7 +59,7 @@ __global__ void pick_scores_kernel(const float* q, const float* w, const float* 
     for (int64_t c = 0; c < hd; ++c) d = fmaf(qh[c], k[c], d);
     acc += fmaxf(d, 0.f) * w[t * nh + h] * wscale;
   }
-  scores[i] = acc;
+  scores[i] = isnan(acc) ? -INFINITY : acc;  // a NaN would rank beside every row and leave a slot unwritten
 }
 
 // Thread per (t, row): its rank among the rows t sees (higher score first, the earlier row on

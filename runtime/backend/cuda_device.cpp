@@ -98,7 +98,7 @@ class CudaDevice final : public Device {
   ~CudaDevice() override {
     queue_.submit([] {}).settle();  // what is still queued runs before the stream and memory go
     release_workspace_pool();
-    gpu::set_device(index_);
+    gpu::set_device_quietly(index_);
     gpu::stream_destroy(stream_);
   }
   bool is_host() const override { return false; }
@@ -106,7 +106,12 @@ class CudaDevice final : public Device {
   Event submit(std::function<void()> fn) override {
     return queue_.submit([this, fn = std::move(fn)] {
       gpu::set_device(index_);
-      fn();
+      try {
+        fn();
+      } catch (...) {
+        gpu::stream_settle(stream_);  // the work's queued kernels end before its event says so
+        throw;
+      }
       gpu::stream_sync(stream_);
     });
   }
@@ -128,8 +133,9 @@ class CudaDevice final : public Device {
     gpu::set_device(index_);
     return static_cast<uint8_t*>(gpu::device_alloc(bytes, name() + " memory"));
   }
+  // Runs in destructors: after a device fault or at exit it frees what it can and never throws.
   void raw_free(uint8_t* p) override {
-    gpu::set_device(index_);
+    gpu::set_device_quietly(index_);
     gpu::device_free(p);
   }
 

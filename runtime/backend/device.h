@@ -113,6 +113,10 @@ class Device {
   std::vector<DeviceBuffer> pool_;
 };
 
+// The size a workspace miss allocates for `bytes`: the next of 2^k·{1, 1.25, 1.5, 1.75} (at
+// least 256), so scratch that grows with the context reuses its buffer for a while.
+uint64_t workspace_size(uint64_t bytes);
+
 // Scratch of one step in a device's memory ("workspace"), taken from the device's pool and
 // returned to it when the scratch goes; its own list of buffers is this thread's, reused.
 class DeviceScratch {

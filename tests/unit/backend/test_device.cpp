@@ -150,5 +150,29 @@ TEST(GpuChoice, ParsesAndRefusesWhatThisBuildCannotRun) {
   }
 }
 
+TEST(Device, WorkspaceMissesRoundUpSoGrowingScratchReusesItsBuffer) {
+  EXPECT_EQ(workspace_size(1), 256u);
+  EXPECT_EQ(workspace_size(256), 256u);
+  EXPECT_EQ(workspace_size(257), 320u);   // 256 + 64
+  EXPECT_EQ(workspace_size(1024), 1024u);
+  EXPECT_EQ(workspace_size(1025), 1280u);
+  EXPECT_EQ(workspace_size(1800), 1792u + 256u);  // 1024·1.75 < 1800 <= 2048
+  for (uint64_t b : {uint64_t{3000}, uint64_t{123456}, uint64_t{67108865}}) {
+    EXPECT_GE(workspace_size(b), b);
+    EXPECT_LE(workspace_size(b), b + b / 4);
+  }
+  // Scratch that grows by a row per step (scores over the cache) misses the pool once per
+  // quarter-power-of-two, not per step.
+  auto dev = make_sim_gpu({uint64_t{1} << 30});
+  int misses = 0;
+  uint64_t held = 0;
+  for (uint64_t n = 1000; n < 2000; ++n) {
+    DeviceBuffer b = dev->take_workspace(n * 4);
+    if (b.size() != held) ++misses, held = b.size();
+    dev->return_workspace(std::move(b));
+  }
+  EXPECT_LE(misses, 5);  // 4096, 5120, 6144, 7168, 8192 bytes (without rounding: 1000)
+}
+
 }  // namespace
 }  // namespace strata
