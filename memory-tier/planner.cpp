@@ -132,8 +132,11 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
       p.tier[i] = Tier::Nvme;
     }
   };
+  // A layer's KV cache lives where its attention runs: attention goes on the GPU only when the
+  // KV cache was planned there.
   for (size_t i = 0; i < in.items.size(); ++i)
-    if (in.items[i].expert < 0 && !in.items[i].gathered) put(i, true);
+    if (in.items[i].expert < 0 && !in.items[i].gathered)
+      put(i, in.items[i].cls != "attention" || p.kv_tier == Tier::Gpu);
   for (size_t i = 0; i < in.items.size(); ++i)
     if (in.items[i].expert < 0 && in.items[i].gathered) put(i, false);
 

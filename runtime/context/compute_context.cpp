@@ -78,6 +78,17 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
       notes_.push_back("note: --gpu " + gpu_choice_name(gpu) +
                        " holds nothing without a plan: give --profile (or --placement) to put tensors on it");
   }
+  if (opts_.gpu) {
+    opts_.offload_batch = r.offload_batch >= 0 ? r.offload_batch : hw_ ? hw_->gpu_offload_batch_threshold : 0;
+    if (opts_.offload_batch > 0)
+      notes_.push_back("note: prefill offload: a routed expert held in DRAM or on NVMe that gets " +
+                       std::to_string(opts_.offload_batch) + "+ tokens of a step is copied to " + opts_.gpu->name() +
+                       " and computed there (" +
+                       (r.offload_batch >= 0 ? std::string("--offload-batch") : "the profile's gpu_offload_batch_threshold") +
+                       "; --offload-batch 0 turns it off)");
+  } else if (r.offload_batch > 0) {
+    notes_.push_back("note: --offload-batch has no GPU device to offload to (--gpu " + gpu_choice_name(gpu) + ")");
+  }
   // Compute threads: the request's, else the profile's.
   ArenaOptions a = r.arena;
   if (a.threads <= 0 && hw_) a.threads = hw_->threads;

@@ -33,6 +33,9 @@ struct RunRequest {
   // llama.cpp's -ngl and --n-cpu-moe in the planner's terms (planner.h: PlanOptions).
   std::optional<int> gpu_layers;
   int cpu_moe_layers = 0;
+  // Prefill offload threshold (ModelOptions::offload_batch) with a GPU device: -1 takes the
+  // profile's gpu_offload_batch_threshold (0 without a profile).
+  int64_t offload_batch = -1;
   ArenaOptions arena;         // compute threads (0: the profile's, else every hardware thread)
 };
 

@@ -57,6 +57,10 @@ struct ModelOptions {
   // submits the device's share (GPU-tier routed experts, shared experts placed on the GPU)
   // to its queue, then computes the CPU's share while the device works.
   std::shared_ptr<Device> gpu;
+  // Prefill offload (runtime/model/expert_source.h: enable_offload): a routed expert held on
+  // the host that gets at least this many tokens of a batch runs on `gpu`, its weights copied
+  // there for the batch. 0: never.
+  int64_t offload_batch = 0;
   // The tier of the plan's other tensors, by name: a layer's shared expert runs on `gpu` when
   // its three matrices are GPU-tier there. Missing names: the CPU.
   std::map<std::string, Tier> tensor_placement;

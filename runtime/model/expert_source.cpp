@@ -58,9 +58,22 @@ void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, cons
     g.clear();
   }
   host_used_.clear();
+  b.streamed.clear();
+  b.device_share.assign(b.used.size(), 0);
   for (size_t u = 0; u < b.used.size(); ++u) {
-    if (on_device(layer, b.used[u])) b.on_device.push_back(u);
-    else host_used_.push_back(b.used[u]);
+    if (on_device(layer, b.used[u])) {
+      b.on_device.push_back(u);
+      b.device_share[u] = 1;
+      continue;
+    }
+    host_used_.push_back(b.used[u]);  // read (or found) in DRAM, also when the device computes it
+    if (offload_min_ > 0 && static_cast<int64_t>(b.tokens[u].size()) >= offload_min_) {
+      const Mlp& m = shape_of(layer, b.used[u]);
+      if (device_->computes(m.w1.type) && device_->computes(m.w2.type) && device_->computes(m.w3.type)) {
+        b.streamed.push_back(u);
+        b.device_share[u] = 1;
+      }
+    }
   }
   will_use(layer, host_used_);
   for (size_t l = static_cast<size_t>(layer) + 1; l < guess_.size(); ++l) {
@@ -82,14 +95,24 @@ void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, cons
   }
 }
 
+void ExpertSource::enable_offload(std::shared_ptr<Device> dev, int64_t min_tokens) {
+  if (!dev || min_tokens <= 0) return;
+  if (!device_) device_ = std::move(dev);
+  offload_min_ = min_tokens;
+}
+
 Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
-  if (b.on_device.empty()) return {};
+  if (b.on_device.empty() && b.streamed.empty()) return {};
   Device* dev = device();
   // The device's inputs and outputs of every expert it computes, packed in one workspace.
   uint64_t floats = 0;
   for (size_t u : b.on_device) {
     floats += 2 * b.xs[u].size();
     device_bytes_used_ += mlp_bytes(*on_device(b.layer, b.used[u]));
+  }
+  for (size_t u : b.streamed) {
+    floats += 2 * b.xs[u].size();
+    device_bytes_used_ += mlp_bytes(shape_of(b.layer, b.used[u]));
   }
   if (workspace_.size() < floats * sizeof(float))
     workspace_ = DeviceBuffer(), workspace_ = dev->alloc(floats * sizeof(float), "workspace", "the routed experts' activations");
@@ -104,16 +127,42 @@ Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
       dev->ops().mlp(*on_device(b.layer, b.used[u]), dx, static_cast<int64_t>(b.tokens[u].size()), dy, swiglu_limit);
       dev->to_host(b.ys[u].data(), dy, len * sizeof(float));
     }
+    // Prefill offload: each streamed expert's host weights copied into the step's workspace
+    // (one expert at a time), then computed as a held one is.
+    for (size_t u : b.streamed) {
+      const size_t len = b.xs[u].size();
+      float* dx = ws;
+      float* dy = ws + len;
+      ws += 2 * len;
+      dev->to_device(dx, b.xs[u].data(), len * sizeof(float));
+      with_expert(b.layer, b.used[u], [&](const Mlp& host) {
+        DeviceScratch mem(*dev);
+        Mlp m = host;
+        for (WeightView* w : {&m.w1, &m.w2, &m.w3}) {
+          const int64_t data = weight_data_bytes(*w), scale = weight_scale_bytes(*w);
+          uint8_t* d = mem.get<uint8_t>(data);
+          dev->to_device(d, w->data, static_cast<uint64_t>(data));
+          w->data = d;
+          if (w->scale) {
+            uint8_t* sc = mem.get<uint8_t>(scale);
+            dev->to_device(sc, w->scale, static_cast<uint64_t>(scale));
+            w->scale = sc;
+          }
+        }
+        dev->ops().mlp(m, dx, static_cast<int64_t>(b.tokens[u].size()), dy, swiglu_limit);
+        offloaded_bytes_ += mlp_bytes(m);
+      });
+      ++offloaded_experts_;
+      dev->to_host(b.ys[u].data(), dy, len * sizeof(float));
+    }
   });
 }
 
 void ExpertSource::compute_host(RoutedBatch& b, float swiglu_limit) {
   std::vector<size_t>& host = host_;
   host.clear();
-  for (size_t u = 0, k = 0; u < b.used.size(); ++u) {
-    if (k < b.on_device.size() && b.on_device[k] == u) ++k;
-    else host.push_back(u);
-  }
+  for (size_t u = 0; u < b.used.size(); ++u)
+    if (!b.device_share[u]) host.push_back(u);
   const Ops& ops = host_device()->ops();
   std::vector<MlpJob>& jobs = jobs_;
   jobs.clear();
@@ -179,6 +228,7 @@ class MappedExperts final : public ExpertSource {
   void with_expert(int layer, int e, FunctionRef<void(const Mlp&)> fn) override {
     fn(experts_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e)));
   }
+  const Mlp& shape_of(int layer, int e) const override { return *resident(layer, e); }
 
  private:
   std::vector<std::vector<Mlp>> experts_;
@@ -296,6 +346,9 @@ class StoredExperts final : public ExpertSource {
     store_->prefetch(items_);
   }
   void prefetch_guess(int layer, std::span<const int32_t> experts) override { will_use(layer, experts); }
+  const Mlp& shape_of(int layer, int e) const override {
+    return layouts_[item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e))].mlp;
+  }
   void with_expert(int layer, int e, FunctionRef<void(const Mlp&)> fn) override {
     const uint32_t item = item_of_.at(static_cast<size_t>(layer)).at(static_cast<size_t>(e));
     const ExpertStore::Pin pin = store_->acquire(item);
@@ -327,9 +380,11 @@ class StoredExperts final : public ExpertSource {
 }  // namespace
 
 std::unique_ptr<ExpertSource> make_expert_source(const ModelFiles& m, const Weights& w, const ModelOptions& opts) {
-  if (opts.expert_cache_bytes == 0 && opts.expert_placement.empty())
-    return std::make_unique<MappedExperts>(m.config, w);
-  return std::make_unique<StoredExperts>(m.config, w, opts);
+  std::unique_ptr<ExpertSource> src;
+  if (opts.expert_cache_bytes == 0 && opts.expert_placement.empty()) src = std::make_unique<MappedExperts>(m.config, w);
+  else src = std::make_unique<StoredExperts>(m.config, w, opts);
+  src->enable_offload(opts.gpu, opts.offload_batch);
+  return src;
 }
 
 }  // namespace strata

@@ -6,6 +6,7 @@
 // compute.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,6 +40,8 @@ class ExpertSource {
     std::vector<std::vector<std::pair<int64_t, float>>> tokens;  // per used expert: (token, weight)
     std::vector<std::vector<float>> xs, ys;                      // per used expert: inputs, outputs
     std::vector<size_t> on_device;                               // indices into used held by the device
+    std::vector<size_t> streamed;  // indices into used whose host weights the device copies in for this batch
+    std::vector<uint8_t> device_share;  // per used expert: 1 when on_device or streamed
   };
   // Groups x [n, d]'s top_k slots by expert into b (slots of weight 0 skipped), counts the use,
   // scores the guess for this layer, starts the reads of what is not resident.
@@ -59,6 +62,15 @@ class ExpertSource {
                   float* out, float swiglu_limit = 0);
   // The device that holds some experts (null: all on the host), and how many it holds.
   Device* device() const { return device_.get(); }
+  // Prefill offload: an expert held on the host that gets at least `min_tokens` tokens of a
+  // batch has its weights copied to `dev` and runs there (the GPU is compute-rich, the copy
+  // costs its bytes over PCIe once; llama.cpp offloads from 32 tokens). 0: never.
+  void enable_offload(std::shared_ptr<Device> dev, int64_t min_tokens);
+  struct OffloadStats {
+    int64_t experts = 0;  // expert passes copied to the device
+    uint64_t bytes = 0;   // their weight bytes
+  };
+  OffloadStats offload_stats() const { return {offloaded_experts_.load(), offloaded_bytes_.load()}; }
   virtual int device_experts() const { return 0; }
   // Weight bytes the device's experts have read for the batches so far (as the store counts
   // the host's: an expert's bytes once per batch that used it).
@@ -96,6 +108,8 @@ class ExpertSource {
   virtual const Mlp* resident(int, int) const { return nullptr; }
   // The expert's weights in the device's memory when the device holds it, else nullptr.
   virtual const Mlp* on_device(int, int) const { return nullptr; }
+  // The expert's types and shapes (its data pointers need not be valid).
+  virtual const Mlp& shape_of(int layer, int expert) const = 0;
   // Runs fn with the expert's weights, valid during the call.
   virtual void with_expert(int layer, int expert, FunctionRef<void(const Mlp&)> fn) = 0;
 
@@ -115,6 +129,9 @@ class ExpertSource {
 
  private:
   uint64_t device_bytes_used_ = 0;
+  int64_t offload_min_ = 0;
+  std::atomic<int64_t> offloaded_experts_{0};
+  std::atomic<uint64_t> offloaded_bytes_{0};
   DeviceBuffer workspace_;  // the device's inputs and outputs of a batch (grows to the largest)
 };
 

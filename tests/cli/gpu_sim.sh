@@ -46,6 +46,20 @@ for spec in "deepseek_v3 hf bf16" "deepseek_v32 gguf q4_k" "deepseek_v4 hf fp4" 
 done
 
 m="$WORK/deepseek_v3-hf"
+# Prefill offload: DRAM experts with 2+ tokens of the prompt copied to the device for the step,
+# the same logits; said, and counted at the end. A GPU budget too small for the KV cache keeps
+# the attention (and so the KV cache) off the device.
+LONG=1,17,200,33,4,91,300,7,5,6,7,8
+"$STRATA" logits --model "$m" --tokens "$LONG" --profile rtx4090-256gb --vram-budget 0.0002G --gpu none \
+  --out "$WORK/onone.npy" 2>"$WORK/err.txt" || fail "offload baseline"
+"$STRATA" logits --model "$m" --tokens "$LONG" --profile rtx4090-256gb --vram-budget 0.0002G --gpu sim --offload-batch 2 \
+  --out "$WORK/osim.npy" 2>"$WORK/err.txt" || fail "--offload-batch 2"
+cmp -s "$WORK/onone.npy" "$WORK/osim.npy" || fail "prefill offload changed the logits"
+grep -q "^prefill offload: [1-9][0-9]* expert passes .* copied to sim-gpu0" "$WORK/err.txt" || fail "no offload line"
+grep -q "note: prefill offload: .* 2+ tokens" "$WORK/err.txt" || fail "no offload note"
+"$STRATA" logits --model "$m" --tokens "$LONG" --gpu none --offload-batch 2 --out "$WORK/x.npy" 2>"$WORK/err.txt" ||
+  fail "--offload-batch without a device"
+grep -q "has no GPU device to offload to" "$WORK/err.txt" || fail "--offload-batch without a device not said"
 # Placed on the GPU but no GPU: said, and run from DRAM.
 "$STRATA" logits --model "$m" --tokens "$TOKENS" --placement "$WORK/v3-placement.json" --expert-cache-mb 1 --gpu none \
   --out "$WORK/x.npy" 2>"$WORK/err.txt" || fail "GPU-tier experts with --gpu none"

@@ -98,10 +98,15 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   add_gpu_layer_flags(cmd, a.run.gpu_layers, a.run.cpu_moe_layers);
   cmd->add_option("--gpu", a.run.gpu,
-                  "The device that runs the plan's GPU tier: auto (a CUDA device when the build can run one, else "
-                  "none), none (the GPU tier re-planned onto DRAM and NVMe), sim (a simulated GPU: its own memory "
-                  "budget and queue, computed by the CPU; same logits as none), cuda:N")
+                  "The device that runs the plan's GPU tier: auto (none, until the CUDA backend has run on a "
+                  "device), none (the GPU tier re-planned onto DRAM and NVMe), sim (a simulated GPU: its own memory "
+                  "budget and queue, computed by the CPU; same logits as none), cuda:N (CUDA device N)")
       ->default_str("auto");
+  cmd->add_option("--offload-batch", a.run.offload_batch,
+                  "With a GPU device: a routed expert held in DRAM (or streamed from NVMe) that gets at least this "
+                  "many tokens of a step is copied to the device and computed there (default: the profile's "
+                  "gpu_offload_batch_threshold, 32 on the GPU profiles; 0: never)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   cmd->add_flag("--sim-throttle", a.run.sim_throttle,
                 "With --gpu sim and --profile: pace the simulated GPU's copies and products to the profile's PCIe "
                 "and GPU memory rates");
@@ -301,6 +306,9 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                  100.0 * static_cast<double>(p.correct) / static_cast<double>(std::max<int64_t>(p.used, 1)),
                  static_cast<long long>(p.correct), static_cast<long long>(p.guessed));
   if (const Device* dev = a.run.opts.gpu.get()) {
+    if (const auto o = src.offload_stats(); o.experts > 0)
+      std::fprintf(stderr, "prefill offload: %lld expert passes (%s of weights) copied to %s and computed there\n",
+                   static_cast<long long>(o.experts), human_bytes(o.bytes).c_str(), dev->name().c_str());
     const ScheduleStats s = lm.schedule_stats();
     std::fprintf(stderr,
                  "devices: %s busy %.1f ms in all (%s in, %s out, peak %s held); in the %lld MoE layer passes with "

@@ -54,17 +54,17 @@ void place(const ModelFiles& m, ModelOptions& o) {
 }
 
 // The prompt's last logits, then three greedy decode steps' logits, concatenated.
-std::vector<float> run(const ModelFiles& m, const ModelOptions& o) {
-  auto lm = load_causal_lm(m, o);
+std::vector<float> run_on(CausalLM& lm) {
   std::vector<float> all, logits;
   std::vector<int32_t> next = kPrompt;
   for (int i = 0; i < 4; ++i) {
-    lm->forward(next, logits, false);
+    lm.forward(next, logits, false);
     all.insert(all.end(), logits.begin(), logits.end());
     next = {static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
   }
   return all;
 }
+std::vector<float> run(const ModelFiles& m, const ModelOptions& o) { return run_on(*load_causal_lm(m, o)); }
 
 bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -117,6 +117,15 @@ TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
     EXPECT_TRUE(bit_equal(run(m, sim), want));
     EXPECT_GT(sim.gpu->bytes_to_device(), 0u);
     EXPECT_GT(sim.gpu->bytes_to_host(), 0u);
+
+    // Prefill offload: the host's experts with 2+ tokens of the prompt (DRAM-fixed and cached
+    // NVMe ones) copied to the device for the batch and computed there: the same bits.
+    ModelOptions off = sim;
+    off.offload_batch = 2;
+    auto olm = load_causal_lm(m, off);
+    EXPECT_TRUE(bit_equal(run_on(*olm), want));
+    EXPECT_GT(olm->experts().offload_stats().experts, 0);
+    EXPECT_GT(olm->experts().offload_stats().bytes, 0u);
   }
 }
 
