@@ -27,6 +27,14 @@ struct Reader {
     if (d < min) fail(path + key, "must be >= " + std::to_string(min) + ", got " + std::to_string(d));
     return d;
   }
+  // A whole number in [min, max] (counts: cores, threads, NUMA nodes, queue depth, a threshold).
+  int count(const nlohmann::json& obj, const std::string& path, const std::string& key, int min, int max) const {
+    const double d = number(obj, path, key, min);
+    if (d > max || d != static_cast<double>(static_cast<int64_t>(d)))
+      fail(path + key, "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                           at(obj, path, key).dump());
+    return static_cast<int>(d);
+  }
   std::string string(const nlohmann::json& obj, const std::string& path, const std::string& key) const {
     const auto& v = at(obj, path, key);
     if (!v.is_string()) fail(path + key, "expected a string, got " + std::string(v.type_name()));
@@ -64,13 +72,13 @@ static HardwareProfile parse_profile_fields(const nlohmann::json& j, const std::
   p.dram_read_gbps = r.number(bw, "bandwidth.", "dram_read_gbps", 0);
   p.pcie_h2d_gbps = r.number(bw, "bandwidth.", "pcie_h2d_gbps", 0);
   p.nvme_read_gbps = r.number(bw, "bandwidth.", "nvme_read_gbps", 0);
-  p.nvme_queue_depth = static_cast<int>(r.number(bw, "bandwidth.", "nvme_queue_depth", 1));
+  p.nvme_queue_depth = r.count(bw, "bandwidth.", "nvme_queue_depth", 1, 65536);
   const auto& cpu = r.at(j, "", "cpu");
   p.cpu_model = cpu.value("model", "");
-  p.cores = static_cast<int>(r.number(cpu, "cpu.", "cores", 1));
-  p.threads = static_cast<int>(r.number(cpu, "cpu.", "threads", 1));
+  p.cores = r.count(cpu, "cpu.", "cores", 1, 1 << 20);
+  p.threads = r.count(cpu, "cpu.", "threads", 1, 1 << 20);
   p.isa = r.string(cpu, "cpu.", "isa");
-  p.numa_nodes = static_cast<int>(r.number(cpu, "cpu.", "numa_nodes", 1));
+  p.numa_nodes = r.count(cpu, "cpu.", "numa_nodes", 1, 1024);
   if (cpu.contains("numa_policy")) {
     const std::string name = r.string(cpu, "cpu.", "numa_policy");
     const auto pol = numa_policy_from_name(name);
@@ -92,8 +100,15 @@ static HardwareProfile parse_profile_fields(const nlohmann::json& j, const std::
     if (!v.is_boolean()) r.fail(std::string("cpu.") + key, "expected true or false, got " + v.dump());
     *out = v.get<bool>();
   }
-  p.gpu_offload_batch_threshold = static_cast<int>(r.number(j, "", "gpu_offload_batch_threshold", 0));
-  if (j.contains("nvme_paths")) p.nvme_paths = j["nvme_paths"].get<std::vector<std::string>>();
+  p.gpu_offload_batch_threshold = r.count(j, "", "gpu_offload_batch_threshold", 0, 1 << 24);
+  if (j.contains("nvme_paths")) {
+    const auto& v = j["nvme_paths"];
+    if (!v.is_array()) r.fail("nvme_paths", "expected an array of paths, got " + std::string(v.type_name()));
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].is_string()) r.fail("nvme_paths[" + std::to_string(i) + "]", "expected a path (a string)");
+      p.nvme_paths.push_back(v[i].get<std::string>());
+    }
+  }
 
   if (p.isa != "avx512" && p.isa != "avx2" && p.isa != "scalar")
     r.fail("cpu.isa", "must be avx512, avx2 or scalar, got '" + p.isa + "'");
@@ -101,6 +116,10 @@ static HardwareProfile parse_profile_fields(const nlohmann::json& j, const std::
   if (p.dram_headroom_gb >= p.dram_gb) r.fail("budgets.dram_headroom_gb", "leaves no DRAM (>= budgets.dram_gb)");
   if (p.vram_gb > 0 && p.gpus.empty()) r.fail("budgets.vram_gb", "is set but the profile lists no GPU");
   if (p.dram_read_gbps <= 0) r.fail("bandwidth.dram_read_gbps", "must be > 0");
+  if (p.nvme_read_gbps <= 0) r.fail("bandwidth.nvme_read_gbps", "must be > 0");
+  for (size_t i = 0; i < p.gpus.size(); ++i)
+    if (p.gpus[i].mem_bandwidth_gbps <= 0) r.fail("gpus[" + std::to_string(i) + "].mem_bandwidth_gbps", "must be > 0");
+  if (!p.gpus.empty() && p.pcie_h2d_gbps <= 0) r.fail("bandwidth.pcie_h2d_gbps", "must be > 0 when the profile lists a GPU");
   if (p.threads < p.cores) r.fail("cpu.threads", "fewer than cpu.cores");
   return p;
 }

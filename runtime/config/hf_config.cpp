@@ -59,6 +59,10 @@ RopeScaling parse_rope_scaling(const Fields& top) {
   if (!v) return r;
   Fields f(*v, top.file(), "rope_scaling.");
   std::string type = f.has("type") ? f.req_str("type") : f.opt_str("rope_type", "");
+  // A factor with no type would silently run unscaled: say which type is meant.
+  if (type.empty() && v->is_object() && !v->empty())
+    f.fail("type", "is missing: rope_scaling has fields but no \"type\" (or \"rope_type\"): \"yarn\" to scale, "
+                   "\"default\" (or rope_scaling: null) for none");
   if (type.empty() || type == "default") return r;
   if (type != "yarn") f.fail(f.has("type") ? "type" : "rope_type", "'" + type + "' is not supported (only yarn)");
   r.type = type;

@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include "cpu-kernels/float_formats.h"
@@ -36,7 +38,8 @@ LogprobWriter::LogprobWriter(const std::filesystem::path& path, std::string_view
 }
 
 void LogprobWriter::row(const float* logprobs) {
-  for (uint32_t v = 0; v < h_.n_vocab; ++v) buf_[v] = f32_to_f16(logprobs[v]);
+  // Clamped to f16's lowest (a probability that underflowed to 0 has log -inf).
+  for (uint32_t v = 0; v < h_.n_vocab; ++v) buf_[v] = f32_to_f16(std::max(logprobs[v], -65504.0f));
   out_.write(buf_.data(), buf_.size() * 2);
   ++rows_;
 }
@@ -118,8 +121,14 @@ void LogprobReader::row(float* logprobs) {
                   (r < 0 ? std::strerror(errno) : "the file ended (it changed while being read)"));
     done += static_cast<uint64_t>(r);
   }
+  for (uint32_t v = 0; v < h_.n_vocab; ++v) {
+    logprobs[v] = f16_to_f32(buf_[v]);
+    // Log-probabilities are finite (a base run writes them clamped): NaN or -inf is a damaged file.
+    if (!std::isfinite(logprobs[v]))
+      throw Error(path_.string() + ": log-probability " + std::to_string(logprobs[v]) + " at offset " +
+                  std::to_string(offset_ + 2 * uint64_t{v}) + " is not a finite number: the file is damaged");
+  }
   offset_ += n;
-  for (uint32_t v = 0; v < h_.n_vocab; ++v) logprobs[v] = f16_to_f32(buf_[v]);
 }
 
 }  // namespace strata

@@ -18,8 +18,9 @@ RouterParams router_params(const ModelConfig& c, const ModelOptions& opts) {
   p.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
   if (opts.experts_per_token != 0) {
     if (opts.experts_per_token < 0 || opts.experts_per_token > c.n_routed_experts)
-      throw Error(c.source + ": experts per token " + std::to_string(opts.experts_per_token) +
-                  " is outside [1, n_routed_experts = " + std::to_string(c.n_routed_experts) + "]");
+      throw Error("--experts-per-token " + std::to_string(opts.experts_per_token) + " is outside [1, " +
+                  std::to_string(c.n_routed_experts) + "]: the model has " + std::to_string(c.n_routed_experts) +
+                  " routed experts per layer (n_routed_experts of " + c.source + ")");
     p.top_k = opts.experts_per_token;
   }
   if (opts.min_expert_weight < 0 || opts.min_expert_weight >= 1)

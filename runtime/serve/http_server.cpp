@@ -23,9 +23,13 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// JSON text of a reply: bytes that are not UTF-8 (a request's own bad bytes, quoted back in an
+// error) become U+FFFD instead of failing the reply.
+std::string text_of(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(text_of(body), "application/json");
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type,
@@ -58,7 +62,7 @@ struct Channel {
   }
 };
 
-std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+std::string sse(const json& j) { return "data: " + text_of(j) + "\n\n"; }
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 set -uo pipefail
 STRATA=$1
 WORK=$2
+CONFIGS=$(cd "$(dirname "$0")/../data/configs" && pwd)
 rm -rf "$WORK" && mkdir -p "$WORK"
 
 expect_error() {  # needle, command...
@@ -170,6 +171,18 @@ long=$(seq 1 1100 | awk '{print $1 % 500}' | paste -sd,)
 expect_refused "past the model's context of 1024 (max_position_embeddings)" "$STRATA" logits --model "$WORK/m" \
   --tokens "$long" --out "$WORK/long.npy"
 [ ! -e "$WORK/long.npy" ] || { echo "FAIL: logits wrote an output past the context"; exit 1; }
+# Sizes from flags: bounded, and refused in their own words (not a 300-digit range).
+expect_refused "--batch: 99999999999 tokens; each batch must be 1 to 65536" "$STRATA" bench kernels --types q4_k \
+  --batch 99999999999 --shapes v3
+expect_refused "--shapes: 'v9' is not v3 or v4" "$STRATA" bench kernels --shapes v9
+for v in nan 1e15 1e-7; do
+  expect_refused "--expert-cache-mb: " "$STRATA" plan --config "$CONFIGS/deepseek-v3-671b.json" \
+    --weight-type q4_k --profile rtx4090-256gb --expert-cache-mb $v
+done
+expect_refused "0 is outside [1, 65536] (threads)" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 -t 0
+expect_refused "--experts-per-token 9 is outside [1, 8]" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 \
+  --experts-per-token 9
+expect_refused "the disk could not be measured on this model" "$STRATA" bench tier --model "$WORK/m" --cache-mb 1 -n 1
 "$STRATA" inspect "$WORK/m/model.safetensors" >/dev/null || { echo "FAIL: inspect of the .safetensors file"; exit 1; }
 echo "ok: inspect takes the .safetensors file of a model folder"
 

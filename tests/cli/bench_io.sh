@@ -19,3 +19,17 @@ if out=$("$STRATA" bench io --file "$WORK/keep.txt" --create-mb 8 2>&1); then ec
 grep -q "keep.txt: exists and is smaller than --create-mb" <<<"$out" || { echo "FAIL: unclear error: $out"; exit 1; }
 [ "$(cat "$WORK/keep.txt")" = precious ] || { echo "FAIL: keep.txt changed"; exit 1; }
 echo "ok: bench io refuses bad block sizes and never replaces a file"
+# Interrupted while writing its scratch file: the partial file is removed and the process still
+# ends by the signal (SIGTERM here: a background job of a script ignores SIGINT).
+for sig in TERM; do
+  "$STRATA" bench io --file "$WORK/partial.bin" --create-mb 100000 >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do [ -s "$WORK/partial.bin" ] && break; sleep 0.1; done
+  [ -s "$WORK/partial.bin" ] || { kill -9 $pid 2>/dev/null; echo "FAIL: the scratch file was never started"; exit 1; }
+  kill -$sig $pid
+  rc=0
+  wait $pid || rc=$?
+  [ $rc -ge 128 ] || { echo "FAIL: SIG$sig: exit $rc, not by the signal"; exit 1; }
+  [ ! -e "$WORK/partial.bin" ] || { echo "FAIL: SIG$sig left the partial scratch file"; exit 1; }
+done
+echo "ok: an interrupted scratch write leaves no partial file"

@@ -47,9 +47,15 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/models"
 code=$(head -c 2000000 /dev/zero | tr '\0' 'a' | curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer sekret' \
   --data-binary @- "http://127.0.0.1:$PORT/v1/completions")
 [ "$code" = 413 ] || { echo "FAIL: a 2 MB body gave $code"; exit 1; }
+# A body that is not UTF-8 is the client's error (400), quoted back as valid JSON.
+code=$(printf '{"prompt":"\xff","max_tokens":3}' | curl -s -o "$WORK/bad.json" -w '%{http_code}' \
+  -H 'Authorization: Bearer sekret' --data-binary @- "http://127.0.0.1:$PORT/v1/completions")
+[ "$code" = 400 ] || { echo "FAIL: an invalid UTF-8 body gave $code: $(cat "$WORK/bad.json")"; exit 1; }
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))["error"]["message"]' "$WORK/bad.json" ||
+  { echo "FAIL: the 400 body is not JSON"; exit 1; }
 kill -TERM "$PID"; wait "$PID" || { echo "FAIL: SIGTERM exit status $?"; cat "$WORK/serve.log"; exit 1; }
 grep -q "SIGTERM: finishing requests" "$WORK/serve.log" || { echo "FAIL: no shutdown message"; exit 1; }
-echo "ok: 401 without a key, 413 for a large body, SIGTERM exits 0"
+echo "ok: 401 without a key, 413 for a large body, 400 for bytes that are not UTF-8, SIGTERM exits 0"
 
 # One slot, no queue: a second request while the first runs gets 429; SIGTERM lets the first finish.
 start "$WORK/serve1.log" --parallel 1 --queue 0

@@ -46,9 +46,9 @@ void register_bench_tier(CLI::App* bench) {
   static ModelArgs mo;
   auto* t = bench->add_subcommand("tier", "Decode with experts streamed from disk, next to the bound of the bytes moved");
   t->add_option("--model", model, "HF model directory or .gguf file")->required();
-  t->add_option("--cache-mb", cache_mb, "DRAM cache for the routed experts, MiB")->required()->check(CLI::PositiveNumber);
+  t->add_option("--cache-mb", cache_mb, "DRAM cache for the routed experts, MiB")->required()->check(mib_size());
   t->add_option("--prompt,-p", prompt, "Prompt text");
-  t->add_option("-n,--n-predict", n_predict, "Greedy tokens to decode")->check(CLI::PositiveNumber);
+  t->add_option("-n,--n-predict", n_predict, "Greedy tokens to decode")->check(finite_in(1, 1 << 20, "tokens"));
   t->add_flag("--json", json, "Print the result as JSON");
   add_model_options(t, mo);
   t->callback([] {
@@ -62,7 +62,7 @@ void register_bench_tier(CLI::App* bench) {
     for (const PlanItem& it : plan_input_from_model(m).items)
       if (it.expert < 0) dense_bytes += static_cast<double>(it.bytes) * it.reads_per_token;
 
-    mo.run.opts.expert_cache_bytes = static_cast<uint64_t>(cache_mb * 1024 * 1024);
+    mo.run.opts.expert_cache_bytes = mib_to_bytes(cache_mb);
     auto lm = load_model(m, mo);
     const Tokenizer& tok = *m.tokenizer;
     const std::vector<int32_t> ids = prompt_ids(tok, prompt, false);
@@ -79,6 +79,9 @@ void register_bench_tier(CLI::App* bench) {
     const ExpertStoreStats s1 = *lm->experts().store_stats();
     // A drive's rate drifts: the bound uses the best of a measurement before and after.
     disk_bw = std::max(disk_bw, disk_read_gbps(m.index));
+    if (disk_bw <= 0)
+      throw Error(m.index.path().string() + ": the disk could not be measured on this model (its largest file is "
+                                            "smaller than one 1 MiB read): bench tier needs a model of some size");
     const double n = n_predict;
     const double disk = double(s1.bytes_read - s0.bytes_read) / n;
     const double dram = dense_bytes + double(s1.cached_bytes_used - s0.cached_bytes_used + s1.fixed_bytes_used -

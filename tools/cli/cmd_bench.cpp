@@ -40,8 +40,11 @@ std::vector<int64_t> parse_list(const std::string& s) {
     } catch (const std::exception&) {
       throw Error("--batch: '" + item + "' is not a number");
     }
-    if (v.back() < 1) throw Error("--batch: batches must be >= 1");
+    // Activations and outputs of a batch take batch x 7168 floats each: 65536 tokens is 1.75 GiB.
+    if (v.back() < 1 || v.back() > 65536)
+      throw Error("--batch: " + item + " tokens; each batch must be 1 to 65536");
   }
+  if (v.empty()) throw Error("--batch: no batch size given");
   return v;
 }
 
@@ -146,6 +149,7 @@ void register_bench(CLI::App& app) {
   bench->require_subcommand(1);
   k->callback([] {
     const std::vector<int64_t> bs = parse_list(batches);
+    std::string item_of_shapes;
     // DRAM is probed before and after the rows; they are judged against the higher reading (a
     // shared or throttling machine's bandwidth moves during a run, and a probe that came out low
     // would flatter every ratio).
@@ -157,6 +161,10 @@ void register_bench(CLI::App& app) {
       int64_t rows, cols;
     };
     std::vector<Shape> sh;
+    for (std::stringstream ss(shapes); std::getline(ss, item_of_shapes, ',');)
+      if (item_of_shapes != "v3" && item_of_shapes != "v4")
+        throw Error("--shapes: '" + item_of_shapes + "' is not v3 or v4");
+    if (types.find_first_not_of(", ") == std::string::npos) throw Error("--types: no weight type given");
     if (shapes.find("v3") != std::string::npos) sh.insert(sh.end(), {{"v3 up 7168->2048", 2048, 7168}, {"v3 down 2048->7168", 7168, 2048}});
     if (shapes.find("v4") != std::string::npos) sh.insert(sh.end(), {{"v4 up 4096->2048", 2048, 4096}, {"v4 down 2048->4096", 4096, 2048}});
     struct Timed {

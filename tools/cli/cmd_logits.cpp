@@ -25,7 +25,7 @@ void register_logits(CLI::App& app) {
   auto* p = cmd->add_flag("--prefill", prefill, "All tokens as one batch (default)");
   auto* dec = cmd->add_flag("--decode", decode, "One token at a time through the KV cache")->excludes(p);
   cmd->add_option("--chunk", chunk, "Batches of N tokens through the caches")
-      ->check(CLI::PositiveNumber)
+      ->check(finite_in(1, 1 << 24, "tokens"))
       ->excludes(p)
       ->excludes(dec);
   cmd->add_option("--mla", mla, "MLA evaluation: auto | absorbed | decompressed")

@@ -36,7 +36,7 @@ void register_plan(CLI::App& app) {
   context_opt = cmd->add_option("--context", po.context,
                                 "Tokens of KV cache to reserve (default: as run, the model's max_position_embeddings, at "
                                 "most 4096)")
-                    ->check(CLI::PositiveNumber);
+                    ->check(finite_in(1, 1 << 24, "tokens"));
   cmd->add_option("--vram-budget", vram, "GPU memory budget (e.g. 0, 24G; a bare number is GB; default: the profile's)");
   cmd->add_option("--dram-budget", dram, "DRAM budget (e.g. 2G, 512M; a bare number is GB; default: the profile's)");
   cmd->add_option_function<double>(
@@ -44,7 +44,7 @@ void register_plan(CLI::App& app) {
       "DRAM cache for NVMe-tier experts, MiB, taken out of the DRAM budget as strata run --profile reserves it "
       "(default: the larger of 5% of the budget and two layers' routed experts, as run); the cost model assumes it "
       "holds the hottest of them")
-      ->check(CLI::PositiveNumber);
+      ->check(mib_size());
   cmd->add_option_function<double>(
          "--engram-cache-mb", [](double mb) { engram_cache_mb = mb; },
          "DRAM cache for NVMe-tier Engram tables, MiB, reserved as strata run --profile does (default: as run)")

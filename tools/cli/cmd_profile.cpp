@@ -47,7 +47,7 @@ void register_profile(CLI::App& app) {
   cmd->add_option("--out", out, "Hotness JSON to write (for strata plan --hotness)")->required();
   cmd->add_option("--svg", svg, "Also draw a heat map: layers by experts");
   cmd->add_option("-n,--n-predict", n_predict, "Greedy tokens generated after each prompt")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_in(0, 1 << 20, "tokens"));
   cmd->add_flag("--chat", chat, "Wrap each prompt in the model's chat format");
   add_model_options(cmd, mo);
   cmd->callback([] {

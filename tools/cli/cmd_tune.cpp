@@ -103,6 +103,7 @@ void register_tune(CLI::App& app) {
     bar.step("scratch file");
     const std::filesystem::path sp = scratch;
     write_random_file(sp, scratch_mb, "--scratch");
+    const RemoveOnSignal interrupted(sp);  // deleted after, also when the measurement is interrupted
     struct Cleanup {
       std::filesystem::path p;
       ~Cleanup() {

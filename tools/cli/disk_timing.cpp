@@ -1,5 +1,6 @@
 #include "tools/cli/disk_timing.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,8 +58,46 @@ SequentialRead time_sequential_read(const std::filesystem::path& file, uint32_t 
   return r;
 }
 
+namespace {
+
+// The file RemoveOnSignal guards, for the handler (which may only call async-signal-safe
+// functions: unlink, sigaction, raise).
+char g_guarded[4096];
+struct sigaction g_old_int, g_old_term;
+
+extern "C" void remove_guarded_and_die(int sig) {
+  if (g_guarded[0]) ::unlink(g_guarded);
+  ::sigaction(sig == SIGINT ? SIGINT : SIGTERM, sig == SIGINT ? &g_old_int : &g_old_term, nullptr);
+  ::raise(sig);
+}
+
+}  // namespace
+
+RemoveOnSignal::RemoveOnSignal(const std::filesystem::path& file) {
+  const std::string p = std::filesystem::absolute(file).string();
+  if (g_guarded[0] || p.size() >= sizeof g_guarded) return;  // one at a time; a path too long stays unguarded
+  std::memcpy(g_guarded, p.c_str(), p.size() + 1);
+  struct sigaction sa {};
+  sa.sa_handler = remove_guarded_and_die;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, &g_old_int);
+  ::sigaction(SIGTERM, &sa, &g_old_term);
+  // A signal the process was told to ignore (a background job's SIGINT) stays ignored.
+  if (g_old_int.sa_handler == SIG_IGN) ::sigaction(SIGINT, &g_old_int, nullptr);
+  if (g_old_term.sa_handler == SIG_IGN) ::sigaction(SIGTERM, &g_old_term, nullptr);
+  armed_ = true;
+}
+
+RemoveOnSignal::~RemoveOnSignal() {
+  if (!armed_) return;
+  ::sigaction(SIGINT, &g_old_int, nullptr);
+  ::sigaction(SIGTERM, &g_old_term, nullptr);
+  g_guarded[0] = 0;
+}
+
 void write_random_file(const std::filesystem::path& file, uint64_t mib, const char* flag) {
   const int fd = create_scratch_file(file, flag);  // a new file only: never one of the user's
+  const RemoveOnSignal guard(file);
   std::vector<char> chunk(1 << 20);
   std::mt19937 g(7);
   for (auto& c : chunk) c = static_cast<char>(g());

@@ -23,7 +23,22 @@ struct SequentialRead {
 SequentialRead time_sequential_read(const std::filesystem::path& file, uint32_t block, uint32_t queue_depth,
                                     int threads, uint64_t max_bytes, int repeats);
 
-// Writes `mib` MiB of random bytes to `file`; strata::Error naming it when that fails.
+// Writes `mib` MiB of random bytes to `file` (a new file); strata::Error naming it when that
+// fails, and the partial file removed then — and when SIGINT or SIGTERM ends the process
+// during the write.
 void write_random_file(const std::filesystem::path& file, uint64_t mib, const char* flag);
+
+// While it lives, SIGINT or SIGTERM removes `file` before the process ends as the signal
+// would end it (a scratch file the command deletes when done). One at a time.
+class RemoveOnSignal {
+ public:
+  explicit RemoveOnSignal(const std::filesystem::path& file);
+  ~RemoveOnSignal();
+  RemoveOnSignal(const RemoveOnSignal&) = delete;
+  RemoveOnSignal& operator=(const RemoveOnSignal&) = delete;
+
+ private:
+  bool armed_ = false;
+};
 
 }  // namespace strata::cli

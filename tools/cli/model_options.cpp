@@ -58,7 +58,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                 "produced one (the final hidden state is always checked)");
   cmd->add_option("-t,--threads", a.run.arena.threads,
                   "Compute threads (default: the --profile's cpu.threads, else every hardware thread)")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_in(1, 65536, "threads"));
   cmd->add_flag("--pin-threads", a.run.arena.pin,
                 "Bind each compute thread to its own core (hwloc; default: the --profile's cpu.pin_threads)");
   cmd->add_flag("--numa-split", a.run.arena.numa_split,
@@ -66,7 +66,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                 "DRAM copy bound to that node (default: the --profile's cpu.numa_split; one node: nothing to split)");
   cmd->add_option("--experts-per-token", o.experts_per_token,
                   "Routed experts per token (default: num_experts_per_tok of the config)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_in(1, 1024, "experts per token"));
   cmd->add_option("--min-expert-weight", o.min_expert_weight,
                   "Skip a routed expert whose share of the token's routed weight is below this (0: off)")
       ->check(finite_in(0.0, 0.999, "a share of the routed weight"));

@@ -47,6 +47,11 @@ TEST(ConfigErrors, MissingKey) {
   json r = tiny_v3();
   r["rope_scaling"].erase("factor");
   STRATA_EXPECT_ERROR(parse_hf_config(r, "cfg.json"), "missing key 'rope_scaling.factor'");
+  // A factor with no type would run unscaled, silently.
+  json untyped = tiny_v3();
+  untyped["rope_scaling"].erase("type");
+  untyped["rope_scaling"].erase("rope_type");
+  STRATA_EXPECT_ERROR(parse_hf_config(untyped, "cfg.json"), "rope_scaling.type");
   json e = tiny_v3();
   e["engram"] = engram_block();
   e["engram"].erase("layer_ids");

@@ -3,6 +3,8 @@
 // a base file read back, and the errors a wrong or damaged base file gets.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -205,6 +207,27 @@ TEST_F(Perplexity, DamagedBaseFilesAreNamedWithTheOffset) {
   EXPECT_NE(error_of([&] { LogprobReader r(file); }).find("n_ctx 1 at offset 16"), std::string::npos);
   write(bytes.substr(0, 10));
   EXPECT_NE(error_of([&] { LogprobReader r(file); }).find("shorter than the 24-byte header"), std::string::npos);
+  // A NaN (or -inf) log-probability: the header and tokens are 24 + 8·4 bytes, then row 0.
+  for (const char* f16 : {"\x00\x7e", "\x00\xfc"}) {
+    bad = bytes;
+    bad.replace(24 + 32 + 2 * 3, 2, std::string(f16, 2));
+    write(bad);
+    LogprobReader r(file);
+    const std::string e2 = error_of([&] { r.row(back.data()); });
+    EXPECT_NE(e2.find("at offset 62 is not a finite number"), std::string::npos) << e2;
+  }
+  // A probability that underflowed to 0 (log -inf) is written clamped, and read back.
+  {
+    LogprobWriter w(file, "--kl-divergence-base", {32, 4, 2}, toks);
+    std::vector<float> row(32, -3.4657f);
+    row[7] = -std::numeric_limits<float>::infinity();
+    w.row(row.data());
+    w.row(row.data());
+    w.commit();
+  }
+  LogprobReader clamped(file);
+  clamped.row(back.data());
+  EXPECT_EQ(back[7], -65504.0f);
 }
 
 }  // namespace
