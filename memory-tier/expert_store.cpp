@@ -194,8 +194,9 @@ ExpertStore::ExpertStore(const std::vector<std::filesystem::path>& files, std::v
     }
     s.bytes = align_up(std::max<uint64_t>(s.bytes, 1), kBufferAlign);
     if (s.bytes > opts.budget_bytes)
-      throw Error("expert store: item " + std::to_string(i) + " takes " + human_bytes(s.bytes) +
-                  ", more than the whole DRAM cache budget of " + human_bytes(opts.budget_bytes));
+      throw Error(opts.what + ": item " + std::to_string(i) + " takes " + human_bytes(s.bytes) +
+                  ", more than the whole DRAM cache budget of " + human_bytes(opts.budget_bytes) + " (" +
+                  opts.budget_flag + ")");
   }
   s_->items = std::move(items);
   for (int k = 0; k < std::max(1, opts.io_threads); ++k) s_->readers.push_back(RangeReader::open(files, opts.io));

@@ -38,6 +38,8 @@ struct StoreItem {
 
 struct ExpertStoreOptions {
   uint64_t budget_bytes = 0;  // DRAM for resident + in-flight items (their aligned sizes)
+  // What the store holds and the flag that sizes its budget, for messages.
+  std::string what = "expert store", budget_flag = "--expert-cache-mb";
   double decay = 0.9;         // score multiplier per tick(), in (0, 1]
   uint64_t batch_bytes = 16ull << 20;  // most bytes one reading thread takes per batch
   int io_threads = 2;  // reading threads, each with its own ring: one fills while another drains

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <sstream>
@@ -26,9 +27,11 @@ namespace {
 
 constexpr double kGB = 1e9;
 
+// GB with two decimals, or three significant digits below 0.01 GB (a tiny model's sizes).
 std::string gb(double bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", bytes / kGB);
+  const double g = bytes / kGB;
+  std::snprintf(buf, sizeof buf, g != 0 && std::abs(g) < 0.01 ? "%.3g" : "%.2f", g);
   return buf;
 }
 

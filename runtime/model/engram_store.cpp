@@ -31,6 +31,8 @@ StoredEngramTable::StoredEngramTable(const WeightIndex& index, const TensorEntry
   for (const IndexedFile& f : index.files()) files.push_back(f.path);
   ExpertStoreOptions so;
   so.budget_bytes = cache_bytes;
+  so.what = "Engram row cache";
+  so.budget_flag = "--engram-cache-mb";
   so.io.force_pread = force_pread;
   so.io_threads = 1;
   store_ = std::make_unique<ExpertStore>(files, std::move(pages), so);

@@ -62,6 +62,7 @@ void check_against_schema(const ModelConfig& config, const WeightIndex& index, c
 }
 
 ModelFiles open_model(const std::filesystem::path& path, const OpenOptions& opts) {
+  if (path.empty()) throw Error("the model path is empty: give a model folder, a .safetensors or a .gguf file");
   if (!std::filesystem::exists(path)) throw Error(path.string() + ": no such file or directory");
   // Opened before the aggregate is built: an exception thrown inside aggregate
   // initialization destroys already-built members twice under GCC 12.

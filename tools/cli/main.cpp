@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <new>
 #include <string>
@@ -109,6 +110,13 @@ int main(int argc, char** argv) {
                  "strata: error: out of memory%s%s: an allocation failed (a model, context or cache larger than this "
                  "machine's memory, or a size taken from the input)\n",
                  during.empty() ? "" : " while ", during.c_str());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // "PATH: reason" (the library's own text is "filesystem error: OP: reason [PATH]").
+    std::cout.flush();
+    std::fflush(stdout);
+    const std::string path = e.path1().empty() ? std::string("(an empty path)") : e.path1().string();
+    std::fprintf(stderr, "strata: error: %s: %s\n", path.c_str(), e.code().message().c_str());
     return 1;
   } catch (const std::exception& e) {
     std::cout.flush();
