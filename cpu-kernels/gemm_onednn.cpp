@@ -12,6 +12,7 @@
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/row_dequant.h"
 
 namespace strata {
@@ -22,14 +23,6 @@ using dt = dnnl::memory::data_type;
 dnnl::engine& cpu_engine() {
   static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   return eng;
-}
-
-std::atomic<bool>& bf16_flag() {
-  static std::atomic<bool> on = [] {
-    const char* e = std::getenv("STRATA_GEMM_BF16");
-    return !(e && std::string(e) == "0");
-  }();
-  return on;
 }
 
 std::atomic<bool> g_bf16_rounding{false};
@@ -81,13 +74,8 @@ void round_bf16(const float* src, float* dst, int64_t n) {
 }  // namespace
 
 int64_t gemm_min_batch() {
-  static const int64_t v = [] {
-    const char* e = std::getenv("STRATA_GEMM_MIN_BATCH");
-    if (!e || !*e) return int64_t{16};
-    const long long n = std::atoll(e);
-    return n <= 0 ? INT64_MAX : static_cast<int64_t>(n);
-  }();
-  return v;
+  const int64_t v = kernel_choices().gemm_min_batch;
+  return v <= 0 ? INT64_MAX : v;
 }
 
 bool gemm_bf16_available(std::string* why) {
@@ -110,8 +98,12 @@ bool gemm_bf16_available(std::string* why) {
   return reason.empty();
 }
 
-bool gemm_bf16_enabled() { return bf16_flag().load(std::memory_order_relaxed); }
-void set_gemm_bf16(bool on) { bf16_flag().store(on); }
+bool gemm_bf16_enabled() { return kernel_choices().gemm_bf16; }
+void set_gemm_bf16(bool on) {
+  KernelChoices c = kernel_choices();
+  c.gemm_bf16 = on;
+  set_kernel_choices(c);
+}
 bool gemm_bf16_rounding() { return g_bf16_rounding.load(std::memory_order_relaxed); }
 void set_gemm_bf16_rounding(bool on) { g_bf16_rounding.store(on); }
 const char* gemm_type_name() {
@@ -130,13 +122,9 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
   const int64_t cols = w.cols;
   const bool bf16 = gemm_bf16_enabled() && gemm_bf16_available();
   const int64_t elem = bf16 ? 2 : 4;
-  // Panels of STRATA_GEMM_PANEL_MB (default 64 MiB: a whole DeepSeek-V3 expert matrix in f32,
-  // two in bf16): few oneDNN calls, each large enough to keep every core busy.
-  static const int64_t panel_bytes = [] {
-    const char* e = std::getenv("STRATA_GEMM_PANEL_MB");
-    const long long mb = e ? std::atoll(e) : 0;
-    return (mb > 0 ? mb : 64) << 20;
-  }();
+  // Panels of KernelChoices::gemm_panel_mb (default 64 MiB: a whole DeepSeek-V3 expert matrix
+  // in f32, two in bf16): few oneDNN calls, each large enough to keep every core busy.
+  const int64_t panel_bytes = kernel_choices().gemm_panel_mb << 20;
   const int64_t panel = std::clamp<int64_t>(panel_bytes / (elem * cols), 16, nr);
   const bool rounding = !bf16 && gemm_bf16_rounding();
   thread_local std::vector<float> buf, act_rounded;

@@ -11,6 +11,7 @@
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/scratch.h"
@@ -134,15 +135,14 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   });
 }
 
-std::atomic<bool>& batch_invariant_flag() {
-  static std::atomic<bool> on{false};
-  return on;
-}
-
 }  // namespace
 
-bool batch_invariant() { return batch_invariant_flag().load(std::memory_order_relaxed); }
-void set_batch_invariant(bool on) { batch_invariant_flag().store(on); }
+bool batch_invariant() { return kernel_choices().batch_invariant; }
+void set_batch_invariant(bool on) {
+  KernelChoices c = kernel_choices();
+  c.batch_invariant = on;
+  set_kernel_choices(c);
+}
 
 LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   const bool invariant = batch_invariant();

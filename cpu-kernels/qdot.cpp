@@ -10,19 +10,12 @@
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/lowbit_formats.h"
 #include "cpu-kernels/qdot_kernels.h"
 
 namespace strata {
 namespace {
-
-std::atomic<bool>& int_dot_flag() {
-  static std::atomic<bool> on{[] {
-    const char* e = std::getenv("STRATA_INT_DOT");
-    return !(e && std::string(e) == "0");
-  }()};
-  return on;
-}
 
 const kern::QDotKernels& kernels_for_level() {
   switch (dispatch_level()) {
@@ -156,11 +149,7 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
 }
 
 bool qdot_tiles_supported(WeightType t) {
-  static const bool off = [] {
-    const char* e = std::getenv("STRATA_INT_DOT_TILES");
-    return e && std::string(e) == "0";
-  }();
-  if (off) return false;
+  if (!kernel_choices().int_dot_tiles) return false;
   return tiles_of(kernels_for_level(), t) != nullptr;
 }
 
@@ -183,19 +172,6 @@ float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a) {
   return out;
 }
 
-namespace {
-
-std::atomic<int64_t>& int_dot_gemm_override() {
-  static std::atomic<int64_t> n{[] {
-    const char* e = std::getenv("STRATA_INT_DOT_GEMM_MIN_BATCH");
-    const long long v = e ? std::atoll(e) : 0;
-    return v > 0 ? static_cast<int64_t>(v) : int64_t{0};
-  }()};
-  return n;
-}
-
-}  // namespace
-
 // The integer dot on AVX-512 VNNI of a real CPU without AMX: where it outruns the BF16 GEMM.
 static bool vnni_without_amx() {
   return dispatch_level() == CpuLevel::Avx512 && cpu_features().avx512vnni && !cpu_features().emulated &&
@@ -203,26 +179,34 @@ static bool vnni_without_amx() {
 }
 
 int64_t int_dot_gemm_min_batch() {
-  const int64_t set = int_dot_gemm_override().load(std::memory_order_relaxed);
+  const int64_t set = kernel_choices().int_dot_gemm_min_batch;
   if (set > 0) return std::max(set, gemm_min_batch());
   return vnni_without_amx() ? std::max(int64_t{256}, gemm_min_batch()) : gemm_min_batch();
 }
 
 int64_t int_dot_gemm_min_batch(WeightType t) {
-  if (int_dot_gemm_override().load(std::memory_order_relaxed) > 0 || !vnni_without_amx() || !qdot_tiles_supported(t))
+  if (kernel_choices().int_dot_gemm_min_batch > 0 || !vnni_without_amx() || !qdot_tiles_supported(t))
     return int_dot_gemm_min_batch();
   return INT64_MAX;
 }
 
-void set_int_dot_gemm_min_batch(int64_t n) { int_dot_gemm_override().store(n > 0 ? n : 0); }
+void set_int_dot_gemm_min_batch(int64_t n) {
+  KernelChoices c = kernel_choices();
+  c.int_dot_gemm_min_batch = n > 0 ? n : 0;
+  set_kernel_choices(c);
+}
 
 ScopedIntDotGemmMinBatch::ScopedIntDotGemmMinBatch(int64_t n)
-    : saved_(int_dot_gemm_override().load(std::memory_order_relaxed)) {
+    : saved_(kernel_choices().int_dot_gemm_min_batch) {
   set_int_dot_gemm_min_batch(n);
 }
 ScopedIntDotGemmMinBatch::~ScopedIntDotGemmMinBatch() { set_int_dot_gemm_min_batch(saved_); }
 
-bool int_dot_enabled() { return int_dot_flag().load(std::memory_order_relaxed); }
-void set_int_dot(bool on) { int_dot_flag().store(on); }
+bool int_dot_enabled() { return kernel_choices().int_dot; }
+void set_int_dot(bool on) {
+  KernelChoices c = kernel_choices();
+  c.int_dot = on;
+  set_kernel_choices(c);
+}
 
 }  // namespace strata

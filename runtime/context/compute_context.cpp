@@ -10,6 +10,7 @@
 namespace strata {
 
 ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_(r.opts) {
+  set_kernel_choices(r.kernels);
   const GpuChoice gpu = resolve_gpu_choice(parse_gpu_choice(r.gpu));
   const bool sim = gpu.kind == GpuChoice::Sim, cuda = gpu.kind == GpuChoice::Cuda;
   if (r.sim_throttle && (!sim || r.profile.empty()))

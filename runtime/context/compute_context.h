@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "memory-tier/hardware_profile.h"
 #include "runtime/backend/gpu_choice.h"
 #include "runtime/model/causal_lm.h"
@@ -36,6 +37,9 @@ struct RunRequest {
   // Prefill offload threshold (ModelOptions::offload_batch) with a GPU device: -1 takes the
   // profile's gpu_offload_batch_threshold (0 without a profile).
   int64_t offload_batch = -1;
+  // The product kernels' switches for this run (--exact-dot, --batch-invariant over the
+  // environment's defaults); the context puts them in effect.
+  KernelChoices kernels = KernelChoices::from_environment();
   ArenaOptions arena;         // compute threads (0: the profile's, else every hardware thread)
 };
 

@@ -7,6 +7,7 @@
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
@@ -44,13 +45,13 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                 "not the published math");
   cmd->add_flag_callback(
       "--exact-dot",
-      [] {
-        set_int_dot(false);
-        set_gemm_bf16(false);
+      [&a] {
+        a.run.kernels.int_dot = false;
+        a.run.kernels.gemm_bf16 = false;
       },
       "Exact products (slower): small batches widen integer and FP4 weights to f32 instead of multiplying "
       "them with int8-quantized activations, and prefill batches multiply in f32 where oneDNN would use BF16");
-  cmd->add_flag_callback("--batch-invariant", [] { set_batch_invariant(true); },
+  cmd->add_flag_callback("--batch-invariant", [&a] { a.run.kernels.batch_invariant = true; },
                          "Every product takes the path one token alone takes (no GEMM for prefill batches), so a "
                          "sequence's logits and greedy text are the same alone and batched with others (slower prefill)");
   cmd->add_flag("--check-finite", o.check_finite_layers,
@@ -169,6 +170,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   a.predicted_tokens_per_s = ctx.predicted_tokens_per_s();
   for (const std::string& n : ctx.notes()) std::fprintf(stderr, "%s\n", n.c_str());
   print_threads(ctx, a.verbose);
+  if (a.verbose) std::fprintf(stderr, "kernel choices: %s\n", kernel_choices().describe().c_str());
   if (const std::string d = describe_products(m); !d.empty() && a.verbose)
     std::fprintf(stderr, "products at decode: %s\n", d.c_str());
   if (batch_invariant())

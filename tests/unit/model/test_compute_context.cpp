@@ -3,12 +3,19 @@
 // one), and refusals of requests that cannot run.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/kernel_choices.h"
+#include "cpu-kernels/linear.h"
+#include "cpu-kernels/qdot.h"
 #include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 #include "runtime/context/compute_context.h"
@@ -154,6 +161,49 @@ TEST(ComputeContextKv, ThePlansKvCacheIsWhatASequenceAllocates) {
     }
     EXPECT_EQ(ctx.gpu()->used_by_class().count("KV cache") ? ctx.gpu()->used_by_class().at("KV cache") : 0, before);
   }
+}
+
+// The run's kernel choices are the context's: its request's flags over the environment's
+// defaults, put in effect when it is made; the kernels' own switches read the same store.
+TEST_F(ComputeContextTest, PutsTheRequestsKernelChoicesInEffect) {
+  const ScopedKernelChoices restore(kernel_choices());
+  RunRequest r;
+  r.kernels.int_dot = false;
+  r.kernels.gemm_bf16 = false;
+  r.kernels.batch_invariant = true;
+  r.kernels.gemm_min_batch = 0;
+  const ComputeContext ctx(*m_, r);
+  EXPECT_EQ(kernel_choices(), r.kernels);
+  EXPECT_FALSE(int_dot_enabled());
+  EXPECT_FALSE(gemm_bf16_enabled());
+  EXPECT_TRUE(batch_invariant());
+  EXPECT_EQ(gemm_min_batch(), INT64_MAX);
+  EXPECT_NE(kernel_choices().describe().find("exact dots"), std::string::npos) << kernel_choices().describe();
+  EXPECT_NE(kernel_choices().describe().find("no GEMM"), std::string::npos);
+  set_int_dot(true);  // a switch of one field leaves the others
+  EXPECT_TRUE(kernel_choices().int_dot);
+  EXPECT_TRUE(kernel_choices().batch_invariant);
+}
+
+TEST(KernelChoices, TheEnvironmentSetsOnlyTheDefaults) {
+  const char* names[] = {"STRATA_INT_DOT", "STRATA_GEMM_MIN_BATCH", "STRATA_INT_DOT_TILES", "STRATA_GEMM_PANEL_MB"};
+  std::vector<std::optional<std::string>> saved;
+  for (const char* n : names) saved.push_back(std::getenv(n) ? std::optional<std::string>(std::getenv(n)) : std::nullopt);
+  ::setenv("STRATA_INT_DOT", "0", 1);
+  ::setenv("STRATA_GEMM_MIN_BATCH", "-3", 1);
+  ::setenv("STRATA_INT_DOT_TILES", "1", 1);
+  ::setenv("STRATA_GEMM_PANEL_MB", "junk", 1);
+  const KernelChoices e = KernelChoices::from_environment();
+  for (size_t i = 0; i < saved.size(); ++i) {
+    if (saved[i]) ::setenv(names[i], saved[i]->c_str(), 1);
+    else ::unsetenv(names[i]);
+  }
+  EXPECT_FALSE(e.int_dot);
+  EXPECT_EQ(e.gemm_min_batch, 0);  // never
+  EXPECT_TRUE(e.int_dot_tiles);
+  EXPECT_EQ(e.gemm_panel_mb, 64);  // not a size: the default
+  EXPECT_TRUE(e.gemm_bf16);
+  EXPECT_FALSE(e.batch_invariant);
 }
 
 }  // namespace

@@ -1,0 +1,84 @@
+#include "cpu-kernels/kernel_choices.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+namespace strata {
+namespace {
+
+bool env_off(const char* name) {
+  const char* e = std::getenv(name);
+  return e && std::string(e) == "0";
+}
+
+int64_t env_int(const char* name, int64_t fallback) {
+  const char* e = std::getenv(name);
+  if (!e || !*e) return fallback;
+  return static_cast<int64_t>(std::atoll(e));
+}
+
+// The choices in effect, one atomic per field: the kernels read them from many threads.
+struct Stored {
+  std::atomic<bool> int_dot, int_dot_tiles, gemm_bf16, batch_invariant;
+  std::atomic<int64_t> gemm_min_batch, int_dot_gemm_min_batch, gemm_panel_mb;
+  explicit Stored(const KernelChoices& c) { store(c); }
+  void store(const KernelChoices& c) {
+    int_dot = c.int_dot;
+    int_dot_tiles = c.int_dot_tiles;
+    gemm_bf16 = c.gemm_bf16;
+    batch_invariant = c.batch_invariant;
+    gemm_min_batch = c.gemm_min_batch;
+    int_dot_gemm_min_batch = c.int_dot_gemm_min_batch;
+    gemm_panel_mb = c.gemm_panel_mb;
+  }
+};
+
+Stored& stored() {
+  static Stored s(KernelChoices::from_environment());
+  return s;
+}
+
+}  // namespace
+
+KernelChoices KernelChoices::from_environment() {
+  KernelChoices c;
+  c.int_dot = !env_off("STRATA_INT_DOT");
+  c.int_dot_tiles = !env_off("STRATA_INT_DOT_TILES");
+  c.gemm_bf16 = !env_off("STRATA_GEMM_BF16");
+  const int64_t g = env_int("STRATA_GEMM_MIN_BATCH", 16);
+  c.gemm_min_batch = g <= 0 ? 0 : g;
+  const int64_t ig = env_int("STRATA_INT_DOT_GEMM_MIN_BATCH", 0);
+  c.int_dot_gemm_min_batch = ig > 0 ? ig : 0;
+  const int64_t p = env_int("STRATA_GEMM_PANEL_MB", 64);
+  c.gemm_panel_mb = p > 0 ? p : 64;
+  return c;
+}
+
+std::string KernelChoices::describe() const {
+  std::string d = int_dot ? "int8 dots" : "exact dots (f32)";
+  if (int_dot && !int_dot_tiles) d += " without tiles";
+  d += gemm_min_batch > 0 ? ", " + std::string(gemm_bf16 ? "bf16" : "f32") + " GEMM from " +
+                                std::to_string(gemm_min_batch) + " tokens"
+                          : ", no GEMM";
+  if (int_dot_gemm_min_batch > 0) d += " (integer-dot weights from " + std::to_string(int_dot_gemm_min_batch) + ")";
+  if (batch_invariant) d += ", batch-invariant";
+  return d;
+}
+
+KernelChoices kernel_choices() {
+  const Stored& s = stored();
+  KernelChoices c;
+  c.int_dot = s.int_dot.load(std::memory_order_relaxed);
+  c.int_dot_tiles = s.int_dot_tiles.load(std::memory_order_relaxed);
+  c.gemm_bf16 = s.gemm_bf16.load(std::memory_order_relaxed);
+  c.batch_invariant = s.batch_invariant.load(std::memory_order_relaxed);
+  c.gemm_min_batch = s.gemm_min_batch.load(std::memory_order_relaxed);
+  c.int_dot_gemm_min_batch = s.int_dot_gemm_min_batch.load(std::memory_order_relaxed);
+  c.gemm_panel_mb = s.gemm_panel_mb.load(std::memory_order_relaxed);
+  return c;
+}
+
+void set_kernel_choices(const KernelChoices& c) { stored().store(c); }
+
+}  // namespace strata
