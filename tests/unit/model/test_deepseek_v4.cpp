@@ -252,7 +252,7 @@ TEST(DeepseekV4, RoutingOptions) {
   EXPECT_GT(test::max_rel(run(m, kTokens.size(), more), run(m, kTokens.size())), 1e-4);
   ModelOptions bad;
   bad.experts_per_token = 9;
-  STRATA_EXPECT_ERROR(load_causal_lm(m, bad), "experts per token 9", "n_routed_experts = 8");
+  STRATA_EXPECT_ERROR(load_causal_lm(m, bad), "--experts-per-token 9 is outside [1, 8]", "n_routed_experts of");
 
   ModelOptions dyn;
   dyn.min_expert_weight = 0.45f;
