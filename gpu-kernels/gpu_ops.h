@@ -51,6 +51,14 @@ bool linear_supported(WeightType t);
 // row for a few tokens (decode), 64×64 shared-memory tiles for more (prefill).
 void linear(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
             int64_t ldy, Stream s);
+// Per-head products (MLA's up-projection): output row r (< nr) is weight row r0 + (r / rpg)·wgs +
+// r % rpg over x at group offset (r / rpg)·xgs: y[t][r] = Σ_c W[..][c] · x[t·ldx + (r / rpg)·xgs + c].
+void linear_grouped(const WeightView& w, int64_t r0, int64_t nr, int64_t rows_per_group, int64_t w_group_stride,
+                    const float* x, int64_t n, int64_t ldx, int64_t x_group_stride, float* y, int64_t ldy, Stream s);
+// The transposed product per head: y[t][h·yhs + c] = Σ_{j < rows} W[h·row_stride + j][c] ·
+// x[t·ldx + h·xhs + j] for h < heads, c < cols (MLA's absorbed queries from wkv_b's key rows).
+void linear_t_heads(const WeightView& w, int64_t heads, int64_t row_stride, int64_t rows, const float* x, int64_t n,
+                    int64_t ldx, int64_t x_head_stride, float* y, int64_t ldy, int64_t y_head_stride, Stream s);
 // Rows [r0, r0 + nr) of w as f32 [nr, cols].
 void dequantize(const WeightView& w, int64_t r0, int64_t nr, float* out, Stream s);
 // out [n, cols] = rows rows[i] (device int32) of the table.

@@ -3,7 +3,8 @@
 //
 // The weights are decoded in registers, 32 elements (one group, decode_group.h) at a time:
 //   few tokens (decode)  a warp per output row; lane l takes groups l, l+32, ... and keeps up
-//                        to kTok tokens' sums, reduced across the warp at the end;
+//                        to kTok tokens' sums, reduced across the warp at the end (also the
+//                        grouped rows of MLA's per-head products, each group with its own x);
 //   many tokens          64 rows × 64 tokens per block of 256 threads; per group 64 threads
 //                        decode the block's rows into shared memory beside the tokens' slice
 //                        of x, and each thread accumulates a 4×4 tile of the outputs.
@@ -17,12 +18,20 @@ constexpr int kTok = 4;            // tokens per warp pass of the row kernel
 constexpr int kRowsPerBlock = 8;   // warps (rows) per block of the row kernel
 constexpr int64_t kTileMin = 16;   // from this many tokens, the tiled kernel
 
+// Rows in groups (gpu_ops.h: linear_grouped): output row r is weight row r0 + (r / rpg)·wgs +
+// r % rpg and reads x at (r / rpg)·xgs; a plain product is one group (rpg = nr).
+struct Groups {
+  int64_t rpg, wgs, xgs;
+};
+
 template <WeightType T, int NT>
-__global__ void rows_kernel(Mat m, int64_t r0, int64_t nr, const float* __restrict__ x, int64_t n, int64_t ldx,
-                            float* __restrict__ y, int64_t ldy) {
+__global__ void rows_kernel(Mat m, int64_t r0, int64_t nr, Groups gr, const float* __restrict__ x, int64_t n,
+                            int64_t ldx, float* __restrict__ y, int64_t ldy) {
   const int lane = threadIdx.x & 31;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
   if (row >= nr) return;
+  const int64_t grp = row / gr.rpg, wrow = r0 + grp * gr.wgs + row % gr.rpg;
+  x += grp * gr.xgs;
   const int64_t t0 = static_cast<int64_t>(blockIdx.y) * NT;
   const int nt = static_cast<int>(n - t0 < NT ? n - t0 : NT);
   const int64_t groups = (m.cols + 31) / 32;
@@ -31,7 +40,7 @@ __global__ void rows_kernel(Mat m, int64_t r0, int64_t nr, const float* __restri
   for (int t = 0; t < NT; ++t) acc[t] = 0.f;
   for (int64_t g = lane; g < groups; g += 32) {
     float w[32];
-    decode32<T>(m, r0 + row, g, w);
+    decode32<T>(m, wrow, g, w);
     const int64_t c0 = 32 * g;
     const int cn = static_cast<int>(m.cols - c0 < 32 ? m.cols - c0 : 32);
 #pragma unroll
@@ -98,6 +107,52 @@ __global__ void __launch_bounds__(256) tile_kernel(Mat m, int64_t r0, int64_t nr
     }
 }
 
+// The transposed product per head (gpu_ops.h: linear_t_heads): block per (head, group of 32
+// columns), threads across the head's rows j; each thread decodes its rows' group and weighs it
+// by x[t][h][j]; the block sums the 32 columns of kTok tokens at a time.
+template <WeightType T>
+__global__ void __launch_bounds__(128) t_heads_kernel(Mat m, int64_t row_stride, int64_t rows, const float* __restrict__ x,
+                                                      int64_t n, int64_t ldx, int64_t xhs, float* __restrict__ y,
+                                                      int64_t ldy, int64_t yhs) {
+  __shared__ float part[4][kTok][32];  // per warp
+  const int64_t groups = (m.cols + 31) / 32;
+  const int64_t h = blockIdx.x / groups, g = blockIdx.x % groups;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int64_t t0 = 0; t0 < n; t0 += kTok) {
+    const int nt = static_cast<int>(n - t0 < kTok ? n - t0 : kTok);
+    float acc[kTok][32];
+#pragma unroll
+    for (int t = 0; t < kTok; ++t)
+#pragma unroll
+      for (int k = 0; k < 32; ++k) acc[t][k] = 0.f;
+    for (int64_t j = threadIdx.x; j < rows; j += blockDim.x) {
+      float w[32];
+      decode32<T>(m, h * row_stride + j, g, w);
+#pragma unroll
+      for (int t = 0; t < kTok; ++t) {
+        const float xv = t < nt ? x[(t0 + t) * ldx + h * xhs + j] : 0.f;
+#pragma unroll
+        for (int k = 0; k < 32; ++k) acc[t][k] = fmaf(w[k], xv, acc[t][k]);
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kTok; ++t)
+#pragma unroll
+      for (int k = 0; k < 32; ++k) {
+        const float v = warp_sum(acc[t][k]);
+        if (lane == 0) part[warp][t][k] = v;
+      }
+    __syncthreads();
+    if (threadIdx.x < 32 * kTok) {
+      const int t = threadIdx.x / 32, k = threadIdx.x % 32;
+      const int64_t c = 32 * g + k;
+      if (t < nt && c < m.cols)
+        y[(t0 + t) * ldy + h * yhs + c] = part[0][t][k] + part[1][t][k] + part[2][t][k] + part[3][t][k];
+    }
+    __syncthreads();
+  }
+}
+
 // Rows of the table as f32: thread per (row, group); rows[i] names the table row (null: r0 + i).
 template <WeightType T>
 __global__ void decode_kernel(Mat m, int64_t r0, const int32_t* __restrict__ rows, int64_t nr, float* __restrict__ out) {
@@ -114,20 +169,31 @@ __global__ void decode_kernel(Mat m, int64_t r0, const int32_t* __restrict__ row
     if (j < cn) o[j] = w[j];
 }
 
+// gr.rpg < nr (grouped rows) always takes the row kernel: a tile's rows would read different x.
 template <WeightType T>
-void launch_linear(const Mat& m, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy,
-                   cudaStream_t s) {
-  if (n >= kTileMin) {
+void launch_linear(const Mat& m, int64_t r0, int64_t nr, Groups gr, const float* x, int64_t n, int64_t ldx, float* y,
+                   int64_t ldy, cudaStream_t s) {
+  if (n >= kTileMin && gr.rpg >= nr) {
     const dim3 grid(static_cast<unsigned>((nr + 63) / 64), static_cast<unsigned>((n + 63) / 64));
     tile_kernel<T><<<grid, 256, 0, s>>>(m, r0, nr, x, n, ldx, y, ldy);
   } else if (n == 1) {
     const dim3 grid(static_cast<unsigned>((nr + kRowsPerBlock - 1) / kRowsPerBlock), 1);
-    rows_kernel<T, 1><<<grid, 32 * kRowsPerBlock, 0, s>>>(m, r0, nr, x, n, ldx, y, ldy);
+    rows_kernel<T, 1><<<grid, 32 * kRowsPerBlock, 0, s>>>(m, r0, nr, gr, x, n, ldx, y, ldy);
   } else {
-    const dim3 grid(static_cast<unsigned>((nr + kRowsPerBlock - 1) / kRowsPerBlock), static_cast<unsigned>((n + kTok - 1) / kTok));
-    rows_kernel<T, kTok><<<grid, 32 * kRowsPerBlock, 0, s>>>(m, r0, nr, x, n, ldx, y, ldy);
+    const int64_t passes = (n + kTok - 1) / kTok;
+    if (passes > 65535) throw std::runtime_error("CUDA grouped product: " + std::to_string(n) + " tokens in one call");
+    const dim3 grid(static_cast<unsigned>((nr + kRowsPerBlock - 1) / kRowsPerBlock), static_cast<unsigned>(passes));
+    rows_kernel<T, kTok><<<grid, 32 * kRowsPerBlock, 0, s>>>(m, r0, nr, gr, x, n, ldx, y, ldy);
   }
   check_launch("linear");
+}
+
+template <WeightType T>
+void launch_t_heads(const Mat& m, int64_t heads, int64_t row_stride, int64_t rows, const float* x, int64_t n,
+                    int64_t ldx, int64_t xhs, float* y, int64_t ldy, int64_t yhs, cudaStream_t s) {
+  const int64_t blocks = heads * ((m.cols + 31) / 32);
+  t_heads_kernel<T><<<blocks_for(blocks, 1), 128, 0, s>>>(m, row_stride, rows, x, n, ldx, xhs, y, ldy, yhs);
+  check_launch("linear_t_heads");
 }
 
 template <WeightType T>
@@ -174,9 +240,29 @@ void linear(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t
             Stream s) {
   if (nr <= 0 || n <= 0) return;
   const Mat m = mat_of(w);
-#define STRATA_LINEAR(T) launch_linear<T>(m, r0, nr, x, n, ldx, y, ldy, cu(s))
+  const Groups one{nr, 0, 0};
+#define STRATA_LINEAR(T) launch_linear<T>(m, r0, nr, one, x, n, ldx, y, ldy, cu(s))
   STRATA_BY_TYPE(w.type, STRATA_LINEAR)
 #undef STRATA_LINEAR
+}
+
+void linear_grouped(const WeightView& w, int64_t r0, int64_t nr, int64_t rows_per_group, int64_t w_group_stride,
+                    const float* x, int64_t n, int64_t ldx, int64_t x_group_stride, float* y, int64_t ldy, Stream s) {
+  if (nr <= 0 || n <= 0) return;
+  const Mat m = mat_of(w);
+  const Groups gr{rows_per_group, w_group_stride, x_group_stride};
+#define STRATA_GROUPED(T) launch_linear<T>(m, r0, nr, gr, x, n, ldx, y, ldy, cu(s))
+  STRATA_BY_TYPE(w.type, STRATA_GROUPED)
+#undef STRATA_GROUPED
+}
+
+void linear_t_heads(const WeightView& w, int64_t heads, int64_t row_stride, int64_t rows, const float* x, int64_t n,
+                    int64_t ldx, int64_t x_head_stride, float* y, int64_t ldy, int64_t y_head_stride, Stream s) {
+  if (heads <= 0 || n <= 0) return;
+  const Mat m = mat_of(w);
+#define STRATA_T_HEADS(T) launch_t_heads<T>(m, heads, row_stride, rows, x, n, ldx, x_head_stride, y, ldy, y_head_stride, cu(s))
+  STRATA_BY_TYPE(w.type, STRATA_T_HEADS)
+#undef STRATA_T_HEADS
 }
 
 void dequantize(const WeightView& w, int64_t r0, int64_t nr, float* out, Stream s) {

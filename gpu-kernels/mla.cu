@@ -3,38 +3,16 @@
 //
 // Every n runs the absorbed form: the up-projection's key half is folded into the queries
 // (q_lat = K_hᵀ q_nope), scores are taken against the cached latent rows themselves, and the
-// value half is applied once to the weighted latent sum. The up-projection is decoded to f32
-// in the workspace per call (64 MiB of f32 for DeepSeek-V3, read once per call against the
-// latent cache), so every stored type works. Tokens go in chunks whose score rows, latent queries
-// and latent sums stay within kScoreFloats.
+// value half is applied once to the weighted latent sum. Both halves are read in their stored
+// type by the products of linear.cu (per-head row groups; wkv_b's key half by the transposed
+// per-head product), once per chunk of tokens. Tokens go in chunks whose score rows, latent
+// queries and latent sums stay within kScoreFloats.
 #include "gpu-kernels/cuda_util.cuh"
 
 namespace strata::gpu {
 namespace {
 
 constexpr int64_t kScoreFloats = int64_t{8} << 20;
-
-// K(h, j, c) = k[h·kh + j·kj + c·kc] (j < nope, c < kv_lora); V(h, e, c) likewise.
-struct UpF32 {
-  const float* k;
-  int64_t kh, kj, kc;
-  const float* v;
-  int64_t vh, ve, vc;
-};
-
-// q_lat[tc, h, c] = Σ_j K(h, j, c) q[t0 + tc, h, j] for the chunk's nc tokens; thread per
-// (tc, h, c).
-__global__ void absorb_kernel(UpF32 up, const float* q, int64_t t0, int64_t nc, int64_t H, int64_t dq, int64_t nope,
-                              int64_t dl, float* q_lat) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= nc * H * dl) return;
-  const int64_t c = i % dl, h = (i / dl) % H, t = t0 + i / (dl * H);
-  const float* qh = q + (t * H + h) * dq;
-  const float* k = up.k + h * up.kh + c * up.kc;
-  float s = 0.f;
-  for (int64_t j = 0; j < nope; ++j) s = fmaf(k[j * up.kj], qh[j], s);
-  q_lat[i] = s;
-}
 
 // scores[tc, h, s] for the chunk's tokens tc (global token t0 + tc): block per (tc, h), a warp
 // per key s, lanes across the latent and rope dims.
@@ -98,19 +76,6 @@ __global__ void weigh_kernel(const float* p, const float* latent, int64_t H, int
   }
 }
 
-// out[t0 + tc, h, e] = Σ_c V(h, e, c) o_lat[tc, h, c]; thread per (tc, h, e).
-__global__ void values_kernel(UpF32 up, const float* o_lat, int64_t t0, int64_t nc, int64_t H, int64_t dv, int64_t dl,
-                              float* out) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= nc * H * dv) return;
-  const int64_t e = i % dv, h = (i / dv) % H, tc = i / (dv * H);
-  const float* o = o_lat + (tc * H + h) * dl;
-  const float* v = up.v + h * up.vh + e * up.ve;
-  float s = 0.f;
-  for (int64_t c = 0; c < dl; ++c) s = fmaf(v[c * up.vc], o[c], s);
-  out[t0 * H * dv + i] = s;
-}
-
 // Tokens per chunk: their score rows and latent queries and sums within kScoreFloats.
 int64_t chunk_tokens(int64_t H, int64_t n_ctx, int64_t dl, int64_t n) {
   const int64_t per = H * (n_ctx + 2 * dl);
@@ -162,33 +127,26 @@ __global__ void index_rank_kernel(const float* scores, int64_t n, int64_t n_past
 
 uint64_t mla_workspace_bytes(const MlaShape& sh, int64_t n, int64_t n_ctx) {
   const int64_t H = sh.heads, dl = sh.kv_lora;
-  const int64_t up = H * (sh.nope + sh.v) * dl, chunk = chunk_tokens(H, n_ctx, dl, n) * H * (n_ctx + 2 * dl);
-  return static_cast<uint64_t>(up + chunk) * sizeof(float) + 256;
+  const int64_t chunk = chunk_tokens(H, n_ctx, dl, n) * H * (n_ctx + 2 * dl);
+  return static_cast<uint64_t>(chunk) * sizeof(float) + 256;
 }
 
 void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                    const float* k_rope, const uint8_t* allowed, float* out, void* work, Stream s) {
   if (n <= 0) return;
-  const int64_t H = sh.heads, dn = sh.nope, dr = sh.rope, dv = sh.v, dl = sh.kv_lora, n_ctx = n_past + n;
-  float* f = static_cast<float*>(work);
-  UpF32 u{};
-  if (up.split) {  // k_b [H·kv_lora, nope] (K_hᵀ), v_b [H·v, kv_lora]
-    dequantize(up.k_b, 0, H * dl, f, s);
-    dequantize(up.v_b, 0, H * dv, f + H * dl * dn, s);
-    u = {f, dl * dn, 1, dn, f + H * dl * dn, dv * dl, dl, 1};
-  } else {  // kv_b [H·(nope+v), kv_lora]
-    dequantize(up.kv_b, 0, H * (dn + dv), f, s);
-    u = {f, (dn + dv) * dl, dl, 1, f + dn * dl, (dn + dv) * dl, dl, 1};
-  }
+  const int64_t H = sh.heads, dn = sh.nope, dr = sh.rope, dv = sh.v, dl = sh.kv_lora, n_ctx = n_past + n,
+                dq = dn + dr;
   const int64_t chunk = chunk_tokens(H, n_ctx, dl, n);
-  float* q_lat = f + H * (dn + dv) * dl;
+  float* q_lat = static_cast<float*>(work);
   float* o_lat = q_lat + chunk * H * dl;
   float* scores = o_lat + chunk * H * dl;
   for (int64_t t0 = 0; t0 < n; t0 += chunk) {
     const int64_t nc = t0 + chunk < n ? chunk : n - t0;
     const unsigned rows = static_cast<unsigned>(nc * H);
-    absorb_kernel<<<blocks_for(nc * H * dl, 256), 256, 0, cu(s)>>>(u, q, t0, nc, H, dn + dr, dn, dl, q_lat);
-    check_launch("mla absorb");
+    const float* qc = q + t0 * H * dq;
+    // q_lat[t, h] = K_hᵀ q_nope[t, h]: k_b holds K_hᵀ itself (rows per head), wkv_b K_h's rows.
+    if (up.split) linear_grouped(up.k_b, 0, H * dl, dl, dl, qc, nc, H * dq, dq, q_lat, H * dl, s);
+    else linear_t_heads(up.kv_b, H, dn + dv, dn, qc, nc, H * dq, dq, q_lat, H * dl, dl, s);
     scores_kernel<<<rows, 256, 0, cu(s)>>>(q, q_lat, latent, k_rope, allowed, t0, H, dn, dr, dl, n_past, n_ctx,
                                            sh.scale, scores);
     check_launch("mla scores");
@@ -196,8 +154,10 @@ void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t 
     check_launch("mla softmax");
     weigh_kernel<<<rows, 256, 0, cu(s)>>>(scores, latent, H, dl, n_ctx, o_lat);
     check_launch("mla weigh");
-    values_kernel<<<blocks_for(nc * H * dv, 256), 256, 0, cu(s)>>>(u, o_lat, t0, nc, H, dv, dl, out);
-    check_launch("mla values");
+    // out[t, h] = V_h o_lat[t, h]: v_b's rows per head, or wkv_b's value rows after each head's key rows.
+    float* oc = out + t0 * H * dv;
+    if (up.split) linear_grouped(up.v_b, 0, H * dv, dv, dv, o_lat, nc, H * dl, dl, oc, H * dv, s);
+    else linear_grouped(up.kv_b, dn, H * dv, dv, dn + dv, o_lat, nc, H * dl, dl, oc, H * dv, s);
   }
 }
 

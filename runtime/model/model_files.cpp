@@ -89,6 +89,16 @@ ModelFiles open_model(const std::filesystem::path& path, const OpenOptions& opts
       m.tokenizer_error = e.what();
     }
   }
+  // A tokenizer whose ids pass the model's vocabulary would feed the embedding rows it lacks.
+  if (m.tokenizer && static_cast<int64_t>(m.tokenizer->vocab_size()) > m.config.vocab_size) {
+    const std::string where = m.index.format() == WeightIndex::Format::Gguf
+                                  ? path.string()
+                                  : (model_dir(path) / "tokenizer.json").string();
+    m.tokenizer_error = where + ": the tokenizer has ids up to " + std::to_string(m.tokenizer->vocab_size() - 1) +
+                        ", outside the model's vocabulary of " + std::to_string(m.config.vocab_size) +
+                        " (vocab_size): a tokenizer of another model?";
+    m.tokenizer.reset();
+  }
   if (opts.require_tokenizer && !m.tokenizer) throw Error(m.tokenizer_error);
   if (opts.check_schema) check_against_schema(m.config, m.index, path.string());
   return m;

@@ -183,6 +183,22 @@ expect_refused "0 is outside [1, 65536] (threads)" "$STRATA" run --model "$WORK/
 expect_refused "--experts-per-token 9 is outside [1, 8]" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 \
   --experts-per-token 9
 expect_refused "the disk could not be measured on this model" "$STRATA" bench tier --model "$WORK/m" --cache-mb 1 -n 1
+expect_refused "--seed: -1 is outside" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 --seed -1
+expect_refused "--stop: not valid UTF-8" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 --stop "$(printf 'a\xff')"
+expect_refused "an HF model is a folder, not a .gguf file" "$STRATA" make-tiny --arch deepseek_v3 --format hf \
+  --out "$WORK/hf.gguf"
+[ ! -e "$WORK/hf.gguf" ] || { echo "FAIL: make-tiny wrote an HF folder named .gguf"; exit 1; }
+# A tokenizer whose ids pass the model's vocabulary (another model's tokenizer).
+cp -r "$WORK/m" "$WORK/tokbig"
+python3 - "$WORK/tokbig/tokenizer.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+v = t["model"]["vocab"]
+v[next(iter(v))] = 100000
+json.dump(t, open(sys.argv[1], "w"))
+PY
+expect_refused "tokenizer.json: the tokenizer has ids up to 100000, outside the model's vocabulary" "$STRATA" tokenize \
+  --model "$WORK/tokbig" --text ab
 "$STRATA" inspect "$WORK/m/model.safetensors" >/dev/null || { echo "FAIL: inspect of the .safetensors file"; exit 1; }
 echo "ok: inspect takes the .safetensors file of a model folder"
 

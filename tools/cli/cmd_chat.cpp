@@ -38,6 +38,7 @@ void register_chat(CLI::App& app) {
   cmd->add_flag("--ignore-eos", gp.ignore_eos, "Answers go on past the end-of-sequence token (until -n, Ctrl-C or the context)");
   add_model_options(cmd, mo);
   cmd->callback([] {
+    require_utf8(system, "--system");
     OpenOptions oo;
     oo.require_tokenizer = true;
     const ModelFiles m = open_model(model, oo);

@@ -1,5 +1,6 @@
 // strata make-tiny --arch A [--engram] --out DIR [--seed N] [--dtype T] [--format hf|gguf] [--shards K]
 //                  [--set KEY=VALUE ...]
+#include <filesystem>
 #include <iostream>
 
 #include "runtime/common/activity.h"
@@ -24,7 +25,10 @@ void register_make_tiny(CLI::App& app) {
                 "Write into a non-empty --out folder (or over a .gguf): replaces only the files make-tiny writes");
   cmd->add_option("--dtype", opts.dtype, "bf16 f16 f32 fp8 fp4 (hf); bf16 f16 f32 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs iq3_s iq3_xxs iq2_s iq2_xs iq2_xxs iq1_m iq1_s (gguf)")
       ->capture_default_str();
-  cmd->add_option("--format", opts.format, "hf | gguf")->check(CLI::IsMember({"hf", "gguf"}))->capture_default_str();
+  static CLI::Option* format_opt = nullptr;
+  format_opt = cmd->add_option("--format", opts.format, "hf | gguf (default: gguf when --out ends in .gguf, else hf)")
+                   ->check(CLI::IsMember({"hf", "gguf"}))
+                   ->capture_default_str();
   cmd->add_option("--shards", opts.shards, "Number of safetensors shards (hf)")->capture_default_str();
   cmd->add_option("--tokenizer", tokenizer,
                   "auto (the real DeepSeek-V3 tokenizer when installed), generated, or a directory with "
@@ -35,6 +39,11 @@ void register_make_tiny(CLI::App& app) {
                   "repeatable")
       ->allow_extra_args(false);
   cmd->callback([] {
+    // An --out named .gguf is a GGUF file unless --format says otherwise, and then it is refused.
+    const bool gguf_name = std::filesystem::path(out).extension() == ".gguf";
+    if (format_opt->count() == 0 && gguf_name) opts.format = "gguf";
+    if (opts.format == "hf" && gguf_name)
+      throw Error("--out " + out + ": an HF model is a folder, not a .gguf file (--format gguf writes one)");
     for (const std::string& kv : sets) {
       const size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) throw Error("--set: '" + kv + "' is not KEY=VALUE");

@@ -51,6 +51,8 @@ void register_run(CLI::App& app) {
     } else {
       require_utf8(text, "--prompt");
     }
+    require_utf8(system, "--system");
+    for (const std::string& s : gp.stop) require_utf8(s, "--stop");
     if (gp.sampling.temperature == 0 && (gp.sampling.top_p < 1 || gp.sampling.top_k > 0))
       std::fprintf(stderr, "note: --top-p/--top-k have no effect without --temp (greedy decoding)\n");
     OpenOptions oo;

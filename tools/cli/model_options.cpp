@@ -199,10 +199,13 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
       eg && a.verbose && (a.run.opts.engram_cache_bytes > 0 || !a.run.opts.engram_placement.empty()))
     std::fprintf(stderr, "%s\n", describe_engram_tables(*eg, a.run.opts.engram_placement).c_str());
   const ModelConfig& c = m.config;
+  const std::filesystem::path mp(m.path);
+  const std::string name = (mp.has_filename() ? mp.filename() : mp.parent_path().filename()).string();  // "m/" too
+  const int64_t per_token = a.run.opts.experts_per_token > 0 ? a.run.opts.experts_per_token : c.num_experts_per_tok;
   std::fprintf(stderr, "strata: %s, %s, %lld layers, %lld routed experts (%lld per token), context %lld tokens, %d CPU threads%s\n",
-               std::filesystem::path(m.path).filename().string().c_str(), std::string(arch_name(c.arch)).c_str(),
+               name.c_str(), std::string(arch_name(c.arch)).c_str(),
                static_cast<long long>(c.num_hidden_layers),
-               static_cast<long long>(c.n_routed_experts), static_cast<long long>(c.num_experts_per_tok),
+               static_cast<long long>(c.n_routed_experts), static_cast<long long>(per_token),
                static_cast<long long>(lm->context()), compute_arena_info().threads, a.verbose ? "" : " (-v: details)");
   return lm;
 }
@@ -250,7 +253,7 @@ void add_sampling_options(CLI::App* cmd, SamplerParams& sp) {
       ->check(finite_in(1e-6, 1, "a probability in (0, 1]"));
   cmd->add_option("--top-k", sp.top_k, "With --temp: sample among the K most likely tokens (0: all)")
       ->check(CLI::Range(0, 1 << 30));
-  cmd->add_option("--seed", sp.seed, "Random seed of the sampler");
+  cmd->add_option("--seed", sp.seed, "Random seed of the sampler")->check(finite_in(0, 1.8446744073709552e19, "a seed from 0 to 2^64 - 1"));
 }
 
 void print_routing(const CausalLM& lm, const ModelArgs& a) {
