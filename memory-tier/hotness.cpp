@@ -111,7 +111,9 @@ static std::map<std::pair<int, int>, double> parse_hotness_entries(const nlohman
         e[0].get<int64_t>() > INT32_MAX || e[1].get<int64_t>() > INT32_MAX || !(e[2].get<double>() >= 0) ||
         !(e[2].get<double>() <= 1))
       throw Error(p + ": 'experts' entry " + e.dump() + " is not [layer, expert, probability in [0, 1]]");
-    h[{e[0].get<int>(), e[1].get<int>()}] = e[2].get<double>();
+    if (!h.emplace(std::pair{e[0].get<int>(), e[1].get<int>()}, e[2].get<double>()).second)
+      throw Error(p + ": 'experts' names layer " + std::to_string(e[0].get<int>()) + " expert " +
+                  std::to_string(e[1].get<int>()) + " twice (" + e.dump() + ")");
   }
   return h;
 }

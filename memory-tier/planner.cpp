@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -75,11 +76,18 @@ uint64_t kv_bytes_at(const PlanInput& in, int64_t context) {
 
 Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const PlanOptions& opts) {
   // Hotness from another model (or a hand-edited file) would weigh experts that do not exist.
-  for (const auto& [le, prob] : opts.hotness)
+  std::set<int> moe_layers;
+  for (const PlanItem& it : in.items)
+    if (it.expert >= 0) moe_layers.insert(it.layer);
+  for (const auto& [le, prob] : opts.hotness) {
     if (le.first >= in.n_layers || le.second >= in.n_experts)
       throw Error("hotness: entry [layer " + std::to_string(le.first) + ", expert " + std::to_string(le.second) +
                   "] is outside this model (" + std::to_string(in.n_layers) + " layers, " +
                   std::to_string(in.n_experts) + " routed experts per layer): was it profiled on another model?");
+    if (!moe_layers.count(le.first))
+      throw Error("hotness: entry [layer " + std::to_string(le.first) + ", expert " + std::to_string(le.second) +
+                  "]: layer " + std::to_string(le.first) + " of this model has no routed experts (a dense layer)");
+  }
   Placement p;
   const bool gpu = hw.has_gpu();
   const double vram = gpu ? usable_vram_gb(hw, opts) : 0.0;

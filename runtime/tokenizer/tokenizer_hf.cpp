@@ -196,6 +196,11 @@ static std::shared_ptr<const Tokenizer::Impl> tokenizer_from_hf_json(const json&
   };
   spec.bos = id_of("bos_token");
   spec.eos = id_of("eos_token");
+  if (cfg && !cfg->is_null() && !cfg->is_object())
+    throw_error({"tokenizer_config.json (beside " + src + ")", "", -1}, "is not a JSON object");
+  if (cfg && cfg->is_object() && cfg->contains("add_bos_token") && !(*cfg)["add_bos_token"].is_boolean())
+    throw_error({"tokenizer_config.json (beside " + src + ")", "add_bos_token", -1},
+                "expected true or false, got " + (*cfg)["add_bos_token"].dump());
   spec.add_bos = cfg && cfg->is_object() && truthy(*cfg, "add_bos_token");
   return build_tokenizer(std::move(spec));
 }

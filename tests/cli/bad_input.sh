@@ -199,6 +199,30 @@ json.dump(t, open(sys.argv[1], "w"))
 PY
 expect_refused "tokenizer.json: the tokenizer has ids up to 100000, outside the model's vocabulary" "$STRATA" tokenize \
   --model "$WORK/tokbig" --text ab
+cp -r "$WORK/m" "$WORK/bosyes"
+python3 - "$WORK/bosyes/tokenizer_config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["add_bos_token"] = "yes"
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_refused "add_bos_token" "$STRATA" tokenize --model "$WORK/bosyes" --text ab
+: >"$WORK/empty.txt"
+expect_refused "the prompt file is empty" "$STRATA" run --model "$WORK/m" -f "$WORK/empty.txt" -n 1
+expect_refused "--parallel: no count given" "$STRATA" bench run --model "$WORK/m" -p 4 -n 2 --parallel ""
+"$STRATA" plan --model "$WORK/m" --profile rtx4090-256gb --json >"$WORK/dup.json"
+python3 - "$WORK/dup.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+e = p["experts"][0]
+p["experts"].append([e[0], e[1], "nvme" if e[2] != "nvme" else "dram"])
+json.dump(p, open(sys.argv[1], "w"))
+PY
+expect_refused "twice" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 --placement "$WORK/dup.json"
+echo '{"experts": [[0, 1, 0.5]]}' >"$WORK/hot-dense.json"
+expect_refused "has no routed experts (a dense layer)" "$STRATA" plan --model "$WORK/m" --profile rtx4090-256gb \
+  --hotness "$WORK/hot-dense.json"
+expect_refused "expects a config.json" "$STRATA" plan --config "$WORK/m" --weight-type q4_k --profile rtx4090-256gb
 "$STRATA" inspect "$WORK/m/model.safetensors" >/dev/null || { echo "FAIL: inspect of the .safetensors file"; exit 1; }
 echo "ok: inspect takes the .safetensors file of a model folder"
 

@@ -58,6 +58,7 @@ std::vector<int> parse_counts(const std::string& s, const char* flag) {
     if (item.empty() || *end || x < 1 || x > 256) throw Error(std::string(flag) + ": '" + item + "' is not a count in [1, 256]");
     v.push_back(static_cast<int>(x));
   }
+  if (v.empty()) throw Error(std::string(flag) + ": no count given");
   return v;
 }
 

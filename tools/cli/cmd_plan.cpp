@@ -3,6 +3,7 @@
 //             [--json] [--svg FILE]
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -64,6 +65,8 @@ void register_plan(CLI::App& app) {
       OpenOptions oo;
       in = plan_input_from_model(open_model(model, oo));
     } else {
+      if (std::filesystem::path(config).extension() == ".gguf" || std::filesystem::is_directory(config))
+        throw Error("--config " + config + ": expects a config.json (a model's folder or .gguf file goes with --model)");
       const ModelConfig cfg = load_hf_config(config);
       in = plan_input_from_config(cfg, weight_type, std::filesystem::path(config).filename().string());
     }

@@ -45,6 +45,7 @@ void register_run(CLI::App& app) {
     if (!prompt_file.empty()) {
       text = read_input_file(prompt_file, "-f");
       require_utf8(text, "-f " + prompt_file);
+      if (text.empty()) throw Error("-f " + prompt_file + ": the prompt file is empty");
     } else if (prompt == "-") {
       text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
       require_utf8(text, "the prompt on standard input");
