@@ -118,43 +118,40 @@ Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
     workspace_ = DeviceBuffer(), workspace_ = dev->alloc(floats * sizeof(float), "workspace", "the routed experts' activations");
   return dev->submit([this, &b, dev, swiglu_limit] {
     float* ws = reinterpret_cast<float*>(workspace_.data());
-    for (size_t u : b.on_device) {
+    // Expert u's tokens in, its MLP (weights given by `mlp`) on the device, its outputs back.
+    auto run = [&](size_t u, auto&& mlp) {
       const size_t len = b.xs[u].size();
       float* dx = ws;
       float* dy = ws + len;
       ws += 2 * len;
       dev->to_device(dx, b.xs[u].data(), len * sizeof(float));
-      dev->ops().mlp(*on_device(b.layer, b.used[u]), dx, static_cast<int64_t>(b.tokens[u].size()), dy, swiglu_limit);
+      mlp([&](const Mlp& m) { dev->ops().mlp(m, dx, static_cast<int64_t>(b.tokens[u].size()), dy, swiglu_limit); });
       dev->to_host(b.ys[u].data(), dy, len * sizeof(float));
-    }
+    };
+    for (size_t u : b.on_device) run(u, [&](auto&& compute) { compute(*on_device(b.layer, b.used[u])); });
     // Prefill offload: each streamed expert's host weights copied into the step's workspace
     // (one expert at a time), then computed as a held one is.
-    for (size_t u : b.streamed) {
-      const size_t len = b.xs[u].size();
-      float* dx = ws;
-      float* dy = ws + len;
-      ws += 2 * len;
-      dev->to_device(dx, b.xs[u].data(), len * sizeof(float));
-      with_expert(b.layer, b.used[u], [&](const Mlp& host) {
-        DeviceScratch mem(*dev);
-        Mlp m = host;
-        for (WeightView* w : {&m.w1, &m.w2, &m.w3}) {
-          const int64_t data = weight_data_bytes(*w), scale = weight_scale_bytes(*w);
-          uint8_t* d = mem.get<uint8_t>(data);
-          dev->to_device(d, w->data, static_cast<uint64_t>(data));
-          w->data = d;
-          if (w->scale) {
-            uint8_t* sc = mem.get<uint8_t>(scale);
-            dev->to_device(sc, w->scale, static_cast<uint64_t>(scale));
-            w->scale = sc;
+    for (size_t u : b.streamed)
+      run(u, [&](auto&& compute) {
+        with_expert(b.layer, b.used[u], [&](const Mlp& host) {
+          DeviceScratch mem(*dev);
+          Mlp m = host;
+          for (WeightView* w : {&m.w1, &m.w2, &m.w3}) {
+            const int64_t data = weight_data_bytes(*w), scale = weight_scale_bytes(*w);
+            uint8_t* d = mem.get<uint8_t>(data);
+            dev->to_device(d, w->data, static_cast<uint64_t>(data));
+            w->data = d;
+            if (w->scale) {
+              uint8_t* sc = mem.get<uint8_t>(scale);
+              dev->to_device(sc, w->scale, static_cast<uint64_t>(scale));
+              w->scale = sc;
+            }
           }
-        }
-        dev->ops().mlp(m, dx, static_cast<int64_t>(b.tokens[u].size()), dy, swiglu_limit);
-        offloaded_bytes_ += mlp_bytes(m);
+          compute(m);
+          offloaded_bytes_ += mlp_bytes(m);
+        });
+        ++offloaded_experts_;
       });
-      ++offloaded_experts_;
-      dev->to_host(b.ys[u].data(), dy, len * sizeof(float));
-    }
   });
 }
 
