@@ -41,7 +41,12 @@ DeviceBuffer Device::alloc(uint64_t bytes, const std::string& cls, const std::st
     by_class_[cls] += bytes;
   }
   DeviceBuffer b;
-  b.data_ = raw_alloc(std::max<uint64_t>(bytes, 1));
+  try {
+    b.data_ = raw_alloc(std::max<uint64_t>(bytes, 1));
+  } catch (const std::exception& e) {  // a device's allocator (cudaMalloc) says why
+    give_back(nullptr, bytes, cls);
+    throw Error(name_ + ": allocating " + human_bytes(bytes) + " for " + what + " failed: " + e.what());
+  }
   if (!b.data_) {
     give_back(nullptr, bytes, cls);
     throw Error(name_ + ": allocating " + human_bytes(bytes) + " for " + what + " failed");
