@@ -25,7 +25,7 @@ case "$mode" in
     echo "gpu_bundle: $dir/strata-gpu.tar.xz ($(du -h "$dir/strata-gpu.tar.xz" | cut -f1))"
     ;;
   check)
-    logs=${3:-${OUT:-/tmp}}
+    logs=${3:-/tmp}
     root=$(mktemp -d)
     tar -C "$root" -xJf "$dir/strata-gpu.tar.xz"
     export LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
