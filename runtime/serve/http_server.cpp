@@ -224,12 +224,24 @@ void ApiServer::routes() {
     }
     send_error(res, 500, what, "server_error");
   });
-  http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  // Two Content-Length headers make the body's end ambiguous (a request-smuggling pattern).
+  http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value_count("Content-Length") <= 1) return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, 400, "the request has " + std::to_string(req.get_header_value_count("Content-Length")) +
+                             " Content-Length headers", "invalid_request_error");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string msg = res.status == 404   ? "no such endpoint"
-                            : res.status == 413 ? "the request body is larger than the server accepts (--max-body)"
-                                                : "request failed";
-    send_error(res, res.status, msg, "invalid_request_error");
+    const std::string length = req.get_header_value("Content-Length");
+    const bool bad_length = !length.empty() && length.find_first_not_of("0123456789") != std::string::npos;
+    const std::string msg = res.status == 404 ? "no such endpoint"
+                            : bad_length      ? "Content-Length '" + length + "' is not a byte count"
+                            : res.status == 413
+                                ? "the request body is larger than the server accepts (--max-body)"
+                                : res.status == 400 ? "malformed HTTP request (its request line or headers)"
+                                                    : "request failed";
+    send_error(res, bad_length ? 400 : res.status, msg, "invalid_request_error");
   });
 }
 
