@@ -59,6 +59,7 @@ void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, cons
   }
   host_used_.clear();
   b.streamed.clear();
+  uint64_t streamed_acts = 0;
   b.device_share.assign(b.used.size(), 0);
   for (size_t u = 0; u < b.used.size(); ++u) {
     if (on_device(layer, b.used[u])) {
@@ -69,9 +70,16 @@ void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, cons
     host_used_.push_back(b.used[u]);  // read (or found) in DRAM, also when the device computes it
     if (offload_min_ > 0 && static_cast<int64_t>(b.tokens[u].size()) >= offload_min_) {
       const Mlp& m = shape_of(layer, b.used[u]);
-      if (device_->computes(m.w1.type) && device_->computes(m.w2.type) && device_->computes(m.w3.type)) {
+      // Only when the device has room for the copy (its matrices in the workspace, rounded up as
+      // workspace is): a full device computes the expert on the host as before, never fails.
+      // Its tokens' activations stay in the step's workspace beside the other copied experts'.
+      const uint64_t acts = 2 * b.tokens[u].size() * static_cast<uint64_t>(d) * sizeof(float);
+      const uint64_t need = mlp_bytes(m) + mlp_bytes(m) / 4 + (uint64_t{6} << 10) + streamed_acts + acts;
+      const bool room = device_->used() <= device_->capacity() && device_->capacity() - device_->used() >= need;
+      if (room && device_->computes(m.w1.type) && device_->computes(m.w2.type) && device_->computes(m.w3.type)) {
         b.streamed.push_back(u);
         b.device_share[u] = 1;
+        streamed_acts += acts;
       }
     }
   }

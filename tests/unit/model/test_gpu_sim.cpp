@@ -126,6 +126,17 @@ TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
     EXPECT_TRUE(bit_equal(run_on(*olm), want));
     EXPECT_GT(olm->experts().offload_stats().experts, 0);
     EXPECT_GT(olm->experts().offload_stats().bytes, 0u);
+
+    // A device with no room for the copies (what a run without offload peaks at, and 1 KiB)
+    // computes those experts on the host instead: the same bits, nothing offloaded, no failure.
+    ModelOptions probe = sim;
+    probe.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
+    run(m, probe);
+    ModelOptions full = off;
+    full.gpu = make_sim_gpu({.capacity_bytes = probe.gpu->peak() + 1024});
+    auto flm = load_causal_lm(m, full);
+    EXPECT_TRUE(bit_equal(run_on(*flm), want));
+    EXPECT_EQ(flm->experts().offload_stats().experts, 0);
   }
 }
 
