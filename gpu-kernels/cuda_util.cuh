@@ -36,24 +36,19 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 // Sum (or max) over a block of blockDim.x threads (a multiple of 32, at most 1024); every
-// thread gets the result. `red` is 32 floats of shared memory.
-__device__ __forceinline__ float block_sum(float v, float* red) {
+// thread gets the result. `red` is 32 floats of shared memory; `identity` fills the lanes past
+// the block's warps.
+template <float (*WarpReduce)(float)>
+__device__ __forceinline__ float block_reduce(float v, float* red, float identity) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  v = warp_sum(v);
+  v = WarpReduce(v);
   __syncthreads();
   if (lane == 0) red[warp] = v;
   __syncthreads();
-  v = lane < warps ? red[lane] : 0.f;
-  return warp_sum(v);
+  v = lane < warps ? red[lane] : identity;
+  return WarpReduce(v);
 }
-__device__ __forceinline__ float block_max(float v, float* red) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) red[warp] = v;
-  __syncthreads();
-  v = lane < warps ? red[lane] : -INFINITY;
-  return warp_max(v);
-}
+__device__ __forceinline__ float block_sum(float v, float* red) { return block_reduce<warp_sum>(v, red, 0.f); }
+__device__ __forceinline__ float block_max(float v, float* red) { return block_reduce<warp_max>(v, red, -INFINITY); }
 
 }  // namespace strata::gpu

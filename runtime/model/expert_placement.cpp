@@ -157,9 +157,7 @@ std::map<std::pair<int, int>, Tier> experts_of(const nlohmann::json& j, const st
     if (!shape || layer < 0 || layer >= c.num_hidden_layers || !c.is_moe_layer(layer) || expert < 0 ||
         expert >= c.n_routed_experts || (t != "gpu" && t != "dram" && t != "nvme"))
       throw Error(p + ": 'experts' entry " + e.dump() + " is not [MoE layer, expert, \"gpu\"|\"dram\"|\"nvme\"] of this model");
-    const auto [it, fresh] = out.emplace(std::pair{static_cast<int>(layer), static_cast<int>(expert)},
-                                         t == "gpu" ? Tier::Gpu : t == "dram" ? Tier::Dram : Tier::Nvme);
-    if (!fresh)
+    if (!out.emplace(std::pair{static_cast<int>(layer), static_cast<int>(expert)}, *tier_from_name(t)).second)
       throw Error(p + ": 'experts' names layer " + std::to_string(layer) + " expert " + std::to_string(expert) +
                   " twice (" + e.dump() + "): which tier is meant?");
   }
