@@ -223,6 +223,11 @@ echo '{"experts": [[0, 1, 0.5]]}' >"$WORK/hot-dense.json"
 expect_refused "has no routed experts (a dense layer)" "$STRATA" plan --model "$WORK/m" --profile rtx4090-256gb \
   --hotness "$WORK/hot-dense.json"
 expect_refused "expects a config.json" "$STRATA" plan --config "$WORK/m" --weight-type q4_k --profile rtx4090-256gb
+expect_refused "the model path is empty" "$STRATA" run --model "" --prompt hi -n 1
+ln -sf "$WORK/loop-b" "$WORK/loop-a"
+ln -sf "$WORK/loop-a" "$WORK/loop-b"
+expect_refused "$WORK/loop-a: Too many levels of symbolic links" "$STRATA" run --model "$WORK/loop-a" --prompt hi -n 1
+expect_refused "--types: no weight type given" "$STRATA" bench kernels --types ""
 "$STRATA" inspect "$WORK/m/model.safetensors" >/dev/null || { echo "FAIL: inspect of the .safetensors file"; exit 1; }
 echo "ok: inspect takes the .safetensors file of a model folder"
 

@@ -54,6 +54,26 @@ TEST(HardwareProfile, ErrorsNameFileAndKey) {
   j = base;
   j["budgets"]["dram_gb"] = -1;
   STRATA_EXPECT_ERROR(load_profile(write(j)), "budgets.dram_gb", ">=");
+  // Counts are whole numbers within bounds (2^31 cores once passed cores <= threads by overflow).
+  for (const auto& [key, value] : {std::pair{"cores", nlohmann::json(2147483648.0)}, std::pair{"threads", nlohmann::json(31.5)},
+                                   std::pair{"numa_nodes", nlohmann::json(1e12)}}) {
+    j = base;
+    j["cpu"][key] = value;
+    STRATA_EXPECT_ERROR(load_profile(write(j)), std::string("cpu.") + key, "whole number");
+  }
+  // Bandwidths that the cost model divides by are > 0.
+  j = base;
+  j["bandwidth"]["nvme_read_gbps"] = 0;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "bandwidth.nvme_read_gbps", "> 0");
+  j = base;
+  j["gpus"][0]["mem_bandwidth_gbps"] = 0;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "gpus[0].mem_bandwidth_gbps", "> 0");
+  j = base;
+  j["bandwidth"]["pcie_h2d_gbps"] = 0;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "bandwidth.pcie_h2d_gbps", "lists a GPU");
+  j = base;
+  j["nvme_paths"] = "abc";
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "nvme_paths", "array");
   test::write_text(dir / "bad.json", "{\"name\": \"x\",,}");
   STRATA_EXPECT_ERROR(load_profile(dir / "bad.json"), "bad.json", "invalid JSON", "offset 14");
   STRATA_EXPECT_ERROR(find_profile("no-such-box", kProfiles), "no-such-box");
