@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,7 +43,7 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
 }
 
 kern::QTok tok(const ActQ8& a) {
-  return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data()};
+  return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data(), a.qk.data()};
 }
 
 // Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
@@ -109,6 +110,13 @@ void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8&
   out.g.resize(static_cast<size_t>((n / 32 + 7) / 8));
   out.m.resize(static_cast<size_t>(n / 32));
   k.quantize(x, n, {out.q.data(), out.d.data(), out.s.data(), out.ds.data(), out.qp.data(), out.g.data(), out.m.data()});
+  // qk (ActQ8): q's blocks of 32 in the order 0, 2, 1, 3, 4, 6, 5, 7 per group of 256.
+  out.qk.resize(static_cast<size_t>(n));
+  constexpr int kOrder[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+  const int64_t whole = n / 256 * 256;
+  for (int64_t g = 0; g < whole; g += 256)
+    for (int k = 0; k < 8; ++k) std::memcpy(&out.qk[g + 32 * k], &out.q[g + 32 * kOrder[k]], 32);
+  std::memcpy(out.qk.data() + whole, out.q.data() + whole, static_cast<size_t>(n - whole));
 }
 
 }  // namespace

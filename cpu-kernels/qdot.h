@@ -22,7 +22,9 @@
 // dequantizes the weight to f32 instead, exact to the reference.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "cpu-kernels/weight_view.h"
@@ -34,10 +36,26 @@ namespace strata {
 // Per group of 8 blocks (the last may be shorter) g = A / 127, and per block m = 2^(6 - e), so
 // that d_b = g · m_b / 64 exactly. qp is q reordered for MXFP4's packing (element 2i in the low
 // nibble of byte i): per pair of blocks b, b+1: the even elements of b, of b+1, then the odd
-// elements of b, of b+1 (a last unpaired block: its even elements, then its odd ones).
+// elements of b, of b+1 (a last unpaired block: its even elements, then its odd ones). qk is q
+// with each group of 256 in the order of a Q4_K/Q5_K block's nibbles read 64 bytes at a time:
+// blocks 0, 2, 1, 3, 4, 6, 5, 7 (a last group shorter than 256 as in q).
+// Allocates on 64-byte boundaries, so that 512-bit loads of whole blocks never straddle two
+// cache lines.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+};
+
 struct ActQ8 {
   int64_t n = 0;
-  std::vector<int8_t> q, qp;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> q, qp, qk;
   std::vector<float> d;
   std::vector<int16_t> s;
   std::vector<float> ds;

@@ -17,7 +17,7 @@ constexpr int kQDotTokens = 4;
 constexpr int kQDotTokensWide = 8;
 
 // One token's quantized activations (ActQ8's q, d, s, ds, qp for MXFP4, g and m for the
-// K-quants).
+// K-quants, qk for the 512-bit Q4_K/Q5_K rows; the quantizers write all but qk).
 struct QTok {
   const int8_t* q;
   const float* d;
@@ -26,6 +26,7 @@ struct QTok {
   const int8_t* qp;
   const float* g;
   const int16_t* m;
+  const int8_t* qk;
 };
 
 // Where a quantizer writes: ActQ8's arrays.

@@ -174,7 +174,11 @@ expect_refused "past the model's context of 1024 (max_position_embeddings)" "$ST
 # Sizes from flags: bounded, and refused in their own words (not a 300-digit range).
 expect_refused "--batch: 99999999999 tokens; each batch must be 1 to 65536" "$STRATA" bench kernels --types q4_k \
   --batch 99999999999 --shapes v3
-expect_refused "--shapes: 'v9' is not v3 or v4" "$STRATA" bench kernels --shapes v9
+expect_refused "--shapes: 'v9' is not a shape" "$STRATA" bench kernels --shapes v9
+for v in 2048x700 0x768 2048x 99999999x256 2048x-256; do
+  expect_refused "--shapes: '$v' " "$STRATA" bench kernels --shapes "$v"
+done
+expect_refused "--batch: '8x' is not a number" "$STRATA" bench kernels --batch 8x
 for v in nan 1e15 1e-7; do
   expect_refused "--expert-cache-mb: " "$STRATA" plan --config "$CONFIGS/deepseek-v3-671b.json" \
     --weight-type q4_k --profile rtx4090-256gb --expert-cache-mb $v

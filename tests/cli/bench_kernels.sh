@@ -5,7 +5,7 @@ set -euo pipefail
 STRATA=$1
 WORK=$2
 rm -rf "$WORK" && mkdir -p "$WORK"
-"$STRATA" bench kernels --json --types q8_0,mxfp4 --batch 1,8 --shapes v4 >"$WORK/k.json"
+"$STRATA" bench kernels --json --types q8_0,mxfp4 --batch 1,8 --shapes 512x256 >"$WORK/k.json"
 python3 - "$WORK/k.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -20,6 +20,7 @@ for r in rows:
         assert k in r, (k, r)
     assert r["us"] > 0 and r["ratio"] > 0, r
     assert r["path"] == "int8", r  # integer and FP4 weights below the GEMM batch: the integer dot
+    assert r["shape"] in ("up 512->256", "down 256->512"), r  # an expert of hidden 512, intermediate 256
     assert (r["batch"] == 1) == ("in_cache_gb_per_s" in r), r  # the kernel's own speed, batch 1 only
     assert r["batch"] != 1 or r["in_cache_gb_per_s"] > 0, r
 print(f"ok: bench kernels ({j['dispatch']}, oneDNN {j['onednn_gemm_type']})")

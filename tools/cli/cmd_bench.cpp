@@ -35,17 +35,40 @@ std::vector<int64_t> parse_list(const std::string& s) {
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
+    size_t used = 0;
     try {
-      v.push_back(std::stoll(item));
+      v.push_back(std::stoll(item, &used));
     } catch (const std::exception&) {
-      throw Error("--batch: '" + item + "' is not a number");
+      used = 0;
     }
+    if (used == 0 || used != item.size()) throw Error("--batch: '" + item + "' is not a number");
     // Activations and outputs of a batch take batch x 7168 floats each: 65536 tokens is 1.75 GiB.
     if (v.back() < 1 || v.back() > 65536)
       throw Error("--batch: " + item + " tokens; each batch must be 1 to 65536");
   }
   if (v.empty()) throw Error("--batch: no batch size given");
   return v;
+}
+
+// An expert shape "HxI" for --shapes: hidden size H and intermediate size I, each a multiple of
+// 256 (every weight type's block) from 256 to 65536.
+struct ExpertShape {
+  int64_t hidden, inter;
+};
+ExpertShape parse_expert_shape(const std::string& item) {
+  const auto bad = [&item](const std::string& why) {
+    return Error("--shapes: '" + item + "' " + why + " (expected v3, v4 or HxI, e.g. 2048x768)");
+  };
+  const size_t x = item.find('x');
+  if (x == std::string::npos) throw bad("is not a shape");
+  const auto dim = [&](const std::string& part) {
+    if (part.empty() || part.size() > 6 || part.find_first_not_of("0123456789") != std::string::npos)
+      throw bad("is not a shape");
+    const int64_t v = std::stoll(part);
+    if (v < 256 || v > 65536 || v % 256 != 0) throw bad("has a size that is not a multiple of 256 from 256 to 65536");
+    return v;
+  };
+  return {dim(item.substr(0, x)), dim(item.substr(x + 1))};
 }
 
 // fio's O_DIRECT io_uring sequential read of the same file, block size and queue depth, in
@@ -115,7 +138,7 @@ void register_bench(CLI::App& app) {
   auto* k = bench->add_subcommand("kernels", "Expert-shaped products per weight type vs DRAM bandwidth and oneDNN BF16");
   k->add_flag("--json", json, "Print rows as JSON");
   k->add_option("--batch", batches, "Comma-separated batch sizes (tokens)");
-  k->add_option("--shapes", shapes, "v3 (7168->2048->7168) and/or v4 (4096->2048->4096)");
+  k->add_option("--shapes", shapes, "v3 (7168->2048->7168), v4 (4096->2048->4096) and/or HxI (an expert of hidden size H, intermediate I; multiples of 256)");
   k->add_option("--types", types, "Comma-separated weight types");
   k->add_flag_callback(
       "--exact-dot",
@@ -161,12 +184,23 @@ void register_bench(CLI::App& app) {
       int64_t rows, cols;
     };
     std::vector<Shape> sh;
-    for (std::stringstream ss(shapes); std::getline(ss, item_of_shapes, ',');)
-      if (item_of_shapes != "v3" && item_of_shapes != "v4")
-        throw Error("--shapes: '" + item_of_shapes + "' is not v3 or v4");
+    const auto add_expert = [&sh](const std::string& tag, int64_t hidden, int64_t inter) {
+      const std::string h = std::to_string(hidden), i = std::to_string(inter);
+      sh.push_back({tag + "up " + h + "->" + i, inter, hidden});
+      sh.push_back({tag + "down " + i + "->" + h, hidden, inter});
+    };
+    for (std::stringstream ss(shapes); std::getline(ss, item_of_shapes, ',');) {
+      if (item_of_shapes == "v3") {
+        add_expert("v3 ", 7168, 2048);
+      } else if (item_of_shapes == "v4") {
+        add_expert("v4 ", 4096, 2048);
+      } else {
+        const ExpertShape e = parse_expert_shape(item_of_shapes);
+        add_expert("", e.hidden, e.inter);
+      }
+    }
+    if (sh.empty()) throw Error("--shapes: no shape given");
     if (types.find_first_not_of(", ") == std::string::npos) throw Error("--types: no weight type given");
-    if (shapes.find("v3") != std::string::npos) sh.insert(sh.end(), {{"v3 up 7168->2048", 2048, 7168}, {"v3 down 2048->7168", 7168, 2048}});
-    if (shapes.find("v4") != std::string::npos) sh.insert(sh.end(), {{"v4 up 4096->2048", 2048, 4096}, {"v4 down 2048->4096", 4096, 2048}});
     struct Timed {
       std::string type, shape;
       int64_t batch, rows, cols;
