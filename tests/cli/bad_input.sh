@@ -231,6 +231,16 @@ expect_refused "--types: no weight type given" "$STRATA" bench kernels --types "
 "$STRATA" inspect "$WORK/m/model.safetensors" >/dev/null || { echo "FAIL: inspect of the .safetensors file"; exit 1; }
 echo "ok: inspect takes the .safetensors file of a model folder"
 
+# tune checks its output before minutes of measuring: never the scratch file it deletes, never a
+# folder that is not there.
+expect_refused "--out $WORK/t.bin: the same file as --scratch" "$STRATA" tune --out "$WORK/t.bin" \
+  --scratch "$WORK/t.bin" --scratch-mb 16
+[ ! -e "$WORK/t.bin" ] || { echo "FAIL: tune left its scratch file"; exit 1; }
+expect_refused "--out $WORK/no/such/box.json: the folder $WORK/no/such: No such file or directory" "$STRATA" tune \
+  --out "$WORK/no/such/box.json" --scratch "$WORK/t.bin" --scratch-mb 16
+expect_refused "--out $WORK/no/such/h.json: the folder" "$STRATA" profile --model "$WORK/m" \
+  --prompts "$WORK/prompts.txt" --out "$WORK/no/such/h.json"
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1
