@@ -241,6 +241,16 @@ expect_refused "--out $WORK/no/such/box.json: the folder $WORK/no/such: No such 
 expect_refused "--out $WORK/no/such/h.json: the folder" "$STRATA" profile --model "$WORK/m" \
   --prompts "$WORK/prompts.txt" --out "$WORK/no/such/h.json"
 
+# A placement made for another model: refused by what differs (its counts, its tensors).
+"$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --set n_routed_experts=4 --out "$WORK/m4" >/dev/null
+"$STRATA" plan --model "$WORK/m4" --profile rtx4090-256gb --json >"$WORK/m4-plan.json"
+expect_refused "m4-plan.json: a placement made for another model (model 'm4'): routed_experts 4 where this model has 8" \
+  "$STRATA" run --model "$WORK/m" --prompt hi -n 1 --placement "$WORK/m4-plan.json"
+"$STRATA" make-tiny --arch deepseek_v32 --tokenizer generated --out "$WORK/v32" >/dev/null
+"$STRATA" plan --model "$WORK/v32" --profile rtx4090-256gb --json >"$WORK/v32-plan.json"
+expect_refused "v32-plan.json: 'tensors' entry [\"layers.0.attn.indexer" "$STRATA" run --model "$WORK/m" --prompt hi \
+  -n 1 --placement "$WORK/v32-plan.json"
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1
