@@ -251,6 +251,22 @@ expect_refused "m4-plan.json: a placement made for another model (model 'm4'): r
 expect_refused "v32-plan.json: 'tensors' entry [\"layers.0.attn.indexer" "$STRATA" run --model "$WORK/m" --prompt hi \
   -n 1 --placement "$WORK/v32-plan.json"
 
+# Tokenizer ids that stand for two texts: an added token on a byte token's id, an id added twice.
+cp -r "$WORK/m" "$WORK/tokcol" && cp -r "$WORK/m" "$WORK/tokdup"
+python3 - "$WORK/tokcol/tokenizer.json" "$WORK/tokdup/tokenizer.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["added_tokens"].append({"id": t["model"]["vocab"]["a"], "content": "<|x|>", "special": True})
+json.dump(t, open(sys.argv[1], "w"))
+t = json.load(open(sys.argv[2]))
+t["added_tokens"].append(dict(t["added_tokens"][0], content="<|other|>"))
+json.dump(t, open(sys.argv[2], "w"))
+PY
+expect_refused "tokcol/tokenizer.json: added token '<|x|>' has id 97, the id of vocabulary token 'a'" "$STRATA" \
+  tokenize --model "$WORK/tokcol" --text a
+expect_refused "tokdup/tokenizer.json: id 507 is given to two added tokens" "$STRATA" tokenize --model "$WORK/tokdup" \
+  --text a
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1

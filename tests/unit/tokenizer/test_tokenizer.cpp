@@ -303,6 +303,19 @@ TEST(TokenizerErrors, GgufMetadataErrors) {
   STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "100000");
 }
 
+TEST(TokenizerErrors, AByteTokenIdIsNeverAnAddedToken) {
+  // The encoder falls back to the byte tokens: one typed as a control token would turn every
+  // 'a' into that token.
+  const json md = synthetic_tokenizer().to_gguf_metadata();
+  json bad = md;
+  const auto& toks = md["tokenizer.ggml.tokens"];
+  const size_t a = static_cast<size_t>(std::find(toks.begin(), toks.end(), "a") - toks.begin());
+  ASSERT_LT(a, toks.size());
+  bad["tokenizer.ggml.token_type"][a] = 3;
+  STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "m.gguf",
+                      "the byte token 'a' (byte 97) has id " + std::to_string(a));
+}
+
 TEST(TokenizerErrors, SyntheticSizeLimits) {
   STRATA_EXPECT_ERROR(make_synthetic_tokenizer_json(299), "299");
   STRATA_EXPECT_ERROR(make_synthetic_tokenizer_json(1 << 20), "at most");
