@@ -267,6 +267,14 @@ expect_refused "tokcol/tokenizer.json: added token '<|x|>' has id 97, the id of 
 expect_refused "tokdup/tokenizer.json: id 507 is given to two added tokens" "$STRATA" tokenize --model "$WORK/tokdup" \
   --text a
 
+# A folder with both safetensors and GGUF weights: which model is meant is a guess.
+cp -r "$WORK/m" "$WORK/both" && cp "$WORK/m.gguf" "$WORK/both/"
+for cmd in inspect "run --prompt hi -n 1 --model" "plan --profile rtx4090-256gb --model"; do
+  # shellcheck disable=SC2086
+  expect_refused "both: ambiguous model folder: it holds safetensors (model.safetensors) and GGUF (m.gguf)" \
+    "$STRATA" $cmd "$WORK/both"
+done
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1
