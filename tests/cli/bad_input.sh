@@ -275,6 +275,19 @@ for cmd in inspect "run --prompt hi -n 1 --model" "plan --profile rtx4090-256gb 
     "$STRATA" $cmd "$WORK/both"
 done
 
+# A GGUF whose BOS id is past its vocabulary: the file, the key and both numbers.
+python3 - "$WORK/m.gguf" "$WORK/bigbos.gguf" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+key = b"tokenizer.ggml.bos_token_id"
+at = d.find(key) + len(key)
+assert struct.unpack("<I", d[at:at + 4])[0] == 4  # UINT32
+d[at + 4:at + 8] = struct.pack("<I", 100000)
+open(sys.argv[2], "wb").write(bytes(d))
+PY
+expect_refused "bigbos.gguf: key 'tokenizer.ggml.bos_token_id' = 100000 is past the vocabulary of 512 tokens" \
+  "$STRATA" inspect "$WORK/bigbos.gguf"
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1

@@ -300,7 +300,9 @@ TEST(TokenizerErrors, GgufMetadataErrors) {
   STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "qqqq", "unknown token");
   bad = md;
   bad["tokenizer.ggml.bos_token_id"] = 100000;
-  STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "100000");
+  STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "m.gguf", "tokenizer.ggml.bos_token_id",
+                      "token id 100000 is past the vocabulary",
+                      std::to_string(md["tokenizer.ggml.tokens"].size()));
 }
 
 TEST(TokenizerErrors, AByteTokenIdIsNeverAnAddedToken) {
