@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 
 namespace strata {
@@ -91,6 +92,8 @@ std::string read_input_file(const std::filesystem::path& path, std::string_view 
     fail(path, std::to_string(st.st_size) + " bytes is more than a " + std::string(what) + " may be (" +
                    std::to_string(max_bytes) + ")");
   }
+  const std::string name = path.string();
+  const Activity doing("reading", name, st.st_size, "bytes");
   std::string out(static_cast<size_t>(st.st_size), '\0');
   size_t done = 0;
   while (done < out.size()) {

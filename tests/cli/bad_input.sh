@@ -288,6 +288,16 @@ PY
 expect_refused "bigbos.gguf: key 'tokenizer.ggml.bos_token_id' = 100000 is past the vocabulary of 512 tokens" \
   "$STRATA" inspect "$WORK/bigbos.gguf"
 
+# Out of memory on a size the input gives: reported with the file and its size, not an abort.
+truncate -s 1000M "$WORK/huge.txt"
+if (ulimit -v 600000 && "$STRATA" --version) >/dev/null 2>&1; then
+  expect_refused "out of memory while reading $WORK/huge.txt (1048576000 bytes)" \
+    bash -c "ulimit -v 600000 && exec \"\$0\" tokenize --model \"\$1\" --file \"\$2\"" "$STRATA" "$WORK/m" "$WORK/huge.txt"
+else
+  echo "skip: out of memory under ulimit -v (this build cannot start with a 600 MB address space, e.g. a sanitizer)"
+fi
+rm -f "$WORK/huge.txt"
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1
