@@ -258,6 +258,8 @@ double parse_gb(const std::string& text, const std::string& what) {
   else if (unit == "T" || unit == "TB") scale = 1e3;
   if (used == 0 || scale < 0 || !(v >= 0) || !std::isfinite(v))
     throw Error(what + ": '" + text + "' is not a size (e.g. 24G, 512M, or a number of GB)");
+  // Bytes computed from it must fit in 64 bits (1e300 GB would turn into 0 bytes).
+  if (v * scale > 1e6) throw Error(what + ": '" + text + "' is more than a petabyte (1e6 GB)");
   return v * scale;
 }
 

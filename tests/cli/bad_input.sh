@@ -298,6 +298,14 @@ else
 fi
 rm -f "$WORK/huge.txt"
 
+# Sizes past a petabyte: the bytes computed from them overflowed (a GPU budget of 1e300 GB became 0
+# bytes, a wrong error).
+expect_refused "--vram-budget: '1e300' is more than a petabyte" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 \
+  --profile rtx4090-256gb --vram-budget 1e300 --gpu sim
+sed 's/"dram_gb": [0-9.]*/"dram_gb": 1e300/' "$(dirname "$0")/../../profiles/rtx4090-256gb.json" >"$WORK/bigdram.json"
+expect_refused "bigdram.json: key 'budgets.dram_gb': must be at most 1e6" "$STRATA" plan --model "$WORK/m" \
+  --profile "$WORK/bigdram.json"
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1
