@@ -306,6 +306,14 @@ sed 's/"dram_gb": [0-9.]*/"dram_gb": 1e300/' "$(dirname "$0")/../../profiles/rtx
 expect_refused "bigdram.json: key 'budgets.dram_gb': must be at most 1e6" "$STRATA" plan --model "$WORK/m" \
   --profile "$WORK/bigdram.json"
 
+# RoPE parameters no released model uses: angles that collapse or overflow, ran without a word.
+for change in 'c["rope_theta"] = 1e-300' 'c["rope_scaling"]["factor"] = 1e300' 'c["rope_scaling"]["beta_fast"] = -1'; do
+  rm -rf "$WORK/rope" && cp -r "$WORK/m" "$WORK/rope"
+  python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); exec(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"))' "$WORK/rope/config.json" "$change"
+  expect_refused "rope/config.json: rope_" "$STRATA" run --model "$WORK/rope" --prompt hi -n 1
+done
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1
