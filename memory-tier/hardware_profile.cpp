@@ -20,16 +20,26 @@ struct Reader {
     if (!obj.is_object() || !obj.contains(key)) fail(path + key, "missing");
     return obj.at(key);
   }
-  double number(const nlohmann::json& obj, const std::string& path, const std::string& key, double min) const {
+  double at_least(const nlohmann::json& obj, const std::string& path, const std::string& key, double min) const {
     const auto& v = at(obj, path, key);
     if (!v.is_number()) fail(path + key, "expected a number, got " + std::string(v.type_name()));
     const double d = v.get<double>();
     if (d < min) fail(path + key, "must be >= " + std::to_string(min) + ", got " + std::to_string(d));
     return d;
   }
+  // Sizes (GB), rates (GB/s, TFLOP/s): at most kMaxQuantity, so bytes computed from them fit
+  // in 64 bits (1e300 GB would turn into a budget of 0 bytes).
+  static constexpr double kMaxQuantity = 1e6;
+  double number(const nlohmann::json& obj, const std::string& path, const std::string& key, double min) const {
+    const double d = at_least(obj, path, key, min);
+    if (d > kMaxQuantity)
+      fail(path + key,
+           "must be at most 1e6 (a petabyte, or a petabyte per second), got " + at(obj, path, key).dump());
+    return d;
+  }
   // A whole number in [min, max] (counts: cores, threads, NUMA nodes, queue depth, a threshold).
   int count(const nlohmann::json& obj, const std::string& path, const std::string& key, int min, int max) const {
-    const double d = number(obj, path, key, min);
+    const double d = at_least(obj, path, key, min);
     if (d > max || d != static_cast<double>(static_cast<int64_t>(d)))
       fail(path + key, "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
                            at(obj, path, key).dump());

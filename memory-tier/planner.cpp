@@ -255,6 +255,9 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
 nlohmann::json placement_json(const PlanInput& in, const Placement& p) {
   nlohmann::json j;
   j["model"] = in.model;
+  // The model's shape, so a run refuses a placement made for another model.
+  j["layers"] = in.n_layers;
+  j["routed_experts"] = in.n_experts;
   j["budget_gb"] = {{"gpu", p.budget_gb[0]}, {"dram", p.budget_gb[1]}};
   j["weights_gb"] = {{"gpu", double(p.bytes[0]) / kGB}, {"dram", double(p.bytes[1]) / kGB},
                      {"nvme", double(p.bytes[2]) / kGB}};

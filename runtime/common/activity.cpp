@@ -1,5 +1,6 @@
 #include "runtime/common/activity.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
@@ -11,19 +12,25 @@ struct Frame {
   const char* what;
   int64_t n;
   const char* unit;
+  std::string_view item;
 };
 
 constexpr int kDepth = 16;
 thread_local Frame t_stack[kDepth];
 thread_local int t_depth = 0;
 
-char g_failed[256];
+char g_failed[1024];
 std::atomic<int> g_state{0};  // 0: empty, 1: being written, 2: written
 
 }  // namespace
 
 Activity::Activity(const char* what, int64_t n, const char* unit) noexcept {
-  if (t_depth < kDepth) t_stack[t_depth] = {what, n, unit};
+  if (t_depth < kDepth) t_stack[t_depth] = {what, n, unit, {}};
+  ++t_depth;
+}
+
+Activity::Activity(const char* what, std::string_view item, int64_t n, const char* unit) noexcept {
+  if (t_depth < kDepth) t_stack[t_depth] = {what, n, unit, item};
   ++t_depth;
 }
 
@@ -37,7 +44,13 @@ void note_failed_allocation() noexcept {
     g_failed[0] = 0;
   } else {
     const Frame& f = t_stack[d - 1];
-    if (f.n >= 0)
+    const int item_len = static_cast<int>(std::min<size_t>(f.item.size(), sizeof g_failed));
+    if (!f.item.empty() && f.n >= 0)
+      std::snprintf(g_failed, sizeof g_failed, "%s %.*s (%" PRId64 "%s%s)", f.what, item_len, f.item.data(),
+                    f.n, f.unit ? " " : "", f.unit ? f.unit : "");
+    else if (!f.item.empty())
+      std::snprintf(g_failed, sizeof g_failed, "%s %.*s", f.what, item_len, f.item.data());
+    else if (f.n >= 0)
       std::snprintf(g_failed, sizeof g_failed, "%s %" PRId64 "%s%s", f.what, f.n, f.unit ? " " : "", f.unit ? f.unit : "");
     else
       std::snprintf(g_failed, sizeof g_failed, "%s", f.what);

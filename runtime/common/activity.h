@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace strata {
 
@@ -16,6 +17,9 @@ class Activity {
  public:
   // what: static text ("a forward step of"); n >= 0 is printed after it with `unit` ("tokens").
   explicit Activity(const char* what, int64_t n = -1, const char* unit = nullptr) noexcept;
+  // The same for one named item whose size came from the input: "reading the text file
+  // big.txt (1048576000 bytes)". `item` (a file, a tensor) must outlive the activity.
+  Activity(const char* what, std::string_view item, int64_t n, const char* unit) noexcept;
   ~Activity();
   Activity(const Activity&) = delete;
   Activity& operator=(const Activity&) = delete;

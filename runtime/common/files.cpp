@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 
 namespace strata {
@@ -91,6 +92,8 @@ std::string read_input_file(const std::filesystem::path& path, std::string_view 
     fail(path, std::to_string(st.st_size) + " bytes is more than a " + std::string(what) + " may be (" +
                    std::to_string(max_bytes) + ")");
   }
+  const std::string name = path.string();
+  const Activity doing("reading", name, st.st_size, "bytes");
   std::string out(static_cast<size_t>(st.st_size), '\0');
   size_t done = 0;
   while (done < out.size()) {
@@ -126,12 +129,21 @@ void check_output_path(const std::filesystem::path& path, std::string_view flag)
   const std::string where = std::string(flag) + " " + path.string();
   if (path.empty()) throw Error(std::string(flag) + ": empty path");
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return;  // a new file
-    throw Error(where + ": cannot stat: " + errno_text(errno));
-  }
-  if (S_ISDIR(st.st_mode)) throw Error(where + ": is a directory, not a file to write");
-  if (!S_ISREG(st.st_mode)) throw Error(where + ": is " + kind_of(st.st_mode) + ", not a file to write");
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (!exists && errno != ENOENT) throw Error(where + ": cannot stat: " + errno_text(errno));
+  if (exists && S_ISDIR(st.st_mode)) throw Error(where + ": is a directory, not a file to write");
+  if (exists && !S_ISREG(st.st_mode))
+    throw Error(where + ": is " + kind_of(st.st_mode) + ", not a file to write");
+  // The temporary file is created in the folder and renamed there: the folder must take it
+  // now, not after the minutes a command may compute.
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  struct stat ds {};
+  if (::stat(dir.c_str(), &ds) != 0)
+    throw Error(where + ": the folder " + dir.string() + ": " + errno_text(errno));
+  if (!S_ISDIR(ds.st_mode)) throw Error(where + ": " + dir.string() + " is not a folder");
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw Error(where + ": cannot write into the folder " + dir.string() + ": " + errno_text(errno));
+  if (!exists) return;  // a new file
   Registry& r = registry();
   const std::lock_guard<std::mutex> lock(r.mu);
   if (r.inputs.count({st.st_dev, st.st_ino}))

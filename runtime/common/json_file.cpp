@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 #include "runtime/common/files.h"
 
@@ -14,6 +15,7 @@ nlohmann::json parse_json_bounded(const std::string& text, const std::string& so
       throw Error(source + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     return true;
   };
+  const Activity doing("parsing the JSON of", source, static_cast<int64_t>(text.size()), "bytes");
   try {
     return nlohmann::json::parse(text, depth_guard, true, comments);
   } catch (const nlohmann::json::parse_error& e) {

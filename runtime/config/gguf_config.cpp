@@ -88,15 +88,24 @@ ModelConfig config_from_gguf_metadata(const json& md, const std::string& source)
     f.fail(k("expert_gating_func"), "= " + std::to_string(gating) + " is not supported (1 softmax, 2 sigmoid)");
   }
 
+  std::string vocab_from = k("vocab_size");
   if (f.has(k("vocab_size"))) {
     c.vocab_size = f.req_int(k("vocab_size"));
   } else if (const json* toks = f.get("tokenizer.ggml.tokens"); toks && toks->is_array()) {
     c.vocab_size = static_cast<int64_t>(toks->size());
+    vocab_from = "tokenizer.ggml.tokens";
   } else {
     f.missing(k("vocab_size") + "' (or 'tokenizer.ggml.tokens");
   }
   c.bos_token_id = f.opt_int("tokenizer.ggml.bos_token_id", 0);
   c.eos_token_id = f.opt_int("tokenizer.ggml.eos_token_id", 1);
+  // Named by their GGUF keys (validate_config would name the HF ones).
+  for (const auto& [key, id] :
+       {std::pair<const char*, int64_t>{"tokenizer.ggml.bos_token_id", c.bos_token_id},
+        std::pair<const char*, int64_t>{"tokenizer.ggml.eos_token_id", c.eos_token_id}})
+    if (c.vocab_size > 0 && id >= c.vocab_size)
+      f.fail(key, "= " + std::to_string(id) + " is past the vocabulary of " + std::to_string(c.vocab_size) +
+                      " tokens ('" + vocab_from + "')");
   c.tie_word_embeddings = false;
 
   if (f.has(k("attention.indexer.head_count"))) {

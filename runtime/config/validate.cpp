@@ -94,7 +94,7 @@ void check_v4(const ModelConfig& c, const Checker& k) {
   k.positive("hc_mult", c.hc_mult, 64);
   k.positive("hc_sinkhorn_iters", c.hc_sinkhorn_iters, 1 << 16);
   k.positive_num("hc_eps", c.hc_eps);
-  k.positive_num("compress_rope_theta", c.compress_rope_theta);
+  k.num_range("compress_rope_theta", c.compress_rope_theta, 1, 1e9);
   k.positive("index_n_heads", c.index_n_heads);
   k.positive("index_head_dim", c.index_head_dim);
   k.positive("index_topk", c.index_topk);
@@ -167,7 +167,10 @@ void validate_config(const ModelConfig& c) {
   k.le("num_experts_per_tok", c.num_experts_per_tok, "n_routed_experts", c.n_routed_experts);
   k.num_range("routed_scaling_factor", c.routed_scaling_factor, 1e-3, 1e3);
   k.num_range("rms_norm_eps", c.rms_norm_eps, 1e-12, 1e-1);
-  k.positive_num("rope_theta", c.rope_theta);
+  // RoPE frequencies come from these: outside what released models use (theta 1e4 to 1e6,
+  // YaRN factors 4 to 40, betas 1 and 32, mscales 1) the angles collapse or overflow to NaN, or
+  // the attention is scaled by a factor that means nothing, without an error.
+  k.num_range("rope_theta", c.rope_theta, 1, 1e9);
   k.positive("max_position_embeddings", c.max_position_embeddings, int64_t{1} << 40);
   k.range("bos_token_id", c.bos_token_id, -1, c.vocab_size - 1);
   k.range("eos_token_id", c.eos_token_id, -1, c.vocab_size - 1);
@@ -175,7 +178,11 @@ void validate_config(const ModelConfig& c) {
     k.fail("topk_method '" + c.topk_method + "' is unknown (noaux_tc, greedy or group_limited_greedy)");
   if (!c.rope_scaling.type.empty()) {
     if (c.rope_scaling.type != "yarn") k.fail("rope_scaling.type '" + c.rope_scaling.type + "' is not supported");
-    k.positive_num("rope_scaling.factor", c.rope_scaling.factor);
+    k.num_range("rope_scaling.factor", c.rope_scaling.factor, 1, 1e4);
+    k.num_range("rope_scaling.beta_fast", c.rope_scaling.beta_fast, 1e-3, 1e4);
+    k.num_range("rope_scaling.beta_slow", c.rope_scaling.beta_slow, 1e-3, 1e4);
+    k.num_range("rope_scaling.mscale", c.rope_scaling.mscale, 0, 1e3);
+    k.num_range("rope_scaling.mscale_all_dim", c.rope_scaling.mscale_all_dim, 0, 1e3);
     k.positive("rope_scaling.original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings,
                int64_t{1} << 40);
   }

@@ -24,6 +24,10 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
                                ": the placement file says where each tensor is");
   if (!r.placement.empty()) {
     PlacementFile f = load_placement(r.placement, m.config);
+    for (const auto& [name, t] : f.tensors)
+      if (!m.index.find(name))
+        throw Error(r.placement + ": 'tensors' entry [\"" + name + "\", \"" + std::string(tier_name(t)) +
+                    "\"] names no tensor of " + m.path.string() + ": a placement made for another model?");
     opts_.expert_placement = std::move(f.experts);
     opts_.engram_placement = std::move(f.tables);
     opts_.tensor_placement = std::move(f.tensors);

@@ -31,9 +31,6 @@ bool is_split_first_part(const std::filesystem::path& p) {
 
 // The files a folder holds, by the rules of WeightIndex::open.
 std::filesystem::path resolve_dir(const std::filesystem::path& dir) {
-  if (std::filesystem::exists(dir / "model.safetensors.index.json"))
-    return dir / "model.safetensors.index.json";
-  if (std::filesystem::exists(dir / "model.safetensors")) return dir / "model.safetensors";
   std::vector<std::filesystem::path> st, gg, idx;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
@@ -43,6 +40,21 @@ std::filesystem::path resolve_dir(const std::filesystem::path& dir) {
     if (p.filename().string().ends_with(".safetensors.index.json")) idx.push_back(p);
   }
   if (ec) throw_error({dir.string(), "", -1}, "cannot list folder: " + ec.message());
+  std::sort(st.begin(), st.end());
+  std::sort(gg.begin(), gg.end());
+  std::sort(idx.begin(), idx.end());
+  // Both formats in one folder: which one the user means is a guess, and the two may be
+  // different models (or different quantizations of one).
+  if (!gg.empty() && (!st.empty() || !idx.empty()))
+    throw_error({dir.string(), "", -1},
+                "ambiguous model folder: it holds safetensors (" +
+                    (idx.empty() ? st[0] : idx[0]).filename().string() + ") and GGUF (" +
+                    gg[0].filename().string() +
+                    ") weights; name the file to open (the .gguf, or the .safetensors / "
+                    "index file, whose folder's config.json is read beside it)");
+  if (std::filesystem::exists(dir / "model.safetensors.index.json"))
+    return dir / "model.safetensors.index.json";
+  if (std::filesystem::exists(dir / "model.safetensors")) return dir / "model.safetensors";
   if (idx.size() == 1) return idx[0];
   if (idx.empty() && st.size() == 1 && gg.empty()) return st[0];
   if (st.empty() && idx.empty() && gg.size() == 1) return gg[0];

@@ -144,10 +144,33 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
 
 namespace {
 
+// A placement `strata plan --json` wrote records the shape of its model ("layers",
+// "routed_experts"); one made for another model is refused by what differs, before its entries
+// could be read as this model's (a smaller model's experts all fit a larger one).
+void check_model_shape(const nlohmann::json& j, const std::string& p, const ModelConfig& c) {
+  std::string differs;
+  for (const auto& [key, have] : {std::pair<const char*, int64_t>{"layers", c.num_hidden_layers},
+                                  std::pair<const char*, int64_t>{"routed_experts", c.n_routed_experts}}) {
+    if (!j.contains(key)) continue;
+    const nlohmann::json& v = j[key];
+    if (!v.is_number_integer())
+      throw Error(p + ": key '" + key + "' is " + v.dump() + ", not a count (strata plan --json writes it)");
+    if (v.get<int64_t>() != have)
+      differs += std::string(differs.empty() ? "" : ", ") + key + " " + std::to_string(v.get<int64_t>()) +
+                 " where this model has " + std::to_string(have);
+  }
+  if (differs.empty()) return;
+  const std::string model =
+      j.contains("model") && j["model"].is_string() ? " (model '" + j["model"].get<std::string>() + "')" : "";
+  throw Error(p + ": a placement made for another model" + model + ": " + differs +
+              (c.source.empty() ? "" : " (" + c.source + ")") + "; plan this model with strata plan --json");
+}
+
 // The [layer, expert, tier] entries of j["experts"].
 std::map<std::pair<int, int>, Tier> experts_of(const nlohmann::json& j, const std::string& p, const ModelConfig& c) {
   if (!j.is_object() || !j.contains("experts") || !j["experts"].is_array())
     throw Error(p + ": key 'experts' missing or not an array of [layer, expert, tier] (strata plan --json)");
+  check_model_shape(j, p, c);
   std::map<std::pair<int, int>, Tier> out;
   for (const auto& e : j["experts"]) {
     const bool shape = e.is_array() && e.size() == 3 && e[0].is_number_integer() && e[1].is_number_integer() &&
@@ -235,6 +258,8 @@ double parse_gb(const std::string& text, const std::string& what) {
   else if (unit == "T" || unit == "TB") scale = 1e3;
   if (used == 0 || scale < 0 || !(v >= 0) || !std::isfinite(v))
     throw Error(what + ": '" + text + "' is not a size (e.g. 24G, 512M, or a number of GB)");
+  // Bytes computed from it must fit in 64 bits (1e300 GB would turn into 0 bytes).
+  if (v * scale > 1e6) throw Error(what + ": '" + text + "' is more than a petabyte (1e6 GB)");
   return v * scale;
 }
 

@@ -78,7 +78,7 @@ struct PlacementFile {
 };
 PlacementFile load_placement(const std::filesystem::path& path, const ModelConfig& c);
 
-// "2G", "512M", "1.5GB", "3" (GB) -> GB; throws strata::Error naming `what`.
+// "2G", "512M", "1.5GB", "3" (GB) -> GB, at most 1e6 (a petabyte); throws strata::Error naming `what`.
 double parse_gb(const std::string& text, const std::string& what);
 
 }  // namespace strata

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "runtime/backend/device.h"
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 
 namespace strata {
@@ -38,6 +39,8 @@ WeightView Weights::expert(int layer, int expert, const char* w) const {
 std::vector<float> Weights::vector(const std::string& name) const {
   const TensorEntry& e = index_->at(name);
   const WeightView v = view_of(e);
+  const std::string what = "'" + e.name + "' of " + index_->files()[e.file].path.string();
+  const Activity doing("decoding to f32 the tensor", what, v.rows * v.cols, "values");
   std::vector<float> out(static_cast<size_t>(v.rows * v.cols));
   std::vector<int32_t> rows(static_cast<size_t>(v.rows));
   std::iota(rows.begin(), rows.end(), 0);

@@ -97,6 +97,12 @@ std::shared_ptr<const Tokenizer::Impl> build_tokenizer(TokenizerSpec spec) {
     if (it == spec.vocab.end())
       throw_error({src, "vocab", -1},
                   "vocabulary lacks the byte token '" + t + "' (byte " + std::to_string(b) + ")");
+    // The encoder falls back to these ids for every byte: each must decode to its byte, not
+    // to an added or special token that took its id or its text.
+    if (spec.kinds[static_cast<size_t>(it->second)] != TokenKind::kNormal)
+      throw_error({src, "vocab", -1}, "the byte token '" + t + "' (byte " + std::to_string(b) + ") has id " +
+                                          std::to_string(it->second) + ", which is the added token '" +
+                                          spec.texts[static_cast<size_t>(it->second)] + "'");
     impl->byte_ids[static_cast<size_t>(b)] = it->second;
   }
 

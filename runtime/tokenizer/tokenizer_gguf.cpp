@@ -17,13 +17,17 @@ const json& require(const json& md, const std::string& key, const std::string& s
   return *it;
 }
 
-int32_t optional_id(const json& md, const std::string& key, const std::string& src) {
+// A token id of `tokens` tokens (tokenizer.ggml.tokens), or -1 when the key is absent.
+int32_t optional_id(const json& md, const std::string& key, const std::string& src, size_t tokens) {
   auto it = md.find(key);
   if (it == md.end() || it->is_null()) return -1;
   if (!it->is_number_integer()) throw_error({src, key, -1}, "not an integer");
   const int64_t v = it->get<int64_t>();
-  if (v < 0 || v > INT32_MAX)
-    throw_error({src, key, -1}, "token id " + std::to_string(v) + " is out of range");
+  if (v < 0) throw_error({src, key, -1}, "token id " + std::to_string(v) + " is negative");
+  if (static_cast<uint64_t>(v) >= tokens)
+    throw_error({src, key, -1},
+                "token id " + std::to_string(v) + " is past the vocabulary: 'tokenizer.ggml.tokens' has " +
+                    std::to_string(tokens) + " tokens (ids 0 to " + std::to_string(tokens - 1) + ")");
   return static_cast<int32_t>(v);
 }
 
@@ -87,8 +91,8 @@ Tokenizer Tokenizer::from_gguf_metadata(const json& md, const std::string& src) 
     }
   }
   spec.split_regexes = *regexes;
-  spec.bos = optional_id(md, "tokenizer.ggml.bos_token_id", src);
-  spec.eos = optional_id(md, "tokenizer.ggml.eos_token_id", src);
+  spec.bos = optional_id(md, "tokenizer.ggml.bos_token_id", src, tokens.size());
+  spec.eos = optional_id(md, "tokenizer.ggml.eos_token_id", src, tokens.size());
   auto ab = md.find("tokenizer.ggml.add_bos_token");
   spec.add_bos = ab != md.end() && ab->is_boolean() && ab->get<bool>();
   return Tokenizer(build_tokenizer(std::move(spec)));

@@ -1,6 +1,7 @@
 // Tokenizer from HF tokenizer.json (+ tokenizer_config.json).
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 #include "runtime/common/error.h"
 #include "runtime/common/files.h"
@@ -143,9 +144,25 @@ static std::shared_ptr<const Tokenizer::Impl> tokenizer_from_hf_json(const json&
     spec.kinds[id] = TokenKind::kNormal;
     spec.vocab.emplace(it.key(), static_cast<int32_t>(id));
   }
+  // An added token may repeat a vocabulary entry (same id, same text: real tokenizers list
+  // their special tokens in both), but one id standing for two texts would make the encoder
+  // emit an id that decodes to the other text.
+  std::unordered_map<std::string, size_t> added_text;
   for (const json& a : added) {
     const auto id = static_cast<size_t>(a["id"].get<int64_t>());
-    spec.texts[id] = a["content"].get<std::string>();
+    const std::string text = a["content"].get<std::string>();
+    if (spec.kinds[id] == TokenKind::kAdded || spec.kinds[id] == TokenKind::kSpecial)
+      throw_error({src, "added_tokens", -1}, "id " + std::to_string(id) + " is given to two added tokens ('" +
+                                                 spec.texts[id] + "' and '" + text + "')");
+    if (spec.kinds[id] == TokenKind::kNormal && spec.texts[id] != text)
+      throw_error({src, "added_tokens", -1}, "added token '" + text + "' has id " + std::to_string(id) +
+                                                 ", the id of vocabulary token '" + spec.texts[id] +
+                                                 "'; one id cannot stand for both");
+    if (const auto [it, fresh] = added_text.emplace(text, id); !fresh)
+      throw_error({src, "added_tokens", -1}, "added token '" + text + "' is added twice (ids " +
+                                                 std::to_string(it->second) + " and " + std::to_string(id) +
+                                                 ")");
+    spec.texts[id] = text;
     spec.kinds[id] = truthy(a, "special") ? TokenKind::kSpecial : TokenKind::kAdded;
   }
 

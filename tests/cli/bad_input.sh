@@ -235,6 +235,89 @@ expect_refused "--types: no weight type given" "$STRATA" bench kernels --types "
 "$STRATA" inspect "$WORK/m/model.safetensors" >/dev/null || { echo "FAIL: inspect of the .safetensors file"; exit 1; }
 echo "ok: inspect takes the .safetensors file of a model folder"
 
+# tune checks its output before minutes of measuring: never the scratch file it deletes, never a
+# folder that is not there.
+expect_refused "--out $WORK/t.bin: the same file as --scratch" "$STRATA" tune --out "$WORK/t.bin" \
+  --scratch "$WORK/t.bin" --scratch-mb 16
+[ ! -e "$WORK/t.bin" ] || { echo "FAIL: tune left its scratch file"; exit 1; }
+expect_refused "--out $WORK/no/such/box.json: the folder $WORK/no/such: No such file or directory" "$STRATA" tune \
+  --out "$WORK/no/such/box.json" --scratch "$WORK/t.bin" --scratch-mb 16
+expect_refused "--out $WORK/no/such/h.json: the folder" "$STRATA" profile --model "$WORK/m" \
+  --prompts "$WORK/prompts.txt" --out "$WORK/no/such/h.json"
+
+# A placement made for another model: refused by what differs (its counts, its tensors).
+"$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --set n_routed_experts=4 --out "$WORK/m4" >/dev/null
+"$STRATA" plan --model "$WORK/m4" --profile rtx4090-256gb --json >"$WORK/m4-plan.json"
+expect_refused "m4-plan.json: a placement made for another model (model 'm4'): routed_experts 4 where this model has 8" \
+  "$STRATA" run --model "$WORK/m" --prompt hi -n 1 --placement "$WORK/m4-plan.json"
+"$STRATA" make-tiny --arch deepseek_v32 --tokenizer generated --out "$WORK/v32" >/dev/null
+"$STRATA" plan --model "$WORK/v32" --profile rtx4090-256gb --json >"$WORK/v32-plan.json"
+expect_refused "v32-plan.json: 'tensors' entry [\"layers.0.attn.indexer" "$STRATA" run --model "$WORK/m" --prompt hi \
+  -n 1 --placement "$WORK/v32-plan.json"
+
+# Tokenizer ids that stand for two texts: an added token on a byte token's id, an id added twice.
+cp -r "$WORK/m" "$WORK/tokcol" && cp -r "$WORK/m" "$WORK/tokdup"
+python3 - "$WORK/tokcol/tokenizer.json" "$WORK/tokdup/tokenizer.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["added_tokens"].append({"id": t["model"]["vocab"]["a"], "content": "<|x|>", "special": True})
+json.dump(t, open(sys.argv[1], "w"))
+t = json.load(open(sys.argv[2]))
+t["added_tokens"].append(dict(t["added_tokens"][0], content="<|other|>"))
+json.dump(t, open(sys.argv[2], "w"))
+PY
+expect_refused "tokcol/tokenizer.json: added token '<|x|>' has id 97, the id of vocabulary token 'a'" "$STRATA" \
+  tokenize --model "$WORK/tokcol" --text a
+expect_refused "tokdup/tokenizer.json: id 507 is given to two added tokens" "$STRATA" tokenize --model "$WORK/tokdup" \
+  --text a
+
+# A folder with both safetensors and GGUF weights: which model is meant is a guess.
+cp -r "$WORK/m" "$WORK/both" && cp "$WORK/m.gguf" "$WORK/both/"
+for cmd in inspect "run --prompt hi -n 1 --model" "plan --profile rtx4090-256gb --model"; do
+  # shellcheck disable=SC2086
+  expect_refused "both: ambiguous model folder: it holds safetensors (model.safetensors) and GGUF (m.gguf)" \
+    "$STRATA" $cmd "$WORK/both"
+done
+
+# A GGUF whose BOS id is past its vocabulary: the file, the key and both numbers.
+python3 - "$WORK/m.gguf" "$WORK/bigbos.gguf" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+key = b"tokenizer.ggml.bos_token_id"
+at = d.find(key) + len(key)
+assert struct.unpack("<I", d[at:at + 4])[0] == 4  # UINT32
+d[at + 4:at + 8] = struct.pack("<I", 100000)
+open(sys.argv[2], "wb").write(bytes(d))
+PY
+expect_refused "bigbos.gguf: key 'tokenizer.ggml.bos_token_id' = 100000 is past the vocabulary of 512 tokens" \
+  "$STRATA" inspect "$WORK/bigbos.gguf"
+
+# Out of memory on a size the input gives: reported with the file and its size, not an abort.
+truncate -s 1000M "$WORK/huge.txt"
+if (ulimit -v 600000 && "$STRATA" --version) >/dev/null 2>&1; then
+  expect_refused "out of memory while reading $WORK/huge.txt (1048576000 bytes)" \
+    bash -c "ulimit -v 600000 && exec \"\$0\" tokenize --model \"\$1\" --file \"\$2\"" "$STRATA" "$WORK/m" "$WORK/huge.txt"
+else
+  echo "skip: out of memory under ulimit -v (this build cannot start with a 600 MB address space, e.g. a sanitizer)"
+fi
+rm -f "$WORK/huge.txt"
+
+# Sizes past a petabyte: the bytes computed from them overflowed (a GPU budget of 1e300 GB became 0
+# bytes, a wrong error).
+expect_refused "--vram-budget: '1e300' is more than a petabyte" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 \
+  --profile rtx4090-256gb --vram-budget 1e300 --gpu sim
+sed 's/"dram_gb": [0-9.]*/"dram_gb": 1e300/' "$(dirname "$0")/../../profiles/rtx4090-256gb.json" >"$WORK/bigdram.json"
+expect_refused "bigdram.json: key 'budgets.dram_gb': must be at most 1e6" "$STRATA" plan --model "$WORK/m" \
+  --profile "$WORK/bigdram.json"
+
+# RoPE parameters no released model uses: angles that collapse or overflow, ran without a word.
+for change in 'c["rope_theta"] = 1e-300' 'c["rope_scaling"]["factor"] = 1e300' 'c["rope_scaling"]["beta_fast"] = -1'; do
+  rm -rf "$WORK/rope" && cp -r "$WORK/m" "$WORK/rope"
+  python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); exec(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"))' "$WORK/rope/config.json" "$change"
+  expect_refused "rope/config.json: rope_" "$STRATA" run --model "$WORK/rope" --prompt hi -n 1
+done
+
 # Output that cannot be written is an error, not a silent exit 0.
 if "$STRATA" tokenize --model "$WORK/m" --text hi >/dev/full 2>"$WORK/full.err"; then
   echo "FAIL: a write error on standard output exited 0"; exit 1

@@ -4,6 +4,7 @@ set -euo pipefail
 STRATA=$1
 WORK=$2
 rm -rf "$WORK" && mkdir -p "$WORK"
+printf 'an older profile\n' >"$WORK/box.json"  # an existing --out is replaced, as every output is
 "$STRATA" tune --out "$WORK/box.json" --scratch "$WORK/scratch.bin" --scratch-mb 32 --name test-box \
   >"$WORK/out.txt" 2>"$WORK/err.txt" || { cat "$WORK/err.txt"; exit 1; }
 grep -q "wrote .*box.json: DRAM .* GB/s, disk .* GB/s" "$WORK/out.txt" || { echo "FAIL: no summary"; cat "$WORK/out.txt"; exit 1; }

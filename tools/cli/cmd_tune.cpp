@@ -64,7 +64,13 @@ void register_tune(CLI::App& app) {
     // Before minutes of measuring: the scratch file must be new, the output writable.
     if (std::filesystem::exists(scratch))
       throw Error("--scratch " + scratch + ": exists; a scratch file must be new (it is overwritten and deleted)");
-    if (!out.empty()) check_output_path(out, "--out");
+    if (!out.empty()) {
+      // An existing --out is replaced (atomically, as every output), never by the scratch file
+      // that is deleted after the measurement.
+      check_output_path(out, "--out");
+      if (std::filesystem::weakly_canonical(out) == std::filesystem::weakly_canonical(scratch))
+        throw Error("--out " + out + ": the same file as --scratch (which is deleted after the measurement)");
+    }
     const std::vector<uint32_t> blocks = {128u << 10, 1u << 20, 4u << 20};
     const std::vector<uint32_t> depths = {8, 32, 64};
     const std::vector<std::string> types = {"bf16", "q8_0", "fp8", "mxfp4", "q4_k", "q6_k"};

@@ -1,4 +1,5 @@
 // strata: run the largest DeepSeek-class MoE models on one GPU + DRAM + NVMe.
+#include <mimalloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -50,6 +51,15 @@ int finish_stdout() {
   return 0;
 }
 
+// mimalloc (which replaces operator new) reports a failed allocation here and then aborts: its
+// operator new does not see std::set_new_handler in this build. Thrown from here instead, the
+// failure is reported below with what was being allocated.
+void on_allocator_error(int err, void*) {
+  if (err != ENOMEM && err != EOVERFLOW) return;  // not an allocation that failed
+  strata::note_failed_allocation();
+  throw std::bad_alloc();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,8 +83,9 @@ int main(int argc, char** argv) {
   strata::cli::register_plan(app);
   strata::cli::register_tune(app);
   strata::cli::register_bench(app);
-  // mimalloc (which replaces operator new) aborts on a failed allocation unless a handler is
-  // set: this one turns it into std::bad_alloc, reported below.
+  // A failed allocation becomes std::bad_alloc, reported below: through mimalloc's error
+  // handler, and through the new handler where operator new is another allocator's.
+  mi_register_error(on_allocator_error, nullptr);
   std::set_new_handler([] {
     strata::note_failed_allocation();  // what this thread was doing (runtime/common/activity.h)
     throw std::bad_alloc();

@@ -35,5 +35,19 @@ TEST(Activity, AFailedAllocationNamesTheInnermostActivityOfItsThread) {
   EXPECT_EQ(take_failed_allocation(), "drawing the tiny model's tensors");
 }
 
+TEST(Activity, AnItemSizedByTheInputIsNamedWithItsSize) {
+  const std::string file = "/data/prompts.txt";
+  {
+    const Activity reading("reading", file, 1048576000, "bytes");
+    note_failed_allocation();
+  }
+  EXPECT_EQ(take_failed_allocation(), "reading /data/prompts.txt (1048576000 bytes)");
+  {
+    const Activity parsing("parsing the JSON of", file, -1, nullptr);
+    note_failed_allocation();
+  }
+  EXPECT_EQ(take_failed_allocation(), "parsing the JSON of /data/prompts.txt");
+}
+
 }  // namespace
 }  // namespace strata

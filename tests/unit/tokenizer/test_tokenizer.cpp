@@ -300,7 +300,22 @@ TEST(TokenizerErrors, GgufMetadataErrors) {
   STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "qqqq", "unknown token");
   bad = md;
   bad["tokenizer.ggml.bos_token_id"] = 100000;
-  STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "100000");
+  STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "m.gguf", "tokenizer.ggml.bos_token_id",
+                      "token id 100000 is past the vocabulary",
+                      std::to_string(md["tokenizer.ggml.tokens"].size()));
+}
+
+TEST(TokenizerErrors, AByteTokenIdIsNeverAnAddedToken) {
+  // The encoder falls back to the byte tokens: one typed as a control token would turn every
+  // 'a' into that token.
+  const json md = synthetic_tokenizer().to_gguf_metadata();
+  json bad = md;
+  const auto& toks = md["tokenizer.ggml.tokens"];
+  const size_t a = static_cast<size_t>(std::find(toks.begin(), toks.end(), "a") - toks.begin());
+  ASSERT_LT(a, toks.size());
+  bad["tokenizer.ggml.token_type"][a] = 3;
+  STRATA_EXPECT_ERROR(Tokenizer::from_gguf_metadata(bad, "m.gguf"), "m.gguf",
+                      "the byte token 'a' (byte 97) has id " + std::to_string(a));
 }
 
 TEST(TokenizerErrors, SyntheticSizeLimits) {
