@@ -43,7 +43,7 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
 }
 
 kern::QTok tok(const ActQ8& a) {
-  return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data(), a.qk.data()};
+  return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data(), a.qk.data(), a.q16.data()};
 }
 
 // Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
@@ -117,6 +117,12 @@ void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8&
   for (int64_t g = 0; g < whole; g += 256)
     for (int k = 0; k < 8; ++k) std::memcpy(&out.qk[g + 32 * k], &out.q[g + 32 * kOrder[k]], 32);
   std::memcpy(out.qk.data() + whole, out.q.data() + whole, static_cast<size_t>(n - whole));
+  // q16 (ActQ8): per group of 128, the first halves of its 4 blocks, then their second halves.
+  out.q16.resize(static_cast<size_t>(n));
+  const int64_t whole128 = n / 128 * 128;
+  for (int64_t g = 0; g < whole128; g += 128)
+    for (int k = 0; k < 8; ++k) std::memcpy(&out.q16[g + 16 * k], &out.q[g + 32 * (k % 4) + 16 * (k / 4)], 16);
+  std::memcpy(out.q16.data() + whole128, out.q.data() + whole128, static_cast<size_t>(n - whole128));
 }
 
 }  // namespace

@@ -38,7 +38,9 @@ namespace strata {
 // nibble of byte i): per pair of blocks b, b+1: the even elements of b, of b+1, then the odd
 // elements of b, of b+1 (a last unpaired block: its even elements, then its odd ones). qk is q
 // with each group of 256 in the order of a Q4_K/Q5_K block's nibbles read 64 bytes at a time:
-// blocks 0, 2, 1, 3, 4, 6, 5, 7 (a last group shorter than 256 as in q).
+// blocks 0, 2, 1, 3, 4, 6, 5, 7 (a last group shorter than 256 as in q); q16 is q with each
+// group of 128 as the first 16 values of its 4 blocks, then their last 16 (IQ4_XS's nibbles
+// read 64 bytes at a time; a last group shorter than 128 as in q).
 // Allocates on 64-byte boundaries, so that 512-bit loads of whole blocks never straddle two
 // cache lines.
 template <class T>
@@ -55,7 +57,7 @@ struct CacheLineAllocator {
 
 struct ActQ8 {
   int64_t n = 0;
-  std::vector<int8_t, CacheLineAllocator<int8_t>> q, qp, qk;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> q, qp, qk, q16;
   std::vector<float> d;
   std::vector<int16_t> s;
   std::vector<float> ds;

@@ -17,7 +17,8 @@ constexpr int kQDotTokens = 4;
 constexpr int kQDotTokensWide = 8;
 
 // One token's quantized activations (ActQ8's q, d, s, ds, qp for MXFP4, g and m for the
-// K-quants, qk for the 512-bit Q4_K/Q5_K rows; the quantizers write all but qk).
+// K-quants, qk and q16 for the 512-bit Q4_K/Q5_K and IQ4_XS rows; the quantizers write all but
+// those two).
 struct QTok {
   const int8_t* q;
   const float* d;
@@ -27,6 +28,7 @@ struct QTok {
   const float* g;
   const int16_t* m;
   const int8_t* qk;
+  const int8_t* q16;
 };
 
 // Where a quantizer writes: ActQ8's arrays.

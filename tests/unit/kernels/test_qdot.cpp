@@ -215,6 +215,7 @@ TEST(QDot, EveryLevelQuantizesActivationsToTheScalarBytes) {
       ASSERT_EQ(fast.q, twin.q) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.qp, twin.qp) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.qk, twin.qk) << cpu_level_name(level) << " n=" << n;
+      ASSERT_EQ(fast.q16, twin.q16) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.s, twin.s) << cpu_level_name(level) << " n=" << n;
       ASSERT_TRUE(same_floats(fast.d, twin.d)) << cpu_level_name(level) << " n=" << n;
       ASSERT_TRUE(same_floats(fast.ds, twin.ds)) << cpu_level_name(level) << " n=" << n;
