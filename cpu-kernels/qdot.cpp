@@ -38,6 +38,7 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
     case WeightType::Q2_K: return k.q2_k_tiles;
     case WeightType::Q3_K: return k.q3_k_tiles;
     case WeightType::Q8_0: return k.q8_0_tiles;
+    case WeightType::IQ4_XS: return k.iq4_xs_tiles;
     default: return nullptr;
   }
 }
@@ -171,6 +172,7 @@ int64_t qdot_tiles_min_batch(WeightType t) {
   switch (t) {
     case WeightType::Q6_K: return 8;
     case WeightType::Q8_0: return 9;  // twice the bytes per weight: the row kernel's single pass of 8 holds up to there
+    case WeightType::IQ4_XS: return 12;  // its 512-bit row kernel shares a row's decoding among 8 tokens
     default: return 4;
   }
 }

@@ -106,7 +106,7 @@ struct QDotKernels {
   // products as the row kernels up to f32 rounding, and as those, independent of the other rows
   // and tokens of a call.
   QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr, q6_k_tiles = nullptr, q2_k_tiles = nullptr,
-         q3_k_tiles = nullptr, q8_0_tiles = nullptr;
+         q3_k_tiles = nullptr, q8_0_tiles = nullptr, iq4_xs_tiles = nullptr;
 };
 
 const QDotKernels& qdot_kernels_scalar();

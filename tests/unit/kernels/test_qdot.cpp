@@ -295,7 +295,7 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
     if (set_dispatch_level(level) != level) continue;
     for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K,
-                            WeightType::Q8_0}) {
+                            WeightType::Q8_0, WeightType::IQ4_XS}) {
       if (!qdot_tiles_supported(type)) {
         std::printf("  %s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
                     std::string(weight_type_name(type)).c_str());
@@ -323,11 +323,11 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
             ASSERT_EQ(part[static_cast<size_t>(t * nr + r)], tiled[static_cast<size_t>((t0 + t) * rows + r0 + r)])
                 << weight_type_name(type) << " row " << r0 + r << " token " << t0 + t;
       }
-      // linear() on 9 tokens takes the tiles, whatever rows its tasks get: the same bits; below
-      // the type's smallest batch, the row kernels.
+      // linear() on 9 tokens (or the type's smallest batch for tiles) takes the tiles, whatever
+      // rows its tasks get: the same bits; below that batch, the row kernels.
       {
         const Mat m = make(type, 53, 512, 12);
-        const int64_t n = 9;
+        const int64_t n = std::max<int64_t>(9, qdot_tiles_min_batch(type));
         EXPECT_EQ(linear_path(m.view, 53, qdot_tiles_min_batch(type) - 1), LinearPath::IntDot);
         const std::vector<float> x = randn(n * 512, 5);
         std::vector<ActQ8> acts(static_cast<size_t>(n));
@@ -453,6 +453,12 @@ TEST(QDot, ExtremeLowBitBlocksDoNotOverflowTheIntegerSums) {
       test::for_each_vector_level([&](CpuLevel level) {
         EXPECT_NEAR(qdot_row(m.view, 0, a), twin, std::fabs(twin) * 1e-6f)
             << cpu_level_name(level) << " " << weight_type_name(c.type) << " sign " << sign;
+        if (qdot_tiles_supported(c.type)) {  // the tiles' exact int32 sums, biased to unsigned
+          float tiled[2];
+          qdot_rows_tiled(m.view, 0, 2, &a, 1, tiled, 2);
+          EXPECT_NEAR(tiled[0], twin, std::fabs(twin) * 1e-6f)
+              << cpu_level_name(level) << " " << weight_type_name(c.type) << " tiles, sign " << sign;
+        }
       });
     }
   }
