@@ -211,6 +211,20 @@ c["add_bos_token"] = "yes"
 json.dump(c, open(sys.argv[1], "w"))
 PY
 expect_refused "add_bos_token" "$STRATA" tokenize --model "$WORK/bosyes" --text ab
+# Every id of an eos_token_id list ends generation, so each must be a token of the model.
+cp -r "$WORK/m" "$WORK/eosbig"
+python3 - "$WORK/eosbig/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["eos_token_id"] = [1, 999999]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_refused "config.json: eos_token_id [1, 999999] holds 999999, outside the vocabulary of 512" "$STRATA" run \
+  --model "$WORK/eosbig" --prompt hi -n 1
+cp -r "$WORK/m" "$WORK/geneos"
+printf '{"bos_token_id": 0, "eos_token_id": [1, 999999]}' >"$WORK/geneos/generation_config.json"
+expect_refused "generation_config.json: key 'eos_token_id' = [1,999999] holds 999999" "$STRATA" run \
+  --model "$WORK/geneos" --prompt hi -n 1
 : >"$WORK/empty.txt"
 expect_refused "the prompt file is empty" "$STRATA" run --model "$WORK/m" -f "$WORK/empty.txt" -n 1
 expect_refused "--parallel: no count given" "$STRATA" bench run --model "$WORK/m" -p 4 -n 2 --parallel ""

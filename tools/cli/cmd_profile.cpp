@@ -67,7 +67,7 @@ void register_profile(CLI::App& app) {
       tokens += static_cast<int64_t>(ids.size());
       for (int g = 0; g < n_predict; ++g) {
         const int32_t next = greedy.next(logits);
-        if (next == tok.eos_id()) break;
+        if (tok.is_eos(next)) break;
         const int32_t one[1] = {next};
         lm->forward(one, logits, false);
         ++tokens;
