@@ -83,8 +83,19 @@ expect_refused "config.json: not a regular file (a FIFO" "$STRATA" inspect "$WOR
 cp -r "$WORK/m" "$WORK/devzero" && rm "$WORK/devzero/config.json" && ln -s /dev/zero "$WORK/devzero/config.json"
 expect_refused "config.json: not a regular file (a character device)" "$STRATA" inspect "$WORK/devzero"
 expect_refused "/dev/zero: not a regular file" "$STRATA" tokenize --model "$WORK/m" --file /dev/zero
+# A file a flag gives is named with the flag.
+mkfifo "$WORK/plan.fifo"
+expect_refused "--placement $WORK/plan.fifo: not a regular file (a FIFO" "$STRATA" run --model "$WORK/m" --prompt hi \
+  -n 1 --placement "$WORK/plan.fifo"
+expect_refused "--hotness $WORK/plan.fifo: not a regular file (a FIFO" "$STRATA" plan --model "$WORK/m" \
+  --profile rtx4090-256gb --hotness "$WORK/plan.fifo"
+echo '{"experts": [[0, 1,' >"$WORK/hot-cut.json"
+expect_refused "--hotness $WORK/hot-cut.json: invalid JSON" "$STRATA" plan --model "$WORK/m" --profile rtx4090-256gb \
+  --hotness "$WORK/hot-cut.json"
+expect_refused "-f $WORK/plan.fifo: not a regular file (a FIFO (named pipe)); expected a prompt file" "$STRATA" run \
+  --model "$WORK/m" -f "$WORK/plan.fifo" -n 1
 mkfifo "$WORK/prompts.fifo"
-expect_refused "prompts.fifo: not a regular file" "$STRATA" profile --model "$WORK/m" --prompts "$WORK/prompts.fifo" \
+expect_refused "--prompts $WORK/prompts.fifo: not a regular file" "$STRATA" profile --model "$WORK/m" --prompts "$WORK/prompts.fifo" \
   --out "$WORK/h.json"
 
 # Outputs never replace an input of the same command, nor each other.

@@ -50,7 +50,7 @@ void register_perplexity(CLI::App& app) {
     po.batch = batch;
     PerplexityChunks ch;
     if (!text_file.empty()) {
-      const std::string text = read_input_file(text_file, "-f");
+      const std::string text = read_input_file(text_file, "text file", uint64_t{1} << 30, "-f");
       require_utf8(text, "-f " + text_file);
       const Tokenizer& tok = *m.tokenizer;
       std::vector<int32_t> ids;

@@ -21,7 +21,7 @@ namespace strata::cli {
 namespace {
 
 std::vector<std::string> read_prompts(const std::string& path) {
-  std::istringstream f(read_input_file(path, "prompts file", uint64_t{256} << 20));
+  std::istringstream f(read_input_file(path, "prompts file", uint64_t{256} << 20, "--prompts"));
   std::vector<std::string> prompts;
   for (std::string line; std::getline(f, line);)
     if (line.find_first_not_of(" \t\r") != std::string::npos) prompts.push_back(line);
