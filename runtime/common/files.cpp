@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -89,20 +90,13 @@ int open_input_file(const std::filesystem::path& path, std::string_view what, st
   return fd;
 }
 
-std::string read_input_file(const std::filesystem::path& path, std::string_view what, uint64_t max_bytes,
-                            std::string_view flag) {
-  const std::string name = input_name(path, flag);
-  const int fd = open_input_file(path, what, flag);
-  struct stat st {};
-  ::fstat(fd, &st);
-  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    ::close(fd);
-    fail(name, std::to_string(st.st_size) + " bytes is more than a " + std::string(what) + " may be (" +
-                   std::to_string(max_bytes) + ")");
-  }
+namespace {
+
+// Up to n bytes of fd from its start (fewer when it shrank meanwhile); closes fd.
+std::string read_up_to(int fd, uint64_t n, const std::filesystem::path& path, const std::string& name) {
   const std::string shown = path.string();  // outlives the activity
-  const Activity doing("reading", shown, st.st_size, "bytes");
-  std::string out(static_cast<size_t>(st.st_size), '\0');
+  const Activity doing("reading", shown, static_cast<int64_t>(n), "bytes");
+  std::string out(static_cast<size_t>(n), '\0');
   size_t done = 0;
   while (done < out.size()) {
     const ssize_t r = ::read(fd, out.data() + done, out.size() - done);
@@ -118,6 +112,30 @@ std::string read_input_file(const std::filesystem::path& path, std::string_view 
   ::close(fd);
   out.resize(done);
   return out;
+}
+
+}  // namespace
+
+std::string read_input_file(const std::filesystem::path& path, std::string_view what, uint64_t max_bytes,
+                            std::string_view flag) {
+  const std::string name = input_name(path, flag);
+  const int fd = open_input_file(path, what, flag);
+  struct stat st {};
+  ::fstat(fd, &st);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    fail(name, std::to_string(st.st_size) + " bytes is more than a " + std::string(what) + " may be (" +
+                   std::to_string(max_bytes) + ")");
+  }
+  return read_up_to(fd, static_cast<uint64_t>(st.st_size), path, name);
+}
+
+std::string read_input_prefix(const std::filesystem::path& path, std::string_view what, uint64_t bytes,
+                              std::string_view flag) {
+  const int fd = open_input_file(path, what, flag);
+  struct stat st {};
+  ::fstat(fd, &st);
+  return read_up_to(fd, std::min(bytes, static_cast<uint64_t>(st.st_size)), path, input_name(path, flag));
 }
 
 void note_input_file(const std::filesystem::path& path) {

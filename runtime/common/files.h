@@ -36,6 +36,10 @@ int open_input_file(const std::filesystem::path& path, std::string_view what = "
 std::string read_input_file(const std::filesystem::path& path, std::string_view what = "file",
                             uint64_t max_bytes = uint64_t{1} << 30, std::string_view flag = {});
 
+// The first `bytes` bytes of a regular file (the whole file when it is shorter).
+std::string read_input_prefix(const std::filesystem::path& path, std::string_view what, uint64_t bytes,
+                              std::string_view flag = {});
+
 // Records a file this process reads that was opened elsewhere.
 void note_input_file(const std::filesystem::path& path);
 
