@@ -11,6 +11,7 @@
 #include <system_error>
 #include <thread>
 
+#include "runtime/common/activity.h"
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
 
@@ -33,6 +34,10 @@ struct Slot {
   uint64_t stamp = 0;  // tick of the last score update
   std::string error;   // the last failed read, for its waiters
 };
+
+std::string item_name(const std::vector<StoreItem>& items, size_t i) {
+  return items[i].name.empty() ? "item " + std::to_string(i) : items[i].name;
+}
 
 }  // namespace
 
@@ -88,7 +93,14 @@ struct ExpertStore::State {
     Slot& s = slots[i];
     HostMemoryOptions mem = bound_to_node(opts.memory, items[i].numa_node);
     mem.pin = mem.pin && s.fixed;  // cache buffers come and go with evictions: not page-locked
-    s.buf = static_cast<uint8_t*>(host_alloc(s.bytes, mem));
+    const std::string name = item_name(items, i);
+    // An allocator that fails with std::bad_alloc instead names the item through the activity.
+    const Activity doing("allocating the DRAM buffer of", name, static_cast<int64_t>(s.bytes), "bytes");
+    try {
+      s.buf = static_cast<uint8_t*>(host_alloc(s.bytes, mem));
+    } catch (const Error& e) {
+      throw Error(opts.what + ": " + e.what() + " for " + name);
+    }
     if (s.fixed) {
       st.fixed_bytes += s.bytes;
     } else {
@@ -194,7 +206,7 @@ ExpertStore::ExpertStore(const std::vector<std::filesystem::path>& files, std::v
     }
     s.bytes = align_up(std::max<uint64_t>(s.bytes, 1), kBufferAlign);
     if (s.bytes > opts.budget_bytes)
-      throw Error(opts.what + ": item " + std::to_string(i) + " takes " + human_bytes(s.bytes) +
+      throw Error(opts.what + ": " + item_name(items, i) + " takes " + human_bytes(s.bytes) +
                   ", more than the whole DRAM cache budget of " + human_bytes(opts.budget_bytes) + " (" +
                   opts.budget_flag + ")");
   }
@@ -237,7 +249,7 @@ ExpertStore::Pin ExpertStore::acquire(uint32_t i) {
                                  return o.st == Status::Queued || o.st == Status::Loading;
                                });
         if (!in_flight)
-          throw Error("expert store: cannot hold item " + std::to_string(i) + " (" + human_bytes(s.bytes) +
+          throw Error(S.opts.what + ": cannot hold " + item_name(S.items, i) + " (" + human_bytes(s.bytes) +
                       "): the DRAM cache budget is " + human_bytes(S.opts.budget_bytes) + " and " + human_bytes(S.used) +
                       " of it is pinned");
         S.done.wait(lk);
@@ -304,7 +316,12 @@ void ExpertStore::fix(std::span<const uint32_t> items, const std::function<void(
       s.st = Status::Absent;
     }
     s.fixed = true;
-    S.start(i, true);
+    try {
+      S.start(i, true);
+    } catch (...) {
+      s.fixed = false;  // no buffer: acquire() must not hand one out
+      throw;
+    }
     started.push_back(i);
   }
   size_t done = 0;

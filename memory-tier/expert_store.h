@@ -31,6 +31,8 @@ struct StoreRange {
 // An item's ranges lie back to back in one DRAM buffer, each starting 64-byte aligned.
 struct StoreItem {
   std::vector<StoreRange> ranges;
+  // What it is, for messages ("layers.3.ffn.experts.17"); empty: "item N".
+  std::string name;
   // The NUMA node (OS index) its buffer is bound to — the node whose threads compute it — or
   // -1: placed as ExpertStoreOptions::memory says.
   int numa_node = -1;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/common/json_file.h"
 
 namespace strata {
@@ -97,8 +98,8 @@ std::string hotness_svg(const Hotness& h) {
   return render_grid_svg(m);
 }
 
-std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path) {
-  return parse_hotness(read_json_file(path), path.string());
+std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path, std::string_view flag) {
+  return parse_hotness(read_json_file(path, flag), input_name(path, flag));
 }
 
 static std::map<std::pair<int, int>, double> parse_hotness_entries(const nlohmann::json& j, const std::string& p) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,8 +35,8 @@ nlohmann::json hotness_json(const Hotness& h);
 // Layers (x) by experts (y), each cell shaded by its activation probability.
 std::string hotness_svg(const Hotness& h);
 // (layer, expert) -> probability from a hotness file; throws strata::Error naming the file
-// and what is wrong (not JSON, 'experts' missing, an entry not [layer, expert, p in [0, 1]]).
-std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path);
+// (after `flag`, the option that gave it, when not empty) and what is wrong (not JSON, 'experts' missing, an entry not [layer, expert, p in [0, 1]]).
+std::map<std::pair<int, int>, double> load_hotness(const std::filesystem::path& path, std::string_view flag = {});
 // The same from parsed JSON; `source` names it in errors.
 std::map<std::pair<int, int>, double> parse_hotness(const nlohmann::json& j, const std::string& source);
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -34,6 +35,7 @@ Registry& registry() {
 }
 
 [[noreturn]] void fail(const std::filesystem::path& p, const std::string& what) { throw Error(p.string() + ": " + what); }
+[[noreturn]] void fail(const std::string& name, const std::string& what) { throw Error(name + ": " + what); }
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -65,36 +67,36 @@ void write_all(int fd, const void* data, size_t n, const std::filesystem::path& 
 
 }  // namespace
 
-int open_input_file(const std::filesystem::path& path, std::string_view what) {
+std::string input_name(const std::filesystem::path& path, std::string_view flag) {
+  return flag.empty() ? path.string() : std::string(flag) + " " + path.string();
+}
+
+int open_input_file(const std::filesystem::path& path, std::string_view what, std::string_view flag) {
+  const std::string name = input_name(path, flag);
   // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore the flag.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) fail(path, "cannot open " + std::string(what) + ": " + errno_text(errno));
+  if (fd < 0) fail(name, "cannot open " + std::string(what) + ": " + errno_text(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
-    fail(path, "cannot stat: " + errno_text(err));
+    fail(name, "cannot stat: " + errno_text(err));
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail(path, "not a regular file (" + std::string(kind_of(st.st_mode)) + "); expected a " + std::string(what));
+    fail(name, "not a regular file (" + std::string(kind_of(st.st_mode)) + "); expected a " + std::string(what));
   }
   remember(st, true);
   return fd;
 }
 
-std::string read_input_file(const std::filesystem::path& path, std::string_view what, uint64_t max_bytes) {
-  const int fd = open_input_file(path, what);
-  struct stat st {};
-  ::fstat(fd, &st);
-  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    ::close(fd);
-    fail(path, std::to_string(st.st_size) + " bytes is more than a " + std::string(what) + " may be (" +
-                   std::to_string(max_bytes) + ")");
-  }
-  const std::string name = path.string();
-  const Activity doing("reading", name, st.st_size, "bytes");
-  std::string out(static_cast<size_t>(st.st_size), '\0');
+namespace {
+
+// Up to n bytes of fd from its start (fewer when it shrank meanwhile); closes fd.
+std::string read_up_to(int fd, uint64_t n, const std::filesystem::path& path, const std::string& name) {
+  const std::string shown = path.string();  // outlives the activity
+  const Activity doing("reading", shown, static_cast<int64_t>(n), "bytes");
+  std::string out(static_cast<size_t>(n), '\0');
   size_t done = 0;
   while (done < out.size()) {
     const ssize_t r = ::read(fd, out.data() + done, out.size() - done);
@@ -102,7 +104,7 @@ std::string read_input_file(const std::filesystem::path& path, std::string_view 
     if (r < 0) {
       const int err = errno;
       ::close(fd);
-      fail(path, "read failed: " + errno_text(err));
+      fail(name, "read failed: " + errno_text(err));
     }
     if (r == 0) break;  // shrank while read: what is there
     done += static_cast<size_t>(r);
@@ -110,6 +112,30 @@ std::string read_input_file(const std::filesystem::path& path, std::string_view 
   ::close(fd);
   out.resize(done);
   return out;
+}
+
+}  // namespace
+
+std::string read_input_file(const std::filesystem::path& path, std::string_view what, uint64_t max_bytes,
+                            std::string_view flag) {
+  const std::string name = input_name(path, flag);
+  const int fd = open_input_file(path, what, flag);
+  struct stat st {};
+  ::fstat(fd, &st);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    fail(name, std::to_string(st.st_size) + " bytes is more than a " + std::string(what) + " may be (" +
+                   std::to_string(max_bytes) + ")");
+  }
+  return read_up_to(fd, static_cast<uint64_t>(st.st_size), path, name);
+}
+
+std::string read_input_prefix(const std::filesystem::path& path, std::string_view what, uint64_t bytes,
+                              std::string_view flag) {
+  const int fd = open_input_file(path, what, flag);
+  struct stat st {};
+  ::fstat(fd, &st);
+  return read_up_to(fd, std::min(bytes, static_cast<uint64_t>(st.st_size)), path, input_name(path, flag));
 }
 
 void note_input_file(const std::filesystem::path& path) {

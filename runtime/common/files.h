@@ -23,13 +23,22 @@ namespace strata {
 // file twice), only the path itself is checked. Turning it on or off forgets what was seen.
 void guard_command_files(bool on);
 
+// How messages name an input: "--placement plan.json" when a command-line flag gave it (as
+// outputs are named), the path alone otherwise.
+std::string input_name(const std::filesystem::path& path, std::string_view flag);
+
 // Opens path read-only (close-on-exec) after checking it is a regular file, and records it as
-// an input. Throws strata::Error naming the file (and `what` it was meant to be) otherwise.
-int open_input_file(const std::filesystem::path& path, std::string_view what = "file");
+// an input. Throws strata::Error naming the file (with `flag`, the option that gave it, when
+// not empty) and `what` it was meant to be otherwise.
+int open_input_file(const std::filesystem::path& path, std::string_view what = "file", std::string_view flag = {});
 
 // A regular file read whole, at most max_bytes (a larger file is an error naming its size).
 std::string read_input_file(const std::filesystem::path& path, std::string_view what = "file",
-                            uint64_t max_bytes = uint64_t{1} << 30);
+                            uint64_t max_bytes = uint64_t{1} << 30, std::string_view flag = {});
+
+// The first `bytes` bytes of a regular file (the whole file when it is shorter).
+std::string read_input_prefix(const std::filesystem::path& path, std::string_view what, uint64_t bytes,
+                              std::string_view flag = {});
 
 // Records a file this process reads that was opened elsewhere.
 void note_input_file(const std::filesystem::path& path);

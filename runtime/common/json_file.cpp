@@ -25,8 +25,8 @@ nlohmann::json parse_json_bounded(const std::string& text, const std::string& so
   }
 }
 
-nlohmann::json read_json_file(const std::filesystem::path& path) {
-  return parse_json_bounded(read_input_file(path, "JSON file", uint64_t{256} << 20), path.string());
+nlohmann::json read_json_file(const std::filesystem::path& path, std::string_view flag) {
+  return parse_json_bounded(read_input_file(path, "JSON file", uint64_t{256} << 20, flag), input_name(path, flag));
 }
 
 }  // namespace strata

@@ -1,4 +1,5 @@
 // HF config.json <-> ModelConfig.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -115,6 +116,19 @@ EngramConfig parse_engram(const Fields& top) {
   return e;
 }
 
+// eos_token_id as an id or a non-empty list of ids (generation stops on each).
+std::vector<int64_t> eos_ids(const Fields& f) {
+  constexpr size_t kMaxEosIds = 256;
+  const json* eos = f.get("eos_token_id");
+  if (!eos) return {};
+  if (!eos->is_array()) return {f.as_int(*eos, "eos_token_id")};
+  if (eos->empty()) f.fail("eos_token_id", "is an empty list");
+  if (eos->size() > kMaxEosIds)
+    f.fail("eos_token_id", "lists " + std::to_string(eos->size()) + " ids; at most " + std::to_string(kMaxEosIds) +
+                               " are accepted");
+  return f.req_int_array("eos_token_id");
+}
+
 }  // namespace
 
 ModelConfig parse_hf_config(const json& j, const std::string& source) {
@@ -148,11 +162,9 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
   c.rope_scaling = parse_rope_scaling(f);
   c.max_position_embeddings = f.opt_int("max_position_embeddings", 4096);
   c.bos_token_id = f.opt_int("bos_token_id", 0);
-  if (const json* eos = f.get("eos_token_id"); eos && eos->is_array()) {
-    if (eos->empty()) f.fail("eos_token_id", "is an empty list");
-    c.eos_token_id = f.as_int((*eos)[0], "eos_token_id[0]");
-  } else {
-    c.eos_token_id = f.opt_int("eos_token_id", 1);
+  if (const std::vector<int64_t> eos = eos_ids(f); !eos.empty()) {
+    c.eos_token_id = eos[0];
+    c.extra_eos_token_ids.assign(eos.begin() + 1, eos.end());
   }
   c.tie_word_embeddings = f.opt_bool("tie_word_embeddings", false);
   c.norm_topk_prob = f.req_bool("norm_topk_prob");
@@ -215,6 +227,22 @@ ModelConfig load_hf_config(const std::filesystem::path& config_json) {
   return parse_hf_config(parse_json_strict(text, file, 0), file);
 }
 
+void add_generation_config_eos(ModelConfig& c, const std::filesystem::path& generation_config_json) {
+  const std::string file = generation_config_json.string();
+  const std::string text = read_input_file(generation_config_json, "generation config file", uint64_t{16} << 20);
+  const json j = parse_json_strict(text, file, 0);
+  const Fields f(j, file);
+  for (int64_t id : eos_ids(f)) {
+    if (id < 0 || id >= c.vocab_size)
+      f.fail("eos_token_id", "= " + j["eos_token_id"].dump() + " holds " + std::to_string(id) +
+                                 ", outside the model's vocabulary of " + std::to_string(c.vocab_size) +
+                                 " (vocab_size in " + c.source + ")");
+    if (id != c.eos_token_id &&
+        std::find(c.extra_eos_token_ids.begin(), c.extra_eos_token_ids.end(), id) == c.extra_eos_token_ids.end())
+      c.extra_eos_token_ids.push_back(id);
+  }
+}
+
 json to_hf_config_json(const ModelConfig& c) {
   const bool v4 = c.is_v4();
   json j = json::object();
@@ -251,7 +279,12 @@ json to_hf_config_json(const ModelConfig& c) {
   }
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["bos_token_id"] = c.bos_token_id;
-  j["eos_token_id"] = c.eos_token_id;
+  if (c.extra_eos_token_ids.empty()) {
+    j["eos_token_id"] = c.eos_token_id;
+  } else {
+    j["eos_token_id"] = json::array({c.eos_token_id});
+    for (int64_t id : c.extra_eos_token_ids) j["eos_token_id"].push_back(id);
+  }
   j["tie_word_embeddings"] = c.tie_word_embeddings;
   j["norm_topk_prob"] = c.norm_topk_prob;
   j["topk_method"] = c.topk_method;

@@ -12,8 +12,9 @@
 //                         routed_scaling_factor, q_lora_rank (null = no q LoRA; V4: > 0)
 //               defaults (those of the HF config classes): num_key_value_heads =
 //                 num_attention_heads, rms_norm_eps 1e-6, rope_theta 10000,
-//                 max_position_embeddings 4096, bos_token_id 0, eos_token_id 1 (a list
-//                 keeps its first id), tie_word_embeddings false, rope_scaling none,
+//                 max_position_embeddings 4096, bos_token_id 0, eos_token_id 1 (of a list,
+//                 the first id; every id of it ends generation), tie_word_embeddings false,
+//                 rope_scaling none,
 //                 num_nextn_predict_layers 0 (no MTP layer when the key is absent)
 //   V3 / V3.2   required: intermediate_size, kv_lora_rank, qk_nope_head_dim, v_head_dim,
 //                         first_k_dense_replace, n_group, topk_group, norm_topk_prob
@@ -113,6 +114,9 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   int64_t max_position_embeddings = 4096;
   int64_t bos_token_id = 0, eos_token_id = 1;
+  // The ids after the first of an eos_token_id list (and of generation_config.json's):
+  // generation stops on each of them too.
+  std::vector<int64_t> extra_eos_token_ids;
   bool tie_word_embeddings = false;
 
   // V3.2 / V4 lightning indexer (0 = none)
@@ -148,6 +152,10 @@ struct ModelConfig {
 // JSON, and the file and key on a missing, mistyped or inconsistent value.
 ModelConfig load_hf_config(const std::filesystem::path& config_json);
 ModelConfig parse_hf_config(const nlohmann::json& j, const std::string& source);
+// The eos_token_id (an id or a list) of a generation_config.json beside config.json, added to
+// c's stop ids; its ids must be inside c's vocabulary (else strata::Error naming the file, the
+// key and the ids). Its other keys (sampling defaults) are not read.
+void add_generation_config_eos(ModelConfig& c, const std::filesystem::path& generation_config_json);
 // The config.json object of c (model_type, architectures and every field parse reads).
 nlohmann::json to_hf_config_json(const ModelConfig& c);
 

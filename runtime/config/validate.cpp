@@ -174,6 +174,13 @@ void validate_config(const ModelConfig& c) {
   k.positive("max_position_embeddings", c.max_position_embeddings, int64_t{1} << 40);
   k.range("bos_token_id", c.bos_token_id, -1, c.vocab_size - 1);
   k.range("eos_token_id", c.eos_token_id, -1, c.vocab_size - 1);
+  for (int64_t id : c.extra_eos_token_ids) {
+    if (id >= 0 && id < c.vocab_size) continue;
+    std::string ids = "[" + std::to_string(c.eos_token_id);
+    for (int64_t e : c.extra_eos_token_ids) ids += ", " + std::to_string(e);
+    k.fail("eos_token_id " + ids + "] holds " + std::to_string(id) + ", outside the vocabulary of " +
+           std::to_string(c.vocab_size) + " (vocab_size)");
+  }
   if (c.topk_method != "noaux_tc" && c.topk_method != "greedy" && c.topk_method != "group_limited_greedy")
     k.fail("topk_method '" + c.topk_method + "' is unknown (noaux_tc, greedy or group_limited_greedy)");
   if (!c.rope_scaling.type.empty()) {

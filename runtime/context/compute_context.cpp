@@ -5,6 +5,7 @@
 #include "memory-tier/hotness.h"
 #include "runtime/backend/cuda_device.h"
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/model/expert_placement.h"
 
 namespace strata {
@@ -23,10 +24,10 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
                          : "note: -ngl / --n-cpu-moe are not applied to " + r.placement +
                                ": the placement file says where each tensor is");
   if (!r.placement.empty()) {
-    PlacementFile f = load_placement(r.placement, m.config);
+    PlacementFile f = load_placement(r.placement, m.config, "--placement");
     for (const auto& [name, t] : f.tensors)
       if (!m.index.find(name))
-        throw Error(r.placement + ": 'tensors' entry [\"" + name + "\", \"" + std::string(tier_name(t)) +
+        throw Error(input_name(r.placement, "--placement") + ": 'tensors' entry [\"" + name + "\", \"" + std::string(tier_name(t)) +
                     "\"] names no tensor of " + m.path.string() + ": a placement made for another model?");
     opts_.expert_placement = std::move(f.experts);
     opts_.engram_placement = std::move(f.tables);
@@ -44,7 +45,7 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
     po.cpu_moe_layers = r.cpu_moe_layers;
     if (!r.dram_budget.empty()) po.dram_budget_gb = parse_gb(r.dram_budget, "--dram-budget");
     if (!r.vram_budget.empty()) po.vram_budget_gb = parse_gb(r.vram_budget, "--vram-budget");
-    if (!r.hotness.empty()) po.hotness = load_hotness(r.hotness);
+    if (!r.hotness.empty()) po.hotness = load_hotness(r.hotness, "--hotness");
     try {
       hw_ = find_profile(r.profile, r.profiles_dir);
     } catch (const std::runtime_error& e) {

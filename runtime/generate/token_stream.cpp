@@ -11,7 +11,7 @@ TokenStream::Token TokenStream::next(std::vector<float>& logits) {
   mask_.apply(logits);
   Token t;
   t.id = sampler_.next(logits);
-  if (t.id == tok_.eos_id() && !ignore_eos_) {
+  if (tok_.is_eos(t.id) && !ignore_eos_) {
     t.eos = true;
     return t;
   }

@@ -25,7 +25,8 @@ StoredEngramTable::StoredEngramTable(const WeightIndex& index, const TensorEntry
   std::vector<StoreItem> pages;
   for (int64_t r = 0; r < rows_; r += rows_per_page_) {
     const int64_t nr = std::min(rows_per_page_, rows_ - r);
-    pages.push_back({{{t.file, t.offset + static_cast<uint64_t>(r * row_bytes_), static_cast<uint64_t>(nr * row_bytes_)}}});
+    pages.push_back({{{t.file, t.offset + static_cast<uint64_t>(r * row_bytes_), static_cast<uint64_t>(nr * row_bytes_)}},
+                     t.name + " rows " + std::to_string(r) + "-" + std::to_string(r + nr - 1)});
   }
   std::vector<std::filesystem::path> files;
   for (const IndexedFile& f : index.files()) files.push_back(f.path);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/common/error.h"
+#include "runtime/common/files.h"
 #include "runtime/common/json_file.h"
 #include "runtime/common/units.h"
 #include "runtime/model/engram_store.h"
@@ -226,9 +227,9 @@ std::map<int, Tier> load_engram_placement(const std::filesystem::path& path, con
   return engram_tables_of(read_json_file(path), path.string(), c);
 }
 
-PlacementFile load_placement(const std::filesystem::path& path, const ModelConfig& c) {
-  const std::string p = path.string();
-  const nlohmann::json j = read_json_file(path);
+PlacementFile load_placement(const std::filesystem::path& path, const ModelConfig& c, std::string_view flag) {
+  const std::string p = input_name(path, flag);
+  const nlohmann::json j = read_json_file(path, flag);
   PlacementFile f;
   f.experts = experts_of(j, p, c);
   f.tables = engram_tables_of(j, p, c);

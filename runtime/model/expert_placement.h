@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -76,7 +77,7 @@ struct PlacementFile {
   std::map<std::string, Tier> tensors;
   uint64_t gpu_budget_bytes = 0;
 };
-PlacementFile load_placement(const std::filesystem::path& path, const ModelConfig& c);
+PlacementFile load_placement(const std::filesystem::path& path, const ModelConfig& c, std::string_view flag = {});
 
 // "2G", "512M", "1.5GB", "3" (GB) -> GB, at most 1e6 (a petabyte); throws strata::Error naming `what`.
 double parse_gb(const std::string& text, const std::string& what);

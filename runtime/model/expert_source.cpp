@@ -251,6 +251,7 @@ class StoredExperts final : public ExpertSource {
       for (int e = 0; e < c.n_routed_experts; ++e) {
         item_of_[static_cast<size_t>(li)].push_back(static_cast<uint32_t>(items.size()));
         StoreItem item;
+        item.name = "layers." + std::to_string(li) + ".ffn.experts." + std::to_string(e);
         item.numa_node = compute_node_os_index(expert_home_node(e));  // -1 without a NUMA split
         Layout lay;
         WeightView* views[3] = {&lay.mlp.w1, &lay.mlp.w2, &lay.mlp.w3};

@@ -83,6 +83,9 @@ ModelFiles open_model(const std::filesystem::path& path, const OpenOptions& opts
       throw Error(path.string() + ": an HF model needs config.json beside its safetensors files (looked for " +
                   cfg.string() + ")");
     m.config = load_hf_config(cfg);
+    // Where HF generation reads its stop ids; a model may list more there than in config.json.
+    if (const auto gen = model_dir(path) / "generation_config.json"; std::filesystem::exists(gen))
+      add_generation_config_eos(m.config, gen);
     try {
       m.tokenizer = Tokenizer::from_hf_dir(model_dir(path));
     } catch (const Error& e) {
@@ -98,6 +101,12 @@ ModelFiles open_model(const std::filesystem::path& path, const OpenOptions& opts
                         ", outside the model's vocabulary of " + std::to_string(m.config.vocab_size) +
                         " (vocab_size): a tokenizer of another model?";
     m.tokenizer.reset();
+  }
+  // Generation stops at every EOS id the config lists, not only the tokenizer's.
+  if (m.tokenizer) {
+    const int64_t config_eos[1] = {m.config.eos_token_id};
+    m.tokenizer->add_eos_ids(config_eos);
+    m.tokenizer->add_eos_ids(m.config.extra_eos_token_ids);
   }
   if (opts.require_tokenizer && !m.tokenizer) throw Error(m.tokenizer_error);
   if (opts.check_schema) check_against_schema(m.config, m.index, path.string());

@@ -323,6 +323,9 @@ TinyReport make_tiny_model(const TinyOptions& opts, const std::filesystem::path&
 
   TinyReport report;
   nlohmann::json cfg_json = tiny_config_json(opts.arch, opts.engram, vocab);
+  // The config's BOS and EOS are the tokenizer's: generation stops at the config's EOS ids.
+  if (tok.bos_id() >= 0) cfg_json["bos_token_id"] = tok.bos_id();
+  if (tok.eos_id() >= 0) cfg_json["eos_token_id"] = tok.eos_id();
   for (const auto& [k, v] : opts.config_overrides.items()) cfg_json[k] = v;
   if (opts.format == "hf" && (opts.dtype == "fp8" || opts.dtype == "fp4")) {
     // As the published block-quantized checkpoints declare it.

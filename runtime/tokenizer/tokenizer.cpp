@@ -250,6 +250,15 @@ std::string Tokenizer::decode(std::span<const int32_t> ids) const {
 
 int32_t Tokenizer::bos_id() const { return impl_->bos; }
 int32_t Tokenizer::eos_id() const { return impl_->eos; }
+
+bool Tokenizer::is_eos(int32_t id) const {
+  return id == impl_->eos || std::find(extra_eos_.begin(), extra_eos_.end(), id) != extra_eos_.end();
+}
+
+void Tokenizer::add_eos_ids(std::span<const int64_t> ids) {
+  for (int64_t id : ids)
+    if (id >= 0 && id <= INT32_MAX && !is_eos(static_cast<int32_t>(id))) extra_eos_.push_back(static_cast<int32_t>(id));
+}
 bool Tokenizer::add_bos() const { return impl_->add_bos; }
 size_t Tokenizer::vocab_size() const { return impl_->texts.size(); }
 

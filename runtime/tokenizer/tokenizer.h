@@ -50,6 +50,10 @@ class Tokenizer {
 
   int32_t bos_id() const;     // -1 when unknown
   int32_t eos_id() const;     // -1 when unknown
+  // Whether generation ends at id: the EOS id or one of the ids added by add_eos_ids.
+  bool is_eos(int32_t id) const;
+  // More ids that end generation (the rest of a config's eos_token_id list).
+  void add_eos_ids(std::span<const int64_t> ids);
   bool add_bos() const;       // whether prompts start with BOS
   size_t vocab_size() const;  // max id + 1 over the vocabulary and added tokens
   // Token as stored: byte-level text for vocabulary tokens, content for added tokens,
@@ -76,6 +80,7 @@ class Tokenizer {
  private:
   explicit Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
+  std::vector<int32_t> extra_eos_;
 };
 
 // Streaming-safe detokenization: bytes of an incomplete UTF-8 sequence at the end are held

@@ -83,8 +83,19 @@ expect_refused "config.json: not a regular file (a FIFO" "$STRATA" inspect "$WOR
 cp -r "$WORK/m" "$WORK/devzero" && rm "$WORK/devzero/config.json" && ln -s /dev/zero "$WORK/devzero/config.json"
 expect_refused "config.json: not a regular file (a character device)" "$STRATA" inspect "$WORK/devzero"
 expect_refused "/dev/zero: not a regular file" "$STRATA" tokenize --model "$WORK/m" --file /dev/zero
+# A file a flag gives is named with the flag.
+mkfifo "$WORK/plan.fifo"
+expect_refused "--placement $WORK/plan.fifo: not a regular file (a FIFO" "$STRATA" run --model "$WORK/m" --prompt hi \
+  -n 1 --placement "$WORK/plan.fifo"
+expect_refused "--hotness $WORK/plan.fifo: not a regular file (a FIFO" "$STRATA" plan --model "$WORK/m" \
+  --profile rtx4090-256gb --hotness "$WORK/plan.fifo"
+echo '{"experts": [[0, 1,' >"$WORK/hot-cut.json"
+expect_refused "--hotness $WORK/hot-cut.json: invalid JSON" "$STRATA" plan --model "$WORK/m" --profile rtx4090-256gb \
+  --hotness "$WORK/hot-cut.json"
+expect_refused "-f $WORK/plan.fifo: not a regular file (a FIFO (named pipe)); expected a prompt file" "$STRATA" run \
+  --model "$WORK/m" -f "$WORK/plan.fifo" -n 1
 mkfifo "$WORK/prompts.fifo"
-expect_refused "prompts.fifo: not a regular file" "$STRATA" profile --model "$WORK/m" --prompts "$WORK/prompts.fifo" \
+expect_refused "--prompts $WORK/prompts.fifo: not a regular file" "$STRATA" profile --model "$WORK/m" --prompts "$WORK/prompts.fifo" \
   --out "$WORK/h.json"
 
 # Outputs never replace an input of the same command, nor each other.
@@ -211,6 +222,20 @@ c["add_bos_token"] = "yes"
 json.dump(c, open(sys.argv[1], "w"))
 PY
 expect_refused "add_bos_token" "$STRATA" tokenize --model "$WORK/bosyes" --text ab
+# Every id of an eos_token_id list ends generation, so each must be a token of the model.
+cp -r "$WORK/m" "$WORK/eosbig"
+python3 - "$WORK/eosbig/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["eos_token_id"] = [1, 999999]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_refused "config.json: eos_token_id [1, 999999] holds 999999, outside the vocabulary of 512" "$STRATA" run \
+  --model "$WORK/eosbig" --prompt hi -n 1
+cp -r "$WORK/m" "$WORK/geneos"
+printf '{"bos_token_id": 0, "eos_token_id": [1, 999999]}' >"$WORK/geneos/generation_config.json"
+expect_refused "generation_config.json: key 'eos_token_id' = [1,999999] holds 999999" "$STRATA" run \
+  --model "$WORK/geneos" --prompt hi -n 1
 : >"$WORK/empty.txt"
 expect_refused "the prompt file is empty" "$STRATA" run --model "$WORK/m" -f "$WORK/empty.txt" -n 1
 expect_refused "--parallel: no count given" "$STRATA" bench run --model "$WORK/m" -p 4 -n 2 --parallel ""

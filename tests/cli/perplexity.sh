@@ -19,6 +19,14 @@ grep -q '^Final estimate: PPL = [0-9.]* +/- [0-9.]*$' "$WORK/out.txt" || fail "n
 grep -q "3 chunks of 32 tokens, 15 scored per chunk" "$WORK/err.txt" || fail "no chunk summary"
 [ -s "$WORK/base.kl" ] || fail "no base file"
 
+# --chunks bounds what is read and tokenized: the same text followed by 1000 MB scores the same,
+# at once (the whole file was tokenized before the first chunk).
+cp "$WORK/text" "$WORK/big" && truncate -s +1000M "$WORK/big"
+timeout 60 "$STRATA" perplexity -m "$WORK/v3" -f "$WORK/big" -c 32 --chunks 3 >"$WORK/big.txt" 2>"$WORK/err.txt" \
+  || fail "--chunks 3 over a 1000 MB file"
+rm -f "$WORK/big"
+cmp -s <(grep -v 'tokens/s' "$WORK/out.txt") <(grep -v 'tokens/s' "$WORK/big.txt") || fail "the 1000 MB file scored otherwise"
+
 # The same model against its base: the same PPL, a KL divergence of about zero.
 "$STRATA" perplexity -m "$WORK/v3" --kl-divergence "$WORK/base.kl" >"$WORK/self.txt" 2>"$WORK/err.txt" || fail "self KL"
 base_ppl=$(sed -n 's/^Final estimate: PPL = \([0-9.]*\).*/\1/p' "$WORK/out.txt")

@@ -3,6 +3,7 @@
 // Perplexity over a text, chunked and scored as llama-perplexity does (perplexity.h), so the
 // two can be compared on one file and one text; with a base file from a reference run (the
 // full-precision model, say), the KL divergence of this model's next-token distributions.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -15,6 +16,35 @@
 #include "tools/cli/commands.h"
 
 namespace strata::cli {
+namespace {
+
+// The text to tokenize. With --chunks, the max(2, chunks) · n_ctx tokens scored (llama-perplexity
+// needs two chunks of text at least) come from the first bytes of the file: no token is longer
+// than the tokenizer's longest, so twice that many bytes hold them with the rest of the file
+// far past them, and a file of gigabytes is not tokenized for one chunk. The cut is moved back
+// to a character's start (the bytes read stay valid UTF-8); the pieces near it may tokenize
+// otherwise than in the whole file, but those tokens lie past the ones scored.
+std::string scored_text(const std::string& path, const Tokenizer& tok, int64_t n_ctx, int64_t chunks) {
+  if (chunks <= 0) return read_input_file(path, "text file", uint64_t{1} << 30, "-f");
+  size_t longest = 1;
+  for (size_t id = 0; id < tok.vocab_size(); ++id)
+    longest = std::max(longest, tok.token_bytes(static_cast<int32_t>(id)).size());
+  const uint64_t tokens = static_cast<uint64_t>(std::max<int64_t>(2, chunks) * n_ctx);
+  const uint64_t bytes = 2 * tokens * longest + 4096;
+  std::string text = read_input_prefix(path, "text file", bytes, "-f");
+  if (text.size() == bytes) {  // cut: drop the character it splits
+    size_t lead = text.size();
+    while (lead > 0 && text.size() - lead < 3 && (static_cast<unsigned char>(text[lead - 1]) & 0xC0) == 0x80) --lead;
+    if (lead > 0) {
+      const auto b = static_cast<unsigned char>(text[lead - 1]);
+      const size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+      if (text.size() - (lead - 1) < len) text.resize(lead - 1);
+    }
+  }
+  return text;
+}
+
+}  // namespace
 
 void register_perplexity(CLI::App& app) {
   static std::string model, text_file, save_base, kl_base;
@@ -50,9 +80,9 @@ void register_perplexity(CLI::App& app) {
     po.batch = batch;
     PerplexityChunks ch;
     if (!text_file.empty()) {
-      const std::string text = read_input_file(text_file, "-f");
-      require_utf8(text, "-f " + text_file);
       const Tokenizer& tok = *m.tokenizer;
+      const std::string text = scored_text(text_file, tok, po.n_ctx, chunks);
+      require_utf8(text, "-f " + text_file);
       std::vector<int32_t> ids;
       const int32_t bos = tok.add_bos() ? tok.bos_id() : -1;
       if (bos >= 0) ids.push_back(bos);

@@ -59,7 +59,7 @@ void register_plan(CLI::App& app) {
     const HardwareProfile hw = find_profile(profile, profiles_dir());
     if (!vram.empty()) po.vram_budget_gb = parse_gb(vram, "--vram-budget");
     if (!dram.empty()) po.dram_budget_gb = parse_gb(dram, "--dram-budget");
-    if (!hotness.empty()) po.hotness = load_hotness(hotness);
+    if (!hotness.empty()) po.hotness = load_hotness(hotness, "--hotness");
     PlanInput in;
     if (!model.empty()) {
       OpenOptions oo;

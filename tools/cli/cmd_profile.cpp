@@ -21,7 +21,7 @@ namespace strata::cli {
 namespace {
 
 std::vector<std::string> read_prompts(const std::string& path) {
-  std::istringstream f(read_input_file(path, "prompts file", uint64_t{256} << 20));
+  std::istringstream f(read_input_file(path, "prompts file", uint64_t{256} << 20, "--prompts"));
   std::vector<std::string> prompts;
   for (std::string line; std::getline(f, line);)
     if (line.find_first_not_of(" \t\r") != std::string::npos) prompts.push_back(line);
@@ -67,7 +67,7 @@ void register_profile(CLI::App& app) {
       tokens += static_cast<int64_t>(ids.size());
       for (int g = 0; g < n_predict; ++g) {
         const int32_t next = greedy.next(logits);
-        if (next == tok.eos_id()) break;
+        if (tok.is_eos(next)) break;
         const int32_t one[1] = {next};
         lm->forward(one, logits, false);
         ++tokens;

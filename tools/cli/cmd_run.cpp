@@ -43,7 +43,7 @@ void register_run(CLI::App& app) {
     if (prompt.empty() && prompt_file.empty()) throw Error("run: give the prompt with -p TEXT, -p - (stdin) or -f FILE");
     std::string text = prompt;
     if (!prompt_file.empty()) {
-      text = read_input_file(prompt_file, "-f");
+      text = read_input_file(prompt_file, "prompt file", uint64_t{1} << 30, "-f");
       require_utf8(text, "-f " + prompt_file);
       if (text.empty()) throw Error("-f " + prompt_file + ": the prompt file is empty");
     } else if (prompt == "-") {

@@ -51,7 +51,7 @@ void register_tokenize(CLI::App& app) {
   tok->callback([] {
     std::string input = text;
     if (!file.empty()) {
-      input = read_input_file(file, "text file (--file)", uint64_t{1} << 30);
+      input = read_input_file(file, "text file", uint64_t{1} << 30, "--file");
       require_utf8(input, "--file " + file);
     } else if (text.empty()) {
       throw Error("tokenize: give --text or --file");

@@ -144,7 +144,12 @@ TEST(ConfigFiles, DefaultsWhereHfHasThem) {
   EXPECT_EQ(c.q_lora_rank, 0);
   nlohmann::json e = test::tiny_v3();
   e["eos_token_id"] = {7, 8};
-  EXPECT_EQ(parse_hf_config(e, "e.json").eos_token_id, 7);
+  const ModelConfig listed = parse_hf_config(e, "e.json");
+  EXPECT_EQ(listed.eos_token_id, 7);
+  EXPECT_EQ(listed.extra_eos_token_ids, std::vector<int64_t>{8});  // every id ends generation
+  EXPECT_EQ(parse_hf_config(to_hf_config_json(listed), "e.json"), listed);
+  e["eos_token_id"] = {7, 100000};  // past the vocabulary
+  STRATA_EXPECT_ERROR(parse_hf_config(e, "e.json"), "e.json", "eos_token_id [7, 100000] holds 100000");
 }
 
 TEST(ConfigFiles, GgufMetadataRoundTrip) {

@@ -2,9 +2,13 @@
 // read failures, on both reader backends.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
 
 #include "memory-tier/expert_store.h"
@@ -262,6 +266,44 @@ TEST(ExpertStore, BadItemsAreRejectedAtConstruction) {
   STRATA_EXPECT_ERROR(ExpertStore(f.files, items, options(1 << 20)), "b.bin", "store item 4", "passes the end");
   STRATA_EXPECT_ERROR(ExpertStore(f.files, f.items, options(12287)), "item 0", "more than the whole DRAM cache budget");
   STRATA_EXPECT_ERROR(ExpertStore({f.dir / "missing.bin"}, {}, options(1 << 20)), "missing.bin");
+}
+
+// The address space capped a little above what the process maps now (sanitizers map terabytes),
+// so that a large buffer cannot be allocated; restored when it goes.
+class AddressSpaceCap {
+ public:
+  explicit AddressSpaceCap(uint64_t headroom) {
+    getrlimit(RLIMIT_AS, &old_);
+    std::ifstream statm("/proc/self/statm");
+    uint64_t pages = 0;
+    statm >> pages;
+    rlimit cap = old_;
+    cap.rlim_cur = pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) + headroom;
+    ok_ = statm && (old_.rlim_max == RLIM_INFINITY || cap.rlim_cur <= old_.rlim_max) && setrlimit(RLIMIT_AS, &cap) == 0;
+  }
+  ~AddressSpaceCap() { setrlimit(RLIMIT_AS, &old_); }
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit old_{};
+  bool ok_ = false;
+};
+
+TEST(ExpertStore, AFailedAllocationNamesTheItem) {
+  // One 64 GiB item of a sparse file, its buffer past the address space left.
+  test::ScratchDir dir("store-big");
+  test::write_bytes(dir / "big.bin", std::vector<uint8_t>(16));
+  std::filesystem::resize_file(dir / "big.bin", uint64_t{64} << 30);
+  std::vector<StoreItem> items = {{{{0, 0, uint64_t{64} << 30}}, "layers.3.ffn.experts.17"}, {{{0, 0, 16}}}};
+  ExpertStore s({dir / "big.bin"}, items, options(uint64_t{128} << 30));
+  const AddressSpaceCap cap(uint64_t{16} << 30);
+  if (!cap.ok()) GTEST_SKIP() << "cannot lower RLIMIT_AS here";
+  STRATA_EXPECT_ERROR(s.acquire(0), "expert store", "64.00 GiB of host memory for layers.3.ffn.experts.17");
+  EXPECT_FALSE(s.resident(0));
+  const uint32_t fixed[] = {0};
+  STRATA_EXPECT_ERROR(s.fix(fixed), "64.00 GiB of host memory for layers.3.ffn.experts.17");
+  EXPECT_EQ(s.stats().fixed_bytes, 0u);
+  EXPECT_TRUE(s.acquire(1));  // the store goes on serving the items it can hold
 }
 
 }  // namespace
