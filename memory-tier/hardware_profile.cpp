@@ -134,17 +134,17 @@ static HardwareProfile parse_profile_fields(const nlohmann::json& j, const std::
   return p;
 }
 
-HardwareProfile load_profile(const std::filesystem::path& path) {
-  const std::string text = read_input_file(path, "profile", uint64_t{16} << 20);
-  const nlohmann::json j = parse_json_bounded(text, path.string(), /*comments=*/true);
-  return parse_profile(j, path.string());
+HardwareProfile load_profile(const std::filesystem::path& path, std::string_view flag) {
+  const std::string text = read_input_file(path, "profile", uint64_t{16} << 20, flag);
+  const nlohmann::json j = parse_json_bounded(text, input_name(path, flag), /*comments=*/true);
+  return parse_profile(j, input_name(path, flag));
 }
 
 HardwareProfile find_profile(const std::string& name_or_path, const std::filesystem::path& profiles_dir) {
-  if (std::filesystem::exists(name_or_path)) return load_profile(name_or_path);
+  if (std::filesystem::exists(name_or_path)) return load_profile(name_or_path, "--profile");
   const auto p = profiles_dir / (name_or_path + ".json");
   if (!std::filesystem::exists(p))
-    throw Error("no profile '" + name_or_path + "' (neither a file nor " + p.string() + ")");
+    throw Error("--profile: no profile '" + name_or_path + "' (neither a file nor " + p.string() + ")");
   return load_profile(p);
 }
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,8 +47,8 @@ struct HardwareProfile {
 // Throws std::runtime_error naming the file and the key on bad JSON, a missing key, a value
 // of the wrong type or an impossible value (negative budget, headroom above the budget,
 // vram budget with no GPU, zero DRAM bandwidth, an unknown NUMA policy, a NUMA node the
-// profile does not have).
-HardwareProfile load_profile(const std::filesystem::path& path);
+// profile does not have); `flag`, the option that named the file, goes into the messages.
+HardwareProfile load_profile(const std::filesystem::path& path, std::string_view flag = {});
 HardwareProfile parse_profile(const nlohmann::json& j, const std::string& source_name);
 nlohmann::json profile_json(const HardwareProfile& p);
 

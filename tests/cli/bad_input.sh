@@ -94,6 +94,12 @@ expect_refused "--hotness $WORK/hot-cut.json: invalid JSON" "$STRATA" plan --mod
   --hotness "$WORK/hot-cut.json"
 expect_refused "-f $WORK/plan.fifo: not a regular file (a FIFO (named pipe)); expected a prompt file" "$STRATA" run \
   --model "$WORK/m" -f "$WORK/plan.fifo" -n 1
+expect_refused "--profile $WORK/plan.fifo: not a regular file (a FIFO" "$STRATA" plan --model "$WORK/m" \
+  --profile "$WORK/plan.fifo"
+echo '{"budgets": {' >"$WORK/prof-cut.json"
+expect_refused "--profile $WORK/prof-cut.json: invalid JSON" "$STRATA" run --model "$WORK/m" --prompt hi -n 1 \
+  --profile "$WORK/prof-cut.json"
+expect_refused "--profile: no profile 'no-such-box'" "$STRATA" plan --model "$WORK/m" --profile no-such-box
 mkfifo "$WORK/prompts.fifo"
 expect_refused "--prompts $WORK/prompts.fifo: not a regular file" "$STRATA" profile --model "$WORK/m" --prompts "$WORK/prompts.fifo" \
   --out "$WORK/h.json"
