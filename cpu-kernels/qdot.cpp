@@ -39,12 +39,13 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
     case WeightType::Q3_K: return k.q3_k_tiles;
     case WeightType::Q8_0: return k.q8_0_tiles;
     case WeightType::IQ4_XS: return k.iq4_xs_tiles;
+    case WeightType::MXFP4: return k.mxfp4_tiles;
     default: return nullptr;
   }
 }
 
 kern::QTok tok(const ActQ8& a) {
-  return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data(), a.qk.data(), a.q16.data()};
+  return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data(), a.qk.data(), a.q16.data(), a.qe.data()};
 }
 
 // Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
@@ -124,6 +125,13 @@ void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8&
   for (int64_t g = 0; g < whole128; g += 128)
     for (int k = 0; k < 8; ++k) std::memcpy(&out.q16[g + 16 * k], &out.q[g + 32 * (k % 4) + 16 * (k / 4)], 16);
   std::memcpy(out.q16.data() + whole128, out.q.data() + whole128, static_cast<size_t>(n - whole128));
+  // qe (ActQ8): each block's even elements, then its odd ones.
+  out.qe.resize(static_cast<size_t>(n));
+  for (int64_t b = 0; b < n; b += 32)
+    for (int i = 0; i < 16; ++i) {
+      out.qe[static_cast<size_t>(b + i)] = out.q[static_cast<size_t>(b + 2 * i)];
+      out.qe[static_cast<size_t>(b + 16 + i)] = out.q[static_cast<size_t>(b + 2 * i + 1)];
+    }
 }
 
 }  // namespace
@@ -173,6 +181,7 @@ int64_t qdot_tiles_min_batch(WeightType t) {
     case WeightType::Q6_K: return 8;
     case WeightType::Q8_0: return 9;  // twice the bytes per weight: the row kernel's single pass of 8 holds up to there
     case WeightType::IQ4_XS: return 12;  // its 512-bit row kernel shares a row's decoding among 8 tokens
+    case WeightType::MXFP4: return 16;   // below, its row kernel's pairs of blocks are as fast
     default: return 4;
   }
 }

@@ -40,7 +40,8 @@ namespace strata {
 // with each group of 256 in the order of a Q4_K/Q5_K block's nibbles read 64 bytes at a time:
 // blocks 0, 2, 1, 3, 4, 6, 5, 7 (a last group shorter than 256 as in q); q16 is q with each
 // group of 128 as the first 16 values of its 4 blocks, then their last 16 (IQ4_XS's nibbles
-// read 64 bytes at a time; a last group shorter than 128 as in q).
+// read 64 bytes at a time; a last group shorter than 128 as in q); qe is q with each block's 16
+// even elements first, then its 16 odd ones (MXFP4's nibbles, for its tiles).
 // Allocates on 64-byte boundaries, so that 512-bit loads of whole blocks never straddle two
 // cache lines.
 template <class T>
@@ -57,7 +58,7 @@ struct CacheLineAllocator {
 
 struct ActQ8 {
   int64_t n = 0;
-  std::vector<int8_t, CacheLineAllocator<int8_t>> q, qp, qk, q16;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> q, qp, qk, q16, qe;
   std::vector<float> d;
   std::vector<int16_t> s;
   std::vector<float> ds;

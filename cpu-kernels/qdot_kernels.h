@@ -17,8 +17,8 @@ constexpr int kQDotTokens = 4;
 constexpr int kQDotTokensWide = 8;
 
 // One token's quantized activations (ActQ8's q, d, s, ds, qp for MXFP4, g and m for the
-// K-quants, qk and q16 for the 512-bit Q4_K/Q5_K and IQ4_XS rows; the quantizers write all but
-// those two).
+// K-quants, qk and q16 for the 512-bit Q4_K/Q5_K and IQ4_XS rows, qe for the MXFP4 tiles; the
+// quantizers write all but those three).
 struct QTok {
   const int8_t* q;
   const float* d;
@@ -29,6 +29,7 @@ struct QTok {
   const int16_t* m;
   const int8_t* qk;
   const int8_t* q16;
+  const int8_t* qe;
 };
 
 // Where a quantizer writes: ActQ8's arrays.
@@ -106,7 +107,7 @@ struct QDotKernels {
   // products as the row kernels up to f32 rounding, and as those, independent of the other rows
   // and tokens of a call.
   QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr, q6_k_tiles = nullptr, q2_k_tiles = nullptr,
-         q3_k_tiles = nullptr, q8_0_tiles = nullptr, iq4_xs_tiles = nullptr;
+         q3_k_tiles = nullptr, q8_0_tiles = nullptr, iq4_xs_tiles = nullptr, mxfp4_tiles = nullptr;
 };
 
 const QDotKernels& qdot_kernels_scalar();

@@ -238,7 +238,7 @@ void register_bench(CLI::App& app) {
       std::printf("batches of %lld+ tokens (path gemm; %lld+ for the integer-dot types%s): weight panels widened to %s "
                   "for oneDNN\n",
                   static_cast<long long>(gemm_min_batch()), static_cast<long long>(int_dot_gemm_min_batch()),
-                  int_dot_gemm_min_batch(WeightType::Q4_K) == INT64_MAX ? ", never for the K-quants, Q8_0 and IQ4_XS: 16-row tiles" : "",
+                  int_dot_gemm_min_batch(WeightType::Q4_K) == INT64_MAX ? ", never for the K-quants, Q8_0, IQ4_XS and MXFP4: 16-row tiles" : "",
                   gemm_type_name());
       std::printf("batch 1 also on 8 MiB of rows that stay in the last-level cache (cache GB/s): the kernel's own speed\n");
       std::printf("%-7s %-20s %6s %10s %9s %11s %7s  %-7s %-5s %s\n", "type", "shape", "batch", "us", "GB/s", "GFLOP/s",

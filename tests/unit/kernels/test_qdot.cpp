@@ -216,6 +216,7 @@ TEST(QDot, EveryLevelQuantizesActivationsToTheScalarBytes) {
       ASSERT_EQ(fast.qp, twin.qp) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.qk, twin.qk) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.q16, twin.q16) << cpu_level_name(level) << " n=" << n;
+      ASSERT_EQ(fast.qe, twin.qe) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.s, twin.s) << cpu_level_name(level) << " n=" << n;
       ASSERT_TRUE(same_floats(fast.d, twin.d)) << cpu_level_name(level) << " n=" << n;
       ASSERT_TRUE(same_floats(fast.ds, twin.ds)) << cpu_level_name(level) << " n=" << n;
@@ -295,7 +296,7 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
     if (set_dispatch_level(level) != level) continue;
     for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K,
-                            WeightType::Q8_0, WeightType::IQ4_XS}) {
+                            WeightType::Q8_0, WeightType::IQ4_XS, WeightType::MXFP4}) {
       if (!qdot_tiles_supported(type)) {
         std::printf("  %s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
                     std::string(weight_type_name(type)).c_str());
@@ -349,7 +350,8 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
           big.data[b] = 0x00, big.data[b + 1] = 0x3C;
           std::fill(big.data.begin() + static_cast<int64_t>(b) + 2, big.data.begin() + static_cast<int64_t>(b) + 34, uint8_t{0x7F});
         }
-      for (int64_t b = 0; b < 32 && type != WeightType::Q8_0; ++b) {
+      if (type == WeightType::MXFP4) std::fill(big.scale.begin(), big.scale.end(), uint8_t{127});  // 2^0 each block
+      for (int64_t b = 0; b < 32 && type != WeightType::Q8_0 && type != WeightType::MXFP4; ++b) {
         uint8_t* p = big.data.data() + b * blk;
         p[d_at] = 0x00, p[d_at + 1] = 0x3C;
         if (type != WeightType::Q3_K && type != WeightType::Q6_K) p[d_at + 2] = 0x00, p[d_at + 3] = 0x00;
@@ -407,6 +409,12 @@ TEST(QDot, ExtremeBlocksDoNotOverflowTheIntegerSums) {
         test::for_each_vector_level([&](CpuLevel level) {
           EXPECT_NEAR(qdot_row(m.view, 0, a), twin, std::fabs(twin) * 1e-6f)
               << cpu_level_name(level) << " " << weight_type_name(t) << " sign " << sign;
+          if (qdot_tiles_supported(t)) {
+            float tiled[2];
+            qdot_rows_tiled(m.view, 0, 2, &a, 1, tiled, 2);
+            EXPECT_NEAR(tiled[0], twin, std::fabs(twin) * 1e-6f)
+                << cpu_level_name(level) << " " << weight_type_name(t) << " tiles, sign " << sign;
+          }
         });
       }
     }
@@ -497,6 +505,20 @@ TEST(QDot, Mxfp4SpecialScalesFollowTheDequantizer) {
     EXPECT_TRUE(std::isfinite(qdot_row(m.view, 1, a))) << cpu_level_name(level);
     set_dispatch_level(saved);
   }
+  // The tiles (rows of 256 here) read the scales the same way.
+  Mat t = make(WeightType::MXFP4, 2, 256);
+  t.scale[0] = 0xFF;
+  t.scale[8] = 0;
+  ActQ8 b;
+  quantize_act_q8(randn(256, 9).data(), 256, b);
+  test::for_each_vector_level([&](CpuLevel level) {
+    if (!qdot_tiles_supported(WeightType::MXFP4)) return;
+    float y[2];
+    qdot_rows_tiled(t.view, 0, 2, &b, 1, y, 2);
+    EXPECT_TRUE(std::isnan(y[0])) << cpu_level_name(level) << " tiles";
+    EXPECT_TRUE(std::isfinite(y[1])) << cpu_level_name(level) << " tiles";
+    EXPECT_EQ(std::isnan(y[0]), std::isnan(qdot_row_scalar(t.view, 0, b)));
+  });
 }
 
 TEST(QDot, LinearUsesItForSmallBatchesOnly) {
