@@ -101,13 +101,20 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   if (acts.fused.size() < count) acts.fused.resize(count);
   if (acts.buf.size() < count * un) acts.buf.resize(count * un);
   for (size_t i = 0; i < count; ++i) acts.fused[i].clear();
-  bool quantized = false;
-  for (size_t i = 0; i < count; ++i) {  // the products share x, hence its column count
-    if ((ps[i].path == LinearPath::IntDot || ps[i].path == LinearPath::IntDotTiles) && !quantized) {
-      quantized = true;
-      if (acts.q8.size() < un) acts.q8.resize(un);
-      for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, ps[i].w->cols, acts.q8[static_cast<size_t>(t)]);
+  // The integer-dot products share one quantization of x, with the reordered copies their
+  // weight types read.
+  unsigned orders = 0;
+  int64_t int_cols = -1;
+  for (size_t i = 0; i < count; ++i)
+    if (ps[i].path == LinearPath::IntDot || ps[i].path == LinearPath::IntDotTiles) {
+      orders |= act_orders_for(ps[i].w->type);
+      int_cols = ps[i].w->cols;  // the products share x, hence its column count
     }
+  if (int_cols >= 0) {
+    if (acts.q8.size() < un) acts.q8.resize(un);
+    for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, int_cols, acts.q8[static_cast<size_t>(t)], orders);
+  }
+  for (size_t i = 0; i < count; ++i) {
     if (ps[i].path == LinearPath::FusedDot)
       for (size_t t = 0; t < un; ++t)
         acts.fused[i].push_back(

@@ -53,10 +53,15 @@ kern::QTok tok(const ActQ8& a) {
 void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n,
               float* out, int64_t stride, bool tiles = false) {
   const int64_t cols = w.cols;
-  for (int64_t t = 0; t < n; ++t)
+  const unsigned orders = act_orders_for(w.type);
+  for (int64_t t = 0; t < n; ++t) {
     if (acts[t].n != cols)
       throw std::invalid_argument("qdot_row: activations of " + std::to_string(acts[t].n) + " for a row of " +
                                   std::to_string(cols));
+    if ((acts[t].orders & orders) != orders)
+      throw std::invalid_argument("qdot_row: activations quantized without the order " +
+                                  std::string(weight_type_name(w.type)) + " reads");
+  }
   kern::QDotFn f = nullptr;
   switch (w.type) {
     case WeightType::Q8_0: f = k.q8_0; break;
@@ -101,7 +106,7 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
   f(w.data + r0 * bytes, bytes, e8m0, nr, toks, n, cols, out, stride);
 }
 
-void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8& out) {
+void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8& out, unsigned orders) {
   if (n % 32) throw std::invalid_argument("quantize_act_q8: length " + std::to_string(n) + " is not a multiple of 32");
   out.n = n;
   out.q.resize(static_cast<size_t>(n));
@@ -112,33 +117,49 @@ void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8&
   out.g.resize(static_cast<size_t>((n / 32 + 7) / 8));
   out.m.resize(static_cast<size_t>(n / 32));
   k.quantize(x, n, {out.q.data(), out.d.data(), out.s.data(), out.ds.data(), out.qp.data(), out.g.data(), out.m.data()});
-  // qk (ActQ8): q's blocks of 32 in the order 0, 2, 1, 3, 4, 6, 5, 7 per group of 256.
-  out.qk.resize(static_cast<size_t>(n));
-  constexpr int kOrder[8] = {0, 2, 1, 3, 4, 6, 5, 7};
-  const int64_t whole = n / 256 * 256;
-  for (int64_t g = 0; g < whole; g += 256)
-    for (int k = 0; k < 8; ++k) std::memcpy(&out.qk[g + 32 * k], &out.q[g + 32 * kOrder[k]], 32);
-  std::memcpy(out.qk.data() + whole, out.q.data() + whole, static_cast<size_t>(n - whole));
-  // q16 (ActQ8): per group of 128, the first halves of its 4 blocks, then their second halves.
-  out.q16.resize(static_cast<size_t>(n));
-  const int64_t whole128 = n / 128 * 128;
-  for (int64_t g = 0; g < whole128; g += 128)
-    for (int k = 0; k < 8; ++k) std::memcpy(&out.q16[g + 16 * k], &out.q[g + 32 * (k % 4) + 16 * (k / 4)], 16);
-  std::memcpy(out.q16.data() + whole128, out.q.data() + whole128, static_cast<size_t>(n - whole128));
-  // qe (ActQ8): each block's even elements, then its odd ones.
-  out.qe.resize(static_cast<size_t>(n));
-  for (int64_t b = 0; b < n; b += 32)
-    for (int i = 0; i < 16; ++i) {
-      out.qe[static_cast<size_t>(b + i)] = out.q[static_cast<size_t>(b + 2 * i)];
-      out.qe[static_cast<size_t>(b + 16 + i)] = out.q[static_cast<size_t>(b + 2 * i + 1)];
-    }
+  out.orders = orders;
+  if (orders & kActQk) {  // q's blocks of 32 in the order 0, 2, 1, 3, 4, 6, 5, 7 per group of 256
+    out.qk.resize(static_cast<size_t>(n));
+    constexpr int kOrder[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    const int64_t whole = n / 256 * 256;
+    for (int64_t g = 0; g < whole; g += 256)
+      for (int k = 0; k < 8; ++k) std::memcpy(&out.qk[g + 32 * k], &out.q[g + 32 * kOrder[k]], 32);
+    std::memcpy(out.qk.data() + whole, out.q.data() + whole, static_cast<size_t>(n - whole));
+  }
+  if (orders & kActQ16) {  // per group of 128, the first halves of its 4 blocks, then their second halves
+    out.q16.resize(static_cast<size_t>(n));
+    const int64_t whole = n / 128 * 128;
+    for (int64_t g = 0; g < whole; g += 128)
+      for (int k = 0; k < 8; ++k) std::memcpy(&out.q16[g + 16 * k], &out.q[g + 32 * (k % 4) + 16 * (k / 4)], 16);
+    std::memcpy(out.q16.data() + whole, out.q.data() + whole, static_cast<size_t>(n - whole));
+  }
+  if (orders & kActQe) {  // each block's even elements, then its odd ones
+    out.qe.resize(static_cast<size_t>(n));
+    for (int64_t b = 0; b < n; b += 32)
+      for (int i = 0; i < 16; ++i) {
+        out.qe[static_cast<size_t>(b + i)] = out.q[static_cast<size_t>(b + 2 * i)];
+        out.qe[static_cast<size_t>(b + 16 + i)] = out.q[static_cast<size_t>(b + 2 * i + 1)];
+      }
+  }
 }
 
 }  // namespace
 
-void quantize_act_q8(const float* x, int64_t n, ActQ8& out) { quantize_with(kernels_for_level(), x, n, out); }
-void quantize_act_q8_scalar(const float* x, int64_t n, ActQ8& out) {
-  quantize_with(kern::qdot_kernels_scalar(), x, n, out);
+void quantize_act_q8(const float* x, int64_t n, ActQ8& out, unsigned orders) {
+  quantize_with(kernels_for_level(), x, n, out, orders);
+}
+void quantize_act_q8_scalar(const float* x, int64_t n, ActQ8& out, unsigned orders) {
+  quantize_with(kern::qdot_kernels_scalar(), x, n, out, orders);
+}
+
+unsigned act_orders_for(WeightType t) {
+  switch (t) {
+    case WeightType::Q4_K:
+    case WeightType::Q5_K: return kActQk;
+    case WeightType::IQ4_XS: return kActQ16;
+    case WeightType::MXFP4: return kActQe;
+    default: return 0;
+  }
 }
 
 bool qdot_supported(WeightType t) {

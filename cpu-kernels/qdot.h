@@ -31,17 +31,9 @@
 
 namespace strata {
 
-// One activation vector in blocks of 32: q[n], d[n / 32], s[n / 16] — the sum of q over each
-// half block — and ds[n / 32] = d × (sum of q over the block), for the weights' offsets and mins.
-// Per group of 8 blocks (the last may be shorter) g = A / 127, and per block m = 2^(6 - e), so
-// that d_b = g · m_b / 64 exactly. qp is q reordered for MXFP4's packing (element 2i in the low
-// nibble of byte i): per pair of blocks b, b+1: the even elements of b, of b+1, then the odd
-// elements of b, of b+1 (a last unpaired block: its even elements, then its odd ones). qk is q
-// with each group of 256 in the order of a Q4_K/Q5_K block's nibbles read 64 bytes at a time:
-// blocks 0, 2, 1, 3, 4, 6, 5, 7 (a last group shorter than 256 as in q); q16 is q with each
-// group of 128 as the first 16 values of its 4 blocks, then their last 16 (IQ4_XS's nibbles
-// read 64 bytes at a time; a last group shorter than 128 as in q); qe is q with each block's 16
-// even elements first, then its 16 odd ones (MXFP4's nibbles, for its tiles).
+// The reordered copies of ActQ8's q (below), as bits.
+enum ActOrder : unsigned { kActQk = 1, kActQ16 = 2, kActQe = 4, kActAllOrders = 7 };
+
 // Allocates on 64-byte boundaries, so that 512-bit loads of whole blocks never straddle two
 // cache lines.
 template <class T>
@@ -56,8 +48,21 @@ struct CacheLineAllocator {
   bool operator==(const CacheLineAllocator<U>&) const { return true; }
 };
 
+// One activation vector in blocks of 32: q[n], d[n / 32], s[n / 16] — the sum of q over each
+// half block — and ds[n / 32] = d × (sum of q over the block), for the weights' offsets and mins.
+// Per group of 8 blocks (the last may be shorter) g = A / 127, and per block m = 2^(6 - e), so
+// that d_b = g · m_b / 64 exactly. qp is q reordered for MXFP4's packing (element 2i in the low
+// nibble of byte i): per pair of blocks b, b+1: the even elements of b, of b+1, then the odd
+// elements of b, of b+1 (a last unpaired block: its even elements, then its odd ones). qk is q
+// with each group of 256 in the order of a Q4_K/Q5_K block's nibbles read 64 bytes at a time:
+// blocks 0, 2, 1, 3, 4, 6, 5, 7 (a last group shorter than 256 as in q); q16 is q with each
+// group of 128 as the first 16 values of its 4 blocks, then their last 16 (IQ4_XS's nibbles
+// read 64 bytes at a time; a last group shorter than 128 as in q); qe is q with each block's 16
+// even elements first, then its 16 odd ones (MXFP4's nibbles, for its tiles). Those three are
+// written only where `orders` says so (ActOrder bits; what the weight types to meet need).
 struct ActQ8 {
   int64_t n = 0;
+  unsigned orders = 0;  // the reordered copies written (ActOrder)
   std::vector<int8_t, CacheLineAllocator<int8_t>> q, qp, qk, q16, qe;
   std::vector<float> d;
   std::vector<int16_t> s;
@@ -67,8 +72,11 @@ struct ActQ8 {
 };
 
 // n a multiple of 32. Vectorized per dispatch level; every level gives the scalar twin's bytes.
-void quantize_act_q8(const float* x, int64_t n, ActQ8& out);
-void quantize_act_q8_scalar(const float* x, int64_t n, ActQ8& out);
+// `orders`: the reordered copies to write (act_orders_for() of the weights to meet).
+void quantize_act_q8(const float* x, int64_t n, ActQ8& out, unsigned orders = kActAllOrders);
+void quantize_act_q8_scalar(const float* x, int64_t n, ActQ8& out, unsigned orders = kActAllOrders);
+// The reordered activation copies products with weights of type t may read.
+unsigned act_orders_for(WeightType t);
 
 // Whether qdot_row handles this weight type.
 bool qdot_supported(WeightType t);

@@ -2,7 +2,6 @@
 // -mavx512vnni as well as AVX2; chosen only when CPUID reports VNNI).
 #include <immintrin.h>
 
-#include <array>
 #include <cstring>
 #include <type_traits>
 

@@ -610,6 +610,23 @@ TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
               cpu_features().amx_bf16 ? "yes" : "no");
 }
 
+// Activations quantized without the reordered copy a weight type's kernels read are refused
+// (linear() asks for exactly the copies its products need: act_orders_for()).
+TEST(QDot, ActivationsWithoutTheirTypesOrderAreRefused) {
+  for (WeightType t : {WeightType::Q4_K, WeightType::Q5_K, WeightType::IQ4_XS, WeightType::MXFP4}) {
+    const Mat m = make(t, 2, 256);
+    ActQ8 bare, fit;
+    const std::vector<float> x = randn(256, 4);
+    quantize_act_q8(x.data(), 256, bare, kActAllOrders & ~act_orders_for(t));
+    quantize_act_q8(x.data(), 256, fit, act_orders_for(t));
+    EXPECT_NE(act_orders_for(t), 0u) << weight_type_name(t);
+    EXPECT_THROW(qdot_row(m.view, 0, bare), std::invalid_argument) << weight_type_name(t);
+    const float twin = qdot_row_scalar(m.view, 0, fit);
+    EXPECT_NEAR(qdot_row(m.view, 0, fit), twin, std::fabs(twin) * 1e-5f) << weight_type_name(t);
+  }
+  EXPECT_EQ(act_orders_for(WeightType::Q8_0), 0u);
+}
+
 TEST(QDot, UnsupportedTypesAreRefused) {
   const Mat m = make(WeightType::Q8_0, 2, 64);
   ActQ8 a;
