@@ -28,6 +28,11 @@ static inline uint32_t iq_le32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
+static inline uint64_t iq_le64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 // Eight magnitudes (bytes 1..127) with the bytes of a 0x00/0xFF mask negated, in one word: a
 // negated byte is (m ^ 0xFF) + 1, which never carries into the next byte for m >= 1.
@@ -160,12 +165,14 @@ static inline float iq1_s_unpack(const uint8_t* blk, const IqGrids& g, int8_t* l
 // bits and the shift's sign (bits 0-3, 4-7); four 16-bit words of 3-bit scales per 16 (four
 // per word) whose top nibbles, in order, are the f16 block scale.
 constexpr float kIq1MMul = 0.125f;
-static inline uint16_t iq1_m_head(const uint8_t* blk, int16_t* sc) {
+static inline uint16_t iq1_m_d16(const uint8_t* blk) {
   uint16_t w[4];
   for (int k = 0; k < 4; ++k) w[k] = iq_le16(blk + 48 + 2 * k);
-  const auto d16 = static_cast<uint16_t>((w[0] >> 12) | ((w[1] >> 8) & 0x00F0) | ((w[2] >> 4) & 0x0F00) | (w[3] & 0xF000));
-  for (int k = 0; k < 16; ++k) sc[k] = static_cast<int16_t>(2 * ((w[k / 4] >> (3 * (k % 4))) & 7) + 1);
-  return d16;
+  return static_cast<uint16_t>((w[0] >> 12) | ((w[1] >> 8) & 0x00F0) | ((w[2] >> 4) & 0x0F00) | (w[3] & 0xF000));
+}
+static inline uint16_t iq1_m_head(const uint8_t* blk, int16_t* sc) {
+  for (int k = 0; k < 16; ++k) sc[k] = static_cast<int16_t>(2 * ((iq_le16(blk + 48 + 2 * (k / 4)) >> (3 * (k % 4))) & 7) + 1);
+  return iq1_m_d16(blk);
 }
 static inline float iq1_m_unpack(const uint8_t* blk, const IqGrids& g, int8_t* lv, int16_t* sc) {
   const uint8_t *qs = blk, *qh = blk + 32;

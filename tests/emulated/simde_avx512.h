@@ -61,6 +61,27 @@ inline simde__m256i cvtepi32_epi16_512(simde__m512i a) {
   return simde__m256i_from_private(r);
 }
 
+inline simde__m512i cvtepu8_epi16_512(simde__m256i a) {
+  const simde__m256i_private x = simde__m256i_to_private(a);
+  simde__m512i_private r;
+  for (int i = 0; i < 32; ++i) r.u16[i] = x.u8[i];
+  return simde__m512i_from_private(r);
+}
+
+inline simde__m128i cvtepi64_epi16_512(simde__m512i a) {
+  const simde__m512i_private x = simde__m512i_to_private(a);
+  simde__m128i_private r;
+  for (int i = 0; i < 8; ++i) r.i16[i] = static_cast<int16_t>(x.i64[i]);
+  return simde__m128i_from_private(r);
+}
+
+inline simde__m512i cvtepu32_epi64_512(simde__m256i a) {
+  const simde__m256i_private x = simde__m256i_to_private(a);
+  simde__m512i_private r;
+  for (int i = 0; i < 8; ++i) r.u64[i] = x.u32[i];
+  return simde__m512i_from_private(r);
+}
+
 }  // namespace strata::emulated
 
 // SIMDe's alias of _mm512_madd_epi16 takes the four arguments of a masked form; the function
@@ -87,4 +108,13 @@ inline simde__m256i cvtepi32_epi16_512(simde__m512i a) {
 #endif
 #if !defined(_mm512_extractf32x8_ps)
 #define _mm512_extractf32x8_ps(a, half) strata::emulated::extractf32x8_ps_512(a, half)
+#endif
+#if !defined(_mm512_cvtepu8_epi16)
+#define _mm512_cvtepu8_epi16(a) strata::emulated::cvtepu8_epi16_512(a)
+#endif
+#if !defined(_mm512_cvtepi64_epi16)
+#define _mm512_cvtepi64_epi16(a) strata::emulated::cvtepi64_epi16_512(a)
+#endif
+#if !defined(_mm512_cvtepu32_epi64)
+#define _mm512_cvtepu32_epi64(a) strata::emulated::cvtepu32_epi64_512(a)
 #endif
