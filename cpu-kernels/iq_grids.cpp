@@ -1,5 +1,8 @@
 #include "cpu-kernels/iq_grids.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace strata {
 namespace {
 
@@ -429,6 +432,8 @@ IqGrids build() {
   expand<uint32_t, 4, 3>(kIq3xxs, three_xxs, g.iq3xxs);
   expand<uint32_t, 4, 3>(kIq3s, three_s, g.iq3s);
   expand<uint64_t, 8, 2>(kIq1s, one, g.iq1s);
+  std::copy(std::begin(kIq2xxs), std::end(kIq2xxs), g.iq2xxs_packed);
+  std::copy(std::begin(kIq3xxs), std::end(kIq3xxs), g.iq3xxs_packed);
   for (int s = 0; s < 256; ++s)
     for (int j = 0; j < 8; ++j)
       if (s >> j & 1) g.sign_mask[s] |= uint64_t{0xFF} << (8 * j);
