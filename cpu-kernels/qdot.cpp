@@ -40,6 +40,13 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
     case WeightType::Q8_0: return k.q8_0_tiles;
     case WeightType::IQ4_XS: return k.iq4_xs_tiles;
     case WeightType::MXFP4: return k.mxfp4_tiles;
+    case WeightType::IQ2_XXS: return k.iq2_xxs_tiles;
+    case WeightType::IQ2_XS: return k.iq2_xs_tiles;
+    case WeightType::IQ2_S: return k.iq2_s_tiles;
+    case WeightType::IQ3_XXS: return k.iq3_xxs_tiles;
+    case WeightType::IQ3_S: return k.iq3_s_tiles;
+    case WeightType::IQ1_S: return k.iq1_s_tiles;
+    case WeightType::IQ1_M: return k.iq1_m_tiles;
     default: return nullptr;
   }
 }
@@ -203,6 +210,13 @@ int64_t qdot_tiles_min_batch(WeightType t) {
     case WeightType::Q8_0: return 9;  // twice the bytes per weight: the row kernel's single pass of 8 holds up to there
     case WeightType::IQ4_XS: return 12;  // its 512-bit row kernel shares a row's decoding among 8 tokens
     case WeightType::MXFP4: return 16;   // below, its row kernel's pairs of blocks are as fast
+    case WeightType::IQ2_XXS:
+    case WeightType::IQ2_XS:
+    case WeightType::IQ2_S:
+    case WeightType::IQ3_XXS:
+    case WeightType::IQ3_S:
+    case WeightType::IQ1_S:
+    case WeightType::IQ1_M: return 7;  // the lattice row kernels share a row's decoding among 8 tokens
     default: return 4;
   }
 }

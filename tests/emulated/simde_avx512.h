@@ -82,6 +82,13 @@ inline simde__m512i cvtepu32_epi64_512(simde__m256i a) {
   return simde__m512i_from_private(r);
 }
 
+inline simde__m512i cvtepi16_epi32_512(simde__m256i a) {
+  const simde__m256i_private x = simde__m256i_to_private(a);
+  simde__m512i_private r;
+  for (int i = 0; i < 16; ++i) r.i32[i] = x.i16[i];
+  return simde__m512i_from_private(r);
+}
+
 }  // namespace strata::emulated
 
 // SIMDe's alias of _mm512_madd_epi16 takes the four arguments of a masked form; the function
@@ -117,4 +124,7 @@ inline simde__m512i cvtepu32_epi64_512(simde__m256i a) {
 #endif
 #if !defined(_mm512_cvtepu32_epi64)
 #define _mm512_cvtepu32_epi64(a) strata::emulated::cvtepu32_epi64_512(a)
+#endif
+#if !defined(_mm512_cvtepi16_epi32)
+#define _mm512_cvtepi16_epi32(a) strata::emulated::cvtepi16_epi32_512(a)
 #endif

@@ -296,7 +296,9 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
     if (set_dispatch_level(level) != level) continue;
     for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K,
-                            WeightType::Q8_0, WeightType::IQ4_XS, WeightType::MXFP4}) {
+                            WeightType::Q8_0, WeightType::IQ4_XS, WeightType::MXFP4, WeightType::IQ2_XXS,
+                            WeightType::IQ2_XS, WeightType::IQ2_S, WeightType::IQ3_XXS, WeightType::IQ3_S,
+                            WeightType::IQ1_S, WeightType::IQ1_M}) {
       if (!qdot_tiles_supported(type)) {
         std::printf("  %s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
                     std::string(weight_type_name(type)).c_str());
@@ -356,6 +358,8 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
         p[d_at] = 0x00, p[d_at + 1] = 0x3C;
         if (type != WeightType::Q3_K && type != WeightType::Q6_K) p[d_at + 2] = 0x00, p[d_at + 3] = 0x00;
         if (type == WeightType::Q6_K) std::fill(p + 192, p + 208, uint8_t{0x80});
+        if (type == WeightType::IQ1_M)  // d = 1 in the top nibbles of its four scale words
+          p[49] = 0x0F, p[51] = 0x0F, p[53] = 0xCF, p[55] = 0x3F;
       }
       for (float sign : {1.0f, -1.0f}) {
         const std::vector<float> ones(512, sign);
@@ -364,8 +368,9 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
         std::vector<float> y(16);
         qdot_rows_tiled(big.view, 0, 16, &a, 1, y.data(), 16);
         const float want = qdot_row_scalar(big.view, 0, a);
-        if (type == WeightType::Q4_K || type == WeightType::Q5_K)
+        if (type == WeightType::Q4_K || type == WeightType::Q5_K) {
           EXPECT_EQ(want, sign * (type == WeightType::Q4_K ? 15.0f : 31.0f) * 63 * 512);
+        }
         for (float v : y) EXPECT_NEAR(v, want, std::fabs(want) * 1e-6f) << weight_type_name(type) << " sign " << sign;
       }
     }
