@@ -221,6 +221,24 @@ int64_t qdot_tiles_min_batch(WeightType t) {
   }
 }
 
+bool dequant_lattice_blocks(WeightType t, const uint8_t* blocks, float* out, int64_t n) {
+  int i;
+  switch (t) {
+    case WeightType::IQ2_XXS: i = 0; break;
+    case WeightType::IQ2_XS: i = 1; break;
+    case WeightType::IQ2_S: i = 2; break;
+    case WeightType::IQ3_XXS: i = 3; break;
+    case WeightType::IQ3_S: i = 4; break;
+    case WeightType::IQ1_S: i = 5; break;
+    case WeightType::IQ1_M: i = 6; break;
+    default: return false;
+  }
+  const auto f = kernels_for_level().lattice_f32[i];
+  if (!f || n % 256) return false;
+  f(blocks, out, n);
+  return true;
+}
+
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                      int64_t stride) {
   rows_dot(kernels_for_level(), w, r0, nr, acts, n, out, stride, true);

@@ -87,19 +87,24 @@ float qdot_row(const WeightView& w, int64_t r, const ActQ8& a);
 // row and token.
 void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                       int64_t stride);
-// The same products in tiles of 16 rows (qdot_tiles.inc: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_0
-// with AVX-512 VNNI; rows of a multiple of 256), for batches of qdot_tiles_min_batch(t) tokens
-// or more where qdot_tiles_supported(t): per row and token the same integer sums as qdot_rows_tokens, scaled
-// per sub-block instead of per super-block, so equal to it up to f32 rounding; a result still
-// does not depend on the other rows and tokens of the call. STRATA_INT_DOT_TILES=0 turns them
-// off. From 4 tokens (Q6_K, whose decoding costs more, 8; Q8_0 9), where they were faster than
-// the row kernels (`strata bench kernels --batch 4,8,12`).
+// The same products in tiles of 16 rows (qdot_tiles.inc: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_0,
+// IQ4_XS, MXFP4 and the lattice i-quants with AVX-512 VNNI; rows of a multiple of 256), for
+// batches of qdot_tiles_min_batch(t) tokens or more where qdot_tiles_supported(t): per row and
+// token the same integer sums as qdot_rows_tokens, scaled per sub-block instead of per
+// super-block, so equal to it up to f32 rounding; a result still does not depend on the other
+// rows and tokens of the call. STRATA_INT_DOT_TILES=0 turns them off. From 4 tokens (Q6_K, whose
+// decoding costs more, 8; Q8_0 9; the lattice i-quants 7; IQ4_XS 12; MXFP4 16), where they were
+// faster than the row kernels (`strata bench kernels --batch 4,8,12`).
 bool qdot_tiles_supported(WeightType t);
 int64_t qdot_tiles_min_batch(WeightType t);
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                      int64_t stride);
 // The scalar twin (the reference the vector kernels are tested against).
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a);
+// Lattice i-quant blocks (IQ1_S … IQ3_S; n elements, whole super-blocks) as f32 by the vector
+// decoders of the level in effect, bit for bit the scalar dequantizer's; false where that level
+// has none (then the caller dequantizes them itself).
+bool dequant_lattice_blocks(WeightType t, const uint8_t* blocks, float* out, int64_t n);
 
 // Whether linear() uses this path for small batches (default on; STRATA_INT_DOT=0 turns it off).
 bool int_dot_enabled();

@@ -110,6 +110,11 @@ struct QDotKernels {
          q3_k_tiles = nullptr, q8_0_tiles = nullptr, iq4_xs_tiles = nullptr, mxfp4_tiles = nullptr;
   QDotFn iq2_xxs_tiles = nullptr, iq2_xs_tiles = nullptr, iq2_s_tiles = nullptr, iq3_xxs_tiles = nullptr,
          iq3_s_tiles = nullptr, iq1_s_tiles = nullptr, iq1_m_tiles = nullptr;
+  // The lattice i-quants' blocks (n elements, whole super-blocks) as f32, bit for bit the scalar
+  // dequantizer's, in the order IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M (null where
+  // the level has none).
+  using LatticeF32Fn = void (*)(const uint8_t* blocks, float* out, int64_t n);
+  LatticeF32Fn lattice_f32[7] = {};
 };
 
 const QDotKernels& qdot_kernels_scalar();

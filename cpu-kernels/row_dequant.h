@@ -1,6 +1,7 @@
 // One row of a weight as f32, and f32 dot products, at the dispatch level in effect
-// (cpu_features.h). Types without a vector kernel yet (Q4_0, Q4_K, Q5_K, Q6_K, F8_E8M0 and
-// the integer types) use the scalar dequantizer at every level.
+// (cpu_features.h). The lattice i-quants have a vector path only with AVX-512 VNNI (their
+// decoders live with the integer dots, qdot.h); a type or row range without a vector kernel at
+// the level in effect uses the scalar dequantizer. Both give the same bits.
 #pragma once
 
 #include <cstdint>
