@@ -205,36 +205,22 @@ bool qdot_tiles_supported(WeightType t) {
 }
 
 int64_t qdot_tiles_min_batch(WeightType t) {
+  if (is_lattice_iq(t)) return 7;  // their row kernels share a row's decoding among 8 tokens
   switch (t) {
     case WeightType::Q6_K: return 8;
     case WeightType::Q8_0: return 9;  // twice the bytes per weight: the row kernel's single pass of 8 holds up to there
     case WeightType::IQ4_XS: return 12;  // its 512-bit row kernel shares a row's decoding among 8 tokens
     case WeightType::MXFP4: return 16;   // below, its row kernel's pairs of blocks are as fast
-    case WeightType::IQ2_XXS:
-    case WeightType::IQ2_XS:
-    case WeightType::IQ2_S:
-    case WeightType::IQ3_XXS:
-    case WeightType::IQ3_S:
-    case WeightType::IQ1_S:
-    case WeightType::IQ1_M: return 7;  // the lattice row kernels share a row's decoding among 8 tokens
     default: return 4;
   }
 }
 
 bool dequant_lattice_blocks(WeightType t, const uint8_t* blocks, float* out, int64_t n) {
-  int i;
-  switch (t) {
-    case WeightType::IQ2_XXS: i = 0; break;
-    case WeightType::IQ2_XS: i = 1; break;
-    case WeightType::IQ2_S: i = 2; break;
-    case WeightType::IQ3_XXS: i = 3; break;
-    case WeightType::IQ3_S: i = 4; break;
-    case WeightType::IQ1_S: i = 5; break;
-    case WeightType::IQ1_M: i = 6; break;
-    default: return false;
-  }
-  const auto f = kernels_for_level().lattice_f32[i];
-  if (!f || n % 256) return false;
+  // lattice_f32 follows the enum's order of the lattice types.
+  static_assert(static_cast<int>(WeightType::IQ1_M) - static_cast<int>(WeightType::IQ2_XXS) == 6);
+  if (!is_lattice_iq(t) || n % 256) return false;
+  const auto f = kernels_for_level().lattice_f32[static_cast<int>(t) - static_cast<int>(WeightType::IQ2_XXS)];
+  if (!f) return false;
   f(blocks, out, n);
   return true;
 }

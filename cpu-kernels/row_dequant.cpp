@@ -40,6 +40,10 @@ float scale_value(const WeightView& w, int64_t i) {
 void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, float* out) {
   const kern::RowKernels* k = kernels();
   const int64_t n = w.cols;
+  // The lattice i-quants' vector path lives with their integer dots (AVX-512 VNNI).
+  if (k && c0 % 256 == 0 && nc % 256 == 0 &&
+      dequant_lattice_blocks(w.type, w.data + (r * n + c0) / 256 * row_bytes(w.type, 256), out, nc))
+    return;
   if (k) {
     switch (w.type) {
       case WeightType::F32: std::memcpy(out, w.data + (r * n + c0) * 4, static_cast<size_t>(nc) * 4); return;
@@ -69,16 +73,7 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
       case WeightType::IQ4_XS:
         if (c0 % 256 || nc % 256) break;
         return k->iq4_xs(w.data + (r * n + c0) / 256 * 136, out, nc);
-      case WeightType::IQ2_XXS:
-      case WeightType::IQ2_XS:
-      case WeightType::IQ2_S:
-      case WeightType::IQ3_XXS:
-      case WeightType::IQ3_S:
-      case WeightType::IQ1_S:
-      case WeightType::IQ1_M:
-        if (c0 % 256 || nc % 256) break;
-        if (dequant_lattice_blocks(w.type, w.data + (r * n + c0) / 256 * (row_bytes(w.type, 256)), out, nc)) return;
-        break;
+
       case WeightType::F8_E4M3: {
         float scales[512];
         const int64_t nb = (n + 127) / 128, b0 = c0 / 128, nbr = (nc + 127) / 128;
