@@ -40,6 +40,11 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
     case WeightType::Q8_0: return k.q8_0_tiles;
     case WeightType::IQ4_XS: return k.iq4_xs_tiles;
     case WeightType::MXFP4: return k.mxfp4_tiles;
+    case WeightType::Q4_0: return k.q4_0_tiles;
+    case WeightType::Q4_1: return k.q4_1_tiles;
+    case WeightType::Q5_0: return k.q5_0_tiles;
+    case WeightType::Q5_1: return k.q5_1_tiles;
+    case WeightType::IQ4_NL: return k.iq4_nl_tiles;
     case WeightType::IQ2_XXS: return k.iq2_xxs_tiles;
     case WeightType::IQ2_XS: return k.iq2_xs_tiles;
     case WeightType::IQ2_S: return k.iq2_s_tiles;

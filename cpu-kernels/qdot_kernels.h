@@ -108,6 +108,7 @@ struct QDotKernels {
   // and tokens of a call.
   QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr, q6_k_tiles = nullptr, q2_k_tiles = nullptr,
          q3_k_tiles = nullptr, q8_0_tiles = nullptr, iq4_xs_tiles = nullptr, mxfp4_tiles = nullptr;
+  QDotFn q4_0_tiles = nullptr, q4_1_tiles = nullptr, q5_0_tiles = nullptr, q5_1_tiles = nullptr, iq4_nl_tiles = nullptr;
   QDotFn iq2_xxs_tiles = nullptr, iq2_xs_tiles = nullptr, iq2_s_tiles = nullptr, iq3_xxs_tiles = nullptr,
          iq3_s_tiles = nullptr, iq1_s_tiles = nullptr, iq1_m_tiles = nullptr;
   // The lattice i-quants' blocks (n elements, whole super-blocks) as f32, bit for bit the scalar

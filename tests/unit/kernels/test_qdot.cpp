@@ -13,6 +13,7 @@
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/quantize.h"
@@ -296,7 +297,8 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
     if (set_dispatch_level(level) != level) continue;
     for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K,
-                            WeightType::Q8_0, WeightType::IQ4_XS, WeightType::MXFP4, WeightType::IQ2_XXS,
+                            WeightType::Q8_0, WeightType::IQ4_XS, WeightType::MXFP4, WeightType::Q4_0,
+                            WeightType::Q4_1, WeightType::Q5_0, WeightType::Q5_1, WeightType::IQ4_NL, WeightType::IQ2_XXS,
                             WeightType::IQ2_XS, WeightType::IQ2_S, WeightType::IQ3_XXS, WeightType::IQ3_S,
                             WeightType::IQ1_S, WeightType::IQ1_M}) {
       if (!qdot_tiles_supported(type)) {
@@ -347,13 +349,21 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
       const int64_t bytes = row_bytes(type, 512), blk = bytes / 2;
       // d = 1 and dmin = 0 where each type keeps them; Q6_K's scales -128.
       const int d_at = type == WeightType::Q2_K ? 80 : type == WeightType::Q3_K ? 108 : type == WeightType::Q6_K ? 208 : 0;
-      if (type == WeightType::Q8_0)  // every 34-byte block: d = 1, quants 127
-        for (size_t b = 0; b < big.data.size(); b += 34) {
-          big.data[b] = 0x00, big.data[b + 1] = 0x3C;
+      // The blocks of 32: d = 1 in every block (Q4_1 / Q5_1: m = 0; Q8_0: quants 127).
+      const size_t small = type == WeightType::Q8_0                                    ? 34
+                           : type == WeightType::Q4_0 || type == WeightType::IQ4_NL ? 18
+                           : type == WeightType::Q4_1                                ? 20
+                           : type == WeightType::Q5_0                                ? 22
+                           : type == WeightType::Q5_1                                ? 24
+                                                                                     : 0;
+      for (size_t b = 0; small && b < big.data.size(); b += small) {
+        big.data[b] = 0x00, big.data[b + 1] = 0x3C;
+        if (type == WeightType::Q4_1 || type == WeightType::Q5_1) big.data[b + 2] = big.data[b + 3] = 0x00;
+        if (type == WeightType::Q8_0)
           std::fill(big.data.begin() + static_cast<int64_t>(b) + 2, big.data.begin() + static_cast<int64_t>(b) + 34, uint8_t{0x7F});
-        }
+      }
       if (type == WeightType::MXFP4) std::fill(big.scale.begin(), big.scale.end(), uint8_t{127});  // 2^0 each block
-      for (int64_t b = 0; b < 32 && type != WeightType::Q8_0 && type != WeightType::MXFP4; ++b) {
+      for (int64_t b = 0; b < 32 && !small && type != WeightType::MXFP4; ++b) {
         uint8_t* p = big.data.data() + b * blk;
         p[d_at] = 0x00, p[d_at + 1] = 0x3C;
         if (type != WeightType::Q3_K && type != WeightType::Q6_K) p[d_at + 2] = 0x00, p[d_at + 3] = 0x00;
@@ -605,9 +615,14 @@ TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
   const int64_t want = vnni && !cpu_features().amx_bf16 ? std::max<int64_t>(256, gemm_min_batch()) : gemm_min_batch();
   if (!std::getenv("STRATA_INT_DOT_GEMM_MIN_BATCH")) {
     EXPECT_EQ(int_dot_gemm_min_batch(), want);
-    // Where Q4_K has tiles on such a CPU, it never takes the GEMM; Q4_0 (no tiles) keeps the threshold.
-    EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q4_K),
-              vnni && !cpu_features().amx_bf16 && qdot_tiles_supported(WeightType::Q4_K) ? INT64_MAX : want);
+    // Where a type has tiles on such a CPU, it never takes the GEMM; with the tiles off it keeps
+    // the threshold.
+    for (WeightType t : {WeightType::Q4_K, WeightType::Q4_0, WeightType::IQ1_S})
+      EXPECT_EQ(int_dot_gemm_min_batch(t), vnni && !cpu_features().amx_bf16 && qdot_tiles_supported(t) ? INT64_MAX : want)
+          << weight_type_name(t);
+    KernelChoices no_tiles = kernel_choices();
+    no_tiles.int_dot_tiles = false;
+    const ScopedKernelChoices off(no_tiles);
     EXPECT_EQ(int_dot_gemm_min_batch(WeightType::Q4_0), want);
   }
   std::printf("  integer-dot weights take the GEMM from %lld tokens (VNNI %s, AMX %s)\n",
