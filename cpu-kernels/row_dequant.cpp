@@ -6,6 +6,7 @@
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/lowbit_formats.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_kernels.h"
 
@@ -41,7 +42,7 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
   const kern::RowKernels* k = kernels();
   const int64_t n = w.cols;
   // The lattice i-quants' vector path lives with their integer dots (AVX-512 VNNI).
-  if (k && c0 % 256 == 0 && nc % 256 == 0 &&
+  if (k && is_lattice_iq(w.type) && c0 % 256 == 0 && nc % 256 == 0 &&
       dequant_lattice_blocks(w.type, w.data + (r * n + c0) / 256 * row_bytes(w.type, 256), out, nc))
     return;
   if (k) {
@@ -73,7 +74,6 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
       case WeightType::IQ4_XS:
         if (c0 % 256 || nc % 256) break;
         return k->iq4_xs(w.data + (r * n + c0) / 256 * 136, out, nc);
-
       case WeightType::F8_E4M3: {
         float scales[512];
         const int64_t nb = (n + 127) / 128, b0 = c0 / 128, nbr = (nc + 127) / 128;
