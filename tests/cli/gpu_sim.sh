@@ -96,6 +96,8 @@ if grep "device sim-gpu0: holds" "$WORK/err.txt" | grep -q "routed experts"; the
 "$STRATA" logits --model "$m" --tokens "$TOKENS" --gpu none --out "$WORK/cpu.npy" 2>/dev/null
 cmp -s "$WORK/n0.npy" "$WORK/cpu.npy" && cmp -s "$WORK/cm.npy" "$WORK/cpu.npy" || fail "-ngl / -cmoe changed the logits"
 # serve --gpu sim: /metrics gives each device's busy time, its copies and the MoE overlap.
+# The log exists before the server starts: the port poll below reads it at once.
+: >"$WORK/serve.log"
 "$STRATA" serve --model "$m" --port 0 --profile rtx4090-256gb --gpu sim 2>"$WORK/serve.log" &
 SPID=$!
 trap 'kill -9 $SPID 2>/dev/null || true' EXIT

@@ -43,6 +43,8 @@ grep -q "model.safetensors.*I/O error at offset [0-9]*" "$WORK/run.log" || fail 
 
 # serve: the first request meets the failing disk (500, the file named), the next is answered.
 touch "$WORK/disk-fails"
+# The log exists before the server starts: the port poll below reads it at once.
+: >"$WORK/serve.log"
 LD_PRELOAD="$PRELOAD" STRATA_EIO_FILE=model.safetensors STRATA_EIO_RANGE=$RANGE STRATA_EIO_WHILE="$WORK/disk-fails" \
   "$STRATA" serve -m "$WORK/m" --port 0 "${FLAGS[@]}" 2>"$WORK/serve.log" &
 PID=$!

@@ -21,6 +21,7 @@ trap cleanup EXIT
 # Starts a server on a free port; sets PORT and PID. Arguments: log file, then serve flags.
 start() {
   local log=$1; shift
+  : >"$log"  # exists before the poll below reads it (the server creates it in the background)
   "$STRATA" serve --model "$WORK/v3" --port 0 "$@" 2>"$log" &
   PID=$!
   PIDS+=("$PID")

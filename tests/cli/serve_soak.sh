@@ -11,6 +11,8 @@ WORK=$2
 rm -rf "$WORK" && mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; tail -20 "$WORK/serve.log"; exit 1; }
 "$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/m" >/dev/null
+# The log exists before the server starts: the port poll below reads it at once.
+: >"$WORK/serve.log"
 "$STRATA" serve -m "$WORK/m" --port 0 -np 4 --queue 64 --max-body-kb 16 2>"$WORK/serve.log" &
 PID=$!
 trap 'kill -9 $PID 2>/dev/null || true' EXIT
