@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cpu-kernels/iq_grids.h"
 #include "cpu-kernels/weight_type.h"
 #include "cpu-kernels/weight_view.h"
 
@@ -23,18 +24,33 @@
 
 namespace strata::gpu {
 
-// A matrix as a kernel reads it: a WeightView plus its row stride in bytes.
+// A matrix as a kernel reads it: a WeightView plus its row stride in bytes, and for the lattice
+// i-quants their codebooks where the decoder runs (device memory in a kernel, iq_grids() on the
+// host).
 struct Mat {
   WeightType type = WeightType::F32;
   const uint8_t* data = nullptr;
   const uint8_t* scale = nullptr;
   WeightType scale_type = WeightType::F32;
   int64_t rows = 0, cols = 0, row_bytes = 0;
+  const IqGrids* grids = nullptr;
 };
 
-// The types decode32 knows: plain floats, FP8 with block scales, MXFP4, and the GGUF block
-// types up to IQ4_XS (the lattice i-quants need their codebooks on the device: not yet).
+// The lattice i-quants: their groups are read through Mat::grids.
+STRATA_HD bool needs_grids(WeightType t) {
+  switch (t) {
+    case WeightType::IQ2_XXS: case WeightType::IQ2_XS: case WeightType::IQ2_S: case WeightType::IQ3_XXS:
+    case WeightType::IQ3_S: case WeightType::IQ1_S: case WeightType::IQ1_M:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The types decode32 knows: plain floats, FP8 with block scales, MXFP4, every GGUF block type
+// the CPU reads.
 inline bool decodable(WeightType t) {
+  if (needs_grids(t)) return true;
   switch (t) {
     case WeightType::F32: case WeightType::F16: case WeightType::BF16: case WeightType::F8_E4M3:
     case WeightType::MXFP4: case WeightType::Q8_0: case WeightType::Q4_0: case WeightType::Q4_1:
@@ -47,8 +63,9 @@ inline bool decodable(WeightType t) {
   }
 }
 
-inline Mat mat_of(const WeightView& w) {
+inline Mat mat_of(const WeightView& w, const IqGrids* grids = nullptr) {
   Mat m;
+  m.grids = grids;
   m.type = w.type;
   m.data = w.data;
   m.scale = w.scale;
@@ -131,6 +148,84 @@ STRATA_HD int q3k_scale(int j, const uint8_t* q) {
   const int lo = j < 8 ? (q[j] & 0xF) : (q[j - 8] >> 4);
   const int hi = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
   return (lo | (hi << 4)) - 32;
+}
+
+// The lattice i-quants (CPU twin: cpu-kernels/iq_unpack.h). Element i of a super-block is
+// D · sc · lv: D the f16 scale times the type's multiplier, sc an odd scale per 16 or 32, lv a
+// signed codebook level; every product is exact in f32, so any order gives the CPU's bits.
+// A 7-bit sign field with its parity bit on top (IQ2_XXS, IQ2_XS, IQ3_XXS).
+STRATA_HD uint32_t iq_even_signs(uint32_t f) {
+  f &= 127;
+  uint32_t p = f ^ (f >> 4);
+  p ^= p >> 2;
+  p ^= p >> 1;
+  return f | ((p & 1) << 7);
+}
+// Eight magnitudes (one per byte of mag), negated where a sign bit is set, times ds = D · sc.
+STRATA_HD void iq_put8(float* y, float ds, uint64_t mag, uint32_t signs) {
+  for (int j = 0; j < 8; ++j) {
+    const float v = static_cast<float>(static_cast<int>((mag >> (8 * j)) & 0xFF));
+    y[j] = ds * (((signs >> j) & 1) ? -v : v);
+  }
+}
+// IQ1: the eight values v (int8 −1, 0, 1) of a point as levels 8 · v + shift, times ds.
+STRATA_HD void iq1_put8(float* y, float ds, uint64_t point, int shift) {
+  for (int j = 0; j < 8; ++j)
+    y[j] = ds * static_cast<float>(8 * static_cast<int>(static_cast<int8_t>((point >> (8 * j)) & 0xFF)) + shift);
+}
+// An odd scale 2s + 1 from a 4-bit field.
+STRATA_HD float iq_odd(uint32_t s) { return static_cast<float>(2 * static_cast<int>(s & 0xF) + 1); }
+
+// Sub-block ib (32 elements) of the lattice super-block at b.
+template <WeightType T>
+STRATA_HD void decode_lattice32(const IqGrids& gr, const uint8_t* b, int ib, float* y) {
+  if constexpr (T == WeightType::IQ2_XXS) {
+    const uint32_t idx = rd32(b + 2 + 8 * ib), aux = rd32(b + 6 + 8 * ib);
+    const float ds = half_bits(rd16(b)) * 0.125f * iq_odd(aux >> 28);
+    for (int l = 0; l < 4; ++l) iq_put8(y + 8 * l, ds, gr.iq2xxs[(idx >> (8 * l)) & 0xFF], iq_even_signs(aux >> (7 * l)));
+  } else if constexpr (T == WeightType::IQ2_XS) {
+    const float d = half_bits(rd16(b)) * 0.125f;
+    for (int l = 0; l < 4; ++l) {
+      const uint32_t q = rd16(b + 2 + 2 * (4 * ib + l)), k = 2 * ib + l / 2;
+      iq_put8(y + 8 * l, d * iq_odd(b[66 + k / 2] >> (4 * (k % 2))), gr.iq2xs[q & 511], iq_even_signs(q >> 9));
+    }
+  } else if constexpr (T == WeightType::IQ2_S) {
+    const float d = half_bits(rd16(b)) * 0.125f;
+    for (int l = 0; l < 4; ++l) {
+      const uint32_t k = 4 * ib + l, idx = b[2 + k] | (((b[66 + ib] >> (2 * l)) & 3) << 8), s16 = 2 * ib + l / 2;
+      iq_put8(y + 8 * l, d * iq_odd(b[74 + s16 / 2] >> (4 * (s16 % 2))), gr.iq2s[idx], b[34 + k]);
+    }
+  } else if constexpr (T == WeightType::IQ3_XXS) {
+    const uint32_t aux = rd32(b + 66 + 4 * ib);
+    const float ds = half_bits(rd16(b)) * 0.25f * iq_odd(aux >> 28);
+    for (int l = 0; l < 4; ++l) {
+      const uint8_t* q = b + 2 + 8 * ib + 2 * l;
+      iq_put8(y + 8 * l, ds, gr.iq3xxs[q[0]] | (static_cast<uint64_t>(gr.iq3xxs[q[1]]) << 32), iq_even_signs(aux >> (7 * l)));
+    }
+  } else if constexpr (T == WeightType::IQ3_S) {
+    const float ds = half_bits(rd16(b)) * iq_odd(b[106 + ib / 2] >> (4 * (ib % 2)));
+    const uint32_t qh = b[66 + ib];
+    for (int l = 0; l < 4; ++l) {
+      const uint8_t* q = b + 2 + 8 * ib + 2 * l;
+      const uint32_t i1 = q[0] | (((qh >> (2 * l)) & 1) << 8), i2 = q[1] | (((qh >> (2 * l + 1)) & 1) << 8);
+      iq_put8(y + 8 * l, ds, gr.iq3s[i1] | (static_cast<uint64_t>(gr.iq3s[i2]) << 32), b[74 + 4 * ib + l]);
+    }
+  } else if constexpr (T == WeightType::IQ1_S) {
+    const uint32_t h = rd16(b + 34 + 2 * ib);
+    const float ds = half_bits(rd16(b)) * 0.125f * iq_odd((h >> 12) & 7);
+    for (int l = 0; l < 4; ++l)
+      iq1_put8(y + 8 * l, ds, gr.iq1s[b[2 + 4 * ib + l] | (((h >> (3 * l)) & 7) << 8)], (h & 0x8000) ? -1 : 1);
+  } else if constexpr (T == WeightType::IQ1_M) {
+    uint32_t w[4];
+    for (int k = 0; k < 4; ++k) w[k] = rd16(b + 48 + 2 * k);
+    const uint32_t d16 = (w[0] >> 12) | ((w[1] >> 8) & 0x00F0) | ((w[2] >> 4) & 0x0F00) | (w[3] & 0xF000);
+    const float d = half_bits(d16) * 0.125f;
+    for (int l = 0; l < 4; ++l) {
+      const uint32_t k = 4 * ib + l, h = (b[32 + k / 2] >> (4 * (k % 2))) & 0xF, s16 = 2 * ib + l / 2;
+      const float ds = d * iq_odd((w[s16 / 4] >> (3 * (s16 % 4))) & 7);
+      iq1_put8(y + 8 * l, ds, gr.iq1s[b[k] | ((h & 7) << 8)], (h & 8) ? -1 : 1);
+    }
+  }
 }
 
 // y[0..32) = elements [32g, 32g + 32) of row r; elements past the last column are 0 (only a
@@ -242,6 +337,12 @@ STRATA_HD void decode32(const Mat& m, int64_t r, int64_t g, float* y) {
       const int high = (b[i % 32] >> (i / 32)) & 1;
       y[l] = d * static_cast<float>(q3k_scale(i / 16, b + 96)) * static_cast<float>(kq_two_bits(b + 32, i) - (high ? 0 : 4));
     }
+  } else if constexpr (T == WeightType::IQ2_XXS || T == WeightType::IQ2_XS || T == WeightType::IQ2_S ||
+                       T == WeightType::IQ3_XXS || T == WeightType::IQ3_S || T == WeightType::IQ1_S ||
+                       T == WeightType::IQ1_M) {
+    constexpr int kBytes = T == WeightType::IQ2_XXS ? 66 : T == WeightType::IQ2_XS ? 74 : T == WeightType::IQ2_S ? 82
+                         : T == WeightType::IQ3_XXS ? 98 : T == WeightType::IQ3_S ? 110 : T == WeightType::IQ1_S ? 50 : 56;
+    decode_lattice32<T>(*m.grids, row + kBytes * (g / 8), static_cast<int>(g % 8), y);
   } else if constexpr (T == WeightType::IQ4_XS) {
     const uint8_t* b = row + 136 * (g / 8);
     const int s = static_cast<int>(g % 8);
@@ -256,9 +357,11 @@ STRATA_HD void decode32(const Mat& m, int64_t r, int64_t g, float* y) {
   }
 }
 
-// decode32 of whatever type m holds (false for a type decodable() refuses): the host tests'
+// decode32 of whatever type m holds (false for a type decodable() refuses, or a lattice type
+// without its grids): the host tests'
 // entry, and the kernels' where one launch serves every type.
 STRATA_HD bool decode32_any(const Mat& m, int64_t r, int64_t g, float* y) {
+  if (needs_grids(m.type) && m.grids == nullptr) return false;
   switch (m.type) {
 #define STRATA_DECODE_CASE(T) \
   case WeightType::T: decode32<WeightType::T>(m, r, g, y); return true;
@@ -266,7 +369,8 @@ STRATA_HD bool decode32_any(const Mat& m, int64_t r, int64_t g, float* y) {
     STRATA_DECODE_CASE(MXFP4) STRATA_DECODE_CASE(Q8_0) STRATA_DECODE_CASE(Q4_0) STRATA_DECODE_CASE(Q4_1)
     STRATA_DECODE_CASE(Q5_0) STRATA_DECODE_CASE(Q5_1) STRATA_DECODE_CASE(Q2_K) STRATA_DECODE_CASE(Q3_K)
     STRATA_DECODE_CASE(Q4_K) STRATA_DECODE_CASE(Q5_K) STRATA_DECODE_CASE(Q6_K) STRATA_DECODE_CASE(IQ4_NL)
-    STRATA_DECODE_CASE(IQ4_XS)
+    STRATA_DECODE_CASE(IQ4_XS) STRATA_DECODE_CASE(IQ2_XXS) STRATA_DECODE_CASE(IQ2_XS) STRATA_DECODE_CASE(IQ2_S)
+    STRATA_DECODE_CASE(IQ3_XXS) STRATA_DECODE_CASE(IQ3_S) STRATA_DECODE_CASE(IQ1_S) STRATA_DECODE_CASE(IQ1_M)
 #undef STRATA_DECODE_CASE
     default: return false;
   }

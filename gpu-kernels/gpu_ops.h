@@ -47,6 +47,9 @@ std::string device_name(int device);
 // ---- linear.cu ----
 // Whether products can read weights of type t here (decode_group.h: decodable).
 bool linear_supported(WeightType t);
+// Copies the lattice i-quants' codebooks to the current device, once per device (the products
+// of those types do it at first use otherwise). Waits.
+void prepare_device_tables();
 // y[t][r] = Σ_c W[r0 + r][c] · x[t][c] for r < nr, t < n; x [n, ldx], y [n, ldy]. A warp per
 // row for a few tokens (decode), 64×64 shared-memory tiles for more (prefill).
 void linear(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,

@@ -8,6 +8,8 @@
 //   many tokens          64 rows × 64 tokens per block of 256 threads; per group 64 threads
 //                        decode the block's rows into shared memory beside the tokens' slice
 //                        of x, and each thread accumulates a 4×4 tile of the outputs.
+#include <mutex>
+
 #include "gpu-kernels/cuda_util.cuh"
 #include "gpu-kernels/decode_group.h"
 
@@ -224,22 +226,54 @@ void launch_decode(const Mat& m, int64_t r0, const int32_t* rows, int64_t nr, fl
     case WeightType::Q6_K: CALL(WeightType::Q6_K); break;                                               \
     case WeightType::IQ4_NL: CALL(WeightType::IQ4_NL); break;                                           \
     case WeightType::IQ4_XS: CALL(WeightType::IQ4_XS); break;                                           \
+    case WeightType::IQ2_XXS: CALL(WeightType::IQ2_XXS); break;                                         \
+    case WeightType::IQ2_XS: CALL(WeightType::IQ2_XS); break;                                           \
+    case WeightType::IQ2_S: CALL(WeightType::IQ2_S); break;                                             \
+    case WeightType::IQ3_XXS: CALL(WeightType::IQ3_XXS); break;                                         \
+    case WeightType::IQ3_S: CALL(WeightType::IQ3_S); break;                                             \
+    case WeightType::IQ1_S: CALL(WeightType::IQ1_S); break;                                             \
+    case WeightType::IQ1_M: CALL(WeightType::IQ1_M); break;                                             \
     default: unsupported(t);                                                                            \
   }
 
 [[noreturn]] void unsupported(WeightType t) {
-  throw std::runtime_error("CUDA products: weight type " + std::string(weight_type_name(t)) +
-                           " has no CUDA decoder (the lattice i-quants are read on the CPU only)");
+  throw std::runtime_error("CUDA products: weight type " + std::string(weight_type_name(t)) + " has no CUDA decoder");
 }
+
+// The lattice codebooks on each device, copied there once (37 KiB) and kept for the process.
+const IqGrids* device_grids() {
+  static std::mutex mu;
+  static const IqGrids* on[64] = {};
+  int dev = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  if (dev < 0 || dev >= 64) throw std::runtime_error("CUDA products: device index " + std::to_string(dev) + " out of range");
+  std::lock_guard<std::mutex> lock(mu);
+  if (on[dev] == nullptr) {
+    void* p = device_alloc(sizeof(IqGrids), "the lattice i-quant codebooks");
+    try {
+      check(cudaMemcpy(p, &iq_grids(), sizeof(IqGrids), cudaMemcpyHostToDevice), "cudaMemcpy (codebooks)");
+    } catch (...) {
+      device_free(p);
+      throw;
+    }
+    on[dev] = static_cast<const IqGrids*>(p);
+  }
+  return on[dev];
+}
+
+// w as a kernel reads it: the lattice types with their codebooks on the current device.
+Mat device_mat(const WeightView& w) { return mat_of(w, needs_grids(w.type) ? device_grids() : nullptr); }
 
 }  // namespace
 
 bool linear_supported(WeightType t) { return decodable(t); }
 
+void prepare_device_tables() { (void)device_grids(); }
+
 void linear(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy,
             Stream s) {
   if (nr <= 0 || n <= 0) return;
-  const Mat m = mat_of(w);
+  const Mat m = device_mat(w);
   const Groups one{nr, 0, 0};
 #define STRATA_LINEAR(T) launch_linear<T>(m, r0, nr, one, x, n, ldx, y, ldy, cu(s))
   STRATA_BY_TYPE(w.type, STRATA_LINEAR)
@@ -249,7 +283,7 @@ void linear(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t
 void linear_grouped(const WeightView& w, int64_t r0, int64_t nr, int64_t rows_per_group, int64_t w_group_stride,
                     const float* x, int64_t n, int64_t ldx, int64_t x_group_stride, float* y, int64_t ldy, Stream s) {
   if (nr <= 0 || n <= 0) return;
-  const Mat m = mat_of(w);
+  const Mat m = device_mat(w);
   const Groups gr{rows_per_group, w_group_stride, x_group_stride};
 #define STRATA_GROUPED(T) launch_linear<T>(m, r0, nr, gr, x, n, ldx, y, ldy, cu(s))
   STRATA_BY_TYPE(w.type, STRATA_GROUPED)
@@ -259,21 +293,21 @@ void linear_grouped(const WeightView& w, int64_t r0, int64_t nr, int64_t rows_pe
 void linear_t_heads(const WeightView& w, int64_t heads, int64_t row_stride, int64_t rows, const float* x, int64_t n,
                     int64_t ldx, int64_t x_head_stride, float* y, int64_t ldy, int64_t y_head_stride, Stream s) {
   if (heads <= 0 || n <= 0) return;
-  const Mat m = mat_of(w);
+  const Mat m = device_mat(w);
 #define STRATA_T_HEADS(T) launch_t_heads<T>(m, heads, row_stride, rows, x, n, ldx, x_head_stride, y, ldy, y_head_stride, cu(s))
   STRATA_BY_TYPE(w.type, STRATA_T_HEADS)
 #undef STRATA_T_HEADS
 }
 
 void dequantize(const WeightView& w, int64_t r0, int64_t nr, float* out, Stream s) {
-  const Mat m = mat_of(w);
+  const Mat m = device_mat(w);
 #define STRATA_DECODE(T) launch_decode<T>(m, r0, nullptr, nr, out, cu(s))
   STRATA_BY_TYPE(w.type, STRATA_DECODE)
 #undef STRATA_DECODE
 }
 
 void gather_rows(const WeightView& table, const int32_t* rows, int64_t n, float* out, Stream s) {
-  const Mat m = mat_of(table);
+  const Mat m = device_mat(table);
 #define STRATA_GATHER(T) launch_decode<T>(m, 0, rows, n, out, cu(s))
   STRATA_BY_TYPE(table.type, STRATA_GATHER)
 #undef STRATA_GATHER

@@ -94,6 +94,7 @@ class CudaDevice final : public Device {
       : Device("cuda:" + std::to_string(index), capacity), index_(index), ops_(*this), queue_(name()) {
     gpu::set_device(index_);
     stream_ = gpu::stream_create();
+    gpu::prepare_device_tables();  // the lattice codebooks, before any step
   }
   ~CudaDevice() override {
     queue_.submit([] {}).settle();  // what is still queued runs before the stream and memory go

@@ -3,7 +3,8 @@
 // memory, queue, copies, Ops). Skipped, with the reason, where no CUDA device is present.
 // NMSE bounds: products and attention accumulate in f32 in another order than the CPU
 // (1e-10 relative to the signal); the FP8/FP4 round trips may round a value on the other side
-// of a tie (1e-6).
+// of a tie (1e-6). The CPU twin runs exact (--exact-dot): its default integer dot rounds the
+// activations to int8 and its batched products to BF16, which the device does not.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,12 +13,25 @@
 
 #include "../unit/kernels/kernel_test_util.h"
 #include "gpu-kernels/decode_group.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "runtime/backend/cpu_ops.h"
 #include "runtime/backend/cuda_device.h"
 #include "tests/support/test_support.h"
 
 namespace strata {
 namespace {
+
+// The CPU's products in f32, as --exact-dot sets them, for every test of this file.
+class ExactCpuProducts : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    KernelChoices c = kernel_choices();
+    c.int_dot = false;
+    c.gemm_bf16 = false;
+    set_kernel_choices(c);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kExactCpu = ::testing::AddGlobalTestEnvironment(new ExactCpuProducts);
 
 std::shared_ptr<Device> cuda() {
   std::string why;
@@ -280,8 +294,9 @@ TEST(CudaOps, TheV4CoresMatchTheCpu) {
 
 TEST(CudaOps, TheDeviceRefusesWhatItCannotHoldOrCompute) {
   NEED_CUDA(dev);
-  EXPECT_FALSE(dev->computes(WeightType::IQ2_XXS));
+  EXPECT_FALSE(dev->computes(WeightType::I32));
   EXPECT_TRUE(dev->computes(WeightType::Q4_K));
+  EXPECT_TRUE(dev->computes(WeightType::IQ2_XXS));
   auto small = make_cuda_device(0, 1 << 20);
   EXPECT_THROW(small->alloc(2 << 20, "test", "two MiB"), std::exception);
   // Memory goes back: what the device counts returns to zero.

@@ -52,7 +52,7 @@ std::vector<float> normal(int64_t n, float sd) {
 
 void register_bench_gpu(CLI::App* bench) {
   static int device = 0;
-  static std::string types = "bf16,fp8,mxfp4,q8_0,q6_k,q5_k,q4_k,q3_k,q2_k,iq4_xs";
+  static std::string types = "bf16,fp8,mxfp4,q8_0,q6_k,q5_k,q4_k,q3_k,q2_k,iq4_xs,iq3_s,iq2_xxs,iq1_s";
   static bool json = false;
   auto* g = bench->add_subcommand("gpu", "CUDA products and MLA decode vs the device's measured HBM bandwidth");
   g->add_option("--device", device, "CUDA device index")->capture_default_str()->check(CLI::Range(0, 63));

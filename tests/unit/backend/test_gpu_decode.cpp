@@ -18,7 +18,7 @@ namespace {
 void expect_groups_match(const WeightView& w, const std::string& label) {
   std::vector<float> ref(static_cast<size_t>(w.rows * w.cols));
   dequantize_rows(w, 0, w.rows, ref.data());
-  const gpu::Mat m = gpu::mat_of(w);
+  const gpu::Mat m = gpu::mat_of(w, &iq_grids());
   const int64_t groups = (w.cols + 31) / 32;
   int64_t bad = 0;
   for (int64_t r = 0; r < w.rows; ++r)
@@ -62,7 +62,7 @@ TEST(GpuDecode, EveryDecodableTypeMatchesTheScalarDequantizer) {
     }
     ++tried;
   }
-  EXPECT_EQ(tried, 17);
+  EXPECT_EQ(tried, 24);
 }
 
 // Random bytes, not only what the quantizers write: every bit pattern of the scales and
@@ -83,13 +83,17 @@ TEST(GpuDecode, RandomBlockBytesDecodeAsTheScalarDequantizerDoes) {
   }
 }
 
-TEST(GpuDecode, TheLatticeIQuantsAreNotClaimed) {
-  for (WeightType t : {WeightType::IQ2_XXS, WeightType::IQ3_S, WeightType::IQ1_M, WeightType::I32}) {
-    EXPECT_FALSE(gpu::decodable(t)) << weight_type_name(t);
-    gpu::Mat m;
+TEST(GpuDecode, WhatCannotBeDecodedIsRefused) {
+  float y[32];
+  gpu::Mat m;
+  m.type = WeightType::I32;
+  EXPECT_FALSE(gpu::decodable(m.type));
+  EXPECT_FALSE(gpu::decode32_any(m, 0, 0, y));
+  // A lattice type is decodable, but not without its codebooks.
+  for (WeightType t : {WeightType::IQ2_XXS, WeightType::IQ3_S, WeightType::IQ1_M}) {
     m.type = t;
-    float y[32];
-    EXPECT_FALSE(gpu::decode32_any(m, 0, 0, y));
+    EXPECT_TRUE(gpu::decodable(t)) << weight_type_name(t);
+    EXPECT_FALSE(gpu::decode32_any(m, 0, 0, y)) << weight_type_name(t);
   }
 }
 
