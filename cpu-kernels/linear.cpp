@@ -120,9 +120,10 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
         acts.fused[i].push_back(
             fused_row_act(*ps[i].w, x + static_cast<int64_t>(t) * ldx, acts.buf[i * un + t], acts.rounded));
   }
-  // Rows go to tasks in units: a tile of 16 for products in tiles (a task never splits one:
-  // a part-filled tile costs a whole one), one row otherwise.
-  auto unit = [&](size_t i) -> int64_t { return ps[i].path == LinearPath::IntDotTiles ? 16 : 1; };
+  // Rows go to tasks in units: a pair of 16-row tiles for products in tiles (a task never
+  // splits one: a part-filled tile costs a whole one, and the tiles go in pairs: qdot.h), one
+  // row otherwise.
+  auto unit = [&](size_t i) -> int64_t { return ps[i].path == LinearPath::IntDotTiles ? 32 : 1; };
   auto units = [&](size_t i) { return (ps[i].nr + unit(i) - 1) / unit(i); };
   int64_t total = 0;
   for (size_t i = 0; i < count; ++i) total += units(i);
