@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/row_dequant.h"
 
 namespace strata {
 
@@ -36,8 +37,29 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int64_
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+namespace {
+
+// out[i] = g · sigmoid(g) · u for g = gate(i), u = up(i) (gate and out may be the same array):
+// the exponentials a chunk at a time through exp_f32.
+template <class Gate, class Up>
+void silu_times(Gate gate, Up up, float* out, int64_t n) {
+  constexpr int64_t kChunk = 256;
+  float e[kChunk];
+  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+    const int64_t m = std::min(kChunk, n - i0);
+    for (int64_t j = 0; j < m; ++j) e[j] = -gate(i0 + j);
+    exp_f32(e, m);
+    for (int64_t j = 0; j < m; ++j) {
+      const float g = gate(i0 + j);
+      out[i0 + j] = g * (1.0f / (1.0f + e[j])) * up(i0 + j);
+    }
+  }
+}
+
+}  // namespace
+
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+  silu_times([gate](int64_t i) { return gate[i]; }, [up](int64_t i) { return up[i]; }, out, n);
 }
 
 void softmax(float* x, int64_t n) {
@@ -47,11 +69,10 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] = 0;
     return;
   }
+  for (int64_t i = 0; i < n; ++i) x[i] -= m;
+  exp_f32(x, n);
   double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - m);
-    sum += x[i];
-  }
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
@@ -94,10 +115,8 @@ void fp4_qdq(float* x, int64_t dim, int64_t block) {
 
 void swiglu_limited(const float* gate, const float* up, float* out, int64_t n, float limit) {
   if (limit <= 0) return swiglu(gate, up, out, n);
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = std::min(gate[i], limit), u = std::clamp(up[i], -limit, limit);
-    out[i] = g * sigmoid(g) * u;
-  }
+  silu_times([gate, limit](int64_t i) { return std::min(gate[i], limit); },
+             [up, limit](int64_t i) { return std::clamp(up[i], -limit, limit); }, out, n);
 }
 
 }  // namespace strata

@@ -10,9 +10,12 @@ namespace strata {
 void rms_norm(const float* x, const float* w, float* y, int64_t n_rows, int64_t dim, float eps);
 // y = (x - mean) / sqrt(var + eps) * w + b (LayerNorm with affine). Sums in f64.
 void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n_rows, int64_t dim, float eps);
-// out[i] = silu(gate[i]) * up[i].
+// out[i] = silu(gate[i]) * up[i] (gate and out may be the same array). The exponentials, here
+// and in softmax, come from exp_f32 (row_dequant.h: glibc's vector expf, within 4 ulp of
+// std::exp); sigmoid() is the scalar std::exp form.
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
-// Softmax of a row in place (max-subtracted); -inf entries get 0. A row of only -inf is left 0.
+// Softmax of a row in place (max-subtracted, the sum in f64); -inf entries get 0. A row of only
+// -inf is left 0.
 void softmax(float* x, int64_t n);
 float sigmoid(float x);
 // Normalized fast Walsh-Hadamard transform of a row (Sylvester order), scaled by dim^-1/2;

@@ -174,6 +174,11 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+void exp_f32(float* x, int64_t n) {
+  if (const kern::RowKernels* k = kernels()) return k->exp(x, n);
+  for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
+}
+
 void to_bf16_row(const float* src, uint16_t* dst, int64_t n) {
   if (const kern::RowKernels* k = kernels()) return k->to_bf16(src, dst, n);
   for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);

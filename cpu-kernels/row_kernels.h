@@ -70,6 +70,8 @@ struct RowKernels {
                       int64_t lds) = nullptr;
   void (*attn_pv)(const float* p, int64_t ldp, int nb, const float* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
                   int64_t ldo) = nullptr;
+  // x[i] = e^x[i]: glibc's vector expf (libmvec), within 4 ulp of std::exp.
+  void (*exp)(float* x, int64_t n) = nullptr;
 };
 
 const RowKernels& row_kernels_avx2();

@@ -265,13 +265,28 @@ struct AV {
 };
 #include "cpu-kernels/attention_rows.inc"
 
+// glibc's 8-lane AVX2 expf (libmvec, the x86-64 vector function ABI's name): at most 4 ulp from
+// the scalar expf, with its NaN, infinities, overflow and underflow.
+extern "C" __m256 _ZGVdN8v_expf(__m256);
+
+void exp_f32(float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _ZGVdN8v_expf(_mm256_loadu_ps(x + i)));
+  if (i < n) {  // the tail through one padded vector
+    alignas(32) float t[8] = {};
+    std::memcpy(t, x + i, static_cast<size_t>(n - i) * sizeof(float));
+    _mm256_store_ps(t, _ZGVdN8v_expf(_mm256_load_ps(t)));
+    std::memcpy(x + i, t, static_cast<size_t>(n - i) * sizeof(float));
+  }
+}
+
 }  // namespace
 
 const RowKernels& row_kernels_avx2() {
   static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
                                 bf16_dot, f16_dot, axpy, sum_u64, e4m3_dot_order, nullptr,
                                 q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
-                                attn_scores, attn_pv};
+                                attn_scores, attn_pv, exp_f32};
   return k;
 }
 

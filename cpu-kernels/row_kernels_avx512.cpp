@@ -204,13 +204,17 @@ struct AV {
 };
 #include "cpu-kernels/attention_rows.inc"
 
+// The AVX2 level's (libmvec's 8 lanes): its 16-lane AVX-512 expf would run real AVX-512
+// instructions in the test build whose AVX-512 kernels are emulated.
+void exp_f32(float* x, int64_t n) { row_kernels_avx2().exp(x, n); }
+
 }  // namespace
 
 const RowKernels& row_kernels_avx512() {
   static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
                                 bf16_dot, f16_dot, axpy, sum_u64, nullptr, nullptr,
                                 q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
-                                attn_scores, attn_pv};
+                                attn_scores, attn_pv, exp_f32};
   return k;
 }
 

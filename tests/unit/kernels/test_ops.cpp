@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <numbers>
 #include <random>
 #include <vector>
 
+#include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/float_formats.h"
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/rope.h"
 #include "tests/support/test_support.h"
 
@@ -70,6 +73,49 @@ TEST(Ops, SwigluAndSoftmax) {
   std::vector<float> big = {1000.0f, 1000.0f};  // no overflow
   softmax(big.data(), 2);
   EXPECT_FLOAT_EQ(big[0], 0.5f);
+}
+
+// exp_f32 (softmax's and SwiGLU's exponentials) against std::exp at every level: within 4 ulp
+// over the whole range where expf is finite and nonzero and past both ends, the special values
+// exact, and every tail length of the vector body.
+TEST(Ops, ExpMatchesTheScalarExpWithinFourUlpAtEveryLevel) {
+  auto ulps = [](float a, float b) {
+    int32_t ia, ib;
+    std::memcpy(&ia, &a, 4);
+    std::memcpy(&ib, &b, 4);
+    return std::abs(static_cast<int64_t>(ia) - static_cast<int64_t>(ib));
+  };
+  const CpuLevel saved = dispatch_level();
+  int levels = 0;
+  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) continue;
+    ++levels;
+    std::vector<float> x;
+    for (int i = 0; i <= 200000; ++i) x.push_back(-105.0f + 195.0f * static_cast<float>(i) / 200000.0f);
+    for (float v : {0.0f, -0.0f, 1e-30f, -1e-40f, 88.72f, 88.73f, 1000.0f, -1000.0f, INFINITY, -INFINITY}) x.push_back(v);
+    std::vector<float> y = x;
+    exp_f32(y.data(), static_cast<int64_t>(y.size()));
+    int64_t worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, ulps(y[i], std::exp(x[i])));
+    EXPECT_LE(worst, 4) << cpu_level_name(level);
+    float nan = std::nanf("");
+    exp_f32(&nan, 1);
+    EXPECT_TRUE(std::isnan(nan)) << cpu_level_name(level);
+    for (int64_t n = 1; n <= 20; ++n) {  // tails: the elements past n stay as they were
+      std::vector<float> t(24, 0.5f);
+      exp_f32(t.data(), n);
+      for (int64_t i = 0; i < 24; ++i)
+        EXPECT_LE(ulps(t[static_cast<size_t>(i)], i < n ? std::exp(0.5f) : 0.5f), 4) << cpu_level_name(level) << " n " << n;
+    }
+    // SwiGLU in place (out = gate) over more than one chunk equals it out of place.
+    const auto g = randn(700, 8, 4), u = randn(700, 9);
+    std::vector<float> out(700), inplace = g;
+    swiglu_limited(g.data(), u.data(), out.data(), 700, 7.0f);
+    swiglu_limited(inplace.data(), u.data(), inplace.data(), 700, 7.0f);
+    EXPECT_EQ(out, inplace) << cpu_level_name(level);
+  }
+  set_dispatch_level(saved);
+  EXPECT_GE(levels, 1);
 }
 
 TEST(Ops, HadamardEqualsTheSylvesterMatrix) {
