@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # --gpu cuda:0 runs the plan's GPU tier on a CUDA device: the logits stay within NMSE 1e-6 of
-# the all-CPU run (V3, V3.2, V4, Engram; HF and GGUF, a lattice i-quant too; experts split GPU/DRAM/NVMe, and the
-# profile's own plan), prefill and decode agree on the device, and the device lines name it.
+# the all-CPU run (V3, V3.2, V4, Engram; HF and GGUF, a lattice i-quant too; experts split
+# GPU/DRAM/NVMe, and the profile's own plan), prefill and decode agree on the device, and the
+# device lines name it.
 # The bound: the device computes in f32 as the CPU does, in another summation order, and a
 # tiny random model's logits move by about 1e-10 of their energy for that; 1e-6 leaves room for
 # an FP8/FP4 activation round trip that rounds one value the other way. Every run is
