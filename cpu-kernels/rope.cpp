@@ -31,25 +31,45 @@ Rope::Rope(const RopeParams& p) {
   }
 }
 
-void Rope::apply_interleaved(float* x, int64_t pos) const {
-  for (size_t i = 0; i < freqs_.size(); ++i) {
-    const double a = static_cast<double>(pos) * freqs_[i];
-    const float c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
-    const float x0 = x[2 * i], x1 = x[2 * i + 1];
-    x[2 * i] = x0 * c - x1 * s;
-    x[2 * i + 1] = x0 * s + x1 * c;
+namespace {
+
+// cos and sin of pos · freq[i], computed once for all the vectors of a call.
+template <class Rotate>
+void rotate_all(const std::vector<double>& freqs, float* x, int64_t count, int64_t stride, int64_t pos, Rotate rotate) {
+  constexpr size_t kStack = 128;
+  const size_t half = freqs.size();
+  float cs_stack[2 * kStack];
+  std::vector<float> cs_heap(half > kStack ? 2 * half : 0);
+  float* c = half > kStack ? cs_heap.data() : cs_stack;
+  float* s = c + half;
+  for (size_t i = 0; i < half; ++i) {
+    const double a = static_cast<double>(pos) * freqs[i];
+    c[i] = static_cast<float>(std::cos(a));
+    s[i] = static_cast<float>(std::sin(a));
   }
+  for (int64_t v = 0; v < count; ++v) rotate(x + v * stride, c, s, half);
 }
 
-void Rope::apply_halves(float* x, int64_t pos) const {
-  const size_t half = freqs_.size();
-  for (size_t i = 0; i < half; ++i) {
-    const double a = static_cast<double>(pos) * freqs_[i];
-    const float c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
-    const float x0 = x[i], x1 = x[i + half];
-    x[i] = x0 * c - x1 * s;
-    x[i + half] = x0 * s + x1 * c;
-  }
+}  // namespace
+
+void Rope::apply_interleaved(float* x, int64_t count, int64_t stride, int64_t pos) const {
+  rotate_all(freqs_, x, count, stride, pos, [](float* v, const float* c, const float* s, size_t half) {
+    for (size_t i = 0; i < half; ++i) {
+      const float x0 = v[2 * i], x1 = v[2 * i + 1];
+      v[2 * i] = x0 * c[i] - x1 * s[i];
+      v[2 * i + 1] = x0 * s[i] + x1 * c[i];
+    }
+  });
+}
+
+void Rope::apply_halves(float* x, int64_t count, int64_t stride, int64_t pos) const {
+  rotate_all(freqs_, x, count, stride, pos, [](float* v, const float* c, const float* s, size_t half) {
+    for (size_t i = 0; i < half; ++i) {
+      const float x0 = v[i], x1 = v[i + half];
+      v[i] = x0 * c[i] - x1 * s[i];
+      v[i + half] = x0 * s[i] + x1 * c[i];
+    }
+  });
 }
 
 double yarn_mscale(double factor, double mscale) { return factor <= 1 ? 1.0 : 0.1 * mscale * std::log(factor) + 1.0; }

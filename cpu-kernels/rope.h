@@ -23,9 +23,13 @@ class Rope {
   const std::vector<double>& freqs() const { return freqs_; }
 
   // Pairs (x[2i], x[2i+1]) rotated by pos·freq[i] (DeepSeek MLA, GGUF rope type "norm").
-  void apply_interleaved(float* x, int64_t pos) const;
+  void apply_interleaved(float* x, int64_t pos) const { apply_interleaved(x, 1, 0, pos); }
   // Pairs (x[i], x[i + dim/2]) rotated by pos·freq[i] (the V3.2 indexer, "neox").
-  void apply_halves(float* x, int64_t pos) const;
+  void apply_halves(float* x, int64_t pos) const { apply_halves(x, 1, 0, pos); }
+  // The same for `count` vectors at x + v · stride sharing one position (the heads of a
+  // token): the angles' cos and sin computed once.
+  void apply_interleaved(float* x, int64_t count, int64_t stride, int64_t pos) const;
+  void apply_halves(float* x, int64_t count, int64_t stride, int64_t pos) const;
 
  private:
   std::vector<double> freqs_;

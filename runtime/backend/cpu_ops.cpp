@@ -99,16 +99,15 @@ void CpuOps::layer_norm(const float* x, const float* w, const float* b, float* y
 
 void CpuOps::rope(const Rope& r, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,
                   int64_t token_stride, const int64_t* pos) const {
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + t * token_stride + h * head_stride;
-      if (halves) r.apply_halves(v, pos[t]);
-      else r.apply_interleaved(v, pos[t]);
-    }
+  for (int64_t t = 0; t < n; ++t) {
+    float* v = x + t * token_stride;
+    if (halves) r.apply_halves(v, heads, head_stride, pos[t]);
+    else r.apply_interleaved(v, heads, head_stride, pos[t]);
+  }
 }
 
 void CpuOps::rope_at(const Rope& r, float* x, int64_t heads, int64_t head_stride, int64_t pos) const {
-  for (int64_t h = 0; h < heads; ++h) r.apply_interleaved(x + h * head_stride, pos);
+  r.apply_interleaved(x, heads, head_stride, pos);
 }
 
 void CpuOps::hadamard_rows(float* x, int64_t n, int64_t dim) const {

@@ -208,6 +208,33 @@ TEST(Rope, PlainFrequenciesAndRotation) {
   EXPECT_EQ(z, x);
 }
 
+TEST(Rope, ManyVectorsAtOnePositionAreEachRotated) {
+  // 2 · 160 dims: more angles than the call keeps on the stack.
+  for (const int64_t dim : {64, 320}) {
+    const Rope r({dim, 10000});
+    const int64_t heads = 5, stride = dim + 3;  // a gap between the vectors stays untouched
+    std::vector<float> x(static_cast<size_t>(heads * stride));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i)) + 0.1f;
+    for (const bool halves : {false, true}) {
+      std::vector<float> all = x, one = x;
+      if (halves) r.apply_halves(all.data(), heads, stride, 1234);
+      else r.apply_interleaved(all.data(), heads, stride, 1234);
+      for (int64_t h = 0; h < heads; ++h)  // the rotation written out
+        for (int64_t i = 0; i < dim / 2; ++i) {
+          const double a = 1234.0 * r.freqs()[static_cast<size_t>(i)];
+          const auto c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
+          const int64_t i0 = h * stride + (halves ? i : 2 * i), i1 = i0 + (halves ? dim / 2 : 1);
+          one[i0] = x[i0] * c - x[i1] * s;
+          one[i1] = x[i0] * s + x[i1] * c;
+        }
+      EXPECT_EQ(all, one) << dim << (halves ? " halves" : " interleaved");
+      EXPECT_NE(all, x);
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t g = dim; g < stride; ++g) EXPECT_EQ(all[h * stride + g], x[h * stride + g]);
+    }
+  }
+}
+
 TEST(Rope, YarnBlendsBetweenTheCorrectionDims) {
   RopeParams p{64, 10000, 40, 4096, 32, 1};
   Rope plain({64, 10000}), yarn(p);
