@@ -210,6 +210,10 @@ bool qdot_tiles_supported(WeightType t) {
 }
 
 int64_t qdot_tiles_min_batch(WeightType t) {
+  // AVX2's 8-row tiles against its row kernels' passes of 4 tokens: even from 10-12 tokens on
+  // (Q4_K, Q6_K at 2048 x 768 on the Zen 5 EPYC capped at AVX2; `strata bench kernels
+  // --batch 6,8,10,12,16` with STRATA_INT_DOT_TILES=0 and 1).
+  if (&kernels_for_level() == &kern::qdot_kernels_avx2()) return 12;
   if (is_lattice_iq(t)) return 7;  // their row kernels share a row's decoding among 8 tokens
   switch (t) {
     case WeightType::Q6_K: return 8;
@@ -247,6 +251,15 @@ static bool vnni_without_amx() {
          !cpu_features().amx_bf16;
 }
 
+// Whether the level's tiles for t outrun oneDNN at every batch, as measured: the 512-bit tiles
+// on AVX-512 VNNI without AMX (against the BF16 GEMM), the 8-row tiles at the AVX2 level
+// (against the F32 GEMM on 256-bit vectors: 1.7-2.7x at 16-512 tokens, the Zen 5 EPYC with
+// both capped at AVX2). An AVX-512 CPU without VNNI keeps its 512-bit F32 GEMM.
+static bool tiles_beat_gemm(WeightType t) {
+  if (!qdot_tiles_supported(t)) return false;
+  return vnni_without_amx() || (dispatch_level() == CpuLevel::Avx2 && !cpu_features().amx_bf16);
+}
+
 int64_t int_dot_gemm_min_batch() {
   const int64_t set = kernel_choices().int_dot_gemm_min_batch;
   if (set > 0) return std::max(set, gemm_min_batch());
@@ -254,8 +267,7 @@ int64_t int_dot_gemm_min_batch() {
 }
 
 int64_t int_dot_gemm_min_batch(WeightType t) {
-  if (kernel_choices().int_dot_gemm_min_batch > 0 || !vnni_without_amx() || !qdot_tiles_supported(t))
-    return int_dot_gemm_min_batch();
+  if (kernel_choices().int_dot_gemm_min_batch > 0 || !tiles_beat_gemm(t)) return int_dot_gemm_min_batch();
   return INT64_MAX;
 }
 

@@ -88,14 +88,15 @@ float qdot_row(const WeightView& w, int64_t r, const ActQ8& a);
 void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                       int64_t stride);
 // The same products in tiles of 16 rows, taken two at a time (qdot_tiles.inc: every
-// integer-dot type with AVX-512 VNNI; rows of a multiple of 256; callers splitting rows among
-// threads give each a multiple of 32 where they can), for
+// integer-dot type with AVX-512 VNNI), or of 8 rows (qdot_tiles_avx2.inc: Q4_K, Q5_K and Q6_K
+// with AVX2); rows of a multiple of 256; callers splitting rows among threads give each a
+// multiple of 32 where they can; for
 // batches of qdot_tiles_min_batch(t) tokens or more where qdot_tiles_supported(t): per row and
 // token the same integer sums as qdot_rows_tokens, scaled per sub-block instead of per
 // super-block, so equal to it up to f32 rounding; a result still does not depend on the other
 // rows and tokens of the call. STRATA_INT_DOT_TILES=0 turns them off. From 4 tokens (Q6_K, whose
 // decoding costs more, 8; Q8_0 9; the lattice i-quants 7; IQ4_XS 12; MXFP4 16), where they were
-// faster than the row kernels (`strata bench kernels --batch 4,8,12`).
+// faster than the row kernels (`strata bench kernels --batch 4,8,12`); with AVX2, 12 for all.
 bool qdot_tiles_supported(WeightType t);
 int64_t qdot_tiles_min_batch(WeightType t);
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
@@ -118,9 +119,9 @@ void set_int_dot(bool on);
 // tokens unchanged; README → Benchmarks). STRATA_INT_DOT_GEMM_MIN_BATCH=N sets it.
 int64_t int_dot_gemm_min_batch();
 // The same for weights of type t: where the level has tiles for t and the CPU has no AMX, the
-// tiles beat the GEMM at every batch measured (V3 shapes, 4-512 tokens: 2-3x at 64-128 tokens,
-// 1.5-2x at 512; README → Benchmarks): INT64_MAX, no GEMM. STRATA_INT_DOT_GEMM_MIN_BATCH
-// still sets it.
+// tiles beat the GEMM at every batch measured (AVX-512 VNNI, V3 shapes, 4-512 tokens: 2-3x at
+// 64-128 tokens, 1.5-2x at 512; AVX2's 8-row tiles 1.7-2.7x its F32 GEMM at 16-512 tokens;
+// README → Benchmarks): INT64_MAX, no GEMM. STRATA_INT_DOT_GEMM_MIN_BATCH still sets it.
 int64_t int_dot_gemm_min_batch(WeightType t);
 // Overrides it (0: back to the default); for tests and benchmarks.
 void set_int_dot_gemm_min_batch(int64_t n);

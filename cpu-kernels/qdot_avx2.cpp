@@ -12,6 +12,7 @@
 namespace strata::kern {
 namespace {
 
+#include "cpu-kernels/qdot_tiles_avx2.inc"
 #include "cpu-kernels/qdot_rows.inc"
 
 }  // namespace

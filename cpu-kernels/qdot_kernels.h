@@ -103,9 +103,10 @@ struct QDotKernels {
   QDotFn q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, iq4_xs;
   QDotFn iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m;
   QuantFn quantize;
-  // Tiles of 16 rows for batches (null where the level has none; qdot_tiles.inc): the same
-  // products as the row kernels up to f32 rounding, and as those, independent of the other rows
-  // and tokens of a call.
+  // Tiles for batches (null where the level has none): 16 rows on AVX-512 VNNI
+  // (qdot_tiles.inc), 8 on AVX2 (qdot_tiles_avx2.inc: Q4_K, Q5_K, Q6_K); the same products as
+  // the row kernels up to f32 rounding, and as those, independent of the other rows and tokens
+  // of a call.
   QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr, q6_k_tiles = nullptr, q2_k_tiles = nullptr,
          q3_k_tiles = nullptr, q8_0_tiles = nullptr, iq4_xs_tiles = nullptr, mxfp4_tiles = nullptr;
   QDotFn q4_0_tiles = nullptr, q4_1_tiles = nullptr, q5_0_tiles = nullptr, q5_1_tiles = nullptr, iq4_nl_tiles = nullptr;

@@ -615,10 +615,11 @@ TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
   const int64_t want = vnni && !cpu_features().amx_bf16 ? std::max<int64_t>(256, gemm_min_batch()) : gemm_min_batch();
   if (!std::getenv("STRATA_INT_DOT_GEMM_MIN_BATCH")) {
     EXPECT_EQ(int_dot_gemm_min_batch(), want);
-    // Where a type has tiles on such a CPU, it never takes the GEMM; with the tiles off it keeps
-    // the threshold.
-    for (WeightType t : {WeightType::Q4_K, WeightType::Q4_0, WeightType::IQ1_S})
-      EXPECT_EQ(int_dot_gemm_min_batch(t), vnni && !cpu_features().amx_bf16 && qdot_tiles_supported(t) ? INT64_MAX : want)
+    // Where a type has tiles on such a CPU, or at the AVX2 level (whose GEMM is F32), it never
+    // takes the GEMM; with the tiles off it keeps the threshold.
+    const bool tiles_win = (vnni || dispatch_level() == CpuLevel::Avx2) && !cpu_features().amx_bf16;
+    for (WeightType t : {WeightType::Q4_K, WeightType::Q6_K, WeightType::Q4_0, WeightType::IQ1_S})
+      EXPECT_EQ(int_dot_gemm_min_batch(t), tiles_win && qdot_tiles_supported(t) ? INT64_MAX : want)
           << weight_type_name(t);
     KernelChoices no_tiles = kernel_choices();
     no_tiles.int_dot_tiles = false;
