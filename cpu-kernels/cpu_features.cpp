@@ -54,7 +54,10 @@ const CpuFeatures& cpu_features() {
       // AMX-BF16 and AMX-TILE, with the OS saving the tile state (XCR0 bits 17-18).
       c.amx_bf16 = (xcr & 0x60000) == 0x60000 && (d & (1u << 22)) && (d & (1u << 24));
     }
-    if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c.avx512bf16 = zmm && (a & (1u << 5));
+    if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) {
+      c.avx512bf16 = zmm && (a & (1u << 5));
+      c.avxvnni = ymm && c.avx2 && (a & (1u << 4));
+    }
 #endif
 #if defined(STRATA_EMULATED_AVX512)
     // Only in the test build whose AVX-512 kernels are compiled over SIMDe (tests/emulated/):

@@ -15,6 +15,7 @@ struct CpuFeatures {
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512vnni = false, avx512bf16 = false, avx512vbmi = false;
   bool amx_bf16 = false;  // AMX tiles with BF16 (oneDNN's BF16 GEMM runs on them)
+  bool avxvnni = false;   // AVX-VNNI: vpdpbusd on 256-bit vectors, VEX-encoded (no AVX-512 needed)
   // Only in the test build whose AVX-512 kernels run over SIMDe: the AVX-512 flags are claimed,
   // not the CPU's (native libraries such as oneDNN must not act on them).
   bool emulated = false;

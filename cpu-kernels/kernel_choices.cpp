@@ -20,12 +20,13 @@ int64_t env_int(const char* name, int64_t fallback) {
 
 // The choices in effect, one atomic per field: the kernels read them from many threads.
 struct Stored {
-  std::atomic<bool> int_dot, int_dot_tiles, gemm_bf16, batch_invariant;
+  std::atomic<bool> int_dot, int_dot_tiles, avx_vnni, gemm_bf16, batch_invariant;
   std::atomic<int64_t> gemm_min_batch, int_dot_gemm_min_batch, gemm_panel_mb;
   explicit Stored(const KernelChoices& c) { store(c); }
   void store(const KernelChoices& c) {
     int_dot = c.int_dot;
     int_dot_tiles = c.int_dot_tiles;
+    avx_vnni = c.avx_vnni;
     gemm_bf16 = c.gemm_bf16;
     batch_invariant = c.batch_invariant;
     gemm_min_batch = c.gemm_min_batch;
@@ -45,6 +46,7 @@ KernelChoices KernelChoices::from_environment() {
   KernelChoices c;
   c.int_dot = !env_off("STRATA_INT_DOT");
   c.int_dot_tiles = !env_off("STRATA_INT_DOT_TILES");
+  c.avx_vnni = !env_off("STRATA_AVX_VNNI");
   c.gemm_bf16 = !env_off("STRATA_GEMM_BF16");
   const int64_t g = env_int("STRATA_GEMM_MIN_BATCH", 16);
   c.gemm_min_batch = g <= 0 ? 0 : g;
@@ -58,6 +60,7 @@ KernelChoices KernelChoices::from_environment() {
 std::string KernelChoices::describe() const {
   std::string d = int_dot ? "int8 dots" : "exact dots (f32)";
   if (int_dot && !int_dot_tiles) d += " without tiles";
+  if (int_dot && !avx_vnni) d += " without AVX-VNNI";
   d += gemm_min_batch > 0 ? ", " + std::string(gemm_bf16 ? "bf16" : "f32") + " GEMM from " +
                                 std::to_string(gemm_min_batch) + " tokens"
                           : ", no GEMM";
@@ -71,6 +74,7 @@ KernelChoices kernel_choices() {
   KernelChoices c;
   c.int_dot = s.int_dot.load(std::memory_order_relaxed);
   c.int_dot_tiles = s.int_dot_tiles.load(std::memory_order_relaxed);
+  c.avx_vnni = s.avx_vnni.load(std::memory_order_relaxed);
   c.gemm_bf16 = s.gemm_bf16.load(std::memory_order_relaxed);
   c.batch_invariant = s.batch_invariant.load(std::memory_order_relaxed);
   c.gemm_min_batch = s.gemm_min_batch.load(std::memory_order_relaxed);

@@ -174,7 +174,7 @@ const char* linear_path_name(LinearPath p) {
   switch (p) {
     case LinearPath::Gemm: return "gemm";
     case LinearPath::IntDot: return "int8";
-    case LinearPath::IntDotTiles: return "int8x16";
+    case LinearPath::IntDotTiles: return "int8tiles";
     case LinearPath::FusedDot: return "fused";
     case LinearPath::Rows: break;
   }

@@ -23,7 +23,7 @@ void set_batch_invariant(bool on);
 // Which kernel a product of n tokens over nr rows of w runs on, as chosen below.
 enum class LinearPath { Gemm, IntDot, IntDotTiles, FusedDot, Rows };
 LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n);
-const char* linear_path_name(LinearPath p);  // "gemm" | "int8" | "int8x16" | "fused" | "rows"
+const char* linear_path_name(LinearPath p);  // "gemm" | "int8" | "int8tiles" | "fused" | "rows"
 
 // y[t][r] = sum_c W[r0 + r][c] * x[t][c] for t < n, r < nr.  x: [n, ldx], y: [n, ldy].
 void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,

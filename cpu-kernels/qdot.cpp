@@ -18,12 +18,18 @@
 namespace strata {
 namespace {
 
+// AVX2's kernels, with their tiles on AVX-VNNI where the CPU has it (and it is not turned off).
+const kern::QDotKernels& avx2_kernels() {
+  if (cpu_features().avxvnni && kernel_choices().avx_vnni) return kern::qdot_kernels_avxvnni();
+  return kern::qdot_kernels_avx2();
+}
+
 const kern::QDotKernels& kernels_for_level() {
   switch (dispatch_level()) {
     case CpuLevel::Avx512:
       if (cpu_features().avx512vnni) return kern::qdot_kernels_vnni();
-      return kern::qdot_kernels_avx2();
-    case CpuLevel::Avx2: return kern::qdot_kernels_avx2();
+      return avx2_kernels();
+    case CpuLevel::Avx2: return avx2_kernels();
     case CpuLevel::Scalar: break;
   }
   return kern::qdot_kernels_scalar();
@@ -213,7 +219,8 @@ int64_t qdot_tiles_min_batch(WeightType t) {
   // AVX2's 8-row tiles against its row kernels' passes of 4 tokens: even from 10-12 tokens on
   // (Q4_K, Q6_K at 2048 x 768 on the Zen 5 EPYC capped at AVX2; `strata bench kernels
   // --batch 6,8,10,12,16` with STRATA_INT_DOT_TILES=0 and 1).
-  if (&kernels_for_level() == &kern::qdot_kernels_avx2()) return 12;
+  if (const auto& k = kernels_for_level(); &k == &kern::qdot_kernels_avx2() || &k == &kern::qdot_kernels_avxvnni())
+    return 12;
   if (is_lattice_iq(t)) return 7;  // their row kernels share a row's decoding among 8 tokens
   switch (t) {
     case WeightType::Q6_K: return 8;

@@ -104,9 +104,9 @@ struct QDotKernels {
   QDotFn iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m;
   QuantFn quantize;
   // Tiles for batches (null where the level has none): 16 rows on AVX-512 VNNI
-  // (qdot_tiles.inc), 8 on AVX2 (qdot_tiles_avx2.inc: Q4_K, Q5_K, Q6_K); the same products as
-  // the row kernels up to f32 rounding, and as those, independent of the other rows and tokens
-  // of a call.
+  // (qdot_tiles.inc), 8 on AVX2 (qdot_tiles_avx2.inc; every type with AVX-VNNI, those whose
+  // weight bytes keep vpmaddubsw's int16 sums exact without); the same products as the row
+  // kernels up to f32 rounding, and as those, independent of the other rows and tokens of a call.
   QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr, q6_k_tiles = nullptr, q2_k_tiles = nullptr,
          q3_k_tiles = nullptr, q8_0_tiles = nullptr, iq4_xs_tiles = nullptr, mxfp4_tiles = nullptr;
   QDotFn q4_0_tiles = nullptr, q4_1_tiles = nullptr, q5_0_tiles = nullptr, q5_1_tiles = nullptr, iq4_nl_tiles = nullptr;
@@ -121,6 +121,7 @@ struct QDotKernels {
 
 const QDotKernels& qdot_kernels_scalar();
 const QDotKernels& qdot_kernels_avx2();
+const QDotKernels& qdot_kernels_avxvnni();  // the AVX2 table with its tiles on AVX-VNNI
 const QDotKernels& qdot_kernels_vnni();  // AVX-512 VNNI on 256-bit vectors
 
 }  // namespace strata::kern

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/gemm_onednn.h"
 #include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/linear.h"
@@ -294,16 +295,25 @@ TEST(QDot, TokensSharingARowGetTheirOwnResults) {
 TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   const CpuLevel saved = dispatch_level();
   bool ran = false;
-  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+  // AVX2 twice where the CPU has AVX-VNNI: its tiles on vpmaddubsw, then on vpdpbusd.
+  for (const auto& [level, vnni] : {std::pair{CpuLevel::Scalar, false}, std::pair{CpuLevel::Avx2, false},
+                                    std::pair{CpuLevel::Avx2, true}, std::pair{CpuLevel::Avx512, true}}) {
     if (set_dispatch_level(level) != level) continue;
+    if (level == CpuLevel::Avx2 && vnni && !cpu_features().avxvnni) {
+      std::printf("  avx2: no AVX-VNNI on this CPU, its tiles untested here\n");
+      continue;
+    }
+    KernelChoices choices = kernel_choices();
+    choices.avx_vnni = vnni;
+    const ScopedKernelChoices scoped(choices);
     for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K,
                             WeightType::Q8_0, WeightType::IQ4_XS, WeightType::MXFP4, WeightType::Q4_0,
                             WeightType::Q4_1, WeightType::Q5_0, WeightType::Q5_1, WeightType::IQ4_NL, WeightType::IQ2_XXS,
                             WeightType::IQ2_XS, WeightType::IQ2_S, WeightType::IQ3_XXS, WeightType::IQ3_S,
                             WeightType::IQ1_S, WeightType::IQ1_M}) {
       if (!qdot_tiles_supported(type)) {
-        std::printf("  %s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
-                    std::string(weight_type_name(type)).c_str());
+        std::printf("  %s%s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
+                    level == CpuLevel::Avx2 && vnni ? " (AVX-VNNI)" : "", std::string(weight_type_name(type)).c_str());
         continue;
       }
       ran = true;

@@ -86,15 +86,21 @@ TEST(Planner, LlamaCppLayerFlagsRestrictTheGpu) {
   p = plan_placement(in, box(4, 5), o);
   EXPECT_EQ(p.kv_tier, Tier::Gpu);
   EXPECT_EQ(p.bytes[0], 3'000'000'000u) << "layer 1's attention and two of its experts";
-  for (size_t i = 0; i < in.items.size(); ++i)
-    if (p.tier[i] == Tier::Gpu) EXPECT_EQ(in.items[i].layer, 1) << in.items[i].name;
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    if (p.tier[i] == Tier::Gpu) {
+      EXPECT_EQ(in.items[i].layer, 1) << in.items[i].name;
+    }
+  }
   o.gpu_layers.reset();
   o.cpu_moe_layers = 1;  // layer 0's experts off the GPU
   p = plan_placement(in, box(4, 5), o);
   EXPECT_EQ(p.bytes_by_class.at("attention")[0], 2'000'000'000u) << "attention is not an expert";
   EXPECT_EQ(p.bytes_by_class.at("routed_expert")[0], 1'000'000'000u);
-  for (size_t i = 0; i < in.items.size(); ++i)
-    if (in.items[i].expert >= 0 && in.items[i].layer == 0) EXPECT_NE(p.tier[i], Tier::Gpu) << in.items[i].name;
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    if (in.items[i].expert >= 0 && in.items[i].layer == 0) {
+      EXPECT_NE(p.tier[i], Tier::Gpu) << in.items[i].name;
+    }
+  }
   // The head (outside the layers) only with more than every layer, as llama.cpp counts it.
   const PlanItem head{"output.weight", "head", -1, -1, 1000, 1.0, false};
   PlanOptions g;
