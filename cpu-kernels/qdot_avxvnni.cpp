@@ -1,8 +1,7 @@
 // AVX2's integer-dot tiles on AVX-VNNI (compiled with -mavx2 -mfma -mf16c -mavxvnni; chosen only
 // when CPUID reports AVX-VNNI): VEX-encoded vpdpbusd on 256-bit vectors, as CPUs without AVX-512
-// have it (Intel's Alder Lake and later client cores). One instruction a dword of 8 rows and
-// int32 sums, so every integer-dot type but the lattice i-quants has tiles here, Q8_0 and the
-// IQ4 types included. The rest of the table is AVX2's.
+// have it (Intel's Alder Lake and later client cores). One instruction a dword of 8 rows, summing
+// in int32 (Q8_0 and the IQ4 types need no signed detour). The rest of the table is AVX2's.
 #include <immintrin.h>
 
 #include <cstring>

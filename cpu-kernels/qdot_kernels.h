@@ -104,9 +104,9 @@ struct QDotKernels {
   QDotFn iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m;
   QuantFn quantize;
   // Tiles for batches (null where the level has none): 16 rows on AVX-512 VNNI
-  // (qdot_tiles.inc), 8 on AVX2 (qdot_tiles_avx2.inc; every type with AVX-VNNI, those whose
-  // weight bytes keep vpmaddubsw's int16 sums exact without); the same products as the row
-  // kernels up to f32 rounding, and as those, independent of the other rows and tokens of a call.
+  // (qdot_tiles.inc), 8 on AVX2 (qdot_tiles_avx2.inc: all but the lattice i-quants; on AVX-VNNI
+  // by qdot_avxvnni.cpp); the same products as the row kernels up to f32 rounding, and as those,
+  // independent of the other rows and tokens of a call.
   QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr, q6_k_tiles = nullptr, q2_k_tiles = nullptr,
          q3_k_tiles = nullptr, q8_0_tiles = nullptr, iq4_xs_tiles = nullptr, mxfp4_tiles = nullptr;
   QDotFn q4_0_tiles = nullptr, q4_1_tiles = nullptr, q5_0_tiles = nullptr, q5_1_tiles = nullptr, iq4_nl_tiles = nullptr;

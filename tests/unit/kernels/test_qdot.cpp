@@ -295,7 +295,7 @@ TEST(QDot, TokensSharingARowGetTheirOwnResults) {
 TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   const CpuLevel saved = dispatch_level();
   bool ran = false;
-  // AVX2 twice where the CPU has AVX-VNNI: its tiles on vpmaddubsw, then on vpdpbusd.
+  // AVX2 twice where the CPU has AVX-VNNI: its tiles on vpmaddubsw (and vpsignb), then on vpdpbusd.
   for (const auto& [level, vnni] : {std::pair{CpuLevel::Scalar, false}, std::pair{CpuLevel::Avx2, false},
                                     std::pair{CpuLevel::Avx2, true}, std::pair{CpuLevel::Avx512, true}}) {
     if (set_dispatch_level(level) != level) continue;
