@@ -88,8 +88,8 @@ float qdot_row(const WeightView& w, int64_t r, const ActQ8& a);
 void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                       int64_t stride);
 // The same products in tiles of 16 rows, taken two at a time (qdot_tiles.inc: every
-// integer-dot type with AVX-512 VNNI), or of 8 rows (qdot_tiles_avx2.inc: all but the lattice
-// i-quants with AVX2); rows of a multiple of 256; callers splitting rows among threads give each a
+// integer-dot type with AVX-512 VNNI), or of 8 rows (qdot_tiles_avx2.inc: every integer-dot type
+// with AVX2); rows of a multiple of 256; callers splitting rows among threads give each a
 // multiple of 32 where they can; for
 // batches of qdot_tiles_min_batch(t) tokens or more where qdot_tiles_supported(t): per row and
 // token the same integer sums as qdot_rows_tokens, scaled per sub-block instead of per

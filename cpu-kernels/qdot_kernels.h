@@ -104,7 +104,7 @@ struct QDotKernels {
   QDotFn iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m;
   QuantFn quantize;
   // Tiles for batches (null where the level has none): 16 rows on AVX-512 VNNI
-  // (qdot_tiles.inc), 8 on AVX2 (qdot_tiles_avx2.inc: all but the lattice i-quants; on AVX-VNNI
+  // (qdot_tiles.inc), 8 on AVX2 (qdot_tiles_avx2.inc: every integer-dot type; on AVX-VNNI
   // by qdot_avxvnni.cpp); the same products as the row kernels up to f32 rounding, and as those,
   // independent of the other rows and tokens of a call.
   QDotFn q4_k_tiles = nullptr, q5_k_tiles = nullptr, q6_k_tiles = nullptr, q2_k_tiles = nullptr,
