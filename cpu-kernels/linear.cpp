@@ -41,6 +41,7 @@ struct Product {
 struct PreparedActs {
   bool rounded = false;  // the fused dots may round activations (as the integer dot quantizes them)
   std::vector<ActQ8> q8;
+  std::vector<const ActQ8*> q8p;  // token t's quantized activations: in q8, or the caller's
   std::vector<std::vector<float>> buf;
   std::vector<std::vector<const float*>> fused;
 };
@@ -69,9 +70,9 @@ void product_row_widened(const Product& p, int64_t r, const float* x, int64_t n,
 void product_rows(const Product& p, const std::vector<const float*>& fused, int64_t r0, int64_t r1, const float* x,
                   int64_t n, int64_t ldx, const PreparedActs& acts) {
   switch (p.path) {
-    case LinearPath::IntDot: return qdot_rows_tokens(*p.w, p.r0 + r0, r1 - r0, acts.q8.data(), n, p.y + r0, p.ldy);
+    case LinearPath::IntDot: return qdot_rows_tokens(*p.w, p.r0 + r0, r1 - r0, acts.q8p.data(), n, p.y + r0, p.ldy);
     case LinearPath::IntDotTiles:
-      return qdot_rows_tiled(*p.w, p.r0 + r0, r1 - r0, acts.q8.data(), n, p.y + r0, p.ldy);
+      return qdot_rows_tiled(*p.w, p.r0 + r0, r1 - r0, acts.q8p.data(), n, p.y + r0, p.ldy);
     case LinearPath::FusedDot:
       if (has_fused_row_dot_tokens(*p.w)) {  // each row read once for every token
         for (int64_t r = r0; r < r1; ++r)
@@ -92,8 +93,10 @@ void product_rows(const Product& p, const std::vector<const float*>& fused, int6
   }
 }
 
-// Products over the same activations x [n, ldx] as one parallel job over all their rows.
-void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int64_t ldx) {
+// Products over the same activations x [n, ldx] as one parallel job over all their rows; q8:
+// x's rows already quantized (linear_pair), or null.
+void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int64_t ldx,
+                 const ActQ8* const* q8 = nullptr) {
   const ScratchLease<PreparedActs> lease;  // reused: a warm decode step allocates nothing here
   PreparedActs& acts = *lease;
   acts.rounded = int_dot_enabled();  // `--exact-dot` turns both off
@@ -110,9 +113,15 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
       orders |= act_orders_for(ps[i].w->type);
       int_cols = ps[i].w->cols;  // the products share x, hence its column count
     }
-  if (int_cols >= 0) {
+  if (int_cols >= 0 && q8) {
+    acts.q8p.assign(q8, q8 + n);
+  } else if (int_cols >= 0) {
     if (acts.q8.size() < un) acts.q8.resize(un);
-    for (int64_t t = 0; t < n; ++t) quantize_act_q8(x + t * ldx, int_cols, acts.q8[static_cast<size_t>(t)], orders);
+    acts.q8p.resize(un);
+    for (size_t t = 0; t < un; ++t) {
+      quantize_act_q8(x + static_cast<int64_t>(t) * ldx, int_cols, acts.q8[t], orders);
+      acts.q8p[t] = &acts.q8[t];
+    }
   }
   for (size_t i = 0; i < count; ++i) {
     if (ps[i].path == LinearPath::FusedDot)
@@ -189,7 +198,8 @@ void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, in
   small_batch(&p, 1, x, n, ldx);
 }
 
-void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb) {
+void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb,
+                 const ActQ8* const* q8) {
   if (a.cols != b.cols) throw std::invalid_argument("linear_pair: inputs of " + std::to_string(a.cols) + " and " +
                                                     std::to_string(b.cols) + " columns");
   const LinearPath pa = linear_path(a, a.rows, n), pb = linear_path(b, b.rows, n);
@@ -199,7 +209,17 @@ void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64
     return;
   }
   const Product ps[2] = {{&a, 0, a.rows, ya, a.rows, pa}, {&b, 0, b.rows, yb, b.rows, pb}};
-  small_batch(ps, 2, x, n, a.cols);
+  small_batch(ps, 2, x, n, a.cols, q8);
+}
+
+bool pair_reads_q8(const WeightView& a, const WeightView& b, int64_t n, unsigned& orders) {
+  const LinearPath pa = linear_path(a, a.rows, n), pb = linear_path(b, b.rows, n);
+  orders = 0;
+  if (pa == LinearPath::Gemm || pb == LinearPath::Gemm) return false;  // two linear() calls
+  auto int_dot = [](LinearPath p) { return p == LinearPath::IntDot || p == LinearPath::IntDotTiles; };
+  if (int_dot(pa)) orders |= act_orders_for(a.type);
+  if (int_dot(pb)) orders |= act_orders_for(b.type);
+  return int_dot(pa) || int_dot(pb);
 }
 
 void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,

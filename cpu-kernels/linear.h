@@ -11,6 +11,10 @@
 #include "cpu-kernels/weight_view.h"
 
 namespace strata {
+struct ActQ8;  // qdot.h
+}
+
+namespace strata {
 
 // Batch-invariant mode: every product takes the path one token alone would take (no oneDNN
 // GEMM for large batches; the fused dot for any batch where one token takes it). Each of those
@@ -36,7 +40,13 @@ inline void linear(const WeightView& w, const float* x, int64_t n, float* y) {
 // Two products over the same activations (an MLP's gate and up): ya [n, a.rows] = x · aᵀ and
 // yb [n, b.rows] = x · bᵀ, a.cols == b.cols. Small batches run as one parallel job over both
 // matrices' rows with the activations quantized once; the same results as two linear() calls.
-void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb);
+// q8: x's rows already quantized (q8[t]: row t, with the orders pair_reads_q8() names; rows
+// shared by several pairs are then quantized once), or null.
+void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb,
+                 const ActQ8* const* q8 = nullptr);
+// Whether linear_pair over n tokens reads quantized activations, and the orders (ActOrder) its
+// products read.
+bool pair_reads_q8(const WeightView& a, const WeightView& b, int64_t n, unsigned& orders);
 
 // The transposed product over a row range: y[t][c] = sum_r W[r0 + r][c] * x[t][r] for
 // r < nr, c < cols.  x: [n, ldx] (nr used), y: [n, ldy] (cols written, overwritten).

@@ -68,15 +68,15 @@ kern::QTok tok(const ActQ8& a) {
 
 // Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
 // tokens in groups of the level's kernel group (qdot_kernels.h). Checked and dispatched once for the whole range.
-void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n,
-              float* out, int64_t stride, bool tiles = false) {
+void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64_t nr, const ActQ8* const* acts,
+              int64_t n, float* out, int64_t stride, bool tiles = false) {
   const int64_t cols = w.cols;
   const unsigned orders = act_orders_for(w.type);
   for (int64_t t = 0; t < n; ++t) {
-    if (acts[t].n != cols)
-      throw std::invalid_argument("qdot_row: activations of " + std::to_string(acts[t].n) + " for a row of " +
+    if (acts[t]->n != cols)
+      throw std::invalid_argument("qdot_row: activations of " + std::to_string(acts[t]->n) + " for a row of " +
                                   std::to_string(cols));
-    if ((acts[t].orders & orders) != orders)
+    if ((acts[t]->orders & orders) != orders)
       throw std::invalid_argument("qdot_row: activations quantized without the order " +
                                   std::string(weight_type_name(w.type)) + " reads");
   }
@@ -120,8 +120,14 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     big.resize(static_cast<size_t>(n));
     toks = big.data();
   }
-  for (int64_t t = 0; t < n; ++t) toks[t] = tok(acts[t]);
+  for (int64_t t = 0; t < n; ++t) toks[t] = tok(*acts[t]);
   f(w.data + r0 * bytes, bytes, e8m0, nr, toks, n, cols, out, stride);
+}
+
+std::vector<const ActQ8*> pointers_to(const ActQ8* acts, int64_t n) {
+  std::vector<const ActQ8*> p(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) p[static_cast<size_t>(t)] = acts + t;
+  return p;
 }
 
 void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8& out, unsigned orders) {
@@ -201,13 +207,20 @@ bool qdot_supported(WeightType t) {
 
 float qdot_row(const WeightView& w, int64_t r, const ActQ8& a) {
   float out;
-  rows_dot(kernels_for_level(), w, r, 1, &a, 1, &out, 1);
+  const ActQ8* one = &a;
+  rows_dot(kernels_for_level(), w, r, 1, &one, 1, &out, 1);
   return out;
+}
+
+void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* const* acts, int64_t n, float* out,
+                      int64_t stride) {
+  rows_dot(kernels_for_level(), w, r0, nr, acts, n, out, stride);
 }
 
 void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                       int64_t stride) {
-  rows_dot(kernels_for_level(), w, r0, nr, acts, n, out, stride);
+  const std::vector<const ActQ8*> ptrs = pointers_to(acts, n);
+  qdot_rows_tokens(w, r0, nr, ptrs.data(), n, out, stride);
 }
 
 bool qdot_tiles_supported(WeightType t) {
@@ -241,14 +254,21 @@ bool dequant_lattice_blocks(WeightType t, const uint8_t* blocks, float* out, int
   return true;
 }
 
-void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
+void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* const* acts, int64_t n, float* out,
                      int64_t stride) {
   rows_dot(kernels_for_level(), w, r0, nr, acts, n, out, stride, true);
 }
 
+void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
+                     int64_t stride) {
+  const std::vector<const ActQ8*> ptrs = pointers_to(acts, n);
+  qdot_rows_tiled(w, r0, nr, ptrs.data(), n, out, stride);
+}
+
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a) {
   float out;
-  rows_dot(kern::qdot_kernels_scalar(), w, r, 1, &a, 1, &out, 1);
+  const ActQ8* one = &a;
+  rows_dot(kern::qdot_kernels_scalar(), w, r, 1, &one, 1, &out, 1);
   return out;
 }
 

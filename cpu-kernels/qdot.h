@@ -87,6 +87,9 @@ float qdot_row(const WeightView& w, int64_t r, const ActQ8& a);
 // row and token.
 void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                       int64_t stride);
+// The same with token t's activations at *acts[t] (gathered from a larger batch).
+void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* const* acts, int64_t n, float* out,
+                      int64_t stride);
 // The same products in tiles of 16 rows, taken two at a time (qdot_tiles.inc: every
 // integer-dot type with AVX-512 VNNI), or of 8 rows (qdot_tiles_avx2.inc: every integer-dot type
 // with AVX2); rows of a multiple of 256; callers splitting rows among threads give each a
@@ -100,6 +103,8 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
 bool qdot_tiles_supported(WeightType t);
 int64_t qdot_tiles_min_batch(WeightType t);
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
+                     int64_t stride);
+void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* const* acts, int64_t n, float* out,
                      int64_t stride);
 // The scalar twin (the reference the vector kernels are tested against).
 float qdot_row_scalar(const WeightView& w, int64_t r, const ActQ8& a);

@@ -9,6 +9,7 @@
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/qdot.h"
 #include "cpu-kernels/scratch.h"
 #include "cpu-kernels/v4_attention.h"
 
@@ -22,12 +23,68 @@ uint64_t mlp_bytes(const Mlp& m) {
 
 void CpuOps::linear(const WeightView& w, const float* x, int64_t n, float* out) const { strata::linear(w, x, n, out); }
 
-void CpuOps::mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const {
+namespace {
+
+void mlp_with(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit, const ActQ8* const* q8) {
   const int64_t inter = m.w1.rows;
   const ScratchFloats g(static_cast<size_t>(n * inter)), u(static_cast<size_t>(n * inter));
-  linear_pair(m.w1, m.w3, x, n, g.data(), u.data());
+  linear_pair(m.w1, m.w3, x, n, g.data(), u.data(), q8);
   swiglu_limited(g.data(), u.data(), g.data(), n * inter, swiglu_limit);
   strata::linear(m.w2, g.data(), n, out);
+}
+
+// The rows of the jobs' shared input (MlpJob::source) quantized once for all their gate and up
+// products, instead of once per job that reads them: a token routed to k experts was quantized
+// k times. per_job[i][t]: job i's token t.
+struct SharedActs {
+  std::vector<ActQ8> q8;       // one per distinct source row read
+  std::vector<int32_t> slot;   // source row -> its index in q8, or -1
+  std::vector<int32_t> row;    // q8's index -> source row
+  std::vector<std::vector<const ActQ8*>> per_job;
+};
+
+// False where there is nothing to share: one job, jobs without a common source, or gate and up
+// products that read no quantized activations (the GEMM, the float types' dots).
+bool quantize_shared(std::span<const MlpJob> jobs, SharedActs& s) {
+  if (jobs.size() < 2 || !jobs[0].source) return false;
+  const float* source = jobs[0].source;
+  const int64_t d = jobs[0].mlp->w1.cols;
+  unsigned orders = 0;
+  bool reads = false;
+  int32_t last = -1;
+  for (const MlpJob& j : jobs) {
+    if (j.source != source || !j.rows || j.mlp->w1.cols != d) return false;
+    unsigned o = 0;
+    reads = pair_reads_q8(j.mlp->w1, j.mlp->w3, j.n, o) || reads;
+    orders |= o;
+    for (int64_t t = 0; t < j.n; ++t) last = std::max(last, j.rows[t]);
+  }
+  if (!reads) return false;
+  s.slot.assign(static_cast<size_t>(last) + 1, -1);
+  s.row.clear();
+  for (const MlpJob& j : jobs)
+    for (int64_t t = 0; t < j.n; ++t)
+      if (int32_t& k = s.slot[static_cast<size_t>(j.rows[t])]; k < 0) {
+        k = static_cast<int32_t>(s.row.size());
+        s.row.push_back(j.rows[t]);
+      }
+  if (s.q8.size() < s.row.size()) s.q8.resize(s.row.size());
+  tbb::parallel_for(size_t{0}, s.row.size(), [&](size_t i) {
+    quantize_act_q8(source + static_cast<int64_t>(s.row[i]) * d, d, s.q8[i], orders);
+  });
+  s.per_job.resize(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    s.per_job[i].resize(static_cast<size_t>(jobs[i].n));
+    for (int64_t t = 0; t < jobs[i].n; ++t)
+      s.per_job[i][static_cast<size_t>(t)] = &s.q8[static_cast<size_t>(s.slot[static_cast<size_t>(jobs[i].rows[t])])];
+  }
+  return true;
+}
+
+}  // namespace
+
+void CpuOps::mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const {
+  mlp_with(m, x, n, out, swiglu_limit, nullptr);
 }
 
 void CpuOps::mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const {
@@ -41,17 +98,33 @@ void CpuOps::mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const {
     if (linear_path(j.mlp->w1, j.mlp->w1.rows, j.n) == LinearPath::Gemm) mlp(*j.mlp, j.x, j.n, j.out, swiglu_limit);
     else small.push_back(j);
   }
-  auto run = [&](std::span<const MlpJob> js) {
-    tbb::parallel_for(size_t{0}, js.size(), [&](size_t i) { mlp(*js[i].mlp, js[i].x, js[i].n, js[i].out, swiglu_limit); });
+  const ScratchLease<SharedActs> shared_lease;
+  SharedActs& shared = *shared_lease;
+  bool is_shared = false;
+  // Jobs [i] of `small`, on the arena this runs in.
+  auto run = [&](std::span<const size_t> idx) {
+    tbb::parallel_for(size_t{0}, idx.size(), [&](size_t k) {
+      const MlpJob& j = small[idx[k]];
+      mlp_with(*j.mlp, j.x, j.n, j.out, swiglu_limit, is_shared ? shared.per_job[idx[k]].data() : nullptr);
+    });
   };
+  const ScratchLease<std::vector<size_t>> all_lease;
+  std::vector<size_t>& all = *all_lease;
+  all.resize(small.size());
+  for (size_t i = 0; i < small.size(); ++i) all[i] = i;
   // Already inside a compute arena (or no split): all jobs here.
-  if (compute_nodes() == 1 || compute_arena_of_this_thread() >= 0) return run_in_compute_arena([&] { run(small); });
-  if (small.size() == 1) return run_on_compute_node(small[0].node, [&] { run(small); });
-  const ScratchLease<std::vector<std::vector<MlpJob>>> per_node_lease;
-  std::vector<std::vector<MlpJob>>& per_node = *per_node_lease;
+  if (compute_nodes() == 1 || compute_arena_of_this_thread() >= 0)
+    return run_in_compute_arena([&] {
+      is_shared = quantize_shared(small, shared);
+      run(all);
+    });
+  if (small.size() == 1) return run_on_compute_node(small[0].node, [&] { run(all); });
+  run_in_compute_arena([&] { is_shared = quantize_shared(small, shared); });
+  const ScratchLease<std::vector<std::vector<size_t>>> per_node_lease;
+  std::vector<std::vector<size_t>>& per_node = *per_node_lease;
   per_node.resize(static_cast<size_t>(compute_nodes()));
   for (auto& v : per_node) v.clear();
-  for (const MlpJob& j : small) per_node[static_cast<size_t>(j.node) % per_node.size()].push_back(j);
+  for (size_t i = 0; i < small.size(); ++i) per_node[static_cast<size_t>(small[i].node) % per_node.size()].push_back(i);
   run_on_compute_nodes([&](int k) { run(per_node[static_cast<size_t>(k)]); });
 }
 

@@ -27,12 +27,16 @@ enum class RowQuant { Fp8, Fp8Pow2, Fp4 };
 
 // One MLP's share of a batch: its tokens' activations x [n, d] and its output out [n, d]; node:
 // the compute node that holds its weights (a hint for the host's NUMA split, 0 otherwise).
+// source / rows (optional, both or neither): x's row i is row rows[i] of source [*, d] (the MoE
+// layer's input), so a backend may prepare each source row once for all the jobs sharing it.
 struct MlpJob {
   const Mlp* mlp;
   const float* x;
   int64_t n;
   float* out;
   int node = 0;
+  const float* source = nullptr;
+  const int32_t* rows = nullptr;
 };
 
 // Bytes an MLP's matrices (with their scales) span.

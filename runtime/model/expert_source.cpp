@@ -92,14 +92,20 @@ void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, cons
     prefetch_guess(static_cast<int>(l), read_);
   }
   // Each used expert's tokens gathered; its outputs go to ys (summed by combine).
+  b.x = x;
   if (b.xs.size() < b.used.size()) b.xs.resize(b.used.size());
   if (b.ys.size() < b.used.size()) b.ys.resize(b.used.size());
+  if (b.rows.size() < b.used.size()) b.rows.resize(b.used.size());
   for (size_t u = 0; u < b.used.size(); ++u) {
     const auto& toks = b.tokens[u];
     const int64_t m = static_cast<int64_t>(toks.size());
     b.xs[u].resize(static_cast<size_t>(m * d));
     b.ys[u].assign(static_cast<size_t>(m * d), 0.0f);
-    for (int64_t i = 0; i < m; ++i) std::copy_n(x + toks[i].first * d, d, b.xs[u].data() + i * d);
+    b.rows[u].resize(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) {
+      std::copy_n(x + toks[i].first * d, d, b.xs[u].data() + i * d);
+      b.rows[u][static_cast<size_t>(i)] = static_cast<int32_t>(toks[i].first);
+    }
   }
 }
 
@@ -174,7 +180,7 @@ void ExpertSource::compute_host(RoutedBatch& b, float swiglu_limit) {
   for (size_t u : host)
     if (const Mlp* mlp = resident(b.layer, b.used[u]))
       jobs.push_back({mlp, b.xs[u].data(), static_cast<int64_t>(b.tokens[u].size()), b.ys[u].data(),
-                      expert_home_node(b.used[u])});
+                      expert_home_node(b.used[u]), b.x, b.rows[u].data()});
   if (jobs.size() == host.size()) return ops.mlp_batch(jobs, swiglu_limit);
   for (size_t u : host) {
     const int64_t m = static_cast<int64_t>(b.tokens[u].size());

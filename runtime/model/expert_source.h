@@ -38,6 +38,8 @@ class ExpertSource {
     int64_t d = 0;
     std::vector<int32_t> used;                                   // distinct experts, ascending
     std::vector<std::vector<std::pair<int64_t, float>>> tokens;  // per used expert: (token, weight)
+    std::vector<std::vector<int32_t>> rows;                      // per used expert: its tokens
+    const float* x = nullptr;                                    // the layer's input [n, d]
     std::vector<std::vector<float>> xs, ys;                      // per used expert: inputs, outputs
     std::vector<size_t> on_device;                               // indices into used held by the device
     std::vector<size_t> streamed;  // indices into used whose host weights the device copies in for this batch
