@@ -191,11 +191,11 @@ const char* linear_path_name(LinearPath p) {
 }
 
 void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
-                 int64_t ldy) {
+                 int64_t ldy, const ActQ8* const* q8) {
   const LinearPath path = linear_path(w, nr, n);
   if (path == LinearPath::Gemm) return linear_rows_onednn(w, r0, nr, x, n, ldx, y, ldy);
   const Product p{&w, r0, nr, y, ldy, path};
-  small_batch(&p, 1, x, n, ldx);
+  small_batch(&p, 1, x, n, ldx, q8);
 }
 
 void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb,
@@ -212,14 +212,22 @@ void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64
   small_batch(ps, 2, x, n, a.cols, q8);
 }
 
-bool pair_reads_q8(const WeightView& a, const WeightView& b, int64_t n, unsigned& orders) {
-  const LinearPath pa = linear_path(a, a.rows, n), pb = linear_path(b, b.rows, n);
+bool reads_q8(const WeightView& w, int64_t nr, int64_t n, unsigned& orders) {
+  const LinearPath p = linear_path(w, nr, n);
   orders = 0;
-  if (pa == LinearPath::Gemm || pb == LinearPath::Gemm) return false;  // two linear() calls
-  auto int_dot = [](LinearPath p) { return p == LinearPath::IntDot || p == LinearPath::IntDotTiles; };
-  if (int_dot(pa)) orders |= act_orders_for(a.type);
-  if (int_dot(pb)) orders |= act_orders_for(b.type);
-  return int_dot(pa) || int_dot(pb);
+  if (p != LinearPath::IntDot && p != LinearPath::IntDotTiles) return false;
+  orders = act_orders_for(w.type);
+  return true;
+}
+
+bool pair_reads_q8(const WeightView& a, const WeightView& b, int64_t n, unsigned& orders) {
+  orders = 0;
+  if (linear_path(a, a.rows, n) == LinearPath::Gemm || linear_path(b, b.rows, n) == LinearPath::Gemm)
+    return false;  // two linear() calls
+  unsigned oa = 0, ob = 0;
+  const bool ra = reads_q8(a, a.rows, n, oa), rb = reads_q8(b, b.rows, n, ob);
+  orders = oa | ob;
+  return ra || rb;
 }
 
 void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,

@@ -30,8 +30,13 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n);
 const char* linear_path_name(LinearPath p);  // "gemm" | "int8" | "int8tiles" | "fused" | "rows"
 
 // y[t][r] = sum_c W[r0 + r][c] * x[t][c] for t < n, r < nr.  x: [n, ldx], y: [n, ldy].
+// q8: x's rows already quantized (q8[t]: row t, with the orders reads_q8() names; rows that
+// several products read are then quantized once), or null.
 void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
-                 int64_t ldy);
+                 int64_t ldy, const ActQ8* const* q8 = nullptr);
+// Whether linear_rows over nr rows of w and n tokens reads quantized activations, and the
+// orders (ActOrder) it reads.
+bool reads_q8(const WeightView& w, int64_t nr, int64_t n, unsigned& orders);
 // All rows: y [n, w.rows] = x [n, w.cols] · Wᵀ.
 inline void linear(const WeightView& w, const float* x, int64_t n, float* y) {
   linear_rows(w, 0, w.rows, x, n, w.cols, y, w.rows);
@@ -44,8 +49,7 @@ inline void linear(const WeightView& w, const float* x, int64_t n, float* y) {
 // shared by several pairs are then quantized once), or null.
 void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64_t n, float* ya, float* yb,
                  const ActQ8* const* q8 = nullptr);
-// Whether linear_pair over n tokens reads quantized activations, and the orders (ActOrder) its
-// products read.
+// The same for linear_pair over n tokens: the orders either product reads.
 bool pair_reads_q8(const WeightView& a, const WeightView& b, int64_t n, unsigned& orders);
 
 // The transposed product over a row range: y[t][c] = sum_r W[r0 + r][c] * x[t][r] for

@@ -10,6 +10,7 @@
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
+#include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/scratch.h"
 
@@ -20,15 +21,42 @@ void MlaUp::absorb_q(int64_t h, const float* q, int64_t n, int64_t ldq, float* o
   else linear_t_rows(kv_b, h * (nope + v), nope, q, n, ldq, out, ldo);
 }
 
-void MlaUp::keys(int64_t h, const float* lat, int64_t n, float* out) const {
+void MlaUp::keys(int64_t h, const float* lat, int64_t n, float* out, const ActQ8* const* q8) const {
   if (split) linear_t_rows(k_b, h * kv_lora, kv_lora, lat, n, kv_lora, out, nope);
-  else linear_rows(kv_b, h * (nope + v), nope, lat, n, kv_lora, out, nope);
+  else linear_rows(kv_b, h * (nope + v), nope, lat, n, kv_lora, out, nope, q8);
 }
 
-void MlaUp::values(int64_t h, const float* lat, int64_t n, int64_t ldl, float* out, int64_t ldo) const {
-  if (split) linear_rows(v_b, h * v, v, lat, n, ldl, out, ldo);
-  else linear_rows(kv_b, h * (nope + v) + nope, v, lat, n, ldl, out, ldo);
+void MlaUp::values(int64_t h, const float* lat, int64_t n, int64_t ldl, float* out, int64_t ldo,
+                   const ActQ8* const* q8) const {
+  if (split) linear_rows(v_b, h * v, v, lat, n, ldl, out, ldo, q8);
+  else linear_rows(kv_b, h * (nope + v) + nope, v, lat, n, ldl, out, ldo, q8);
 }
+
+namespace {
+
+// The latent rows quantized once for every head's key and value products (decompressed
+// attention), where those read quantized activations: each head's products would quantize all
+// n_ctx rows again, twice. False where they do not.
+bool quantize_latent(const MlaUp& up, const float* latent, int64_t n_ctx, std::vector<ActQ8>& q8,
+                     std::vector<const ActQ8*>& ptrs) {
+  const WeightView& w = up.split ? up.v_b : up.kv_b;  // split: the keys are a transposed product
+  unsigned orders = 0;
+  if (!reads_q8(w, up.v, n_ctx, orders)) return false;
+  if (!up.split) {
+    unsigned key_orders = 0;
+    reads_q8(w, up.nope, n_ctx, key_orders);
+    orders |= key_orders;
+  }
+  if (q8.size() < static_cast<size_t>(n_ctx)) q8.resize(static_cast<size_t>(n_ctx));
+  ptrs.resize(static_cast<size_t>(n_ctx));
+  tbb::parallel_for(int64_t{0}, n_ctx, [&](int64_t k) {
+    quantize_act_q8(latent + k * up.kv_lora, up.kv_lora, q8[static_cast<size_t>(k)], orders);
+    ptrs[static_cast<size_t>(k)] = &q8[static_cast<size_t>(k)];
+  });
+  return true;
+}
+
+}  // namespace
 
 void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                    const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) {
@@ -37,8 +65,13 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
   auto visible = [&](int64_t t, int64_t k) {
     return k <= n_past + t && (!allowed || allowed[static_cast<size_t>(t * n_ctx + k)]);
   };
+  const ScratchLease<std::vector<ActQ8>> latent_q8_lease;
+  const ScratchLease<std::vector<const ActQ8*>> latent_ptrs_lease;
   // Heads are independent: one parallel job over them, each with its own (reused) scratch.
   run_in_compute_arena([&] {
+    const ActQ8* const* lat_q8 =
+        !absorbed && quantize_latent(up, latent, n_ctx, *latent_q8_lease, *latent_ptrs_lease) ? latent_ptrs_lease->data()
+                                                                                            : nullptr;
     tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
       if (absorbed) {
         const ScratchFloats scores(static_cast<size_t>(n_ctx));
@@ -71,8 +104,8 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
       const int64_t ld = (n_ctx + 15) / 16 * 16;
       const ScratchFloats k_nope(static_cast<size_t>(n_ctx * dn)), vals(static_cast<size_t>(n_ctx * dv));
       const ScratchFloats kt(static_cast<size_t>(dq * ld)), block(static_cast<size_t>(8 * ld));
-      up.keys(h, latent, n_ctx, k_nope.data());
-      up.values(h, latent, n_ctx, dl, vals.data(), dv);
+      up.keys(h, latent, n_ctx, k_nope.data(), lat_q8);
+      up.values(h, latent, n_ctx, dl, vals.data(), dv, lat_q8);
       for (int64_t i = 0; i < dq; ++i) {
         float* row = kt.data() + i * ld;
         for (int64_t k = 0; k < n_ctx; ++k) row[k] = i < dn ? k_nope[k * dn + i] : k_rope[k * dr + (i - dn)];

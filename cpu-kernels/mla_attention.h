@@ -12,6 +12,8 @@
 
 namespace strata {
 
+struct ActQ8;  // qdot.h
+
 // The per-head up-projection, from either wkv_b [H·(nope+v), kv_lora] or the split GGUF form
 // wk_b [H, kv_lora, nope] (each head's key half transposed) + wv_b [H, v, kv_lora].
 struct MlaUp {
@@ -21,10 +23,11 @@ struct MlaUp {
 
   // q_lat[t] = K_hᵀ q_nope[t]  (nope -> kv_lora) for n tokens.
   void absorb_q(int64_t h, const float* q, int64_t n, int64_t ldq, float* out, int64_t ldo) const;
-  // k_nope[s] = K_h latent[s]  (kv_lora -> nope).
-  void keys(int64_t h, const float* lat, int64_t n, float* out) const;
+  // k_nope[s] = K_h latent[s]  (kv_lora -> nope). q8: lat's rows quantized (linear_rows), or null.
+  void keys(int64_t h, const float* lat, int64_t n, float* out, const ActQ8* const* q8 = nullptr) const;
   // v[s] = V_h latent[s]  (kv_lora -> v); also out_h = V_h o_lat.
-  void values(int64_t h, const float* lat, int64_t n, int64_t ldl, float* out, int64_t ldo) const;
+  void values(int64_t h, const float* lat, int64_t n, int64_t ldl, float* out, int64_t ldo,
+              const ActQ8* const* q8 = nullptr) const;
 };
 
 struct MlaShape {

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/mla_attention.h"
+#include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
 #include "tests/support/test_support.h"
 #include "tests/unit/kernels/kernel_test_util.h"
@@ -79,6 +81,40 @@ TEST(AttentionRows, DecompressedMlaMatchesTheAbsorbedForm) {
       mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, true, a.data());
       mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, false, b.data());
       EXPECT_LT(test::nmse(a, b), 1e-10) << cpu_level_name(level) << (mask ? " sparse" : " causal");
+    });
+  }
+}
+
+// With a quantized up-projection the decompressed form quantizes the latent rows once for every
+// head's keys and values (each head's products would quantize them anew): its outputs still
+// follow the exact products (`--exact-dot`) and the absorbed form within int8 rounding.
+TEST(AttentionRows, DecompressedMlaOverQuantizedWeightsSharesTheLatentsQuantization) {
+  MlaShape s;
+  // Scores of about unit size (keys here are sums of 256 unit products): a sharp softmax would
+  // amplify the int8 rounding of the keys past any bound that still tells a wrong row apart.
+  s.heads = 4, s.nope = 32, s.rope = 16, s.v = 24, s.kv_lora = 256, s.scale = 0.01f;
+  const int64_t n = 21, n_past = 19, n_ctx = n_past + n, dq = s.nope + s.rope;
+  const std::vector<float> q = randn(n * s.heads * dq, 16), latent = randn(n_ctx * s.kv_lora, 17),
+                           k_rope = randn(n_ctx * s.rope, 18);
+  for (WeightType t : {WeightType::Q8_0, WeightType::Q4_K}) {
+    const test::Mat kvb = test::make_matrix(t, s.heads * (s.nope + s.v), s.kv_lora);
+    MlaUp up;
+    up.kv_b = kvb.view;
+    up.nope = s.nope, up.v = s.v, up.kv_lora = s.kv_lora;
+    test::for_each_level([&](CpuLevel level) {
+      std::vector<float> dec(static_cast<size_t>(n * s.heads * s.v)), abs(dec.size()), exact(dec.size());
+      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), nullptr, false, dec.data());
+      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), nullptr, true, abs.data());
+      {
+        const ScopedIntDot off(false);
+        mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), nullptr, false, exact.data());
+      }
+      const double to_exact = test::nmse(exact, dec), to_absorbed = test::nmse(abs, dec);
+      EXPECT_LT(to_exact, 1e-3) << cpu_level_name(level) << " " << weight_type_name(t);
+      EXPECT_LT(to_absorbed, 1e-3) << cpu_level_name(level) << " " << weight_type_name(t);
+      std::printf("  %s %s: NMSE to the exact products %.2g, to the absorbed form %.2g\n",
+                  std::string(cpu_level_name(level)).c_str(), std::string(weight_type_name(t)).c_str(), to_exact,
+                  to_absorbed);
     });
   }
 }
