@@ -112,12 +112,13 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
   }
   const int64_t bytes = row_bytes(w.type, cols);
   const uint8_t* e8m0 = w.type == WeightType::MXFP4 ? w.scale + r0 * (cols / 32) : nullptr;
-  // Called per parallel chunk: decode-sized batches keep their token views on the stack.
+  // Called per parallel chunk: decode-sized batches keep their token views on the stack, larger
+  // ones in this thread's buffer (kept: no allocation per call).
   kern::QTok small[16];
-  std::vector<kern::QTok> big;
+  thread_local std::vector<kern::QTok> big;
   kern::QTok* toks = small;
   if (n > 16) {
-    big.resize(static_cast<size_t>(n));
+    if (big.size() < static_cast<size_t>(n)) big.resize(static_cast<size_t>(n));
     toks = big.data();
   }
   for (int64_t t = 0; t < n; ++t) toks[t] = tok(*acts[t]);
