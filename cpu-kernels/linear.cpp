@@ -26,6 +26,9 @@ int64_t grain(const WeightView& w, int64_t n) {
   return g < 1 ? 1 : g;
 }
 
+// Whether a product on path p reads int8-quantized activations.
+bool reads_int8(LinearPath p) { return p == LinearPath::IntDot || p == LinearPath::IntDotTiles; }
+
 // One product of a small batch: rows [r0, r0 + nr) of w into y [n, ldy].
 struct Product {
   const WeightView* w;
@@ -109,7 +112,7 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   unsigned orders = 0;
   int64_t int_cols = -1;
   for (size_t i = 0; i < count; ++i)
-    if (ps[i].path == LinearPath::IntDot || ps[i].path == LinearPath::IntDotTiles) {
+    if (reads_int8(ps[i].path)) {
       orders |= act_orders_for(ps[i].w->type);
       int_cols = ps[i].w->cols;  // the products share x, hence its column count
     }
@@ -213,11 +216,9 @@ void linear_pair(const WeightView& a, const WeightView& b, const float* x, int64
 }
 
 bool reads_q8(const WeightView& w, int64_t nr, int64_t n, unsigned& orders) {
-  const LinearPath p = linear_path(w, nr, n);
-  orders = 0;
-  if (p != LinearPath::IntDot && p != LinearPath::IntDotTiles) return false;
-  orders = act_orders_for(w.type);
-  return true;
+  const bool reads = reads_int8(linear_path(w, nr, n));
+  orders = reads ? act_orders_for(w.type) : 0;
+  return reads;
 }
 
 bool pair_reads_q8(const WeightView& a, const WeightView& b, int64_t n, unsigned& orders) {
