@@ -16,6 +16,7 @@
 
 #include "cpu-kernels/mla_attention.h"
 #include "cpu-kernels/weight_view.h"
+#include "gpu-kernels/op_workspace.h"
 
 namespace strata::gpu {
 
@@ -83,21 +84,17 @@ void hadamard_rows(float* x, int64_t n, int64_t dim, Stream s);
 void quant_rows(float* x, int64_t n, int64_t stride, int64_t dim, int64_t block, int kind, Stream s);
 
 // ---- mla.cu ----
-// Workspace bytes mla_attention needs for these sizes.
-uint64_t mla_workspace_bytes(const MlaShape& sh, int64_t n, int64_t n_ctx);
 // runtime/backend/ops.h: mla_attention, computed in the absorbed form for any n (the same math
-// as the decompressed one); up's weights in device memory; work: mla_workspace_bytes of them.
+// as the decompressed one); up's weights in device memory; work: mla_workspace_bytes of them
+// (op_workspace.h, as for the other ops' work buffers).
 void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                    const float* k_rope, const uint8_t* allowed, float* out, void* work, Stream s);
-uint64_t index_topk_workspace_bytes(int64_t n, int64_t n_ctx);
 void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
                 int64_t top_k, uint8_t* allowed, void* work, Stream s);
 
 // ---- v4_attention.cu ----
-uint64_t sink_attention_workspace_bytes(int64_t H, int64_t nk);
 void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
                     float scale, float* out, void* work, Stream s);
-uint64_t index_pick_workspace_bytes(int64_t n, int64_t first_pos, int64_t ratio);
 void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                 int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count, void* work,
                 Stream s);

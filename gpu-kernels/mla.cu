@@ -6,13 +6,12 @@
 // value half is applied once to the weighted latent sum. Both halves are read in their stored
 // type by the products of linear.cu (per-head row groups; wkv_b's key half by the transposed
 // per-head product), once per chunk of tokens. Tokens go in chunks whose score rows, latent
-// queries and latent sums stay within kScoreFloats.
+// queries and latent sums stay within kMlaScoreFloats (op_workspace.h).
 #include "gpu-kernels/cuda_util.cuh"
+#include "gpu-kernels/op_workspace.h"
 
 namespace strata::gpu {
 namespace {
-
-constexpr int64_t kScoreFloats = int64_t{8} << 20;
 
 // scores[tc, h, s] for the chunk's tokens tc (global token t0 + tc): block per (tc, h), a warp
 // per key s, lanes across the latent and rope dims.
@@ -76,13 +75,6 @@ __global__ void weigh_kernel(const float* p, const float* latent, int64_t H, int
   }
 }
 
-// Tokens per chunk: their score rows and latent queries and sums within kScoreFloats.
-int64_t chunk_tokens(int64_t H, int64_t n_ctx, int64_t dl, int64_t n) {
-  const int64_t per = H * (n_ctx + 2 * dl);
-  const int64_t c = kScoreFloats / (per > 0 ? per : 1);
-  return c < 1 ? 1 : c > n ? n : c;
-}
-
 // Thread per (t, s): Σ_h w[t, h] · relu(q[t, h] · keys[s]) for visible keys, else -inf.
 __global__ void index_scores_kernel(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past,
                                     int64_t nh, int64_t hd, float* scores) {
@@ -125,18 +117,12 @@ __global__ void index_rank_kernel(const float* scores, int64_t n, int64_t n_past
 
 }  // namespace
 
-uint64_t mla_workspace_bytes(const MlaShape& sh, int64_t n, int64_t n_ctx) {
-  const int64_t H = sh.heads, dl = sh.kv_lora;
-  const int64_t chunk = chunk_tokens(H, n_ctx, dl, n) * H * (n_ctx + 2 * dl);
-  return static_cast<uint64_t>(chunk) * sizeof(float) + 256;
-}
-
 void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                    const float* k_rope, const uint8_t* allowed, float* out, void* work, Stream s) {
   if (n <= 0) return;
   const int64_t H = sh.heads, dn = sh.nope, dr = sh.rope, dv = sh.v, dl = sh.kv_lora, n_ctx = n_past + n,
                 dq = dn + dr;
-  const int64_t chunk = chunk_tokens(H, n_ctx, dl, n);
+  const int64_t chunk = mla_chunk_tokens(H, n_ctx, dl, n);
   float* q_lat = static_cast<float*>(work);
   float* o_lat = q_lat + chunk * H * dl;
   float* scores = o_lat + chunk * H * dl;
@@ -159,10 +145,6 @@ void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t 
     if (up.split) linear_grouped(up.v_b, 0, H * dv, dv, dv, o_lat, nc, H * dl, dl, oc, H * dv, s);
     else linear_grouped(up.kv_b, dn, H * dv, dv, dn + dv, o_lat, nc, H * dl, dl, oc, H * dv, s);
   }
-}
-
-uint64_t index_topk_workspace_bytes(int64_t n, int64_t n_ctx) {
-  return static_cast<uint64_t>(n * n_ctx) * sizeof(float) + 256;
 }
 
 void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,

@@ -2,6 +2,7 @@
 // the compressed-row indexer's pick, the compressor's pooling. CPU twins:
 // cpu-kernels/v4_attention.cpp (sink_attention, index_pick, compress_pool).
 #include "gpu-kernels/cuda_util.cuh"
+#include "gpu-kernels/op_workspace.h"
 
 namespace strata::gpu {
 namespace {
@@ -104,20 +105,11 @@ __global__ void pool_kernel(const float* kv, const float* score, const float* pr
 
 }  // namespace
 
-uint64_t sink_attention_workspace_bytes(int64_t H, int64_t nk) {
-  return static_cast<uint64_t>(H * (nk > 0 ? nk : 1)) * sizeof(float) + 256;
-}
-
 void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
                     float scale, float* out, void* work, Stream s) {
   if (H <= 0) return;
   sink_kernel<<<static_cast<unsigned>(H), 256, 0, cu(s)>>>(q, keys, nk, sink, D, scale, out, static_cast<float*>(work));
   check_launch("sink_attention");
-}
-
-uint64_t index_pick_workspace_bytes(int64_t n, int64_t first_pos, int64_t ratio) {
-  const int64_t rows = (first_pos + n) / ratio;
-  return static_cast<uint64_t>(n * (rows > 0 ? rows : 1)) * sizeof(float) + 256;
 }
 
 void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,

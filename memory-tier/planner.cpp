@@ -106,6 +106,19 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
   }
   double free_b[2] = {vram * kGB, dram * kGB};
 
+  // 0. The device's step workspace, when anything may go on the GPU.
+  p.step_tokens = opts.step_tokens;
+  if (gpu && vram > 0 && opts.gpu_layers.value_or(1) > 0 && opts.gpu_workspace_bytes > 0) {
+    if (double(opts.gpu_workspace_bytes) <= free_b[0]) {
+      p.gpu_workspace_bytes = opts.gpu_workspace_bytes;
+      free_b[0] -= double(opts.gpu_workspace_bytes);
+    } else {
+      p.notes.push_back("the GPU budget (" + gb(free_b[0]) + " GB) cannot hold the step workspace (" +
+                        gb(double(opts.gpu_workspace_bytes)) + " GB): nothing placed on the GPU");
+      free_b[0] = 0;
+    }
+  }
+
   // 1. KV cache.
   p.context = opts.context;
   p.kv_bytes = kv_bytes_at(in, opts.context);
@@ -177,7 +190,8 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
     double fixed = 0;
     for (size_t i = 0; i < in.items.size(); ++i)
       if (in.items[i].expert < 0 && static_cast<int>(p.tier[i]) == kt) fixed += double(in.items[i].bytes);
-    const double room = p.budget_gb[kt] * kGB - fixed - double(in.kv_fixed_bytes);
+    const double room = p.budget_gb[kt] * kGB - fixed - double(in.kv_fixed_bytes) -
+                        (kt == 0 ? double(p.gpu_workspace_bytes) : 0.0);
     p.longest_context = in.kv_bytes_per_token ? static_cast<int64_t>(std::max(0.0, room) / double(in.kv_bytes_per_token)) : 0;
     if (in.max_context > 0) p.longest_context = std::min(p.longest_context, in.max_context);
   }
@@ -269,6 +283,7 @@ nlohmann::json placement_json(const PlanInput& in, const Placement& p) {
                    {"context", p.context},
                    {"gb", double(p.kv_bytes) / kGB},
                    {"longest_context", p.longest_context}};
+  j["gpu_workspace"] = {{"gb", double(p.gpu_workspace_bytes) / kGB}, {"step_tokens", p.step_tokens}};
   j["read_gb_per_token"] = {{"gpu", p.read_bytes_per_token[0] / kGB},
                             {"dram", p.read_bytes_per_token[1] / kGB},
                             {"nvme", p.read_bytes_per_token[2] / kGB}};
@@ -307,10 +322,18 @@ std::string placement_text(const PlanInput& in, const HardwareProfile& hw, const
   o << "profile    " << hw.name << " (" << hw.source << ")\n";
   o << "budgets    " << p.budgets << ", NVMe unbounded\n";
   std::snprintf(line, sizeof line,
-                "KV cache   %lld tokens = %.2f GB on %s; longest context that fits there: %lld tokens\n\n",
+                "KV cache   %lld tokens = %.2f GB on %s; longest context that fits there: %lld tokens\n",
                 static_cast<long long>(p.context), double(p.kv_bytes) / kGB, std::string(tier_name(p.kv_tier)).c_str(),
                 static_cast<long long>(p.longest_context));
   o << line;
+  if (p.gpu_workspace_bytes > 0) {
+    std::snprintf(line, sizeof line,
+                  "workspace  %.3f GB on gpu: a step's device scratch, steps of up to %lld tokens at the full "
+                  "context (--ubatch)\n",
+                  double(p.gpu_workspace_bytes) / kGB, static_cast<long long>(p.step_tokens));
+    o << line;
+  }
+  o << "\n";
   std::snprintf(line, sizeof line, "%-18s %10s %10s %10s\n", "weights (GB)", "gpu", "dram", "nvme");
   o << line;
   for (const auto& [name, b] : p.bytes_by_class) {

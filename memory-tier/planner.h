@@ -94,6 +94,11 @@ struct PlanOptions {
   // layers stay off the GPU. Within what they allow, the order above stands.
   std::optional<int> gpu_layers;
   int cpu_moe_layers = 0;
+  // The device's step workspace (runtime/model/device_workspace.h: steps of step_tokens
+  // tokens at the full context), set aside on the GPU before anything is placed there, as the
+  // runtime reserves it at load. step_tokens only names it in the report.
+  uint64_t gpu_workspace_bytes = 0;
+  int64_t step_tokens = 0;
 };
 // Whether the flags above let item `it` of a model of n_layers on the GPU.
 bool gpu_allowed(const PlanItem& it, int n_layers, const PlanOptions& opts);
@@ -116,6 +121,8 @@ struct Placement {
   std::map<std::string, std::array<uint64_t, 3>> bytes_by_class;  // class -> per tier
   Tier kv_tier = Tier::Dram;
   uint64_t kv_bytes = 0;
+  uint64_t gpu_workspace_bytes = 0;  // set aside on the GPU (0 with nothing there)
+  int64_t step_tokens = 0;
   int64_t context = 0, longest_context = 0;
   // The cache of NVMe-tier experts: its size, the experts it is predicted to hold, and the
   // share of the NVMe-tier experts' bytes read per token it serves (0 with nothing on NVMe).

@@ -103,12 +103,71 @@ void Device::release_workspace_pool() {
     std::lock_guard<std::mutex> lock(pool_mu_);
     gone.swap(pool_);
   }
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  arena_ = DeviceBuffer();
+}
+
+void Device::reserve_workspace(uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  if (arena_depth_ > 0) throw Error(name_ + ": the step workspace is replaced while a step uses it");
+  arena_ = DeviceBuffer();
+  arena_top_ = arena_overflow_live_ = 0;
+  if (bytes) arena_ = alloc(bytes, "workspace", "the step workspace of the plan");
+}
+
+uint64_t Device::workspace_reserved() const {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  return arena_.size();
+}
+
+uint64_t Device::workspace_peak() const {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  return arena_peak_;
+}
+
+uint64_t Device::workspace_overflows() const {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  return arena_overflows_;
+}
+
+int64_t Device::arena_enter() {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  if (!arena_.data()) return -1;
+  if (arena_depth_ > 0 && arena_owner_ != std::this_thread::get_id()) return -1;
+  arena_owner_ = std::this_thread::get_id();
+  ++arena_depth_;
+  return static_cast<int64_t>(arena_top_);
+}
+
+uint8_t* Device::arena_take(uint64_t bytes) {
+  const uint64_t n = (std::max<uint64_t>(bytes, 1) + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  if (n > arena_.size() - arena_top_) return nullptr;
+  uint8_t* p = arena_.data() + arena_top_;
+  arena_top_ += n;
+  arena_peak_ = std::max(arena_peak_, arena_top_ + arena_overflow_live_);
+  return p;
+}
+
+void Device::arena_overflow(uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  ++arena_overflows_;
+  arena_overflow_live_ += bytes;
+  arena_peak_ = std::max(arena_peak_, arena_top_ + arena_overflow_live_);
+}
+
+void Device::arena_leave(int64_t mark, uint64_t overflow) {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  arena_top_ = static_cast<uint64_t>(mark);
+  arena_overflow_live_ -= overflow;
+  --arena_depth_;
 }
 
 DeviceScratch::DeviceScratch(Device& dev) : dev_(dev) {
   thread_local std::vector<DeviceBuffer> list;  // reused: its capacity stays
   bufs_ = &list;
   first_ = list.size();
+  mark_ = dev.arena_enter();
 }
 
 DeviceScratch::~DeviceScratch() {
@@ -116,9 +175,17 @@ DeviceScratch::~DeviceScratch() {
     dev_.return_workspace(std::move(bufs_->back()));
     bufs_->pop_back();
   }
+  if (mark_ >= 0) dev_.arena_leave(mark_, overflow_);
 }
 
 uint8_t* DeviceScratch::take(uint64_t bytes) {
+  if (mark_ >= 0) {
+    if (uint8_t* p = dev_.arena_take(bytes)) return p;
+    const uint64_t n = (std::max<uint64_t>(bytes, 1) + Device::kWorkspaceAlign - 1) / Device::kWorkspaceAlign *
+                       Device::kWorkspaceAlign;
+    dev_.arena_overflow(n);
+    overflow_ += n;
+  }
   bufs_->push_back(dev_.take_workspace(bytes));
   return bufs_->back().data();
 }

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/backend/ops.h"
@@ -91,8 +92,22 @@ class Device {
   void return_workspace(DeviceBuffer b);
   static constexpr size_t kWorkspacePool = 64;
 
+  // The step workspace the plan sets aside (runtime/model/device_workspace.h), allocated once
+  // and counted as "workspace": the DeviceScratch of one thread at a time (the device's worker)
+  // takes its buffers from it in stack order, each rounded up to kWorkspaceAlign, so a step's
+  // scratch lives at the same addresses every step and inside the plan's budget. A request
+  // that does not fit falls back to the pool above and is counted (workspace_overflows), so a
+  // plan that sized it too small shows. Replacing it needs it idle; 0 drops it.
+  void reserve_workspace(uint64_t bytes);
+  uint64_t workspace_reserved() const;
+  // The most scratch one thread held through the reserved workspace at once, overflow included
+  // (what the reservation would have needed), and how many requests did not fit.
+  uint64_t workspace_peak() const;
+  uint64_t workspace_overflows() const;
+  static constexpr uint64_t kWorkspaceAlign = 256;
+
  protected:
-  // Frees the pooled workspace: every derived device calls it in its destructor (the buffers
+  // Frees the pooled and the reserved workspace: every derived device calls it in its destructor (the buffers
   // are freed through raw_free, which must still be there).
   void release_workspace_pool();
   Device(std::string name, uint64_t capacity) : name_(std::move(name)), capacity_(capacity) {}
@@ -102,7 +117,15 @@ class Device {
 
  private:
   friend class DeviceBuffer;
+  friend class DeviceScratch;
   void give_back(uint8_t* p, uint64_t n, const std::string& cls);
+  // The reserved workspace's stack: enter gives the calling thread's mark (-1 while another
+  // thread is inside it, or with none reserved), take a buffer on top (null when it does not
+  // fit: `overflow` bytes then come from the pool), leave drops back to the mark.
+  int64_t arena_enter();
+  uint8_t* arena_take(uint64_t bytes);
+  void arena_overflow(uint64_t bytes);
+  void arena_leave(int64_t mark, uint64_t overflow);
 
   std::string name_;
   uint64_t capacity_;
@@ -111,6 +134,11 @@ class Device {
   std::map<std::string, uint64_t> by_class_;
   std::mutex pool_mu_;
   std::vector<DeviceBuffer> pool_;
+  mutable std::mutex arena_mu_;
+  DeviceBuffer arena_;
+  uint64_t arena_top_ = 0, arena_overflow_live_ = 0, arena_peak_ = 0, arena_overflows_ = 0;
+  int arena_depth_ = 0;
+  std::thread::id arena_owner_;
 };
 
 // The size a workspace miss allocates for `bytes`: the next of 2^k·{1, 1.25, 1.5, 1.75} (at
@@ -134,7 +162,9 @@ class DeviceScratch {
   uint8_t* take(uint64_t bytes);
   Device& dev_;
   std::vector<DeviceBuffer>* bufs_;
-  size_t first_;  // where this scratch's buffers start in the thread's list
+  size_t first_;       // where this scratch's buffers start in the thread's list
+  int64_t mark_ = -1;  // its start in the device's reserved workspace (-1: from the pool)
+  uint64_t overflow_ = 0;
 };
 
 // The CPU as a device: host memory (capacity unbounded here: the planner budgets DRAM), work

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <thread>
 
+#include "gpu-kernels/op_workspace.h"
 #include "runtime/backend/cpu_ops.h"
 #include "runtime/backend/device.h"
 
@@ -18,35 +19,60 @@ void pace(double t0, uint64_t bytes, double gbps) {
   if (left > 0) std::this_thread::sleep_for(std::chrono::duration<double>(left));
 }
 
-// The CPU kernels, each op paced to the device's memory rate by the weight bytes it reads.
+// The CPU kernels, each op paced to the device's memory rate by the weight bytes it reads, and
+// each taking the device scratch its CUDA twin takes (gpu-kernels/op_workspace.h), so the
+// simulated device's memory follows a CUDA device's through a step.
 class SimOps final : public CpuOps {
  public:
-  explicit SimOps(double mem_gbps) : mem_gbps_(mem_gbps) {}
+  SimOps(Device& dev, double mem_gbps) : dev_(dev), mem_gbps_(mem_gbps) {}
   void linear(const WeightView& w, const float* x, int64_t n, float* out) const override {
     const double t0 = steady_seconds();
     CpuOps::linear(w, x, n, out);
     pace(t0, static_cast<uint64_t>(weight_data_bytes(w) + weight_scale_bytes(w)), mem_gbps_);
   }
   void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const override {
+    const Twin twin(dev_, gpu::mlp_workspace_bytes(n, m.w1.rows));
     const double t0 = steady_seconds();
     CpuOps::mlp(m, x, n, out, swiglu_limit);
     pace(t0, mlp_bytes(m), mem_gbps_);
   }
   void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                      const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) const override {
+    const Twin twin(dev_, gpu::mla_workspace_bytes(s, n, n_past + n));
     const double t0 = steady_seconds();
     CpuOps::mla_attention(s, up, q, n, n_past, latent, k_rope, allowed, absorbed, out);
     pace(t0, static_cast<uint64_t>((n_past + n) * (s.kv_lora + s.rope)) * sizeof(float), mem_gbps_);
   }
+  void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
+                  int64_t top_k, uint8_t* allowed) const override {
+    const Twin twin(dev_, gpu::index_topk_workspace_bytes(n, n_past + n));
+    CpuOps::index_topk(q, w, keys, n, n_past, nh, hd, top_k, allowed);
+  }
+  void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
+                      float scale, float* out) const override {
+    const Twin twin(dev_, gpu::sink_attention_workspace_bytes(H, nk));
+    CpuOps::sink_attention(q, keys, nk, sink, H, D, scale, out);
+  }
+  void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
+                  int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) const override {
+    const Twin twin(dev_, gpu::index_pick_workspace_bytes(n, first_pos, ratio));
+    CpuOps::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
+  }
 
  private:
+  // The CUDA twin's work buffer, held (untouched) for the op's duration.
+  struct Twin {
+    Twin(Device& dev, uint64_t bytes) : mem(dev) { mem.get<uint8_t>(static_cast<int64_t>(bytes)); }
+    DeviceScratch mem;
+  };
+  Device& dev_;
   double mem_gbps_;
 };
 
 class SimGpu final : public Device {
  public:
   SimGpu(const SimGpuOptions& o, const std::string& name)
-      : Device(name, o.capacity_bytes), opts_(o), ops_(o.mem_gbps), queue_(name) {}
+      : Device(name, o.capacity_bytes), opts_(o), ops_(*this, o.mem_gbps), queue_(name) {}
   ~SimGpu() override { release_workspace_pool(); }
   bool is_host() const override { return false; }
   Event submit(std::function<void()> fn) override { return queue_.submit(std::move(fn)); }

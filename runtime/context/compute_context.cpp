@@ -6,6 +6,7 @@
 #include "runtime/backend/cuda_device.h"
 #include "runtime/common/error.h"
 #include "runtime/common/files.h"
+#include "runtime/model/device_workspace.h"
 #include "runtime/model/expert_placement.h"
 
 namespace strata {
@@ -51,6 +52,11 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
     } catch (const std::runtime_error& e) {
       throw Error(e.what());
     }
+    // The device's step workspace, as the load reserves it (load_causal_lm).
+    if (sim || cuda) {
+      const int64_t offload = r.offload_batch >= 0 ? r.offload_batch : hw_->gpu_offload_batch_threshold;
+      plan_step_workspace(m.config, plan_input_from_model(m), opts_.max_step_tokens, offload > 0, po);
+    }
     const ExpertPlan plan = plan_experts(m, *hw_, po, opts_.expert_cache_bytes, opts_.engram_cache_bytes, sim || cuda);
     opts_.expert_placement = plan.tier;
     opts_.expert_cache_bytes = plan.cache_bytes;
@@ -59,6 +65,7 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
     opts_.host_memory = plan.memory;
     opts_.tensor_placement = plan.tensor_tier;
     gpu_budget = plan.gpu_budget_bytes;
+    if (sim || cuda) opts_.gpu_workspace_bytes = static_cast<int64_t>(plan.placement.gpu_workspace_bytes);
     predicted_ = plan.placement.tokens_per_s;
     notes_.push_back(plan.summary);
   }

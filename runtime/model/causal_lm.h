@@ -29,6 +29,9 @@ struct ForwardOptions {
   MlaMode mla = MlaMode::Auto;
 };
 
+// The default of ModelOptions::max_step_tokens (as llama.cpp's n_ubatch).
+constexpr int64_t kDefaultStepTokens = 512;
+
 // Settings fixed for the life of a loaded model (they shape what its caches hold).
 struct ModelOptions {
   // DeepSeek-V4's activation quantize-dequantize steps (FP8 on the KV non-rope dims, FP4 on
@@ -80,6 +83,14 @@ struct ModelOptions {
   // Tokens one sequence may hold (its KV caches are reserved for this many at creation and
   // never grow); 0: the config's max_position_embeddings, capped at kDefaultContext.
   int64_t context = 0;
+  // Most tokens one forward pass computes at once (llama.cpp's n_ubatch): a longer step runs
+  // in pieces of this many (CausalLM::forward_batch). It bounds a step's workspace, which the
+  // plan sets aside on the GPU for this many tokens at the full context. 0: no limit.
+  int64_t max_step_tokens = kDefaultStepTokens;
+  // The step workspace `gpu` reserves at load (Device::reserve_workspace): -1 sizes it
+  // (runtime/model/device_workspace.h) and reserves it where it fits; otherwise what the plan
+  // set aside (0: none).
+  int64_t gpu_workspace_bytes = -1;
   // Hears the experts read into DRAM at load (done of total), when there are any.
   std::function<void(size_t done, size_t total)> load_progress;
 };
@@ -114,6 +125,8 @@ struct SequenceStep {
   std::span<const int32_t> tokens;
   std::vector<float>* logits = nullptr;
   bool all_logits = false;
+  // No logits wanted (logits may be null): a piece of a step that does not end it.
+  bool no_logits = false;
 };
 
 // Routed expert slots decided so far (`routed`) and those skipped by min_expert_weight.
@@ -134,8 +147,12 @@ class CausalLM {
   // every step's tokens together, so a routed expert several sequences chose is read once;
   // attention runs per sequence over its own cache. Each sequence at most once per call.
   // Throws strata::Error for a token id outside the vocabulary, a sequence past its capacity
-  // or the model's context, or a sequence of another model.
-  virtual void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts = {}) = 0;
+  // or the model's context, or a sequence of another model. Steps of more tokens in all than
+  // max_step_tokens() run as consecutive pieces of at most that many (the same results within
+  // rounding, as chunked prefill), so what a step holds on a device stays bounded.
+  void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts = {});
+  // ModelOptions::max_step_tokens (0: no limit).
+  virtual int64_t max_step_tokens() const = 0;
 
   // The model's own sequence, for one-sequence use (made on first use).
   // Tokens already in it (the position of the next token).
@@ -156,6 +173,10 @@ class CausalLM {
   virtual const Engram* engram() const { return nullptr; }
   // How the MoE layers' work split between the CPU and the GPU device, and how much overlapped.
   virtual ScheduleStats schedule_stats() const;
+
+ protected:
+  // One step of at most max_step_tokens() tokens in all, as forward_batch describes.
+  virtual void forward_step(std::span<const SequenceStep> steps, const ForwardOptions& opts) = 0;
 
  private:
   std::unique_ptr<Sequence> own_;
@@ -179,6 +200,7 @@ void check_finite_activations(const float* v, int64_t n_tokens, int64_t width, i
                               const char* after, int64_t layer = -1);
 
 // The model of m.config's architecture over m's weights (held by reference: m must outlive it).
+// A GPU device in opts first gets its step workspace reserved (ModelOptions::gpu_workspace_bytes).
 std::unique_ptr<CausalLM> load_causal_lm(const ModelFiles& m, const ModelOptions& opts = {});
 
 }  // namespace strata

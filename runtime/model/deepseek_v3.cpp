@@ -106,7 +106,8 @@ class DeepseekV3 final : public CausalLM {
     const Activity doing("reserving a sequence's KV cache for", context_, "tokens");
     return std::make_unique<V3Sequence>(this, context_, c_, layers_, engram_.get(), gpu_);
   }
-  void forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
+  void forward_step(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
+  int64_t max_step_tokens() const override { return opts_.max_step_tokens; }
   RoutingStats routing_stats() const override { return moe_->stats(); }
   ScheduleStats schedule_stats() const override { return moe_->schedule(); }
   const ExpertSource& experts() const override { return *experts_; }
@@ -348,7 +349,7 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
   ops.linear(W.wo, heads_out, N, out);
 }
 
-void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, const ForwardOptions& opts) {
+void DeepseekV3::forward_step(std::span<const SequenceStep> steps, const ForwardOptions& opts) {
   const ScratchLease<StepLayout> lay_lease;  // reused: a warm decode step allocates nothing
   StepLayout& lay = *lay_lease;
   lay_out_steps(steps, c_.max_position_embeddings, lay);

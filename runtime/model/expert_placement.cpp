@@ -126,6 +126,14 @@ ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOpti
                 r.cache_bytes ? (" (predicted hit rate " + percent(r.placement.nvme_cache_hit_rate) + ")").c_str() : "",
                 r.placement.tokens_per_s, r.placement.bound.c_str());
   r.summary = line;
+  if (po.gpu_workspace_bytes > 0 && r.placement.gpu_workspace_bytes == 0 && r.placement.budget_gb[0] > 0)
+    r.summary += "\nnote: the GPU budget cannot hold the step workspace (" + human_bytes(po.gpu_workspace_bytes) +
+                 " for steps of " + std::to_string(r.placement.step_tokens) +
+                 " tokens, --ubatch): nothing placed on the GPU; prefill offload uses it where a copy fits";
+  if (r.placement.gpu_workspace_bytes > 0)
+    r.summary += "\nGPU step workspace " + human_bytes(r.placement.gpu_workspace_bytes) + " set aside (steps of " +
+                 std::to_string(r.placement.step_tokens) + " tokens at a context of " +
+                 std::to_string(r.placement.context) + ", --ubatch)";
   if (!r.engram_tier.empty()) {
     r.summary += "\nplacement of Engram tables:";
     for (const auto& [layer, t] : r.engram_tier)

@@ -59,7 +59,6 @@ void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, cons
   }
   host_used_.clear();
   b.streamed.clear();
-  uint64_t streamed_acts = 0;
   b.device_share.assign(b.used.size(), 0);
   for (size_t u = 0; u < b.used.size(); ++u) {
     if (on_device(layer, b.used[u])) {
@@ -70,16 +69,17 @@ void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, cons
     host_used_.push_back(b.used[u]);  // read (or found) in DRAM, also when the device computes it
     if (offload_min_ > 0 && static_cast<int64_t>(b.tokens[u].size()) >= offload_min_) {
       const Mlp& m = shape_of(layer, b.used[u]);
-      // Only when the device has room for the copy (its matrices in the workspace, rounded up as
-      // workspace is): a full device computes the expert on the host as before, never fails.
-      // Its tokens' activations stay in the step's workspace beside the other copied experts'.
-      const uint64_t acts = 2 * b.tokens[u].size() * static_cast<uint64_t>(d) * sizeof(float);
-      const uint64_t need = mlp_bytes(m) + mlp_bytes(m) / 4 + (uint64_t{6} << 10) + streamed_acts + acts;
-      const bool room = device_->used() <= device_->capacity() && device_->capacity() - device_->used() >= need;
+      // Only when the device has room for the copy: a full device computes the expert on the
+      // host as before, never fails. The copies go one expert at a time through the step
+      // workspace: its matrices, its tokens' rows in and out, its MLP's gate and up rows.
+      const uint64_t n = b.tokens[u].size();
+      const uint64_t need = mlp_bytes(m) + 12 * Device::kWorkspaceAlign +
+                            2 * n * static_cast<uint64_t>(d + m.w1.rows) * sizeof(float);
+      const uint64_t reserved = device_->workspace_reserved(), used = device_->used(), cap = device_->capacity();
+      const bool room = reserved ? need <= reserved : used <= cap && cap - used >= need + need / 4;
       if (room && device_->computes(m.w1.type) && device_->computes(m.w2.type) && device_->computes(m.w3.type)) {
         b.streamed.push_back(u);
         b.device_share[u] = 1;
-        streamed_acts += acts;
       }
     }
   }
@@ -118,26 +118,16 @@ void ExpertSource::enable_offload(std::shared_ptr<Device> dev, int64_t min_token
 Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
   if (b.on_device.empty() && b.streamed.empty()) return {};
   Device* dev = device();
-  // The device's inputs and outputs of every expert it computes, packed in one workspace.
-  uint64_t floats = 0;
-  for (size_t u : b.on_device) {
-    floats += 2 * b.xs[u].size();
-    device_bytes_used_ += mlp_bytes(*on_device(b.layer, b.used[u]));
-  }
-  for (size_t u : b.streamed) {
-    floats += 2 * b.xs[u].size();
-    device_bytes_used_ += mlp_bytes(shape_of(b.layer, b.used[u]));
-  }
-  if (workspace_.size() < floats * sizeof(float))
-    workspace_ = DeviceBuffer(), workspace_ = dev->alloc(floats * sizeof(float), "workspace", "the routed experts' activations");
+  for (size_t u : b.on_device) device_bytes_used_ += mlp_bytes(*on_device(b.layer, b.used[u]));
+  for (size_t u : b.streamed) device_bytes_used_ += mlp_bytes(shape_of(b.layer, b.used[u]));
   return dev->submit([this, &b, dev, swiglu_limit] {
-    float* ws = reinterpret_cast<float*>(workspace_.data());
-    // Expert u's tokens in, its MLP (weights given by `mlp`) on the device, its outputs back.
+    // Expert u's tokens in, its MLP (weights given by `mlp`) on the device, its outputs back;
+    // one expert's activations at a time in the step workspace.
     auto run = [&](size_t u, auto&& mlp) {
-      const size_t len = b.xs[u].size();
-      float* dx = ws;
-      float* dy = ws + len;
-      ws += 2 * len;
+      const int64_t len = static_cast<int64_t>(b.xs[u].size());
+      DeviceScratch io(*dev);
+      float* dx = io.get(len);
+      float* dy = io.get(len);
       dev->to_device(dx, b.xs[u].data(), len * sizeof(float));
       mlp([&](const Mlp& m) { dev->ops().mlp(m, dx, static_cast<int64_t>(b.tokens[u].size()), dy, swiglu_limit); });
       dev->to_host(b.ys[u].data(), dy, len * sizeof(float));

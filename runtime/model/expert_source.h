@@ -134,7 +134,6 @@ class ExpertSource {
   int64_t offload_min_ = 0;
   std::atomic<int64_t> offloaded_experts_{0};
   std::atomic<uint64_t> offloaded_bytes_{0};
-  DeviceBuffer workspace_;  // the device's inputs and outputs of a batch (grows to the largest)
 };
 
 // The routed experts of layers [0, num_hidden_layers) of the model: Mapped when

@@ -136,11 +136,10 @@ void MoeBlock::forward(int64_t li, const float* x, std::span<const int32_t> toke
   try {
     if (const DeviceMlp* s = shared_on_gpu_[static_cast<size_t>(li)].get()) {
       const uint64_t bytes = static_cast<uint64_t>(n * d) * sizeof(float);
-      if (workspace_.size() < 2 * bytes)
-        workspace_ = DeviceBuffer(), workspace_ = gpu_->alloc(2 * bytes, "workspace", "the shared expert's activations");
       shared_done = gpu_->submit([this, s, x, n, d, out, bytes] {
-        float* dx = reinterpret_cast<float*>(workspace_.data());
-        float* dy = dx + n * d;
+        DeviceScratch mem(*gpu_);  // the step workspace, on the device's queue
+        float* dx = mem.get(n * d);
+        float* dy = mem.get(n * d);
         gpu_->to_device(dx, x, bytes);
         gpu_->ops().mlp(s->mlp, dx, n, dy, swiglu_limit_);
         gpu_->to_host(out, dy, bytes);  // out is the CPU's again only after the wait below

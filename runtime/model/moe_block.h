@@ -65,7 +65,6 @@ class MoeBlock {
   RoutingStats stats_;
   std::shared_ptr<Device> gpu_;                          // before the buffers it owns
   std::vector<std::unique_ptr<DeviceMlp>> shared_on_gpu_;  // [layer], null: on the CPU
-  DeviceBuffer workspace_;                               // the shared expert's input and output on the device
   ScheduleStats schedule_;
 };
 

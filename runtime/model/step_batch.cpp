@@ -18,7 +18,7 @@ void lay_out_steps(std::span<const SequenceStep> steps, int64_t max_positions, S
     const SequenceStep& st = steps[i];
     const int64_t n = static_cast<int64_t>(st.tokens.size());
     if (n == 0) {
-      st.logits->clear();
+      if (!st.no_logits) st.logits->clear();
       continue;
     }
     const int64_t p0 = st.seq->n_past();
@@ -44,17 +44,20 @@ void embed_tokens(const WeightView& embed, const StepLayout& lay, int64_t stream
 void logit_rows(std::span<const SequenceStep> steps, const StepLayout& lay, std::vector<int64_t>& rows) {
   rows.clear();
   for (const StepLayout::Span& s : lay.spans)
-    for (int64_t t = steps[s.step].all_logits ? 0 : s.n - 1; t < s.n; ++t) rows.push_back(s.off + t);
+    if (!steps[s.step].no_logits)
+      for (int64_t t = steps[s.step].all_logits ? 0 : s.n - 1; t < s.n; ++t) rows.push_back(s.off + t);
 }
 
 void head_logits(const WeightView& head, const float* hs, int64_t R, std::span<const SequenceStep> steps,
                  const StepLayout& lay) {
+  if (R == 0) return;  // every step a piece that asks for none
   const int64_t V = head.rows;
   const ScratchFloats all(static_cast<size_t>(R * V));
   host_device()->ops().linear(head, hs, R, all.data());
   int64_t r = 0;
   for (const StepLayout::Span& s : lay.spans) {
     const SequenceStep& st = steps[s.step];
+    if (st.no_logits) continue;
     const int64_t rows = st.all_logits ? s.n : 1;
     const float* src = all.data() + r * V;
     st.logits->assign(src, src + rows * V);

@@ -35,6 +35,7 @@ for spec in "deepseek_v3 hf bf16" "deepseek_v32 gguf q4_k" "deepseek_v4 hf fp4" 
   cmp -s "$WORK/none.npy" "$WORK/sim.npy" || fail "$spec: --gpu sim changed the logits"
   grep -q "device sim-gpu0: holds .*routed experts .*shared experts" "$WORK/err.txt" || fail "$spec: no device line"
   grep -q "devices: sim-gpu0 busy .* in all .*(overlap" "$WORK/err.txt" || fail "$spec: no overlap line"
+  grep -Eq "^step workspace on sim-gpu0: .* reserved, at most .* in use$" "$WORK/err.txt" || fail "$spec: no workspace line"
   # The profile's own plan: the GPU tier runs on the device (sim) or is re-planned (none).
   "$STRATA" logits --model "$m" --tokens "$TOKENS" --profile rtx4090-256gb --gpu sim --out "$WORK/psim.npy" \
     2>"$WORK/err.txt" || fail "$spec --profile --gpu sim"
@@ -57,6 +58,7 @@ LONG=1,17,200,33,4,91,300,7,5,6,7,8
 cmp -s "$WORK/onone.npy" "$WORK/osim.npy" || fail "prefill offload changed the logits"
 grep -q "^prefill offload: [1-9][0-9]* expert passes .* copied to sim-gpu0" "$WORK/err.txt" || fail "no offload line"
 grep -q "note: prefill offload: .* 2+ tokens" "$WORK/err.txt" || fail "no offload note"
+grep -q "note: the GPU budget cannot hold the step workspace" "$WORK/err.txt" || fail "no note on the workspace"
 "$STRATA" logits --model "$m" --tokens "$LONG" --gpu none --offload-batch 2 --out "$WORK/x.npy" 2>"$WORK/err.txt" ||
   fail "--offload-batch without a device"
 grep -q "has no GPU device to offload to" "$WORK/err.txt" || fail "--offload-batch without a device not said"

@@ -1,5 +1,5 @@
 // strata plan (--model M | --config config.json --weight-type T) --profile P
-//             [--hotness H.json] [--context N] [--vram-budget GB] [--dram-budget GB] [--expert-cache-mb MB]
+//             [--hotness H.json] [--context N] [--ubatch N] [--vram-budget GB] [--dram-budget GB] [--expert-cache-mb MB]
 //             [--json] [--svg FILE]
 #include <algorithm>
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include "runtime/common/files.h"
 #include "runtime/common/units.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/device_workspace.h"
 #include "runtime/model/expert_placement.h"
 #include "runtime/model/plan_items.h"
 #include "runtime/backend/cuda_device.h"
@@ -50,6 +51,11 @@ void register_plan(CLI::App& app) {
          "--engram-cache-mb", [](double mb) { engram_cache_mb = mb; },
          "DRAM cache for NVMe-tier Engram tables, MiB, reserved as strata run --profile does (default: as run)")
       ->check(mib_size());
+  static int64_t ubatch = kDefaultStepTokens;
+  cmd->add_option("--ubatch,--ubatch-size", ubatch,
+                  "Tokens one forward pass computes at once, as run (the GPU's step workspace is set aside for this "
+                  "many at the full context; 0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   add_gpu_layer_flags(cmd, po.gpu_layers, po.cpu_moe_layers);
   cmd->add_flag("--json", json, "Print the placement as JSON");
   cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");
@@ -61,19 +67,24 @@ void register_plan(CLI::App& app) {
     if (!dram.empty()) po.dram_budget_gb = parse_gb(dram, "--dram-budget");
     if (!hotness.empty()) po.hotness = load_hotness(hotness, "--hotness");
     PlanInput in;
+    ModelConfig cfg;
     if (!model.empty()) {
       OpenOptions oo;
-      in = plan_input_from_model(open_model(model, oo));
+      const ModelFiles mf = open_model(model, oo);
+      in = plan_input_from_model(mf);
+      cfg = mf.config;
     } else {
       if (std::filesystem::path(config).extension() == ".gguf" || std::filesystem::is_directory(config))
         throw Error("--config " + config + ": expects a config.json (a model's folder or .gguf file goes with --model)");
-      const ModelConfig cfg = load_hf_config(config);
+      cfg = load_hf_config(config);
       in = plan_input_from_config(cfg, weight_type, std::filesystem::path(config).filename().string());
     }
     // The context run reserves for the same flags: the one given (or the default), at most the
     // model's own (effective_context).
     if (!context_opt->count()) po.context = kDefaultContext;
     if (in.max_context > 0) po.context = std::max<int64_t>(1, std::min(po.context, in.max_context));
+    // The GPU's step workspace as run reserves it (with the profile's prefill offload).
+    plan_step_workspace(cfg, in, ubatch, hw.gpu_offload_batch_threshold > 0, po);
     // The same reservations `strata run --profile` makes: the expert cache (and Engram cache)
     // out of the DRAM budget first, at the same default sizes.
     const uint64_t cache = expert_cache_mb > 0 ? mib_to_bytes(expert_cache_mb) : 0;

@@ -46,6 +46,7 @@ struct ModelArgs {
   // the model options as the context decided them (placement, caches, GPU).
   RunRequest run;
   int64_t context = 0;       // -c: tokens per sequence (0: the model's, at most kDefaultContext)
+  int64_t ubatch = kDefaultStepTokens;  // -ub: tokens per forward pass (0: no limit)
   bool verbose = false;      // -v: how the model runs, not only what it does
   double predicted_tokens_per_s = 0;    // set by load_model from the plan (--profile), for predicted vs measured
 };

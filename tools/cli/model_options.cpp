@@ -97,6 +97,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                   "Tokens one sequence may hold: its KV cache is reserved for this many at load, and --profile "
                   "plans for it (default: the model's max_position_embeddings, at most 4096)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  cmd->add_option("--ubatch,--ubatch-size", a.ubatch,
+                  "Most tokens one forward pass computes at once: a longer prompt runs in pieces of this many, and "
+                  "the plan sets aside the GPU workspace for this many at the full context (0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   add_gpu_layer_flags(cmd, a.run.gpu_layers, a.run.cpu_moe_layers);
   cmd->add_option("--gpu", a.run.gpu,
                   "The device that runs the plan's GPU tier: auto (none, until the CUDA backend has run on a "
@@ -164,6 +168,7 @@ std::string describe_products(const ModelFiles& m) {
 std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   RunRequest r = a.run;
   r.opts.context = a.context;
+  r.opts.max_step_tokens = a.ubatch;
   r.profiles_dir = profiles_dir();
   const ComputeContext ctx(m, r);
   a.run.opts = ctx.model_options();
@@ -322,6 +327,14 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                  human_bytes(dev->bytes_to_host()).c_str(), human_bytes(dev->peak()).c_str(),
                  static_cast<long long>(s.passes), 1e3 * s.host_s, dev->name().c_str(), 1e3 * s.device_s, 1e3 * s.both_s,
                  1e3 * s.span_s, s.span_s > 0 ? 100.0 * s.both_s / s.span_s : 0.0);
+    if (const uint64_t ws = dev->workspace_reserved(); ws > 0)
+      std::fprintf(stderr, "step workspace on %s: %s reserved, at most %s in use%s\n", dev->name().c_str(),
+                   human_bytes(ws).c_str(), human_bytes(dev->workspace_peak()).c_str(),
+                   dev->workspace_overflows() > 0
+                       ? (" (" + std::to_string(dev->workspace_overflows()) +
+                          " requests past it allocated beside it: --ubatch and --ctx-size differ from the plan's?)")
+                             .c_str()
+                       : "");
   }
   const ModelOptions& o = a.run.opts;
   if (o.min_expert_weight <= 0) return;

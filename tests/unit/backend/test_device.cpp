@@ -3,6 +3,7 @@
 // direction, and a CPU share overlapping a simulated GPU's share.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -148,6 +149,58 @@ TEST(GpuChoice, ParsesAndRefusesWhatThisBuildCannotRun) {
       EXPECT_NE(std::string(e.what()).find(absent), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Device, ReservedWorkspaceIsTakenInStackOrderAndOverflowIsCounted) {
+  auto dev = make_sim_gpu({.capacity_bytes = 1 << 20});
+  dev->reserve_workspace(4096);
+  EXPECT_EQ(dev->workspace_reserved(), 4096u);
+  EXPECT_EQ(dev->used_by_class().at("workspace"), 4096u);
+  uint8_t *first = nullptr, *again = nullptr;
+  dev->submit([&] {
+       DeviceScratch outer(*dev);
+       first = outer.get<uint8_t>(100);  // rounded to 256
+       {
+         DeviceScratch inner(*dev);
+         uint8_t* b = inner.get<uint8_t>(1000);
+         EXPECT_EQ(b, first + 256);
+         uint8_t* big = inner.get<uint8_t>(8192);  // past the reservation: from the pool, counted
+         EXPECT_TRUE(big < first || big >= first + 4096);
+       }
+       again = outer.get<uint8_t>(10);  // the inner scratch's space is free again
+       EXPECT_EQ(again, first + 256);
+     })
+      .wait();
+  EXPECT_EQ(dev->workspace_overflows(), 1u);
+  EXPECT_EQ(dev->workspace_peak(), 256u + 1024u + 8192u);  // what the reservation would have needed
+  // The next step gets the same addresses.
+  dev->submit([&] {
+       DeviceScratch s(*dev);
+       EXPECT_EQ(s.get<uint8_t>(100), first);
+     })
+      .wait();
+  // Another thread while the device's worker is inside it takes from the pool instead.
+  std::atomic<bool> inside{false}, done{false};
+  Event e = dev->submit([&] {
+    DeviceScratch s(*dev);
+    (void)s.get<uint8_t>(100);
+    inside = true;
+    while (!done) std::this_thread::yield();
+  });
+  while (!inside) std::this_thread::yield();
+  {
+    DeviceScratch other(*dev);
+    uint8_t* p = other.get<uint8_t>(100);
+    EXPECT_TRUE(p < first || p >= first + 4096);
+  }
+  done = true;
+  e.wait();
+  EXPECT_EQ(dev->workspace_overflows(), 1u);  // not an overflow: the pool served another thread
+  // Replacing it while idle; dropping it.
+  dev->reserve_workspace(8192);
+  EXPECT_EQ(dev->workspace_reserved(), 8192u);
+  dev->reserve_workspace(0);
+  EXPECT_EQ(dev->workspace_reserved(), 0u);
 }
 
 TEST(Device, WorkspaceMissesRoundUpSoGrowingScratchReusesItsBuffer) {

@@ -19,6 +19,8 @@
 #include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 #include "runtime/context/compute_context.h"
+#include "runtime/common/units.h"
+#include "runtime/model/device_workspace.h"
 #include "runtime/model/expert_source.h"
 #include "runtime/model/plan_items.h"
 #include "runtime/tiny/tiny_model.h"
@@ -78,6 +80,41 @@ TEST_F(ComputeContextTest, NoneReplansTheGpuTierAndSaysSo) {
     EXPECT_TRUE(any_note_has(ctx, "re-planned onto DRAM and NVMe")) << gpu;
     for (const auto& [k, t] : ctx.model_options().expert_placement) EXPECT_NE(t, Tier::Gpu);
   }
+}
+
+// The plan sets aside the device's step workspace out of the GPU budget and the load reserves
+// exactly that; with the budget filled by weights and the KV cache, a prompt past --ubatch and
+// decoding to the full context run inside it (before, the step's scratch went past the budget).
+TEST_F(ComputeContextTest, ThePlanSetsAsideTheWorkspaceTheRunReserves) {
+  RunRequest r = on_profile("sim");
+  r.opts.context = 48;
+  r.opts.max_step_tokens = 8;
+  const PlanInput in = plan_input_from_model(*m_);
+  const uint64_t ws = device_step_workspace(m_->config, {8, 48, largest_expert_bytes(in)});
+  // Room for the per-token tensors, the KV cache, the workspace and two and a half experts.
+  uint64_t budget = kv_bytes_at(in, 48) + ws + largest_expert_bytes(in) * 5 / 2;
+  for (const PlanItem& it : in.items) budget += it.expert < 0 && !it.gathered ? it.bytes : 0;
+  r.vram_budget = std::to_string(static_cast<double>(budget) / 1e6) + "M";
+  const ComputeContext ctx(*m_, r);
+  ASSERT_TRUE(ctx.gpu());
+  EXPECT_TRUE(any_note_has(ctx, "GPU step workspace " + human_bytes(ws) + " set aside (steps of 8 tokens"));
+  auto lm = ctx.load(*m_);
+  Device& dev = *ctx.gpu();
+  EXPECT_EQ(dev.workspace_reserved(), ws);
+  int on_gpu = 0, off_gpu = 0;
+  for (const auto& [k, t] : ctx.model_options().expert_placement) (t == Tier::Gpu ? on_gpu : off_gpu) += 1;
+  EXPECT_GT(on_gpu, 0);
+  EXPECT_GT(off_gpu, 0) << "the budget should be full";
+  std::vector<int32_t> prompt(30);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(1 + 13 * i);
+  std::vector<float> logits;
+  lm->forward(prompt, logits, false);
+  while (lm->n_past() < lm->context()) {
+    const int32_t next[1] = {static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
+    lm->forward(next, logits, false);
+  }
+  EXPECT_EQ(dev.workspace_overflows(), 0u);
+  EXPECT_LE(dev.peak(), dev.capacity());
 }
 
 TEST_F(ComputeContextTest, RefusesWhatCannotRun) {

@@ -16,7 +16,9 @@
 #include "runtime/backend/schedule_stats.h"
 #include "runtime/common/error.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/device_workspace.h"
 #include "runtime/model/expert_source.h"
+#include "runtime/model/plan_items.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
 
@@ -127,16 +129,73 @@ TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
     EXPECT_GT(olm->experts().offload_stats().experts, 0);
     EXPECT_GT(olm->experts().offload_stats().bytes, 0u);
 
-    // A device with no room for the copies (what a run without offload peaks at, and 1 KiB)
-    // computes those experts on the host instead: the same bits, nothing offloaded, no failure.
-    ModelOptions probe = sim;
-    probe.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
-    run(m, probe);
+    // A device whose step workspace has no room for the copies (4 KiB reserved) computes
+    // those experts on the host instead: the same bits, nothing offloaded, no failure (what
+    // does not fit the workspace is allocated beside it, and counted).
     ModelOptions full = off;
-    full.gpu = make_sim_gpu({.capacity_bytes = probe.gpu->peak() + 1024});
+    full.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
+    full.gpu->reserve_workspace(4096);
     auto flm = load_causal_lm(m, full);
     EXPECT_TRUE(bit_equal(run_on(*flm), want));
     EXPECT_EQ(flm->experts().offload_stats().experts, 0);
+    EXPECT_GT(full.gpu->workspace_overflows(), 0u);
+  }
+}
+
+// The step workspace (runtime/model/device_workspace.h) is what a step's device work holds at
+// most: two sequences' prompts cut into pieces of max_step_tokens (one filling the context,
+// so that a whole piece attends over all of it), then decoding, with prefill offload copying
+// experts, never take scratch past it; and the figure is not far above what they take (it is
+// set aside out of the GPU's budget).
+TEST(GpuSim, StepsStayInsideTheReservedWorkspace) {
+  test::ScratchDir dir("gpusim-ws");
+  for (const Case& k : {Case{Arch::DeepseekV3, false, "hf", "bf16"}, Case{Arch::DeepseekV32, false, "hf", "fp8"},
+                        Case{Arch::DeepseekV4, false, "hf", "fp4"}, Case{Arch::DeepseekV4, true, "hf", "bf16"},
+                        Case{Arch::DeepseekV3, false, "gguf", "q4_k"}}) {
+    const std::string name = std::string(arch_name(k.arch)) + (k.engram ? "-engram-" : "-") + k.format + "-" + k.dtype;
+    SCOPED_TRACE(name);
+    TinyOptions t;
+    t.arch = k.arch;
+    t.engram = k.engram;
+    t.format = k.format;
+    t.dtype = k.dtype;
+    const ModelFiles m = open_model(make_tiny_model(t, dir / (k.format == "gguf" ? name + ".gguf" : name)).path);
+    ModelOptions o;
+    place(m, o);
+    for (auto& [name_, tier] : o.tensor_placement) tier = Tier::Gpu;  // every layer's attention
+    for (int li = 0; li < m.config.num_hidden_layers; ++li)
+      for (const TensorEntry& te : m.index.tensors())
+        if (te.name.rfind("layers." + std::to_string(li) + ".attn", 0) == 0) o.tensor_placement[te.name] = Tier::Gpu;
+    o.context = 40;
+    o.max_step_tokens = 8;
+    o.offload_batch = 2;
+    o.gpu = make_sim_gpu({.capacity_bytes = 256 << 20});
+    auto lm = load_causal_lm(m, o);
+    Device& dev = *o.gpu;
+    const uint64_t reserved = dev.workspace_reserved();
+    EXPECT_EQ(reserved, device_step_workspace(m.config, {8, 40, largest_expert_bytes(plan_input_from_model(m))}));
+
+    auto s1 = lm->new_sequence(), s2 = lm->new_sequence();
+    std::vector<int32_t> p1(40), p2(11);  // p1 fills the context: its last piece is 8 tokens at 40
+    for (size_t i = 0; i < p1.size(); ++i) p1[i] = static_cast<int32_t>(3 + 7 * i);
+    for (size_t i = 0; i < p2.size(); ++i) p2[i] = static_cast<int32_t>(5 + 11 * i);
+    std::vector<float> l1, l2;
+    {
+      const SequenceStep both[2] = {{s1.get(), p1, &l1, false}, {s2.get(), p2, &l2, false}};
+      lm->forward_batch(both);
+    }
+    while (s2->n_past() < lm->context()) {
+      const int32_t b[1] = {static_cast<int32_t>(std::max_element(l2.begin(), l2.end()) - l2.begin())};
+      const SequenceStep step{s2.get(), b, &l2, false};
+      lm->forward_batch({&step, 1});
+    }
+    EXPECT_GT(lm->experts().offload_stats().experts, 0);
+    EXPECT_EQ(dev.workspace_overflows(), 0u);
+    EXPECT_LE(dev.workspace_peak(), reserved);
+    EXPECT_GE(dev.workspace_peak(), reserved * 6 / 10) << "the figure is far above what a step takes";
+    std::printf("%s: step workspace %llu bytes reserved, %llu at most in use\n", name.c_str(),
+                static_cast<unsigned long long>(reserved), static_cast<unsigned long long>(dev.workspace_peak()));
+    EXPECT_EQ(dev.used_by_class().at("workspace"), reserved);  // nothing beside it
   }
 }
 
@@ -146,14 +205,20 @@ TEST(GpuSim, DeviceTooSmallIsRefusedNamingWhatDidNotFit) {
   const ModelFiles m = open_model(make_tiny_model(t, dir / "v3").path);
   ModelOptions o;
   place(m, o);
-  o.gpu = make_sim_gpu({.capacity_bytes = 4096});
-  try {
-    (void)load_causal_lm(m, o);
-    FAIL() << "loaded onto a device that cannot hold its tier";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("sim-gpu0"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("expert"), std::string::npos) << msg;
+  // Too small for the step workspace (then none is reserved), or with room for it and little
+  // else (reserved first): the weights are refused either way.
+  const uint64_t ws = device_step_workspace(m.config, {o.max_step_tokens, effective_context(m.config, o), 0});
+  for (uint64_t capacity : {uint64_t{4096}, ws + 4096}) {
+    o.gpu = make_sim_gpu({.capacity_bytes = capacity});
+    try {
+      (void)load_causal_lm(m, o);
+      FAIL() << "loaded onto a device that cannot hold its tier";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("sim-gpu0"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("expert"), std::string::npos) << msg;
+    }
+    EXPECT_EQ(o.gpu->workspace_reserved(), capacity < ws ? 0u : ws);
   }
 }
 

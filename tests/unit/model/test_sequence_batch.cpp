@@ -76,9 +76,16 @@ TEST(SequenceBatch, EachSequenceGetsItsSoloLogits) {
     for (const auto& p : kPrompts) want.push_back(solo(*lm, p));
 
     // Sequences 0 and 1 prefill together; sequence 2 joins at the second step with its whole
-    // prompt while the others decode; then all decode together.
+    // prompt while the others decode; then all decode together. Again with steps cut into
+    // pieces of 4 tokens (max_step_tokens), so that a piece ends inside a prompt and holds the
+    // end of one sequence's prompt and the start of the next.
+    for (const int64_t cap : {kDefaultStepTokens, int64_t{4}}) {
+    SCOPED_TRACE("max_step_tokens " + std::to_string(cap));
+    ModelOptions co = mo;
+    co.max_step_tokens = cap;
+    const std::unique_ptr<CausalLM> blm = load_causal_lm(m, co);
     std::vector<std::unique_ptr<Sequence>> seqs;
-    for (size_t i = 0; i < kPrompts.size(); ++i) seqs.push_back(lm->new_sequence());
+    for (size_t i = 0; i < kPrompts.size(); ++i) seqs.push_back(blm->new_sequence());
     std::vector<std::vector<float>> logits(kPrompts.size());
     std::vector<std::vector<int32_t>> next = kPrompts;
     std::vector<int> step_of(kPrompts.size(), 0);
@@ -91,7 +98,7 @@ TEST(SequenceBatch, EachSequenceGetsItsSoloLogits) {
         steps.push_back({seqs[i].get(), next[i], &logits[i], false});
         who.push_back(i);
       }
-      lm->forward_batch(steps);
+      blm->forward_batch(steps);
       for (size_t i : who) {
         const int s = step_of[i]++;
         EXPECT_LT(test::max_rel(logits[i], want[i].logits[static_cast<size_t>(s)]), 1e-5)
@@ -102,6 +109,18 @@ TEST(SequenceBatch, EachSequenceGetsItsSoloLogits) {
     }
     for (size_t i = 0; i < kPrompts.size(); ++i)
       EXPECT_EQ(seqs[i]->n_past(), static_cast<int64_t>(kPrompts[i].size()) + kDecode) << i;
+
+    // Every position's logits of a prompt cut into pieces: the rows of each piece in order.
+    std::vector<float> whole, cut;
+    auto a = lm->new_sequence(), b = blm->new_sequence();
+    const SequenceStep sa{a.get(), kPrompts[0], &whole, true}, sb{b.get(), kPrompts[0], &cut, true};
+    lm->forward_batch({&sa, 1});
+    blm->forward_batch({&sb, 1});
+    ASSERT_EQ(cut.size(), whole.size());
+    EXPECT_EQ(cut.size(), kPrompts[0].size() * static_cast<size_t>(m.config.vocab_size));
+    EXPECT_LT(test::max_rel(cut, whole), 1e-5);
+    EXPECT_EQ(b->n_past(), static_cast<int64_t>(kPrompts[0].size()));
+    }
   }
 }
 

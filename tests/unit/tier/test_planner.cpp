@@ -55,6 +55,32 @@ TEST(Planner, BudgetsAreNeverExceededAndTiersFillInOrder) {
   EXPECT_EQ(p.bytes[0] + p.bytes[1] + p.bytes[2], 10'500'000'000u);
 }
 
+TEST(Planner, TheStepWorkspaceIsSetAsideOnTheGpuBeforeAnythingElse) {
+  PlanOptions o;
+  o.context = 1000;  // 1 MB of KV
+  o.gpu_workspace_bytes = 1'500'000'000;
+  o.step_tokens = 512;
+  const Placement p = plan_placement(model(), box(4, 5), o);
+  EXPECT_EQ(p.gpu_workspace_bytes, 1'500'000'000u);
+  EXPECT_EQ(p.kv_tier, Tier::Gpu);
+  // 4 GB less 1.5 GB and the KV cache: attention (2 GB) and no expert beside it (was one).
+  EXPECT_EQ(p.bytes_by_class.at("attention")[0], 2'000'000'000u);
+  EXPECT_EQ(p.bytes_by_class.at("routed_expert")[0], 0u);
+  EXPECT_LE(double(p.bytes[0] + p.kv_bytes + p.gpu_workspace_bytes), 4e9);
+  EXPECT_DOUBLE_EQ(placement_json(model(), p)["gpu_workspace"]["gb"].get<double>(), 1.5);
+  EXPECT_NE(placement_text(model(), box(4, 5), p).find("workspace  1.500 GB on gpu"), std::string::npos);
+
+  // A workspace the GPU cannot hold: nothing goes there, and the notes say why.
+  o.gpu_workspace_bytes = 5'000'000'000;
+  const Placement q = plan_placement(model(), box(4, 5), o);
+  EXPECT_EQ(q.gpu_workspace_bytes, 0u);
+  EXPECT_EQ(q.bytes[0], 0u);
+  EXPECT_EQ(q.kv_tier, Tier::Dram);
+  bool said = false;
+  for (const std::string& n : q.notes) said = said || n.find("cannot hold the step workspace") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
 TEST(Planner, HottestExpertsGoToTheFastestTier) {
   PlanOptions o;
   o.context = 1;

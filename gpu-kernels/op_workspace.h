@@ -1,0 +1,46 @@
+// The device scratch each GPU op of gpu_ops.h takes for one call, in plain C++: the CUDA
+// backend sizes its buffers with them, the simulated GPU takes the same (so it runs a CUDA
+// device's memory plan), and the planner's step workspace (runtime/model/device_workspace.h)
+// bounds a step by them.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu-kernels/mla_attention.h"
+
+namespace strata::gpu {
+
+// MLA attention takes its queries in chunks whose score rows, latent queries and latent sums
+// stay within this many floats (at least one token a chunk).
+constexpr int64_t kMlaScoreFloats = int64_t{8} << 20;
+
+inline int64_t mla_chunk_tokens(int64_t H, int64_t n_ctx, int64_t dl, int64_t n) {
+  const int64_t per = H * (n_ctx + 2 * dl);
+  const int64_t c = kMlaScoreFloats / (per > 0 ? per : 1);
+  return c < 1 ? 1 : c > n ? n : c;
+}
+
+inline uint64_t mla_workspace_bytes(const MlaShape& sh, int64_t n, int64_t n_ctx) {
+  const int64_t chunk = mla_chunk_tokens(sh.heads, n_ctx, sh.kv_lora, n) * sh.heads * (n_ctx + 2 * sh.kv_lora);
+  return static_cast<uint64_t>(chunk) * sizeof(float) + 256;
+}
+
+inline uint64_t index_topk_workspace_bytes(int64_t n, int64_t n_ctx) {
+  return static_cast<uint64_t>(n * n_ctx) * sizeof(float) + 256;
+}
+
+inline uint64_t sink_attention_workspace_bytes(int64_t H, int64_t nk) {
+  return static_cast<uint64_t>(H * (nk > 0 ? nk : 1)) * sizeof(float) + 256;
+}
+
+inline uint64_t index_pick_workspace_bytes(int64_t n, int64_t first_pos, int64_t ratio) {
+  const int64_t rows = (first_pos + n) / ratio;
+  return static_cast<uint64_t>(n * (rows > 0 ? rows : 1)) * sizeof(float) + 256;
+}
+
+// A SwiGLU MLP's gate and up activations, n tokens of `inter`.
+inline uint64_t mlp_workspace_bytes(int64_t n, int64_t inter) {
+  return 2 * static_cast<uint64_t>(n * inter) * sizeof(float);
+}
+
+}  // namespace strata::gpu
