@@ -37,6 +37,13 @@ void stream_destroy(Stream s);
 void stream_sync(Stream s);
 // Waits for s, ignoring errors (on a path that is already throwing).
 void stream_settle(Stream s) noexcept;
+// A marker in a stream's work (cudaEvent_t, without timing): sync waits until the work issued
+// before its record has run, and throws what it failed with.
+using Marker = void*;
+Marker marker_create();
+void marker_destroy(Marker m) noexcept;
+void marker_record(Marker m, Stream s);
+void marker_sync(Marker m);
 void copy_h2d(void* dst, const void* host_src, uint64_t n, Stream s);
 // Waits: host_dst holds the bytes when it returns.
 void copy_d2h(void* host_dst, const void* src, uint64_t n, Stream s);

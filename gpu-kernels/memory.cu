@@ -60,6 +60,20 @@ void stream_settle(Stream s) noexcept {
   if (cudaStreamSynchronize(cu(s)) != cudaSuccess) cudaGetLastError();
 }
 
+Marker marker_create() {
+  cudaEvent_t e = nullptr;
+  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  return e;
+}
+
+void marker_destroy(Marker m) noexcept {
+  if (m) cudaEventDestroy(static_cast<cudaEvent_t>(m));
+}
+
+void marker_record(Marker m, Stream s) { check(cudaEventRecord(static_cast<cudaEvent_t>(m), cu(s)), "cudaEventRecord"); }
+
+void marker_sync(Marker m) { check(cudaEventSynchronize(static_cast<cudaEvent_t>(m)), "a copy on the device's copy stream"); }
+
 void copy_h2d(void* dst, const void* host_src, uint64_t n, Stream s) {
   if (n) check(cudaMemcpyAsync(dst, host_src, n, cudaMemcpyHostToDevice, cu(s)), "cudaMemcpyAsync host to device");
 }

@@ -94,12 +94,15 @@ class CudaDevice final : public Device {
       : Device("cuda:" + std::to_string(index), capacity), index_(index), ops_(*this), queue_(name()) {
     gpu::set_device(index_);
     stream_ = gpu::stream_create();
+    copy_stream_ = gpu::stream_create();
     gpu::prepare_device_tables();  // the lattice codebooks, before any step
   }
   ~CudaDevice() override {
     queue_.submit([] {}).settle();  // what is still queued runs before the stream and memory go
     release_workspace_pool();
     gpu::set_device_quietly(index_);
+    gpu::stream_settle(copy_stream_);
+    gpu::stream_destroy(copy_stream_);
     gpu::stream_destroy(stream_);
   }
   bool is_host() const override { return false; }
@@ -124,6 +127,14 @@ class CudaDevice final : public Device {
     gpu::copy_d2h(dst, src, n, stream_);
     count_copy(false, n);
   }
+  // The copy lane: a second stream; each copy's marker says when it (and those before) landed.
+  LaneCopy copy_in_async(void* dst, const void* src, uint64_t n) override {
+    gpu::copy_h2d(dst, src, n, copy_stream_);
+    count_copy(true, n);
+    std::shared_ptr<void> marker(gpu::marker_create(), [](void* m) { gpu::marker_destroy(m); });
+    gpu::marker_record(marker.get(), copy_stream_);
+    return lane_copy({}, [marker] { gpu::marker_sync(marker.get()); });
+  }
   const Ops& ops() const override { return ops_; }
   bool computes(WeightType t) const override { return gpu::linear_supported(t); }
   double busy_seconds() const override { return queue_.busy_seconds(); }
@@ -142,7 +153,7 @@ class CudaDevice final : public Device {
 
  private:
   int index_;
-  gpu::Stream stream_ = nullptr;
+  gpu::Stream stream_ = nullptr, copy_stream_ = nullptr;
   CudaOps ops_;
   WorkQueue queue_;  // last: its worker stops before the stream goes
 };

@@ -233,6 +233,31 @@ DeviceBuffer Device::upload(const void* src, uint64_t n, const std::string& cls,
   return b;
 }
 
+void Device::LaneCopy::wait() const {
+  event_.wait();
+  if (wait_native_) wait_native_();
+}
+
+void Device::LaneCopy::settle() const noexcept {
+  event_.settle();
+  try {
+    if (wait_native_) wait_native_();
+  } catch (...) {
+  }
+}
+
+Device::LaneCopy Device::lane_copy(Event e, std::function<void()> wait_native) {
+  LaneCopy c;
+  c.event_ = std::move(e);
+  c.wait_native_ = std::move(wait_native);
+  return c;
+}
+
+Device::LaneCopy Device::copy_in_async(void* dst, const void* src, uint64_t n) {
+  to_device(dst, src, n);
+  return {};
+}
+
 uint64_t Device::bytes_to_device() const {
   std::lock_guard<std::mutex> lock(mu_);
   return to_device_;

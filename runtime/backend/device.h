@@ -73,6 +73,28 @@ class Device {
   virtual void to_host(void* dst, const void* src, uint64_t n);
   // Copies src into a new buffer of this device (and waits).
   DeviceBuffer upload(const void* src, uint64_t n, const std::string& cls, const std::string& what);
+
+  // The copy lane: host-to-device copies that run beside the work on the queue (a GPU's second
+  // stream; the simulated GPU's second worker), in the order issued, so the next expert's
+  // weights cross PCIe while the current one computes (prefill offload). Called inside
+  // submitted work; src must stay valid and dst unread until the returned copy is waited for.
+  // Without a lane (the base) the copy runs at once, in line.
+  class LaneCopy {
+   public:
+    LaneCopy() = default;
+    // Blocks until the copy (and every one issued before it) has landed; rethrows its error.
+    void wait() const;
+    // The same, ignoring errors (for paths already throwing).
+    void settle() const noexcept;
+
+   private:
+    friend class Device;
+    Event event_;
+    std::function<void()> wait_native_;  // a GPU's event synchronize
+  };
+  virtual LaneCopy copy_in_async(void* dst, const void* src, uint64_t n);
+  // Seconds the copy lane spent copying (0 without one).
+  virtual double copy_lane_seconds() const { return 0; }
   uint64_t bytes_to_device() const;
   uint64_t bytes_to_host() const;
 
@@ -114,6 +136,8 @@ class Device {
   virtual uint8_t* raw_alloc(uint64_t bytes) = 0;
   virtual void raw_free(uint8_t* p) = 0;
   void count_copy(bool to_device, uint64_t n);
+  // A LaneCopy completed by `e` (the simulated lane), or by `wait_native` (a GPU event).
+  static LaneCopy lane_copy(Event e, std::function<void()> wait_native = {});
 
  private:
   friend class DeviceBuffer;

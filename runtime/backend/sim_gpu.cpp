@@ -72,8 +72,12 @@ class SimOps final : public CpuOps {
 class SimGpu final : public Device {
  public:
   SimGpu(const SimGpuOptions& o, const std::string& name)
-      : Device(name, o.capacity_bytes), opts_(o), ops_(*this, o.mem_gbps), queue_(name) {}
-  ~SimGpu() override { release_workspace_pool(); }
+      : Device(name, o.capacity_bytes), opts_(o), ops_(*this, o.mem_gbps), lane_(name + " copies"), queue_(name) {}
+  ~SimGpu() override {
+    queue_.submit([] {}).settle();  // queued work (and the copies it waits on) ends before its memory goes
+    lane_.submit([] {}).settle();
+    release_workspace_pool();
+  }
   bool is_host() const override { return false; }
   Event submit(std::function<void()> fn) override { return queue_.submit(std::move(fn)); }
   void to_device(void* dst, const void* src, uint64_t n) override {
@@ -88,6 +92,11 @@ class SimGpu final : public Device {
   }
   const Ops& ops() const override { return ops_; }
   double busy_seconds() const override { return queue_.busy_seconds(); }
+  // The copy lane: a second worker, paced to the PCIe rate as the queue's copies are.
+  LaneCopy copy_in_async(void* dst, const void* src, uint64_t n) override {
+    return lane_copy(lane_.submit([this, dst, src, n] { to_device(dst, src, n); }));
+  }
+  double copy_lane_seconds() const override { return lane_.busy_seconds(); }
 
  protected:
   uint8_t* raw_alloc(uint64_t bytes) override {
@@ -98,6 +107,7 @@ class SimGpu final : public Device {
  private:
   SimGpuOptions opts_;
   SimOps ops_;
+  WorkQueue lane_;   // before the queue: the queue's work waits on it, so it stops after
   WorkQueue queue_;  // last: its worker stops before the rest goes
 };
 

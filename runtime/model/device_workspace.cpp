@@ -80,10 +80,11 @@ uint64_t device_step_workspace(const ModelConfig& c, const StepWorkspace& w) {
   if (dense && c.intermediate_size > 0) need = std::max(need, io(N, d) + mlp(N, c.intermediate_size));
   if (moe) {
     if (c.n_shared_experts > 0) need = std::max(need, 2 * floats(N * d) + mlp(N, c.n_shared_experts * c.moe_intermediate_size));
-    // The routed share: one expert's rows in and out, its MLP, and an offloaded expert's weights
-    // (three matrices and their scales, each rounded).
+    // The routed share: one expert's rows in and out, its MLP, and with prefill offload two
+    // slots of an expert's weights (three matrices and their scales, each rounded), one
+    // computing while the next is copied in.
     uint64_t routed = 2 * floats(N * d) + mlp(N, c.moe_intermediate_size);
-    if (w.offload_expert_bytes) routed += w.offload_expert_bytes + 6 * Device::kWorkspaceAlign;
+    if (w.offload_expert_bytes) routed += 2 * take(w.offload_expert_bytes + 6 * Device::kWorkspaceAlign);
     need = std::max(need, routed);
   }
   return need;

@@ -70,10 +70,10 @@ void ExpertSource::prepare(int layer, const float* x, int64_t n, int64_t d, cons
     if (offload_min_ > 0 && static_cast<int64_t>(b.tokens[u].size()) >= offload_min_) {
       const Mlp& m = shape_of(layer, b.used[u]);
       // Only when the device has room for the copy: a full device computes the expert on the
-      // host as before, never fails. The copies go one expert at a time through the step
-      // workspace: its matrices, its tokens' rows in and out, its MLP's gate and up rows.
+      // host as before, never fails. The copies go through two slots of the step workspace
+      // (run_offloaded) beside one expert's rows in and out and its MLP's gate and up rows.
       const uint64_t n = b.tokens[u].size();
-      const uint64_t need = mlp_bytes(m) + 12 * Device::kWorkspaceAlign +
+      const uint64_t need = 2 * staged_bytes(m) + 6 * Device::kWorkspaceAlign +
                             2 * n * static_cast<uint64_t>(d + m.w1.rows) * sizeof(float);
       const uint64_t reserved = device_->workspace_reserved(), used = device_->used(), cap = device_->capacity();
       const bool room = reserved ? need <= reserved : used <= cap && cap - used >= need + need / 4;
@@ -133,30 +133,65 @@ Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
       dev->to_host(b.ys[u].data(), dy, len * sizeof(float));
     };
     for (size_t u : b.on_device) run(u, [&](auto&& compute) { compute(*on_device(b.layer, b.used[u])); });
-    // Prefill offload: each streamed expert's host weights copied into the step's workspace
-    // (one expert at a time), then computed as a held one is.
-    for (size_t u : b.streamed)
-      run(u, [&](auto&& compute) {
-        with_expert(b.layer, b.used[u], [&](const Mlp& host) {
-          DeviceScratch mem(*dev);
-          Mlp m = host;
-          for (WeightView* w : {&m.w1, &m.w2, &m.w3}) {
-            const int64_t data = weight_data_bytes(*w), scale = weight_scale_bytes(*w);
-            uint8_t* d = mem.get<uint8_t>(data);
-            dev->to_device(d, w->data, static_cast<uint64_t>(data));
-            w->data = d;
-            if (w->scale) {
-              uint8_t* sc = mem.get<uint8_t>(scale);
-              dev->to_device(sc, w->scale, static_cast<uint64_t>(scale));
-              w->scale = sc;
-            }
-          }
-          compute(m);
-          offloaded_bytes_ += mlp_bytes(m);
-        });
-        ++offloaded_experts_;
-      });
+    if (!b.streamed.empty()) run_offloaded(b, dev, run);
   });
+}
+
+uint64_t ExpertSource::staged_bytes(const Mlp& m) {
+  const uint64_t a = Device::kWorkspaceAlign;
+  uint64_t n = 0;
+  for (const WeightView* w : {&m.w1, &m.w2, &m.w3})
+    for (const int64_t part : {weight_data_bytes(*w), w->scale ? weight_scale_bytes(*w) : int64_t{0}})
+      n += (static_cast<uint64_t>(part) + a - 1) / a * a;
+  return n;
+}
+
+template <typename Run>
+void ExpertSource::run_offloaded(RoutedBatch& b, Device* dev, Run& run) {
+  // Prefill offload, double-buffered: expert k's weights go into slot k % 2 of the step
+  // workspace on the device's copy lane while expert k - 1 computes from the other slot. Expert
+  // k's host bytes stay pinned (with_expert) until its copy has landed; slot k % 2 was last read
+  // by expert k - 2, whose outputs came back before expert k - 1's callback ended.
+  uint64_t slot_bytes = 0;
+  for (size_t u : b.streamed) slot_bytes = std::max(slot_bytes, staged_bytes(shape_of(b.layer, b.used[u])));
+  DeviceScratch slots(*dev);
+  uint8_t* slot[2] = {slots.get<uint8_t>(static_cast<int64_t>(slot_bytes)),
+                      slots.get<uint8_t>(static_cast<int64_t>(slot_bytes))};
+  Mlp staged[2];
+  Device::LaneCopy landed;
+  try {
+    auto compute = [&](size_t k) {
+      const size_t u = b.streamed[k];
+      run(u, [&](auto&& mlp) { mlp(staged[k % 2]); });
+      offloaded_bytes_ += mlp_bytes(staged[k % 2]);
+      ++offloaded_experts_;
+    };
+    for (size_t k = 0; k < b.streamed.size(); ++k) {
+      with_expert(b.layer, b.used[b.streamed[k]], [&](const Mlp& host) {
+        Mlp m = host;
+        uint8_t* at = slot[k % 2];
+        auto stage = [&](const void* src, int64_t bytes) {
+          landed = dev->copy_in_async(at, src, static_cast<uint64_t>(bytes));
+          void* dst = at;
+          at += (static_cast<uint64_t>(bytes) + Device::kWorkspaceAlign - 1) / Device::kWorkspaceAlign *
+                Device::kWorkspaceAlign;
+          return dst;
+        };
+        for (WeightView* w : {&m.w1, &m.w2, &m.w3}) {
+          const int64_t data = weight_data_bytes(*w), scale = w->scale ? weight_scale_bytes(*w) : 0;
+          w->data = static_cast<const uint8_t*>(stage(w->data, data));
+          if (w->scale) w->scale = static_cast<const uint8_t*>(stage(w->scale, scale));
+        }
+        staged[k % 2] = m;
+        if (k > 0) compute(k - 1);  // while expert k's weights cross
+        landed.wait();              // the lane is in order: every piece of expert k is in
+      });
+    }
+    compute(b.streamed.size() - 1);
+  } catch (...) {
+    landed.settle();  // no copy may still write into the slots once they go
+    throw;
+  }
 }
 
 void ExpertSource::compute_host(RoutedBatch& b, float swiglu_limit) {

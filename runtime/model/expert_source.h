@@ -115,7 +115,15 @@ class ExpertSource {
   // Runs fn with the expert's weights, valid during the call.
   virtual void with_expert(int layer, int expert, FunctionRef<void(const Mlp&)> fn) = 0;
 
+ public:
+  // Device bytes one offloaded expert takes in the step workspace: each matrix and scale
+  // rounded up to Device::kWorkspaceAlign (at most mlp_bytes + 6 roundings).
+  static uint64_t staged_bytes(const Mlp& m);
+
  private:
+  // The batch's streamed experts through the device, double-buffered (submit_device's work).
+  template <typename Run>
+  void run_offloaded(RoutedBatch& b, Device* dev, Run& run);
   // Reused by prepare and compute_host (one layer's batch at a time).
   std::vector<std::vector<std::pair<int64_t, float>>> by_expert_;
   std::vector<int32_t> host_used_, read_;

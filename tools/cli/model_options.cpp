@@ -317,8 +317,14 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                  static_cast<long long>(p.correct), static_cast<long long>(p.guessed));
   if (const Device* dev = a.run.opts.gpu.get()) {
     if (const auto o = src.offload_stats(); o.experts > 0)
-      std::fprintf(stderr, "prefill offload: %lld expert passes (%s of weights) copied to %s and computed there\n",
-                   static_cast<long long>(o.experts), human_bytes(o.bytes).c_str(), dev->name().c_str());
+      std::fprintf(stderr,
+                   "prefill offload: %lld expert passes (%s of weights) copied to %s and computed there, each "
+                   "copied while the one before computed%s\n",
+                   static_cast<long long>(o.experts), human_bytes(o.bytes).c_str(), dev->name().c_str(),
+                   dev->copy_lane_seconds() > 0
+                       ? (" (copy lane busy " + std::to_string(static_cast<int>(1e3 * dev->copy_lane_seconds())) + " ms)")
+                             .c_str()
+                       : "");
     const ScheduleStats s = lm.schedule_stats();
     std::fprintf(stderr,
                  "devices: %s busy %.1f ms in all (%s in, %s out, peak %s held); in the %lld MoE layer passes with "

@@ -203,6 +203,28 @@ TEST(Device, ReservedWorkspaceIsTakenInStackOrderAndOverflowIsCounted) {
   EXPECT_EQ(dev->workspace_reserved(), 0u);
 }
 
+TEST(Device, TheCopyLaneCopiesBesideTheQueueInOrder) {
+  auto dev = make_sim_gpu({.capacity_bytes = 1 << 20});
+  DeviceBuffer dst = dev->alloc(3 * 4096, "routed experts", "slots");
+  std::vector<uint8_t> a(4096, 1), b(4096, 2), c(4096, 3);
+  dev->submit([&] {
+       // Three copies in flight; waiting for the last one means all have landed (in order).
+       (void)dev->copy_in_async(dst.data(), a.data(), a.size());
+       (void)dev->copy_in_async(dst.data() + 4096, b.data(), b.size());
+       const Device::LaneCopy last = dev->copy_in_async(dst.data() + 8192, c.data(), c.size());
+       last.wait();
+     })
+      .wait();
+  for (size_t i = 0; i < 3 * 4096; i += 512) EXPECT_EQ(dst.data()[i], 1 + i / 4096) << i;
+  EXPECT_EQ(dev->bytes_to_device(), 3u * 4096u);
+  EXPECT_GT(dev->copy_lane_seconds(), 0.0);  // they ran on the lane's worker, not in line
+  // The host copies in line and says its lane is idle.
+  std::vector<uint8_t> out(16, 0), in(16, 9);
+  host_device()->copy_in_async(out.data(), in.data(), in.size()).wait();
+  EXPECT_EQ(out, in);
+  EXPECT_EQ(host_device()->copy_lane_seconds(), 0.0);
+}
+
 TEST(Device, WorkspaceMissesRoundUpSoGrowingScratchReusesItsBuffer) {
   EXPECT_EQ(workspace_size(1), 256u);
   EXPECT_EQ(workspace_size(256), 256u);

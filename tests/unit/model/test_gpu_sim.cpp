@@ -190,6 +190,7 @@ TEST(GpuSim, StepsStayInsideTheReservedWorkspace) {
       lm->forward_batch({&step, 1});
     }
     EXPECT_GT(lm->experts().offload_stats().experts, 0);
+    EXPECT_GT(dev.copy_lane_seconds(), 0.0);  // the offloaded weights crossed on the copy lane
     EXPECT_EQ(dev.workspace_overflows(), 0u);
     EXPECT_LE(dev.workspace_peak(), reserved);
     EXPECT_GE(dev.workspace_peak(), reserved * 6 / 10) << "the figure is far above what a step takes";
