@@ -95,6 +95,7 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
   if (!gpu && opts.vram_budget_gb && *opts.vram_budget_gb > 0)
     p.notes.push_back("the profile has no GPU: the VRAM budget is ignored");
   p.budget_gb[0] = vram;
+  p.vram_budget_given = opts.vram_budget_gb.has_value();
   p.budget_gb[1] = dram;
   p.budget_gb[2] = 0;
   p.budgets = "GPU " + describe_budget(vram, gpu ? opts.vram_budget_gb : std::nullopt, hw.vram_gb, hw.vram_headroom_gb) +
@@ -344,6 +345,19 @@ std::string placement_text(const PlanInput& in, const HardwareProfile& hw, const
   std::snprintf(line, sizeof line, "  %-16s %10.2f %10.2f %10.2f\n\n", "total", double(p.bytes[0]) / kGB,
                 double(p.bytes[1]) / kGB, double(p.bytes[2]) / kGB);
   o << line;
+  if (p.budget_gb[0] > 0) {
+    const double kv_gpu = p.kv_tier == Tier::Gpu ? double(p.kv_bytes) : 0.0;
+    std::snprintf(line, sizeof line,
+                  "gpu memory         weights %.2f + KV cache %.2f + workspace %.2f = %.2f GB of the %.2f GB budget; %s\n\n",
+                  double(p.bytes[0]) / kGB, kv_gpu / kGB, double(p.gpu_workspace_bytes) / kGB,
+                  (double(p.bytes[0]) + kv_gpu + double(p.gpu_workspace_bytes)) / kGB, p.budget_gb[0],
+                  p.vram_budget_given ? "the CUDA context and driver need room beside it (run lowers the budget to the "
+                                        "device's free memory less 512 MiB)"
+                                      : ("the CUDA context and driver live in the profile's " +
+                                         gb(hw.vram_headroom_gb * kGB) + " GB headroom")
+                                            .c_str());
+    o << line;
+  }
   if (p.nvme_experts > 0) {
     std::snprintf(line, sizeof line,
                   "expert cache       %.3f GB of DRAM for the %d NVMe-tier experts: holds the %d hottest, "

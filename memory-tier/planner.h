@@ -123,6 +123,7 @@ struct Placement {
   uint64_t kv_bytes = 0;
   uint64_t gpu_workspace_bytes = 0;  // set aside on the GPU (0 with nothing there)
   int64_t step_tokens = 0;
+  bool vram_budget_given = false;  // --vram-budget: the profile's headroom was not taken
   int64_t context = 0, longest_context = 0;
   // The cache of NVMe-tier experts: its size, the experts it is predicted to hold, and the
   // share of the NVMe-tier experts' bytes read per token it serves (0 with nothing on NVMe).
