@@ -5,8 +5,9 @@
 // Placement (greedy, in order):
 //   1. KV cache for `context` tokens: GPU when there is one, else DRAM.
 //   2. Per-token tensors (attention, norms, dense FFN, shared experts, routers, indexer,
-//      hyper-connections, head): GPU, then DRAM, then NVMe. Tables read a few rows per token
-//      (embedding, Engram) go to DRAM, then NVMe.
+//      hyper-connections, head): GPU, then DRAM, then NVMe; those the CPU computes wherever
+//      they are (PlanItem::host_only) DRAM first. Tables read a few rows per token (embedding,
+//      Engram) go to DRAM, then NVMe.
 //   3. Routed experts, hottest first (hotness = probability of activation per token; top_k /
 //      n_experts each without a hotness file): GPU, then DRAM, then NVMe.
 // Cost model (decode, batch 1, FlexGen-style): per layer, bytes read from each resource —
@@ -49,6 +50,9 @@ struct PlanItem {
   // Bytes read from NVMe per byte used while the item is there: rows gathered at random are
   // read in whole pages (an Engram table: 64 KiB pages of whole rows), so page / row.
   double nvme_read_factor = 1;
+  // Computed by the CPU wherever it is placed (a norm, the router, the mHC mixing): never
+  // planned on the GPU, whose bytes it would take without being read there.
+  bool host_only = false;
 };
 
 // One part of the KV cache the runtime allocates: `bytes` per `per` tokens of the context

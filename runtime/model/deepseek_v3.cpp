@@ -127,7 +127,8 @@ class DeepseekV3 final : public CausalLM {
   const ModelConfig& c_;
   std::shared_ptr<Device> gpu_;  // first: outlives the device buffers of layers_
   Weights w_;
-  WeightView embed_, head_;
+  WeightView embed_;
+  OutputHead head_;
   Buf norm_;
   std::vector<Layer> layers_;
   Rope rope_, index_rope_;
@@ -158,7 +159,8 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
       opts_(opts) {
   const ModelConfig& c = c_;
   embed_ = w_.matrix("embed.weight");
-  head_ = w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight");
+  head_ = make_output_head(w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight"), opts,
+                           c.tie_word_embeddings);
   norm_ = w_.vector("norm.weight");
   softmax_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.qk_nope_head_dim + c.qk_rope_head_dim)));
   if (c.rope_scaling.type == "yarn" && c.rope_scaling.mscale_all_dim != 0) {

@@ -120,7 +120,8 @@ class DeepseekV4 final : public CausalLM {
   std::shared_ptr<Device> gpu_;  // first: outlives the device buffers of layers_
   Weights w_;
   ModelOptions opts_;
-  WeightView embed_, head_;
+  WeightView embed_;
+  OutputHead head_;
   Buf norm_;
   HcWeights hc_head_;
   HcParams hc_;
@@ -168,7 +169,8 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   if (c.head_dim <= c.qk_rope_head_dim || c.num_attention_heads % c.o_groups != 0)
     throw_error({file, "head_dim", -1}, "head_dim must exceed qk_rope_head_dim and o_groups divide the heads");
   embed_ = w_.matrix("embed.weight");
-  head_ = w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight");
+  head_ = make_output_head(w_.matrix(c.tie_word_embeddings ? "embed.weight" : "head.weight"), opts,
+                           c.tie_word_embeddings);
   norm_ = w_.vector("norm.weight");
   hc_head_ = hc_weights(w_, "hc_head");
   hc_ = {c.hc_mult, c.hidden_size, c.hc_sinkhorn_iters, static_cast<float>(c.rms_norm_eps),

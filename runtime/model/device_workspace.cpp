@@ -75,6 +75,9 @@ uint64_t device_step_workspace(const ModelConfig& c, const StepWorkspace& w) {
   } else {
     need = mla_layer_bytes(c, N, ctx);
   }
+  // The output head, kDeviceHeadRows rows of hidden states in and of logits out at a time.
+  const int64_t rows = std::min(N, kDeviceHeadRows);
+  need = std::max(need, floats(rows * d) + floats(rows * c.vocab_size) + take(0));
   bool dense = false, moe = false;
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) (c.is_moe_layer(li) ? moe : dense) = true;
   if (dense && c.intermediate_size > 0) need = std::max(need, io(N, d) + mlp(N, c.intermediate_size));

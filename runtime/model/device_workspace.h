@@ -16,6 +16,9 @@
 
 namespace strata {
 
+// Rows of logits the output head computes at a time on a device (runtime/model/step_batch.h).
+constexpr int64_t kDeviceHeadRows = 16;
+
 struct StepWorkspace {
   int64_t step_tokens = 0;   // ModelOptions::max_step_tokens (0: the context)
   int64_t context = 0;       // tokens a sequence holds

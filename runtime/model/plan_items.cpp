@@ -17,6 +17,20 @@ double expert_probability(const ModelConfig& c) {
   return c.n_routed_experts > 0 ? double(c.num_experts_per_tok) / double(c.n_routed_experts) : 0.0;
 }
 
+// What the forward pass computes on the CPU even when a GPU device holds the plan's GPU tier:
+// the final and FFN norms, the routers, the mHC mixing, Engram's projections and anything
+// unclassified. A layer's attention norm runs with its attention; the head runs on the device.
+bool runs_on_host(TensorClass cls, const std::string& name) {
+  switch (cls) {
+    case TensorClass::Norm: return name.find(".attn_norm.") == std::string::npos;
+    case TensorClass::Router:
+    case TensorClass::HyperConnection:
+    case TensorClass::Engram:
+    case TensorClass::Other: return true;
+    default: return false;
+  }
+}
+
 bool is_gathered(TensorClass cls, const std::string& name) {
   return cls == TensorClass::Embedding ||
          (cls == TensorClass::Engram && name.find("multi_head_embedding") != std::string::npos);
@@ -84,6 +98,7 @@ PlanInput build(const ModelConfig& c, const std::string& model,
     item.bytes = bytes;
     item.gathered = is_gathered(cls, name);
     item.reads_per_token = item.gathered ? gathered_reads(c, cls, layer, item.nvme_read_factor, bytes) : 1.0;
+    item.host_only = runs_on_host(cls, name);
     in.items.push_back(item);
   }
   (void)mtp;

@@ -6,6 +6,7 @@
 #include "cpu-kernels/scratch.h"
 #include "runtime/backend/device.h"
 #include "runtime/common/error.h"
+#include "runtime/model/device_workspace.h"
 
 namespace strata {
 
@@ -48,12 +49,32 @@ void logit_rows(std::span<const SequenceStep> steps, const StepLayout& lay, std:
       for (int64_t t = steps[s.step].all_logits ? 0 : s.n - 1; t < s.n; ++t) rows.push_back(s.off + t);
 }
 
-void head_logits(const WeightView& head, const float* hs, int64_t R, std::span<const SequenceStep> steps,
+OutputHead make_output_head(const WeightView& w, const ModelOptions& opts, bool tied) {
+  OutputHead h;
+  h.w = w;
+  if (tied || !tensors_on_gpu(opts, {"head.weight"})) return h;
+  h.copies = std::make_unique<DeviceCopies>(*opts.gpu, "head", "the output head");
+  h.on_dev = w;
+  h.copies->matrix(h.on_dev);
+  return h;
+}
+
+void head_logits(const OutputHead& head, const float* hs, int64_t R, std::span<const SequenceStep> steps,
                  const StepLayout& lay) {
   if (R == 0) return;  // every step a piece that asks for none
-  const int64_t V = head.rows;
+  const int64_t V = head.w.rows, d = head.w.cols;
   const ScratchFloats all(static_cast<size_t>(R * V));
-  host_device()->ops().linear(head, hs, R, all.data());
+  if (!head.copies) {
+    host_device()->ops().linear(head.w, hs, R, all.data());
+  } else {
+    Device& dev = head.copies->device();
+    static const std::vector<int64_t> no_pos;
+    for (int64_t r0 = 0; r0 < R; r0 += kDeviceHeadRows) {
+      const int64_t n = std::min(kDeviceHeadRows, R - r0);
+      run_on_device(dev, hs + r0 * d, n * d, no_pos, all.data() + r0 * V, n * V,
+                    [&](const float* dx, const int64_t*, float* dout) { dev.ops().linear(head.on_dev, dx, n, dout); });
+    }
+  }
   int64_t r = 0;
   for (const StepLayout::Span& s : lay.spans) {
     const SequenceStep& st = steps[s.step];

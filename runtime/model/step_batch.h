@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "cpu-kernels/weight_view.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/device_layer.h"
 #include "runtime/model/engram.h"
 
 namespace strata {
@@ -40,9 +42,19 @@ void embed_tokens(const WeightView& embed, const StepLayout& lay, int64_t stream
 // last), into rows.
 void logit_rows(std::span<const SequenceStep> steps, const StepLayout& lay, std::vector<int64_t>& rows);
 
+// The output head: its weights on the host, and a copy on the GPU device when the plan put
+// "head.weight" there (not a head tied to the embedding), whose products then run there in
+// pieces of kDeviceHeadRows rows (runtime/model/device_workspace.h).
+struct OutputHead {
+  WeightView w;
+  std::unique_ptr<DeviceCopies> copies;  // null: the CPU computes it
+  WeightView on_dev;
+};
+OutputHead make_output_head(const WeightView& w, const ModelOptions& opts, bool tied);
+
 // logits = head · hs for the rows logit_rows gave (hs [n_rows, d], already normalized), handed
 // to each step's logits vector; non-finite logits throw (check_finite_activations).
-void head_logits(const WeightView& head, const float* hs, int64_t n_rows, std::span<const SequenceStep> steps,
+void head_logits(const OutputHead& head, const float* hs, int64_t n_rows, std::span<const SequenceStep> steps,
                  const StepLayout& lay);
 
 // Binds an Engram to one sequence's state at a time; the Engram's own state again when it ends.

@@ -81,7 +81,7 @@ p = json.load(open(sys.argv[1]))
 p["budget_gb"]["gpu"] = 0.00001
 json.dump(p, open(sys.argv[2], "w"))
 PY
-expect_error "sim-gpu0: routed expert 0 of layer 1 .* needs" --placement "$WORK/small.json" --expert-cache-mb 1 --gpu sim
+expect_error "sim-gpu0: the output head needs .* of its" --placement "$WORK/small.json" --expert-cache-mb 1 --gpu sim
 # Throttled to the profile's rates, a generation still gives the same tokens.
 "$STRATA" run --model "$m" -p "Hello there" -n 4 --profile rtx4090-256gb --gpu sim --sim-throttle >"$WORK/a.txt" 2>"$WORK/err.txt" ||
   fail "--sim-throttle run"

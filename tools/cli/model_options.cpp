@@ -224,12 +224,12 @@ void print_device_holdings(const Device& dev, const std::map<std::string, Tier>&
   for (const auto& [name, t] : tensors)
     if (t == Tier::Gpu)
       if (const TensorEntry* e = m.index.find(name)) planned += e->nbytes;
-  for (const char* cls : {"attention", "shared experts", "dense layers"})
+  for (const char* cls : {"attention", "shared experts", "dense layers", "head"})
     if (const auto it = by_class.find(cls); it != by_class.end()) placed += it->second;
   std::fprintf(stderr, "device %s: holds %s of %s%s\n", dev.name().c_str(), held.empty() ? "nothing" : held.c_str(),
                human_bytes(dev.capacity()).c_str(),
                planned > placed ? ("; " + human_bytes(planned - placed) +
-                                   " of the plan's other GPU-tier tensors (norms, routers, mHC, head) run "
+                                   " of the plan's other GPU-tier tensors (norms, routers, mHC) run "
                                    "on the CPU")
                                       .c_str()
                                 : "");

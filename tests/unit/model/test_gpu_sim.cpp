@@ -34,7 +34,7 @@ struct Case {
 };
 
 // Experts e % 3 == 0 on the GPU, 1 in DRAM, 2 on NVMe; every shared expert, the dense layers'
-// FFN and the attention of every other layer on the GPU.
+// FFN, the output head and the attention of every other layer on the GPU.
 void place(const ModelFiles& m, ModelOptions& o) {
   const ModelConfig& c = m.config;
   for (const TensorEntry& t : m.index.tensors())
@@ -52,6 +52,7 @@ void place(const ModelFiles& m, ModelOptions& o) {
       o.tensor_placement["layers." + std::to_string(li) + ".ffn.shared_experts.w" + std::to_string(k) + ".weight"] =
           Tier::Gpu;
   }
+  if (!c.tie_word_embeddings) o.tensor_placement["head.weight"] = Tier::Gpu;
   o.expert_cache_bytes = 1 << 20;
 }
 
@@ -106,6 +107,7 @@ TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
       EXPECT_GT(sim.gpu->used_by_class().at("shared experts"), 0u);
     }
     EXPECT_GT(sim.gpu->used_by_class().at("attention"), 0u);
+    EXPECT_GT(sim.gpu->used_by_class().at("head"), 0u);
     if (m.config.first_k_dense_replace > 0) {
       EXPECT_GT(sim.gpu->used_by_class().at("dense layers"), 0u);
     }
@@ -217,7 +219,7 @@ TEST(GpuSim, DeviceTooSmallIsRefusedNamingWhatDidNotFit) {
     } catch (const Error& e) {
       const std::string msg = e.what();
       EXPECT_NE(msg.find("sim-gpu0"), std::string::npos) << msg;
-      EXPECT_NE(msg.find("expert"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("the output head needs"), std::string::npos) << msg;  // the first copied
     }
     EXPECT_EQ(o.gpu->workspace_reserved(), capacity < ws ? 0u : ws);
   }

@@ -257,5 +257,31 @@ TEST(Planner, FullSizeConfigsOnTheReferenceBox) {
   STRATA_EXPECT_ERROR(plan_input_from_config(ModelConfig{}, "tq1_0", "x"), "tq1_0", "iq1_m");
 }
 
+// What the CPU computes wherever it is placed (norms outside attention, routers, mHC) is never
+// planned on the GPU, even with room to spare; what the device runs (attention with its norm,
+// the head, shared experts) is.
+TEST(Planner, TensorsTheCpuComputesStayOffTheGpu) {
+  const HardwareProfile hw = find_profile("rtx4090-256gb", std::filesystem::path(STRATA_SOURCE_DIR) / "profiles");
+  for (const char* config : {"deepseek-v3-671b", "deepseek-v4-flash"}) {
+    SCOPED_TRACE(config);
+    const ModelConfig cfg = load_hf_config(std::filesystem::path(STRATA_TEST_DATA) / "configs" / (std::string(config) + ".json"));
+    const PlanInput in = plan_input_from_config(cfg, "q4_k", config);
+    PlanOptions o;
+    o.vram_budget_gb = 1e5;  // room for everything
+    const Placement p = plan_placement(in, hw, o);
+    int host_only = 0;
+    for (size_t i = 0; i < in.items.size(); ++i) {
+      const PlanItem& it = in.items[i];
+      const bool cpu = it.cls == "router" || it.cls == "hyper_connection" ||
+                       (it.cls == "norm" && it.name.find(".attn_norm.") == std::string::npos);
+      EXPECT_EQ(it.host_only, cpu) << it.name;
+      if (it.gathered) continue;
+      EXPECT_EQ(p.tier[i], cpu ? Tier::Dram : Tier::Gpu) << it.name;
+      host_only += cpu;
+    }
+    EXPECT_GT(host_only, 0);
+  }
+}
+
 }  // namespace
 }  // namespace strata
