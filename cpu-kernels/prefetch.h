@@ -12,8 +12,12 @@ namespace strata::kern {
 // nothing there (f32 lost 5–10%) and the AVX2 ones do not prefetch. On the 2-core AVX-512 BF16
 // Xeon VM (`strata bench kernels --batch 1 --shapes v3`, DRAM ~26 GB/s) the AVX-512 bf16 / f16
 // dots went from 11–16 to 20–22 GB/s with it and the bf16 FP8 dot from 11–14 to 18–20;
-// 4096 and 8192 measured the same as 2048 within that VM's spread.
-constexpr int kPrefetchAhead = 2048;
+// 4096 and 8192 measured the same as 2048 within that VM's spread. On the 2-core Zen 5 EPYC VM
+// (DRAM 45–78 GB/s by the probe) 4096 took the Q4_K batch-1 product from 183–197 to 171–187 µs
+// (`bench kernels --types q4_k --batch 1 --shapes v3`, alternating builds) and the race model's
+// decode from 81–102 to 98–113 tok/s (`bench run -p 0 -n 64 -r 2 -t 2`, six alternating pairs,
+// 4096 ahead in five); 8192 fell between. Prefill and the other types: within the noise.
+constexpr int kPrefetchAhead = 4096;
 
 // Asks for [p, p + bytes) + kPrefetchAhead, one cache line per 64 bytes (prefetches never fault,
 // so the end of a matrix needs no care). Static, as the kernels' other header helpers
