@@ -140,7 +140,7 @@ int64_t Device::arena_enter() {
 }
 
 uint8_t* Device::arena_take(uint64_t bytes) {
-  const uint64_t n = (std::max<uint64_t>(bytes, 1) + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
+  const uint64_t n = workspace_round(bytes);
   std::lock_guard<std::mutex> lock(arena_mu_);
   if (n > arena_.size() - arena_top_) return nullptr;
   uint8_t* p = arena_.data() + arena_top_;
@@ -181,8 +181,7 @@ DeviceScratch::~DeviceScratch() {
 uint8_t* DeviceScratch::take(uint64_t bytes) {
   if (mark_ >= 0) {
     if (uint8_t* p = dev_.arena_take(bytes)) return p;
-    const uint64_t n = (std::max<uint64_t>(bytes, 1) + Device::kWorkspaceAlign - 1) / Device::kWorkspaceAlign *
-                       Device::kWorkspaceAlign;
+    const uint64_t n = Device::workspace_round(bytes);
     dev_.arena_overflow(n);
     overflow_ += n;
   }

@@ -127,6 +127,10 @@ class Device {
   uint64_t workspace_peak() const;
   uint64_t workspace_overflows() const;
   static constexpr uint64_t kWorkspaceAlign = 256;
+  // What one buffer of `bytes` takes of the reserved workspace (at least one alignment).
+  static constexpr uint64_t workspace_round(uint64_t bytes) {
+    return ((bytes ? bytes : 1) + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
+  }
 
  protected:
   // Frees the pooled and the reserved workspace: every derived device calls it in its destructor (the buffers

@@ -9,10 +9,7 @@ namespace strata {
 namespace {
 
 // One DeviceScratch buffer of `bytes`, as the reserved workspace rounds it.
-uint64_t take(uint64_t bytes) {
-  const uint64_t a = Device::kWorkspaceAlign;
-  return (std::max<uint64_t>(bytes, 1) + a - 1) / a * a;
-}
+uint64_t take(uint64_t bytes) { return Device::workspace_round(bytes); }
 uint64_t floats(int64_t n) { return take(static_cast<uint64_t>(std::max<int64_t>(n, 0)) * sizeof(float)); }
 
 // run_on_device (device_layer.cpp): the step's rows in and out, its positions.

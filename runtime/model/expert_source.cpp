@@ -138,11 +138,11 @@ Event ExpertSource::submit_device(RoutedBatch& b, float swiglu_limit) {
 }
 
 uint64_t ExpertSource::staged_bytes(const Mlp& m) {
-  const uint64_t a = Device::kWorkspaceAlign;
   uint64_t n = 0;
-  for (const WeightView* w : {&m.w1, &m.w2, &m.w3})
-    for (const int64_t part : {weight_data_bytes(*w), w->scale ? weight_scale_bytes(*w) : int64_t{0}})
-      n += (static_cast<uint64_t>(part) + a - 1) / a * a;
+  for (const WeightView* w : {&m.w1, &m.w2, &m.w3}) {
+    n += Device::workspace_round(static_cast<uint64_t>(weight_data_bytes(*w)));
+    if (w->scale) n += Device::workspace_round(static_cast<uint64_t>(weight_scale_bytes(*w)));
+  }
   return n;
 }
 
@@ -173,8 +173,7 @@ void ExpertSource::run_offloaded(RoutedBatch& b, Device* dev, Run& run) {
         auto stage = [&](const void* src, int64_t bytes) {
           landed = dev->copy_in_async(at, src, static_cast<uint64_t>(bytes));
           void* dst = at;
-          at += (static_cast<uint64_t>(bytes) + Device::kWorkspaceAlign - 1) / Device::kWorkspaceAlign *
-                Device::kWorkspaceAlign;
+          at += Device::workspace_round(static_cast<uint64_t>(bytes));
           return dst;
         };
         for (WeightView* w : {&m.w1, &m.w2, &m.w3}) {

@@ -31,6 +31,19 @@ struct Case {
   Arch arch;
   bool engram;
   std::string format, dtype;
+  std::string name() const {
+    return std::string(arch_name(arch)) + (engram ? "-engram-" : "-") + format + "-" + dtype;
+  }
+  // The tiny model of this case, written under dir.
+  ModelFiles make(const test::ScratchDir& dir, uint64_t seed) const {
+    TinyOptions t;
+    t.arch = arch;
+    t.engram = engram;
+    t.format = format;
+    t.dtype = dtype;
+    t.seed = seed;
+    return open_model(make_tiny_model(t, dir / (format == "gguf" ? name() + ".gguf" : name())).path);
+  }
 };
 
 // Experts e % 3 == 0 on the GPU, 1 in DRAM, 2 on NVMe; every shared expert, the dense layers'
@@ -79,15 +92,9 @@ TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
                         Case{Arch::DeepseekV4, false, "hf", "fp4"}, Case{Arch::DeepseekV3, true, "hf", "bf16"},
                         Case{Arch::DeepseekV4, true, "hf", "bf16"}, Case{Arch::DeepseekV3, false, "gguf", "q4_k"},
                         Case{Arch::DeepseekV32, false, "gguf", "q8_0"}}) {
-    const std::string name = std::string(arch_name(k.arch)) + (k.engram ? "-engram-" : "-") + k.format + "-" + k.dtype;
+    const std::string name = k.name();
     SCOPED_TRACE(name);
-    TinyOptions t;
-    t.arch = k.arch;
-    t.engram = k.engram;
-    t.format = k.format;
-    t.dtype = k.dtype;
-    t.seed = 11;
-    const ModelFiles m = open_model(make_tiny_model(t, dir / (k.format == "gguf" ? name + ".gguf" : name)).path);
+    const ModelFiles m = k.make(dir, 11);
 
     const std::vector<float> mapped = run(m, ModelOptions{});  // every expert read in place by the CPU
     ModelOptions cpu;
@@ -154,14 +161,9 @@ TEST(GpuSim, StepsStayInsideTheReservedWorkspace) {
   for (const Case& k : {Case{Arch::DeepseekV3, false, "hf", "bf16"}, Case{Arch::DeepseekV32, false, "hf", "fp8"},
                         Case{Arch::DeepseekV4, false, "hf", "fp4"}, Case{Arch::DeepseekV4, true, "hf", "bf16"},
                         Case{Arch::DeepseekV3, false, "gguf", "q4_k"}}) {
-    const std::string name = std::string(arch_name(k.arch)) + (k.engram ? "-engram-" : "-") + k.format + "-" + k.dtype;
+    const std::string name = k.name();
     SCOPED_TRACE(name);
-    TinyOptions t;
-    t.arch = k.arch;
-    t.engram = k.engram;
-    t.format = k.format;
-    t.dtype = k.dtype;
-    const ModelFiles m = open_model(make_tiny_model(t, dir / (k.format == "gguf" ? name + ".gguf" : name)).path);
+    const ModelFiles m = k.make(dir, TinyOptions{}.seed);
     ModelOptions o;
     place(m, o);
     for (auto& [name_, tier] : o.tensor_placement) tier = Tier::Gpu;  // every layer's attention
