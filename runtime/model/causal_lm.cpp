@@ -69,8 +69,10 @@ void CausalLM::forward_batch(std::span<const SequenceStep> steps, const ForwardO
       if (last) ++i, off = 0;
     }
     forward_step(piece, opts);
-    for (size_t k = 0; k < piece.size(); ++k)
-      if (steps[owner[k]].all_logits) steps[owner[k]].logits->insert(steps[owner[k]].logits->end(), rows[owner[k]].begin(), rows[owner[k]].end());
+    for (size_t k = 0; k < piece.size(); ++k) {
+      const SequenceStep& s = steps[owner[k]];
+      if (s.all_logits) s.logits->insert(s.logits->end(), rows[owner[k]].begin(), rows[owner[k]].end());
+    }
   }
 }
 
