@@ -195,6 +195,21 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
                         (kt == 0 ? double(p.gpu_workspace_bytes) : 0.0);
     p.longest_context = in.kv_bytes_per_token ? static_cast<int64_t>(std::max(0.0, room) / double(in.kv_bytes_per_token)) : 0;
     if (in.max_context > 0) p.longest_context = std::min(p.longest_context, in.max_context);
+    // On the GPU the step workspace grows with the context too (attention over all of it): the
+    // longest context whose KV cache and workspace both fit.
+    if (kt == 0 && p.gpu_workspace_bytes > 0 && opts.gpu_workspace_at) {
+      const double space = p.budget_gb[0] * kGB - fixed;
+      auto fits = [&](int64_t ctx) {
+        return double(kv_bytes_at(in, ctx)) + double(opts.gpu_workspace_at(ctx)) <= space;
+      };
+      int64_t lo = 0, hi = p.longest_context;  // fits(lo); the answer is at most hi
+      while (lo < hi) {
+        const int64_t mid = lo + (hi - lo + 1) / 2;
+        if (fits(mid)) lo = mid;
+        else hi = mid - 1;
+      }
+      p.longest_context = lo;
+    }
   }
   if (p.bytes[2] > 0)
     p.notes.push_back(gb(double(p.bytes[2])) + " GB of weights do not fit in GPU + DRAM and stream from NVMe");

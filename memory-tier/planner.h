@@ -22,6 +22,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -103,6 +104,8 @@ struct PlanOptions {
   // runtime reserves it at load. step_tokens only names it in the report.
   uint64_t gpu_workspace_bytes = 0;
   int64_t step_tokens = 0;
+  // The same workspace at another context (for the longest context that fits); may be empty.
+  std::function<uint64_t(int64_t context)> gpu_workspace_at;
 };
 // Whether the flags above let item `it` of a model of n_layers on the GPU.
 bool gpu_allowed(const PlanItem& it, int n_layers, const PlanOptions& opts);

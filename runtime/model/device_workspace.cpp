@@ -99,8 +99,11 @@ uint64_t largest_expert_bytes(const PlanInput& in) {
 
 void plan_step_workspace(const ModelConfig& c, const PlanInput& in, int64_t step_tokens, bool offload, PlanOptions& po) {
   po.step_tokens = step_tokens > 0 ? std::min(step_tokens, po.context) : po.context;
-  po.gpu_workspace_bytes =
-      device_step_workspace(c, {step_tokens, po.context, offload ? largest_expert_bytes(in) : 0});
+  const uint64_t expert = offload ? largest_expert_bytes(in) : 0;
+  po.gpu_workspace_bytes = device_step_workspace(c, {step_tokens, po.context, expert});
+  po.gpu_workspace_at = [c, step_tokens, expert](int64_t context) {
+    return device_step_workspace(c, {step_tokens, context, expert});
+  };
 }
 
 }  // namespace strata

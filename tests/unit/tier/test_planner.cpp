@@ -69,6 +69,11 @@ TEST(Planner, TheStepWorkspaceIsSetAsideOnTheGpuBeforeAnythingElse) {
   EXPECT_LE(double(p.bytes[0] + p.kv_bytes + p.gpu_workspace_bytes), 4e9);
   EXPECT_DOUBLE_EQ(placement_json(model(), p)["gpu_workspace"]["gb"].get<double>(), 1.5);
   EXPECT_NE(placement_text(model(), box(4, 5), p).find("workspace  1.500 GB on gpu"), std::string::npos);
+  EXPECT_EQ(p.longest_context, 500000);  // (4 GB - 2 GB - 1.5 GB) / 1000 B a token
+  // A workspace that grows by 1 MB a token of context: 1000 B + 1 MB a token in 0.5 GB.
+  o.gpu_workspace_at = [](int64_t ctx) { return uint64_t{1'500'000'000} + static_cast<uint64_t>(ctx) * 1'000'000; };
+  EXPECT_EQ(plan_placement(model(), box(4, 5), o).longest_context, 499);
+  o.gpu_workspace_at = nullptr;
 
   // A workspace the GPU cannot hold: nothing goes there, and the notes say why.
   o.gpu_workspace_bytes = 5'000'000'000;
