@@ -238,13 +238,13 @@ TEST(GpuSim, DecodeStepOverlapsCpuAndDevice) {
   } restore;
   test::ScratchDir dir("gpusim-overlap");
   TinyOptions t;
-  t.config_overrides = {{"hidden_size", 512}, {"moe_intermediate_size", 1024}};
+  t.config_overrides = {{"hidden_size", 1024}, {"moe_intermediate_size", 2048}};
   const ModelFiles m = open_model(make_tiny_model(t, dir / "v3").path);
   ModelOptions o;
   for (int li = 0; li < m.config.num_hidden_layers; ++li)
     if (m.config.is_moe_layer(li))
       for (int e = 0; e < m.config.n_routed_experts; ++e) o.expert_placement[{li, e}] = e % 2 ? Tier::Gpu : Tier::Dram;
-  o.gpu = make_sim_gpu({.capacity_bytes = 64 << 20, .mem_gbps = 0.2, .pcie_gbps = 0});  // ~16 ms per expert
+  o.gpu = make_sim_gpu({.capacity_bytes = 256 << 20, .mem_gbps = 1.0, .pcie_gbps = 0});  // ~13 ms per expert
   auto lm = load_causal_lm(m, o);
   std::vector<float> logits;
   lm->forward(kPrompt, logits, false);
