@@ -35,7 +35,7 @@ struct Fixture {
     files = {dir / "a.bin", dir / "b.bin"};
     // Item i: 7000 bytes of a.bin at an odd offset and 3000 of b.bin (10000 bytes).
     for (int i = 0; i < n_items; ++i)
-      items.push_back({{{0, static_cast<uint64_t>(i) * 7000 + 5, 7000}, {1, static_cast<uint64_t>(i) * 3000 + 7, 3000}}});
+      items.emplace_back().ranges = {{0, static_cast<uint64_t>(i) * 7000 + 5, 7000}, {1, static_cast<uint64_t>(i) * 3000 + 7, 3000}};
   }
   bool same(const ExpertStore::Pin& p, int i) const {
     return std::memcmp(p.data(0), a.data() + i * 7000 + 5, 7000) == 0 &&
@@ -182,7 +182,9 @@ TEST(ExpertStore, BuffersFollowTheMemoryOptions) {
   std::vector<uint8_t> data(2 * n);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 31 + 7);
   test::write_bytes(dir / "big.bin", data);
-  const std::vector<StoreItem> items = {{{{0, 0, n}}}, {{{0, n, n}}}};
+  std::vector<StoreItem> items(2);
+  items[0].ranges = {{0, 0, n}};
+  items[1].ranges = {{0, n, n}};
   for (NumaPolicy pol : {NumaPolicy::Default, NumaPolicy::Interleave, NumaPolicy::Bind}) {
     SCOPED_TRACE(std::string(numa_policy_name(pol)));
     ExpertStoreOptions o = options(uint64_t{4} << 20);
@@ -219,7 +221,9 @@ TEST(ExpertStore, ItemsWithANodeAreBoundToIt) {
   const uint64_t n = uint64_t{3} << 20;
   std::vector<uint8_t> data(2 * n, 7);
   test::write_bytes(dir / "big.bin", data);
-  std::vector<StoreItem> items = {{{{0, 0, n}}}, {{{0, n, n}}}};
+  std::vector<StoreItem> items(2);
+  items[0].ranges = {{0, 0, n}};
+  items[1].ranges = {{0, n, n}};
   items[1].numa_node = 0;
   ExpertStoreOptions o = options(uint64_t{8} << 20);
   o.memory.numa = NumaPolicy::Default;
@@ -294,7 +298,10 @@ TEST(ExpertStore, AFailedAllocationNamesTheItem) {
   test::ScratchDir dir("store-big");
   test::write_bytes(dir / "big.bin", std::vector<uint8_t>(16));
   std::filesystem::resize_file(dir / "big.bin", uint64_t{64} << 30);
-  std::vector<StoreItem> items = {{{{0, 0, uint64_t{64} << 30}}, "layers.3.ffn.experts.17"}, {{{0, 0, 16}}}};
+  std::vector<StoreItem> items(2);
+  items[0].ranges = {{0, 0, uint64_t{64} << 30}};
+  items[0].name = "layers.3.ffn.experts.17";
+  items[1].ranges = {{0, 0, 16}};
   ExpertStore s({dir / "big.bin"}, items, options(uint64_t{128} << 30));
   const AddressSpaceCap cap(uint64_t{16} << 30);
   if (!cap.ok()) GTEST_SKIP() << "cannot lower RLIMIT_AS here";
