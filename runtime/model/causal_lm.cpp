@@ -46,13 +46,14 @@ void CausalLM::forward_batch(std::span<const SequenceStep> steps, const ForwardO
   // an all-logits step's rows are gathered piece by piece.
   check_steps(steps, config().max_position_embeddings);  // refused whole, before any piece runs
   std::vector<SequenceStep> piece;
+  std::vector<size_t> owner;  // the step each entry of the piece is part of
   std::vector<std::vector<float>> rows(steps.size());
   for (const SequenceStep& s : steps)
     if (s.all_logits) s.logits->clear();
   size_t i = 0, off = 0;
   while (i < steps.size()) {
     piece.clear();
-    std::vector<size_t> owner;
+    owner.clear();
     int64_t room = cap;
     while (i < steps.size() && (room > 0 || steps[i].tokens.size() == off)) {
       const SequenceStep& s = steps[i];
