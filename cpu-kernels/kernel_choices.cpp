@@ -1,5 +1,6 @@
 #include "cpu-kernels/kernel_choices.h"
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <string>
@@ -22,6 +23,7 @@ int64_t env_int(const char* name, int64_t fallback) {
 struct Stored {
   std::atomic<bool> int_dot, int_dot_tiles, avx_vnni, gemm_bf16, batch_invariant;
   std::atomic<int64_t> gemm_min_batch, int_dot_gemm_min_batch, gemm_panel_mb;
+  std::array<std::atomic<int64_t>, KernelChoices::kTypeSlots> tiles_min_batch;
   explicit Stored(const KernelChoices& c) { store(c); }
   void store(const KernelChoices& c) {
     int_dot = c.int_dot;
@@ -32,6 +34,7 @@ struct Stored {
     gemm_min_batch = c.gemm_min_batch;
     int_dot_gemm_min_batch = c.int_dot_gemm_min_batch;
     gemm_panel_mb = c.gemm_panel_mb;
+    for (size_t i = 0; i < tiles_min_batch.size(); ++i) tiles_min_batch[i] = c.tiles_min_batch[i];
   }
 };
 
@@ -66,6 +69,12 @@ std::string KernelChoices::describe() const {
                           : ", no GEMM";
   if (int_dot_gemm_min_batch > 0) d += " (integer-dot weights from " + std::to_string(int_dot_gemm_min_batch) + ")";
   if (batch_invariant) d += ", batch-invariant";
+  std::string tiles;
+  for (size_t i = 0; i < tiles_min_batch.size(); ++i)
+    if (tiles_min_batch[i] > 0)
+      tiles += (tiles.empty() ? "" : ", ") + std::string(weight_type_name(static_cast<WeightType>(i))) + " from " +
+               std::to_string(tiles_min_batch[i]);
+  if (int_dot && int_dot_tiles && !tiles.empty()) d += ", tiles " + tiles + " tokens";
   return d;
 }
 
@@ -80,9 +89,15 @@ KernelChoices kernel_choices() {
   c.gemm_min_batch = s.gemm_min_batch.load(std::memory_order_relaxed);
   c.int_dot_gemm_min_batch = s.int_dot_gemm_min_batch.load(std::memory_order_relaxed);
   c.gemm_panel_mb = s.gemm_panel_mb.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < c.tiles_min_batch.size(); ++i) c.tiles_min_batch[i] = s.tiles_min_batch[i].load(std::memory_order_relaxed);
   return c;
 }
 
 void set_kernel_choices(const KernelChoices& c) { stored().store(c); }
+
+int64_t tiles_min_batch_choice(WeightType t) {
+  const auto i = static_cast<size_t>(t);
+  return i < KernelChoices::kTypeSlots ? stored().tiles_min_batch[i].load(std::memory_order_relaxed) : 0;
+}
 
 }  // namespace strata

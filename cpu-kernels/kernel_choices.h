@@ -5,8 +5,11 @@
 // context's choices hold at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+
+#include "cpu-kernels/weight_type.h"
 
 namespace strata {
 
@@ -20,6 +23,11 @@ struct KernelChoices {
   // The same for weights the integer dot reads; 0: chosen by the CPU (qdot.h; STRATA_INT_DOT_GEMM_MIN_BATCH).
   int64_t int_dot_gemm_min_batch = 0;
   int64_t gemm_panel_mb = 64;  // weight rows per oneDNN call, in MiB (STRATA_GEMM_PANEL_MB)
+  // Per weight type (indexed by its enum value), the tokens from which the tiles take a product
+  // instead of the row kernels; 0: the CPU's default (qdot_tiles_min_batch). A profile's
+  // cpu.tiles_min_batch, as `strata tune` measured it on that box.
+  static constexpr int kTypeSlots = 64;
+  std::array<int64_t, kTypeSlots> tiles_min_batch{};
 
   // The defaults above with the STRATA_* variables of this process's environment applied.
   static KernelChoices from_environment();
@@ -32,6 +40,8 @@ struct KernelChoices {
 KernelChoices kernel_choices();
 // Sets them (between products: a product reads them as it starts).
 void set_kernel_choices(const KernelChoices& c);
+// kernel_choices().tiles_min_batch of one type, read alone (on every product).
+int64_t tiles_min_batch_choice(WeightType t);
 
 // Sets the choices for a scope and restores the previous ones after (tests, one command's run).
 class ScopedKernelChoices {

@@ -230,6 +230,8 @@ bool qdot_tiles_supported(WeightType t) {
 }
 
 int64_t qdot_tiles_min_batch(WeightType t) {
+  // A profile's measured crossover for this box (cpu.tiles_min_batch, `strata tune`) first.
+  if (const int64_t chosen = tiles_min_batch_choice(t); chosen > 0) return chosen;
   // AVX2's 8-row tiles against its row kernels' passes of 4 tokens: they break even at 10-12 tokens
   // (Q4_K, Q6_K at 2048 x 768 on the Zen 5 EPYC capped at AVX2; `strata bench kernels
   // --batch 6,8,10,12,16` with STRATA_INT_DOT_TILES=0 and 1).

@@ -100,6 +100,9 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
 // rows and tokens of the call. STRATA_INT_DOT_TILES=0 turns them off. From 4 tokens (Q6_K, whose
 // decoding costs more, 8; Q8_0 9; the lattice i-quants 7; IQ4_XS 12; MXFP4 16), where they were
 // faster than the row kernels (`strata bench kernels --batch 4,8,12`); with AVX2, 12 for all.
+// Where the crossover lies depends on the CPU (on the 2-core Zen 5 EPYC the Q4_K / Q5_K row
+// kernels beat the tiles up to 6-8 tokens): KernelChoices::tiles_min_batch, a profile's
+// cpu.tiles_min_batch as `strata tune` measures it, takes the place of these defaults.
 bool qdot_tiles_supported(WeightType t);
 int64_t qdot_tiles_min_batch(WeightType t);
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,

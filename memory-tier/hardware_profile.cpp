@@ -110,6 +110,15 @@ static HardwareProfile parse_profile_fields(const nlohmann::json& j, const std::
     if (!v.is_boolean()) r.fail(std::string("cpu.") + key, "expected true or false, got " + v.dump());
     *out = v.get<bool>();
   }
+  if (cpu.contains("tiles_min_batch")) {
+    const auto& v = cpu.at("tiles_min_batch");
+    if (!v.is_object()) r.fail("cpu.tiles_min_batch", "expected an object of weight type: tokens, got " + v.dump());
+    for (const auto& [type, n] : v.items()) {
+      if (!n.is_number_integer() || n.get<int64_t>() < 1 || n.get<int64_t>() > 65536)
+        r.fail("cpu.tiles_min_batch." + type, "expected a whole number of tokens from 1 to 65536, got " + n.dump());
+      p.tiles_min_batch[type] = n.get<int64_t>();
+    }
+  }
   p.gpu_offload_batch_threshold = r.count(j, "", "gpu_offload_batch_threshold", 0, 1 << 24);
   if (j.contains("nvme_paths")) {
     const auto& v = j["nvme_paths"];
@@ -172,6 +181,7 @@ nlohmann::json profile_json(const HardwareProfile& p) {
   if (p.numa_policy == NumaPolicy::Bind) cpu["numa_node"] = p.numa_node;
   if (p.numa_split) cpu["numa_split"] = true;
   if (p.pin_threads) cpu["pin_threads"] = true;
+  if (!p.tiles_min_batch.empty()) cpu["tiles_min_batch"] = p.tiles_min_batch;
   return {{"name", p.name},
           {"description", p.description},
           {"source", p.source},

@@ -2,7 +2,9 @@
 // (JSON with // comments); every figure in GB (10^9 bytes) and GB/s.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +40,10 @@ struct HardwareProfile {
   bool numa_split = false;
   // cpu.pin_threads: bind each compute thread to one hardware thread (as --pin-threads); default false.
   bool pin_threads = false;
+  // cpu.tiles_min_batch: per weight type name ("q4_k"), the tokens from which the 16-row tiles
+  // take a product instead of the row kernels on this box (`strata tune` measures it; absent:
+  // the CPU's defaults, cpu-kernels/qdot.h). The names are checked where a run applies them.
+  std::map<std::string, int64_t> tiles_min_batch;
   int gpu_offload_batch_threshold = 0;
   std::vector<std::string> nvme_paths;
 

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "cpu-kernels/kernel_choices.h"
+#include "cpu-kernels/qdot.h"
 #include "memory-tier/hotness.h"
 #include "runtime/backend/cuda_device.h"
 #include "runtime/common/error.h"
@@ -10,6 +12,20 @@
 #include "runtime/model/expert_placement.h"
 
 namespace strata {
+
+void apply_tiles_min_batch(const HardwareProfile& hw, const std::string& profile, KernelChoices c) {
+  if (hw.tiles_min_batch.empty()) return;
+  for (const auto& [name, n] : hw.tiles_min_batch) {
+    const std::optional<WeightType> t = weight_type_from_name(name);
+    if (!t || !qdot_supported(*t) || static_cast<size_t>(*t) >= c.tiles_min_batch.size())
+      throw Error("--profile " + profile + ": cpu.tiles_min_batch." + name +
+                  ": not a weight type the integer dot computes (e.g. q4_k, q6_k, q8_0, iq4_xs, mxfp4)");
+    // A flag or variable that already chose one for this run wins over the profile.
+    int64_t& slot = c.tiles_min_batch[static_cast<size_t>(*t)];
+    if (slot == 0) slot = n;
+  }
+  set_kernel_choices(c);
+}
 
 ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_(r.opts) {
   set_kernel_choices(r.kernels);
@@ -52,6 +68,7 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
     } catch (const std::runtime_error& e) {
       throw Error(e.what());
     }
+    apply_tiles_min_batch(*hw_, r.profile, r.kernels);
     // The device's step workspace, as the load reserves it (load_causal_lm).
     if (sim || cuda) {
       const int64_t offload = r.offload_batch >= 0 ? r.offload_batch : hw_->gpu_offload_batch_threshold;

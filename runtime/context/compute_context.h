@@ -43,6 +43,12 @@ struct RunRequest {
   ArenaOptions arena;         // compute threads (0: the profile's, else every hardware thread)
 };
 
+// The profile's measured crossovers (cpu.tiles_min_batch) over the choices `c` of this run
+// (those it already sets win), made the kernel choices in effect; an unknown weight type name is
+// an error naming the profile and the key.
+void apply_tiles_min_batch(const HardwareProfile& hw, const std::string& profile, KernelChoices c);
+
+
 class ComputeContext {
  public:
   // Plans (or reads the placement), makes the GPU device, configures the compute arenas.

@@ -1,7 +1,8 @@
 // strata tune [--out FILE] [--scratch PATH] [--scratch-mb N] [--name NAME]
 // Measures the box it runs on and writes a hardware profile (source "measured"): hwloc
 // topology, DRAM read bandwidth, io_uring O_DIRECT reads of a scratch file over block sizes
-// and queue depths, CPU matrix-vector rates per weight type and the oneDNN GEMM rate,
+// and queue depths, CPU matrix-vector rates per weight type (and from how many tokens the
+// integer-dot tiles beat the row kernels: cpu.tiles_min_batch) and the oneDNN GEMM rate,
 // and, with CUDA and a device, GPU memory and the host-to-device PCIe rate.
 #include <algorithm>
 #include <chrono>
@@ -73,7 +74,7 @@ void register_tune(CLI::App& app) {
     }
     const std::vector<uint32_t> blocks = {128u << 10, 1u << 20, 4u << 20};
     const std::vector<uint32_t> depths = {8, 32, 64};
-    const std::vector<std::string> types = {"bf16", "q8_0", "fp8", "mxfp4", "q4_k", "q6_k"};
+    const std::vector<std::string> types = {"bf16", "q8_0", "fp8", "mxfp4", "q4_k", "q5_k", "q6_k"};
     Progress bar(4 + static_cast<int>(blocks.size() * depths.size() + types.size()) + 1);
     HardwareProfile p;
     p.name = name;
@@ -134,9 +135,9 @@ void register_tune(CLI::App& app) {
     measured["disk_reads"] = io;
     measured["disk_backend"] = backend;
 
-    nlohmann::json gemv = nlohmann::json::object();
+    nlohmann::json gemv = nlohmann::json::object(), tiles = nlohmann::json::object();
     for (const std::string& t : types) {
-      bar.step("CPU GEMV " + t + " 7168->2048");
+      bar.step("CPU GEMV " + t + " 7168->2048, and where its tiles overtake the row kernels");
       std::vector<float> src(2048 * 7168);
       std::mt19937 g(1);
       std::normal_distribution<float> nd(0, 1);
@@ -145,8 +146,17 @@ void register_tune(CLI::App& app) {
       const Copies c = spread(w);
       std::vector<float> x(7168, 0.5f), y(2048);
       gemv[t] = double(w.bytes) / time_linear(c, x, 1, y) / 1e9;
+      // Where the tiles overtake the row kernels on this box (the run applies it from the
+      // profile, cpu.tiles_min_batch).
+      const TilesCrossover tc = measure_tiles_crossover(c, {2, 3, 4, 6, 8, 12, 16, 24});
+      if (tc.points.empty()) continue;
+      nlohmann::json pts = nlohmann::json::array();
+      for (const auto& pt : tc.points) pts.push_back({{"batch", pt.batch}, {"rows_us", pt.rows_s * 1e6}, {"tiles_us", pt.tiles_s * 1e6}});
+      tiles[t] = {{"min_batch", tc.min_batch}, {"times", pts}};
+      p.tiles_min_batch[t] = tc.min_batch;
     }
     measured["cpu_gemv_gb_per_s"] = gemv;
+    if (!tiles.empty()) measured["cpu_tiles_crossover"] = tiles;
 
     bar.step("GPU");
 #ifdef STRATA_HAVE_CUDA

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/linear.h"
+#include "cpu-kernels/qdot.h"
 #include "cpu-kernels/quantize.h"
 #include "runtime/common/error.h"
 
@@ -82,6 +84,36 @@ double in_cache_gbps(const Stored& w, const std::vector<float>& x) {
   for (int i = 0; i < 3; ++i) linear(v, x.data(), 1, y.data());  // into cache
   const double best = best_seconds(200, 0.5, [&](int) { linear(v, x.data(), 1, y.data()); });
   return row_bytes * double(rows) / best / 1e9;
+}
+
+TilesCrossover measure_tiles_crossover(const Copies& w, const std::vector<int64_t>& batches) {
+  TilesCrossover c;
+  if (batches.empty() || !qdot_supported(w.views[0].type) || !qdot_tiles_supported(w.views[0].type)) return c;
+  const int64_t most = *std::max_element(batches.begin(), batches.end());
+  std::vector<float> x(static_cast<size_t>(most * w.views[0].cols)), y(static_cast<size_t>(most * w.views[0].rows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 29) * 0.07f - 1.0f;
+  KernelChoices k = kernel_choices();
+  const auto slot = static_cast<size_t>(w.views[0].type);
+  for (int64_t b : batches) {
+    TilesCrossover::Point p{b, 0, 0};
+    {
+      KernelChoices rows = k;
+      rows.int_dot_tiles = false;
+      const ScopedKernelChoices scoped(rows);
+      p.rows_s = time_linear(w, x, b, y);
+    }
+    {
+      KernelChoices tiles = k;
+      tiles.tiles_min_batch[slot] = 1;  // the tiles at every batch size
+      const ScopedKernelChoices scoped(tiles);
+      p.tiles_s = time_linear(w, x, b, y);
+    }
+    c.points.push_back(p);
+  }
+  // From the largest batch down: the tiles must win at the start and at every larger size.
+  c.min_batch = 2 * most;
+  for (auto it = c.points.rbegin(); it != c.points.rend() && it->tiles_s <= it->rows_s; ++it) c.min_batch = it->batch;
+  return c;
 }
 
 }  // namespace strata::cli

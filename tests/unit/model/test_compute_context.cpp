@@ -16,6 +16,7 @@
 #include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/qdot.h"
+#include "memory-tier/hardware_profile.h"
 #include "runtime/backend/device.h"
 #include "runtime/common/error.h"
 #include "runtime/context/compute_context.h"
@@ -25,6 +26,7 @@
 #include "runtime/model/plan_items.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
+#include "tests/unit/kernels/kernel_test_util.h"
 
 namespace strata {
 namespace {
@@ -220,6 +222,38 @@ TEST_F(ComputeContextTest, PutsTheRequestsKernelChoicesInEffect) {
   set_int_dot(true);  // a switch of one field leaves the others
   EXPECT_TRUE(kernel_choices().int_dot);
   EXPECT_TRUE(kernel_choices().batch_invariant);
+}
+
+// A profile's measured crossovers (cpu.tiles_min_batch) become the run's, where the run does
+// not set its own; an unknown type name is refused naming the profile and the key.
+TEST_F(ComputeContextTest, TheProfilesTilesCrossoversAreTheRunsKernelChoices) {
+  const ScopedKernelChoices restore(kernel_choices());
+  auto j = profile_json(find_profile("cpu-only-128gb", std::string(STRATA_SOURCE_DIR) + "/profiles"));
+  j["cpu"]["tiles_min_batch"] = {{"q4_k", 9}, {"q6_k", 3}};
+  test::write_text(*dir_ / "tiles.json", j.dump());
+  RunRequest r;
+  r.profile = (*dir_ / "tiles.json").string();
+  r.gpu = "none";
+  r.kernels.tiles_min_batch[static_cast<size_t>(WeightType::Q6_K)] = 5;  // the run's own choice
+  {
+    const ComputeContext ctx(*m_, r);
+    EXPECT_EQ(qdot_tiles_min_batch(WeightType::Q4_K), 9);
+    EXPECT_EQ(qdot_tiles_min_batch(WeightType::Q6_K), 5) << "the run's choice wins";
+    EXPECT_NE(kernel_choices().describe().find("tiles q4_k from 9"), std::string::npos) << kernel_choices().describe();
+    if (qdot_tiles_supported(WeightType::Q4_K)) {
+      const test::Mat w = test::make_matrix(WeightType::Q4_K, 64, 256, WeightType::F32, 3);
+      EXPECT_EQ(linear_path(w.view, w.view.rows, 8), LinearPath::IntDot);
+      EXPECT_EQ(linear_path(w.view, w.view.rows, 9), LinearPath::IntDotTiles);
+    }
+  }
+  // A name the integer dot does not compute is refused.
+  j["cpu"]["tiles_min_batch"] = {{"q4_z", 4}};
+  test::write_text(*dir_ / "tiles.json", j.dump());
+  r.kernels = KernelChoices{};
+  STRATA_EXPECT_ERROR(ComputeContext(*m_, r), "tiles.json", "cpu.tiles_min_batch.q4_z", "not a weight type the integer dot computes");
+  j["cpu"]["tiles_min_batch"] = {{"bf16", 4}};
+  test::write_text(*dir_ / "tiles.json", j.dump());
+  STRATA_EXPECT_ERROR(ComputeContext(*m_, r), "cpu.tiles_min_batch.bf16", "not a weight type the integer dot computes");
 }
 
 TEST(KernelChoices, TheEnvironmentSetsOnlyTheDefaults) {

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "memory-tier/hardware_profile.h"
 #include "tests/support/test_support.h"
 
@@ -151,6 +154,28 @@ TEST(HardwareProfile, NumaSplitAndPinningAreReadAndWritten) {
   p = parse_profile(j, "p.json");
   EXPECT_TRUE(p.pin_threads);
   EXPECT_EQ(profile_json(p)["cpu"]["pin_threads"], true);
+}
+
+TEST(HardwareProfile, TilesCrossoversAreReadWrittenAndChecked) {
+  test::ScratchDir dir("profile");
+  auto write = [&](const nlohmann::json& j) {
+    test::write_text(dir / "tiles.json", j.dump());
+    return dir / "tiles.json";
+  };
+  const auto base = profile_json(find_profile("rtx4090-256gb", kProfiles));
+  EXPECT_FALSE(base["cpu"].contains("tiles_min_batch")) << "absent: the CPU's defaults";
+  EXPECT_TRUE(parse_profile(base, "p.json").tiles_min_batch.empty());
+  auto j = base;
+  j["cpu"]["tiles_min_batch"] = {{"q4_k", 6}, {"q6_k", 12}};
+  const HardwareProfile p = parse_profile(j, "p.json");
+  EXPECT_EQ(p.tiles_min_batch, (std::map<std::string, int64_t>{{"q4_k", 6}, {"q6_k", 12}}));
+  EXPECT_EQ(parse_profile(profile_json(p), "again").tiles_min_batch, p.tiles_min_batch) << "written as read";
+  j["cpu"]["tiles_min_batch"] = 8;
+  STRATA_EXPECT_ERROR(load_profile(write(j)), "tiles.json", "cpu.tiles_min_batch", "an object of weight type: tokens");
+  for (const nlohmann::json& bad : {nlohmann::json(0), nlohmann::json(2.5), nlohmann::json("8"), nlohmann::json(70000)}) {
+    j["cpu"]["tiles_min_batch"] = {{"q4_k", bad}};
+    STRATA_EXPECT_ERROR(load_profile(write(j)), "tiles.json", "cpu.tiles_min_batch.q4_k", "from 1 to 65536", bad.dump());
+  }
 }
 
 }  // namespace
