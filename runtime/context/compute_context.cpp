@@ -20,7 +20,7 @@ void apply_tiles_min_batch(const HardwareProfile& hw, const std::string& profile
     if (!t || !qdot_supported(*t) || static_cast<size_t>(*t) >= c.tiles_min_batch.size())
       throw Error("--profile " + profile + ": cpu.tiles_min_batch." + name +
                   ": not a weight type the integer dot computes (e.g. q4_k, q6_k, q8_0, iq4_xs, mxfp4)");
-    // A flag or variable that already chose one for this run wins over the profile.
+    // A figure the run's own choices already hold wins over the profile's.
     int64_t& slot = c.tiles_min_batch[static_cast<size_t>(*t)];
     if (slot == 0) slot = n;
   }

@@ -48,7 +48,6 @@ struct RunRequest {
 // an error naming the profile and the key.
 void apply_tiles_min_batch(const HardwareProfile& hw, const std::string& profile, KernelChoices c);
 
-
 class ComputeContext {
  public:
   // Plans (or reads the placement), makes the GPU device, configures the compute arenas.
