@@ -74,7 +74,7 @@ void register_tune(CLI::App& app) {
     }
     const std::vector<uint32_t> blocks = {128u << 10, 1u << 20, 4u << 20};
     const std::vector<uint32_t> depths = {8, 32, 64};
-    const std::vector<std::string> types = {"bf16", "q8_0", "fp8", "mxfp4", "q4_k", "q5_k", "q6_k"};
+    const std::vector<std::string> types = {"bf16", "q8_0", "fp8", "mxfp4", "q4_k", "q5_k", "q6_k", "q3_k", "q2_k", "iq4_xs", "iq2_xxs", "iq1_s"};
     Progress bar(4 + static_cast<int>(blocks.size() * depths.size() + types.size()) + 1);
     HardwareProfile p;
     p.name = name;
