@@ -88,7 +88,10 @@ double in_cache_gbps(const Stored& w, const std::vector<float>& x) {
 
 TilesCrossover measure_tiles_crossover(const Copies& w, const std::vector<int64_t>& batches) {
   TilesCrossover c;
-  if (batches.empty() || !qdot_supported(w.views[0].type) || !qdot_tiles_supported(w.views[0].type)) return c;
+  // Both paths are the integer dot's: none to compare where it is off (--exact-dot's setting).
+  if (batches.empty() || !kernel_choices().int_dot || !qdot_supported(w.views[0].type) ||
+      !qdot_tiles_supported(w.views[0].type))
+    return c;
   const int64_t most = *std::max_element(batches.begin(), batches.end());
   std::vector<float> x(static_cast<size_t>(most * w.views[0].cols)), y(static_cast<size_t>(most * w.views[0].rows));
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 29) * 0.07f - 1.0f;

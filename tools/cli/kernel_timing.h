@@ -36,10 +36,11 @@ double time_linear(const Copies& w, const std::vector<float>& x, int64_t batch, 
 // read bandwidth, the streamed product is bound by arithmetic, not by memory.
 double in_cache_gbps(const Stored& w, const std::vector<float>& x);
 
-// Where the 16-row tiles (qdot.h) overtake the row kernels for this weight on this box: each of
-// `batches` (ascending) timed both ways (time_linear), and min_batch the least of them from
-// which the tiles took at most the rows' time there and at every larger one (twice the
-// largest when they did not at the largest). No points when the weight's type has no tiles here.
+// Where the integer-dot tiles (qdot.h: 16 rows with AVX-512 VNNI, 8 with AVX2) overtake the
+// row kernels for this weight on this box: each of `batches` (ascending) timed both ways
+// (time_linear), and min_batch the least of them from which the tiles took at most the rows'
+// time there and at every larger one (twice the largest when they did not at the largest). No
+// points when the weight's type has no tiles here or the integer dot is off.
 struct TilesCrossover {
   struct Point {
     int64_t batch;
