@@ -74,7 +74,7 @@ void round_bf16(const float* src, float* dst, int64_t n) {
 }  // namespace
 
 int64_t gemm_min_batch() {
-  const int64_t v = kernel_choices().gemm_min_batch;
+  const int64_t v = kernel_choice<&KernelChoices::gemm_min_batch>();
   return v <= 0 ? INT64_MAX : v;
 }
 
@@ -98,7 +98,7 @@ bool gemm_bf16_available(std::string* why) {
   return reason.empty();
 }
 
-bool gemm_bf16_enabled() { return kernel_choices().gemm_bf16; }
+bool gemm_bf16_enabled() { return kernel_choice<&KernelChoices::gemm_bf16>(); }
 void set_gemm_bf16(bool on) {
   KernelChoices c = kernel_choices();
   c.gemm_bf16 = on;
@@ -124,7 +124,7 @@ void linear_rows_onednn(const WeightView& w, int64_t r0, int64_t nr, const float
   const int64_t elem = bf16 ? 2 : 4;
   // Panels of KernelChoices::gemm_panel_mb (default 64 MiB: a whole DeepSeek-V3 expert matrix
   // in f32, two in bf16): few oneDNN calls, each large enough to keep every core busy.
-  const int64_t panel_bytes = kernel_choices().gemm_panel_mb << 20;
+  const int64_t panel_bytes = kernel_choice<&KernelChoices::gemm_panel_mb>() << 20;
   const int64_t panel = std::clamp<int64_t>(panel_bytes / (elem * cols), 16, nr);
   const bool rounding = !bf16 && gemm_bf16_rounding();
   thread_local std::vector<float> buf, act_rounded;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 namespace strata {
 namespace {
@@ -94,6 +95,37 @@ KernelChoices kernel_choices() {
 }
 
 void set_kernel_choices(const KernelChoices& c) { stored().store(c); }
+
+// Whether member pointers A and B name the same field (pointers to members of different types
+// do not compare).
+template <auto A, auto B>
+constexpr bool is_field() {
+  if constexpr (std::is_same_v<decltype(A), decltype(B)>) return A == B;
+  else return false;
+}
+
+template <auto F>
+KernelChoiceType<F> kernel_choice() {
+  const Stored& s = stored();
+  constexpr auto r = std::memory_order_relaxed;
+  if constexpr (is_field<F, &KernelChoices::int_dot>()) return s.int_dot.load(r);
+  else if constexpr (is_field<F, &KernelChoices::int_dot_tiles>()) return s.int_dot_tiles.load(r);
+  else if constexpr (is_field<F, &KernelChoices::avx_vnni>()) return s.avx_vnni.load(r);
+  else if constexpr (is_field<F, &KernelChoices::gemm_bf16>()) return s.gemm_bf16.load(r);
+  else if constexpr (is_field<F, &KernelChoices::batch_invariant>()) return s.batch_invariant.load(r);
+  else if constexpr (is_field<F, &KernelChoices::gemm_min_batch>()) return s.gemm_min_batch.load(r);
+  else if constexpr (is_field<F, &KernelChoices::int_dot_gemm_min_batch>()) return s.int_dot_gemm_min_batch.load(r);
+  else if constexpr (is_field<F, &KernelChoices::gemm_panel_mb>()) return s.gemm_panel_mb.load(r);
+  else static_assert(!is_field<F, F>(), "a field kernel_choice does not read: add it here");
+}
+template KernelChoiceType<&KernelChoices::int_dot> kernel_choice<&KernelChoices::int_dot>();
+template KernelChoiceType<&KernelChoices::int_dot_tiles> kernel_choice<&KernelChoices::int_dot_tiles>();
+template KernelChoiceType<&KernelChoices::avx_vnni> kernel_choice<&KernelChoices::avx_vnni>();
+template KernelChoiceType<&KernelChoices::gemm_bf16> kernel_choice<&KernelChoices::gemm_bf16>();
+template KernelChoiceType<&KernelChoices::batch_invariant> kernel_choice<&KernelChoices::batch_invariant>();
+template KernelChoiceType<&KernelChoices::gemm_min_batch> kernel_choice<&KernelChoices::gemm_min_batch>();
+template KernelChoiceType<&KernelChoices::int_dot_gemm_min_batch> kernel_choice<&KernelChoices::int_dot_gemm_min_batch>();
+template KernelChoiceType<&KernelChoices::gemm_panel_mb> kernel_choice<&KernelChoices::gemm_panel_mb>();
 
 int64_t tiles_min_batch_choice(WeightType t) {
   const auto i = static_cast<size_t>(t);

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "cpu-kernels/weight_type.h"
 
@@ -40,7 +41,14 @@ struct KernelChoices {
 KernelChoices kernel_choices();
 // Sets them (between products: a product reads them as it starts).
 void set_kernel_choices(const KernelChoices& c);
-// kernel_choices().tiles_min_batch of one type, read alone (on every product).
+// One field of the choices in effect, read alone: the products read these on every call, where
+// copying the whole value (with its per-type figures) would be work on their path. F is a
+// pointer to a scalar member, e.g. kernel_choice<&KernelChoices::batch_invariant>().
+template <auto F>
+using KernelChoiceType = std::remove_cvref_t<decltype(KernelChoices{}.*F)>;
+template <auto F>
+KernelChoiceType<F> kernel_choice();
+// kernel_choices().tiles_min_batch of one type, read alone.
 int64_t tiles_min_batch_choice(WeightType t);
 
 // Sets the choices for a scope and restores the previous ones after (tests, one command's run).

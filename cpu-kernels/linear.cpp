@@ -157,7 +157,7 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
 
 }  // namespace
 
-bool batch_invariant() { return kernel_choices().batch_invariant; }
+bool batch_invariant() { return kernel_choice<&KernelChoices::batch_invariant>(); }
 void set_batch_invariant(bool on) {
   KernelChoices c = kernel_choices();
   c.batch_invariant = on;

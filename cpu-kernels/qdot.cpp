@@ -20,7 +20,7 @@ namespace {
 
 // AVX2's kernels, with their tiles on AVX-VNNI where the CPU has it (and it is not turned off).
 const kern::QDotKernels& avx2_kernels() {
-  if (cpu_features().avxvnni && kernel_choices().avx_vnni) return kern::qdot_kernels_avxvnni();
+  if (cpu_features().avxvnni && kernel_choice<&KernelChoices::avx_vnni>()) return kern::qdot_kernels_avxvnni();
   return kern::qdot_kernels_avx2();
 }
 
@@ -225,7 +225,7 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
 }
 
 bool qdot_tiles_supported(WeightType t) {
-  if (!kernel_choices().int_dot_tiles) return false;
+  if (!kernel_choice<&KernelChoices::int_dot_tiles>()) return false;
   return tiles_of(kernels_for_level(), t) != nullptr;
 }
 
@@ -291,13 +291,13 @@ static bool tiles_beat_gemm(WeightType t) {
 }
 
 int64_t int_dot_gemm_min_batch() {
-  const int64_t set = kernel_choices().int_dot_gemm_min_batch;
+  const int64_t set = kernel_choice<&KernelChoices::int_dot_gemm_min_batch>();
   if (set > 0) return std::max(set, gemm_min_batch());
   return vnni_without_amx() ? std::max(int64_t{256}, gemm_min_batch()) : gemm_min_batch();
 }
 
 int64_t int_dot_gemm_min_batch(WeightType t) {
-  if (kernel_choices().int_dot_gemm_min_batch > 0 || !tiles_beat_gemm(t)) return int_dot_gemm_min_batch();
+  if (kernel_choice<&KernelChoices::int_dot_gemm_min_batch>() > 0 || !tiles_beat_gemm(t)) return int_dot_gemm_min_batch();
   return INT64_MAX;
 }
 
@@ -313,7 +313,7 @@ ScopedIntDotGemmMinBatch::ScopedIntDotGemmMinBatch(int64_t n)
 }
 ScopedIntDotGemmMinBatch::~ScopedIntDotGemmMinBatch() { set_int_dot_gemm_min_batch(saved_); }
 
-bool int_dot_enabled() { return kernel_choices().int_dot; }
+bool int_dot_enabled() { return kernel_choice<&KernelChoices::int_dot>(); }
 void set_int_dot(bool on) {
   KernelChoices c = kernel_choices();
   c.int_dot = on;
