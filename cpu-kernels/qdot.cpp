@@ -14,6 +14,8 @@
 #include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/lowbit_formats.h"
 #include "cpu-kernels/qdot_kernels.h"
+#include "cpu-kernels/scratch.h"
+#include "cpu-kernels/tile_layout.h"
 
 namespace strata {
 namespace {
@@ -58,6 +60,8 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
     case WeightType::IQ3_S: return k.iq3_s_tiles;
     case WeightType::IQ1_S: return k.iq1_s_tiles;
     case WeightType::IQ1_M: return k.iq1_m_tiles;
+    case WeightType::Q4_K_T16: return k.q4_k_t16_tiles;
+    case WeightType::Q5_K_T16: return k.q5_k_t16_tiles;
     default: return nullptr;
   }
 }
@@ -79,6 +83,23 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     if ((acts[t]->orders & orders) != orders)
       throw std::invalid_argument("qdot_row: activations quantized without the order " +
                                   std::string(weight_type_name(w.type)) + " reads");
+  }
+  if (is_tiled_layout(w.type) && !(tiles && tiles_of(k, w.type))) {
+    // No row kernel reads a tiled layout: its rows gathered into the stored order, a tile at a time.
+    const ScratchLease<std::vector<uint8_t>> lease;
+    std::vector<uint8_t>& buf = *lease;
+    const int64_t rb = row_bytes(w.type, cols);
+    buf.resize(static_cast<size_t>(kTileLayoutRows * rb));
+    WeightView plain = w;
+    plain.type = row_layout_of(w.type);
+    plain.data = buf.data();
+    for (int64_t i = 0; i < nr; i += kTileLayoutRows) {
+      const int64_t m = std::min(kTileLayoutRows, nr - i);
+      tiled_rows_to_rows(w, r0 + i, m, buf.data());
+      plain.rows = m;
+      rows_dot(k, plain, 0, m, acts, n, out + i, stride);
+    }
+    return;
   }
   kern::QDotFn f = nullptr;
   switch (w.type) {
@@ -102,10 +123,15 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     case WeightType::IQ3_S: f = k.iq3_s; break;
     case WeightType::IQ1_S: f = k.iq1_s; break;
     case WeightType::IQ1_M: f = k.iq1_m; break;
+    case WeightType::Q4_K_T16:
+    case WeightType::Q5_K_T16: break;  // tiles only (above)
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
   if (tiles) {
     f = cols % 256 ? nullptr : tiles_of(k, w.type);
+    if (f && is_tiled_layout(w.type) && (r0 % kTileLayoutRows || nr % kTileLayoutRows))
+      throw std::invalid_argument("qdot_rows_tiled: rows " + std::to_string(r0) + " .. " + std::to_string(r0 + nr) +
+                                  " of " + std::string(weight_type_name(w.type)) + " are not whole tiles of 16");
     if (!f)
       throw std::invalid_argument("qdot_rows_tiled: no tiles for " + std::string(weight_type_name(w.type)) +
                                   " rows of " + std::to_string(cols) + " at this dispatch level");
@@ -180,7 +206,9 @@ void quantize_act_q8_scalar(const float* x, int64_t n, ActQ8& out, unsigned orde
 unsigned act_orders_for(WeightType t) {
   switch (t) {
     case WeightType::Q4_K:
-    case WeightType::Q5_K: return kActQk;
+    case WeightType::Q5_K:
+    case WeightType::Q4_K_T16:
+    case WeightType::Q5_K_T16: return kActQk;
     case WeightType::IQ4_XS: return kActQ16;
     case WeightType::MXFP4: return kActQe;
     default: return 0;
@@ -201,7 +229,9 @@ bool qdot_supported(WeightType t) {
     case WeightType::IQ4_NL:
     case WeightType::Q2_K:
     case WeightType::Q3_K:
-    case WeightType::IQ4_XS: return true;
+    case WeightType::IQ4_XS:
+    case WeightType::Q4_K_T16:
+    case WeightType::Q5_K_T16: return true;
     default: return is_lattice_iq(t);
   }
 }
@@ -230,6 +260,8 @@ bool qdot_tiles_supported(WeightType t) {
 }
 
 int64_t qdot_tiles_min_batch(WeightType t) {
+  // A tiled layout has no row kernel of its own (its rows would be gathered): tiles from one token.
+  if (is_tiled_layout(t)) return 1;
   // A profile's measured crossover for this box (cpu.tiles_min_batch, `strata tune`) first.
   if (const int64_t chosen = tiles_min_batch_choice(t); chosen > 0) return chosen;
   // AVX2's 8-row tiles against its row kernels' passes of 4 tokens: they break even at 10-12 tokens

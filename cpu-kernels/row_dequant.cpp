@@ -9,6 +9,7 @@
 #include "cpu-kernels/lowbit_formats.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_kernels.h"
+#include "cpu-kernels/tile_layout.h"
 
 namespace strata {
 namespace {
@@ -39,6 +40,11 @@ float scale_value(const WeightView& w, int64_t i) {
 }  // namespace
 
 void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, float* out) {
+  if (is_tiled_layout(w.type)) {  // the row gathered from its tile, then as stored
+    thread_local std::vector<uint8_t> buf;
+    buf.resize(static_cast<size_t>(row_bytes(w.type, w.cols)));
+    return dequant_row_range(row_view(w, r, buf.data()), 0, c0, nc, out);
+  }
   const kern::RowKernels* k = kernels();
   const int64_t n = w.cols;
   // The lattice i-quants' vector path lives with their integer dots (AVX-512 VNNI).

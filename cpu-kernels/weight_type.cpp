@@ -7,7 +7,7 @@
 namespace strata {
 namespace {
 
-constexpr std::array<WeightTypeInfo, 31> kInfo = {{
+constexpr std::array<WeightTypeInfo, 33> kInfo = {{
     {"f32", 1, 4, true},
     {"f16", 1, 2, true},
     {"bf16", 1, 2, true},
@@ -39,7 +39,12 @@ constexpr std::array<WeightTypeInfo, 31> kInfo = {{
     {"iq3_s", 256, 110, true},
     {"iq1_s", 256, 50, true},
     {"iq1_m", 256, 56, true},
+    {"q4_k_t16", 256, 144, true},
+    {"q5_k_t16", 256, 176, true},
 }};
+
+// The first in-memory layout: names from here on are not storage types.
+constexpr size_t kFirstLayout = static_cast<size_t>(WeightType::Q4_K_T16);
 
 }  // namespace
 
@@ -52,7 +57,7 @@ std::optional<WeightType> weight_type_from_name(std::string_view name) {
   if (lower == "fp4") return WeightType::MXFP4;
   if (lower == "fp32") return WeightType::F32;
   if (lower == "fp16") return WeightType::F16;
-  for (size_t i = 0; i < kInfo.size(); ++i)
+  for (size_t i = 0; i < kFirstLayout; ++i)
     if (kInfo[i].name == lower) return static_cast<WeightType>(i);
   return std::nullopt;
 }

@@ -44,6 +44,10 @@ enum class WeightType : uint8_t {
   IQ3_S,
   IQ1_S,
   IQ1_M,
+  // In-memory layouts, never stored in a file: Q4_K / Q5_K repacked at load into tiles of 16
+  // rows whose blocks are interleaved a dword at a time (tile_layout.h).
+  Q4_K_T16,
+  Q5_K_T16,
 };
 
 struct WeightTypeInfo {
@@ -57,7 +61,8 @@ const WeightTypeInfo& weight_type_info(WeightType t);
 inline std::string_view weight_type_name(WeightType t) { return weight_type_info(t).name; }
 
 // Parses a name as printed by weight_type_name (case-insensitive; "q8_0", "Q4_K", "fp8" and
-// "fp4" accepted as aliases of f8_e4m3 and mxfp4). nullopt when unknown.
+// "fp4" accepted as aliases of f8_e4m3 and mxfp4). nullopt when unknown, and for the in-memory
+// layouts (Q4_K_T16, ...), which no file or flag may name.
 std::optional<WeightType> weight_type_from_name(std::string_view name);
 
 // Bytes taken by n_elems elements, or nullopt when n_elems is not a whole number of

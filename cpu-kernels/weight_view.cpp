@@ -2,9 +2,11 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cpu-kernels/dequant.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/tile_layout.h"
 
 namespace strata {
 
@@ -37,6 +39,10 @@ void check_weight_view(const WeightView& w) {
   if (w.type == WeightType::F8_E4M3 && w.scale && w.scale_type != WeightType::F32 &&
       w.scale_type != WeightType::F8_E8M0)
     throw std::invalid_argument("FP8 block scales must be F32 or F8_E8M0");
+  if (is_tiled_layout(w.type) && (w.rows % kTileLayoutRows || w.cols % 256))
+    throw std::invalid_argument(std::string(weight_type_name(w.type)) + " weight of " + std::to_string(w.rows) +
+                                " rows and " + std::to_string(w.cols) +
+                                " columns: tiled layouts need rows in 16s and columns in 256s");
   (void)row_bytes(w.type, w.cols);
 }
 
@@ -70,6 +76,14 @@ void dequantize_rows(const WeightView& w, int64_t r0, int64_t n, float* out) {
     return;
   }
   const int64_t rb = row_bytes(w.type, cols);
+  if (is_tiled_layout(w.type)) {
+    std::vector<uint8_t> row(static_cast<size_t>(rb));
+    for (int64_t r = r0; r < r0 + n; ++r) {
+      tiled_rows_to_rows(w, r, 1, row.data());
+      dequantize_row_ref(row_layout_of(w.type), row.data(), out + (r - r0) * cols, cols);
+    }
+    return;
+  }
   for (int64_t r = r0; r < r0 + n; ++r) dequantize_row_ref(w.type, w.data + r * rb, out + (r - r0) * cols, cols);
 }
 

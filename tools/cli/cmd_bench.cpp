@@ -214,7 +214,8 @@ void register_bench(CLI::App& app) {
     std::stringstream ts(types);
     std::string type;
     while (std::getline(ts, type, ',')) {
-      if (type != "fp8" && type != "mxfp4" && !weight_type_from_name(type)) throw Error("--types: unknown type '" + type + "'");
+      if (type != "fp8" && type != "mxfp4" && !weight_type_from_name(type) && !is_tiled_name(type))
+        throw Error("--types: unknown type '" + type + "'");
       if (!json) std::fprintf(stderr, "timing %s ...\n", type.c_str());
       for (const Shape& s : sh) {
         std::vector<float> src(static_cast<size_t>(s.rows * s.cols));

@@ -7,11 +7,28 @@
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/quantize.h"
+#include "cpu-kernels/tile_layout.h"
 #include "runtime/common/error.h"
 
 namespace strata::cli {
 
+bool is_tiled_name(const std::string& type) {
+  constexpr std::string_view kSuffix = "_t16";
+  if (!type.ends_with(kSuffix)) return false;
+  const auto t = weight_type_from_name(type.substr(0, type.size() - kSuffix.size()));
+  return t && tiled_layout_of(*t);
+}
+
 Stored quantize(const std::string& type, const std::vector<float>& src, int64_t rows, int64_t cols) {
+  if (is_tiled_name(type)) {
+    const Stored plain = quantize(type.substr(0, type.size() - 4), src, rows, cols);
+    if (!can_tile(plain.view))
+      throw Error("weight type '" + type + "': a [" + std::to_string(rows) + ", " + std::to_string(cols) +
+                  "] matrix has no tiled layout (rows in 16s, columns in 256s)");
+    Stored s = plain;
+    s.view = repack_to_tiles(plain.view, s.data.data());
+    return s;
+  }
   Stored s;
   WeightType scale_type = WeightType::F32;
   WeightType t;

@@ -16,7 +16,9 @@ struct Stored {
   uint64_t bytes = 0;
 };
 
-// src [rows, cols] stored as `type` (a GGUF type name, "fp8" or "mxfp4").
+// src [rows, cols] stored as `type` (a GGUF type name, "fp8" or "mxfp4"), or as one of those
+// repacked into its tiled layout (tile_layout.h) when the name ends in "_t16" ("q4_k_t16").
+bool is_tiled_name(const std::string& type);
 Stored quantize(const std::string& type, const std::vector<float>& src, int64_t rows, int64_t cols);
 
 // Copies of one weight spanning more than any CPU cache: consecutive calls use different
