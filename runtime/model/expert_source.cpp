@@ -9,6 +9,7 @@
 #include "runtime/common/error.h"
 #include "runtime/common/units.h"
 #include "runtime/backend/device_weights.h"
+#include "runtime/backend/host_layout.h"
 
 namespace strata {
 
@@ -245,15 +246,31 @@ namespace {
 
 class MappedExperts final : public ExpertSource {
  public:
-  MappedExperts(const ModelConfig& c, const Weights& w) : ExpertSource(static_cast<int>(c.num_hidden_layers), c.n_routed_experts) {
+  MappedExperts(const ModelConfig& c, const Weights& w, const ModelOptions& opts)
+      : ExpertSource(static_cast<int>(c.num_hidden_layers), c.n_routed_experts) {
     experts_.resize(static_cast<size_t>(c.num_hidden_layers));
     for (int li = 0; li < c.num_hidden_layers; ++li) {
       if (!c.is_moe_layer(li)) continue;
       for (int e = 0; e < c.n_routed_experts; ++e)
         experts_[static_cast<size_t>(li)].push_back({w.expert(li, e, "w1"), w.expert(li, e, "w2"), w.expert(li, e, "w3")});
     }
+    if (opts.repack_experts) {
+      std::vector<Mlp*> all;
+      for (auto& layer : experts_)
+        for (Mlp& m : layer) all.push_back(&m);
+      repacked_ = repack_for_host(all, opts.host_memory, "--repack");
+      repack_asked_ = true;
+    }
   }
-  std::string describe() const override { return "read in place from the memory-mapped files"; }
+  std::string describe() const override {
+    std::string d = "read in place from the memory-mapped files";
+    if (repacked_.matrices() > 0)
+      d = std::to_string(repacked_.matrices()) + " Q4_K / Q5_K matrices repacked into 16-row tiles in DRAM (" +
+          human_bytes(repacked_.bytes()) + "), the rest " + d;
+    else if (repack_asked_)
+      d += " (--repack: no Q4_K / Q5_K matrix of whole 16-row tiles to repack)";
+    return d;
+  }
 
  protected:
   const Mlp* resident(int layer, int e) const override {
@@ -267,6 +284,8 @@ class MappedExperts final : public ExpertSource {
 
  private:
   std::vector<std::vector<Mlp>> experts_;
+  HostRepacked repacked_;  // the repacked matrices' DRAM (--repack), which their views point into
+  bool repack_asked_ = false;
 };
 
 class StoredExperts final : public ExpertSource {
@@ -417,7 +436,11 @@ class StoredExperts final : public ExpertSource {
 
 std::unique_ptr<ExpertSource> make_expert_source(const ModelFiles& m, const Weights& w, const ModelOptions& opts) {
   std::unique_ptr<ExpertSource> src;
-  if (opts.expert_cache_bytes == 0 && opts.expert_placement.empty()) src = std::make_unique<MappedExperts>(m.config, w);
+  const bool mapped = opts.expert_cache_bytes == 0 && opts.expert_placement.empty();
+  if (opts.repack_experts && !mapped)
+    throw Error("--repack repacks experts read in place from the memory map; with --profile, --placement or "
+                "--expert-cache-mb they are read into the expert store's DRAM as stored (leave out one or the other)");
+  if (mapped) src = std::make_unique<MappedExperts>(m.config, w, opts);
   else src = std::make_unique<StoredExperts>(m.config, w, opts);
   src->enable_offload(opts.gpu, opts.offload_batch);
   return src;

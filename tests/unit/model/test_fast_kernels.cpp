@@ -11,8 +11,11 @@
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/gemm_onednn.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/qdot.h"
+#include "runtime/common/error.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/expert_source.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
 
@@ -156,6 +159,49 @@ TEST(FastKernels, IntegerDotDecodeStaysNearTheExactLogits) {
 // On CPUs with AVX-512 BF16 + VBMI the FP8 fused dot, which the default path takes for FP8
 // products of up to 15 tokens, rounds activations to bf16 where the scalar level does not:
 // there the bound is the rounded paths' against the exact one (1e-3, as for decode above).
+// --repack: the routed experts' Q4_K matrices in the CPU's tiled layout give the stored rows'
+// logits: exactly with exact products (the same rows, gathered), and up to the tiles' f32
+// rounding on the integer dots, in prefill and in decode. Where the experts are read through
+// the store instead, the flag is refused by name.
+TEST(FastKernels, RepackedExpertsGiveTheStoredLogits) {
+  test::ScratchDir dir("repack");
+  const ModelFiles m = wider(dir, Arch::DeepseekV3, "q4_k", "gguf");
+  const auto t = tokens(12);
+  ModelOptions repack;
+  repack.repack_experts = true;
+  {
+    auto lm = load_causal_lm(m, repack);
+    EXPECT_NE(lm->experts().describe().find("repacked into 16-row tiles"), std::string::npos)
+        << lm->experts().describe();
+  }
+  {
+    const ScopedIntDot exact(false);
+    EXPECT_EQ(decode(m, t, repack), decode(m, t));
+    EXPECT_EQ(prefill(m, t, repack), prefill(m, t));
+  }
+  // On the integer dots the tiled matrices take the tiles from one token on; the stored rows
+  // give the same logits, bit for bit, when every Q4_K matrix does too (else the row kernels
+  // round in f32 differently, which in a tiny random model can flip a routing near-tie).
+  KernelChoices c = kernel_choices();
+  c.tiles_min_batch[static_cast<size_t>(WeightType::Q4_K)] = 1;
+  {
+    const ScopedKernelChoices tiles(c);
+    if (qdot_tiles_supported(WeightType::Q4_K)) {
+      EXPECT_EQ(decode(m, t), decode(m, t, repack));
+      EXPECT_EQ(prefill(m, t), prefill(m, t, repack));
+    }
+  }
+  EXPECT_LT(test::nmse(decode(m, t), decode(m, t, repack)), 1e-3);
+  ModelOptions cached = repack;
+  cached.expert_cache_bytes = 64ull << 20;
+  try {
+    load_causal_lm(m, cached);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--repack"), std::string::npos) << e.what();
+  }
+}
+
 TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
   test::ScratchDir dir("fast");
   const CpuLevel saved = dispatch_level();
