@@ -338,6 +338,15 @@ void ExpertStore::fix(std::span<const uint32_t> items, const std::function<void(
   }
 }
 
+uint8_t* ExpertStore::fixed_data(uint32_t item, size_t r) {
+  std::lock_guard lk(s_->mu);
+  if (item >= s_->slots.size() || !s_->slots[item].fixed || s_->slots[item].st != Status::Resident)
+    throw Error("expert store: " + (item < s_->items.size() ? item_name(s_->items, item) : "item " + std::to_string(item)) +
+                " is not fixed in DRAM");
+  const Slot& s = s_->slots[item];
+  return s.buf + s.range_at.at(r);
+}
+
 void ExpertStore::tick() {
   std::lock_guard lk(s_->mu);
   ++s_->tick;

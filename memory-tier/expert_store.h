@@ -106,6 +106,10 @@ class ExpertStore {
   // naming file and offset when one fails. progress hears each item read (done of total),
   // with the store's lock held: keep it short.
   void fix(std::span<const uint32_t> items, const std::function<void(size_t done, size_t total)>& progress = {});
+  // The bytes of range r of a fixed item (fix()), writable: a fixed item is read once and never
+  // again, so whoever placed it may rewrite it in place (the CPU's repacked layout,
+  // runtime/backend/host_layout.h) before using it. Throws strata::Error for an item not fixed.
+  uint8_t* fixed_data(uint32_t item, size_t r);
   // Starts reads of the items that are not resident, without waiting. Makes room only by
   // evicting unpinned items whose score is below the prefetched item's; items that do not fit
   // are skipped. Errors surface at acquire().

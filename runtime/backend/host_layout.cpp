@@ -2,6 +2,8 @@
 
 #include <tbb/parallel_for.h>
 
+#include <atomic>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -64,6 +66,30 @@ HostRepacked repack_for_host(std::span<Mlp* const> mlps, const HostMemoryOptions
     });
   });
   return r;
+}
+
+RepackedCount repack_in_place_for_host(std::span<Mlp* const> mlps, std::span<const std::array<uint8_t*, 3>> at) {
+  if (mlps.size() != at.size()) throw std::invalid_argument("repack_in_place_for_host: one buffer set per MLP");
+  std::atomic<int64_t> matrices{0};
+  std::atomic<uint64_t> bytes{0};
+  run_in_compute_arena([&] {
+    tbb::parallel_for(size_t{0}, mlps.size(), [&](size_t i) {
+      WeightView* views[3] = {&mlps[i]->w1, &mlps[i]->w2, &mlps[i]->w3};
+      std::vector<uint8_t> copy;
+      for (int k = 0; k < 3; ++k) {
+        WeightView& w = *views[k];
+        if (!can_tile(w)) continue;
+        const auto n = static_cast<size_t>(weight_data_bytes(w));
+        copy.assign(at[i][static_cast<size_t>(k)], at[i][static_cast<size_t>(k)] + n);  // the stored rows, then
+        WeightView stored = w;
+        stored.data = copy.data();
+        w = repack_to_tiles(stored, at[i][static_cast<size_t>(k)]);  // their tiles where they lay
+        matrices += 1;
+        bytes += n;
+      }
+    });
+  });
+  return {matrices.load(), bytes.load()};
 }
 
 }  // namespace strata

@@ -4,6 +4,7 @@
 // as stored (its kernels know no tiled layout and refuse it by type).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -37,5 +38,15 @@ class HostRepacked {
 // 256s) into one DRAM buffer, in parallel, and points those views at it; the others stay as
 // they are. Throws strata::Error naming `what` when the DRAM cannot be had.
 HostRepacked repack_for_host(std::span<Mlp* const> mlps, const HostMemoryOptions& mem, const std::string& what);
+
+// The same in place, for matrices whose bytes the caller may rewrite (experts fixed in the
+// expert store's DRAM): each matrix of mlps[i] that has a tiled layout is repacked into the
+// buffer where it lies (at[i][k] for w1, w2, w3: its writable bytes) and its view pointed
+// there. Returns the matrices and bytes repacked.
+struct RepackedCount {
+  int64_t matrices = 0;
+  uint64_t bytes = 0;
+};
+RepackedCount repack_in_place_for_host(std::span<Mlp* const> mlps, std::span<const std::array<uint8_t*, 3>> at);
 
 }  // namespace strata

@@ -47,10 +47,12 @@ struct ModelOptions {
   // io_uring + O_DIRECT (memory-tier/expert_store.h); 0: read in place from the memory map.
   uint64_t expert_cache_bytes = 0;
   bool expert_io_pread = false;  // the cache reads with the pread pool instead of io_uring
-  // Routed experts read in place from the memory map (no cache, no placement) repacked at load
-  // into the CPU's tiled layout (runtime/backend/host_layout.h): Q4_K / Q5_K matrices copied
-  // into DRAM of their own size, each 16 rows' blocks interleaved so the integer dots read one
-  // stream a tile; the file's pages become page cache the kernel may drop. Off: read as stored.
+  // Routed experts the CPU holds for good repacked at load into its tiled layout
+  // (runtime/backend/host_layout.h), each 16 rows' blocks interleaved so the integer dots read
+  // one stream a tile: Q4_K / Q5_K matrices read in place from the memory map (no cache, no
+  // placement) copied into DRAM of their own size (the file's pages become page cache the
+  // kernel may drop); those a placement fixes in DRAM rewritten where they lie. Experts read on
+  // use through the cache, and the device's, stay as stored. Off: everything as stored.
   bool repack_experts = false;
   // Test hook of the expert cache's reads (memory-tier/range_reader.h: RangeReaderOptions::fault):
   // sees every completion and may replace its result (-EIO, a short count).

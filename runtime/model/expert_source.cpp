@@ -1,6 +1,7 @@
 #include "runtime/model/expert_source.h"
 
 #include <algorithm>
+#include <array>
 #include <iterator>
 #include <utility>
 
@@ -351,6 +352,18 @@ class StoredExperts final : public ExpertSource {
     }
     store_ = std::make_unique<ExpertStore>(files, std::move(items), so);
     store_->fix(fixed, opts.load_progress);
+    if (opts.repack_experts) {  // the fixed experts' bytes are theirs for good: repacked where they lie
+      std::vector<Mlp*> mlps;
+      std::vector<std::array<uint8_t*, 3>> at;
+      for (uint32_t i : fixed) {
+        Layout& lay = layouts_[i];
+        mlps.push_back(&lay.mlp);
+        at.push_back({store_->fixed_data(i, lay.data_range[0]), store_->fixed_data(i, lay.data_range[1]),
+                      store_->fixed_data(i, lay.data_range[2])});
+      }
+      repacked_ = repack_in_place_for_host(mlps, at);
+      repack_asked_ = true;
+    }
     n_fixed_ = fixed.size();
     n_streamed_ = streamed;
     // The GPU tier's experts copied to the device's memory (one read of each from the files).
@@ -383,9 +396,14 @@ class StoredExperts final : public ExpertSource {
     if (const int g = device_experts(); g > 0)
       d = std::to_string(g) + " experts on " + device_->name() + " (" + human_bytes(gpu_bytes_) + "), ";
     if (n_fixed_ > 0)
-      d = std::to_string(n_fixed_) + " experts fixed in DRAM (" + human_bytes(store_->stats().fixed_bytes) + "), ";
+      d += std::to_string(n_fixed_) + " experts fixed in DRAM (" + human_bytes(store_->stats().fixed_bytes) + "), ";
     if (n_streamed_ > 0)
       d += std::to_string(n_streamed_) + " read on use through a DRAM cache of " + human_bytes(store_->budget()) + ", ";
+    if (repacked_.matrices > 0)
+      d += "their " + std::to_string(repacked_.matrices) + " Q4_K / Q5_K matrices repacked into 16-row tiles in place (" +
+           human_bytes(repacked_.bytes) + "; the cache's stay as stored), ";
+    else if (repack_asked_)
+      d += "--repack: no Q4_K / Q5_K matrix of whole 16-row tiles fixed in DRAM (the cache's stay as stored), ";
     return d + store_->backend();
   }
 
@@ -428,6 +446,8 @@ class StoredExperts final : public ExpertSource {
   std::vector<Layout> layouts_;                 // per store item
   std::unique_ptr<ExpertStore> store_;
   size_t n_fixed_ = 0, n_streamed_ = 0;
+  RepackedCount repacked_;  // the fixed experts' matrices repacked in place (--repack)
+  bool repack_asked_ = false;
   std::vector<std::vector<std::unique_ptr<DeviceMlp>>> on_gpu_;  // [layer][expert], null: not held
   uint64_t gpu_bytes_ = 0;
 };
@@ -436,11 +456,7 @@ class StoredExperts final : public ExpertSource {
 
 std::unique_ptr<ExpertSource> make_expert_source(const ModelFiles& m, const Weights& w, const ModelOptions& opts) {
   std::unique_ptr<ExpertSource> src;
-  const bool mapped = opts.expert_cache_bytes == 0 && opts.expert_placement.empty();
-  if (opts.repack_experts && !mapped)
-    throw Error("--repack repacks experts read in place from the memory map; with --profile, --placement or "
-                "--expert-cache-mb they are read into the expert store's DRAM as stored (leave out one or the other)");
-  if (mapped) src = std::make_unique<MappedExperts>(m.config, w, opts);
+  if (opts.expert_cache_bytes == 0 && opts.expert_placement.empty()) src = std::make_unique<MappedExperts>(m.config, w, opts);
   else src = std::make_unique<StoredExperts>(m.config, w, opts);
   src->enable_offload(opts.gpu, opts.offload_batch);
   return src;

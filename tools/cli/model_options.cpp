@@ -79,9 +79,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_flag("--expert-io-pread", o.expert_io_pread, "The expert cache reads with a pread pool, not io_uring");
   cmd->add_flag("--repack", o.repack_experts,
                 "Repack the routed experts' Q4_K / Q5_K matrices at load into the CPU's 16-row tiles (as "
-                "llama.cpp's -rtr): read from the memory map into DRAM of their own size, one stream per 16 rows, "
-                "the fastest CPU products from one token on. Only where experts are read in place (no --profile, "
-                "--placement or --expert-cache-mb)");
+                "llama.cpp's -rtr), one stream per 16 rows, the fastest CPU products from one token on: those read "
+                "in place copied out of the memory map into DRAM of their own size, those a placement fixes in DRAM "
+                "rewritten where they lie; experts read through the cache (--expert-cache-mb) and the GPU's stay "
+                "as stored");
   cmd->add_option_function<double>(
          "--engram-cache-mb", [&o](double mb) { o.engram_cache_bytes = mib_to_bytes(mb); },
          "Page Engram tables through a DRAM cache of this many MiB, rows prefetched per step "
