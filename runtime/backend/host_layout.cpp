@@ -34,18 +34,24 @@ HostRepacked& HostRepacked::operator=(HostRepacked&& o) noexcept {
 }
 
 HostRepacked repack_for_host(std::span<Mlp* const> mlps, const HostMemoryOptions& mem, const std::string& what) {
+  std::vector<WeightView*> views;
+  for (Mlp* m : mlps)
+    for (WeightView* w : {&m->w1, &m->w2, &m->w3}) views.push_back(w);
+  return repack_for_host(views, mem, what);
+}
+
+HostRepacked repack_for_host(std::span<WeightView* const> views, const HostMemoryOptions& mem, const std::string& what) {
   struct Job {
     WeightView* view;
     uint64_t offset;
   };
   std::vector<Job> jobs;
   uint64_t total = 0;
-  for (Mlp* m : mlps)
-    for (WeightView* w : {&m->w1, &m->w2, &m->w3})
-      if (can_tile(*w)) {
-        jobs.push_back({w, total});
-        total += (static_cast<uint64_t>(weight_data_bytes(*w)) + 63) / 64 * 64;  // the kernels' vectors stay aligned
-      }
+  for (WeightView* w : views)
+    if (w->data && can_tile(*w)) {
+      jobs.push_back({w, total});
+      total += (static_cast<uint64_t>(weight_data_bytes(*w)) + 63) / 64 * 64;  // the kernels' vectors stay aligned
+    }
   HostRepacked r;
   if (jobs.empty()) return r;
   HostMemoryOptions o = mem;

@@ -28,15 +28,17 @@ class HostRepacked {
   int64_t matrices() const { return matrices_; }
 
  private:
-  friend HostRepacked repack_for_host(std::span<Mlp* const>, const HostMemoryOptions&, const std::string&);
+  friend HostRepacked repack_for_host(std::span<WeightView* const>, const HostMemoryOptions&, const std::string&);
   uint8_t* data_ = nullptr;
   uint64_t bytes_ = 0, alloc_ = 0;
   int64_t matrices_ = 0;
 };
 
-// Repacks every matrix of the MLPs that has a tiled layout (Q4_K / Q5_K, rows in 16s, columns in
+// Repacks every matrix of `views` that has a tiled layout (Q4_K / Q5_K, rows in 16s, columns in
 // 256s) into one DRAM buffer, in parallel, and points those views at it; the others stay as
 // they are. Throws strata::Error naming `what` when the DRAM cannot be had.
+HostRepacked repack_for_host(std::span<WeightView* const> views, const HostMemoryOptions& mem, const std::string& what);
+// The same for every matrix of the MLPs.
 HostRepacked repack_for_host(std::span<Mlp* const> mlps, const HostMemoryOptions& mem, const std::string& what);
 
 // The same in place, for matrices whose bytes the caller may rewrite (experts fixed in the

@@ -53,7 +53,7 @@ struct ModelOptions {
   // placement) copied into DRAM of their own size (the file's pages become page cache the
   // kernel may drop); those a placement fixes in DRAM rewritten where they lie. Experts read on
   // use through the cache, and the device's, stay as stored. Off: everything as stored.
-  bool repack_experts = false;
+  bool repack = false;
   // Test hook of the expert cache's reads (memory-tier/range_reader.h: RangeReaderOptions::fault):
   // sees every completion and may replace its result (-EIO, a short count).
   std::function<int(uint32_t file, uint64_t offset, uint32_t length, int result)> expert_io_fault;

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "cpu-kernels/scratch.h"
+#include "runtime/backend/host_layout.h"
 #include "runtime/model/device_layer.h"
 #include "runtime/common/activity.h"
 #include "runtime/common/error.h"
+#include "runtime/common/units.h"
 #include "runtime/model/engram.h"
 #include "runtime/model/engram_store.h"
 #include "runtime/model/expert_source.h"
@@ -112,8 +114,13 @@ class DeepseekV3 final : public CausalLM {
   ScheduleStats schedule_stats() const override { return moe_->schedule(); }
   const ExpertSource& experts() const override { return *experts_; }
   const Engram* engram() const override { return engram_.get(); }
+  std::vector<std::string> load_notes() const override { return notes_; }
 
  private:
+  // --repack: the Q4_K / Q5_K matrices the CPU computes (attention projections but the MLA
+  // up-projections, which attention reads per head and transposed; dense FFNs, shared experts,
+  // the output head), those the plan put on the GPU left out, into the CPU's tiled layout.
+  void repack_host_matrices(const ModelOptions& opts, std::vector<MoeLayerWeights>& moe_layers);
   // out [N, d] = layer li's attention of the residual h [N, d] (its norm included), on the
   // device that runs it (h and out in host memory); appends the new tokens to the caches.
   void attention(int64_t li, const StepLayout& lay, const float* h, MlaMode mode, float* out);
@@ -139,6 +146,8 @@ class DeepseekV3 final : public CausalLM {
   std::unique_ptr<Engram> engram_;
   std::unique_ptr<ExpertSource> experts_;
   std::unique_ptr<MoeBlock> moe_;
+  HostRepacked repacked_;  // --repack: the DRAM the host views of repack_host_matrices point into
+  std::vector<std::string> notes_;
 };
 
 RopeParams rope_params(const ModelConfig& c) {
@@ -240,7 +249,28 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
   std::vector<MoeLayerWeights> moe_layers;
   for (int64_t li = 0; li < c.num_hidden_layers; ++li)
     moe_layers.push_back(load_moe_layer(w_, c, li, m.index.path().string()));
+  if (opts.repack) repack_host_matrices(opts, moe_layers);
   moe_ = std::make_unique<MoeBlock>(c, opts, std::move(moe_layers), *experts_);
+}
+
+void DeepseekV3::repack_host_matrices(const ModelOptions& opts, std::vector<MoeLayerWeights>& moe_layers) {
+  std::vector<WeightView*> views;
+  if (!head_.copies) views.push_back(&head_.w);  // tied: the embedding's gathers keep their own view
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    Layer& L = layers_[li];
+    if (!L.dev_copies)
+      for (WeightView* w : {&L.host.wq, &L.host.wq_a, &L.host.wq_b, &L.host.wkv_a, &L.host.wo}) views.push_back(w);
+    if (!L.moe && !L.dense_copies)
+      for (WeightView* w : {&L.dense.w1, &L.dense.w2, &L.dense.w3}) views.push_back(w);
+    MoeLayerWeights& M = moe_layers[li];
+    if (M.has_shared && !tensors_on_gpu(opts, {M.shared_names[0], M.shared_names[1], M.shared_names[2]}))
+      for (WeightView* w : {&M.shared.w1, &M.shared.w2, &M.shared.w3}) views.push_back(w);
+  }
+  repacked_ = repack_for_host(views, opts.host_memory, "--repack");
+  if (repacked_.matrices() > 0)
+    notes_.push_back("--repack: " + std::to_string(repacked_.matrices()) +
+                     " Q4_K / Q5_K matrices of attention, dense and shared FFNs and the output head repacked into "
+                     "16-row tiles (" + human_bytes(repacked_.bytes()) + ")");
 }
 
 void DeepseekV3::place_attention(int64_t li, const ModelOptions& opts) {

@@ -255,7 +255,7 @@ class MappedExperts final : public ExpertSource {
       for (int e = 0; e < c.n_routed_experts; ++e)
         experts_[static_cast<size_t>(li)].push_back({w.expert(li, e, "w1"), w.expert(li, e, "w2"), w.expert(li, e, "w3")});
     }
-    if (opts.repack_experts) {
+    if (opts.repack) {
       std::vector<Mlp*> all;
       for (auto& layer : experts_)
         for (Mlp& m : layer) all.push_back(&m);
@@ -352,7 +352,7 @@ class StoredExperts final : public ExpertSource {
     }
     store_ = std::make_unique<ExpertStore>(files, std::move(items), so);
     store_->fix(fixed, opts.load_progress);
-    if (opts.repack_experts) {  // the fixed experts' bytes are theirs for good: repacked where they lie
+    if (opts.repack) {  // the fixed experts' bytes are theirs for good: repacked where they lie
       std::vector<Mlp*> mlps;
       std::vector<std::array<uint8_t*, 3>> at;
       for (uint32_t i : fixed) {

@@ -77,7 +77,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
          "(default: read in place from the memory map; with --profile: sized by the plan)")
       ->check(mib_size());
   cmd->add_flag("--expert-io-pread", o.expert_io_pread, "The expert cache reads with a pread pool, not io_uring");
-  cmd->add_flag("--repack", o.repack_experts,
+  cmd->add_flag("--repack", o.repack,
                 "Repack the routed experts' Q4_K / Q5_K matrices at load into the CPU's 16-row tiles (as "
                 "llama.cpp's -rtr), one stream per 16 rows, the fastest CPU products from one token on: those read "
                 "in place copied out of the memory map into DRAM of their own size, those a placement fixes in DRAM "
@@ -204,7 +204,7 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
     lm = ctx.load(m, terminal_progress("loading experts into DRAM"));
   }
   for (const std::string& n : lm->load_notes()) std::fprintf(stderr, "note: %s\n", n.c_str());
-  if ((lm->experts().store_stats() || a.run.opts.repack_experts) && a.verbose) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
+  if ((lm->experts().store_stats() || a.run.opts.repack) && a.verbose) std::fprintf(stderr, "experts: %s\n", lm->experts().describe().c_str());
   if (a.run.opts.gpu) print_device_holdings(*a.run.opts.gpu, a.run.opts.tensor_placement, m);
   if (const Engram* eg = lm->engram();
       eg && a.verbose && (a.run.opts.engram_cache_bytes > 0 || !a.run.opts.engram_placement.empty()))

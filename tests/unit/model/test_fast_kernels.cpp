@@ -159,25 +159,43 @@ TEST(FastKernels, IntegerDotDecodeStaysNearTheExactLogits) {
 // On CPUs with AVX-512 BF16 + VBMI the FP8 fused dot, which the default path takes for FP8
 // products of up to 15 tokens, rounds activations to bf16 where the scalar level does not:
 // there the bound is the rounded paths' against the exact one (1e-3, as for decode above).
-// --repack: the routed experts' Q4_K matrices in the CPU's tiled layout give the stored rows'
-// logits: exactly with exact products (the same rows, gathered), and up to the tiles' f32
-// rounding on the integer dots, in prefill and in decode. Where the experts are read through
-// the store instead, the flag is refused by name.
-TEST(FastKernels, RepackedExpertsGiveTheStoredLogits) {
+// --repack: the CPU's Q4_K matrices (routed experts, attention, dense and shared FFNs, head) in
+// its tiled layout give the stored rows' logits: exactly with exact products (the same rows,
+// gathered), and on the integer dots exactly where the stored rows take the tiles too, in
+// prefill and in decode; whether the experts are mapped, fixed by a placement or cached.
+TEST(FastKernels, RepackedMatricesGiveTheStoredLogits) {
   test::ScratchDir dir("repack");
   const ModelFiles m = wider(dir, Arch::DeepseekV3, "q4_k", "gguf");
   const auto t = tokens(12);
   ModelOptions repack;
-  repack.repack_experts = true;
+  repack.repack = true;
   {
     auto lm = load_causal_lm(m, repack);
     EXPECT_NE(lm->experts().describe().find("repacked into 16-row tiles"), std::string::npos)
         << lm->experts().describe();
+    ASSERT_EQ(lm->load_notes().size(), 1u);
+    EXPECT_NE(lm->load_notes()[0].find("attention, dense and shared FFNs and the output head"), std::string::npos)
+        << lm->load_notes()[0];
   }
   {
     const ScopedIntDot exact(false);
     EXPECT_EQ(decode(m, t, repack), decode(m, t));
     EXPECT_EQ(prefill(m, t, repack), prefill(m, t));
+  }
+  // Experts a placement fixes in DRAM are repacked where the store read them; experts read on
+  // use through the cache stay as stored (the dense matrices are repacked either way).
+  ModelOptions fixed = repack;
+  for (int li = 0; li < m.config.num_hidden_layers; ++li)
+    for (int e = 0; e < m.config.n_routed_experts; ++e) fixed.expert_placement[{li, e}] = Tier::Dram;
+  ModelOptions cached = repack;
+  cached.expert_cache_bytes = 64ull << 20;
+  {
+    auto lm = load_causal_lm(m, fixed);
+    EXPECT_NE(lm->experts().describe().find("repacked into 16-row tiles in place"), std::string::npos)
+        << lm->experts().describe();
+    lm = load_causal_lm(m, cached);
+    EXPECT_NE(lm->experts().describe().find("--repack: no Q4_K / Q5_K matrix"), std::string::npos)
+        << lm->experts().describe();
   }
   // On the integer dots the tiled matrices take the tiles from one token on; the stored rows
   // give the same logits, bit for bit, when every Q4_K matrix does too (else the row kernels
@@ -187,31 +205,14 @@ TEST(FastKernels, RepackedExpertsGiveTheStoredLogits) {
   {
     const ScopedKernelChoices tiles(c);
     if (qdot_tiles_supported(WeightType::Q4_K)) {
-      EXPECT_EQ(decode(m, t), decode(m, t, repack));
-      EXPECT_EQ(prefill(m, t), prefill(m, t, repack));
+      const auto d = decode(m, t), p = prefill(m, t);
+      for (const ModelOptions* o : {&repack, &fixed, &cached}) {
+        EXPECT_EQ(decode(m, t, *o), d);
+        EXPECT_EQ(prefill(m, t, *o), p);
+      }
     }
   }
   EXPECT_LT(test::nmse(decode(m, t), decode(m, t, repack)), 1e-3);
-  // Experts a placement fixes in DRAM are repacked where the store read them: the same logits
-  // as the mapped ones repacked; experts read on use through the cache stay as stored.
-  ModelOptions fixed = repack;
-  for (int li = 0; li < m.config.num_hidden_layers; ++li)
-    for (int e = 0; e < m.config.n_routed_experts; ++e) fixed.expert_placement[{li, e}] = Tier::Dram;
-  {
-    auto lm = load_causal_lm(m, fixed);
-    EXPECT_NE(lm->experts().describe().find("repacked into 16-row tiles in place"), std::string::npos)
-        << lm->experts().describe();
-  }
-  EXPECT_EQ(decode(m, t, fixed), decode(m, t, repack));
-  EXPECT_EQ(prefill(m, t, fixed), prefill(m, t, repack));
-  ModelOptions cached = repack;
-  cached.expert_cache_bytes = 64ull << 20;
-  {
-    auto lm = load_causal_lm(m, cached);
-    EXPECT_NE(lm->experts().describe().find("--repack: no Q4_K / Q5_K matrix"), std::string::npos)
-        << lm->experts().describe();
-  }
-  EXPECT_EQ(decode(m, t, cached), decode(m, t));
 }
 
 TEST(FastKernels, EveryDispatchLevelGivesTheScalarLogits) {
