@@ -62,6 +62,7 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
     case WeightType::IQ1_M: return k.iq1_m_tiles;
     case WeightType::Q4_K_T16: return k.q4_k_t16_tiles;
     case WeightType::Q5_K_T16: return k.q5_k_t16_tiles;
+    case WeightType::Q6_K_T16: return k.q6_k_t16_tiles;
     default: return nullptr;
   }
 }
@@ -124,7 +125,8 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     case WeightType::IQ1_S: f = k.iq1_s; break;
     case WeightType::IQ1_M: f = k.iq1_m; break;
     case WeightType::Q4_K_T16:
-    case WeightType::Q5_K_T16: break;  // tiles only (above)
+    case WeightType::Q5_K_T16:
+    case WeightType::Q6_K_T16: break;  // tiles only (above)
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
   if (tiles) {
@@ -231,7 +233,8 @@ bool qdot_supported(WeightType t) {
     case WeightType::Q3_K:
     case WeightType::IQ4_XS:
     case WeightType::Q4_K_T16:
-    case WeightType::Q5_K_T16: return true;
+    case WeightType::Q5_K_T16:
+    case WeightType::Q6_K_T16: return true;
     default: return is_lattice_iq(t);
   }
 }

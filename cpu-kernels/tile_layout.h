@@ -1,7 +1,9 @@
 // Weights repacked at load into the layout the integer-dot tiles read (qdot_tiles.inc): rows in
 // tiles of 16, each tile's super-blocks one after another, and within a super-block its dwords
 // interleaved across the tile's rows — byte 4k + i of row j's super-block s lies at
-//   tile · 16 · row_bytes + s · 16 · block_bytes + 64k + 4j + i.
+//   tile · 16 · row_bytes + s · 16 · block_bytes + 64k + 4j + i
+// (row_bytes and block_bytes of the tiled type: a stored block not a whole number of dwords is
+// padded with zeros to one).
 // A tile's super-block is then 16 · block_bytes contiguous bytes whose k-th 64 bytes are the
 // vector the tiles otherwise gather from 16 rows and transpose in registers (16 loads, 12
 // inserts and 8 unpacks for 4 registers): with this layout one aligned load each, and one
@@ -24,21 +26,24 @@ constexpr int64_t kTileLayoutRows = 16;
 // Whether t is an in-memory tiled layout, and the stored type it repacks.
 bool is_tiled_layout(WeightType t);
 WeightType row_layout_of(WeightType t);  // t itself when it is not tiled
-// The tiled layout of a stored type, or nullopt where there is none (only Q4_K and Q5_K: their
-// blocks are whole dwords and their tile decoders read whole dwords).
+// The tiled layout of a stored type, or nullopt where there is none (Q4_K, Q5_K and Q6_K, whose
+// tile decoders read whole dwords; Q6_K's 210-byte blocks are padded to 212 in the layout, the
+// two bytes zero).
 std::optional<WeightType> tiled_layout_of(WeightType t);
 // Whether w can be repacked: its type has a tiled layout, rows % 16 == 0, cols % 256 == 0.
 bool can_tile(const WeightView& w);
+// Bytes w (can_tile) takes repacked: weight_data_bytes(w), or more where blocks are padded.
+int64_t tiled_data_bytes(const WeightView& w);
 
-// w (can_tile) repacked into out (weight_data_bytes(w) bytes; 64-byte aligned for the kernels'
-// aligned loads); returns the view of out, of type tiled_layout_of(w.type). Throws
+// w (can_tile) repacked into out (tiled_data_bytes(w) bytes; any alignment, 64 bytes the
+// fastest); returns the view of out, of type tiled_layout_of(w.type). Throws
 // std::invalid_argument naming the shape or type when w cannot be tiled.
 WeightView repack_to_tiles(const WeightView& w, uint8_t* out);
-// Rows [r0, r0 + nr) of a tiled w in the stored type's row layout, into out
-// (nr · row_bytes bytes).
+// Rows [r0, r0 + nr) of a tiled w in the stored type's row layout, into out (nr · the stored
+// type's row bytes).
 void tiled_rows_to_rows(const WeightView& w, int64_t r0, int64_t nr, uint8_t* out);
 // Row r of w in its row layout: w's own bytes where it is not tiled, else gathered into buf
-// (row_bytes bytes); the view of that one row (rows = 1).
+// (row_bytes(w.type, w.cols) bytes: at least the stored row's); the view of that one row (rows = 1).
 WeightView row_view(const WeightView& w, int64_t r, uint8_t* buf);
 
 }  // namespace strata

@@ -7,7 +7,7 @@
 namespace strata {
 namespace {
 
-constexpr std::array<WeightTypeInfo, 33> kInfo = {{
+constexpr std::array<WeightTypeInfo, 34> kInfo = {{
     {"f32", 1, 4, true},
     {"f16", 1, 2, true},
     {"bf16", 1, 2, true},
@@ -41,6 +41,7 @@ constexpr std::array<WeightTypeInfo, 33> kInfo = {{
     {"iq1_m", 256, 56, true},
     {"q4_k_t16", 256, 144, true},
     {"q5_k_t16", 256, 176, true},
+    {"q6_k_t16", 256, 212, true},
 }};
 
 // The first in-memory layout: names from here on are not storage types.

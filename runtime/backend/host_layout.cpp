@@ -50,7 +50,7 @@ HostRepacked repack_for_host(std::span<WeightView* const> views, const HostMemor
   for (WeightView* w : views)
     if (w->data && can_tile(*w)) {
       jobs.push_back({w, total});
-      total += (static_cast<uint64_t>(weight_data_bytes(*w)) + 63) / 64 * 64;  // the kernels' vectors stay aligned
+      total += (static_cast<uint64_t>(tiled_data_bytes(*w)) + 63) / 64 * 64;  // the kernels' vectors stay aligned
     }
   HostRepacked r;
   if (jobs.empty()) return r;
@@ -84,7 +84,8 @@ RepackedCount repack_in_place_for_host(std::span<Mlp* const> mlps, std::span<con
       std::vector<uint8_t> copy;
       for (int k = 0; k < 3; ++k) {
         WeightView& w = *views[k];
-        if (!can_tile(w)) continue;
+        // Only where the layout takes no more than the stored bytes (not Q6_K's padded blocks).
+        if (!can_tile(w) || tiled_data_bytes(w) > weight_data_bytes(w)) continue;
         const auto n = static_cast<size_t>(weight_data_bytes(w));
         copy.assign(at[i][static_cast<size_t>(k)], at[i][static_cast<size_t>(k)] + n);  // the stored rows, then
         WeightView stored = w;

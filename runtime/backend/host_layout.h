@@ -1,4 +1,4 @@
-// The CPU's own layout of weights it computes: Q4_K / Q5_K matrices repacked at load into the
+// The CPU's own layout of weights it computes: Q4_K / Q5_K / Q6_K matrices repacked at load into the
 // 16-row tiles its integer dots read one vector per load (cpu-kernels/tile_layout.h), held in
 // DRAM the repacking allocates. Only for weights the CPU alone reads: a device copies weights
 // as stored (its kernels know no tiled layout and refuse it by type).
@@ -34,7 +34,7 @@ class HostRepacked {
   int64_t matrices_ = 0;
 };
 
-// Repacks every matrix of `views` that has a tiled layout (Q4_K / Q5_K, rows in 16s, columns in
+// Repacks every matrix of `views` that has a tiled layout (Q4_K / Q5_K / Q6_K, rows in 16s, columns in
 // 256s) into one DRAM buffer, in parallel, and points those views at it; the others stay as
 // they are. Throws strata::Error naming `what` when the DRAM cannot be had.
 HostRepacked repack_for_host(std::span<WeightView* const> views, const HostMemoryOptions& mem, const std::string& what);
@@ -44,7 +44,8 @@ HostRepacked repack_for_host(std::span<Mlp* const> mlps, const HostMemoryOptions
 // The same in place, for matrices whose bytes the caller may rewrite (experts fixed in the
 // expert store's DRAM): each matrix of mlps[i] that has a tiled layout is repacked into the
 // buffer where it lies (at[i][k] for w1, w2, w3: its writable bytes) and its view pointed
-// there. Returns the matrices and bytes repacked.
+// there; Q6_K, whose layout pads its blocks, stays as stored. Returns the matrices and bytes
+// repacked.
 struct RepackedCount {
   int64_t matrices = 0;
   uint64_t bytes = 0;

@@ -26,7 +26,9 @@ Stored quantize(const std::string& type, const std::vector<float>& src, int64_t 
       throw Error("weight type '" + type + "': a [" + std::to_string(rows) + ", " + std::to_string(cols) +
                   "] matrix has no tiled layout (rows in 16s, columns in 256s)");
     Stored s = plain;
+    s.data.resize(static_cast<size_t>(tiled_data_bytes(plain.view)));
     s.view = repack_to_tiles(plain.view, s.data.data());
+    s.bytes = s.data.size();
     return s;
   }
   Stored s;

@@ -28,7 +28,7 @@ struct Tiled {
 };
 Tiled tile(const Mat& m) {
   Tiled t;
-  t.data.resize(m.data.size());
+  t.data.resize(static_cast<size_t>(tiled_data_bytes(m.view)));
   t.view = repack_to_tiles(m.view, t.data.data());
   return t;
 }
@@ -40,7 +40,7 @@ std::vector<ActQ8> quantized(const std::vector<float>& x, int64_t n, int64_t col
 }
 
 TEST(TileLayout, RepackingMovesBytesOnly) {
-  for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K}) {
+  for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K}) {
     const Mat m = test::make_matrix(type, 48, 768);
     const Tiled t = tile(m);
     EXPECT_EQ(t.view.type, *tiled_layout_of(type));
@@ -49,11 +49,18 @@ TEST(TileLayout, RepackingMovesBytesOnly) {
     std::vector<uint8_t> back(m.data.size());
     tiled_rows_to_rows(t.view, 0, 48, back.data());
     EXPECT_EQ(back, m.data);
-    // Byte 4k + i of row j's super-block s, where the header says it lies.
+    // Byte 4k + i of row j's super-block s, where the header says it lies (the tiled type's rows
+    // and blocks: Q6_K's padded to 212 bytes, the two extra zero).
     const int64_t rb = row_bytes(type, 768), bb = weight_type_info(type).block_bytes;
-    const int64_t r = 21, s = 2, k = 5, i = 3;
-    EXPECT_EQ(t.data[static_cast<size_t>(r / 16 * 16 * rb + s * 16 * bb + 64 * k + 4 * (r % 16) + i)],
-              m.data[static_cast<size_t>(r * rb + s * bb + 4 * k + i)]);
+    const int64_t rt = row_bytes(t.view.type, 768), bt = weight_type_info(t.view.type).block_bytes;
+    EXPECT_EQ(bt % 4, 0);
+    EXPECT_EQ(static_cast<int64_t>(t.data.size()), 48 * rt);
+    for (int64_t r : {0, 21, 47})
+      for (int64_t s = 0; s < 3; ++s)
+        for (int64_t b = 0; b < bt; ++b)
+          EXPECT_EQ(t.data[static_cast<size_t>(r / 16 * 16 * rt + s * 16 * bt + 64 * (b / 4) + 4 * (r % 16) + b % 4)],
+                    b < bb ? m.data[static_cast<size_t>(r * rb + s * bb + b)] : 0)
+              << weight_type_name(type) << " row " << r << " block " << s << " byte " << b;
     // The scalar ground truth and the row dequantizer read the tiled rows as the stored ones.
     std::vector<float> a(static_cast<size_t>(48 * 768)), b(a.size());
     dequantize_rows(m.view, 0, 48, a.data());
@@ -66,7 +73,8 @@ TEST(TileLayout, RepackingMovesBytesOnly) {
 }
 
 TEST(TileLayout, WhatCannotBeTiledIsRefused) {
-  EXPECT_FALSE(tiled_layout_of(WeightType::Q6_K));
+  EXPECT_FALSE(tiled_layout_of(WeightType::Q8_0));
+  EXPECT_FALSE(tiled_layout_of(WeightType::Q3_K));
   EXPECT_FALSE(tiled_layout_of(WeightType::BF16));
   EXPECT_FALSE(weight_type_from_name("q4_k_t16")) << "a layout is no storage type";
   const Mat odd = test::make_matrix(WeightType::Q4_K, 40, 256);  // 40 rows: not whole tiles
@@ -89,7 +97,7 @@ TEST(TileLayout, WhatCannotBeTiledIsRefused) {
 // has them and for every batch (1 token to more than a pass of 64); where the tiles are off or
 // the level has none, the rows are gathered and the row kernels give their own results.
 TEST(TileLayout, ProductsEqualTheStoredRows) {
-  for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K}) {
+  for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K}) {
     const Mat m = test::make_matrix(type, 64, 512, WeightType::F32, 3);
     const Tiled t = tile(m);
     for (int64_t n : {1, 3, 8, 17, 70}) {
