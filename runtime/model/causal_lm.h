@@ -47,12 +47,14 @@ struct ModelOptions {
   // io_uring + O_DIRECT (memory-tier/expert_store.h); 0: read in place from the memory map.
   uint64_t expert_cache_bytes = 0;
   bool expert_io_pread = false;  // the cache reads with the pread pool instead of io_uring
-  // Routed experts the CPU holds for good repacked at load into its tiled layout
+  // The Q4_K / Q5_K / Q6_K matrices the CPU computes repacked at load into its tiled layout
   // (runtime/backend/host_layout.h), each 16 rows' blocks interleaved so the integer dots read
-  // one stream a tile: Q4_K / Q5_K matrices read in place from the memory map (no cache, no
-  // placement) copied into DRAM of their own size (the file's pages become page cache the
-  // kernel may drop); those a placement fixes in DRAM rewritten where they lie. Experts read on
-  // use through the cache, and the device's, stay as stored. Off: everything as stored.
+  // one stream a tile: routed experts read in place from the memory map (no cache, no
+  // placement) and, on V3 / R1 / V3.2, the host's attention projections, dense and shared FFNs
+  // and output head copied into DRAM of their own size (the file's pages become page cache the
+  // kernel may drop); experts a placement fixes in DRAM rewritten where they lie (not Q6_K,
+  // whose layout is larger). Experts read on use through the cache, and whatever the device
+  // holds, stay as stored. Off: everything as stored.
   bool repack = false;
   // Test hook of the expert cache's reads (memory-tier/range_reader.h: RangeReaderOptions::fault):
   // sees every completion and may replace its result (-EIO, a short count).

@@ -266,10 +266,10 @@ class MappedExperts final : public ExpertSource {
   std::string describe() const override {
     std::string d = "read in place from the memory-mapped files";
     if (repacked_.matrices() > 0)
-      d = std::to_string(repacked_.matrices()) + " Q4_K / Q5_K matrices repacked into 16-row tiles in DRAM (" +
+      d = std::to_string(repacked_.matrices()) + " Q4_K / Q5_K / Q6_K matrices repacked into 16-row tiles in DRAM (" +
           human_bytes(repacked_.bytes()) + "), the rest " + d;
     else if (repack_asked_)
-      d += " (--repack: no Q4_K / Q5_K matrix of whole 16-row tiles to repack)";
+      d += " (--repack: no Q4_K / Q5_K / Q6_K matrix of whole 16-row tiles to repack)";
     return d;
   }
 

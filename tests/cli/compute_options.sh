@@ -40,7 +40,7 @@ q="$WORK/q4k"
   --set moe_intermediate_size=256 --out "$q" >/dev/null
 "$STRATA" logits --model "$q" --tokens "$TOKENS" --decode --out "$WORK/stored.npy" 2>/dev/null
 "$STRATA" logits -v --model "$q" --tokens "$TOKENS" --decode --repack --out "$WORK/repacked.npy" 2>"$WORK/err.txt"
-grep -q "experts: .* Q4_K / Q5_K matrices repacked into 16-row tiles" "$WORK/err.txt" ||
+grep -q "experts: .* Q4_K / Q5_K / Q6_K matrices repacked into 16-row tiles" "$WORK/err.txt" ||
   { echo "FAIL: --repack not reported"; cat "$WORK/err.txt"; exit 1; }
 "$STRATA" logits -v --model "$q" --tokens "$TOKENS" --decode --repack --expert-cache-mb 64 --out "$WORK/cached.npy" \
   2>"$WORK/err.txt"
