@@ -1,6 +1,7 @@
 #include "runtime/backend/host_layout.h"
 
 #include <tbb/parallel_for.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <stdexcept>
@@ -54,6 +55,12 @@ HostRepacked repack_for_host(std::span<WeightView* const> views, const HostMemor
     }
   HostRepacked r;
   if (jobs.empty()) return r;
+  // More than the machine's DRAM cannot be held, and the kernel might grant it only to kill the
+  // process later, while it writes: said now, by name.
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (const uint64_t dram = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0; dram && total > dram)
+    throw Error(what + ": the repacked weights take " + human_bytes(total) + ", more than this machine's " +
+                human_bytes(dram) + " of DRAM; run without it (the memory map pages what does not fit)");
   HostMemoryOptions o = mem;
   o.pin = false;  // the CPU's alone: no device copies from it
   try {
@@ -85,7 +92,8 @@ RepackedCount repack_in_place_for_host(std::span<Mlp* const> mlps, std::span<con
       for (int k = 0; k < 3; ++k) {
         WeightView& w = *views[k];
         // Only where the layout takes no more than the stored bytes (not Q6_K's padded blocks).
-        if (!can_tile(w) || tiled_data_bytes(w) > weight_data_bytes(w)) continue;
+        if (!w.data || !at[i][static_cast<size_t>(k)] || !can_tile(w) || tiled_data_bytes(w) > weight_data_bytes(w))
+          continue;
         const auto n = static_cast<size_t>(weight_data_bytes(w));
         copy.assign(at[i][static_cast<size_t>(k)], at[i][static_cast<size_t>(k)] + n);  // the stored rows, then
         WeightView stored = w;
