@@ -6,10 +6,11 @@
 // padded with zeros to one).
 // A tile's super-block is then 16 · block_bytes contiguous bytes whose k-th 64 bytes are the
 // vector the tiles otherwise gather from 16 rows and transpose in registers (16 loads, 12
-// inserts and 8 unpacks for 4 registers): with this layout one aligned load each, and one
-// stream per tile instead of 16. Same bytes, same products; only the order moves.
+// inserts and 8 unpacks for 4 registers): with this layout one load each, and one stream per
+// tile instead of 16. Same bytes (Q6_K: two padding bytes a block), same products; only the
+// order moves.
 //
-// The layouts are types of their own (WeightType::Q4_K_T16, Q5_K_T16), so that code that does
+// The layouts are types of their own (WeightType::Q4_K_T16, Q5_K_T16, Q6_K_T16), so that code that does
 // not know them refuses them by name instead of reading their bytes as rows. Kernels that have
 // no tiled path read a row through tiled_rows_to_rows() (a gather of its dwords).
 #pragma once
