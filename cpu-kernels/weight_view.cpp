@@ -77,10 +77,10 @@ void dequantize_rows(const WeightView& w, int64_t r0, int64_t n, float* out) {
   }
   const int64_t rb = row_bytes(w.type, cols);
   if (is_tiled_layout(w.type)) {
-    std::vector<uint8_t> row(static_cast<size_t>(rb));
+    std::vector<uint8_t> buf(static_cast<size_t>(rb));
     for (int64_t r = r0; r < r0 + n; ++r) {
-      tiled_rows_to_rows(w, r, 1, row.data());
-      dequantize_row_ref(row_layout_of(w.type), row.data(), out + (r - r0) * cols, cols);
+      const WeightView row = row_view(w, r, buf.data());
+      dequantize_row_ref(row.type, row.data, out + (r - r0) * cols, cols);
     }
     return;
   }

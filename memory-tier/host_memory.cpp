@@ -3,6 +3,7 @@
 #include <hwloc.h>
 #include <mimalloc.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -118,6 +119,11 @@ std::string describe_numa(const HostMemoryOptions& o) {
     case NumaPolicy::Bind: return "bind to node " + std::to_string(o.bind_node);
   }
   return "?";
+}
+
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
 }
 
 int numa_node_count() {

@@ -51,6 +51,8 @@ void* host_alloc(size_t bytes, const HostMemoryOptions& opts = {});
 // Frees (and unregisters from the GPU) a buffer of host_alloc with the same size.
 void host_free(void* p, size_t bytes);
 HostMemoryStats host_memory_stats();
+// The machine's physical memory as the kernel counts it (pages × page size); 0 when it cannot tell.
+uint64_t physical_memory_bytes();
 // NUMA nodes hwloc sees (1 when it cannot tell).
 int numa_node_count();
 // Whether host_alloc page-locks large buffers for the GPU here; when not, *why says why

@@ -4,8 +4,9 @@
 
 #include <memory>
 #include <algorithm>
-#include <unistd.h>
 #include <stdexcept>
+
+#include "memory-tier/host_memory.h"
 
 namespace strata {
 namespace {
@@ -40,8 +41,7 @@ Topology probe_topology() {
   hwloc_obj_t root = hwloc_get_root_obj(h.t);
   // Virtual machines with hot-plugged memory can show hwloc less than the kernel has: take the
   // larger of hwloc's figure and the kernel's physical page count.
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  topo.total_memory_bytes = std::max<uint64_t>(root->total_memory, pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0);
+  topo.total_memory_bytes = std::max<uint64_t>(root->total_memory, physical_memory_bytes());
   if (hwloc_obj_t pkg = hwloc_get_obj_by_type(h.t, HWLOC_OBJ_PACKAGE, 0)) {
     if (const char* model = hwloc_obj_get_info_by_name(pkg, "CPUModel")) topo.cpu_model = model;
   }

@@ -1,7 +1,6 @@
 #include "runtime/backend/host_layout.h"
 
 #include <tbb/parallel_for.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <stdexcept>
@@ -16,19 +15,17 @@
 namespace strata {
 
 HostRepacked::~HostRepacked() {
-  if (data_) host_free(data_, alloc_);
+  if (data_) host_free(data_, bytes_);
 }
 
 HostRepacked::HostRepacked(HostRepacked&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), alloc_(std::exchange(o.alloc_, 0)),
-      matrices_(std::exchange(o.matrices_, 0)) {}
+    : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), matrices_(std::exchange(o.matrices_, 0)) {}
 
 HostRepacked& HostRepacked::operator=(HostRepacked&& o) noexcept {
   if (this != &o) {
-    if (data_) host_free(data_, alloc_);
+    if (data_) host_free(data_, bytes_);
     data_ = std::exchange(o.data_, nullptr);
     bytes_ = std::exchange(o.bytes_, 0);
-    alloc_ = std::exchange(o.alloc_, 0);
     matrices_ = std::exchange(o.matrices_, 0);
   }
   return *this;
@@ -57,8 +54,7 @@ HostRepacked repack_for_host(std::span<WeightView* const> views, const HostMemor
   if (jobs.empty()) return r;
   // More than the machine's DRAM cannot be held, and the kernel might grant it only to kill the
   // process later, while it writes: said now, by name.
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  if (const uint64_t dram = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0; dram && total > dram)
+  if (const uint64_t dram = physical_memory_bytes(); dram && total > dram)
     throw Error(what + ": the repacked weights take " + human_bytes(total) + ", more than this machine's " +
                 human_bytes(dram) + " of DRAM; run without it (the memory map pages what does not fit)");
   HostMemoryOptions o = mem;
@@ -69,7 +65,6 @@ HostRepacked repack_for_host(std::span<WeightView* const> views, const HostMemor
     throw Error(what + ": no DRAM for " + human_bytes(total) + " of repacked weights (" + e.what() +
                 "); run without --repack to read them as stored");
   }
-  r.alloc_ = total;
   r.bytes_ = total;
   r.matrices_ = static_cast<int64_t>(jobs.size());
   uint8_t* base = r.data_;

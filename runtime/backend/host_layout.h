@@ -30,7 +30,7 @@ class HostRepacked {
  private:
   friend HostRepacked repack_for_host(std::span<WeightView* const>, const HostMemoryOptions&, const std::string&);
   uint8_t* data_ = nullptr;
-  uint64_t bytes_ = 0, alloc_ = 0;
+  uint64_t bytes_ = 0;
   int64_t matrices_ = 0;
 };
 

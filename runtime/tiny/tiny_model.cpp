@@ -1,6 +1,5 @@
 #include "runtime/tiny/tiny_model.h"
 
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +11,7 @@
 #include <tbb/parallel_for.h>
 
 #include "cpu-kernels/quantize.h"
+#include "memory-tier/host_memory.h"
 #include "runtime/common/error.h"
 #include "runtime/common/files.h"
 #include "runtime/common/json_file.h"
@@ -250,8 +250,7 @@ void check_fits_in_memory(const ModelConfig& c) {
     elems += n;
   }
   const long double need = elems * 8;  // values as f32 plus their encoding, at most f32 again
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  const long double have = pages > 0 && page > 0 ? static_cast<long double>(pages) * page : 0;
+  const long double have = static_cast<long double>(physical_memory_bytes());
   if (have > 0 && need > have) {
     char msg[256];
     std::snprintf(msg, sizeof msg,

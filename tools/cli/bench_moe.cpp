@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -56,7 +55,7 @@ void register_bench_moe(CLI::App* bench) {
     const Stored w_up = quantize(type, up, inter, d), w_down = quantize(type, down, d, inter);
     const uint64_t expert_bytes = 2 * w_up.bytes + w_down.bytes;
     const uint64_t total = expert_bytes * static_cast<uint64_t>(experts);
-    const uint64_t phys = uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGESIZE));
+    const uint64_t phys = physical_memory_bytes();
     if (total > phys / 10 * 7)
       throw Error("bench moe: " + std::to_string(experts) + " experts of " + human_bytes(expert_bytes) + " need " +
                   human_bytes(total) + ", more than 70% of this machine's " + human_bytes(phys) +
