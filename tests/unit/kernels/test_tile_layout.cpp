@@ -86,6 +86,9 @@ TEST(TileLayout, WhatCannotBeTiledIsRefused) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("[40, 256]"), std::string::npos) << e.what();
   }
+  const Mat q8 = test::make_matrix(WeightType::Q8_0, 16, 256);
+  EXPECT_THROW(tiled_data_bytes(q8.view), std::invalid_argument);
+  EXPECT_THROW(tiled_rows_to_rows(odd.view, 0, 1, out.data()), std::invalid_argument) << "stored rows are no tiles";
   const Tiled whole = tile(test::make_matrix(WeightType::Q4_K, 32, 256));
   WeightView v = whole.view;
   EXPECT_NO_THROW(check_weight_view(v));

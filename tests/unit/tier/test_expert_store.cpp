@@ -175,6 +175,22 @@ TEST(ExpertStore, FixedItemsStayOutsideTheCacheBudget) {
   EXPECT_LE(st.resident_bytes, 12288u);
 }
 
+// A fixed item's bytes are its holder's to rewrite (the CPU's repacked layout): the writable
+// view is the pinned one, and what was written stays; an item not fixed has none.
+TEST(ExpertStore, FixedItemsAreWritableInPlace) {
+  Fixture f;
+  ExpertStore s(f.files, f.items, options(12288));
+  const uint32_t fixed[] = {2};
+  s.fix(fixed);
+  uint8_t* p = s.fixed_data(2, 1);
+  EXPECT_EQ(p, s.acquire(2).data(1));
+  p[0] = static_cast<uint8_t>(~p[0]);
+  EXPECT_EQ(s.acquire(2).data(1)[0], p[0]);
+  s.acquire(3);  // resident in the cache, not fixed
+  STRATA_EXPECT_ERROR(s.fixed_data(3, 0), "item 3 is not fixed in DRAM");
+  STRATA_EXPECT_ERROR(s.fixed_data(99, 0), "item 99 is not fixed in DRAM");
+}
+
 TEST(ExpertStore, BuffersFollowTheMemoryOptions) {
   // Two items of 3 MiB (mapped buffers: 4 MiB each): item 0 fixed, item 1 cached.
   test::ScratchDir dir("store-memory");
