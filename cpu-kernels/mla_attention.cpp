@@ -3,6 +3,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -56,6 +57,132 @@ bool quantize_latent(const MlaUp& up, const float* latent, int64_t n_ctx, std::v
   return true;
 }
 
+// The largest of x[0, n) (-inf for n = 0) and the sum, each over 8 running lanes so the loops
+// carry no chain through one register.
+float max_of(const float* x, int64_t n) {
+  float m[8];
+  std::fill(m, m + 8, -std::numeric_limits<float>::infinity());
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int j = 0; j < 8; ++j) m[j] = x[k + j] > m[j] ? x[k + j] : m[j];
+  for (; k < n; ++k) m[0] = x[k] > m[0] ? x[k] : m[0];
+  return *std::max_element(m, m + 8);
+}
+
+float sum_of(const float* x, int64_t n) {
+  float a[8] = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int j = 0; j < 8; ++j) a[j] += x[k + j];
+  for (; k < n; ++k) a[0] += x[k];
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// The absorbed form: every head's queries taken into the latent space (q_lat = K_hᵀ q_nope),
+// then all query rows (token t, head h: row t·H + h) scored against the cache together, in
+// groups of kRows, so a latent row is read once per group rather than once per head. The
+// context is split into parts of kPart keys (split-K: each part's running max, sum and weighted
+// latent sum per row, merged at the end); a part's keys go by in chunks of kChunk (in the
+// cache's L2-sized pieces), each chunk scored and weighted for every row group of the task
+// before the next, with an online softmax. The weighted latent sums are taken out of the latent
+// space per head (out_h = V_h o_lat). A row's result depends only on the shapes (the parts),
+// not on the thread count or on which rows share a task.
+constexpr int64_t kChunk = 128, kPart = 512;
+constexpr int kRows = 8;
+
+void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
+                  const float* k_rope, const uint8_t* allowed, float* out) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
+  const int64_t R = n * H, parts = (n_ctx + kPart - 1) / kPart, groups = (R + kRows - 1) / kRows;
+  // Rows split across tasks only as far as the parts alone leave threads idle.
+  const int64_t threads = std::max(1, compute_arena_info().threads);
+  const int64_t splits = std::clamp<int64_t>((2 * threads + parts - 1) / parts, 1, groups);
+  const int64_t per_split = (groups + splits - 1) / splits * kRows;
+  const ScratchLease<std::vector<float>> q_lat_lease, o_part_lease, ml_part_lease;
+  std::vector<float>& q_lat = *q_lat_lease;      // [R, dl]
+  std::vector<float>& o_part = *o_part_lease;    // [parts, R, dl]: each part's weighted latent sum
+  std::vector<float>& ml_part = *ml_part_lease;  // [parts, R, 2]: its running max and sum
+  for (auto [v, size] : {std::pair{&q_lat, R * dl}, {&o_part, parts * R * dl}, {&ml_part, parts * R * 2}}) {
+    reserve_geometric(*v, static_cast<size_t>(size));
+    v->resize(static_cast<size_t>(size));
+  }
+  run_in_compute_arena([&] {
+    tbb::parallel_for(int64_t{0}, H, [&](int64_t h) { up.absorb_q(h, q + h * dq, n, H * dq, q_lat.data() + h * dl, H * dl); });
+    tbb::parallel_for(int64_t{0}, parts * splits, [&](int64_t task) {
+      const int64_t p = task / splits, ra = task % splits * per_split, rb = std::min(R, ra + per_split);
+      if (ra >= rb) return;
+      float* ml = ml_part.data() + p * R * 2;  // row r: ml[2r] the running max, ml[2r + 1] the sum
+      float* o = o_part.data() + p * R * dl;
+      for (int64_t r = ra; r < rb; ++r) ml[2 * r] = kNegInf, ml[2 * r + 1] = 0;
+      std::fill(o + ra * dl, o + rb * dl, 0.0f);
+      // Keys of this part any of the rows may see (causal: token t sees keys <= n_past + t).
+      const int64_t k_begin = p * kPart, k_end = std::min({n_ctx, k_begin + kPart, n_past + (rb - 1) / H + 1});
+      const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dl));
+      for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunk) {
+        const int64_t nk = std::min(kChunk, k_end - k0);
+        for (int64_t r0 = ra; r0 < rb; r0 += kRows) {
+          const int nb = static_cast<int>(std::min<int64_t>(kRows, rb - r0));
+          const float* ql[kRows];
+          const float* qr[kRows];
+          for (int i = 0; i < nb; ++i) {
+            ql[i] = q_lat.data() + (r0 + i) * dl;
+            qr[i] = q + (r0 + i) * dq + dn;  // row t·H + h of q [n, H, dq]
+          }
+          attn_scores_rows_f32(ql, qr, nb, latent + k0 * dl, dl, dl, k_rope + k0 * dr, dr, dr, nk, sc.data(), kChunk);
+          for (int i = 0; i < nb; ++i) {
+            const int64_t r = r0 + i, t = r / H;
+            float* row = sc.data() + i * kChunk;
+            // Keys [0, vis) of the chunk come before the row's token; of those, `allowed` may hide some.
+            const int64_t vis = std::max<int64_t>(0, std::min(nk, n_past + t - k0 + 1));
+            for (int64_t k = 0; k < vis; ++k) row[k] *= s.scale;
+            std::fill(row + vis, row + nk, kNegInf);
+            if (allowed)
+              for (int64_t k = 0; k < vis; ++k)
+                if (!allowed[static_cast<size_t>(t * n_ctx + k0 + k)]) row[k] = kNegInf;
+            const float cm = max_of(row, vis);
+            if (cm == kNegInf) {  // no key of this chunk visible to the row: it adds nothing
+              std::fill(row, row + nk, 0.0f);
+              continue;
+            }
+            const float m = ml[2 * r], mn = std::max(m, cm), alpha = m == kNegInf ? 0.0f : std::exp(m - mn);
+            for (int64_t k = 0; k < nk; ++k) row[k] -= mn;
+            exp_f32(row, nk);
+            ml[2 * r] = mn;
+            ml[2 * r + 1] = alpha * ml[2 * r + 1] + sum_of(row, nk);
+            if (alpha != 1.0f)
+              for (int64_t j = 0; j < dl; ++j) o[r * dl + j] *= alpha;
+          }
+          attn_pv_f32(sc.data(), kChunk, nb, latent + k0 * dl, dl, nk, dl, oc.data(), dl);
+          for (int64_t j = 0; j < nb * dl; ++j) o[r0 * dl + j] += oc[j];
+        }
+      }
+    });
+    tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+      const ScratchFloats o_lat(static_cast<size_t>(n * dl));
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t r = t * H + h;
+        float* ot = o_lat.data() + t * dl;
+        std::fill(ot, ot + dl, 0.0f);
+        float mx = kNegInf;
+        for (int64_t p = 0; p < parts; ++p) mx = std::max(mx, ml_part[static_cast<size_t>((p * R + r) * 2)]);
+        if (mx == kNegInf) continue;  // no visible key at all (a mask that hides every key): zeros
+        float total = 0;
+        for (int64_t p = 0; p < parts; ++p) {
+          const float mp = ml_part[static_cast<size_t>((p * R + r) * 2)];
+          if (mp == kNegInf) continue;
+          const float w = std::exp(mp - mx);
+          total += w * ml_part[static_cast<size_t>((p * R + r) * 2 + 1)];
+          axpy_f32(w, o_part.data() + (p * R + r) * dl, ot, dl);
+        }
+        const float inv = 1.0f / total;
+        for (int64_t j = 0; j < dl; ++j) ot[j] *= inv;
+      }
+      up.values(h, o_lat.data(), n, dl, out + h * dv, H * dv);
+    });
+  });
+}
+
 }  // namespace
 
 void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
@@ -65,38 +192,15 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
   auto visible = [&](int64_t t, int64_t k) {
     return k <= n_past + t && (!allowed || allowed[static_cast<size_t>(t * n_ctx + k)]);
   };
+  if (absorbed) return mla_absorbed(s, up, q, n, n_past, latent, k_rope, allowed, out);
   const ScratchLease<std::vector<ActQ8>> latent_q8_lease;
   const ScratchLease<std::vector<const ActQ8*>> latent_ptrs_lease;
   // Heads are independent: one parallel job over them, each with its own (reused) scratch.
   run_in_compute_arena([&] {
     const ActQ8* const* lat_q8 =
-        !absorbed && quantize_latent(up, latent, n_ctx, *latent_q8_lease, *latent_ptrs_lease) ? latent_ptrs_lease->data()
+        quantize_latent(up, latent, n_ctx, *latent_q8_lease, *latent_ptrs_lease) ? latent_ptrs_lease->data()
                                                                                             : nullptr;
     tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-      if (absorbed) {
-        const ScratchFloats scores(static_cast<size_t>(n_ctx));
-        const ScratchFloats q_lat(static_cast<size_t>(n * dl)), o_lat(static_cast<size_t>(dl));
-        up.absorb_q(h, q + h * dq, n, H * dq, q_lat.data(), dl);
-        for (int64_t t = 0; t < n; ++t) {
-          const float* ql = q_lat.data() + t * dl;
-          const float* qr = q + (t * H + h) * dq + dn;
-          for (int64_t k = 0; k < n_ctx; ++k) {
-            if (!visible(t, k)) {
-              scores[k] = kNegInf;
-              continue;
-            }
-            const float a = dot_f32(ql, latent + k * dl, dl);
-            const float b = dot_f32(qr, k_rope + k * dr, dr);
-            scores[k] = (a + b) * s.scale;
-          }
-          softmax(scores.data(), n_ctx);
-          std::fill(o_lat.data(), o_lat.data() + dl, 0.0f);
-          for (int64_t k = 0; k < n_ctx; ++k)
-            if (scores[k] != 0) axpy_f32(scores[k], latent + k * dl, o_lat.data(), dl);
-          up.values(h, o_lat.data(), 1, dl, out + (t * H + h) * dv, dv);
-        }
-        return;
-      }
       // Decompressed: the head's keys (nope and rope parts) transposed into kt [dq, ld] (ld: n_ctx
       // rounded up to 16, the padding zero), then blocks of 8 queries: their scores against every
       // key any of them sees in one register-blocked product, the softmax per query, and the

@@ -210,6 +210,20 @@ void attn_scores_f32(const float* const* q, int nb, const float* kt, int64_t ldk
     }
 }
 
+void attn_scores_rows_f32(const float* const* q, const float* const* q2, int nb, const float* keys, int64_t ldk,
+                          int64_t d, const float* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s, int64_t lds) {
+  // The vector kernels take whole vectors of 16 (a multiple of both levels' widths).
+  if (const kern::RowKernels* k = kernels(); k && k->attn_scores_rows && d % 16 == 0 && d2 % 16 == 0)
+    return k->attn_scores_rows(q, q2, nb, keys, ldk, d, keys2, ldk2, d2, nk, s, lds);
+  for (int t = 0; t < nb; ++t)
+    for (int64_t j = 0; j < nk; ++j) {
+      float a = 0;
+      for (int64_t i = 0; i < d; ++i) a = std::fma(q[t][i], keys[j * ldk + i], a);
+      for (int64_t i = 0; i < d2; ++i) a = std::fma(q2[t][i], keys2[j * ldk2 + i], a);
+      s[t * lds + j] = a;
+    }
+}
+
 void attn_pv_f32(const float* p, int64_t ldp, int nb, const float* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
                  int64_t ldo) {
   if (const kern::RowKernels* k = kernels(); k && k->attn_pv) return k->attn_pv(p, ldp, nb, v, ldv, nk, nv, o, ldo);

@@ -31,6 +31,12 @@ void attn_scores_f32(const float* const* q, int nb, const float* kt, int64_t ldk
                      int64_t lds);
 void attn_pv_f32(const float* p, int64_t ldp, int nb, const float* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
                  int64_t ldo);
+// s[t · lds + k] = Σ_i q[t][i] · keys[k · ldk + i] + Σ_i q2[t][i] · keys2[k · ldk2 + i] for
+// t < nb <= 8 and k < nk: scores against keys stored row-major in two parts (MLA's latent and
+// rope caches), each key read once for the nb queries. The order of a sum follows the level's
+// vector width (not the same bits at every level); d2 may be 0 (q2, keys2 unread).
+void attn_scores_rows_f32(const float* const* q, const float* const* q2, int nb, const float* keys, int64_t ldk,
+                          int64_t d, const float* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s, int64_t lds);
 // n floats rounded to bf16 (float_formats.h's f32_to_bf16, the same bits) at the level in effect.
 void to_bf16_row(const float* src, uint16_t* dst, int64_t n);
 // Σ p[i] (wrapping) for i < n, with the widest loads the level in effect has.

@@ -72,6 +72,12 @@ struct RowKernels {
                   int64_t ldo) = nullptr;
   // x[i] = e^x[i]: glibc's vector expf (libmvec), within 4 ulp of std::exp.
   void (*exp)(float* x, int64_t n) = nullptr;
+  // s[t · lds + k] = q[t] · keys[k · ldk] (d) + q2[t] · keys2[k · ldk2] (d2) for t < nb <= 8,
+  // k < nk, d and d2 multiples of the level's vector width: scores against keys stored row-major
+  // in two parts (attention_rows.inc; null: row_dequant.cpp's scalar twin).
+  void (*attn_scores_rows)(const float* const* q, const float* const* q2, int nb, const float* keys, int64_t ldk,
+                           int64_t d, const float* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s,
+                           int64_t lds) = nullptr;
 };
 
 const RowKernels& row_kernels_avx2();

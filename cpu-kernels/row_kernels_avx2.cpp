@@ -262,6 +262,12 @@ struct AV {
   static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
   static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T set1(float v) { return _mm256_set1_ps(v); }
+  static constexpr int kRegisters = 16;
+  static float sum(T v) {
+    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+  }
 };
 #include "cpu-kernels/attention_rows.inc"
 
@@ -286,7 +292,7 @@ const RowKernels& row_kernels_avx2() {
   static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
                                 bf16_dot, f16_dot, axpy, sum_u64, e4m3_dot_order, nullptr,
                                 q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
-                                attn_scores, attn_pv, exp_f32};
+                                attn_scores, attn_pv, exp_f32, attn_scores_rows};
   return k;
 }
 

@@ -201,6 +201,8 @@ struct AV {
   static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T set1(float v) { return _mm512_set1_ps(v); }
+  static constexpr int kRegisters = 32;
+  static float sum(T v) { return hsum(v); }
 };
 #include "cpu-kernels/attention_rows.inc"
 
@@ -214,7 +216,7 @@ const RowKernels& row_kernels_avx512() {
   static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
                                 bf16_dot, f16_dot, axpy, sum_u64, nullptr, nullptr,
                                 q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
-                                attn_scores, attn_pv, exp_f32};
+                                attn_scores, attn_pv, exp_f32, attn_scores_rows};
   return k;
 }
 

@@ -1,7 +1,8 @@
-// strata bench run -m M [-p 512] [-n 128] [-r 5] [--parallel 1,4] [--json] [model options]
+// strata bench run -m M [-p 512] [-n 128] [-d 0] [-r 5] [--parallel 1,4] [--json] [model options]
 // llama-bench's tests on one model: pp<P> (a prompt of P tokens in one step) and tg<N> (N
 // tokens decoded one at a time, always N: no end-of-sequence), each repeated r times after a
-// warm-up, mean ± sd tokens/s. Beyond them: tg<N> with several sequences decoding together
+// warm-up, mean ± sd tokens/s; with -d D each after a context of D tokens already in the cache
+// (prefilled untimed: "tg32 @ d4096", llama-bench's -d, ik_llama.cpp's -gp D,N). Beyond them: tg<N> with several sequences decoding together
 // (--parallel: continuous batching's gain), the bytes read per token by tier when experts go
 // through the memory tier, and the decode bound of this machine's DRAM read bandwidth
 // (measured in the same run) over the bytes one token must read.
@@ -66,13 +67,16 @@ std::vector<int> parse_counts(const std::string& s, const char* flag) {
 
 void register_bench_run(CLI::App* bench) {
   static std::string model, parallel = "1";
-  static int n_prompt = 512, n_gen = 128, reps = 5;
+  static int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5;
   static bool json = false;
   static ModelArgs mo;
   auto* b = bench->add_subcommand("run", "llama-bench style pp/tg tokens/s of a model, with bytes per token by tier");
   b->add_option("-m,--model", model, "HF model directory or .gguf file")->required();
   b->add_option("-p,--n-prompt", n_prompt, "Prompt tokens of the pp test (0: none)")->check(CLI::Range(0, 1 << 20));
   b->add_option("-n,--n-gen", n_gen, "Generated tokens of the tg test (0: none)")->check(CLI::Range(0, 1 << 20));
+  b->add_option("-d,--n-depth", n_depth,
+                 "Tokens already in each sequence's cache when a test starts (prefilled, not timed; 0: none)")
+      ->check(CLI::Range(0, 1 << 20));
   b->add_option("-r,--repetitions", reps, "Repetitions of each test")->check(CLI::Range(1, 1000));
   b->add_option("--parallel", parallel, "Sequences decoding together in tg tests, comma-separated (e.g. 1,4,8)");
   b->add_flag("--json", json, "Print the results as JSON");
@@ -82,11 +86,12 @@ void register_bench_run(CLI::App* bench) {
     OpenOptions oo;
     const ModelFiles m = open_model(model, oo);
     const ModelSummary sum = summarize(m);
-    if (mo.context == 0) mo.context = std::max<int64_t>(n_prompt, n_gen) + 1;
+    const int64_t need = static_cast<int64_t>(n_depth) + std::max(n_prompt, n_gen);
+    if (mo.context == 0) mo.context = need + 1;
     auto lm = load_model(m, mo);
-    if (std::max(n_prompt, n_gen) > lm->context())
-      throw Error("bench run: -p/-n of " + std::to_string(std::max(n_prompt, n_gen)) + " tokens exceed the context of " +
-                  std::to_string(lm->context()) + " (the model's max_position_embeddings)");
+    if (need > lm->context())
+      throw Error("bench run: -d plus -p/-n make " + std::to_string(need) + " tokens, more than the context of " +
+                  std::to_string(lm->context()) + " (--context, at most the model's max_position_embeddings)");
     // Token ids the tokenizer knows (padding rows excluded), drawn with a fixed seed.
     std::vector<int32_t> usable;
     if (m.tokenizer) {
@@ -105,12 +110,21 @@ void register_bench_run(CLI::App* bench) {
 
     std::vector<Row> rows;
     std::vector<float> logits;
+    const std::string at = n_depth > 0 ? " @ d" + std::to_string(n_depth) : "";
+    // A fresh sequence holding n_depth tokens (one untimed prefill, logits of the last only).
+    auto start = [&](Sequence& seq) {
+      seq.reset();
+      if (n_depth == 0) return;
+      const std::vector<int32_t> ids = draw(n_depth);
+      const SequenceStep s{&seq, ids, &logits, false};
+      lm->forward_batch({&s, 1});
+    };
     if (n_prompt > 0) {
       Row row;
-      row.test = "pp" + std::to_string(n_prompt);
+      row.test = "pp" + std::to_string(n_prompt) + at;
       auto seq = lm->new_sequence();
       for (int rep = -1; rep < reps; ++rep) {  // rep -1: warm-up
-        seq->reset();
+        start(*seq);
         const std::vector<int32_t> ids = draw(n_prompt);
         const SequenceStep s{seq.get(), ids, &logits, false};
         const auto t0 = std::chrono::steady_clock::now();
@@ -119,14 +133,13 @@ void register_bench_run(CLI::App* bench) {
       }
       rows.push_back(row);
     }
-    int64_t tg_tokens = 0;
     if (n_gen > 0)
       for (int np : par) {
         Row row;
-        row.test = "tg" + std::to_string(n_gen);
+        row.test = "tg" + std::to_string(n_gen) + at;
         row.sequences = np;
-        const ExpertStoreStats row_before = lm->experts().store_stats().value_or(ExpertStoreStats{});
-        const uint64_t gpu_before = lm->experts().device_bytes_used();
+        // Expert bytes and cache uses of the timed decode steps only (not the depth's prefill).
+        double gpu = 0, fixed = 0, cached = 0, nvme = 0, hits = 0, uses = 0;
         int64_t row_tokens = 0;
         std::vector<std::unique_ptr<Sequence>> seqs;
         for (int i = 0; i < np; ++i) seqs.push_back(lm->new_sequence());
@@ -134,9 +147,11 @@ void register_bench_run(CLI::App* bench) {
         std::vector<std::vector<int32_t>> next(static_cast<size_t>(np));
         for (int rep = -1; rep < reps; ++rep) {
           for (int i = 0; i < np; ++i) {
-            seqs[static_cast<size_t>(i)]->reset();
+            start(*seqs[static_cast<size_t>(i)]);
             next[static_cast<size_t>(i)] = draw(1);
           }
+          const ExpertStoreStats before = lm->experts().store_stats().value_or(ExpertStoreStats{});
+          const uint64_t gpu_before = lm->experts().device_bytes_used();
           const auto t0 = std::chrono::steady_clock::now();
           for (int t = 0; t < n_gen; ++t) {
             std::vector<SequenceStep> steps;
@@ -150,21 +165,25 @@ void register_bench_run(CLI::App* bench) {
           }
           if (rep >= 0) {
             row.rates.push_back(static_cast<double>(n_gen) * np / seconds_since(t0));
-            tg_tokens += static_cast<int64_t>(n_gen) * np;
             row_tokens += static_cast<int64_t>(n_gen) * np;
+            if (const auto st = lm->experts().store_stats()) {
+              row.tiered = true;
+              gpu += static_cast<double>(lm->experts().device_bytes_used() - gpu_before);
+              fixed += static_cast<double>(st->fixed_bytes_used - before.fixed_bytes_used);
+              cached += static_cast<double>(st->cached_bytes_used - before.cached_bytes_used);
+              nvme += static_cast<double>(st->bytes_read - before.bytes_read);
+              hits += static_cast<double>(st->hits - before.hits);
+              uses += static_cast<double>((st->hits + st->late + st->misses) - (before.hits + before.late + before.misses));
+            }
           }
         }
-        if (const auto st = lm->experts().store_stats(); st && row_tokens > 0) {
-          // Warm-up steps included in the counts: bytes over every token the row generated.
-          const double toks = static_cast<double>(row_tokens) * (reps + 1) / reps;
-          row.tiered = true;
-          row.gpu = static_cast<double>(lm->experts().device_bytes_used() - gpu_before) / toks;
-          row.fixed = static_cast<double>(st->fixed_bytes_used - row_before.fixed_bytes_used) / toks;
-          row.cached = static_cast<double>(st->cached_bytes_used - row_before.cached_bytes_used) / toks;
-          row.nvme = static_cast<double>(st->bytes_read - row_before.bytes_read) / toks;
-          const double uses = static_cast<double>((st->hits + st->late + st->misses) -
-                                                  (row_before.hits + row_before.late + row_before.misses));
-          row.hit = uses > 0 ? static_cast<double>(st->hits - row_before.hits) / uses : 0;
+        if (row.tiered && row_tokens > 0) {
+          const double toks = static_cast<double>(row_tokens);
+          row.gpu = gpu / toks;
+          row.fixed = fixed / toks;
+          row.cached = cached / toks;
+          row.nvme = nvme / toks;
+          row.hit = uses > 0 ? hits / uses : 0;
         }
         rows.push_back(row);
       }

@@ -1,6 +1,6 @@
-// Attention's register-blocked products (row_dequant.h: attn_scores_f32, attn_pv_f32) at every
-// dispatch level against a double reference, and the decompressed MLA prefill built on them
-// against the absorbed form.
+// Attention's register-blocked products (row_dequant.h: attn_scores_f32, attn_pv_f32,
+// attn_scores_rows_f32) at every dispatch level against a double reference, and the two MLA
+// forms built on them (decompressed prefill, absorbed decode) against each other.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/mla_attention.h"
 #include "cpu-kernels/qdot.h"
@@ -58,6 +59,73 @@ TEST(AttentionRows, BlocksOfQueriesMatchTheDoubleProducts) {
       EXPECT_TRUE(std::equal(alone_o.begin(), alone_o.end(), o.begin())) << cpu_level_name(level) << " nb=" << nb;
     }
   });
+}
+
+// Scores of 1..8 queries against 47 keys stored row-major in two parts (the latent and rope
+// caches; 47 keys: whole blocks and a tail), against the double products, with the vector
+// widths (80 + 32 dimensions) and without (40 + 8: the scalar twin); each query's scores the
+// same bits whichever block it is in.
+TEST(AttentionRows, RowMajorKeyScoresMatchTheDoubleProducts) {
+  for (auto [d, d2] : {std::pair<int64_t, int64_t>{80, 32}, {40, 8}, {64, 0}}) {
+    const int64_t nk = 47, ldk = d + 3, ldk2 = d2 + 5, lds = 50;
+    const std::vector<float> q = randn(8 * d, 11), q2 = randn(8 * std::max<int64_t>(d2, 1), 12),
+                             keys = randn(nk * ldk, 13), keys2 = randn(nk * ldk2, 14);
+    test::for_each_level([&](CpuLevel level) {
+      std::vector<float> alone;
+      for (int nb = 1; nb <= 8; ++nb) {
+        const float* qs[8];
+        const float* qs2[8];
+        for (int t = 0; t < nb; ++t) qs[t] = q.data() + t * d, qs2[t] = q2.data() + t * d2;
+        std::vector<float> s(static_cast<size_t>(nb * lds), -1.0f);
+        attn_scores_rows_f32(qs, qs2, nb, keys.data(), ldk, d, keys2.data(), ldk2, d2, nk, s.data(), lds);
+        for (int t = 0; t < nb; ++t)
+          for (int64_t k = 0; k < nk; ++k) {
+            double want = 0;
+            for (int64_t i = 0; i < d; ++i) want += static_cast<double>(qs[t][i]) * keys[k * ldk + i];
+            for (int64_t i = 0; i < d2; ++i) want += static_cast<double>(qs2[t][i]) * keys2[k * ldk2 + i];
+            EXPECT_NEAR(s[t * lds + k], want, 1e-4 * (1 + std::fabs(want)))
+                << cpu_level_name(level) << " d=" << d << " nb=" << nb << " t=" << t << " k=" << k;
+          }
+        EXPECT_EQ(s[nk], -1.0f) << "columns past nk must stay untouched";
+        if (nb == 1) alone.assign(s.begin(), s.begin() + nk);
+        EXPECT_TRUE(std::equal(alone.begin(), alone.end(), s.begin())) << cpu_level_name(level) << " nb=" << nb;
+      }
+    });
+  }
+}
+
+// The absorbed form over a context of several parts (split-K, merged per row) and query rows in
+// several groups (5 heads x 3 tokens), causal and sparse: the decompressed form's outputs, and
+// the same bits whatever the number of threads.
+TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
+  MlaShape s;
+  s.heads = 5, s.nope = 32, s.rope = 16, s.v = 24, s.kv_lora = 48, s.scale = 0.02f;
+  const int64_t n = 3, n_past = 1300, n_ctx = n_past + n, dq = s.nope + s.rope;
+  const std::vector<float> kvb = randn(s.heads * (s.nope + s.v) * s.kv_lora, 21);
+  MlaUp up;
+  up.kv_b = WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(kvb.data()), s.heads * (s.nope + s.v), s.kv_lora};
+  up.nope = s.nope, up.v = s.v, up.kv_lora = s.kv_lora;
+  const std::vector<float> q = randn(n * s.heads * dq, 22), latent = randn(n_ctx * s.kv_lora, 23),
+                           k_rope = randn(n_ctx * s.rope, 24);
+  // Sparse: every third key hidden, and token 0 sees no key of the second part at all.
+  std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1);
+  for (size_t i = 0; i < allowed.size(); i += 3) allowed[i] = 0;
+  for (int64_t k = 512; k < 1024; ++k) allowed[static_cast<size_t>(k)] = 0;
+  struct Restore {
+    ~Restore() { configure_compute_arena({}); }
+  } restore;
+  for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data())}) {
+    test::for_each_level([&](CpuLevel level) {
+      std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size()), one(a.size());
+      configure_compute_arena({});
+      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, true, a.data());
+      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, false, b.data());
+      configure_compute_arena({.threads = 1});
+      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, true, one.data());
+      EXPECT_LT(test::nmse(a, b), 1e-10) << cpu_level_name(level) << (mask ? " sparse" : " causal");
+      EXPECT_EQ(a, one) << cpu_level_name(level) << ": the thread count changed the result";
+    });
+  }
 }
 
 // The decompressed form (prefill: keys and values expanded, register-blocked products) gives
