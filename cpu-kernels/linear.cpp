@@ -234,6 +234,10 @@ bool pair_reads_q8(const WeightView& a, const WeightView& b, int64_t n, unsigned
 void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
                    int64_t ldy) {
   const int64_t cols = w.cols;
+  if (fused_t_rows(w, r0, nr, x, y)) {
+    for (int64_t t = 1; t < n; ++t) fused_t_rows(w, r0, nr, x + t * ldx, y + t * ldy);
+    return;
+  }
   for (int64_t t = 0; t < n; ++t)
     for (int64_t c = 0; c < cols; ++c) y[t * ldy + c] = 0;
   const ScratchFloats row(static_cast<size_t>(cols));

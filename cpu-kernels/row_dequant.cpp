@@ -199,6 +199,14 @@ uint64_t sum_u64(const uint64_t* p, int64_t n) {
   return a + b + c + d;
 }
 
+bool fused_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* y) {
+  const kern::RowKernels* k = kernels();
+  if (!k || !k->q4_k_t_rows || w.type != WeightType::Q4_K || w.cols % 256 != 0) return false;
+  const int64_t rb = row_bytes(w.type, w.cols);
+  k->q4_k_t_rows(w.data + r0 * rb, rb, nr, x, y, w.cols);
+  return true;
+}
+
 void attn_scores_f32(const float* const* q, int nb, const float* kt, int64_t ldk, int64_t d, int64_t nk, float* s,
                      int64_t lds) {
   if (const kern::RowKernels* k = kernels(); k && k->attn_scores) return k->attn_scores(q, nb, kt, ldk, d, nk, s, lds);

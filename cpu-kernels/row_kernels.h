@@ -78,6 +78,9 @@ struct RowKernels {
   void (*attn_scores_rows)(const float* const* q, const float* const* q2, int nb, const float* keys, int64_t ldk,
                            int64_t d, const float* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s,
                            int64_t lds) = nullptr;
+  // y[c] = Σ_r x[r] · W[r][c] for nr Q4_K rows of `cols` (a multiple of 256), row_bytes apart:
+  // the transposed product without widening rows in memory (null: dequantize each row, axpy).
+  void (*q4_k_t_rows)(const uint8_t* w, int64_t row_bytes, int64_t nr, const float* x, float* y, int64_t cols) = nullptr;
 };
 
 const RowKernels& row_kernels_avx2();

@@ -18,6 +18,14 @@ if (tests !== "pp16,tg4") { console.error("FAIL: tests " + tests); process.exit(
 if (!(j.tests[1].samples.length === 1 && j.tests[1].mean > 0)) { console.error("FAIL: samples"); process.exit(1); }
 if (!(j.tests[1].expert_bytes_per_token && j.tests[1].expert_bytes_per_token.nvme > 0)) { console.error("FAIL: no bytes per tier"); process.exit(1); }
 ' "$WORK/out.json"
+# -d: the tests after a context already in the cache (llama-bench's -d); more than the
+# context the model allows is refused by name.
+"$STRATA" bench run -m "$WORK/v3" -p 8 -n 4 -d 24 -r 1 >"$WORK/depth.md" 2>"$WORK/err.txt"
+for want in "| pp8 @ d24 | [0-9.]* ± [0-9.]* |" "| tg4 @ d24 | [0-9.]* ± [0-9.]* |"; do
+  grep -q "$want" "$WORK/depth.md" || { echo "FAIL: no '$want'"; cat "$WORK/depth.md" "$WORK/err.txt"; exit 1; }
+done
+if "$STRATA" bench run -m "$WORK/v3" -p 8 -n 4 -d 100000 -r 1 >/dev/null 2>"$WORK/err.txt"; then echo "FAIL: -d past the context accepted"; exit 1; fi
+grep -q "more than the context of" "$WORK/err.txt" || { echo "FAIL: unclear -d error"; cat "$WORK/err.txt"; exit 1; }
 if "$STRATA" bench run -m "$WORK/v3" -n 4 --parallel 0 2>"$WORK/err.txt"; then echo "FAIL: --parallel 0 accepted"; exit 1; fi
 grep -q "'0' is not a count" "$WORK/err.txt" || { echo "FAIL: unclear error"; cat "$WORK/err.txt"; exit 1; }
 echo "ok: bench run: $(grep '| tg8 |' "$WORK/out.md")"

@@ -67,6 +67,10 @@ inline simde__m256 extractf32x8_ps_512(simde__m512 a, int half) {
 #define _mm512_cvtepi8_epi32(a) \
   strata::emulated::convert_lanes<simde__m512i>(a, 16, &simde__m512i_private::i32, &simde__m128i_private::i8)
 #endif
+#if !defined(_mm512_cvtepu8_epi32)
+#define _mm512_cvtepu8_epi32(a) \
+  strata::emulated::convert_lanes<simde__m512i>(a, 16, &simde__m512i_private::i32, &simde__m128i_private::u8)
+#endif
 #if !defined(_mm512_cvtepu16_epi32)
 #define _mm512_cvtepu16_epi32(a) \
   strata::emulated::convert_lanes<simde__m512i>(a, 16, &simde__m512i_private::i32, &simde__m256i_private::u16)

@@ -216,16 +216,36 @@ TEST(Linear, RowRangesAndStridesAddressTheRightRows) {
   EXPECT_EQ(y[10], -7.0f) << "columns past nr must stay untouched";
 }
 
+// At every level (Q4_K: its fused AVX-512 kernel, widened rows elsewhere).
 TEST(Linear, TransposedProductMatchesTheReference) {
   for (const Case& c : cases()) {
     const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
     const int64_t n = 2, r0 = c.rows / 3, nr = c.rows - r0;
     const std::vector<float> x = randn(n * nr, 5);
-    std::vector<float> y(static_cast<size_t>(n * c.cols)), ref(y.size());
-    linear_t_rows(m.view, r0, nr, x.data(), n, nr, y.data(), c.cols);
+    std::vector<float> ref(static_cast<size_t>(n * c.cols));
     linear_t_rows_ref(m.view, r0, nr, x.data(), n, nr, ref.data(), c.cols);
-    EXPECT_LT(test::nmse(ref, y), 1e-10) << weight_type_name(c.type);
+    test::for_each_level([&](CpuLevel level) {
+      std::vector<float> y(ref.size(), -1.0f);
+      linear_t_rows(m.view, r0, nr, x.data(), n, nr, y.data(), c.cols);
+      EXPECT_LT(test::nmse(ref, y), 1e-10) << weight_type_name(c.type) << " " << cpu_level_name(level);
+    });
   }
+}
+
+// The fused transposed product serves Q4_K where a kernel exists (AVX-512) and declines the rest.
+TEST(Linear, FusedTransposedProductServesQ4KOnly) {
+  const Mat q4 = make(WeightType::Q4_K, 70, 768), q8 = make(WeightType::Q8_0, 8, 256);
+  const std::vector<float> x = randn(70, 9);
+  std::vector<float> y(768), ref(768);
+  linear_t_rows_ref(q4.view, 3, 67, x.data(), 1, 67, ref.data(), 768);
+  test::for_each_level([&](CpuLevel level) {
+    const bool served = fused_t_rows(q4.view, 3, 67, x.data(), y.data());
+    EXPECT_EQ(served, level == CpuLevel::Avx512) << cpu_level_name(level);
+    if (served) {
+      EXPECT_LT(test::nmse(ref, y), 1e-10);
+    }
+    EXPECT_FALSE(fused_t_rows(q8.view, 0, 8, x.data(), y.data())) << cpu_level_name(level);
+  });
 }
 
 TEST(Linear, RowDequantizationEqualsWholeMatrixDequantizers) {
