@@ -1,11 +1,13 @@
 #include "cpu-kernels/mla_attention.h"
 
+#include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "cpu-kernels/compute_arena.h"
@@ -90,8 +92,21 @@ float sum_of(const float* x, int64_t n) {
 constexpr int64_t kChunk = 128, kPart = 512;
 constexpr int kRows = 8;
 
-void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
-                  const float* k_rope, const uint8_t* allowed, float* out) {
+// A chunk of cache rows [k0, k0 + nk) of width d as f32: the rows themselves (an f32 cache), or
+// widened into buf (a bf16 cache: half the bytes to stream, exact in f32).
+const float* cache_rows(const float* c, int64_t k0, int64_t, int64_t d, float*) { return c + k0 * d; }
+void widen_rows(const uint16_t* c, int64_t k0, int64_t nk, int64_t d, float* buf) {
+  const WeightView v{WeightType::BF16, reinterpret_cast<const uint8_t*>(c), k0 + nk, d};
+  for (int64_t k = 0; k < nk; ++k) dequant_row(v, k0 + k, buf + k * d);  // the level's vector widening
+}
+const float* cache_rows(const uint16_t* c, int64_t k0, int64_t nk, int64_t d, float* buf) {
+  widen_rows(c, k0, nk, d, buf);
+  return buf;
+}
+
+template <class T>
+void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const T* latent,
+                  const T* k_rope, const uint8_t* allowed, float* out) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
   const int64_t R = n * H, parts = (n_ctx + kPart - 1) / kPart, groups = (R + kRows - 1) / kRows;
@@ -119,8 +134,11 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
       // Keys of this part any of the rows may see (causal: token t sees keys <= n_past + t).
       const int64_t k_begin = p * kPart, k_end = std::min({n_ctx, k_begin + kPart, n_past + (rb - 1) / H + 1});
       const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dl));
+      const ScratchFloats wide(std::is_same_v<T, float> ? 0 : static_cast<size_t>(kChunk * (dl + dr)));
       for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunk) {
         const int64_t nk = std::min(kChunk, k_end - k0);
+        const float* lat = cache_rows(latent, k0, nk, dl, wide.data());
+        const float* kr = cache_rows(k_rope, k0, nk, dr, wide.data() + kChunk * dl);
         for (int64_t r0 = ra; r0 < rb; r0 += kRows) {
           const int nb = static_cast<int>(std::min<int64_t>(kRows, rb - r0));
           const float* ql[kRows];
@@ -129,7 +147,7 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
             ql[i] = q_lat.data() + (r0 + i) * dl;
             qr[i] = q + (r0 + i) * dq + dn;  // row t·H + h of q [n, H, dq]
           }
-          attn_scores_rows_f32(ql, qr, nb, latent + k0 * dl, dl, dl, k_rope + k0 * dr, dr, dr, nk, sc.data(), kChunk);
+          attn_scores_rows_f32(ql, qr, nb, lat, dl, dl, kr, dr, dr, nk, sc.data(), kChunk);
           for (int i = 0; i < nb; ++i) {
             const int64_t r = r0 + i, t = r / H;
             float* row = sc.data() + i * kChunk;
@@ -153,7 +171,7 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
             if (alpha != 1.0f)
               for (int64_t j = 0; j < dl; ++j) o[r * dl + j] *= alpha;
           }
-          attn_pv_f32(sc.data(), kChunk, nb, latent + k0 * dl, dl, nk, dl, oc.data(), dl);
+          attn_pv_f32(sc.data(), kChunk, nb, lat, dl, nk, dl, oc.data(), dl);
           for (int64_t j = 0; j < nb * dl; ++j) o[r0 * dl + j] += oc[j];
         }
       }
@@ -230,6 +248,24 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
       }
     });
   });
+}
+
+void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const uint16_t* latent,
+                   const uint16_t* k_rope, const uint8_t* allowed, bool absorbed, float* out) {
+  if (absorbed) return mla_absorbed(s, up, q, n, n_past, latent, k_rope, allowed, out);
+  // Decompressed (prefill): the whole context widened once, then the f32 form.
+  const int64_t n_ctx = n_past + n;
+  const ScratchFloats lat(static_cast<size_t>(n_ctx * s.kv_lora)), kr(static_cast<size_t>(n_ctx * s.rope));
+  const auto widen = [&](const uint16_t* c, int64_t d, float* dst) {
+    run_in_compute_arena([&] {
+      tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_ctx, 64), [&](const tbb::blocked_range<int64_t>& r) {
+        widen_rows(c, r.begin(), r.end() - r.begin(), d, dst + r.begin() * d);
+      });
+    });
+  };
+  widen(latent, s.kv_lora, lat.data());
+  widen(k_rope, s.rope, kr.data());
+  mla_attention(s, up, q, n, n_past, lat.data(), kr.data(), allowed, false, out);
 }
 
 void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,

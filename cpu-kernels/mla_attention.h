@@ -42,6 +42,11 @@ struct MlaShape {
 void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                    const float* k_rope, const uint8_t* allowed, bool absorbed, float* out);
 
+// The same over caches of bf16 rows (--cache-type-k bf16): each row widened to f32 (exactly)
+// as it is read, so the result is the f32 form's over the rounded cache.
+void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const uint16_t* latent,
+                   const uint16_t* k_rope, const uint8_t* allowed, bool absorbed, float* out);
+
 // The DeepSeek Sparse Attention indexer's choice (V3.2): for each new token t the top_k keys
 // s <= n_past + t by Σ_h w[t][h]·relu(q[t][h] · keys[s]) (ties to the earlier key), marked 1 in
 // allowed [n, n_past + n] (zeroed first). q [n, nh, hd], w [n, nh], keys [n_past + n, hd].

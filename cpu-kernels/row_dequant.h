@@ -38,7 +38,7 @@ void attn_pv_f32(const float* p, int64_t ldp, int nb, const float* v, int64_t ld
 void attn_scores_rows_f32(const float* const* q, const float* const* q2, int nb, const float* keys, int64_t ldk,
                           int64_t d, const float* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s, int64_t lds);
 // y[c] = Σ_r x[r] · w[r0 + r][c] for r < nr, c < w.cols, without widening the rows in memory,
-// where a vector kernel does that for w's type at the level in effect (Q4_K on AVX-512); false
+// where a vector kernel does that for w's type at the level in effect (Q4_K on AVX2, AVX-512); false
 // when there is none (the caller dequantizes each row and adds it).
 bool fused_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* y);
 // n floats rounded to bf16 (float_formats.h's f32_to_bf16, the same bits) at the level in effect.

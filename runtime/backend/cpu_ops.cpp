@@ -10,6 +10,7 @@
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
 #include "cpu-kernels/qdot.h"
+#include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/scratch.h"
 #include "cpu-kernels/v4_attention.h"
 
@@ -232,6 +233,14 @@ void CpuOps::mla_attention(const MlaShape& s, const MlaUp& up, const float* q, i
                            float* out) const {
   strata::mla_attention(s, up, q, n, n_past, latent, k_rope, allowed, absorbed, out);
 }
+
+void CpuOps::mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                           const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed, bool absorbed,
+                           float* out) const {
+  strata::mla_attention(s, up, q, n, n_past, latent, k_rope, allowed, absorbed, out);
+}
+
+void CpuOps::to_bf16(uint16_t* dst, const float* src, int64_t n) const { to_bf16_row(src, dst, n); }
 
 void CpuOps::index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
                         int64_t hd, int64_t top_k, uint8_t* allowed) const {

@@ -38,6 +38,10 @@ class CpuOps : public Ops {
   void copy(void* dst, const void* src, uint64_t bytes) const override;
   void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                      const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) const override;
+  void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                     const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed, bool absorbed,
+                     float* out) const override;
+  void to_bf16(uint16_t* dst, const float* src, int64_t n) const override;
   void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
                   int64_t top_k, uint8_t* allowed) const override;
   void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,

@@ -92,6 +92,13 @@ class Ops {
   virtual void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
                              const float* latent, const float* k_rope, const uint8_t* allowed, bool absorbed,
                              float* out) const = 0;
+  // The same over caches of bf16 rows (--cache-type-k bf16), and the rounding that fills them:
+  // dst[i] = src[i] rounded to bf16 (to nearest, ties to even). Only the CPU has them: the base
+  // refuses (a model refuses the cache type at load where attention runs elsewhere).
+  virtual void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                             const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed, bool absorbed,
+                             float* out) const;
+  virtual void to_bf16(uint16_t* dst, const float* src, int64_t n) const;
   // The DSA indexer's top-k keys per token (cpu-kernels/mla_attention.h).
   virtual void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
                           int64_t hd, int64_t top_k, uint8_t* allowed) const = 0;

@@ -74,7 +74,8 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
       const int64_t offload = r.offload_batch >= 0 ? r.offload_batch : hw_->gpu_offload_batch_threshold;
       plan_step_workspace(m.config, plan_input_from_model(m), opts_.max_step_tokens, offload > 0, po);
     }
-    const ExpertPlan plan = plan_experts(m, *hw_, po, opts_.expert_cache_bytes, opts_.engram_cache_bytes, sim || cuda);
+    const ExpertPlan plan =
+        plan_experts(m, *hw_, po, opts_.expert_cache_bytes, opts_.engram_cache_bytes, sim || cuda, opts_.kv_bf16);
     opts_.expert_placement = plan.tier;
     opts_.expert_cache_bytes = plan.cache_bytes;
     opts_.engram_placement = plan.engram_tier;

@@ -56,6 +56,12 @@ struct ModelOptions {
   // whose layout is larger). Experts read on use through the cache, and whatever the device
   // holds, stay as stored. Off: everything as stored.
   bool repack = false;
+  // The MLA latent and rope caches (V3 / R1 / V3.2) in bf16 rows instead of f32 (llama.cpp's
+  // --cache-type-k): half the memory per token and half the bytes a decode step streams from
+  // the cache, each row rounded once when it is written (as the published inference code keeps
+  // its cache in bf16). Attention on the CPU only (refused where a layer's attention runs on a
+  // device); V4's caches stay f32 (refused there).
+  bool kv_bf16 = false;
   // Test hook of the expert cache's reads (memory-tier/range_reader.h: RangeReaderOptions::fault):
   // sees every completion and may replace its result (-EIO, a short count).
   std::function<int(uint32_t file, uint64_t offset, uint32_t length, int result)> expert_io_fault;

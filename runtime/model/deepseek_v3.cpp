@@ -69,15 +69,16 @@ class DeepseekV3;
 class V3Sequence final : public Sequence {
  public:
   V3Sequence(const DeepseekV3* owner, int64_t capacity, const ModelConfig& c, const std::vector<Layer>& layers,
-             const Engram* engram, std::shared_ptr<Device> gpu)
+             const Engram* engram, std::shared_ptr<Device> gpu, bool bf16)
       : Sequence(capacity), owner(owner), engram_src(engram), gpu(std::move(gpu)) {
     cache.resize(static_cast<size_t>(c.num_hidden_layers));
     const uint64_t rows = static_cast<uint64_t>(capacity) * sizeof(float);
+    const uint64_t kv_rows = static_cast<uint64_t>(capacity) * (bf16 ? sizeof(uint16_t) : sizeof(float));
     for (size_t li = 0; li < cache.size(); ++li) {
       Device& dev = *layers[li].dev;
       const std::string what = "the KV cache of layer " + std::to_string(li) + " (" + std::to_string(capacity) + " tokens)";
-      cache[li].latent = dev.alloc(rows * static_cast<uint64_t>(c.kv_lora_rank), "KV cache", what);
-      cache[li].k_rope = dev.alloc(rows * static_cast<uint64_t>(c.qk_rope_head_dim), "KV cache", what);
+      cache[li].latent = dev.alloc(kv_rows * static_cast<uint64_t>(c.kv_lora_rank), "KV cache", what);
+      cache[li].k_rope = dev.alloc(kv_rows * static_cast<uint64_t>(c.qk_rope_head_dim), "KV cache", what);
       if (c.arch == Arch::DeepseekV32)
         cache[li].index_k = dev.alloc(rows * static_cast<uint64_t>(c.index_head_dim), "KV cache", what);
     }
@@ -106,7 +107,7 @@ class DeepseekV3 final : public CausalLM {
   int64_t context() const override { return context_; }
   std::unique_ptr<Sequence> new_sequence() const override {
     const Activity doing("reserving a sequence's KV cache for", context_, "tokens");
-    return std::make_unique<V3Sequence>(this, context_, c_, layers_, engram_.get(), gpu_);
+    return std::make_unique<V3Sequence>(this, context_, c_, layers_, engram_.get(), gpu_, opts_.kv_bf16);
   }
   void forward_step(std::span<const SequenceStep> steps, const ForwardOptions& opts) override;
   int64_t max_step_tokens() const override { return opts_.max_step_tokens; }
@@ -236,6 +237,10 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     A.ix_k_norm_w = L.indexer.k_norm_w.data();
     A.ix_k_norm_b = L.indexer.k_norm_b.data();
     place_attention(li, opts);
+    if (opts.kv_bf16 && !L.dev->is_host())
+      throw Error("--cache-type-k bf16: layer " + std::to_string(li) +
+                  "'s attention runs on the GPU, whose kernels read an f32 cache (keep the default f32, or "
+                  "keep attention on the CPU)");
     L.moe = c.is_moe_layer(li);
     if (!L.moe) {
       L.dense = {w_.matrix(p + "ffn.w1.weight"), w_.matrix(p + "ffn.w2.weight"), w_.matrix(p + "ffn.w3.weight")};
@@ -327,16 +332,24 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
   // Latent and rope key of the new tokens, written into each sequence's cache at its positions.
   float* kv = mem.get(N * (dl + dr));
   ops.linear(W.wkv_a, x, N, kv);
+  // A bf16 cache (--cache-type-k bf16): the rows made in f32 scratch, then rounded into it.
+  const bool bf16 = opts_.kv_bf16;
+  float* lat_f32 = bf16 ? mem.get(N * dl) : nullptr;
+  float* kr_f32 = bf16 ? mem.get(N * dr) : nullptr;
   for (const Span& g : lay.spans) {
     LayerCache& lc = v3(g).cache[static_cast<size_t>(li)];
-    float* lat = reinterpret_cast<float*>(lc.latent.data()) + g.pos0 * dl;
-    float* kr = reinterpret_cast<float*>(lc.k_rope.data()) + g.pos0 * dr;
+    float* lat = bf16 ? lat_f32 + g.off * dl : reinterpret_cast<float*>(lc.latent.data()) + g.pos0 * dl;
+    float* kr = bf16 ? kr_f32 + g.off * dr : reinterpret_cast<float*>(lc.k_rope.data()) + g.pos0 * dr;
     for (int64_t t = 0; t < g.n; ++t) {
       ops.copy(lat + t * dl, kv + (g.off + t) * (dl + dr), static_cast<uint64_t>(dl) * sizeof(float));
       ops.copy(kr + t * dr, kv + (g.off + t) * (dl + dr) + dl, static_cast<uint64_t>(dr) * sizeof(float));
     }
     ops.rms_norm(lat, W.kv_norm, lat, g.n, dl, eps);
     ops.rope(rope_, false, kr, g.n, 1, 0, dr, pos + g.off);
+    if (bf16) {
+      ops.to_bf16(reinterpret_cast<uint16_t*>(lc.latent.data()) + g.pos0 * dl, lat, g.n * dl);
+      ops.to_bf16(reinterpret_cast<uint16_t*>(lc.k_rope.data()) + g.pos0 * dr, kr, g.n * dr);
+    }
   }
 
   // The V3.2 indexer's queries, keys and head weights of every token.
@@ -374,9 +387,14 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
       ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk, allowed);
     }
     const MlaMode mode = mode_opt != MlaMode::Auto ? mode_opt : g.n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;
-    ops.mla_attention(shape, W.up, q + g.off * H * dq, g.n, g.pos0, reinterpret_cast<const float*>(lc.latent.data()),
-                      reinterpret_cast<const float*>(lc.k_rope.data()), allowed, mode == MlaMode::Absorbed,
-                      heads_out + g.off * H * dv);
+    if (bf16)
+      ops.mla_attention(shape, W.up, q + g.off * H * dq, g.n, g.pos0, reinterpret_cast<const uint16_t*>(lc.latent.data()),
+                        reinterpret_cast<const uint16_t*>(lc.k_rope.data()), allowed, mode == MlaMode::Absorbed,
+                        heads_out + g.off * H * dv);
+    else
+      ops.mla_attention(shape, W.up, q + g.off * H * dq, g.n, g.pos0, reinterpret_cast<const float*>(lc.latent.data()),
+                        reinterpret_cast<const float*>(lc.k_rope.data()), allowed, mode == MlaMode::Absorbed,
+                        heads_out + g.off * H * dv);
   }
   ops.linear(W.wo, heads_out, N, out);
 }

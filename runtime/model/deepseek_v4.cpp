@@ -166,6 +166,9 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
       rope_compressed_(v4_rope(m.config, true)) {
   const ModelConfig& c = c_;
   const std::string file = m.index.path().string();
+  if (opts.kv_bf16)
+    throw Error("--cache-type-k bf16: the bf16 cache is MLA's latent cache (DeepSeek-V3 / R1 / V3.2); "
+                "DeepSeek-V4's window and compressed caches are f32");
   if (c.head_dim <= c.qk_rope_head_dim || c.num_attention_heads % c.o_groups != 0)
     throw_error({file, "head_dim", -1}, "head_dim must exceed qk_rope_head_dim and o_groups divide the heads");
   embed_ = w_.matrix("embed.weight");

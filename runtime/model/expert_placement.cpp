@@ -87,8 +87,9 @@ CachedPlacement plan_with_caches(const PlanInput& in, const HardwareProfile& hw,
 }
 
 ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes,
-                        uint64_t engram_cache_bytes, bool gpu_executes) {
-  const PlanInput in = plan_input_from_model(m);
+                        uint64_t engram_cache_bytes, bool gpu_executes, bool kv_bf16) {
+  PlanInput in = plan_input_from_model(m);
+  if (kv_bf16) kv_layout(m.config, in, true);
   std::string replanned;
   if (hw.has_gpu() && !gpu_executes) {
     po.vram_budget_gb = 0;

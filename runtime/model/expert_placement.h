@@ -51,10 +51,11 @@ CachedPlacement plan_with_caches(const PlanInput& in, const HardwareProfile& hw,
 // DRAM budget and 256 KiB per table. A cache is dropped (0) when nothing is put on NVMe for it.
 // gpu_executes: whether a GPU backend will run the GPU tier; when not, the profile's GPU
 // budget is taken as 0 (the GPU tier re-planned onto DRAM and NVMe) and the summary says so.
+// kv_bf16: the KV cache sized as --cache-type-k bf16 allocates it.
 // Throws strata::Error with the planner's reason when the model cannot run, or when the
 // reserves leave no DRAM.
 ExpertPlan plan_experts(const ModelFiles& m, const HardwareProfile& hw, PlanOptions po, uint64_t cache_bytes,
-                        uint64_t engram_cache_bytes = 0, bool gpu_executes = false);
+                        uint64_t engram_cache_bytes = 0, bool gpu_executes = false, bool kv_bf16 = false);
 
 // The experts of a placement file as `strata plan --json` writes it ("experts": [[layer,
 // expert, "gpu"|"dram"|"nvme"], ...]). Throws strata::Error naming the file and the entry

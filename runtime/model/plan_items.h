@@ -19,10 +19,11 @@ PlanInput plan_input_from_model(const ModelFiles& m);
 // Throws strata::Error naming an unknown weight type.
 PlanInput plan_input_from_config(const ModelConfig& c, const std::string& weight_type, const std::string& name);
 
-// The KV cache as the runtime allocates it (f32 rows), into in.kv_fixed_bytes, in.kv_terms and
-// in.kv_bytes_per_token: V3/V3.2 one latent + rope row (+ the V3.2 indexer key) per token and
-// layer; V4 each layer's sliding-window ring (fixed) and per compressor its block buffers
+// The KV cache as the runtime allocates it (f32 rows; with bf16_latent, --cache-type-k bf16, the
+// V3/V3.2 latent and rope rows in bf16), into in.kv_fixed_bytes, in.kv_terms and
+// in.kv_bytes_per_token: V3/V3.2 one latent + rope row (+ the V3.2 indexer key, f32) per token
+// and layer; V4 each layer's sliding-window ring (fixed) and per compressor its block buffers
 // (fixed) and one row per `ratio` tokens.
-void kv_layout(const ModelConfig& c, PlanInput& in);
+void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16_latent = false);
 
 }  // namespace strata

@@ -56,4 +56,26 @@ for f in sys.argv[2:]:
 PY
 grep -q "note: --repack: .* matrices of attention, dense and shared FFNs and the output head" "$WORK/err.txt" ||
   { echo "FAIL: the dense matrices' repacking not reported"; cat "$WORK/err.txt"; exit 1; }
+# --cache-type-k bf16 (-ctk): the latent cache in bf16 rows; logits within its rounding of the
+# f32 cache's, prefill and decode agreeing; a type it does not have refused by name; the plan
+# sizes the cache at half.
+"$STRATA" logits --model "$q" --tokens "$TOKENS" --decode -ctk bf16 --out "$WORK/bf16_decode.npy" 2>/dev/null
+"$STRATA" logits --model "$q" --tokens "$TOKENS" --prefill --cache-type-k bf16 --out "$WORK/bf16_prefill.npy" 2>/dev/null
+"$STRATA" logits --model "$q" --tokens "$TOKENS" --decode --out "$WORK/f32_decode.npy" 2>/dev/null
+/usr/bin/python3 - "$WORK" <<'PY'
+import sys, numpy as np
+w = sys.argv[1]
+f32, dec, pre = (np.load(f"{w}/{n}.npy") for n in ("f32_decode", "bf16_decode", "bf16_prefill"))
+nmse = lambda a, b: float(((a - b) ** 2).sum() / (a ** 2).sum())
+assert 0 < nmse(f32, dec) < 1e-3, ("bf16 cache vs f32", nmse(f32, dec))
+assert nmse(pre, dec) < 1e-3, ("bf16 prefill vs decode", nmse(pre, dec))
+PY
+if "$STRATA" logits --model "$q" --tokens "$TOKENS" -ctk q8_0 --out "$WORK/x.npy" 2>"$WORK/err.txt"; then
+  echo "FAIL: -ctk q8_0 accepted"; exit 1
+fi
+grep -q "cache-type-k: q8_0 not in {f32,bf16}" "$WORK/err.txt" || { echo "FAIL: unclear -ctk error"; cat "$WORK/err.txt"; exit 1; }
+kv() { "$STRATA" plan --model "$q" --profile cpu-only-128gb --json "$@" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["kv_cache"]["gb"])'; }
+f32_kv=$(kv) bf16_kv=$(kv -ctk bf16)
+/usr/bin/python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); assert a > 0 and abs(b - a / 2) < 1e-9, (a, b)" \
+  "$f32_kv" "$bf16_kv" || { echo "FAIL: plan's KV with bf16 $bf16_kv GB against $f32_kv"; exit 1; }
 echo "compute options: OK"

@@ -57,6 +57,11 @@ void register_plan(CLI::App& app) {
                   "many at the full context; 0: no limit)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   add_gpu_layer_flags(cmd, po.gpu_layers, po.cpu_moe_layers);
+  static std::string cache_type = "f32";
+  cmd->add_option("--cache-type-k", cache_type,
+                  "The MLA latent cache's rows, as run sizes them (llama.cpp's -ctk): f32 (default) or bf16 (half "
+                  "the bytes per token; attention on the CPU)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_flag("--json", json, "Print the placement as JSON");
   cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");
   cmd->callback([] {
@@ -79,6 +84,7 @@ void register_plan(CLI::App& app) {
       cfg = load_hf_config(config);
       in = plan_input_from_config(cfg, weight_type, std::filesystem::path(config).filename().string());
     }
+    if (cache_type == "bf16") kv_layout(cfg, in, true);
     // The context run reserves for the same flags: the one given (or the default), at most the
     // model's own (effective_context).
     if (!context_opt->count()) po.context = kDefaultContext;

@@ -9,6 +9,7 @@ std::vector<std::string> expand_flag_aliases(int argc, char** argv) {
   static const std::pair<std::string_view, std::string_view> kAliases[] = {
       {"-ngl", "--n-gpu-layers"}, {"-np", "--parallel"},  {"-ot", "--override-tensor"},
       {"-fa", "--flash-attn"},    {"-cmoe", "--cpu-moe"}, {"-ncmoe", "--n-cpu-moe"},
+      {"-ctk", "--cache-type-k"},
   };
   std::vector<std::string> out;
   for (int i = 0; i < argc; ++i) {

@@ -83,6 +83,12 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                 "in place copied out of the memory map into DRAM of their own size, those a placement fixes in DRAM "
                 "rewritten where they lie; experts read through the cache (--expert-cache-mb) and the GPU's stay "
                 "as stored");
+  cmd->add_option_function<std::string>(
+         "--cache-type-k", [&o](const std::string& t) { o.kv_bf16 = t == "bf16"; },
+         "The MLA latent cache's rows (llama.cpp's -ctk): f32 (default), or bf16: half the memory per token and "
+         "half the bytes a decode step reads from the cache, each row rounded once as it is written (V3 / R1 / "
+         "V3.2 with attention on the CPU)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_option_function<double>(
          "--engram-cache-mb", [&o](double mb) { o.engram_cache_bytes = mib_to_bytes(mb); },
          "Page Engram tables through a DRAM cache of this many MiB, rows prefetched per step "

@@ -10,6 +10,7 @@
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/cpu_features.h"
+#include "cpu-kernels/float_formats.h"
 #include "cpu-kernels/mla_attention.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
@@ -126,6 +127,32 @@ TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
       EXPECT_EQ(a, one) << cpu_level_name(level) << ": the thread count changed the result";
     });
   }
+}
+
+// Over caches of bf16 rows: the f32 forms' outputs over the rounded cache, bit for bit (rows
+// widened exactly as they are read), absorbed (several parts and chunks) and decompressed.
+TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
+  MlaShape s;
+  s.heads = 3, s.nope = 32, s.rope = 16, s.v = 24, s.kv_lora = 48, s.scale = 0.05f;
+  const int64_t n = 2, n_past = 700, n_ctx = n_past + n, dq = s.nope + s.rope;
+  const std::vector<float> kvb = randn(s.heads * (s.nope + s.v) * s.kv_lora, 31);
+  MlaUp up;
+  up.kv_b = WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(kvb.data()), s.heads * (s.nope + s.v), s.kv_lora};
+  up.nope = s.nope, up.v = s.v, up.kv_lora = s.kv_lora;
+  const std::vector<float> q = randn(n * s.heads * dq, 32), latent = randn(n_ctx * s.kv_lora, 33),
+                           k_rope = randn(n_ctx * s.rope, 34);
+  std::vector<uint16_t> lat16(latent.size()), kr16(k_rope.size());
+  std::vector<float> lat_r(latent.size()), kr_r(k_rope.size());
+  for (size_t i = 0; i < latent.size(); ++i) lat16[i] = f32_to_bf16(latent[i]), lat_r[i] = bf16_to_f32(lat16[i]);
+  for (size_t i = 0; i < k_rope.size(); ++i) kr16[i] = f32_to_bf16(k_rope[i]), kr_r[i] = bf16_to_f32(kr16[i]);
+  test::for_each_level([&](CpuLevel level) {
+    for (bool absorbed : {true, false}) {
+      std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size());
+      mla_attention(s, up, q.data(), n, n_past, lat16.data(), kr16.data(), nullptr, absorbed, a.data());
+      mla_attention(s, up, q.data(), n, n_past, lat_r.data(), kr_r.data(), nullptr, absorbed, b.data());
+      EXPECT_EQ(a, b) << cpu_level_name(level) << (absorbed ? " absorbed" : " decompressed");
+    }
+  });
 }
 
 // The decompressed form (prefill: keys and values expanded, register-blocked products) gives

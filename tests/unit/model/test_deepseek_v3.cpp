@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/common/error.h"
 #include "runtime/model/causal_lm.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
@@ -25,15 +26,15 @@ ModelFiles tiny(const test::ScratchDir& dir, const std::string& name, Arch arch,
   return open_model(make_tiny_model(o, dir / name).path);
 }
 
-std::vector<float> prefill(const ModelFiles& m, MlaMode mode = MlaMode::Auto) {
-  auto lm = load_causal_lm(m);
+std::vector<float> prefill(const ModelFiles& m, MlaMode mode = MlaMode::Auto, const ModelOptions& opts = {}) {
+  auto lm = load_causal_lm(m, opts);
   std::vector<float> out;
   lm->forward(kTokens, out, true, {mode});
   return out;
 }
 
-std::vector<float> decode(const ModelFiles& m, MlaMode mode = MlaMode::Auto) {
-  auto lm = load_causal_lm(m);
+std::vector<float> decode(const ModelFiles& m, MlaMode mode = MlaMode::Auto, const ModelOptions& opts = {}) {
+  auto lm = load_causal_lm(m, opts);
   std::vector<float> out, step;
   for (int32_t t : kTokens) {
     const int32_t one[1] = {t};
@@ -60,6 +61,36 @@ TEST(DeepseekV3, AbsorbedEqualsDecompressedMla) {
     const ModelFiles m = tiny(dir, "m" + std::to_string(int(arch)), arch);
     EXPECT_LT(test::max_rel(prefill(m, MlaMode::Absorbed), prefill(m, MlaMode::Decompressed)), 1e-5);
     EXPECT_LT(test::max_rel(decode(m, MlaMode::Absorbed), decode(m, MlaMode::Decompressed)), 1e-5);
+  }
+}
+
+// --cache-type-k bf16: the latent and rope rows rounded once as they are written. Prefill and
+// decode read the same rounded rows (they agree as closely as with the f32 cache), absorbed and
+// decompressed too, and V3's logits stay within the bf16 rounding of the f32 cache's; V4 refuses it.
+TEST(DeepseekV3, Bf16CacheKeepsTheInvariantsWithinItsRounding) {
+  test::ScratchDir dir("v3");
+  ModelOptions bf16;
+  bf16.kv_bf16 = true;
+  for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV32}) {
+    const ModelFiles m = tiny(dir, "m" + std::to_string(int(arch)), arch);
+    const auto p = prefill(m, MlaMode::Auto, bf16), d = decode(m, MlaMode::Auto, bf16), f32 = prefill(m);
+    ASSERT_EQ(p.size(), f32.size());
+    EXPECT_LT(test::max_rel(p, d), 1e-5) << arch_name(arch);
+    EXPECT_LT(test::max_rel(prefill(m, MlaMode::Absorbed, bf16), prefill(m, MlaMode::Decompressed, bf16)), 1e-5);
+    const double to_f32 = test::nmse(f32, p);
+    EXPECT_GT(to_f32, 0) << "the cache was not rounded";
+    // V3.2's indexer picks keys by a top-k that the rounding may tip the other way (a tiny
+    // model's scores are close): only V3's logits must stay this near.
+    if (arch == Arch::DeepseekV3) {
+      EXPECT_LT(to_f32, 1e-4);
+    }
+  }
+  const ModelFiles v4 = tiny(dir, "v4", Arch::DeepseekV4);
+  try {
+    load_causal_lm(v4, bf16);
+    ADD_FAILURE() << "V4 took a bf16 cache";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--cache-type-k bf16"), std::string::npos) << e.what();
   }
 }
 

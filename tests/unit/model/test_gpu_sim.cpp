@@ -227,6 +227,30 @@ TEST(GpuSim, DeviceTooSmallIsRefusedNamingWhatDidNotFit) {
   }
 }
 
+// A bf16 KV cache is read by the CPU's attention only: with a layer's attention on the device
+// the load refuses it, naming the layer; with attention on the CPU and the rest on the device,
+// it runs.
+TEST(GpuSim, Bf16CacheNeedsAttentionOnTheCpu) {
+  test::ScratchDir dir("gpusim-bf16");
+  TinyOptions t;
+  const ModelFiles m = open_model(make_tiny_model(t, dir / "v3").path);
+  ModelOptions o;
+  place(m, o);
+  o.kv_bf16 = true;
+  o.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
+  try {
+    (void)load_causal_lm(m, o);
+    FAIL() << "a bf16 cache with attention on the device";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--cache-type-k bf16: layer 0's attention runs on the GPU"), std::string::npos)
+        << e.what();
+  }
+  for (auto it = o.tensor_placement.begin(); it != o.tensor_placement.end();)
+    it = it->first.find(".attn") != std::string::npos ? o.tensor_placement.erase(it) : std::next(it);
+  o.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
+  EXPECT_EQ(run(m, o).size(), 4 * static_cast<size_t>(m.config.vocab_size));  // four steps ran
+}
+
 TEST(GpuSim, DecodeStepOverlapsCpuAndDevice) {
   // Experts large enough that the CPU's share of a layer (the DRAM-tier experts and the
   // shared expert) takes measurable time; the device's share is paced to a slow memory. The
