@@ -135,10 +135,23 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
       const int64_t k_begin = p * kPart, k_end = std::min({n_ctx, k_begin + kPart, n_past + (rb - 1) / H + 1});
       const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dl));
       const ScratchFloats wide(std::is_same_v<T, float> ? 0 : static_cast<size_t>(kChunk * (dl + dr)));
+      // A bf16 cache on a CPU with bf16 dot products: the rows' queries rounded to bf16 once,
+      // the scores taken from the cache's bf16 rows as they lie (as the published inference
+      // code multiplies its bf16 queries and cache); the latent widened for the weighted sum only.
+      const bool bf16_dot = std::is_same_v<T, uint16_t> && has_attn_scores_rows_bf16(dl, dr);
+      const ScratchLease<std::vector<uint16_t>> q16_lease;
+      std::vector<uint16_t>& q16 = *q16_lease;  // [rb - ra, dl + dr]: a row's q_lat then its q_rope
+      if (bf16_dot) {
+        q16.resize(static_cast<size_t>((rb - ra) * (dl + dr)));
+        for (int64_t r = ra; r < rb; ++r) {
+          to_bf16_row(q_lat.data() + r * dl, q16.data() + (r - ra) * (dl + dr), dl);
+          to_bf16_row(q + r * dq + dn, q16.data() + (r - ra) * (dl + dr) + dl, dr);
+        }
+      }
       for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunk) {
         const int64_t nk = std::min(kChunk, k_end - k0);
         const float* lat = cache_rows(latent, k0, nk, dl, wide.data());
-        const float* kr = cache_rows(k_rope, k0, nk, dr, wide.data() + kChunk * dl);
+        const float* kr = bf16_dot ? nullptr : cache_rows(k_rope, k0, nk, dr, wide.data() + kChunk * dl);
         for (int64_t r0 = ra; r0 < rb; r0 += kRows) {
           const int nb = static_cast<int>(std::min<int64_t>(kRows, rb - r0));
           const float* ql[kRows];
@@ -147,7 +160,19 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
             ql[i] = q_lat.data() + (r0 + i) * dl;
             qr[i] = q + (r0 + i) * dq + dn;  // row t·H + h of q [n, H, dq]
           }
-          attn_scores_rows_f32(ql, qr, nb, lat, dl, dl, kr, dr, dr, nk, sc.data(), kChunk);
+          if constexpr (std::is_same_v<T, uint16_t>) {
+            if (bf16_dot) {
+              const uint16_t* ql16[kRows];
+              const uint16_t* qr16[kRows];
+              for (int i = 0; i < nb; ++i) {
+                ql16[i] = q16.data() + (r0 + i - ra) * (dl + dr);
+                qr16[i] = ql16[i] + dl;
+              }
+              attn_scores_rows_bf16(ql16, qr16, nb, latent + k0 * dl, dl, dl, k_rope + k0 * dr, dr, dr, nk, sc.data(),
+                                    kChunk);
+            }
+          }
+          if (!bf16_dot) attn_scores_rows_f32(ql, qr, nb, lat, dl, dl, kr, dr, dr, nk, sc.data(), kChunk);
           for (int i = 0; i < nb; ++i) {
             const int64_t r = r0 + i, t = r / H;
             float* row = sc.data() + i * kChunk;

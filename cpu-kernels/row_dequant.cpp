@@ -199,6 +199,19 @@ uint64_t sum_u64(const uint64_t* p, int64_t n) {
   return a + b + c + d;
 }
 
+bool has_attn_scores_rows_bf16(int64_t d, int64_t d2) {
+  const kern::RowKernels* k = kernels();
+  return k && k->attn_scores_rows_bf16 && d % 32 == 0 && d2 % 32 == 0;
+}
+
+bool attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, int nb, const uint16_t* keys,
+                           int64_t ldk, int64_t d, const uint16_t* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s,
+                           int64_t lds) {
+  if (!has_attn_scores_rows_bf16(d, d2)) return false;
+  kernels()->attn_scores_rows_bf16(q, q2, nb, keys, ldk, d, keys2, ldk2, d2, nk, s, lds);
+  return true;
+}
+
 bool fused_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* y) {
   const kern::RowKernels* k = kernels();
   if (!k || !k->q4_k_t_rows || w.type != WeightType::Q4_K || w.cols % 256 != 0) return false;

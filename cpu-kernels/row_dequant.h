@@ -37,6 +37,14 @@ void attn_pv_f32(const float* p, int64_t ldp, int nb, const float* v, int64_t ld
 // vector width (not the same bits at every level); d2 may be 0 (q2, keys2 unread).
 void attn_scores_rows_f32(const float* const* q, const float* const* q2, int nb, const float* keys, int64_t ldk,
                           int64_t d, const float* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s, int64_t lds);
+// attn_scores_rows_f32 over bf16 queries and keys (a bf16 KV cache), the products in bf16 pairs
+// with f32 sums (vdpbf16ps), where the level has that (AVX-512 BF16) and d, d2 are multiples of
+// 32; false otherwise (the caller widens the keys and takes attn_scores_rows_f32).
+bool attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, int nb, const uint16_t* keys,
+                           int64_t ldk, int64_t d, const uint16_t* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s,
+                           int64_t lds);
+// Whether attn_scores_rows_bf16 serves rows of d and d2 elements at the level in effect.
+bool has_attn_scores_rows_bf16(int64_t d, int64_t d2);
 // y[c] = Σ_r x[r] · w[r0 + r][c] for r < nr, c < w.cols, without widening the rows in memory,
 // where a vector kernel does that for w's type at the level in effect (Q4_K on AVX2, AVX-512); false
 // when there is none (the caller dequantizes each row and adds it).

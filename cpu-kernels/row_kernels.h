@@ -81,6 +81,11 @@ struct RowKernels {
   // y[c] = Σ_r x[r] · W[r][c] for nr Q4_K rows of `cols` (a multiple of 256), row_bytes apart:
   // the transposed product without widening rows in memory (null: dequantize each row, axpy).
   void (*q4_k_t_rows)(const uint8_t* w, int64_t row_bytes, int64_t nr, const float* x, float* y, int64_t cols) = nullptr;
+  // attn_scores_rows over bf16 queries and keys (d, d2 multiples of 32): vdpbf16ps products,
+  // f32 sums (AVX-512 BF16 CPUs; null elsewhere).
+  void (*attn_scores_rows_bf16)(const uint16_t* const* q, const uint16_t* const* q2, int nb, const uint16_t* keys,
+                                int64_t ldk, int64_t d, const uint16_t* keys2, int64_t ldk2, int64_t d2, int64_t nk,
+                                float* s, int64_t lds) = nullptr;
 };
 
 const RowKernels& row_kernels_avx2();

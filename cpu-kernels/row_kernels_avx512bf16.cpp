@@ -214,6 +214,53 @@ void e4m3_dot_tokens(const uint8_t* w, const float* scales, int64_t scale_every,
   else e4m3_dot_tokens_parts<3>(w, scales, scale_every, xp, nt, n, out);
 }
 
+// Attention scores over a bf16 cache (row_kernels.h: attn_scores_rows_bf16): bf16 queries and
+// keys, 32 elements a vdpbf16ps, f32 sums; 3 keys x 8 queries in registers as the f32 kernel.
+template <int NQ, int NK>
+void scores_bf16_blk(const uint16_t* const* q, const uint16_t* keys, int64_t ldk, int64_t d, const uint16_t* const* q2,
+                     const uint16_t* keys2, int64_t ldk2, int64_t d2, float* s, int64_t lds) {
+  __m512 acc[NQ][NK];
+  for (int t = 0; t < NQ; ++t)
+    for (int j = 0; j < NK; ++j) acc[t][j] = _mm512_setzero_ps();
+  const auto part = [&](const uint16_t* const* qq, const uint16_t* kk, int64_t ld, int64_t n) {
+    for (int64_t i = 0; i < n; i += 32) {
+      __m512i kv[NK];
+      for (int j = 0; j < NK; ++j) kv[j] = _mm512_loadu_si512(kk + j * ld + i);
+      for (int t = 0; t < NQ; ++t) {
+        const __m512i qv = _mm512_loadu_si512(qq[t] + i);
+        for (int j = 0; j < NK; ++j) acc[t][j] = _mm512_dpbf16_ps(acc[t][j], as_bf16(qv), as_bf16(kv[j]));
+      }
+    }
+  };
+  part(q, keys, ldk, d);
+  part(q2, keys2, ldk2, d2);
+  for (int t = 0; t < NQ; ++t)
+    for (int j = 0; j < NK; ++j) s[t * lds + j] = hsum(acc[t][j]);
+}
+
+template <int NQ>
+void scores_bf16_nq(const uint16_t* const* q, const uint16_t* keys, int64_t ldk, int64_t d, const uint16_t* const* q2,
+                    const uint16_t* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s, int64_t lds) {
+  int64_t k = 0;
+  for (; k + 3 <= nk; k += 3) scores_bf16_blk<NQ, 3>(q, keys + k * ldk, ldk, d, q2, keys2 + k * ldk2, ldk2, d2, s + k, lds);
+  for (; k < nk; ++k) scores_bf16_blk<NQ, 1>(q, keys + k * ldk, ldk, d, q2, keys2 + k * ldk2, ldk2, d2, s + k, lds);
+}
+
+void attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, int nb, const uint16_t* keys,
+                           int64_t ldk, int64_t d, const uint16_t* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s,
+                           int64_t lds) {
+  switch (nb) {
+    case 1: return scores_bf16_nq<1>(q, keys, ldk, d, q2, keys2, ldk2, d2, nk, s, lds);
+    case 2: return scores_bf16_nq<2>(q, keys, ldk, d, q2, keys2, ldk2, d2, nk, s, lds);
+    case 3: return scores_bf16_nq<3>(q, keys, ldk, d, q2, keys2, ldk2, d2, nk, s, lds);
+    case 4: return scores_bf16_nq<4>(q, keys, ldk, d, q2, keys2, ldk2, d2, nk, s, lds);
+    case 5: return scores_bf16_nq<5>(q, keys, ldk, d, q2, keys2, ldk2, d2, nk, s, lds);
+    case 6: return scores_bf16_nq<6>(q, keys, ldk, d, q2, keys2, ldk2, d2, nk, s, lds);
+    case 7: return scores_bf16_nq<7>(q, keys, ldk, d, q2, keys2, ldk2, d2, nk, s, lds);
+    default: return scores_bf16_nq<8>(q, keys, ldk, d, q2, keys2, ldk2, d2, nk, s, lds);
+  }
+}
+
 }  // namespace
 
 const RowKernels& row_kernels_avx512bf16() {
@@ -223,6 +270,7 @@ const RowKernels& row_kernels_avx512bf16() {
     t.e4m3_dot_tokens = e4m3_dot_tokens;
     t.e4m3_dot_order = e4m3_dot_order;
     t.e4m3_dot_act_floats = act_floats;
+    t.attn_scores_rows_bf16 = attn_scores_rows_bf16;
     return t;
   }();
   return k;

@@ -130,29 +130,76 @@ TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
 }
 
 // Over caches of bf16 rows: the f32 forms' outputs over the rounded cache, bit for bit (rows
-// widened exactly as they are read), absorbed (several parts and chunks) and decompressed.
+// widened exactly as they are read), absorbed (several parts and chunks) and decompressed; where
+// the CPU has bf16 dot products and the widths are multiples of 32, the absorbed form's scores
+// multiply bf16 queries (rounded) and keys: within the queries' rounding of those outputs.
 TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
-  MlaShape s;
-  s.heads = 3, s.nope = 32, s.rope = 16, s.v = 24, s.kv_lora = 48, s.scale = 0.05f;
-  const int64_t n = 2, n_past = 700, n_ctx = n_past + n, dq = s.nope + s.rope;
-  const std::vector<float> kvb = randn(s.heads * (s.nope + s.v) * s.kv_lora, 31);
-  MlaUp up;
-  up.kv_b = WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(kvb.data()), s.heads * (s.nope + s.v), s.kv_lora};
-  up.nope = s.nope, up.v = s.v, up.kv_lora = s.kv_lora;
-  const std::vector<float> q = randn(n * s.heads * dq, 32), latent = randn(n_ctx * s.kv_lora, 33),
-                           k_rope = randn(n_ctx * s.rope, 34);
-  std::vector<uint16_t> lat16(latent.size()), kr16(k_rope.size());
-  std::vector<float> lat_r(latent.size()), kr_r(k_rope.size());
-  for (size_t i = 0; i < latent.size(); ++i) lat16[i] = f32_to_bf16(latent[i]), lat_r[i] = bf16_to_f32(lat16[i]);
-  for (size_t i = 0; i < k_rope.size(); ++i) kr16[i] = f32_to_bf16(k_rope[i]), kr_r[i] = bf16_to_f32(kr16[i]);
+  for (auto [dl, dr] : {std::pair<int64_t, int64_t>{48, 16}, {64, 32}}) {
+    MlaShape s;
+    s.heads = 3, s.nope = 32, s.rope = dr, s.v = 24, s.kv_lora = dl, s.scale = 0.05f;
+    const int64_t n = 2, n_past = 700, n_ctx = n_past + n, dq = s.nope + s.rope;
+    const std::vector<float> kvb = randn(s.heads * (s.nope + s.v) * s.kv_lora, 31);
+    MlaUp up;
+    up.kv_b =
+        WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(kvb.data()), s.heads * (s.nope + s.v), s.kv_lora};
+    up.nope = s.nope, up.v = s.v, up.kv_lora = s.kv_lora;
+    const std::vector<float> q = randn(n * s.heads * dq, 32), latent = randn(n_ctx * s.kv_lora, 33),
+                             k_rope = randn(n_ctx * s.rope, 34);
+    std::vector<uint16_t> lat16(latent.size()), kr16(k_rope.size());
+    std::vector<float> lat_r(latent.size()), kr_r(k_rope.size());
+    for (size_t i = 0; i < latent.size(); ++i) lat16[i] = f32_to_bf16(latent[i]), lat_r[i] = bf16_to_f32(lat16[i]);
+    for (size_t i = 0; i < k_rope.size(); ++i) kr16[i] = f32_to_bf16(k_rope[i]), kr_r[i] = bf16_to_f32(kr16[i]);
+    test::for_each_level([&](CpuLevel level) {
+      for (bool absorbed : {true, false}) {
+        std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size());
+        mla_attention(s, up, q.data(), n, n_past, lat16.data(), kr16.data(), nullptr, absorbed, a.data());
+        mla_attention(s, up, q.data(), n, n_past, lat_r.data(), kr_r.data(), nullptr, absorbed, b.data());
+        const std::string what = std::string(cpu_level_name(level)) + (absorbed ? " absorbed" : " decompressed") +
+                                 " kv_lora " + std::to_string(dl);
+        if (absorbed && has_attn_scores_rows_bf16(dl, dr)) {
+          const double e = test::nmse(b, a);
+          EXPECT_GT(e, 0) << what << ": the bf16 products were not taken";
+          EXPECT_LT(e, 1e-5) << what;
+        } else {
+          EXPECT_EQ(a, b) << what;
+        }
+      }
+    });
+  }
+}
+
+// The bf16 scores (vdpbf16ps) where the CPU has them: the products of the bf16 values, summed in
+// f32, against double sums of the same values; 1..8 queries, 47 keys, two parts.
+TEST(AttentionRows, Bf16ScoresMatchTheDoubleProductsOfTheRoundedValues) {
+  const int64_t d = 96, d2 = 32, nk = 47, ldk = d + 32, ldk2 = d2, lds = 48;
+  auto rounded = [](const std::vector<float>& v) {
+    std::vector<uint16_t> r(v.size());
+    for (size_t i = 0; i < v.size(); ++i) r[i] = f32_to_bf16(v[i]);
+    return r;
+  };
+  const std::vector<uint16_t> q = rounded(randn(8 * d, 41)), q2 = rounded(randn(8 * d2, 42)),
+                              keys = rounded(randn(nk * ldk, 43)), keys2 = rounded(randn(nk * ldk2, 44));
+  int ran = 0;
   test::for_each_level([&](CpuLevel level) {
-    for (bool absorbed : {true, false}) {
-      std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size());
-      mla_attention(s, up, q.data(), n, n_past, lat16.data(), kr16.data(), nullptr, absorbed, a.data());
-      mla_attention(s, up, q.data(), n, n_past, lat_r.data(), kr_r.data(), nullptr, absorbed, b.data());
-      EXPECT_EQ(a, b) << cpu_level_name(level) << (absorbed ? " absorbed" : " decompressed");
+    if (!has_attn_scores_rows_bf16(d, d2)) return;
+    ++ran;
+    for (int nb = 1; nb <= 8; ++nb) {
+      const uint16_t* qs[8];
+      const uint16_t* qs2[8];
+      for (int t = 0; t < nb; ++t) qs[t] = q.data() + t * d, qs2[t] = q2.data() + t * d2;
+      std::vector<float> s(static_cast<size_t>(nb * lds), -1.0f);
+      ASSERT_TRUE(attn_scores_rows_bf16(qs, qs2, nb, keys.data(), ldk, d, keys2.data(), ldk2, d2, nk, s.data(), lds));
+      for (int t = 0; t < nb; ++t)
+        for (int64_t k = 0; k < nk; ++k) {
+          double want = 0;
+          for (int64_t i = 0; i < d; ++i) want += double(bf16_to_f32(qs[t][i])) * bf16_to_f32(keys[k * ldk + i]);
+          for (int64_t i = 0; i < d2; ++i) want += double(bf16_to_f32(qs2[t][i])) * bf16_to_f32(keys2[k * ldk2 + i]);
+          EXPECT_NEAR(s[t * lds + k], want, 1e-4 * (1 + std::fabs(want))) << cpu_level_name(level) << " nb=" << nb;
+        }
+      EXPECT_EQ(s[nk], -1.0f) << "columns past nk must stay untouched";
     }
   });
+  if (ran == 0) GTEST_SKIP() << "no bf16 dot products at any level of this CPU (AVX-512 BF16)";
 }
 
 // The decompressed form (prefill: keys and values expanded, register-blocked products) gives
