@@ -134,11 +134,12 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
       // Keys of this part any of the rows may see (causal: token t sees keys <= n_past + t).
       const int64_t k_begin = p * kPart, k_end = std::min({n_ctx, k_begin + kPart, n_past + (rb - 1) / H + 1});
       const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dl));
-      const ScratchFloats wide(std::is_same_v<T, float> ? 0 : static_cast<size_t>(kChunk * (dl + dr)));
       // A bf16 cache on a CPU with bf16 dot products: the rows' queries rounded to bf16 once,
-      // the scores taken from the cache's bf16 rows as they lie (as the published inference
-      // code multiplies its bf16 queries and cache); the latent widened for the weighted sum only.
-      const bool bf16_dot = std::is_same_v<T, uint16_t> && has_attn_scores_rows_bf16(dl, dr);
+      // the scores and the weighted sum taken from the cache's bf16 rows as they lie, the
+      // weights rounded to bf16 (as the published inference code multiplies its bf16 queries,
+      // weights and cache), with f32 sums; no row widened.
+      const bool bf16_dot = std::is_same_v<T, uint16_t> && has_attn_scores_rows_bf16(dl, dr) && has_attn_pv_bf16(dl);
+      const ScratchFloats wide(std::is_same_v<T, float> ? 0 : static_cast<size_t>(kChunk * (dl + dr)));
       const ScratchLease<std::vector<uint16_t>> q16_lease;
       std::vector<uint16_t>& q16 = *q16_lease;  // [rb - ra, dl + dr]: a row's q_lat then its q_rope
       if (bf16_dot) {
@@ -150,7 +151,7 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
       }
       for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunk) {
         const int64_t nk = std::min(kChunk, k_end - k0);
-        const float* lat = cache_rows(latent, k0, nk, dl, wide.data());
+        const float* lat = bf16_dot ? nullptr : cache_rows(latent, k0, nk, dl, wide.data());
         const float* kr = bf16_dot ? nullptr : cache_rows(k_rope, k0, nk, dr, wide.data() + kChunk * dl);
         for (int64_t r0 = ra; r0 < rb; r0 += kRows) {
           const int nb = static_cast<int>(std::min<int64_t>(kRows, rb - r0));
@@ -196,7 +197,13 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
             if (alpha != 1.0f)
               for (int64_t j = 0; j < dl; ++j) o[r * dl + j] *= alpha;
           }
-          attn_pv_f32(sc.data(), kChunk, nb, lat, dl, nk, dl, oc.data(), dl);
+          bool pv_done = false;
+          if constexpr (std::is_same_v<T, uint16_t>)
+            pv_done = bf16_dot && attn_pv_bf16(sc.data(), kChunk, nb, latent + k0 * dl, dl, nk, dl, oc.data(), dl);
+          if (!pv_done) {
+            if (!lat) lat = cache_rows(latent, k0, nk, dl, wide.data());
+            attn_pv_f32(sc.data(), kChunk, nb, lat, dl, nk, dl, oc.data(), dl);
+          }
           for (int64_t j = 0; j < nb * dl; ++j) o[r0 * dl + j] += oc[j];
         }
       }

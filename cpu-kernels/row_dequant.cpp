@@ -212,6 +212,18 @@ bool attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, 
   return true;
 }
 
+bool has_attn_pv_bf16(int64_t nv) {
+  const kern::RowKernels* k = kernels();
+  return k && k->attn_pv_bf16 && nv % 32 == 0;
+}
+
+bool attn_pv_bf16(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
+                  int64_t ldo) {
+  if (!has_attn_pv_bf16(nv) || nk > kern::kPvMaxKeys) return false;
+  kernels()->attn_pv_bf16(p, ldp, nb, v, ldv, nk, nv, o, ldo);
+  return true;
+}
+
 bool fused_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* y) {
   const kern::RowKernels* k = kernels();
   if (!k || !k->q4_k_t_rows || w.type != WeightType::Q4_K || w.cols % 256 != 0) return false;

@@ -45,6 +45,12 @@ bool attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, 
                            int64_t lds);
 // Whether attn_scores_rows_bf16 serves rows of d and d2 elements at the level in effect.
 bool has_attn_scores_rows_bf16(int64_t d, int64_t d2);
+// o[t · ldo + j] = Σ_k bf16(p[t · ldp + k]) · v[k · ldv + j] for t < nb <= 8, j < nv, k < nk <=
+// 256, over bf16 values (a bf16 KV cache): the weights rounded to bf16 as the products take them
+// (vdpbf16ps, f32 sums), where the level has that and nv is a multiple of 32; false otherwise.
+bool attn_pv_bf16(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
+                  int64_t ldo);
+bool has_attn_pv_bf16(int64_t nv);
 // y[c] = Σ_r x[r] · w[r0 + r][c] for r < nr, c < w.cols, without widening the rows in memory,
 // where a vector kernel does that for w's type at the level in effect (Q4_K on AVX2, AVX-512); false
 // when there is none (the caller dequantizes each row and adds it).

@@ -86,7 +86,14 @@ struct RowKernels {
   void (*attn_scores_rows_bf16)(const uint16_t* const* q, const uint16_t* const* q2, int nb, const uint16_t* keys,
                                 int64_t ldk, int64_t d, const uint16_t* keys2, int64_t ldk2, int64_t d2, int64_t nk,
                                 float* s, int64_t lds) = nullptr;
+  // o[t · ldo + j] = Σ_k bf16(p[t · ldp + k]) · v[k · ldv + j] for t < nb <= 8, j < nv (a
+  // multiple of 32), nk <= kPvMaxKeys, over bf16 values: vdpbf16ps, f32 sums (AVX-512 BF16).
+  void (*attn_pv_bf16)(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_t ldv, int64_t nk, int64_t nv,
+                       float* o, int64_t ldo) = nullptr;
 };
+
+// The most keys one attn_pv_bf16 call takes.
+constexpr int64_t kPvMaxKeys = 256;
 
 const RowKernels& row_kernels_avx2();
 const RowKernels& row_kernels_avx512();

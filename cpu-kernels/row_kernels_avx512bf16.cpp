@@ -261,6 +261,69 @@ void attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, 
   }
 }
 
+// f to bf16, to nearest, ties to even (float_formats.h's f32_to_bf16, written here so this
+// instruction-set file shares no inline function with the others).
+uint16_t round_bf16(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN stays NaN
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// The weighted sum over a bf16 cache (row_kernels.h: attn_pv_bf16): o[t][j] = Σ_k p[t][k] ·
+// v[k][j] with p rounded to bf16. vdpbf16ps sums pairs along k, so two keys' rows are
+// interleaved (unpacklo/hi: each 32-bit lane holds one column of both), multiplied by the pair
+// (p[k], p[k+1]) broadcast, and the columns put back in order once at the end.
+template <int NB>
+void pv_bf16_nb(const float* p, int64_t ldp, const uint16_t* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
+                int64_t ldo) {
+  // p's rows as bf16, padded to an even count: 32-bit word m holds (p[2m], p[2m + 1]).
+  alignas(64) uint16_t pb[NB][kPvMaxKeys + 2];
+  const int64_t pairs = (nk + 1) / 2;
+  for (int t = 0; t < NB; ++t) {
+    for (int64_t k = 0; k < nk; ++k) pb[t][k] = round_bf16(p[t * ldp + k]);
+    pb[t][nk] = 0;
+  }
+  // unpacklo/hi leave, per 128-bit lane L, columns 8L..8L+3 in lo and 8L+4..8L+7 in hi.
+  const __m512i first = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+  const __m512i second = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+  const __m512i zero = _mm512_setzero_si512();
+  for (int64_t j0 = 0; j0 < nv; j0 += 32) {
+    __m512 lo[NB], hi[NB];
+    for (int t = 0; t < NB; ++t) lo[t] = hi[t] = _mm512_setzero_ps();
+    for (int64_t m = 0; m < pairs; ++m) {
+      const __m512i a = _mm512_loadu_si512(v + 2 * m * ldv + j0);
+      const __m512i b = 2 * m + 1 < nk ? _mm512_loadu_si512(v + (2 * m + 1) * ldv + j0) : zero;
+      const __m512i il = _mm512_unpacklo_epi16(a, b), ih = _mm512_unpackhi_epi16(a, b);
+      for (int t = 0; t < NB; ++t) {
+        uint32_t w;
+        __builtin_memcpy(&w, &pb[t][2 * m], sizeof w);
+        const __m512i pw = _mm512_set1_epi32(static_cast<int>(w));
+        lo[t] = _mm512_dpbf16_ps(lo[t], as_bf16(il), as_bf16(pw));
+        hi[t] = _mm512_dpbf16_ps(hi[t], as_bf16(ih), as_bf16(pw));
+      }
+    }
+    for (int t = 0; t < NB; ++t) {
+      _mm512_storeu_ps(o + t * ldo + j0, _mm512_permutex2var_ps(lo[t], first, hi[t]));
+      _mm512_storeu_ps(o + t * ldo + j0 + 16, _mm512_permutex2var_ps(lo[t], second, hi[t]));
+    }
+  }
+}
+
+void attn_pv_bf16(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_t ldv, int64_t nk, int64_t nv, float* o,
+                  int64_t ldo) {
+  switch (nb) {
+    case 1: return pv_bf16_nb<1>(p, ldp, v, ldv, nk, nv, o, ldo);
+    case 2: return pv_bf16_nb<2>(p, ldp, v, ldv, nk, nv, o, ldo);
+    case 3: return pv_bf16_nb<3>(p, ldp, v, ldv, nk, nv, o, ldo);
+    case 4: return pv_bf16_nb<4>(p, ldp, v, ldv, nk, nv, o, ldo);
+    case 5: return pv_bf16_nb<5>(p, ldp, v, ldv, nk, nv, o, ldo);
+    case 6: return pv_bf16_nb<6>(p, ldp, v, ldv, nk, nv, o, ldo);
+    case 7: return pv_bf16_nb<7>(p, ldp, v, ldv, nk, nv, o, ldo);
+    default: return pv_bf16_nb<8>(p, ldp, v, ldv, nk, nv, o, ldo);
+  }
+}
+
 }  // namespace
 
 const RowKernels& row_kernels_avx512bf16() {
@@ -271,6 +334,7 @@ const RowKernels& row_kernels_avx512bf16() {
     t.e4m3_dot_order = e4m3_dot_order;
     t.e4m3_dot_act_floats = act_floats;
     t.attn_scores_rows_bf16 = attn_scores_rows_bf16;
+    t.attn_pv_bf16 = attn_pv_bf16;
     return t;
   }();
   return k;

@@ -131,8 +131,8 @@ TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
 
 // Over caches of bf16 rows: the f32 forms' outputs over the rounded cache, bit for bit (rows
 // widened exactly as they are read), absorbed (several parts and chunks) and decompressed; where
-// the CPU has bf16 dot products and the widths are multiples of 32, the absorbed form's scores
-// multiply bf16 queries (rounded) and keys: within the queries' rounding of those outputs.
+// the CPU has bf16 dot products and the widths are multiples of 32, the absorbed form multiplies
+// bf16 queries and weights (rounded) by the bf16 rows: within that rounding of those outputs.
 TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
   for (auto [dl, dr] : {std::pair<int64_t, int64_t>{48, 16}, {64, 32}}) {
     MlaShape s;
@@ -156,7 +156,7 @@ TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
         mla_attention(s, up, q.data(), n, n_past, lat_r.data(), kr_r.data(), nullptr, absorbed, b.data());
         const std::string what = std::string(cpu_level_name(level)) + (absorbed ? " absorbed" : " decompressed") +
                                  " kv_lora " + std::to_string(dl);
-        if (absorbed && has_attn_scores_rows_bf16(dl, dr)) {
+        if (absorbed && has_attn_scores_rows_bf16(dl, dr) && has_attn_pv_bf16(dl)) {
           const double e = test::nmse(b, a);
           EXPECT_GT(e, 0) << what << ": the bf16 products were not taken";
           EXPECT_LT(e, 1e-5) << what;
@@ -168,9 +168,10 @@ TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
   }
 }
 
-// The bf16 scores (vdpbf16ps) where the CPU has them: the products of the bf16 values, summed in
-// f32, against double sums of the same values; 1..8 queries, 47 keys, two parts.
-TEST(AttentionRows, Bf16ScoresMatchTheDoubleProductsOfTheRoundedValues) {
+// The bf16 products (vdpbf16ps) where the CPU has them: scores of 1..8 queries against 47 keys
+// in two parts, and the weighted sum of 47 values of 64 columns (an odd count of keys: the last
+// pair half empty), against double sums of the same bf16 values.
+TEST(AttentionRows, Bf16ProductsMatchTheDoubleProductsOfTheRoundedValues) {
   const int64_t d = 96, d2 = 32, nk = 47, ldk = d + 32, ldk2 = d2, lds = 48;
   auto rounded = [](const std::vector<float>& v) {
     std::vector<uint16_t> r(v.size());
@@ -181,7 +182,7 @@ TEST(AttentionRows, Bf16ScoresMatchTheDoubleProductsOfTheRoundedValues) {
                               keys = rounded(randn(nk * ldk, 43)), keys2 = rounded(randn(nk * ldk2, 44));
   int ran = 0;
   test::for_each_level([&](CpuLevel level) {
-    if (!has_attn_scores_rows_bf16(d, d2)) return;
+    if (!has_attn_scores_rows_bf16(d, d2) || !has_attn_pv_bf16(64)) return;
     ++ran;
     for (int nb = 1; nb <= 8; ++nb) {
       const uint16_t* qs[8];
@@ -197,6 +198,19 @@ TEST(AttentionRows, Bf16ScoresMatchTheDoubleProductsOfTheRoundedValues) {
           EXPECT_NEAR(s[t * lds + k], want, 1e-4 * (1 + std::fabs(want))) << cpu_level_name(level) << " nb=" << nb;
         }
       EXPECT_EQ(s[nk], -1.0f) << "columns past nk must stay untouched";
+      // The weighted sum: weights (any f32, rounded to bf16 by the kernel) times bf16 values.
+      const int64_t nv = 64, ldv = nv + 32;
+      const std::vector<float> p = randn(nb * lds, 45);
+      const std::vector<uint16_t> v = rounded(randn(nk * ldv, 46));
+      std::vector<float> o(static_cast<size_t>(nb * nv));
+      ASSERT_TRUE(attn_pv_bf16(p.data(), lds, nb, v.data(), ldv, nk, nv, o.data(), nv));
+      for (int t = 0; t < nb; ++t)
+        for (int64_t j = 0; j < nv; ++j) {
+          double want = 0;
+          for (int64_t k = 0; k < nk; ++k)
+            want += double(bf16_to_f32(f32_to_bf16(p[t * lds + k]))) * bf16_to_f32(v[k * ldv + j]);
+          EXPECT_NEAR(o[t * nv + j], want, 1e-4 * (1 + std::fabs(want))) << cpu_level_name(level) << " nb=" << nb;
+        }
     }
   });
   if (ran == 0) GTEST_SKIP() << "no bf16 dot products at any level of this CPU (AVX-512 BF16)";
