@@ -22,6 +22,29 @@ namespace {
 
 using test::randn;
 
+// An MLA attention case with an f32 up-projection: shape, per-head weights, n new tokens' queries
+// after n_past cached positions, the latent and rope caches (random, from `seed` on).
+struct MlaCase {
+  MlaShape s;
+  int64_t n = 0, n_past = 0, n_ctx = 0;
+  std::vector<float> kvb, q, latent, k_rope;
+  MlaUp up;
+};
+
+MlaCase mla_case(int64_t heads, int64_t kv_lora, int64_t rope, float scale, int64_t n, int64_t n_past, uint64_t seed) {
+  MlaCase c;
+  c.s.heads = heads, c.s.nope = 32, c.s.rope = rope, c.s.v = 24, c.s.kv_lora = kv_lora, c.s.scale = scale;
+  c.n = n, c.n_past = n_past, c.n_ctx = n_past + n;
+  const int64_t rows = heads * (c.s.nope + c.s.v);
+  c.kvb = randn(rows * kv_lora, seed);
+  c.q = randn(n * heads * (c.s.nope + rope), seed + 1);
+  c.latent = randn(c.n_ctx * kv_lora, seed + 2);
+  c.k_rope = randn(c.n_ctx * rope, seed + 3);
+  c.up.kv_b = WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(c.kvb.data()), rows, kv_lora};
+  c.up.nope = c.s.nope, c.up.v = c.s.v, c.up.kv_lora = kv_lora;
+  return c;
+}
+
 // Scores of 1..8 queries against 45 keys (padded to 48) of 200 dimensions, and the weighted sum
 // of 45 values of 37 dimensions (a vector tail): each level against the double products, and
 // each query's results the same bits whichever block it is in.
@@ -99,15 +122,9 @@ TEST(AttentionRows, RowMajorKeyScoresMatchTheDoubleProducts) {
 // several groups (5 heads x 3 tokens), causal and sparse: the decompressed form's outputs, and
 // the same bits whatever the number of threads.
 TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
-  MlaShape s;
-  s.heads = 5, s.nope = 32, s.rope = 16, s.v = 24, s.kv_lora = 48, s.scale = 0.02f;
-  const int64_t n = 3, n_past = 1300, n_ctx = n_past + n, dq = s.nope + s.rope;
-  const std::vector<float> kvb = randn(s.heads * (s.nope + s.v) * s.kv_lora, 21);
-  MlaUp up;
-  up.kv_b = WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(kvb.data()), s.heads * (s.nope + s.v), s.kv_lora};
-  up.nope = s.nope, up.v = s.v, up.kv_lora = s.kv_lora;
-  const std::vector<float> q = randn(n * s.heads * dq, 22), latent = randn(n_ctx * s.kv_lora, 23),
-                           k_rope = randn(n_ctx * s.rope, 24);
+  const MlaCase c = mla_case(5, 48, 16, 0.02f, 3, 1300, 21);
+  const MlaShape& s = c.s;
+  const int64_t n = c.n, n_past = c.n_past, n_ctx = c.n_ctx;
   // Sparse: every third key hidden, and token 0 sees no key of the second part at all.
   std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1);
   for (size_t i = 0; i < allowed.size(); i += 3) allowed[i] = 0;
@@ -119,10 +136,10 @@ TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
     test::for_each_level([&](CpuLevel level) {
       std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size()), one(a.size());
       configure_compute_arena({});
-      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, true, a.data());
-      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, false, b.data());
+      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, a.data());
+      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, false, b.data());
       configure_compute_arena({.threads = 1});
-      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, true, one.data());
+      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, one.data());
       EXPECT_LT(test::nmse(a, b), 1e-10) << cpu_level_name(level) << (mask ? " sparse" : " causal");
       EXPECT_EQ(a, one) << cpu_level_name(level) << ": the thread count changed the result";
     });
@@ -135,25 +152,19 @@ TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
 // bf16 queries and weights (rounded) by the bf16 rows: within that rounding of those outputs.
 TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
   for (auto [dl, dr] : {std::pair<int64_t, int64_t>{48, 16}, {64, 32}}) {
-    MlaShape s;
-    s.heads = 3, s.nope = 32, s.rope = dr, s.v = 24, s.kv_lora = dl, s.scale = 0.05f;
-    const int64_t n = 2, n_past = 700, n_ctx = n_past + n, dq = s.nope + s.rope;
-    const std::vector<float> kvb = randn(s.heads * (s.nope + s.v) * s.kv_lora, 31);
-    MlaUp up;
-    up.kv_b =
-        WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(kvb.data()), s.heads * (s.nope + s.v), s.kv_lora};
-    up.nope = s.nope, up.v = s.v, up.kv_lora = s.kv_lora;
-    const std::vector<float> q = randn(n * s.heads * dq, 32), latent = randn(n_ctx * s.kv_lora, 33),
-                             k_rope = randn(n_ctx * s.rope, 34);
+    const MlaCase c = mla_case(3, dl, dr, 0.05f, 2, 700, 31);
+    const MlaShape& s = c.s;
+    const std::vector<float>& latent = c.latent;
+    const std::vector<float>& k_rope = c.k_rope;
     std::vector<uint16_t> lat16(latent.size()), kr16(k_rope.size());
     std::vector<float> lat_r(latent.size()), kr_r(k_rope.size());
     for (size_t i = 0; i < latent.size(); ++i) lat16[i] = f32_to_bf16(latent[i]), lat_r[i] = bf16_to_f32(lat16[i]);
     for (size_t i = 0; i < k_rope.size(); ++i) kr16[i] = f32_to_bf16(k_rope[i]), kr_r[i] = bf16_to_f32(kr16[i]);
     test::for_each_level([&](CpuLevel level) {
       for (bool absorbed : {true, false}) {
-        std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size());
-        mla_attention(s, up, q.data(), n, n_past, lat16.data(), kr16.data(), nullptr, absorbed, a.data());
-        mla_attention(s, up, q.data(), n, n_past, lat_r.data(), kr_r.data(), nullptr, absorbed, b.data());
+        std::vector<float> a(static_cast<size_t>(c.n * s.heads * s.v)), b(a.size());
+        mla_attention(s, c.up, c.q.data(), c.n, c.n_past, lat16.data(), kr16.data(), nullptr, absorbed, a.data());
+        mla_attention(s, c.up, c.q.data(), c.n, c.n_past, lat_r.data(), kr_r.data(), nullptr, absorbed, b.data());
         const std::string what = std::string(cpu_level_name(level)) + (absorbed ? " absorbed" : " decompressed") +
                                  " kv_lora " + std::to_string(dl);
         if (absorbed && has_attn_scores_rows_bf16(dl, dr) && has_attn_pv_bf16(dl)) {
@@ -220,22 +231,16 @@ TEST(AttentionRows, Bf16ProductsMatchTheDoubleProductsOfTheRoundedValues) {
 // the absorbed form's outputs (decode: scores against the latent), both causal, over a cache
 // with earlier positions, with and without a sparse mask; 11 new tokens (a block of 8 and 3).
 TEST(AttentionRows, DecompressedMlaMatchesTheAbsorbedForm) {
-  MlaShape s;
-  s.heads = 3, s.nope = 32, s.rope = 16, s.v = 24, s.kv_lora = 40, s.scale = 0.125f;
-  const int64_t n = 11, n_past = 6, n_ctx = n_past + n, dq = s.nope + s.rope;
-  const std::vector<float> kvb = randn(s.heads * (s.nope + s.v) * s.kv_lora, 5);
-  MlaUp up;
-  up.kv_b = WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(kvb.data()), s.heads * (s.nope + s.v), s.kv_lora};
-  up.nope = s.nope, up.v = s.v, up.kv_lora = s.kv_lora;
-  const std::vector<float> q = randn(n * s.heads * dq, 6), latent = randn(n_ctx * s.kv_lora, 7),
-                           k_rope = randn(n_ctx * s.rope, 8);
+  const MlaCase c = mla_case(3, 40, 16, 0.125f, 11, 6, 5);
+  const MlaShape& s = c.s;
+  const int64_t n = c.n, n_past = c.n_past, n_ctx = c.n_ctx;
   std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1);
   for (size_t i = 0; i < allowed.size(); i += 3) allowed[i] = 0;
   for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data())}) {
     test::for_each_level([&](CpuLevel level) {
       std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size());
-      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, true, a.data());
-      mla_attention(s, up, q.data(), n, n_past, latent.data(), k_rope.data(), mask, false, b.data());
+      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, a.data());
+      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, false, b.data());
       EXPECT_LT(test::nmse(a, b), 1e-10) << cpu_level_name(level) << (mask ? " sparse" : " causal");
     });
   }
