@@ -15,6 +15,7 @@ done
 const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 const tests = j.tests.map((t) => t.test).join(",");
 if (tests !== "pp16,tg4") { console.error("FAIL: tests " + tests); process.exit(1); }
+if (j.depth !== 0) { console.error("FAIL: depth " + j.depth); process.exit(1); }
 if (!(j.tests[1].samples.length === 1 && j.tests[1].mean > 0)) { console.error("FAIL: samples"); process.exit(1); }
 if (!(j.tests[1].expert_bytes_per_token && j.tests[1].expert_bytes_per_token.nvme > 0)) { console.error("FAIL: no bytes per tier"); process.exit(1); }
 ' "$WORK/out.json"

@@ -2,10 +2,10 @@
 // llama-bench's tests on one model: pp<P> (a prompt of P tokens in one step) and tg<N> (N
 // tokens decoded one at a time, always N: no end-of-sequence), each repeated r times after a
 // warm-up, mean ± sd tokens/s; with -d D each after a context of D tokens already in the cache
-// (prefilled untimed: "tg32 @ d4096", llama-bench's -d, ik_llama.cpp's -gp D,N). Beyond them: tg<N> with several sequences decoding together
-// (--parallel: continuous batching's gain), the bytes read per token by tier when experts go
-// through the memory tier, and the decode bound of this machine's DRAM read bandwidth
-// (measured in the same run) over the bytes one token must read.
+// (prefilled untimed: "tg32 @ d4096", llama-bench's -d, ik_llama.cpp's -gp D,N). Beyond them:
+// tg<N> with several sequences decoding together (--parallel: continuous batching's gain), the
+// bytes read per token by tier when experts go through the memory tier, and the decode bound of
+// this machine's DRAM read bandwidth (measured in the same run) over the bytes one token must read.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -212,6 +212,7 @@ void register_bench_run(CLI::App* bench) {
                           {"params", sum.total_params},
                           {"active_params", sum.active_params},
                           {"threads", threads},
+                          {"depth", n_depth},
                           {"dram_read_gbps", bw},
                           {"decode_bound_tokens_per_second", bound},
                           {"tests", nlohmann::json::array()}};
