@@ -109,7 +109,19 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
                   const T* k_rope, const uint8_t* allowed, float* out) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
-  const int64_t R = n * H, parts = (n_ctx + kPart - 1) / kPart, groups = (R + kRows - 1) / kRows;
+  // One token under a sparse mask (V3.2's decode: the indexer's top-k of a long context): only
+  // the keys it sees are scored, gathered a chunk at a time, in the order of the cache.
+  const ScratchLease<std::vector<int64_t>> sel_lease;
+  std::vector<int64_t>& sel = *sel_lease;
+  const bool gathered = allowed && n == 1;
+  if (gathered) {
+    sel.clear();
+    reserve_geometric(sel, static_cast<size_t>(n_ctx));
+    for (int64_t k = 0; k < n_ctx; ++k)
+      if (allowed[static_cast<size_t>(k)]) sel.push_back(k);
+  }
+  const int64_t n_keys = gathered ? static_cast<int64_t>(sel.size()) : n_ctx;
+  const int64_t R = n * H, parts = std::max<int64_t>(1, (n_keys + kPart - 1) / kPart), groups = (R + kRows - 1) / kRows;
   // Rows split across tasks only as far as the parts alone leave threads idle.
   const int64_t threads = std::max(1, compute_arena_info().threads);
   const int64_t splits = std::clamp<int64_t>((2 * threads + parts - 1) / parts, 1, groups);
@@ -131,8 +143,11 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
       float* o = o_part.data() + p * R * dl;
       for (int64_t r = ra; r < rb; ++r) ml[2 * r] = kNegInf, ml[2 * r + 1] = 0;
       std::fill(o + ra * dl, o + rb * dl, 0.0f);
-      // Keys of this part any of the rows may see (causal: token t sees keys <= n_past + t).
-      const int64_t k_begin = p * kPart, k_end = std::min({n_ctx, k_begin + kPart, n_past + (rb - 1) / H + 1});
+      // Keys of this part any of the rows may see (causal: token t sees keys <= n_past + t; with
+      // the keys gathered, positions in `sel`, all seen).
+      const int64_t k_begin = p * kPart,
+                    k_end = gathered ? std::min(n_keys, k_begin + kPart)
+                                     : std::min({n_ctx, k_begin + kPart, n_past + (rb - 1) / H + 1});
       const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dl));
       // A bf16 cache on a CPU with bf16 dot products: the rows' queries rounded to bf16 once,
       // the scores and the weighted sum taken from the cache's bf16 rows as they lie, the
@@ -140,6 +155,9 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
       // weights and cache), with f32 sums; no row widened.
       const bool bf16_dot = std::is_same_v<T, uint16_t> && has_attn_scores_rows_bf16(dl, dr) && has_attn_pv_bf16(dl);
       const ScratchFloats wide(std::is_same_v<T, float> ? 0 : static_cast<size_t>(kChunk * (dl + dr)));
+      const ScratchLease<std::vector<T>> picked_lease;  // the chunk's gathered rows [nk, dl + dr]: latent, then rope
+      std::vector<T>& picked = *picked_lease;
+      if (gathered) picked.resize(static_cast<size_t>(kChunk * (dl + dr)));
       const ScratchLease<std::vector<uint16_t>> q16_lease;
       std::vector<uint16_t>& q16 = *q16_lease;  // [rb - ra, dl + dr]: a row's q_lat then its q_rope
       if (bf16_dot) {
@@ -151,8 +169,22 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
       }
       for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunk) {
         const int64_t nk = std::min(kChunk, k_end - k0);
-        const float* lat = bf16_dot ? nullptr : cache_rows(latent, k0, nk, dl, wide.data());
-        const float* kr = bf16_dot ? nullptr : cache_rows(k_rope, k0, nk, dr, wide.data() + kChunk * dl);
+        // The chunk's rows: in place, or gathered from the positions in `sel`.
+        const T* lat_rows = latent + k0 * dl;
+        const T* kr_rows = k_rope + k0 * dr;
+        if (gathered) {
+          T* pl = picked.data();
+          T* pr = pl + kChunk * dl;
+          for (int64_t k = 0; k < nk; ++k) {
+            const int64_t key = sel[static_cast<size_t>(k0 + k)];
+            std::copy_n(latent + key * dl, dl, pl + k * dl);
+            std::copy_n(k_rope + key * dr, dr, pr + k * dr);
+          }
+          lat_rows = pl;
+          kr_rows = pr;
+        }
+        const float* lat = bf16_dot ? nullptr : cache_rows(lat_rows, 0, nk, dl, wide.data());
+        const float* kr = bf16_dot ? nullptr : cache_rows(kr_rows, 0, nk, dr, wide.data() + kChunk * dl);
         for (int64_t r0 = ra; r0 < rb; r0 += kRows) {
           const int nb = static_cast<int>(std::min<int64_t>(kRows, rb - r0));
           const float* ql[kRows];
@@ -169,19 +201,19 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
                 ql16[i] = q16.data() + (r0 + i - ra) * (dl + dr);
                 qr16[i] = ql16[i] + dl;
               }
-              attn_scores_rows_bf16(ql16, qr16, nb, latent + k0 * dl, dl, dl, k_rope + k0 * dr, dr, dr, nk, sc.data(),
-                                    kChunk);
+              attn_scores_rows_bf16(ql16, qr16, nb, lat_rows, dl, dl, kr_rows, dr, dr, nk, sc.data(), kChunk);
             }
           }
           if (!bf16_dot) attn_scores_rows_f32(ql, qr, nb, lat, dl, dl, kr, dr, dr, nk, sc.data(), kChunk);
           for (int i = 0; i < nb; ++i) {
             const int64_t r = r0 + i, t = r / H;
             float* row = sc.data() + i * kChunk;
-            // Keys [0, vis) of the chunk come before the row's token; of those, `allowed` may hide some.
-            const int64_t vis = std::max<int64_t>(0, std::min(nk, n_past + t - k0 + 1));
+            // Keys [0, vis) of the chunk come before the row's token; of those, `allowed` may hide
+            // some (gathered: every key was picked as seen).
+            const int64_t vis = gathered ? nk : std::max<int64_t>(0, std::min(nk, n_past + t - k0 + 1));
             for (int64_t k = 0; k < vis; ++k) row[k] *= s.scale;
             std::fill(row + vis, row + nk, kNegInf);
-            if (allowed)
+            if (allowed && !gathered)
               for (int64_t k = 0; k < vis; ++k)
                 if (!allowed[static_cast<size_t>(t * n_ctx + k0 + k)]) row[k] = kNegInf;
             const float cm = max_of(row, vis);
@@ -199,9 +231,9 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
           }
           bool pv_done = false;
           if constexpr (std::is_same_v<T, uint16_t>)
-            pv_done = bf16_dot && attn_pv_bf16(sc.data(), kChunk, nb, latent + k0 * dl, dl, nk, dl, oc.data(), dl);
+            pv_done = bf16_dot && attn_pv_bf16(sc.data(), kChunk, nb, lat_rows, dl, nk, dl, oc.data(), dl);
           if (!pv_done) {
-            if (!lat) lat = cache_rows(latent, k0, nk, dl, wide.data());
+            if (!lat) lat = cache_rows(lat_rows, 0, nk, dl, wide.data());
             attn_pv_f32(sc.data(), kChunk, nb, lat, dl, nk, dl, oc.data(), dl);
           }
           for (int64_t j = 0; j < nb * dl; ++j) o[r0 * dl + j] += oc[j];

@@ -119,30 +119,44 @@ TEST(AttentionRows, RowMajorKeyScoresMatchTheDoubleProducts) {
 }
 
 // The absorbed form over a context of several parts (split-K, merged per row) and query rows in
-// several groups (5 heads x 3 tokens), causal and sparse: the decompressed form's outputs, and
-// the same bits whatever the number of threads.
+// several groups (5 heads x 3 tokens, and one token: decode), causal and sparse (one token under
+// a mask: only the keys it sees gathered and scored): the decompressed form's outputs, and the
+// same bits whatever the number of threads. Over a bf16 cache, the sparse decode gives the f32
+// form's over the rounded cache (within the bf16 products' rounding where they run).
 TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
-  const MlaCase c = mla_case(5, 48, 16, 0.02f, 3, 1300, 21);
-  const MlaShape& s = c.s;
-  const int64_t n = c.n, n_past = c.n_past, n_ctx = c.n_ctx;
-  // Sparse: every third key hidden, and token 0 sees no key of the second part at all.
-  std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1);
-  for (size_t i = 0; i < allowed.size(); i += 3) allowed[i] = 0;
-  for (int64_t k = 512; k < 1024; ++k) allowed[static_cast<size_t>(k)] = 0;
   struct Restore {
     ~Restore() { configure_compute_arena({}); }
   } restore;
-  for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data())}) {
-    test::for_each_level([&](CpuLevel level) {
-      std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size()), one(a.size());
-      configure_compute_arena({});
-      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, a.data());
-      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, false, b.data());
-      configure_compute_arena({.threads = 1});
-      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, one.data());
-      EXPECT_LT(test::nmse(a, b), 1e-10) << cpu_level_name(level) << (mask ? " sparse" : " causal");
-      EXPECT_EQ(a, one) << cpu_level_name(level) << ": the thread count changed the result";
-    });
+  for (int64_t tokens : {3, 1}) {
+    const MlaCase c = mla_case(5, 64, 32, 0.02f, tokens, 1300, 21);
+    const MlaShape& s = c.s;
+    const int64_t n = c.n, n_past = c.n_past, n_ctx = c.n_ctx;
+    // Sparse: every third key hidden, and token 0 sees no key of the second part at all.
+    std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1);
+    for (size_t i = 0; i < allowed.size(); i += 3) allowed[i] = 0;
+    for (int64_t k = 512; k < 1024; ++k) allowed[static_cast<size_t>(k)] = 0;
+    for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data())}) {
+      test::for_each_level([&](CpuLevel level) {
+        const std::string what = std::string(cpu_level_name(level)) + (mask ? " sparse" : " causal") + ", " +
+                                 std::to_string(n) + " tokens";
+        std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size()), one(a.size());
+        configure_compute_arena({});
+        mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, a.data());
+        mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, false, b.data());
+        configure_compute_arena({.threads = 1});
+        mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, one.data());
+        EXPECT_LT(test::nmse(a, b), 1e-10) << what;
+        EXPECT_EQ(a, one) << what << ": the thread count changed the result";
+        if (n != 1 || !mask) return;
+        std::vector<uint16_t> lat16(c.latent.size()), kr16(c.k_rope.size());
+        std::vector<float> lat_r(lat16.size()), kr_r(kr16.size());
+        for (size_t i = 0; i < lat16.size(); ++i) lat16[i] = f32_to_bf16(c.latent[i]), lat_r[i] = bf16_to_f32(lat16[i]);
+        for (size_t i = 0; i < kr16.size(); ++i) kr16[i] = f32_to_bf16(c.k_rope[i]), kr_r[i] = bf16_to_f32(kr16[i]);
+        mla_attention(s, c.up, c.q.data(), n, n_past, lat16.data(), kr16.data(), mask, true, a.data());
+        mla_attention(s, c.up, c.q.data(), n, n_past, lat_r.data(), kr_r.data(), mask, true, b.data());
+        EXPECT_LT(test::nmse(b, a), has_attn_scores_rows_bf16(s.kv_lora, s.rope) ? 1e-5 : 1e-30) << what << " bf16";
+      });
+    }
   }
 }
 
