@@ -332,37 +332,76 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
   mla_attention(s, up, q, n, n_past, lat.data(), kr.data(), allowed, false, out);
 }
 
+namespace {
+
+// score[k - k0] = Σ_h w[h] · relu(q[h] · keys[k]) for keys [k0, k1): the heads' dots in blocks of
+// 8 heads against the keys as they lie (attn_scores_rows_f32), each key's sum over the heads in
+// head order, so a key's score does not depend on the blocks.
+void index_scores(const float* q, const float* w, const float* keys, int64_t nh, int64_t hd, int64_t k0, int64_t k1,
+                  float* score) {
+  constexpr int64_t kKeys = 128;
+  const ScratchFloats dots(static_cast<size_t>(8 * kKeys));
+  for (int64_t c0 = k0; c0 < k1; c0 += kKeys) {
+    const int64_t nk = std::min(kKeys, k1 - c0);
+    float* sc = score + (c0 - k0);
+    std::fill(sc, sc + nk, 0.0f);
+    for (int64_t h0 = 0; h0 < nh; h0 += 8) {
+      const int nb = static_cast<int>(std::min<int64_t>(8, nh - h0));
+      const float* qs[8];
+      for (int i = 0; i < nb; ++i) qs[i] = q + (h0 + i) * hd;
+      attn_scores_rows_f32(qs, qs, nb, keys + c0 * hd, hd, hd, keys + c0 * hd, hd, 0, nk, dots.data(), kKeys);
+      for (int i = 0; i < nb; ++i) {
+        const float wh = w[h0 + i];
+        const float* d = dots.data() + i * kKeys;
+        for (int64_t k = 0; k < nk; ++k) sc[k] += wh * std::max(d[k], 0.0f);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
                 int64_t top_k, uint8_t* allowed) {
   const int64_t n_ctx = n_past + n;
   std::fill(allowed, allowed + n * n_ctx, uint8_t{0});
-  const ScratchLease<std::vector<float>> score_lease;
-  const ScratchLease<std::vector<int64_t>> order_lease;
-  std::vector<float>& score = *score_lease;
-  std::vector<int64_t>& order = *order_lease;
-  for (int64_t t = 0; t < n; ++t) {
+  // Token t's keys [0, n_past + t] scored, then the top_k of them marked (a tie to the earlier
+  // key: a strict order, the same set as a stable sort's first top_k). Tokens in parallel; one
+  // token alone (decode) scores its keys in parallel chunks.
+  auto choose = [&](int64_t t, std::vector<float>& score, std::vector<int64_t>& order, bool split_keys) {
     const int64_t visible = n_past + t + 1;
+    reserve_geometric(score, static_cast<size_t>(visible));
+    score.resize(static_cast<size_t>(visible));
     const float* qt = q + t * nh * hd;
     const float* wt = w + t * nh;
-    reserve_geometric(score, static_cast<size_t>(visible));
+    if (split_keys)
+      tbb::parallel_for(tbb::blocked_range<int64_t>(0, visible, 512), [&](const tbb::blocked_range<int64_t>& r) {
+        index_scores(qt, wt, keys, nh, hd, r.begin(), r.end(), score.data() + r.begin());
+      });
+    else
+      index_scores(qt, wt, keys, nh, hd, 0, visible, score.data());
+    const int64_t keep = std::min(top_k, visible);
+    if (keep <= 0) return;
     reserve_geometric(order, static_cast<size_t>(visible));
-    score.assign(static_cast<size_t>(visible), 0.0f);
-    for (int64_t k = 0; k < visible; ++k) {
-      const float* ks = keys + k * hd;
-      float acc = 0;
-      for (int64_t h = 0; h < nh; ++h) acc += wt[h] * std::max(dot_f32(qt + h * hd, ks, hd), 0.0f);
-      score[static_cast<size_t>(k)] = acc;
-    }
     order.resize(static_cast<size_t>(visible));
     std::iota(order.begin(), order.end(), 0);
-    const int64_t keep = std::min(top_k, visible);
-    // The keep highest scores, a tie going to the earlier key (a strict order: the same set as a
-    // stable sort's first keep; no temporary buffer).
-    if (keep <= 0) continue;
     std::nth_element(order.begin(), order.begin() + (keep - 1), order.end(),
                      [&](int64_t a, int64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
     for (int64_t i = 0; i < keep; ++i) allowed[static_cast<size_t>(t * n_ctx + order[i])] = 1;
-  }
+  };
+  run_in_compute_arena([&] {
+    if (n == 1) {
+      const ScratchLease<std::vector<float>> score;
+      const ScratchLease<std::vector<int64_t>> order;
+      choose(0, *score, *order, true);
+      return;
+    }
+    tbb::parallel_for(int64_t{0}, n, [&](int64_t t) {
+      const ScratchLease<std::vector<float>> score;
+      const ScratchLease<std::vector<int64_t>> order;
+      choose(t, *score, *order, false);
+    });
+  });
 }
 
 }  // namespace strata

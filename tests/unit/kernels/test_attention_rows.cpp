@@ -241,6 +241,61 @@ TEST(AttentionRows, Bf16ProductsMatchTheDoubleProductsOfTheRoundedValues) {
   if (ran == 0) GTEST_SKIP() << "no bf16 dot products at any level of this CPU (AVX-512 BF16)";
 }
 
+// The DSA indexer's choice against double scores: for each of 3 new tokens after 600 cached
+// ones (5 heads, vector and scalar widths), exactly top_k of its visible keys, none past it, and
+// every chosen key scoring at least every key left out (within f32 rounding); the same choice
+// whatever the thread count.
+TEST(AttentionRows, IndexerTopKMatchesDoubleScores) {
+  struct Restore {
+    ~Restore() { configure_compute_arena({}); }
+  } restore;
+  for (int64_t hd : {48, 40}) {
+    const int64_t n = 3, n_past = 600, n_ctx = n_past + n, nh = 5, top_k = 100;
+    const std::vector<float> q = randn(n * nh * hd, 51), w = randn(n * nh, 52), keys = randn(n_ctx * hd, 53);
+    std::vector<uint8_t> first;
+    test::for_each_level([&](CpuLevel level) {
+      for (int threads : {0, 1}) {
+        configure_compute_arena({.threads = threads});
+        for (int64_t tokens : {n, int64_t{1}}) {  // a batch, and one token alone (decode)
+          const int64_t past = n_past + (n - tokens), ctx = past + tokens;
+          std::vector<uint8_t> allowed(static_cast<size_t>(tokens * ctx), 7);
+          index_topk(q.data() + (n - tokens) * nh * hd, w.data() + (n - tokens) * nh, keys.data(), tokens, past, nh, hd,
+                     top_k, allowed.data());
+          for (int64_t t = 0; t < tokens; ++t) {
+            const int64_t tt = n - tokens + t, visible = past + t + 1;
+            std::vector<double> ref(static_cast<size_t>(visible));
+            for (int64_t k = 0; k < visible; ++k)
+              for (int64_t h = 0; h < nh; ++h) {
+                double d = 0;
+                for (int64_t i = 0; i < hd; ++i) d += double(q[(tt * nh + h) * hd + i]) * keys[k * hd + i];
+                ref[static_cast<size_t>(k)] += w[tt * nh + h] * std::max(d, 0.0);
+              }
+            double lowest_in = 1e300, highest_out = -1e300;
+            int64_t chosen = 0;
+            for (int64_t k = 0; k < ctx; ++k) {
+              const uint8_t a = allowed[static_cast<size_t>(t * ctx + k)];
+              ASSERT_LE(a, 1) << "every mark written";
+              if (k >= visible) {
+                EXPECT_EQ(a, 0) << "a key past the token chosen";
+                continue;
+              }
+              chosen += a;
+              if (a) lowest_in = std::min(lowest_in, ref[static_cast<size_t>(k)]);
+              else highest_out = std::max(highest_out, ref[static_cast<size_t>(k)]);
+            }
+            EXPECT_EQ(chosen, top_k) << cpu_level_name(level) << " hd=" << hd;
+            EXPECT_GE(lowest_in, highest_out - 1e-4 * (1 + std::fabs(highest_out))) << cpu_level_name(level);
+          }
+          if (tokens == n && threads == 0) first = allowed;
+          if (tokens == n) {
+            EXPECT_EQ(allowed, first) << cpu_level_name(level) << ": the thread count changed the choice";
+          }
+        }
+      }
+    });
+  }
+}
+
 // The decompressed form (prefill: keys and values expanded, register-blocked products) gives
 // the absorbed form's outputs (decode: scores against the latent), both causal, over a cache
 // with earlier positions, with and without a sparse mask; 11 new tokens (a block of 8 and 3).
