@@ -240,7 +240,7 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     if (opts.kv_bf16 && !L.dev->is_host())
       throw Error("--cache-type-k bf16: layer " + std::to_string(li) +
                   "'s attention runs on the GPU, whose kernels read an f32 cache (keep the default f32, or "
-                  "keep attention on the CPU)");
+                  "keep attention on the CPU: -ngl 0, --vram-budget 0 or --gpu none)");
     L.moe = c.is_moe_layer(li);
     if (!L.moe) {
       L.dense = {w_.matrix(p + "ffn.w1.weight"), w_.matrix(p + "ffn.w2.weight"), w_.matrix(p + "ffn.w3.weight")};
