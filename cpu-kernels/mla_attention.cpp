@@ -2,6 +2,7 @@
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <cmath>
@@ -92,15 +93,15 @@ float sum_of(const float* x, int64_t n) {
 constexpr int64_t kChunk = 128, kPart = 512;
 constexpr int kRows = 8;
 
-// A chunk of cache rows [k0, k0 + nk) of width d as f32: the rows themselves (an f32 cache), or
-// widened into buf (a bf16 cache: half the bytes to stream, exact in f32).
-const float* cache_rows(const float* c, int64_t k0, int64_t, int64_t d, float*) { return c + k0 * d; }
+// nk cache rows of width d from c as f32: the rows themselves (an f32 cache), or widened into
+// buf (a bf16 cache: half the bytes to stream, exact in f32).
+const float* cache_rows(const float* c, int64_t, int64_t, float*) { return c; }
 void widen_rows(const uint16_t* c, int64_t k0, int64_t nk, int64_t d, float* buf) {
   const WeightView v{WeightType::BF16, reinterpret_cast<const uint8_t*>(c), k0 + nk, d};
   for (int64_t k = 0; k < nk; ++k) dequant_row(v, k0 + k, buf + k * d);  // the level's vector widening
 }
-const float* cache_rows(const uint16_t* c, int64_t k0, int64_t nk, int64_t d, float* buf) {
-  widen_rows(c, k0, nk, d, buf);
+const float* cache_rows(const uint16_t* c, int64_t nk, int64_t d, float* buf) {
+  widen_rows(c, 0, nk, d, buf);
   return buf;
 }
 
@@ -122,10 +123,14 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
   }
   const int64_t n_keys = gathered ? static_cast<int64_t>(sel.size()) : n_ctx;
   const int64_t R = n * H, parts = std::max<int64_t>(1, (n_keys + kPart - 1) / kPart), groups = (R + kRows - 1) / kRows;
-  // Rows split across tasks only as far as the parts alone leave threads idle.
-  const int64_t threads = std::max(1, compute_arena_info().threads);
-  const int64_t splits = std::clamp<int64_t>((2 * threads + parts - 1) / parts, 1, groups);
-  const int64_t per_split = (groups + splits - 1) / splits * kRows;
+  // A bf16 cache on a CPU with bf16 dot products: the rows' queries rounded to bf16 once, the
+  // scores and the weighted sum taken from the cache's bf16 rows as they lie, the weights rounded
+  // to bf16 (as the published inference code multiplies its bf16 queries, weights and cache),
+  // with f32 sums; no row widened.
+  const bool bf16_dot = std::is_same_v<T, uint16_t> && has_attn_scores_rows_bf16(dl, dr) && has_attn_pv_bf16(dl);
+  const ScratchLease<std::vector<uint16_t>> q16_lease;
+  std::vector<uint16_t>& q16 = *q16_lease;  // [R, dl + dr]: a row's q_lat then its q_rope, in bf16
+  if (bf16_dot) q16.resize(static_cast<size_t>(R * (dl + dr)));
   const ScratchLease<std::vector<float>> q_lat_lease, o_part_lease, ml_part_lease;
   std::vector<float>& q_lat = *q_lat_lease;      // [R, dl]
   std::vector<float>& o_part = *o_part_lease;    // [parts, R, dl]: each part's weighted latent sum
@@ -135,7 +140,18 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
     v->resize(static_cast<size_t>(size));
   }
   run_in_compute_arena([&] {
-    tbb::parallel_for(int64_t{0}, H, [&](int64_t h) { up.absorb_q(h, q + h * dq, n, H * dq, q_lat.data() + h * dl, H * dl); });
+    tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+      up.absorb_q(h, q + h * dq, n, H * dq, q_lat.data() + h * dl, H * dl);
+      if (bf16_dot)
+        for (int64_t r = h; r < R; r += H) {
+          to_bf16_row(q_lat.data() + r * dl, q16.data() + r * (dl + dr), dl);
+          to_bf16_row(q + r * dq + dn, q16.data() + r * (dl + dr) + dl, dr);
+        }
+    });
+    // Rows split across tasks only as far as the parts alone leave the arena's threads idle.
+    const int64_t threads = std::max(1, tbb::this_task_arena::max_concurrency());
+    const int64_t splits = std::clamp<int64_t>((2 * threads + parts - 1) / parts, 1, groups);
+    const int64_t per_split = (groups + splits - 1) / splits * kRows;
     tbb::parallel_for(int64_t{0}, parts * splits, [&](int64_t task) {
       const int64_t p = task / splits, ra = task % splits * per_split, rb = std::min(R, ra + per_split);
       if (ra >= rb) return;
@@ -149,24 +165,10 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
                     k_end = gathered ? std::min(n_keys, k_begin + kPart)
                                      : std::min({n_ctx, k_begin + kPart, n_past + (rb - 1) / H + 1});
       const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dl));
-      // A bf16 cache on a CPU with bf16 dot products: the rows' queries rounded to bf16 once,
-      // the scores and the weighted sum taken from the cache's bf16 rows as they lie, the
-      // weights rounded to bf16 (as the published inference code multiplies its bf16 queries,
-      // weights and cache), with f32 sums; no row widened.
-      const bool bf16_dot = std::is_same_v<T, uint16_t> && has_attn_scores_rows_bf16(dl, dr) && has_attn_pv_bf16(dl);
       const ScratchFloats wide(std::is_same_v<T, float> ? 0 : static_cast<size_t>(kChunk * (dl + dr)));
       const ScratchLease<std::vector<T>> picked_lease;  // the chunk's gathered rows [nk, dl + dr]: latent, then rope
       std::vector<T>& picked = *picked_lease;
       if (gathered) picked.resize(static_cast<size_t>(kChunk * (dl + dr)));
-      const ScratchLease<std::vector<uint16_t>> q16_lease;
-      std::vector<uint16_t>& q16 = *q16_lease;  // [rb - ra, dl + dr]: a row's q_lat then its q_rope
-      if (bf16_dot) {
-        q16.resize(static_cast<size_t>((rb - ra) * (dl + dr)));
-        for (int64_t r = ra; r < rb; ++r) {
-          to_bf16_row(q_lat.data() + r * dl, q16.data() + (r - ra) * (dl + dr), dl);
-          to_bf16_row(q + r * dq + dn, q16.data() + (r - ra) * (dl + dr) + dl, dr);
-        }
-      }
       for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunk) {
         const int64_t nk = std::min(kChunk, k_end - k0);
         // The chunk's rows: in place, or gathered from the positions in `sel`.
@@ -183,8 +185,8 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
           lat_rows = pl;
           kr_rows = pr;
         }
-        const float* lat = bf16_dot ? nullptr : cache_rows(lat_rows, 0, nk, dl, wide.data());
-        const float* kr = bf16_dot ? nullptr : cache_rows(kr_rows, 0, nk, dr, wide.data() + kChunk * dl);
+        const float* lat = bf16_dot ? nullptr : cache_rows(lat_rows, nk, dl, wide.data());
+        const float* kr = bf16_dot ? nullptr : cache_rows(kr_rows, nk, dr, wide.data() + kChunk * dl);
         for (int64_t r0 = ra; r0 < rb; r0 += kRows) {
           const int nb = static_cast<int>(std::min<int64_t>(kRows, rb - r0));
           const float* ql[kRows];
@@ -198,7 +200,7 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
               const uint16_t* ql16[kRows];
               const uint16_t* qr16[kRows];
               for (int i = 0; i < nb; ++i) {
-                ql16[i] = q16.data() + (r0 + i - ra) * (dl + dr);
+                ql16[i] = q16.data() + (r0 + i) * (dl + dr);
                 qr16[i] = ql16[i] + dl;
               }
               attn_scores_rows_bf16(ql16, qr16, nb, lat_rows, dl, dl, kr_rows, dr, dr, nk, sc.data(), kChunk);
@@ -233,7 +235,7 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
           if constexpr (std::is_same_v<T, uint16_t>)
             pv_done = bf16_dot && attn_pv_bf16(sc.data(), kChunk, nb, lat_rows, dl, nk, dl, oc.data(), dl);
           if (!pv_done) {
-            if (!lat) lat = cache_rows(lat_rows, 0, nk, dl, wide.data());
+            if (!lat) lat = cache_rows(lat_rows, nk, dl, wide.data());
             attn_pv_f32(sc.data(), kChunk, nb, lat, dl, nk, dl, oc.data(), dl);
           }
           for (int64_t j = 0; j < nb * dl; ++j) o[r0 * dl + j] += oc[j];

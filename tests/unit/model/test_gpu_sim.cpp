@@ -232,8 +232,7 @@ TEST(GpuSim, DeviceTooSmallIsRefusedNamingWhatDidNotFit) {
 // it runs.
 TEST(GpuSim, Bf16CacheNeedsAttentionOnTheCpu) {
   test::ScratchDir dir("gpusim-bf16");
-  TinyOptions t;
-  const ModelFiles m = open_model(make_tiny_model(t, dir / "v3").path);
+  const ModelFiles m = Case{Arch::DeepseekV3, false, "hf", "bf16"}.make(dir, 11);
   ModelOptions o;
   place(m, o);
   o.kv_bf16 = true;
