@@ -60,6 +60,8 @@ bool quantize_latent(const MlaUp& up, const float* latent, int64_t n_ctx, std::v
   return true;
 }
 
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
 // The largest of x[0, n) (-inf for n = 0) and the sum, each over 8 running lanes so the loops
 // carry no chain through one register.
 float max_of(const float* x, int64_t n) {
@@ -92,6 +94,7 @@ float sum_of(const float* x, int64_t n) {
 // not on the thread count or on which rows share a task.
 constexpr int64_t kChunk = 128, kPart = 512;
 constexpr int kRows = 8;
+constexpr int64_t kQueries = 64;  // the decompressed form's block of queries (one head's)
 
 // nk cache rows of width d from c as f32: the rows themselves (an f32 cache), or widened into
 // buf (a bf16 cache: half the bytes to stream, exact in f32).
@@ -105,10 +108,52 @@ const float* cache_rows(const uint16_t* c, int64_t nk, int64_t d, float* buf) {
   return buf;
 }
 
+// One chunk of a row's online softmax. row[0, nk) holds the row's raw scores against the chunk's
+// keys, of which [0, vis) come before the row's token (and of those, mask[k] == 0 hides key k;
+// mask may be null). On return row[k] = e^(scale · score − m) for the running max m (0 for a key
+// not seen), ml[0] = m, ml[1] the running sum of the weights, and o[0, width) (the running
+// weighted sum) rescaled to the new max. A chunk that shows the row no key changes nothing.
+void online_softmax_step(float* row, int64_t nk, int64_t vis, float scale, const uint8_t* mask, float* ml, float* o,
+                         int64_t width) {
+  for (int64_t k = 0; k < vis; ++k) row[k] *= scale;
+  std::fill(row + vis, row + nk, kNegInf);
+  if (mask)
+    for (int64_t k = 0; k < vis; ++k)
+      if (!mask[k]) row[k] = kNegInf;
+  const float cm = max_of(row, vis);
+  if (cm == kNegInf) {
+    std::fill(row, row + nk, 0.0f);
+    return;
+  }
+  const float m = ml[0], mn = std::max(m, cm), alpha = m == kNegInf ? 0.0f : std::exp(m - mn);
+  for (int64_t k = 0; k < nk; ++k) row[k] -= mn;
+  exp_f32(row, nk);
+  ml[0] = mn;
+  ml[1] = alpha * ml[1] + sum_of(row, nk);
+  if (alpha != 1.0f)
+    for (int64_t j = 0; j < width; ++j) o[j] *= alpha;
+}
+
+// kt[i · ld + k] = key k's element i for i < dn + dr, k < ld: the nope part from k_nope [n, dn],
+// the rope part from k_rope [n, dr], zero for k >= n. Sixteen keys at a time, so that the rows
+// read stay in L1 while their columns are written.
+void transpose_keys(const float* k_nope, int64_t dn, const float* k_rope, int64_t dr, int64_t n, int64_t ld,
+                    float* kt) {
+  for (int64_t k0 = 0; k0 < ld; k0 += 16) {
+    const int64_t nk = std::min<int64_t>(16, n - k0);
+    for (int64_t i = 0; i < dn + dr; ++i) {
+      const float* src = i < dn ? k_nope + k0 * dn + i : k_rope + k0 * dr + (i - dn);
+      const int64_t stride = i < dn ? dn : dr;
+      float* dst = kt + i * ld + k0;
+      for (int64_t k = 0; k < nk; ++k) dst[k] = src[k * stride];
+      std::fill(dst + std::max<int64_t>(nk, 0), dst + 16, 0.0f);
+    }
+  }
+}
+
 template <class T>
 void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const T* latent,
                   const T* k_rope, const uint8_t* allowed, float* out) {
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
   // One token under a sparse mask (V3.2's decode: the indexer's top-k of a long context): only
   // the keys it sees are scored, gathered a chunk at a time, in the order of the cache.
@@ -209,27 +254,11 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
           if (!bf16_dot) attn_scores_rows_f32(ql, qr, nb, lat, dl, dl, kr, dr, dr, nk, sc.data(), kChunk);
           for (int i = 0; i < nb; ++i) {
             const int64_t r = r0 + i, t = r / H;
-            float* row = sc.data() + i * kChunk;
             // Keys [0, vis) of the chunk come before the row's token; of those, `allowed` may hide
             // some (gathered: every key was picked as seen).
             const int64_t vis = gathered ? nk : std::max<int64_t>(0, std::min(nk, n_past + t - k0 + 1));
-            for (int64_t k = 0; k < vis; ++k) row[k] *= s.scale;
-            std::fill(row + vis, row + nk, kNegInf);
-            if (allowed && !gathered)
-              for (int64_t k = 0; k < vis; ++k)
-                if (!allowed[static_cast<size_t>(t * n_ctx + k0 + k)]) row[k] = kNegInf;
-            const float cm = max_of(row, vis);
-            if (cm == kNegInf) {  // no key of this chunk visible to the row: it adds nothing
-              std::fill(row, row + nk, 0.0f);
-              continue;
-            }
-            const float m = ml[2 * r], mn = std::max(m, cm), alpha = m == kNegInf ? 0.0f : std::exp(m - mn);
-            for (int64_t k = 0; k < nk; ++k) row[k] -= mn;
-            exp_f32(row, nk);
-            ml[2 * r] = mn;
-            ml[2 * r + 1] = alpha * ml[2 * r + 1] + sum_of(row, nk);
-            if (alpha != 1.0f)
-              for (int64_t j = 0; j < dl; ++j) o[r * dl + j] *= alpha;
+            online_softmax_step(sc.data() + i * kChunk, nk, vis, s.scale,
+                                allowed && !gathered ? allowed + t * n_ctx + k0 : nullptr, ml + 2 * r, o + r * dl, dl);
           }
           bool pv_done = false;
           if constexpr (std::is_same_v<T, uint16_t>)
@@ -271,11 +300,7 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
 
 void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                    const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) {
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
-  auto visible = [&](int64_t t, int64_t k) {
-    return k <= n_past + t && (!allowed || allowed[static_cast<size_t>(t * n_ctx + k)]);
-  };
   if (absorbed) return mla_absorbed(s, up, q, n, n_past, latent, k_rope, allowed, out);
   const ScratchLease<std::vector<ActQ8>> latent_q8_lease;
   const ScratchLease<std::vector<const ActQ8*>> latent_ptrs_lease;
@@ -286,31 +311,48 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
                                                                                             : nullptr;
     tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
       // Decompressed: the head's keys (nope and rope parts) transposed into kt [dq, ld] (ld: n_ctx
-      // rounded up to 16, the padding zero), then blocks of 8 queries: their scores against every
-      // key any of them sees in one register-blocked product, the softmax per query, and the
-      // weighted values in another.
+      // rounded up to 16, the padding zero) and its values [n_ctx, dv]; then the queries in blocks
+      // of kQueries, each block against the keys it sees in chunks of kChunk (a chunk's keys and
+      // values stay in cache for the block) with an online softmax: the scores of 8 queries at a
+      // time in one register-blocked product, the weighted values in another. The chunks start at
+      // multiples of kChunk from key 0, so a query's result does not depend on how the queries
+      // were split into steps.
       const int64_t ld = (n_ctx + 15) / 16 * 16;
       const ScratchFloats k_nope(static_cast<size_t>(n_ctx * dn)), vals(static_cast<size_t>(n_ctx * dv));
-      const ScratchFloats kt(static_cast<size_t>(dq * ld)), block(static_cast<size_t>(8 * ld));
+      const ScratchFloats kt(static_cast<size_t>(dq * ld));
       up.keys(h, latent, n_ctx, k_nope.data(), lat_q8);
       up.values(h, latent, n_ctx, dl, vals.data(), dv, lat_q8);
-      for (int64_t i = 0; i < dq; ++i) {
-        float* row = kt.data() + i * ld;
-        for (int64_t k = 0; k < n_ctx; ++k) row[k] = i < dn ? k_nope[k * dn + i] : k_rope[k * dr + (i - dn)];
-        std::fill(row + n_ctx, row + ld, 0.0f);
-      }
-      for (int64_t t0 = 0; t0 < n; t0 += 8) {
-        const int nb = static_cast<int>(std::min<int64_t>(8, n - t0));
-        const int64_t seen = std::min(n_ctx, n_past + t0 + nb);  // keys any query of the block may see
-        const float* qs[8];
-        for (int i = 0; i < nb; ++i) qs[i] = q + ((t0 + i) * H + h) * dq;
-        attn_scores_f32(qs, nb, kt.data(), ld, dq, (seen + 15) / 16 * 16, block.data(), ld);
-        for (int i = 0; i < nb; ++i) {
-          float* sc = block.data() + i * ld;
-          for (int64_t k = 0; k < seen; ++k) sc[k] = visible(t0 + i, k) ? sc[k] * s.scale : kNegInf;
-          softmax(sc, seen);
+      transpose_keys(k_nope.data(), dn, k_rope, dr, n_ctx, ld, kt.data());
+      const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dv));
+      const ScratchFloats acc(static_cast<size_t>(kQueries * dv)), ml(static_cast<size_t>(2 * kQueries));
+      for (int64_t q0 = 0; q0 < n; q0 += kQueries) {
+        const int64_t nq = std::min(kQueries, n - q0), seen = std::min(n_ctx, n_past + q0 + nq);
+        for (int64_t j = 0; j < nq; ++j) ml[static_cast<size_t>(2 * j)] = kNegInf, ml[static_cast<size_t>(2 * j + 1)] = 0;
+        std::fill(acc.data(), acc.data() + nq * dv, 0.0f);
+        for (int64_t k0 = 0; k0 < seen; k0 += kChunk) {
+          const int64_t nk = std::min(kChunk, seen - k0);
+          for (int64_t b0 = 0; b0 < nq; b0 += kRows) {
+            const int nb = static_cast<int>(std::min<int64_t>(kRows, nq - b0));
+            if (k0 > n_past + q0 + b0 + nb - 1) continue;  // no query of the block sees the chunk
+            const float* qs[kRows];
+            for (int i = 0; i < nb; ++i) qs[i] = q + ((q0 + b0 + i) * H + h) * dq;
+            attn_scores_f32(qs, nb, kt.data() + k0, ld, dq, (nk + 15) / 16 * 16, sc.data(), kChunk);
+            for (int i = 0; i < nb; ++i) {
+              const int64_t j = b0 + i, t = q0 + j;
+              float* row = sc.data() + i * kChunk;
+              const int64_t vis = std::max<int64_t>(0, std::min(nk, n_past + t - k0 + 1));
+              online_softmax_step(row, nk, vis, s.scale, allowed ? allowed + t * n_ctx + k0 : nullptr,
+                                  &ml[static_cast<size_t>(2 * j)], acc.data() + j * dv, dv);
+            }
+            attn_pv_f32(sc.data(), kChunk, nb, vals.data() + k0 * dv, dv, nk, dv, oc.data(), dv);
+            for (int64_t x = 0; x < nb * dv; ++x) acc[static_cast<size_t>(b0 * dv + x)] += oc[static_cast<size_t>(x)];
+          }
         }
-        attn_pv_f32(block.data(), ld, nb, vals.data(), dv, seen, dv, out + (t0 * H + h) * dv, H * dv);
+        for (int64_t j = 0; j < nq; ++j) {
+          const float l = ml[static_cast<size_t>(2 * j + 1)], inv = l > 0 ? 1.0f / l : 0.0f;  // no key seen: zeros
+          float* o = out + ((q0 + j) * H + h) * dv;
+          for (int64_t x = 0; x < dv; ++x) o[x] = acc[static_cast<size_t>(j * dv + x)] * inv;
+        }
       }
     });
   });

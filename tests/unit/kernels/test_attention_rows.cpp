@@ -3,6 +3,7 @@
 // forms built on them (decompressed prefill, absorbed decode) against each other.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -43,6 +44,54 @@ MlaCase mla_case(int64_t heads, int64_t kv_lora, int64_t rope, float scale, int6
   c.up.kv_b = WeightView{WeightType::F32, reinterpret_cast<const uint8_t*>(c.kvb.data()), rows, kv_lora};
   c.up.nope = c.s.nope, c.up.v = c.s.v, c.up.kv_lora = kv_lora;
   return c;
+}
+
+// The attention of MlaCase c in double, straight from the definition: per token and head the
+// keys and values taken out of the latent rows, scores over the keys the token sees (causal,
+// and where mask is given, mask[t · n_ctx + k] != 0), softmax, the weighted values; zeros for a
+// token that sees no key.
+std::vector<float> mla_reference(const MlaCase& c, const uint8_t* mask) {
+  const MlaShape& s = c.s;
+  const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr;
+  std::vector<float> out(static_cast<size_t>(c.n * H * dv), 0.0f);
+  auto up = [&](int64_t row, int64_t k) {  // row `row` of kv_b times latent row k
+    double acc = 0;
+    for (int64_t j = 0; j < dl; ++j) acc += double(c.kvb[static_cast<size_t>(row * dl + j)]) * c.latent[static_cast<size_t>(k * dl + j)];
+    return acc;
+  };
+  for (int64_t h = 0; h < H; ++h) {
+    std::vector<double> keys(static_cast<size_t>(c.n_ctx * dn)), vals(static_cast<size_t>(c.n_ctx * dv));
+    for (int64_t k = 0; k < c.n_ctx; ++k) {
+      for (int64_t i = 0; i < dn; ++i) keys[static_cast<size_t>(k * dn + i)] = up(h * (dn + dv) + i, k);
+      for (int64_t i = 0; i < dv; ++i) vals[static_cast<size_t>(k * dv + i)] = up(h * (dn + dv) + dn + i, k);
+    }
+    for (int64_t t = 0; t < c.n; ++t) {
+      const float* q = c.q.data() + (t * H + h) * dq;
+      std::vector<double> p(static_cast<size_t>(c.n_ctx), 0.0);
+      double mx = -INFINITY;
+      for (int64_t k = 0; k <= c.n_past + t; ++k) {
+        if (mask && !mask[static_cast<size_t>(t * c.n_ctx + k)]) continue;
+        double sc = 0;
+        for (int64_t i = 0; i < dn; ++i) sc += double(q[i]) * keys[static_cast<size_t>(k * dn + i)];
+        for (int64_t i = 0; i < dr; ++i) sc += double(q[dn + i]) * c.k_rope[static_cast<size_t>(k * dr + i)];
+        p[static_cast<size_t>(k)] = sc * s.scale;
+        mx = std::max(mx, p[static_cast<size_t>(k)]);
+      }
+      if (mx == -INFINITY) continue;
+      double sum = 0;
+      for (int64_t k = 0; k <= c.n_past + t; ++k) {
+        const bool seen = !mask || mask[static_cast<size_t>(t * c.n_ctx + k)];
+        p[static_cast<size_t>(k)] = seen ? std::exp(p[static_cast<size_t>(k)] - mx) : 0.0;
+        sum += p[static_cast<size_t>(k)];
+      }
+      for (int64_t i = 0; i < dv; ++i) {
+        double acc = 0;
+        for (int64_t k = 0; k <= c.n_past + t; ++k) acc += p[static_cast<size_t>(k)] * vals[static_cast<size_t>(k * dv + i)];
+        out[static_cast<size_t>((t * H + h) * dv + i)] = static_cast<float>(acc / sum);
+      }
+    }
+  }
+  return out;
 }
 
 // Scores of 1..8 queries against 45 keys (padded to 48) of 200 dimensions, and the weighted sum
@@ -296,22 +345,49 @@ TEST(AttentionRows, IndexerTopKMatchesDoubleScores) {
   }
 }
 
-// The decompressed form (prefill: keys and values expanded, register-blocked products) gives
-// the absorbed form's outputs (decode: scores against the latent), both causal, over a cache
-// with earlier positions, with and without a sparse mask; 11 new tokens (a block of 8 and 3).
-TEST(AttentionRows, DecompressedMlaMatchesTheAbsorbedForm) {
-  const MlaCase c = mla_case(3, 40, 16, 0.125f, 11, 6, 5);
-  const MlaShape& s = c.s;
-  const int64_t n = c.n, n_past = c.n_past, n_ctx = c.n_ctx;
-  std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1);
-  for (size_t i = 0; i < allowed.size(); i += 3) allowed[i] = 0;
-  for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data())}) {
-    test::for_each_level([&](CpuLevel level) {
-      std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size());
-      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, a.data());
-      mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, false, b.data());
-      EXPECT_LT(test::nmse(a, b), 1e-10) << cpu_level_name(level) << (mask ? " sparse" : " causal");
-    });
+// The decompressed form (prefill: keys and values expanded, register-blocked products) and the
+// absorbed form (decode: scores against the latent) both give the double reference's outputs,
+// causal over a cache with earlier positions, with and without a sparse mask.
+TEST(AttentionRows, DecompressedAndAbsorbedMlaMatchTheDoubleReference) {
+  // 11 tokens after 6 (one block of queries, one chunk of keys); 150 after 200 (blocks of 64
+  // queries, chunks of 128 keys, the last ones partial).
+  for (auto [tokens, past] : {std::pair<int64_t, int64_t>{11, 6}, {150, 200}}) {
+    const MlaCase c = mla_case(3, 40, 16, 0.125f, tokens, past, 5);
+    const MlaShape& s = c.s;
+    const int64_t n = c.n, n_past = c.n_past, n_ctx = c.n_ctx;
+    // Sparse: every third key hidden; in the long case token 1 sees no key of the second chunk
+    // and token 5 none at all (its output zeros in both forms).
+    std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1);
+    for (size_t i = 0; i < allowed.size(); i += 3) allowed[i] = 0;
+    if (n > 64) {
+      std::fill_n(allowed.begin() + n_ctx + 128, 128, 0);
+      std::fill_n(allowed.begin() + 5 * n_ctx, n_ctx, 0);
+    }
+    for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data())}) {
+      test::for_each_level([&](CpuLevel level) {
+        const std::string what =
+            std::string(cpu_level_name(level)) + (mask ? " sparse, " : " causal, ") + std::to_string(n) + " tokens";
+        std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size());
+        mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, a.data());
+        mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, false, b.data());
+        const std::vector<float> want = mla_reference(c, mask);
+        EXPECT_LT(test::nmse(want, a), 1e-10) << what << ", absorbed";
+        EXPECT_LT(test::nmse(want, b), 1e-10) << what << ", decompressed";
+        if (!mask && n > 64) {  // the same tokens in two steps (70, then 80 more): the same bits
+          std::vector<float> split(b.size());
+          const int64_t first = 70, dq = s.nope + s.rope;
+          mla_attention(s, c.up, c.q.data(), first, n_past, c.latent.data(), c.k_rope.data(), nullptr, false,
+                        split.data());
+          mla_attention(s, c.up, c.q.data() + first * s.heads * dq, n - first, n_past + first, c.latent.data(),
+                        c.k_rope.data(), nullptr, false, split.data() + first * s.heads * s.v);
+          EXPECT_EQ(split, b) << what << ": the split into steps changed the result";
+        }
+        if (mask && n > 64) {
+          const auto row5 = b.begin() + 5 * s.heads * s.v;
+          EXPECT_TRUE(std::all_of(row5, row5 + s.heads * s.v, [](float x) { return x == 0; })) << what;
+        }
+      });
+    }
   }
 }
 
