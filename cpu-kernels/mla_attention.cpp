@@ -151,6 +151,23 @@ void transpose_keys(const float* k_nope, int64_t dn, const float* k_rope, int64_
   }
 }
 
+// transpose_keys over bf16 rows, in pairs of elements (attn_scores_bf16's layout):
+// kt[(i/2 · ld + k) · 2 + i % 2] = key k's element i, from the nope rows k16 [n, dn] then the rope
+// rows kr16 [n, dr] (dn, dr even), zero for k >= n.
+void transpose_keys_bf16(const uint16_t* k16, int64_t dn, const uint16_t* kr16, int64_t dr, int64_t n, int64_t ld,
+                         uint16_t* kt) {
+  for (int64_t k0 = 0; k0 < ld; k0 += 16) {
+    const int64_t nk = std::max<int64_t>(0, std::min<int64_t>(16, n - k0));
+    for (int64_t i = 0; i < dn + dr; i += 2) {
+      const uint16_t* src = i < dn ? k16 + k0 * dn + i : kr16 + k0 * dr + (i - dn);
+      const int64_t stride = i < dn ? dn : dr;
+      uint16_t* dst = kt + (i / 2 * ld + k0) * 2;
+      for (int64_t k = 0; k < nk; ++k) dst[2 * k] = src[k * stride], dst[2 * k + 1] = src[k * stride + 1];
+      std::fill(dst + 2 * nk, dst + 32, uint16_t{0});
+    }
+  }
+}
+
 template <class T>
 void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const T* latent,
                   const T* k_rope, const uint8_t* allowed, float* out) {
@@ -296,74 +313,131 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
   });
 }
 
-}  // namespace
+// The decompressed form of one head (prefill): the queries in blocks of kQueries, each block
+// against the keys it sees in chunks of kChunk (a chunk's keys and values stay in cache for the
+// block) with an online softmax. scores(t0, nb, k0, nk, sc) writes the raw scores of tokens
+// [t0, t0 + nb) (nb <= kRows) against keys [k0, k0 + nk) into sc (rows kChunk apart), pv(sc, nb,
+// k0, nk, oc) those keys' values weighted by sc into oc (rows dv apart). The chunks start at
+// multiples of kChunk from key 0, so a token's result does not depend on how the tokens were
+// split into steps.
+template <class Scores, class Pv>
+void decompressed_head(const MlaShape& s, int64_t n, int64_t n_past, int64_t h, const uint8_t* allowed,
+                       const Scores& scores, const Pv& pv, float* out) {
+  const int64_t H = s.heads, dv = s.v, n_ctx = n_past + n;
+  const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dv));
+  const ScratchFloats acc(static_cast<size_t>(kQueries * dv)), ml(static_cast<size_t>(2 * kQueries));
+  for (int64_t q0 = 0; q0 < n; q0 += kQueries) {
+    const int64_t nq = std::min(kQueries, n - q0), seen = std::min(n_ctx, n_past + q0 + nq);
+    for (int64_t j = 0; j < nq; ++j) ml[static_cast<size_t>(2 * j)] = kNegInf, ml[static_cast<size_t>(2 * j + 1)] = 0;
+    std::fill(acc.data(), acc.data() + nq * dv, 0.0f);
+    for (int64_t k0 = 0; k0 < seen; k0 += kChunk) {
+      const int64_t nk = std::min(kChunk, seen - k0);
+      for (int64_t b0 = 0; b0 < nq; b0 += kRows) {
+        const int nb = static_cast<int>(std::min<int64_t>(kRows, nq - b0));
+        if (k0 > n_past + q0 + b0 + nb - 1) continue;  // no token of the block sees the chunk
+        scores(q0 + b0, nb, k0, nk, sc.data());
+        for (int i = 0; i < nb; ++i) {
+          const int64_t j = b0 + i, t = q0 + j;
+          const int64_t vis = std::max<int64_t>(0, std::min(nk, n_past + t - k0 + 1));
+          online_softmax_step(sc.data() + i * kChunk, nk, vis, s.scale, allowed ? allowed + t * n_ctx + k0 : nullptr,
+                              &ml[static_cast<size_t>(2 * j)], acc.data() + j * dv, dv);
+        }
+        pv(sc.data(), nb, k0, nk, oc.data());
+        for (int64_t x = 0; x < nb * dv; ++x) acc[static_cast<size_t>(b0 * dv + x)] += oc[static_cast<size_t>(x)];
+      }
+    }
+    for (int64_t j = 0; j < nq; ++j) {
+      const float l = ml[static_cast<size_t>(2 * j + 1)], inv = l > 0 ? 1.0f / l : 0.0f;  // no key seen: zeros
+      float* o = out + ((q0 + j) * H + h) * dv;
+      for (int64_t x = 0; x < dv; ++x) o[x] = acc[static_cast<size_t>(j * dv + x)] * inv;
+    }
+  }
+}
 
-void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
-                   const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) {
+// The decompressed form over the latent rows (f32) and the rope keys: in f32 (k_rope), or with
+// bf16 products (k_rope16, the bf16 cache's rows: the caller has checked that the level has
+// them for these widths): each head's keys and values taken out of the latent, then rounded to
+// bf16 as are the queries and the softmax weights, the products in bf16 pairs with f32 sums (the
+// published inference code's bf16 arithmetic).
+void mla_decompressed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                      const float* latent, const float* k_rope, const uint16_t* k_rope16, const uint8_t* allowed,
+                      float* out) {
   const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
-  if (absorbed) return mla_absorbed(s, up, q, n, n_past, latent, k_rope, allowed, out);
+  const bool bf16 = k_rope16 != nullptr;
   const ScratchLease<std::vector<ActQ8>> latent_q8_lease;
   const ScratchLease<std::vector<const ActQ8*>> latent_ptrs_lease;
+  const ScratchLease<std::vector<uint16_t>> q16_lease;
+  std::vector<uint16_t>& q16 = *q16_lease;  // [n, H, dq]: the queries in bf16 (bf16 products)
+  if (bf16) {
+    q16.resize(static_cast<size_t>(n * H * dq));
+    to_bf16_row(q, q16.data(), n * H * dq);
+  }
   // Heads are independent: one parallel job over them, each with its own (reused) scratch.
   run_in_compute_arena([&] {
     const ActQ8* const* lat_q8 =
         quantize_latent(up, latent, n_ctx, *latent_q8_lease, *latent_ptrs_lease) ? latent_ptrs_lease->data()
                                                                                             : nullptr;
     tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-      // Decompressed: the head's keys (nope and rope parts) transposed into kt [dq, ld] (ld: n_ctx
-      // rounded up to 16, the padding zero) and its values [n_ctx, dv]; then the queries in blocks
-      // of kQueries, each block against the keys it sees in chunks of kChunk (a chunk's keys and
-      // values stay in cache for the block) with an online softmax: the scores of 8 queries at a
-      // time in one register-blocked product, the weighted values in another. The chunks start at
-      // multiples of kChunk from key 0, so a query's result does not depend on how the queries
-      // were split into steps.
-      const int64_t ld = (n_ctx + 15) / 16 * 16;
       const ScratchFloats k_nope(static_cast<size_t>(n_ctx * dn)), vals(static_cast<size_t>(n_ctx * dv));
-      const ScratchFloats kt(static_cast<size_t>(dq * ld));
       up.keys(h, latent, n_ctx, k_nope.data(), lat_q8);
       up.values(h, latent, n_ctx, dl, vals.data(), dv, lat_q8);
-      transpose_keys(k_nope.data(), dn, k_rope, dr, n_ctx, ld, kt.data());
-      const ScratchFloats sc(static_cast<size_t>(kRows * kChunk)), oc(static_cast<size_t>(kRows * dv));
-      const ScratchFloats acc(static_cast<size_t>(kQueries * dv)), ml(static_cast<size_t>(2 * kQueries));
-      for (int64_t q0 = 0; q0 < n; q0 += kQueries) {
-        const int64_t nq = std::min(kQueries, n - q0), seen = std::min(n_ctx, n_past + q0 + nq);
-        for (int64_t j = 0; j < nq; ++j) ml[static_cast<size_t>(2 * j)] = kNegInf, ml[static_cast<size_t>(2 * j + 1)] = 0;
-        std::fill(acc.data(), acc.data() + nq * dv, 0.0f);
-        for (int64_t k0 = 0; k0 < seen; k0 += kChunk) {
-          const int64_t nk = std::min(kChunk, seen - k0);
-          for (int64_t b0 = 0; b0 < nq; b0 += kRows) {
-            const int nb = static_cast<int>(std::min<int64_t>(kRows, nq - b0));
-            if (k0 > n_past + q0 + b0 + nb - 1) continue;  // no query of the block sees the chunk
-            const float* qs[kRows];
-            for (int i = 0; i < nb; ++i) qs[i] = q + ((q0 + b0 + i) * H + h) * dq;
-            attn_scores_f32(qs, nb, kt.data() + k0, ld, dq, (nk + 15) / 16 * 16, sc.data(), kChunk);
-            for (int i = 0; i < nb; ++i) {
-              const int64_t j = b0 + i, t = q0 + j;
-              float* row = sc.data() + i * kChunk;
-              const int64_t vis = std::max<int64_t>(0, std::min(nk, n_past + t - k0 + 1));
-              online_softmax_step(row, nk, vis, s.scale, allowed ? allowed + t * n_ctx + k0 : nullptr,
-                                  &ml[static_cast<size_t>(2 * j)], acc.data() + j * dv, dv);
-            }
-            attn_pv_f32(sc.data(), kChunk, nb, vals.data() + k0 * dv, dv, nk, dv, oc.data(), dv);
-            for (int64_t x = 0; x < nb * dv; ++x) acc[static_cast<size_t>(b0 * dv + x)] += oc[static_cast<size_t>(x)];
-          }
-        }
-        for (int64_t j = 0; j < nq; ++j) {
-          const float l = ml[static_cast<size_t>(2 * j + 1)], inv = l > 0 ? 1.0f / l : 0.0f;  // no key seen: zeros
-          float* o = out + ((q0 + j) * H + h) * dv;
-          for (int64_t x = 0; x < dv; ++x) o[x] = acc[static_cast<size_t>(j * dv + x)] * inv;
-        }
+      const int64_t ld = (n_ctx + 15) / 16 * 16;
+      if (bf16) {  // the keys rounded and transposed in pairs, the values rounded (read as rows)
+        const ScratchLease<std::vector<uint16_t>> k16_lease, kt16_lease, v16_lease;
+        std::vector<uint16_t>& k16 = *k16_lease;
+        std::vector<uint16_t>& kt16 = *kt16_lease;
+        std::vector<uint16_t>& v16 = *v16_lease;
+        k16.resize(static_cast<size_t>(n_ctx * dn));
+        kt16.resize(static_cast<size_t>(dq * ld));
+        v16.resize(static_cast<size_t>(n_ctx * dv));
+        to_bf16_row(k_nope.data(), k16.data(), n_ctx * dn);
+        to_bf16_row(vals.data(), v16.data(), n_ctx * dv);
+        transpose_keys_bf16(k16.data(), dn, k_rope16, dr, n_ctx, ld, kt16.data());
+        const auto scores = [&](int64_t t0, int nb, int64_t k0, int64_t nk, float* sc) {
+          const uint16_t* qs[kRows];
+          for (int i = 0; i < nb; ++i) qs[i] = q16.data() + ((t0 + i) * H + h) * dq;
+          attn_scores_bf16(qs, nb, kt16.data() + k0 * 2, ld, dq, (nk + 15) / 16 * 16, sc, kChunk);
+        };
+        const auto pv = [&](const float* sc, int nb, int64_t k0, int64_t nk, float* oc) {
+          attn_pv_bf16(sc, kChunk, nb, v16.data() + k0 * dv, dv, nk, dv, oc, dv);
+        };
+        return decompressed_head(s, n, n_past, h, allowed, scores, pv, out);
       }
+      // f32: the keys (nope and rope parts) transposed into kt [dq, ld] (ld: n_ctx rounded up to
+      // 16, the padding zero) for the register-blocked products.
+      const ScratchFloats kt(static_cast<size_t>(dq * ld));
+      transpose_keys(k_nope.data(), dn, k_rope, dr, n_ctx, ld, kt.data());
+      const auto scores = [&](int64_t t0, int nb, int64_t k0, int64_t nk, float* sc) {
+        const float* qs[kRows];
+        for (int i = 0; i < nb; ++i) qs[i] = q + ((t0 + i) * H + h) * dq;
+        attn_scores_f32(qs, nb, kt.data() + k0, ld, dq, (nk + 15) / 16 * 16, sc, kChunk);
+      };
+      const auto pv = [&](const float* sc, int nb, int64_t k0, int64_t nk, float* oc) {
+        attn_pv_f32(sc, kChunk, nb, vals.data() + k0 * dv, dv, nk, dv, oc, dv);
+      };
+      decompressed_head(s, n, n_past, h, allowed, scores, pv, out);
     });
   });
+}
+
+}  // namespace
+
+void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
+                   const float* k_rope, const uint8_t* allowed, bool absorbed, float* out) {
+  if (absorbed) return mla_absorbed(s, up, q, n, n_past, latent, k_rope, allowed, out);
+  mla_decompressed(s, up, q, n, n_past, latent, k_rope, nullptr, allowed, out);
 }
 
 void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const uint16_t* latent,
                    const uint16_t* k_rope, const uint8_t* allowed, bool absorbed, float* out) {
   if (absorbed) return mla_absorbed(s, up, q, n, n_past, latent, k_rope, allowed, out);
-  // Decompressed (prefill): the whole context widened once, then the f32 form.
+  // Decompressed (prefill): the latent rows widened once for the products that take them out;
+  // the rope keys read as they lie where the level has bf16 products for these widths, else
+  // widened too and the f32 form taken.
   const int64_t n_ctx = n_past + n;
-  const ScratchFloats lat(static_cast<size_t>(n_ctx * s.kv_lora)), kr(static_cast<size_t>(n_ctx * s.rope));
+  const bool bf16 = s.nope % 2 == 0 && has_attn_scores_bf16(s.nope + s.rope) && has_attn_pv_bf16(s.v);
+  const ScratchFloats lat(static_cast<size_t>(n_ctx * s.kv_lora)),
+      kr(bf16 ? 0 : static_cast<size_t>(n_ctx * s.rope));
   const auto widen = [&](const uint16_t* c, int64_t d, float* dst) {
     run_in_compute_arena([&] {
       tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_ctx, 64), [&](const tbb::blocked_range<int64_t>& r) {
@@ -372,8 +446,9 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
     });
   };
   widen(latent, s.kv_lora, lat.data());
+  if (bf16) return mla_decompressed(s, up, q, n, n_past, lat.data(), nullptr, k_rope, allowed, out);
   widen(k_rope, s.rope, kr.data());
-  mla_attention(s, up, q, n, n_past, lat.data(), kr.data(), allowed, false, out);
+  mla_decompressed(s, up, q, n, n_past, lat.data(), kr.data(), nullptr, allowed, out);
 }
 
 namespace {

@@ -212,6 +212,18 @@ bool attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, 
   return true;
 }
 
+bool has_attn_scores_bf16(int64_t d) {
+  const kern::RowKernels* k = kernels();
+  return k && k->attn_scores_bf16 && d % 2 == 0;
+}
+
+bool attn_scores_bf16(const uint16_t* const* q, int nb, const uint16_t* kt, int64_t ldk, int64_t d, int64_t nk,
+                      float* s, int64_t lds) {
+  if (!has_attn_scores_bf16(d)) return false;
+  kernels()->attn_scores_bf16(q, nb, kt, ldk, d, nk, s, lds);
+  return true;
+}
+
 bool has_attn_pv_bf16(int64_t nv) {
   const kern::RowKernels* k = kernels();
   return k && k->attn_pv_bf16 && nv % 32 == 0;

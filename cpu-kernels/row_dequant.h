@@ -45,6 +45,13 @@ bool attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, 
                            int64_t lds);
 // Whether attn_scores_rows_bf16 serves rows of d and d2 elements at the level in effect.
 bool has_attn_scores_rows_bf16(int64_t d, int64_t d2);
+// attn_scores_f32 over bf16 queries and keys, the keys stored transposed in pairs of dimensions
+// (kt[(i/2 · ldk + k) · 2 + i % 2] is key k's element i; d even, ldk and nk multiples of 16): the
+// products in bf16 pairs with f32 sums (vdpbf16ps), where the level has that; false otherwise.
+bool attn_scores_bf16(const uint16_t* const* q, int nb, const uint16_t* kt, int64_t ldk, int64_t d, int64_t nk,
+                      float* s, int64_t lds);
+// Whether attn_scores_bf16 serves keys of d elements at the level in effect.
+bool has_attn_scores_bf16(int64_t d);
 // o[t · ldo + j] = Σ_k bf16(p[t · ldp + k]) · v[k · ldv + j] for t < nb <= 8, j < nv, k < nk <=
 // 256, over bf16 values (a bf16 KV cache): the weights rounded to bf16 as the products take them
 // (vdpbf16ps, f32 sums), where the level has that and nv is a multiple of 32; false otherwise.

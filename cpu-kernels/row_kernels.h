@@ -86,6 +86,11 @@ struct RowKernels {
   void (*attn_scores_rows_bf16)(const uint16_t* const* q, const uint16_t* const* q2, int nb, const uint16_t* keys,
                                 int64_t ldk, int64_t d, const uint16_t* keys2, int64_t ldk2, int64_t d2, int64_t nk,
                                 float* s, int64_t lds) = nullptr;
+  // s[t · lds + k] = Σ_i q[t][i] · key k's element i for t < nb <= 8, k < nk (a multiple of 16),
+  // i < d (even), over bf16 queries and keys stored transposed in pairs (kt[(i/2 · ldk + k) · 2 +
+  // i % 2]): vdpbf16ps, f32 sums (AVX-512 BF16 CPUs; null elsewhere).
+  void (*attn_scores_bf16)(const uint16_t* const* q, int nb, const uint16_t* kt, int64_t ldk, int64_t d, int64_t nk,
+                           float* s, int64_t lds) = nullptr;
   // o[t · ldo + j] = Σ_k bf16(p[t · ldp + k]) · v[k · ldv + j] for t < nb <= 8, j < nv (a
   // multiple of 32), nk <= kPvMaxKeys, over bf16 values: vdpbf16ps, f32 sums (AVX-512 BF16).
   void (*attn_pv_bf16)(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_t ldv, int64_t nk, int64_t nv,

@@ -261,6 +261,41 @@ void attn_scores_rows_bf16(const uint16_t* const* q, const uint16_t* const* q2, 
   }
 }
 
+// Attention scores against bf16 keys stored transposed in pairs (row_kernels.h:
+// attn_scores_bf16): per pair of dimensions, 16 keys' pairs in one vector and each query's pair
+// broadcast, so one vdpbf16ps adds 32 products of a query and no sum crosses lanes.
+template <int NB>
+void scores_bf16_t_nb(const uint16_t* const* q, const uint16_t* kt, int64_t ldk, int64_t d, int64_t nk, float* s,
+                      int64_t lds) {
+  for (int64_t k0 = 0; k0 < nk; k0 += 16) {
+    __m512 acc[NB];
+    for (int t = 0; t < NB; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < d; i += 2) {
+      const __m512i kv = _mm512_loadu_si512(kt + (i / 2 * ldk + k0) * 2);
+      for (int t = 0; t < NB; ++t) {
+        uint32_t w;
+        __builtin_memcpy(&w, q[t] + i, sizeof w);
+        acc[t] = _mm512_dpbf16_ps(acc[t], as_bf16(_mm512_set1_epi32(static_cast<int>(w))), as_bf16(kv));
+      }
+    }
+    for (int t = 0; t < NB; ++t) _mm512_storeu_ps(s + t * lds + k0, acc[t]);
+  }
+}
+
+void attn_scores_bf16(const uint16_t* const* q, int nb, const uint16_t* kt, int64_t ldk, int64_t d, int64_t nk,
+                      float* s, int64_t lds) {
+  switch (nb) {
+    case 1: return scores_bf16_t_nb<1>(q, kt, ldk, d, nk, s, lds);
+    case 2: return scores_bf16_t_nb<2>(q, kt, ldk, d, nk, s, lds);
+    case 3: return scores_bf16_t_nb<3>(q, kt, ldk, d, nk, s, lds);
+    case 4: return scores_bf16_t_nb<4>(q, kt, ldk, d, nk, s, lds);
+    case 5: return scores_bf16_t_nb<5>(q, kt, ldk, d, nk, s, lds);
+    case 6: return scores_bf16_t_nb<6>(q, kt, ldk, d, nk, s, lds);
+    case 7: return scores_bf16_t_nb<7>(q, kt, ldk, d, nk, s, lds);
+    default: return scores_bf16_t_nb<8>(q, kt, ldk, d, nk, s, lds);
+  }
+}
+
 // f to bf16, to nearest, ties to even (float_formats.h's f32_to_bf16, written here so this
 // instruction-set file shares no inline function with the others).
 uint16_t round_bf16(float f) {
@@ -334,6 +369,7 @@ const RowKernels& row_kernels_avx512bf16() {
     t.e4m3_dot_order = e4m3_dot_order;
     t.e4m3_dot_act_floats = act_floats;
     t.attn_scores_rows_bf16 = attn_scores_rows_bf16;
+    t.attn_scores_bf16 = attn_scores_bf16;
     t.attn_pv_bf16 = attn_pv_bf16;
     return t;
   }();

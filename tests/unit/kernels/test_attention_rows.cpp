@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cpu-kernels/compute_arena.h"
@@ -32,9 +33,10 @@ struct MlaCase {
   MlaUp up;
 };
 
-MlaCase mla_case(int64_t heads, int64_t kv_lora, int64_t rope, float scale, int64_t n, int64_t n_past, uint64_t seed) {
+MlaCase mla_case(int64_t heads, int64_t kv_lora, int64_t rope, float scale, int64_t n, int64_t n_past, uint64_t seed,
+                 int64_t v = 24) {
   MlaCase c;
-  c.s.heads = heads, c.s.nope = 32, c.s.rope = rope, c.s.v = 24, c.s.kv_lora = kv_lora, c.s.scale = scale;
+  c.s.heads = heads, c.s.nope = 32, c.s.rope = rope, c.s.v = v, c.s.kv_lora = kv_lora, c.s.scale = scale;
   c.n = n, c.n_past = n_past, c.n_ctx = n_past + n;
   const int64_t rows = heads * (c.s.nope + c.s.v);
   c.kvb = randn(rows * kv_lora, seed);
@@ -211,11 +213,11 @@ TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
 
 // Over caches of bf16 rows: the f32 forms' outputs over the rounded cache, bit for bit (rows
 // widened exactly as they are read), absorbed (several parts and chunks) and decompressed; where
-// the CPU has bf16 dot products and the widths are multiples of 32, the absorbed form multiplies
-// bf16 queries and weights (rounded) by the bf16 rows: within that rounding of those outputs.
+// the CPU has bf16 dot products and the widths allow them, the forms multiply bf16 queries, keys
+// and weights (rounded) with bf16 rows: within that rounding of those outputs.
 TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
-  for (auto [dl, dr] : {std::pair<int64_t, int64_t>{48, 16}, {64, 32}}) {
-    const MlaCase c = mla_case(3, dl, dr, 0.05f, 2, 700, 31);
+  for (auto [dl, dr, dv] : {std::tuple<int64_t, int64_t, int64_t>{48, 16, 24}, {64, 32, 32}}) {
+    const MlaCase c = mla_case(3, dl, dr, 0.05f, 2, 700, 31, dv);
     const MlaShape& s = c.s;
     const std::vector<float>& latent = c.latent;
     const std::vector<float>& k_rope = c.k_rope;
@@ -230,10 +232,13 @@ TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
         mla_attention(s, c.up, c.q.data(), c.n, c.n_past, lat_r.data(), kr_r.data(), nullptr, absorbed, b.data());
         const std::string what = std::string(cpu_level_name(level)) + (absorbed ? " absorbed" : " decompressed") +
                                  " kv_lora " + std::to_string(dl);
-        if (absorbed && has_attn_scores_rows_bf16(dl, dr) && has_attn_pv_bf16(dl)) {
+        const bool bf16 = absorbed ? has_attn_scores_rows_bf16(dl, dr) && has_attn_pv_bf16(dl)
+                                   : has_attn_scores_bf16(s.nope + dr) && has_attn_pv_bf16(dv);
+        if (bf16) {
           const double e = test::nmse(b, a);
           EXPECT_GT(e, 0) << what << ": the bf16 products were not taken";
-          EXPECT_LT(e, 1e-5) << what;
+          // The decompressed form also rounds the keys and values it takes out of the latent.
+          EXPECT_LT(e, absorbed ? 1e-5 : 5e-5) << what;
         } else {
           EXPECT_EQ(a, b) << what;
         }
@@ -243,8 +248,9 @@ TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
 }
 
 // The bf16 products (vdpbf16ps) where the CPU has them: scores of 1..8 queries against 47 keys
-// in two parts, and the weighted sum of 47 values of 64 columns (an odd count of keys: the last
-// pair half empty), against double sums of the same bf16 values.
+// in two parts (as rows, and transposed in pairs), and the weighted sum of 47 values of 64
+// columns (an odd count of keys: the last pair half empty), against double sums of the same
+// bf16 values.
 TEST(AttentionRows, Bf16ProductsMatchTheDoubleProductsOfTheRoundedValues) {
   const int64_t d = 96, d2 = 32, nk = 47, ldk = d + 32, ldk2 = d2, lds = 48;
   auto rounded = [](const std::vector<float>& v) {
@@ -256,7 +262,7 @@ TEST(AttentionRows, Bf16ProductsMatchTheDoubleProductsOfTheRoundedValues) {
                               keys = rounded(randn(nk * ldk, 43)), keys2 = rounded(randn(nk * ldk2, 44));
   int ran = 0;
   test::for_each_level([&](CpuLevel level) {
-    if (!has_attn_scores_rows_bf16(d, d2) || !has_attn_pv_bf16(64)) return;
+    if (!has_attn_scores_rows_bf16(d, d2) || !has_attn_pv_bf16(64) || !has_attn_scores_bf16(d + d2)) return;
     ++ran;
     for (int nb = 1; nb <= 8; ++nb) {
       const uint16_t* qs[8];
@@ -272,6 +278,24 @@ TEST(AttentionRows, Bf16ProductsMatchTheDoubleProductsOfTheRoundedValues) {
           EXPECT_NEAR(s[t * lds + k], want, 1e-4 * (1 + std::fabs(want))) << cpu_level_name(level) << " nb=" << nb;
         }
       EXPECT_EQ(s[nk], -1.0f) << "columns past nk must stay untouched";
+      // The same keys (both parts, 48 with the padding zero) transposed in pairs of elements.
+      const int64_t dt = d + d2, ldt = 64, nkt = 48;
+      std::vector<uint16_t> kt(static_cast<size_t>(dt * ldt), 0), qt(static_cast<size_t>(8 * dt));
+      for (int64_t k = 0; k < nk; ++k)
+        for (int64_t i = 0; i < dt; ++i)
+          kt[static_cast<size_t>((i / 2 * ldt + k) * 2 + i % 2)] = i < d ? keys[k * ldk + i] : keys2[k * ldk2 + i - d];
+      const uint16_t* qts[8];
+      for (int t = 0; t < nb; ++t) {
+        std::copy_n(qs[t], d, qt.begin() + t * dt);
+        std::copy_n(qs2[t], d2, qt.begin() + t * dt + d);
+        qts[t] = qt.data() + t * dt;
+      }
+      std::vector<float> st(static_cast<size_t>(nb * lds), -1.0f);
+      ASSERT_TRUE(attn_scores_bf16(qts, nb, kt.data(), ldt, dt, nkt, st.data(), lds));
+      for (int t = 0; t < nb; ++t)
+        for (int64_t k = 0; k < nkt; ++k)
+          EXPECT_NEAR(st[t * lds + k], k < nk ? s[t * lds + k] : 0.0f, 1e-4 * (1 + std::fabs(s[t * lds + k])))
+              << cpu_level_name(level) << " nb=" << nb << " key " << k << ", transposed";
       // The weighted sum: weights (any f32, rounded to bf16 by the kernel) times bf16 values.
       const int64_t nv = 64, ldv = nv + 32;
       const std::vector<float> p = randn(nb * lds, 45);
