@@ -29,10 +29,10 @@ struct HcParams {
 // In place on comb [hc][hc] (the scaled and biased logits on entry).
 void sinkhorn(float* comb, int64_t hc, int64_t iters, float eps);
 
-// One token: X [hc, D] -> u [D], post [hc], comb [hc·hc].
-void hc_pre(const HcParams& p, const HcWeights& w, const float* X, float* u, float* post, float* comb);
-// One token: X [hc, D] updated in place to post_j·f + Σ_i comb[i][j]·X_i.
-void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X);
+// n tokens: X [n, hc, D] -> u [n, D], post [n, hc], comb [n, hc·hc] (tokens in parallel).
+void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post, float* comb);
+// n tokens: X [n, hc, D] updated in place to post_j·f + Σ_i comb[i][j]·X_i (f [n, D]).
+void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X, int64_t n);
 // One token: X [hc, D] -> u [D] with the head's pre weights.
 void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u);
 

@@ -148,14 +148,12 @@ void CpuOps::route(const RouterParams& p, const float* logits, const float* bias
 
 void CpuOps::hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
                     float* comb) const {
-  const int64_t hc = p.hc, d = p.dim;
-  for (int64_t t = 0; t < n; ++t) strata::hc_pre(p, w, X + t * hc * d, u + t * d, post + t * hc, comb + t * hc * hc);
+  strata::hc_pre(p, w, X, n, u, post, comb);
 }
 
 void CpuOps::hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X,
                      int64_t n) const {
-  const int64_t hc = p.hc, d = p.dim;
-  for (int64_t t = 0; t < n; ++t) strata::hc_post(p, f + t * d, post + t * hc, comb + t * hc * hc, X + t * hc * d);
+  strata::hc_post(p, f, post, comb, X, n);
 }
 
 void CpuOps::hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) const {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <cstdio>
 #include <random>
+#include <string>
 
 #include "cpu-kernels/ops.h"
 #include "cpu-kernels/qdot.h"
@@ -18,6 +19,7 @@
 #include "runtime/model/v4_compressor.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
+#include "tests/unit/kernels/kernel_test_util.h"
 
 namespace strata {
 namespace {
@@ -64,18 +66,69 @@ TEST(Mhc, SinkhornSingleIterationIsRowSoftmaxThenColumnNormalize) {
   EXPECT_NEAR(m[3], b1 / (b0 + b1), 1e-6);
 }
 
+// Many tokens at once (groups of 8 and a tail, the mixes' vector products at every level where
+// hc·D is a multiple of 16, the scalar chain elsewhere): each token's u, post, comb and mixed
+// streams as that token alone through the published formulas in double.
+TEST(Mhc, ATokenBatchGivesEachTokensPublishedMixing) {
+  const int64_t hc = 4, n = 11, rows = (2 + hc) * hc;
+  for (int64_t D : {64, 9}) {
+    const HcParams p{hc, D, 5, 1e-6f, 1e-6f};
+    const HcWeights w{randn(rows * hc * D, 21, 0.1f), randn(rows, 22), {0.6f, 1.1f, 0.8f}};
+    const std::vector<float> X = randn(n * hc * D, 23), f = randn(n * D, 24);
+    test::for_each_level([&](CpuLevel level) {
+      std::vector<float> u(static_cast<size_t>(n * D)), post(static_cast<size_t>(n * hc)),
+          comb(static_cast<size_t>(n * hc * hc)), Y = X;
+      hc_pre(p, w, X.data(), n, u.data(), post.data(), comb.data());
+      hc_post(p, f.data(), post.data(), comb.data(), Y.data(), n);
+      auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
+      auto at = [](const auto& v, int64_t i) { return v[static_cast<size_t>(i)]; };
+      for (int64_t t = 0; t < n; ++t) {
+        const std::string what = std::string(cpu_level_name(level)) + " D " + std::to_string(D) + " token " +
+                                 std::to_string(t);
+        const float* x = X.data() + t * hc * D;
+        double ss = 0;
+        for (int64_t i = 0; i < hc * D; ++i) ss += double(x[i]) * x[i];
+        const double r = 1 / std::sqrt(ss / double(hc * D) + 1e-6);
+        std::vector<double> m(static_cast<size_t>(rows));
+        for (int64_t k = 0; k < rows; ++k) {
+          double a = 0;
+          for (int64_t i = 0; i < hc * D; ++i) a += double(at(w.fn, k * hc * D + i)) * x[i];
+          m[static_cast<size_t>(k)] = a * r;
+        }
+        std::vector<float> want_comb(static_cast<size_t>(hc * hc));
+        for (int64_t k = 0; k < hc * hc; ++k)
+          want_comb[static_cast<size_t>(k)] = static_cast<float>(at(m, 2 * hc + k) * 0.8 + at(w.base, 2 * hc + k));
+        sinkhorn(want_comb.data(), hc, 5, 1e-6f);
+        for (int64_t k = 0; k < hc * hc; ++k) EXPECT_NEAR(at(comb, t * hc * hc + k), at(want_comb, k), 1e-5) << what;
+        for (int64_t i = 0; i < hc; ++i)
+          EXPECT_NEAR(at(post, t * hc + i), 2 * sig(at(m, hc + i) * 1.1 + at(w.base, hc + i)), 1e-5) << what;
+        for (int64_t d = 0; d < D; ++d) {
+          double want_u = 0;
+          for (int64_t i = 0; i < hc; ++i) want_u += (sig(at(m, i) * 0.6 + at(w.base, i)) + 1e-6) * x[i * D + d];
+          EXPECT_NEAR(at(u, t * D + d), want_u, 1e-4) << what;
+          for (int64_t j = 0; j < hc; ++j) {
+            double want_y = at(post, t * hc + j) * double(at(f, t * D + d));
+            for (int64_t i = 0; i < hc; ++i) want_y += double(at(comb, t * hc * hc + i * hc + j)) * x[i * D + d];
+            EXPECT_NEAR(at(Y, (t * hc + j) * D + d), want_y, 1e-4) << what;
+          }
+        }
+      }
+    });
+  }
+}
+
 TEST(Mhc, PostMixSumsOverTheFirstIndex) {
   // comb[i][j] = 1 only at (0, 1): stream 1 receives stream 0 (X'_j = Σ_i comb[i][j] X_i).
   const HcParams p{2, 1, 1, 1e-6f, 1e-6f};
   std::vector<float> X = {3.0f, 5.0f};
   const float f[1] = {0.0f}, post[2] = {0.0f, 0.0f}, comb[4] = {0, 1, 0, 0};
-  hc_post(p, f, post, comb, X.data());
+  hc_post(p, f, post, comb, X.data(), 1);
   EXPECT_EQ(X[0], 0.0f);
   EXPECT_EQ(X[1], 3.0f);
   // post weights scale the sublayer output per stream.
   std::vector<float> Y = {0.0f, 0.0f};
   const float f2[1] = {2.0f}, post2[2] = {0.5f, 1.5f}, zero[4] = {0, 0, 0, 0};
-  hc_post(p, f2, post2, zero, Y.data());
+  hc_post(p, f2, post2, zero, Y.data(), 1);
   EXPECT_EQ(Y, (std::vector<float>{1.0f, 3.0f}));
 }
 
@@ -85,7 +138,7 @@ TEST(Mhc, PreWeightsAndHeadFollowThePublishedFormulas) {
   HcWeights w{randn(rows * hc * D, 7, 0.3f), randn(rows, 8), {0.7f, 1.3f, 0.9f}};
   const std::vector<float> X = randn(hc * D, 9);
   std::vector<float> u(D), post(hc), comb(hc * hc);
-  hc_pre(p, w, X.data(), u.data(), post.data(), comb.data());
+  hc_pre(p, w, X.data(), 1, u.data(), post.data(), comb.data());
   double ss = 0;
   for (float v : X) ss += double(v) * v;
   const double r = 1 / std::sqrt(ss / (hc * D) + 1e-6);
