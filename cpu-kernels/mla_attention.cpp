@@ -62,26 +62,6 @@ bool quantize_latent(const MlaUp& up, const float* latent, int64_t n_ctx, std::v
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// The largest of x[0, n) (-inf for n = 0) and the sum, each over 8 running lanes so the loops
-// carry no chain through one register.
-float max_of(const float* x, int64_t n) {
-  float m[8];
-  std::fill(m, m + 8, -std::numeric_limits<float>::infinity());
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8)
-    for (int j = 0; j < 8; ++j) m[j] = x[k + j] > m[j] ? x[k + j] : m[j];
-  for (; k < n; ++k) m[0] = x[k] > m[0] ? x[k] : m[0];
-  return *std::max_element(m, m + 8);
-}
-
-float sum_of(const float* x, int64_t n) {
-  float a[8] = {};
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8)
-    for (int j = 0; j < 8; ++j) a[j] += x[k + j];
-  for (; k < n; ++k) a[0] += x[k];
-  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
 
 // The absorbed form: every head's queries taken into the latent space (q_lat = K_hᵀ q_nope),
 // then all query rows (token t, head h: row t·H + h) scored against the cache together, in
@@ -120,7 +100,7 @@ void online_softmax_step(float* row, int64_t nk, int64_t vis, float scale, const
   if (mask)
     for (int64_t k = 0; k < vis; ++k)
       if (!mask[k]) row[k] = kNegInf;
-  const float cm = max_of(row, vis);
+  const float cm = max_f32(row, vis);
   if (cm == kNegInf) {
     std::fill(row, row + nk, 0.0f);
     return;
@@ -129,7 +109,7 @@ void online_softmax_step(float* row, int64_t nk, int64_t vis, float scale, const
   for (int64_t k = 0; k < nk; ++k) row[k] -= mn;
   exp_f32(row, nk);
   ml[0] = mn;
-  ml[1] = alpha * ml[1] + sum_of(row, nk);
+  ml[1] = alpha * ml[1] + sum_f32(row, nk);
   if (alpha != 1.0f)
     for (int64_t j = 0; j < width; ++j) o[j] *= alpha;
 }

@@ -1,7 +1,9 @@
 #include "cpu-kernels/row_dequant.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "cpu-kernels/cpu_features.h"
@@ -278,6 +280,25 @@ void attn_pv_f32(const float* p, int64_t ldp, int nb, const float* v, int64_t ld
       for (int64_t k = 0; k < nk; ++k) a = std::fma(p[t * ldp + k], v[k * ldv + j], a);
       o[t * ldo + j] = a;
     }
+}
+
+float max_f32(const float* x, int64_t n) {
+  float m[8];
+  std::fill(m, m + 8, -std::numeric_limits<float>::infinity());
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int j = 0; j < 8; ++j) m[j] = x[k + j] > m[j] ? x[k + j] : m[j];
+  for (; k < n; ++k) m[0] = x[k] > m[0] ? x[k] : m[0];
+  return *std::max_element(m, m + 8);
+}
+
+float sum_f32(const float* x, int64_t n) {
+  float a[8] = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int j = 0; j < 8; ++j) a[j] += x[k + j];
+  for (; k < n; ++k) a[0] += x[k];
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) {

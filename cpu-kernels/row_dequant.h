@@ -21,6 +21,10 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // std::exp, measured 3 on [-87, 0]; NaN, infinities, overflow and underflow as std::exp),
 // std::exp itself at the scalar level.
 void exp_f32(float* x, int64_t n);
+// The largest of x[0, n) (-inf for n = 0; NaN ignored) and the sum, each over 8 running lanes so
+// the loops carry no chain through one register.
+float max_f32(const float* x, int64_t n);
+float sum_f32(const float* x, int64_t n);
 // y[i] += a * x[i].
 void axpy_f32(float a, const float* x, float* y, int64_t n);
 // Attention's products for a block of nb <= 8 queries at the dispatch level (row_kernels.h):

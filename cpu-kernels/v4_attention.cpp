@@ -16,23 +16,57 @@ namespace strata {
 
 void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
                     float scale, float* out) {
+  // Split-K: the keys in parts of kPart, computed in parallel; a part's keys gathered once into
+  // rows and scored for all heads, 8 heads at a time (attn_scores_rows_f32: each key read once
+  // for the 8), their weights applied the same way (attn_pv_f32); each part's max, sum and
+  // weighted sum per head merged with the sink at the end. The parts depend only on nk, so the
+  // result does not depend on the thread count.
+  constexpr int64_t kPart = 128;
+  constexpr int kHeads = 8;
+  const int64_t parts = (nk + kPart - 1) / kPart;
+  const ScratchLease<std::vector<float>> o_lease, ml_lease;
+  std::vector<float>& o_part = *o_lease;    // [parts, H, D]: each part's weighted sum per head
+  std::vector<float>& ml_part = *ml_lease;  // [parts, H, 2]: its max and sum of weights
+  reserve_geometric(o_part, static_cast<size_t>(parts * H * D));
+  reserve_geometric(ml_part, static_cast<size_t>(parts * H * 2));
+  o_part.resize(static_cast<size_t>(parts * H * D));
+  ml_part.resize(static_cast<size_t>(parts * H * 2));
   run_in_compute_arena([&] {
-    tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
-      const ScratchFloats scores(static_cast<size_t>(nk));
-      const float* qh = q + h * D;
-      float m = sink[h];
-      for (int64_t i = 0; i < nk; ++i) {
-        scores[i] = dot_f32(qh, keys[i], D) * scale;
-        m = std::max(m, scores[i]);
+    tbb::parallel_for(int64_t{0}, parts, [&](int64_t p) {
+      const int64_t k0 = p * kPart, np = std::min(kPart, nk - k0);
+      const ScratchFloats kc(static_cast<size_t>(np * D)), sc(static_cast<size_t>(kHeads * kPart));
+      for (int64_t k = 0; k < np; ++k) std::copy_n(keys[k0 + k], D, kc.data() + k * D);
+      for (int64_t h0 = 0; h0 < H; h0 += kHeads) {
+        const int nb = static_cast<int>(std::min<int64_t>(kHeads, H - h0));
+        const float* qs[kHeads];
+        for (int i = 0; i < nb; ++i) qs[i] = q + (h0 + i) * D;
+        attn_scores_rows_f32(qs, qs, nb, kc.data(), D, D, kc.data(), 0, 0, np, sc.data(), kPart);
+        for (int i = 0; i < nb; ++i) {
+          float* row = sc.data() + i * kPart;
+          for (int64_t k = 0; k < np; ++k) row[k] *= scale;
+          const float m = max_f32(row, np);
+          for (int64_t k = 0; k < np; ++k) row[k] -= m;
+          exp_f32(row, np);
+          float* ml = ml_part.data() + (p * H + h0 + i) * 2;
+          ml[0] = m, ml[1] = sum_f32(row, np);
+        }
+        attn_pv_f32(sc.data(), kPart, nb, kc.data(), D, np, D, o_part.data() + (p * H + h0) * D, D);
       }
+    });
+    tbb::parallel_for(int64_t{0}, H, [&](int64_t h) {
+      float m = sink[h];
+      for (int64_t p = 0; p < parts; ++p) m = std::max(m, ml_part[static_cast<size_t>((p * H + h) * 2)]);
       double den = std::exp(static_cast<double>(sink[h]) - m);
-      for (int64_t i = 0; i < nk; ++i) {
-        scores[i] = std::exp(scores[i] - m);
-        den += scores[i];
+      for (int64_t p = 0; p < parts; ++p) {
+        const float* ml = ml_part.data() + (p * H + h) * 2;
+        den += std::exp(static_cast<double>(ml[0]) - m) * ml[1];
       }
       float* oh = out + h * D;
       std::fill(oh, oh + D, 0.0f);
-      for (int64_t i = 0; i < nk; ++i) axpy_f32(static_cast<float>(scores[i] / den), keys[i], oh, D);
+      for (int64_t p = 0; p < parts; ++p) {
+        const double mp = ml_part[static_cast<size_t>((p * H + h) * 2)];
+        axpy_f32(static_cast<float>(std::exp(mp - m) / den), o_part.data() + (p * H + h) * D, oh, D);
+      }
     });
   });
 }

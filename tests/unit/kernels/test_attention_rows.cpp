@@ -1,6 +1,7 @@
 // Attention's register-blocked products (row_dequant.h: attn_scores_f32, attn_pv_f32,
-// attn_scores_rows_f32) at every dispatch level against a double reference, and the two MLA
-// forms built on them (decompressed prefill, absorbed decode) against each other.
+// attn_scores_rows_f32, their bf16 forms) at every dispatch level against a double reference,
+// and what is built on them: the two MLA forms (decompressed prefill, absorbed decode), the
+// V3.2 indexer's choice and V4's sink attention.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "cpu-kernels/mla_attention.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
+#include "cpu-kernels/v4_attention.h"
 #include "tests/support/test_support.h"
 #include "tests/unit/kernels/kernel_test_util.h"
 
@@ -312,6 +314,56 @@ TEST(AttentionRows, Bf16ProductsMatchTheDoubleProductsOfTheRoundedValues) {
     }
   });
   if (ran == 0) GTEST_SKIP() << "no bf16 dot products at any level of this CPU (AVX-512 BF16)";
+}
+
+// DeepSeek-V4's attention with a sink logit: 11 heads (a group of 8 and 3) over 300 keys
+// gathered by pointer out of order (three parts, the last partial), at vector and scalar widths
+// (D 64, 40), against the formula in double; the same bits with one thread; a head whose sink
+// dominates; no keys at all: zeros (the sink takes every weight).
+TEST(AttentionRows, SinkAttentionMatchesTheDoubleFormula) {
+  struct Restore {
+    ~Restore() { configure_compute_arena({}); }
+  } restore;
+  const int64_t H = 11, nk = 300, pool_rows = 400;
+  const float scale = 0.1f;
+  for (int64_t D : {64, 40}) {
+    const std::vector<float> pool = randn(pool_rows * D, 51), q = randn(H * D, 52);
+    std::vector<float> sink = randn(H, 53);
+    sink[2] = 30.0f;
+    std::vector<const float*> keys(static_cast<size_t>(nk));
+    for (int64_t k = 0; k < nk; ++k) keys[static_cast<size_t>(k)] = pool.data() + (k * 7 % pool_rows) * D;
+    std::vector<float> want(static_cast<size_t>(H * D));
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<double> sc(static_cast<size_t>(nk));
+      double m = sink[static_cast<size_t>(h)];
+      for (int64_t k = 0; k < nk; ++k) {
+        double a = 0;
+        for (int64_t i = 0; i < D; ++i) a += double(q[static_cast<size_t>(h * D + i)]) * keys[static_cast<size_t>(k)][i];
+        sc[static_cast<size_t>(k)] = a * scale;
+        m = std::max(m, sc[static_cast<size_t>(k)]);
+      }
+      double den = std::exp(sink[static_cast<size_t>(h)] - m);
+      for (double& v : sc) den += (v = std::exp(v - m));
+      for (int64_t i = 0; i < D; ++i) {
+        double a = 0;
+        for (int64_t k = 0; k < nk; ++k) a += sc[static_cast<size_t>(k)] * keys[static_cast<size_t>(k)][i];
+        want[static_cast<size_t>(h * D + i)] = static_cast<float>(a / den);
+      }
+    }
+    test::for_each_level([&](CpuLevel level) {
+      const std::string what = std::string(cpu_level_name(level)) + " D " + std::to_string(D);
+      std::vector<float> out(want.size()), one(want.size()), none(want.size(), 1.0f);
+      configure_compute_arena({});
+      sink_attention(q.data(), keys.data(), nk, sink.data(), H, D, scale, out.data());
+      EXPECT_LT(test::nmse(want, out), 1e-10) << what;
+      EXPECT_LT(std::fabs(out[static_cast<size_t>(2 * D)]), 1e-8) << what << ": the sink's head";
+      configure_compute_arena({.threads = 1});
+      sink_attention(q.data(), keys.data(), nk, sink.data(), H, D, scale, one.data());
+      EXPECT_EQ(out, one) << what << ": the thread count changed the result";
+      sink_attention(q.data(), keys.data(), 0, sink.data(), H, D, scale, none.data());
+      EXPECT_TRUE(std::all_of(none.begin(), none.end(), [](float x) { return x == 0; })) << what;
+    });
+  }
 }
 
 // The DSA indexer's choice against double scores: for each of 3 new tokens after 600 cached
