@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/indexer.h"
 #include "cpu-kernels/linear.h"
 #include "cpu-kernels/ops.h"
 #include "cpu-kernels/qdot.h"
@@ -431,35 +432,6 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
   mla_decompressed(s, up, q, n, n_past, lat.data(), kr.data(), nullptr, allowed, out);
 }
 
-namespace {
-
-// score[k - k0] = Σ_h w[h] · relu(q[h] · keys[k]) for keys [k0, k1): the heads' dots in blocks of
-// 8 heads against the keys as they lie (attn_scores_rows_f32), each key's sum over the heads in
-// head order, so a key's score does not depend on the blocks.
-void index_scores(const float* q, const float* w, const float* keys, int64_t nh, int64_t hd, int64_t k0, int64_t k1,
-                  float* score) {
-  constexpr int64_t kKeys = 128;
-  const ScratchFloats dots(static_cast<size_t>(8 * kKeys));
-  for (int64_t c0 = k0; c0 < k1; c0 += kKeys) {
-    const int64_t nk = std::min(kKeys, k1 - c0);
-    float* sc = score + (c0 - k0);
-    std::fill(sc, sc + nk, 0.0f);
-    for (int64_t h0 = 0; h0 < nh; h0 += 8) {
-      const int nb = static_cast<int>(std::min<int64_t>(8, nh - h0));
-      const float* qs[8];
-      for (int i = 0; i < nb; ++i) qs[i] = q + (h0 + i) * hd;
-      attn_scores_rows_f32(qs, qs, nb, keys + c0 * hd, hd, hd, keys + c0 * hd, hd, 0, nk, dots.data(), kKeys);
-      for (int i = 0; i < nb; ++i) {
-        const float wh = w[h0 + i];
-        const float* d = dots.data() + i * kKeys;
-        for (int64_t k = 0; k < nk; ++k) sc[k] += wh * std::max(d[k], 0.0f);
-      }
-    }
-  }
-}
-
-}  // namespace
-
 void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
                 int64_t top_k, uint8_t* allowed) {
   const int64_t n_ctx = n_past + n;
@@ -473,12 +445,7 @@ void index_topk(const float* q, const float* w, const float* keys, int64_t n, in
     score.resize(static_cast<size_t>(visible));
     const float* qt = q + t * nh * hd;
     const float* wt = w + t * nh;
-    if (split_keys)
-      tbb::parallel_for(tbb::blocked_range<int64_t>(0, visible, 512), [&](const tbb::blocked_range<int64_t>& r) {
-        index_scores(qt, wt, keys, nh, hd, r.begin(), r.end(), score.data() + r.begin());
-      });
-    else
-      index_scores(qt, wt, keys, nh, hd, 0, visible, score.data());
+    index_scores(qt, wt, keys, nh, hd, visible, split_keys, score.data());
     const int64_t keep = std::min(top_k, visible);
     if (keep <= 0) return;
     reserve_geometric(order, static_cast<size_t>(visible));

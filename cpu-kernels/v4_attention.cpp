@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/indexer.h"
 #include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/scratch.h"
 
@@ -73,32 +74,31 @@ void sink_attention(const float* q, const float* const* keys, int64_t nk, const 
 
 void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                 int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) {
-  const ScratchLease<std::vector<float>> score_lease;
-  const ScratchLease<std::vector<int64_t>> order_lease;
-  std::vector<float>& score = *score_lease;
-  std::vector<int64_t>& order = *order_lease;
-  for (int64_t t = 0; t < n; ++t) {
-    const float* qt = q + t * nh * hd;
-    const float* wt = w + t * nh;
+  // Token t's rows scored (the heads' weights scaled by wscale once), then the count highest,
+  // best first, the earlier row on ties (a stable sort's first count, in its order). Tokens in
+  // parallel; one token alone (decode) scores its rows in parallel chunks.
+  auto pick = [&](int64_t t, bool split_keys) {
+    const ScratchLease<std::vector<float>> score_lease, w_lease;
+    const ScratchLease<std::vector<int64_t>> order_lease;
+    std::vector<float>& score = *score_lease;
+    std::vector<float>& wt = *w_lease;
+    std::vector<int64_t>& order = *order_lease;
     const int64_t rows = (first_pos + t + 1) / ratio;
+    wt.resize(static_cast<size_t>(nh));
+    for (int64_t h = 0; h < nh; ++h) wt[static_cast<size_t>(h)] = w[t * nh + h] * wscale;
     reserve_geometric(score, static_cast<size_t>(rows));
     reserve_geometric(order, static_cast<size_t>(rows));
-    score.assign(static_cast<size_t>(rows), 0.0f);
-    for (int64_t j = 0; j < rows; ++j) {
-      const float* k = keys + j * hd;
-      float acc = 0;
-      for (int64_t h = 0; h < nh; ++h) acc += std::max(dot_f32(qt + h * hd, k, hd), 0.0f) * wt[h] * wscale;
-      score[static_cast<size_t>(j)] = acc;
-    }
+    score.resize(static_cast<size_t>(rows));
+    index_scores(q + t * nh * hd, wt.data(), keys, nh, hd, rows, split_keys, score.data());
     order.resize(static_cast<size_t>(rows));
     std::iota(order.begin(), order.end(), 0);
     count[t] = std::min(rows, top_k);
-    // The count highest scores, best first, the earlier row on ties (a stable sort's first
-    // count, in its order; no temporary buffer).
     std::partial_sort(order.begin(), order.begin() + count[t], order.end(),
                       [&](int64_t a, int64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
     std::copy_n(order.begin(), count[t], picked + t * top_k);
-  }
+  };
+  if (n == 1) return pick(0, true);
+  run_in_compute_arena([&] { tbb::parallel_for(int64_t{0}, n, [&](int64_t t) { pick(t, false); }); });
 }
 
 void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score, int64_t ratio,

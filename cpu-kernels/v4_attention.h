@@ -14,8 +14,9 @@ void sink_attention(const float* q, const float* const* keys, int64_t nk, const 
                     float scale, float* out);
 
 // For token t (position first_pos + t) the top_k of its (position + 1) / ratio compressed
-// rows keys [rows, hd] by Σ_h relu(q[t][h] · key) · w[t][h] · wscale (ties to the earlier row),
-// highest first, in picked [n, top_k]; count[t] of them. q [n, nh, hd], w [n, nh].
+// rows keys [rows, hd] by Σ_h relu(q[t][h] · key) · (w[t][h] · wscale) (ties to the earlier row),
+// highest first, in picked [n, top_k]; count[t] of them. q [n, nh, hd], w [n, nh]. Tokens in
+// parallel on the compute arena.
 void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                 int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count);
 

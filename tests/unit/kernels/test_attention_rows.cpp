@@ -421,6 +421,69 @@ TEST(AttentionRows, IndexerTopKMatchesDoubleScores) {
   }
 }
 
+// V4's indexer choice against double scores: 3 new tokens at positions 2,397.. over rows
+// compressed 4 to 1 (599 and 600 rows), 5 heads (vector and scalar widths): each picks top_k
+// distinct rows it may see, best first (non-increasing double scores) and every one scoring at
+// least every row left out (within f32 rounding); one token alone (its rows in parallel chunks)
+// picks what it picks in the batch; the thread count changes nothing.
+TEST(AttentionRows, V4IndexPickMatchesDoubleScores) {
+  struct Restore {
+    ~Restore() { configure_compute_arena({}); }
+  } restore;
+  for (int64_t hd : {48, 40}) {
+    const int64_t n = 3, first_pos = 2397, ratio = 4, nh = 5, top_k = 100, rows_max = (first_pos + n) / ratio;
+    const float wscale = 0.3f;
+    const std::vector<float> q = randn(n * nh * hd, 61), w = randn(n * nh, 62), keys = randn(rows_max * hd, 63);
+    std::vector<int64_t> first;
+    test::for_each_level([&](CpuLevel level) {
+      for (int threads : {0, 1}) {
+        configure_compute_arena({.threads = threads});
+        std::vector<int64_t> picked(static_cast<size_t>(n * top_k), -1), count(static_cast<size_t>(n), -1);
+        index_pick(q.data(), w.data(), keys.data(), n, first_pos, ratio, nh, hd, wscale, top_k, picked.data(),
+                   count.data());
+        for (int64_t t = 0; t < n; ++t) {
+          const std::string what = std::string(cpu_level_name(level)) + " hd " + std::to_string(hd) + " token " +
+                                   std::to_string(t);
+          const int64_t rows = (first_pos + t + 1) / ratio;
+          std::vector<double> ref(static_cast<size_t>(rows));
+          for (int64_t k = 0; k < rows; ++k)
+            for (int64_t h = 0; h < nh; ++h) {
+              double d = 0;
+              for (int64_t i = 0; i < hd; ++i) d += double(q[(t * nh + h) * hd + i]) * keys[k * hd + i];
+              ref[static_cast<size_t>(k)] += std::max(d, 0.0) * w[t * nh + h] * wscale;
+            }
+          ASSERT_EQ(count[static_cast<size_t>(t)], top_k) << what;
+          std::vector<uint8_t> in(static_cast<size_t>(rows), 0);
+          for (int64_t i = 0; i < top_k; ++i) {
+            const int64_t r = picked[static_cast<size_t>(t * top_k + i)];
+            ASSERT_TRUE(r >= 0 && r < rows) << what << ": row " << r;
+            ASSERT_EQ(in[static_cast<size_t>(r)], 0) << what << ": row " << r << " picked twice";
+            in[static_cast<size_t>(r)] = 1;
+            if (i > 0) {
+              const double prev = ref[static_cast<size_t>(picked[static_cast<size_t>(t * top_k + i - 1)])];
+              EXPECT_LE(ref[static_cast<size_t>(r)], prev + 1e-4 * (1 + std::fabs(prev))) << what << ": not best first";
+            }
+          }
+          double lowest_in = 1e300, highest_out = -1e300;
+          for (int64_t k = 0; k < rows; ++k) {
+            const double r = ref[static_cast<size_t>(k)];
+            if (in[static_cast<size_t>(k)]) lowest_in = std::min(lowest_in, r);
+            else highest_out = std::max(highest_out, r);
+          }
+          EXPECT_GE(lowest_in, highest_out - 1e-4 * (1 + std::fabs(highest_out))) << what;
+          // The same token alone.
+          std::vector<int64_t> alone(static_cast<size_t>(top_k)), alone_count(1);
+          index_pick(q.data() + t * nh * hd, w.data() + t * nh, keys.data(), 1, first_pos + t, ratio, nh, hd, wscale,
+                     top_k, alone.data(), alone_count.data());
+          EXPECT_TRUE(std::equal(alone.begin(), alone.end(), picked.begin() + t * top_k)) << what << ": alone";
+        }
+        if (threads == 0) first = picked;
+        EXPECT_EQ(picked, first) << cpu_level_name(level) << ": the thread count changed the choice";
+      }
+    });
+  }
+}
+
 // The decompressed form (prefill: keys and values expanded, register-blocked products) and the
 // absorbed form (decode: scores against the latent) both give the double reference's outputs,
 // causal over a cache with earlier positions, with and without a sparse mask.
