@@ -39,4 +39,10 @@ if "$STRATA" bench run -m "$WORK/v3" -p 8 -n 4 -d 100000 -r 1 >/dev/null 2>"$WOR
 grep -q "more than the context of" "$WORK/err.txt" || { echo "FAIL: unclear -d error"; cat "$WORK/err.txt"; exit 1; }
 if "$STRATA" bench run -m "$WORK/v3" -n 4 --parallel 0 2>"$WORK/err.txt"; then echo "FAIL: --parallel 0 accepted"; exit 1; fi
 grep -q "'0' is not a count" "$WORK/err.txt" || { echo "FAIL: unclear error"; cat "$WORK/err.txt"; exit 1; }
+# oneDNN's OpenMP threads wait passively unless the user chose a policy (the program starts
+# itself over with OMP_WAIT_POLICY=passive: libgomp reads it as it loads).
+env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$STRATA" bench run -m "$WORK/v3" -p 4 -n 0 -r 1 >"$WORK/omp.md" 2>&1
+grep -q "OpenMP wait policy (oneDNN's threads): passive" "$WORK/omp.md" || { echo "FAIL: not passive"; cat "$WORK/omp.md"; exit 1; }
+OMP_WAIT_POLICY=active "$STRATA" bench run -m "$WORK/v3" -p 4 -n 0 -r 1 >"$WORK/omp.md" 2>&1
+grep -q "OpenMP wait policy (oneDNN's threads): active" "$WORK/omp.md" || { echo "FAIL: the user's policy replaced"; cat "$WORK/omp.md"; exit 1; }
 echo "ok: bench run: $(grep '| tg8 |' "$WORK/out.md")"

@@ -25,6 +25,7 @@
 #include "runtime/model/expert_source.h"
 #include "runtime/model/summary.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/openmp_wait.h"
 
 namespace strata::cli {
 namespace {
@@ -231,6 +232,7 @@ void register_bench_run(CLI::App* bench) {
                           {"params", sum.total_params},
                           {"active_params", sum.active_params},
                           {"threads", threads},
+                          {"openmp_wait_policy", openmp_wait_policy()},
                           {"dram_read_gbps", bw},
                           {"decode_bound_tokens_per_second", bound},
                           {"tests", nlohmann::json::array()}};
@@ -258,6 +260,7 @@ void register_bench_run(CLI::App* bench) {
     std::printf("\nDRAM read %.1f GB/s (measured now); a token reads %s of active weights: decode bound %.1f tokens/s "
                 "for one sequence\n",
                 bw, human_bytes(static_cast<uint64_t>(active_bytes)).c_str(), bound);
+    std::printf("OpenMP wait policy (oneDNN's threads): %s\n", openmp_wait_policy());
     for (const Row& r : rows)
       if (r.tiered)
         std::printf("%s%s: routed-expert bytes per token %s%s DRAM-fixed, %s DRAM cache, %s read from NVMe; cache hit %.1f%%\n",

@@ -20,6 +20,7 @@
 #include "runtime/format/mapped_file.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/flag_aliases.h"
+#include "tools/cli/openmp_wait.h"
 
 std::filesystem::path strata::cli::profiles_dir() {
   if (const char* p = std::getenv("STRATA_PROFILES")) return p;
@@ -63,6 +64,7 @@ void on_allocator_error(int err, void*) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  strata::cli::prefer_passive_openmp_wait(argv);  // may start the program over, once
   struct sigaction sa {};
   sa.sa_sigaction = on_sigbus;
   sa.sa_flags = SA_SIGINFO;
