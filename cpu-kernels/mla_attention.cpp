@@ -149,12 +149,35 @@ void transpose_keys_bf16(const uint16_t* k16, int64_t dn, const uint16_t* kr16, 
   }
 }
 
+// Whether mask [n, n_past + n] shows its tokens fewer than half of the keys before them, all
+// tokens together.
+bool mask_is_sparse(const uint8_t* mask, int64_t n, int64_t n_past) {
+  int64_t seen = 0, before = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const uint8_t* row = mask + t * (n_past + n);
+    for (int64_t k = 0; k <= n_past + t; ++k) seen += row[k] != 0;
+    before += n_past + t + 1;
+  }
+  return 2 * seen < before;
+}
+
 template <class T>
 void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const T* latent,
                   const T* k_rope, const uint8_t* allowed, float* out) {
   const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
-  // One token under a sparse mask (V3.2's decode: the indexer's top-k of a long context): only
-  // the keys it sees are scored, gathered a chunk at a time, in the order of the cache.
+  // Several tokens under a mask that shows them fewer than half the keys before them (V3.2's
+  // prefill deep in a context): each token as one alone (below), tokens in parallel, so that
+  // each scores only the keys it sees and gives what its decode gives, bit for bit.
+  if (allowed && n > 1 && mask_is_sparse(allowed, n, n_past)) {
+    run_in_compute_arena([&] {
+      tbb::parallel_for(int64_t{0}, n, [&](int64_t t) {
+        mla_absorbed(s, up, q + t * H * dq, 1, n_past + t, latent, k_rope, allowed + t * n_ctx, out + t * H * dv);
+      });
+    });
+    return;
+  }
+  // One token under a mask (V3.2's decode: the indexer's top-k of a long context): only the
+  // keys it sees are scored, gathered a chunk at a time, in the order of the cache.
   const ScratchLease<std::vector<int64_t>> sel_lease;
   std::vector<int64_t>& sel = *sel_lease;
   const bool gathered = allowed && n == 1;

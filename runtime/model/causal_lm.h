@@ -22,7 +22,8 @@ struct ScheduleStats;
 
 // How MLA attention is evaluated. Absorbed: scores against the cached latent directly (the
 // decode form); Decompressed: keys and values expanded per head from the latent (the prefill
-// form). Auto: decompressed for batches of more than one token, absorbed for single tokens.
+// form). Auto: absorbed for single tokens and for batches under a sparse attention mask (V3.2
+// deep in a context: each token scores only the keys its indexer picked), else decompressed.
 enum class MlaMode { Auto, Absorbed, Decompressed };
 
 struct ForwardOptions {

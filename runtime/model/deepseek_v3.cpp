@@ -386,7 +386,19 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
       allowed = mem.get<uint8_t>(g.n * n_ctx);
       ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk, allowed);
     }
-    const MlaMode mode = mode_opt != MlaMode::Auto ? mode_opt : g.n > 1 ? MlaMode::Decompressed : MlaMode::Absorbed;
+    // Auto: the absorbed form for one token, and for a batch whose tokens the indexer lets see
+    // fewer than half of the keys before them (each then scores only its own); else decompressed.
+    auto sparse = [&] {
+      int64_t seen = 0, before = 0;
+      for (int64_t t = 0; t < g.n; ++t) {
+        seen += std::min<int64_t>(c_.index_topk, g.pos0 + t + 1);
+        before += g.pos0 + t + 1;
+      }
+      return 2 * seen < before;
+    };
+    const MlaMode mode = mode_opt != MlaMode::Auto           ? mode_opt
+                         : g.n == 1 || (allowed && sparse()) ? MlaMode::Absorbed
+                                                             : MlaMode::Decompressed;
     if (bf16)
       ops.mla_attention(shape, W.up, q + g.off * H * dq, g.n, g.pos0, reinterpret_cast<const uint16_t*>(lc.latent.data()),
                         reinterpret_cast<const uint16_t*>(lc.k_rope.data()), allowed, mode == MlaMode::Absorbed,

@@ -494,18 +494,25 @@ TEST(AttentionRows, DecompressedAndAbsorbedMlaMatchTheDoubleReference) {
     const MlaCase c = mla_case(3, 40, 16, 0.125f, tokens, past, 5);
     const MlaShape& s = c.s;
     const int64_t n = c.n, n_past = c.n_past, n_ctx = c.n_ctx;
-    // Sparse: every third key hidden; in the long case token 1 sees no key of the second chunk
-    // and token 5 none at all (its output zeros in both forms).
-    std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1);
+    // Masked: every third key hidden; in the long case token 1 sees no key of the second chunk
+    // and token 5 none at all (its output zeros in both forms). Sparse (the indexer's top-k
+    // deep in a context): each token sees 40 keys (all it has where it has fewer), which the
+    // absorbed form takes one token at a time.
+    std::vector<uint8_t> allowed(static_cast<size_t>(n * n_ctx), 1), top(allowed.size(), 0);
     for (size_t i = 0; i < allowed.size(); i += 3) allowed[i] = 0;
     if (n > 64) {
       std::fill_n(allowed.begin() + n_ctx + 128, 128, 0);
       std::fill_n(allowed.begin() + 5 * n_ctx, n_ctx, 0);
     }
-    for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data())}) {
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t i = 0; i < std::min<int64_t>(40, n_past + t + 1); ++i)
+        top[static_cast<size_t>(t * n_ctx + (i * 37 + t) % (n_past + t + 1))] = 1;
+    for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(allowed.data()),
+                                static_cast<const uint8_t*>(top.data())}) {
       test::for_each_level([&](CpuLevel level) {
-        const std::string what =
-            std::string(cpu_level_name(level)) + (mask ? " sparse, " : " causal, ") + std::to_string(n) + " tokens";
+        const std::string what = std::string(cpu_level_name(level)) +
+                                 (!mask ? " causal, " : mask == top.data() ? " top-k, " : " masked, ") +
+                                 std::to_string(n) + " tokens";
         std::vector<float> a(static_cast<size_t>(n * s.heads * s.v)), b(a.size());
         mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, true, a.data());
         mla_attention(s, c.up, c.q.data(), n, n_past, c.latent.data(), c.k_rope.data(), mask, false, b.data());
@@ -521,7 +528,15 @@ TEST(AttentionRows, DecompressedAndAbsorbedMlaMatchTheDoubleReference) {
                         c.k_rope.data(), nullptr, false, split.data() + first * s.heads * s.v);
           EXPECT_EQ(split, b) << what << ": the split into steps changed the result";
         }
-        if (mask && n > 64) {
+        if (mask == top.data() && n > 64) {  // each token as its decode: the same bits
+          std::vector<float> one(static_cast<size_t>(s.heads * s.v));
+          for (int64_t t = 0; t < n; t += 37) {
+            mla_attention(s, c.up, c.q.data() + t * s.heads * (s.nope + s.rope), 1, n_past + t, c.latent.data(),
+                          c.k_rope.data(), top.data() + t * n_ctx, true, one.data());
+            EXPECT_TRUE(std::equal(one.begin(), one.end(), a.begin() + t * s.heads * s.v)) << what << ", token " << t;
+          }
+        }
+        if (mask == allowed.data() && n > 64) {
           const auto row5 = b.begin() + 5 * s.heads * s.v;
           EXPECT_TRUE(std::all_of(row5, row5 + s.heads * s.v, [](float x) { return x == 0; })) << what;
         }
