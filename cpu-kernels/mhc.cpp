@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
 #include "cpu-kernels/compute_arena.h"
@@ -14,15 +15,28 @@
 namespace strata {
 namespace {
 
-// mix[t · rows + r] = (fn[r] · x_t) · rsqrt(mean(x_t²) + eps) for t < n, r < rows, x_t =
-// vec(X_t) of hc·D values: f32 products (the published code's f32 linear), up to 8 tokens
-// against each row of fn at once (attn_scores_rows_f32: a row read once for the 8).
-void mixes(const HcParams& p, const HcWeights& w, const float* X, int64_t n, int64_t rows, float* mix) {
+// mix[t · rows + r] = (fn[r] · x_t) · rsqrt(mean(x_t²) + eps) for t < n <= 8, r < rows, x_t =
+// vec(X_t) of hc·D values: f32 products (the published code's f32 linear), the n tokens against
+// each row of fn at once (attn_scores_rows_f32: a row read once for them); split_rows: rows in
+// parallel chunks (a row's sum is the same whichever chunk it is in), for a step of a few tokens.
+void mixes(const HcParams& p, const HcWeights& w, const float* X, int64_t n, int64_t rows, bool split_rows,
+           float* mix) {
   const int64_t d = p.hc * p.dim;
   const float* xs[8];
   const int nb = static_cast<int>(std::min<int64_t>(8, n));
   for (int t = 0; t < nb; ++t) xs[t] = X + t * d;
-  attn_scores_rows_f32(xs, xs, nb, w.fn.data(), d, d, w.fn.data(), 0, 0, rows, mix, rows);
+  const auto chunk = [&](int64_t r0, int64_t r1) {
+    const float* fn = w.fn.data() + r0 * d;
+    attn_scores_rows_f32(xs, xs, nb, fn, d, d, fn, 0, 0, r1 - r0, mix + r0, rows);
+  };
+  if (split_rows) {
+    run_in_compute_arena([&] {
+      tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, 4),
+                        [&](const tbb::blocked_range<int64_t>& r) { chunk(r.begin(), r.end()); });
+    });
+  } else {
+    chunk(0, rows);
+  }
   for (int t = 0; t < nb; ++t) {
     const float r = static_cast<float>(
         1.0 / std::sqrt(static_cast<double>(dot_f32(xs[t], xs[t], d)) / static_cast<double>(d) + p.norm_eps));
@@ -73,7 +87,7 @@ void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, fl
     tbb::parallel_for(int64_t{0}, (n + 7) / 8, [&](int64_t g) {
       const int64_t t0 = g * 8, nt = std::min<int64_t>(8, n - t0);
       const ScratchFloats m(static_cast<size_t>(nt * rows)), pre(static_cast<size_t>(hc));
-      mixes(p, w, X + t0 * hc * D, nt, rows, m.data());
+      mixes(p, w, X + t0 * hc * D, nt, rows, n <= 8, m.data());
       for (int64_t t = t0; t < t0 + nt; ++t) {
         const float* mt = m.data() + (t - t0) * rows;
         float* pt = post + t * hc;
@@ -112,7 +126,7 @@ void hc_post(const HcParams& p, const float* f, const float* post, const float* 
 
 void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) {
   const ScratchFloats pre(static_cast<size_t>(p.hc));
-  mixes(p, w, X, 1, p.hc, pre.data());
+  mixes(p, w, X, 1, p.hc, false, pre.data());
   for (int64_t i = 0; i < p.hc; ++i) pre[i] = sigmoid(pre[i] * w.scale[0] + w.base[i]) + p.hc_eps;
   combine(p, pre.data(), X, u);
 }
