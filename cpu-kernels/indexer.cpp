@@ -13,8 +13,8 @@ namespace strata {
 namespace {
 
 // index_scores over keys [k0, k1) into score[0, k1 - k0), in chunks of kKeys.
-void scores_range(const float* q, const float* w, const float* keys, int64_t nh, int64_t hd, int64_t k0, int64_t k1,
-                  float* score) {
+void scores_range(const float* q, const float* w, const float* keys, int64_t nh, int64_t hd, int64_t k0,
+                  int64_t k1, float* score) {
   constexpr int64_t kKeys = 128;
   const ScratchFloats dots(static_cast<size_t>(8 * kKeys));
   for (int64_t c0 = k0; c0 < k1; c0 += kKeys) {

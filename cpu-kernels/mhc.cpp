@@ -1,11 +1,11 @@
 #include "cpu-kernels/mhc.h"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
-
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
 
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/ops.h"
@@ -80,7 +80,8 @@ void sinkhorn(float* comb, int64_t hc, int64_t iters, float eps) {
   }
 }
 
-void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post, float* comb) {
+void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
+            float* comb) {
   const int64_t hc = p.hc, D = p.dim, rows = (2 + hc) * hc;
   // Tokens in groups of 8 (the mixes' products), the groups in parallel.
   run_in_compute_arena([&] {
