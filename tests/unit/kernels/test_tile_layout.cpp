@@ -133,8 +133,12 @@ TEST(TileLayout, ProductsEqualTheStoredRows) {
         qdot_rows_tokens(t.view, 0, 64, a.data(), n, got.data(), 64);
         EXPECT_EQ(want, got) << weight_type_name(type) << " n=" << n << " gathered, " << cpu_level_name(level);
       });
-      EXPECT_THROW(qdot_rows_tiled(t.view, 8, 16, a.data(), n, got.data(), 16), std::invalid_argument)
-          << "rows that split a tile";
+      // Where the level in effect has tiles for the layout (not at STRATA_CPU_LEVEL=scalar, which
+      // gathers the rows as above), rows that split a tile are refused.
+      if (qdot_tiles_supported(t.view.type)) {
+        EXPECT_THROW(qdot_rows_tiled(t.view, 8, 16, a.data(), n, got.data(), 16), std::invalid_argument)
+            << "rows that split a tile";
+      }
     }
   }
 }

@@ -73,7 +73,10 @@ TEST(FastKernels, OnednnPrefillEqualsRowPathDecode) {
     const auto t = tokens(24);
     const auto p = prefill(m, t), d = decode(m, t);
     ASSERT_EQ(p.size(), d.size());
-    EXPECT_LT(test::max_rel(p, d), 1e-5) << arch_name(c.arch) << " " << c.dtype;
+    // At the scalar level (STRATA_CPU_LEVEL=scalar) each row's product is one chain of sums,
+    // further in rounding from the GEMM's blocked sums than the vector levels' lanes are.
+    const double bound = dispatch_level() == CpuLevel::Scalar ? 5e-5 : 1e-5;
+    EXPECT_LT(test::max_rel(p, d), bound) << arch_name(c.arch) << " " << c.dtype;
   }
 }
 
