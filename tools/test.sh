@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs every test: the unit and end-to-end suite (build/; then each unit-test program
-# whole), the same suite under ASan+UBSan (build-asan/), and each libFuzzer target for a bounded
-# time (build-fuzz/).
+# whole; then the suite again with the kernel level capped at AVX2 and at scalar), the same suite
+# under ASan+UBSan (build-asan/), and each libFuzzer target for a bounded time (build-fuzz/).
 #   STRATA_TEST_QUICK=1 bash tools/test.sh   # only the plain suite
 #   STRATA_FUZZ_SECONDS=N                    # seconds per fuzz target (default 20)
 set -euo pipefail
@@ -31,6 +31,14 @@ for t in build/bin/test_*; do
 done
 
 [ -n "${STRATA_TEST_QUICK:-}" ] && { stage ""; exit 0; }
+
+# The kernel level capped below this CPU's (STRATA_CPU_LEVEL): every bound must hold whichever
+# path the dispatch takes, so an AVX-512 box also runs what an AVX2-only one would, and both
+# the scalar twins' paths.
+for level in avx2 scalar; do
+  stage "unit and end-to-end tests at STRATA_CPU_LEVEL=$level (build/)"
+  STRATA_CPU_LEVEL=$level ctest --test-dir build --output-on-failure -j"$JOBS"
+done
 
 stage "the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 if [ ! -f build-asan/build.ninja ]; then
