@@ -48,5 +48,8 @@ inline uint8_t e8m0_from_exponent(int e) { return static_cast<uint8_t>((e < -127
 // FP4 E2M1: {0, 0.5, 1, 1.5, 2, 3, 4, 6}, sign in bit 3.
 float e2m1_to_f32(uint8_t nibble);
 uint8_t f32_to_e2m1(float f);  // saturates to +-6; NaN -> 0
+// e2m1_to_f32(f32_to_e2m1(f)) by comparisons against the grid's midpoints (ties to the even
+// code), the same value for every f, without the codec's frexp / ldexp.
+float e2m1_round(float f);
 
 }  // namespace strata

@@ -109,7 +109,8 @@ void fp4_qdq(float* x, int64_t dim, int64_t block) {
     float amax = 0;
     for (int64_t i = b0; i < b1; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float scale = std::exp2(std::ceil(std::log2(std::max(amax, min_amax) / 6.0f)));
-    for (int64_t i = b0; i < b1; ++i) x[i] = e2m1_to_f32(f32_to_e2m1(x[i] / scale)) * scale;
+    const float inv = 1.0f / scale;  // a power of two: x · inv is x / scale exactly
+    for (int64_t i = b0; i < b1; ++i) x[i] = e2m1_round(x[i] * inv) * scale;
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
 #include "cpu-kernels/compute_arena.h"
@@ -182,16 +183,30 @@ void CpuOps::rope_at(const Rope& r, float* x, int64_t heads, int64_t head_stride
   r.apply_interleaved(x, heads, head_stride, pos);
 }
 
+namespace {
+
+// Rows are independent: in parallel chunks of 16 (a step's indexer heads are thousands of rows).
+template <class F>
+void each_row(int64_t n, const F& f) {
+  run_in_compute_arena([&] {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 16), [&](const tbb::blocked_range<int64_t>& r) {
+      for (int64_t i = r.begin(); i < r.end(); ++i) f(i);
+    });
+  });
+}
+
+}  // namespace
+
 void CpuOps::hadamard_rows(float* x, int64_t n, int64_t dim) const {
-  for (int64_t i = 0; i < n; ++i) hadamard(x + i * dim, dim);
+  each_row(n, [&](int64_t i) { hadamard(x + i * dim, dim); });
 }
 
 void CpuOps::quant_rows(float* x, int64_t n, int64_t stride, int64_t dim, int64_t block, RowQuant q) const {
-  for (int64_t i = 0; i < n; ++i) {
+  each_row(n, [&](int64_t i) {
     float* row = x + i * stride;
     if (q == RowQuant::Fp4) fp4_qdq(row, dim, block);
     else fp8_qdq(row, dim, block, q == RowQuant::Fp8Pow2);
-  }
+  });
 }
 
 void CpuOps::add(const float* a, const float* b, float* out, int64_t n) const {
