@@ -22,7 +22,7 @@ S=strata-chat-$$
 trap 'tmux kill-session -t "$S" 2>/dev/null || true' EXIT
 tmux new-session -d -s "$S" -x 200 -y 50 "$STRATA chat -m $WORK/long -n 100000 -c 65536 --ignore-eos; echo CHAT-EXITED \$?; sleep 30"
 wait_for() {
-  for _ in $(seq 1 200); do tmux capture-pane -p -t "$S" | grep -q "$1" && return 0; sleep 0.05; done
+  for _ in $(seq 1 1200); do tmux capture-pane -p -t "$S" | grep -q "$1" && return 0; sleep 0.05; done
   echo "FAIL: the terminal never showed '$1'"; tmux capture-pane -p -t "$S"; exit 1
 }
 wait_for "^>"
