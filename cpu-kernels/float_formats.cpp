@@ -81,20 +81,4 @@ uint8_t f32_to_e2m1(float f) {
   return sign | static_cast<uint8_t>(encode_minifloat(std::fabs(f), 1, 1, 0x7));
 }
 
-float e2m1_round(float f) {
-  if (std::isnan(f)) return 0.0f;
-  const float a = std::fabs(f);
-  // The grid 0, 0.5, 1, 1.5, 2, 3, 4, 6; a midpoint goes to the even code (0, 1, 2, 4: codes 0,
-  // 2, 4, 6), so the comparison is <= below an even code's midpoint and < above it.
-  const float r = a <= 0.25f  ? 0.0f
-                  : a < 0.75f ? 0.5f
-                  : a <= 1.25f ? 1.0f
-                  : a < 1.75f  ? 1.5f
-                  : a <= 2.5f  ? 2.0f
-                  : a < 3.5f   ? 3.0f
-                  : a <= 5.0f  ? 4.0f
-                               : 6.0f;
-  return std::signbit(f) ? -r : r;
-}
-
 }  // namespace strata

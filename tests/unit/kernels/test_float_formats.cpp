@@ -82,7 +82,7 @@ TEST(FloatFormats, E2M1RoundIsTheCodecsRoundTrip) {
     }
   for (float m : {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 6.0f})
     for (float f : {m, std::nextafter(m, 0.0f), std::nextafter(m, 100.0f)}) check(f), check(-f);
-  for (float f : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e30f, -1e30f}) check(f);
+  for (float f : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e30f, -1e30f}) check(f);
 }
 
 TEST(FloatFormats, E8M0) {
