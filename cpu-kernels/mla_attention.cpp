@@ -127,7 +127,7 @@ void transpose_keys(const float* k_nope, int64_t dn, const float* k_rope, int64_
       const int64_t stride = i < dn ? dn : dr;
       float* dst = kt + i * ld + k0;
       for (int64_t k = 0; k < nk; ++k) dst[k] = src[k * stride];
-      std::fill(dst + std::max<int64_t>(nk, 0), dst + 16, 0.0f);
+      std::fill(dst + nk, dst + 16, 0.0f);
     }
   }
 }
@@ -138,7 +138,7 @@ void transpose_keys(const float* k_nope, int64_t dn, const float* k_rope, int64_
 void transpose_keys_bf16(const uint16_t* k16, int64_t dn, const uint16_t* kr16, int64_t dr, int64_t n, int64_t ld,
                          uint16_t* kt) {
   for (int64_t k0 = 0; k0 < ld; k0 += 16) {
-    const int64_t nk = std::max<int64_t>(0, std::min<int64_t>(16, n - k0));
+    const int64_t nk = std::min<int64_t>(16, n - k0);  // >= 1: ld is n rounded up to 16
     for (int64_t i = 0; i < dn + dr; i += 2) {
       const uint16_t* src = i < dn ? k16 + k0 * dn + i : kr16 + k0 * dr + (i - dn);
       const int64_t stride = i < dn ? dn : dr;
@@ -149,26 +149,14 @@ void transpose_keys_bf16(const uint16_t* k16, int64_t dn, const uint16_t* kr16, 
   }
 }
 
-// Whether mask [n, n_past + n] shows its tokens fewer than half of the keys before them, all
-// tokens together.
-bool mask_is_sparse(const uint8_t* mask, int64_t n, int64_t n_past) {
-  int64_t seen = 0, before = 0;
-  for (int64_t t = 0; t < n; ++t) {
-    const uint8_t* row = mask + t * (n_past + n);
-    for (int64_t k = 0; k <= n_past + t; ++k) seen += row[k] != 0;
-    before += n_past + t + 1;
-  }
-  return 2 * seen < before;
-}
-
 template <class T>
 void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const T* latent,
                   const T* k_rope, const uint8_t* allowed, float* out) {
   const int64_t H = s.heads, dn = s.nope, dr = s.rope, dv = s.v, dl = s.kv_lora, dq = dn + dr, n_ctx = n_past + n;
-  // Several tokens under a mask that shows them fewer than half the keys before them (V3.2's
-  // prefill deep in a context): each token as one alone (below), tokens in parallel, so that
-  // each scores only the keys it sees and gives what its decode gives, bit for bit.
-  if (allowed && n > 1 && mask_is_sparse(allowed, n, n_past)) {
+  // Several tokens under a mask (V3.2's prefill deep in a context, which the model sends here
+  // when the mask is sparse): each token as one alone (below), tokens in parallel, so that each
+  // scores only the keys it sees and gives what its decode gives, bit for bit.
+  if (allowed && n > 1) {
     run_in_compute_arena([&] {
       tbb::parallel_for(int64_t{0}, n, [&](int64_t t) {
         mla_absorbed(s, up, q + t * H * dq, 1, n_past + t, latent, k_rope, allowed + t * n_ctx, out + t * H * dv);
@@ -180,7 +168,7 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
   // keys it sees are scored, gathered a chunk at a time, in the order of the cache.
   const ScratchLease<std::vector<int64_t>> sel_lease;
   std::vector<int64_t>& sel = *sel_lease;
-  const bool gathered = allowed && n == 1;
+  const bool gathered = allowed != nullptr;  // one token: several under a mask returned above
   if (gathered) {
     sel.clear();
     reserve_geometric(sel, static_cast<size_t>(n_ctx));
@@ -275,11 +263,10 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
           if (!bf16_dot) attn_scores_rows_f32(ql, qr, nb, lat, dl, dl, kr, dr, dr, nk, sc.data(), kChunk);
           for (int i = 0; i < nb; ++i) {
             const int64_t r = r0 + i, t = r / H;
-            // Keys [0, vis) of the chunk come before the row's token; of those, `allowed` may hide
-            // some (gathered: every key was picked as seen).
+            // Keys [0, vis) of the chunk come before the row's token (gathered: every key was
+            // picked as seen).
             const int64_t vis = gathered ? nk : std::max<int64_t>(0, std::min(nk, n_past + t - k0 + 1));
-            online_softmax_step(sc.data() + i * kChunk, nk, vis, s.scale,
-                                allowed && !gathered ? allowed + t * n_ctx + k0 : nullptr, ml + 2 * r, o + r * dl, dl);
+            online_softmax_step(sc.data() + i * kChunk, nk, vis, s.scale, nullptr, ml + 2 * r, o + r * dl, dl);
           }
           bool pv_done = false;
           if constexpr (std::is_same_v<T, uint16_t>)
