@@ -77,16 +77,9 @@ void product_rows(const Product& p, const std::vector<const float*>& fused, int6
     case LinearPath::IntDotTiles:
       return qdot_rows_tiled(*p.w, p.r0 + r0, r1 - r0, acts.q8p.data(), n, p.y + r0, p.ldy);
     case LinearPath::FusedDot:
-      if (has_fused_row_dot_tokens(*p.w)) {  // each row read once for every token
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t t0 = 0; t0 < n; t0 += 16) {
-            const int nt = static_cast<int>(std::min<int64_t>(16, n - t0));
-            float res[16];
-            fused_row_dot_tokens(*p.w, p.r0 + r, fused.data() + t0, nt, res, acts.rounded);
-            for (int t = 0; t < nt; ++t) p.y[(t0 + t) * p.ldy + r] = res[t];
-          }
-        return;
-      }
+      if (n > 1 && fused_row_dot_tokens(*p.w, p.r0 + r0, r1 - r0, fused.data(), static_cast<int>(n), p.y + r0,
+                                        p.ldy, acts.rounded))
+        return;  // each row read once for every token (one token: one row at a time streams faster)
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t t = 0; t < n; ++t)
           fused_row_dot(*p.w, p.r0 + r, fused[static_cast<size_t>(t)], p.y[t * p.ldy + r], acts.rounded);
@@ -133,9 +126,12 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
             fused_row_act(*ps[i].w, x + static_cast<int64_t>(t) * ldx, acts.buf[i * un + t], acts.rounded));
   }
   // Rows go to tasks in units: a pair of 16-row tiles for products in tiles (a task never
-  // splits one: a part-filled tile costs a whole one, and the tiles go in pairs: qdot.h), one
-  // row otherwise.
-  auto unit = [&](size_t i) -> int64_t { return ps[i].path == LinearPath::IntDotTiles ? 32 : 1; };
+  // splits one: a part-filled tile costs a whole one, and the tiles go in pairs: qdot.h), a pair
+  // of rows for a fused dot over several tokens (its kernel may take two rows at once), one row
+  // otherwise.
+  auto unit = [&](size_t i) -> int64_t {
+    return ps[i].path == LinearPath::IntDotTiles ? 32 : ps[i].path == LinearPath::FusedDot && n > 1 ? 2 : 1;
+  };
   auto units = [&](size_t i) { return (ps[i].nr + unit(i) - 1) / unit(i); };
   int64_t total = 0;
   for (size_t i = 0; i < count; ++i) total += units(i);
@@ -155,6 +151,17 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   });
 }
 
+// The batch from which a product whose fused dot reads each row once for every token (FP8 on
+// AVX-512 BF16 + VBMI CPUs, activations rounded to bf16) goes to oneDNN instead: the GEMM first
+// widens the weights to bf16 panels, which only pays off over more tokens (`strata bench kernels
+// --types fp8 --shapes v3`, Zen 5: the fused dot 1.1-1.9 ms at 16-32 tokens against the GEMM's
+// 2.0-3.0 ms, even at 48, the GEMM ahead from 64).
+constexpr int64_t kFusedTokensGemmFrom = 48;
+
+bool reads_row_once_rounded(const WeightView& w) {
+  return int_dot_enabled() && w.type == WeightType::F8_E4M3 && has_fused_row_dot_tokens(w);
+}
+
 }  // namespace
 
 bool batch_invariant() { return kernel_choice<&KernelChoices::batch_invariant>(); }
@@ -170,7 +177,9 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   // a larger batch where the integer dot is the faster of the two: qdot.h).
   const bool int_dot = int_dot_enabled() && qdot_supported(w.type);
   const bool tiles = int_dot && w.cols % 256 == 0 && qdot_tiles_supported(w.type);
-  const int64_t gemm_from = !int_dot ? gemm_min_batch() : tiles ? int_dot_gemm_min_batch(w.type) : int_dot_gemm_min_batch();
+  const int64_t gemm_from = int_dot                        ? (tiles ? int_dot_gemm_min_batch(w.type) : int_dot_gemm_min_batch())
+                             : reads_row_once_rounded(w) ? std::max(kFusedTokensGemmFrom, gemm_min_batch())
+                                                         : gemm_min_batch();
   if (!invariant && n >= gemm_from && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
   // Several tokens: tiles of 16 rows where the level has them (not in batch-invariant mode: a
   // token's result would then depend on the batch size, in the last f32 bits).

@@ -163,15 +163,33 @@ bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out, b
 
 bool has_fused_row_dot_tokens(const WeightView& w) {
   const kern::RowKernels* k = kernels();
-  return k && k->e4m3_dot_tokens && w.type == WeightType::F8_E4M3 && has_fused_row_dot(w);
+  if (!k || !has_fused_row_dot(w)) return false;
+  switch (w.type) {
+    case WeightType::F8_E4M3: return k->e4m3_dot_tokens != nullptr;
+    case WeightType::BF16: return k->bf16_dot_tokens != nullptr;
+    case WeightType::F16: return k->f16_dot_tokens != nullptr;
+    default: return false;
+  }
 }
 
-bool fused_row_dot_tokens(const WeightView& w, int64_t r, const float* const* x, int nt, float* out, bool rounded) {
+bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const float* const* x, int nt, float* out,
+                          int64_t ldo, bool rounded) {
   if (!has_fused_row_dot_tokens(w)) return false;
   const int64_t n = w.cols, nb = (n + 127) / 128;
+  if (w.type != WeightType::F8_E4M3) {
+    const auto* rows = reinterpret_cast<const uint16_t*>(w.data) + r0 * n;
+    (w.type == WeightType::BF16 ? kernels()->bf16_dot_tokens : kernels()->f16_dot_tokens)(
+        rows, n, static_cast<int>(nr), x, nt, n, out, ldo);
+    return true;
+  }
   float scales[512];
-  for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
-  kernels()->e4m3_dot_tokens(w.data + r * n, scales, 128, x, nt, n, rounded, out);
+  for (int64_t r = r0; r < r0 + nr;) {
+    const int64_t end = std::min(r0 + nr, (r / 128 + 1) * 128);  // the rows of one scale block
+    for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
+    kernels()->e4m3_dot_tokens(w.data + r * n, n, static_cast<int>(end - r), scales, 128, x, nt, n, rounded,
+                               out + (r - r0), ldo);
+    r = end;
+  }
   return true;
 }
 

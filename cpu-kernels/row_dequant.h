@@ -85,12 +85,12 @@ bool has_fused_row_dot(const WeightView& w);
 // Whether it serves weights of this type at the level in effect (FP8: with block scales).
 bool has_fused_row_dot(WeightType type, bool block_scaled);
 // Whether the level in effect has a fused dot that reads w's row once for several tokens
-// (FP8 on AVX-512 BF16 + VBMI CPUs); then fused_row_dot_tokens serves it.
+// (FP8 on AVX-512 BF16 + VBMI CPUs, BF16 and F16 on AVX-512); then fused_row_dot_tokens serves it.
 bool has_fused_row_dot_tokens(const WeightView& w);
-// Row r of w · x[t] for t < nt into out[t] (x[t] as fused_row_act returns it), the row read
-// once for all of them; out[t] is what fused_row_dot gives token t alone, bit for bit. False
-// where there is no such kernel.
-bool fused_row_dot_tokens(const WeightView& w, int64_t r, const float* const* x, int nt, float* out,
-                          bool rounded = false);
+// Rows [r0, r0 + nr) of w · x[t] for t < nt into out[t · ldo + r - r0] (x[t] as fused_row_act
+// returns it), each row read once for all the tokens; every value is what fused_row_dot gives
+// that row and token alone, bit for bit. False where there is no such kernel.
+bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const float* const* x, int nt, float* out,
+                          int64_t ldo, bool rounded = false);
 
 }  // namespace strata

@@ -55,11 +55,12 @@ struct RowKernels {
   void (*q3_k)(const uint8_t* src, float* dst, int64_t n);
   void (*iq4_nl)(const uint8_t* src, float* dst, int64_t n);
   void (*iq4_xs)(const uint8_t* src, float* dst, int64_t n);
-  // e4m3_dot for nt tokens over one row, read once for all of them (xp[t]: token t's
-  // activations as e4m3_dot_order leaves them); out[t] equals e4m3_dot's for token t, bit for
-  // bit. Null where the level has none (then each token takes e4m3_dot).
-  void (*e4m3_dot_tokens)(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int nt,
-                          int64_t n, bool rounded, float* out);
+  // e4m3_dot for nr rows (ldw bytes apart, sharing their scales) and nt tokens, each row read
+  // once for all of them (xp[t]: token t's activations as e4m3_dot_order leaves them): out[t ·
+  // ldo + r] equals e4m3_dot's for row r and token t, bit for bit. Null where the level has none
+  // (then each row and token takes e4m3_dot).
+  void (*e4m3_dot_tokens)(const uint8_t* w, int64_t ldw, int nr, const float* scales, int64_t scale_every,
+                          const float* const* xp, int nt, int64_t n, bool rounded, float* out, int64_t ldo);
   // n floats rounded to bf16 as float_formats.h's f32_to_bf16 does, bit for bit (bf16_rows.inc).
   void (*to_bf16)(const float* src, uint16_t* dst, int64_t n);
   // Attention's products for nb <= 8 queries (attention_rows.inc; null: attention.h's scalar
@@ -95,6 +96,13 @@ struct RowKernels {
   // multiple of 32), nk <= kPvMaxKeys, over bf16 values: vdpbf16ps, f32 sums (AVX-512 BF16).
   void (*attn_pv_bf16)(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_t ldv, int64_t nk, int64_t nv,
                        float* o, int64_t ldo) = nullptr;
+  // bf16_dot / f16_dot for nr rows (ldw elements apart) and nt tokens, each row widened once for
+  // all of them: out[t · ldo + r] equals the one-token dot's for row r and token t, bit for bit
+  // (AVX-512; null elsewhere).
+  void (*bf16_dot_tokens)(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n,
+                          float* out, int64_t ldo) = nullptr;
+  void (*f16_dot_tokens)(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n,
+                         float* out, int64_t ldo) = nullptr;
 };
 
 // The most keys one attn_pv_bf16 call takes.

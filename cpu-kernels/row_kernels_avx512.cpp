@@ -86,45 +86,109 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-// Σ wide(i) · x[i..i+16) over 16-wide steps (two accumulators), then elem(i) · x[i] for the rest;
-// the 16-bit row w is prefetched ahead (prefetch.h: measured on an AVX-512 Xeon).
-template <class Wide, class Elem>
-float widened_dot(Wide wide, Elem elem, const float* x, int64_t n, const uint16_t* w) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+// Σ wide(row, i) · x[t][i..i+16) over 16-wide steps (two accumulators) for R rows (ldw elements
+// apart) and NT tokens at once, then elem(row, i) · x[t][i] for the rest, into out[t · ldo + r]:
+// each 16-bit row is widened once for all the tokens and prefetched ahead (prefetch.h: measured
+// on an AVX-512 Xeon). Every (row, token) sum takes the same operations in the same order
+// whatever R and NT are, so a row and a token alone (the one-token dot) get the same bits.
+template <int R, int NT, class Wide, class Elem>
+void widened_dot_block(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, const float* const* x, int64_t n,
+                       float* out, int64_t ldo) {
+  __m512 acc0[R][NT], acc1[R][NT];
+#pragma GCC unroll 32
+  for (int k = 0; k < R * NT; ++k) acc0[k / NT][k % NT] = acc1[k / NT][k % NT] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    prefetch_ahead(w + i);
-    acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
-    acc1 = _mm512_fmadd_ps(wide(i + 16), _mm512_loadu_ps(x + i + 16), acc1);
+    __m512 w0[R], w1[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      prefetch_ahead(w + r * ldw + i);
+      w0[r] = wide(w + r * ldw, i), w1[r] = wide(w + r * ldw, i + 16);
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const __m512 x0 = _mm512_loadu_ps(x[t] + i), x1 = _mm512_loadu_ps(x[t] + i + 16);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        acc0[r][t] = _mm512_fmadd_ps(w0[r], x0, acc0[r][t]);
+        acc1[r][t] = _mm512_fmadd_ps(w1[r], x1, acc1[r][t]);
+      }
+    }
   }
-  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(wide(i), _mm512_loadu_ps(x + i), acc0);
-  float s = hsum(_mm512_add_ps(acc0, acc1));
-  for (; i < n; ++i) s += elem(i) * x[i];
-  return s;
+  for (; i + 16 <= n; i += 16)
+    for (int r = 0; r < R; ++r) {
+      const __m512 w0 = wide(w + r * ldw, i);
+      for (int t = 0; t < NT; ++t) acc0[r][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + i), acc0[r][t]);
+    }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float s = hsum(_mm512_add_ps(acc0[r][t], acc1[r][t]));
+      for (int64_t j = i; j < n; ++j) s += elem(w + r * ldw, j) * x[t][j];
+      out[t * ldo + r] = s;
+    }
+}
+
+// widened_dot_block over nr rows and nt tokens: two rows by four tokens at a time (16 sums in
+// registers), then what is left.
+template <int R, class Wide, class Elem>
+void widened_rows_tokens(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, const float* const* x, int nt,
+                         int64_t n, float* out, int64_t ldo) {
+  int t = 0;
+  for (; t + 2 <= nt; t += 2) widened_dot_block<R, 2>(wide, elem, w, ldw, x + t, n, out + t * ldo, ldo);
+  if (t < nt) widened_dot_block<R, 1>(wide, elem, w, ldw, x + t, n, out + t * ldo, ldo);
+}
+
+template <class Wide, class Elem>
+void widened_dot_tokens(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt,
+                        int64_t n, float* out, int64_t ldo) {
+  int r = 0;
+  for (; r + 4 <= nr; r += 4) widened_rows_tokens<4>(wide, elem, w + r * ldw, ldw, x, nt, n, out + r, ldo);
+  for (; r < nr; ++r) widened_rows_tokens<1>(wide, elem, w + r * ldw, ldw, x, nt, n, out + r, ldo);
 }
 
 // Rows widened in registers: vpmovzxwd and a shift (bf16 is the top half of an f32), or vcvtph2ps.
 // The tail's bf16 is widened here, not by float_formats.h's bf16_to_f32: an inline function
 // left out of line in this file would be a copy the linker may keep for every caller.
-float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
-  return widened_dot(
-      [&](int64_t i) {
-        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
-        return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-      },
-      [&](int64_t i) {
-        const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
-        float f;
-        __builtin_memcpy(&f, &u, 4);
-        return f;
-      },
-      x, n, w);
-}
+struct Bf16Wide {
+  __m512 operator()(const uint16_t* row, int64_t i) const {
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  }
+};
+struct Bf16Elem {
+  float operator()(const uint16_t* row, int64_t i) const {
+    const uint32_t u = static_cast<uint32_t>(row[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+  }
+};
+struct F16Wide {
+  __m512 operator()(const uint16_t* row, int64_t i) const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + i)));
+  }
+};
+struct F16Elem {
+  float operator()(const uint16_t* row, int64_t i) const { return _cvtsh_ss(row[i]); }
+};
 
+float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
+  float out;
+  widened_dot_block<1, 1>(Bf16Wide{}, Bf16Elem{}, w, 0, &x, n, &out, 1);
+  return out;
+}
 float f16_dot(const uint16_t* w, const float* x, int64_t n) {
-  return widened_dot(
-      [&](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))); },
-      [&](int64_t i) { return _cvtsh_ss(w[i]); }, x, n, w);
+  float out;
+  widened_dot_block<1, 1>(F16Wide{}, F16Elem{}, w, 0, &x, n, &out, 1);
+  return out;
+}
+void bf16_dot_tokens(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n, float* out,
+                     int64_t ldo) {
+  widened_dot_tokens(Bf16Wide{}, Bf16Elem{}, w, ldw, nr, x, nt, n, out, ldo);
+}
+void f16_dot_tokens(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n, float* out,
+                    int64_t ldo) {
+  widened_dot_tokens(F16Wide{}, F16Elem{}, w, ldw, nr, x, nt, n, out, ldo);
 }
 
 // E4M3 to f16 by an arithmetic shift of the byte in an int16's high half (the f16 is the value
@@ -247,10 +311,15 @@ void exp_f32(float* x, int64_t n) { row_kernels_avx2().exp(x, n); }
 }  // namespace
 
 const RowKernels& row_kernels_avx512() {
-  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
-                                bf16_dot, f16_dot, axpy, sum_u64, nullptr, nullptr,
-                                q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
-                                attn_scores, attn_pv, exp_f32, attn_scores_rows, q4_k_t_rows};
+  static const RowKernels k = [] {
+    RowKernels t = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
+                    bf16_dot, f16_dot, axpy, sum_u64, nullptr, nullptr,
+                    q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
+                    attn_scores, attn_pv, exp_f32, attn_scores_rows, q4_k_t_rows};
+    t.bf16_dot_tokens = bf16_dot_tokens;
+    t.f16_dot_tokens = f16_dot_tokens;
+    return t;
+  }();
   return k;
 }
 

@@ -138,80 +138,108 @@ __m512bh as_bf16(__m512i v) {
   return b;
 }
 
-__m512 dp(__m512 acc, __m512i w, const uint16_t* x) {
-  return _mm512_dpbf16_ps(acc, as_bf16(w), as_bf16(_mm512_loadu_si512(x)));
-}
-
-// xp[t] as e4m3_dot_order leaves it for Parts (1: rounded, 3: exact), for NT tokens: each
-// 64-code step is widened once and multiplied with every token's activations, so the row is
-// read once for all of them; each token's sums run in the same order whatever NT is (one token
-// alone gets the same bits). Steps of 64 codes inside each scale block (scale_every a multiple
-// of 64 keeps every step inside one block; otherwise a block's codes go one by one).
-template <int Parts, int NT>
-void e4m3_dot_parts(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int64_t n,
-                    float* out) {
+// R rows (ldw bytes apart, sharing their scales) times NT tokens into out[t · ldo + r], xp[t]
+// as e4m3_dot_order leaves it for Parts (1: rounded, 3: exact): each 64-code step of a row is
+// widened once for all the tokens and each token's activations are loaded once for all the
+// rows, so a row is read once for the batch. A (row, token) sum takes the same operations in
+// the same order whatever R and NT are (a row and a token alone get the same bits): per scale
+// block one running vector per part, two products per 64-code step, then the block's sum times
+// its scale added to the total. Steps of 64 codes inside each scale block (scale_every a
+// multiple of 64 keeps every step inside one block; otherwise a block's codes go one by one).
+template <int Parts, int R, int NT>
+void e4m3_dot_parts(const uint8_t* w, int64_t ldw, const float* scales, int64_t scale_every, const float* const* xp,
+                    int64_t n, float* out, int64_t ldo) {
   const __m512i lo0 = _mm512_load_si512(kTables.lo), lo1 = _mm512_load_si512(kTables.lo + 64);
   const __m512i hi0 = _mm512_load_si512(kTables.hi), hi1 = _mm512_load_si512(kTables.hi + 64);
   const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
   const int64_t full = n / 64 * 64;
-  __m512 acc[NT];
-  float rest[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps(), rest[t] = 0;
+  __m512 acc[R][NT];
+  float rest[R][NT] = {};
+#pragma GCC unroll 32
+  for (int k = 0; k < R * NT; ++k) acc[k / NT][k % NT] = _mm512_setzero_ps();
   for (int64_t b0 = 0, block = 0; b0 < n; b0 += scale_every, ++block) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
-    __m512 a[NT][2 * Parts];
-    for (int t = 0; t < NT; ++t)
-      for (__m512& v : a[t]) v = _mm512_setzero_ps();
+    __m512 a[R][NT][Parts];
+#pragma GCC unroll 64
+    for (int k = 0; k < R * NT * Parts; ++k) a[k / (NT * Parts)][k / Parts % NT][k % Parts] = _mm512_setzero_ps();
     int64_t i = b0;
     if (b0 % 64 == 0)
       for (; i + 64 <= b1 && i + 64 <= full; i += 64) {
-        prefetch_ahead(w + i);
-        const __m512i c = _mm512_loadu_si512(w + i);
-        const __m512i lo = _mm512_permutex2var_epi8(lo0, c, lo1);
-        const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, c, hi1), c, sign, 0xF8);  // hi | (c & sign)
-        const __m512i w0 = _mm512_unpacklo_epi8(lo, hi), w1 = _mm512_unpackhi_epi8(lo, hi);
+        __m512i w0[R], w1[R];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          prefetch_ahead(w + r * ldw + i);
+          const __m512i c = _mm512_loadu_si512(w + r * ldw + i);
+          const __m512i lo = _mm512_permutex2var_epi8(lo0, c, lo1);
+          const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, c, hi1), c, sign, 0xF8);  // hi | (c & sign)
+          w0[r] = _mm512_unpacklo_epi8(lo, hi), w1[r] = _mm512_unpackhi_epi8(lo, hi);
+        }
+        const int64_t at = i / 64 * Parts * kPartWords;
+#pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
-          const uint16_t* x = reinterpret_cast<const uint16_t*>(xp[t]) + i / 64 * Parts * kPartWords;
+          const uint16_t* x = reinterpret_cast<const uint16_t*>(xp[t]) + at;
+#pragma GCC unroll 3
           for (int p = 0; p < Parts; ++p) {
-            a[t][2 * p] = dp(a[t][2 * p], w0, x + p * kPartWords);
-            a[t][2 * p + 1] = dp(a[t][2 * p + 1], w1, x + p * kPartWords + 32);
+            const __m512bh x0 = as_bf16(_mm512_loadu_si512(x + p * kPartWords));
+            const __m512bh x1 = as_bf16(_mm512_loadu_si512(x + p * kPartWords + 32));
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r)
+              a[r][t][p] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(a[r][t][p], as_bf16(w0[r]), x0), as_bf16(w1[r]), x1);
           }
         }
       }
-    for (int t = 0; t < NT; ++t) {
-      __m512 part = a[t][0];
-      for (int k = 1; k < 2 * Parts; ++k) part = _mm512_add_ps(part, a[t][k]);
-      acc[t] = _mm512_fmadd_ps(part, _mm512_set1_ps(scales[block]), acc[t]);
-      for (int64_t j = i; j < b1; ++j) rest[t] += code_value(w[j]) * scales[block] * act_at(xp[t], n, j, Parts);
+    const __m512 scale = _mm512_set1_ps(scales[block]);
+#pragma GCC unroll 32
+    for (int k = 0; k < R * NT; ++k) {
+      const int r = k / NT, t = k % NT;
+      __m512 part = a[r][t][0];
+#pragma GCC unroll 3
+      for (int j = 1; j < Parts; ++j) part = _mm512_add_ps(part, a[r][t][j]);
+      acc[r][t] = _mm512_fmadd_ps(part, scale, acc[r][t]);
     }
+    if (i < b1)
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NT; ++t)
+          for (int64_t j = i; j < b1; ++j)
+            rest[r][t] += code_value(w[r * ldw + j]) * scales[block] * act_at(xp[t], n, j, Parts);
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) + rest[t];
+#pragma GCC unroll 32
+  for (int k = 0; k < R * NT; ++k) out[k % NT * ldo + k / NT] = hsum(acc[k / NT][k % NT]) + rest[k / NT][k % NT];
 }
 
 float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* xp, int64_t n, bool rounded) {
   float out;
-  if (rounded) e4m3_dot_parts<1, 1>(w, scales, scale_every, &xp, n, &out);
-  else e4m3_dot_parts<3, 1>(w, scales, scale_every, &xp, n, &out);
+  if (rounded) e4m3_dot_parts<1, 1, 1>(w, 0, scales, scale_every, &xp, n, &out, 1);
+  else e4m3_dot_parts<3, 1, 1>(w, 0, scales, scale_every, &xp, n, &out, 1);
   return out;
 }
 
-template <int Parts>
-void e4m3_dot_tokens_parts(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int nt,
-                           int64_t n, float* out) {
-  for (int t0 = 0; t0 < nt; t0 += 4) {
-    switch (nt - t0 < 4 ? nt - t0 : 4) {
-      case 1: e4m3_dot_parts<Parts, 1>(w, scales, scale_every, xp + t0, n, out + t0); break;
-      case 2: e4m3_dot_parts<Parts, 2>(w, scales, scale_every, xp + t0, n, out + t0); break;
-      case 3: e4m3_dot_parts<Parts, 3>(w, scales, scale_every, xp + t0, n, out + t0); break;
-      default: e4m3_dot_parts<Parts, 4>(w, scales, scale_every, xp + t0, n, out + t0); break;
-    }
+// R rows for every token: groups of 4 tokens, then the rest as one group.
+template <int Parts, int R>
+void e4m3_rows_tokens(const uint8_t* w, int64_t ldw, const float* scales, int64_t scale_every, const float* const* xp,
+                      int nt, int64_t n, float* out, int64_t ldo) {
+  int t = 0;
+  for (; t + 8 <= nt; t += 8) e4m3_dot_parts<Parts, R, 8>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+  for (; t + 4 <= nt; t += 4) e4m3_dot_parts<Parts, R, 4>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+  switch (nt - t) {
+    case 1: return e4m3_dot_parts<Parts, R, 1>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+    case 2: return e4m3_dot_parts<Parts, R, 2>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+    case 3: return e4m3_dot_parts<Parts, R, 3>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+    default: return;
   }
 }
 
-void e4m3_dot_tokens(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* xp, int nt,
-                     int64_t n, bool rounded, float* out) {
-  if (rounded) e4m3_dot_tokens_parts<1>(w, scales, scale_every, xp, nt, n, out);
-  else e4m3_dot_tokens_parts<3>(w, scales, scale_every, xp, nt, n, out);
+// Rounded activations two rows at a time (4 tokens × 2 rows of running sums in registers),
+// exact ones (three parts each) one row at a time.
+void e4m3_dot_tokens(const uint8_t* w, int64_t ldw, int nr, const float* scales, int64_t scale_every,
+                     const float* const* xp, int nt, int64_t n, bool rounded, float* out, int64_t ldo) {
+  int r = 0;
+  if (rounded)
+    for (; r + 2 <= nr; r += 2) e4m3_rows_tokens<1, 2>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
+  for (; r < nr; ++r) {
+    if (rounded) e4m3_rows_tokens<1, 1>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
+    else e4m3_rows_tokens<3, 1>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
+  }
 }
 
 // Attention scores over a bf16 cache (row_kernels.h: attn_scores_rows_bf16): bf16 queries and

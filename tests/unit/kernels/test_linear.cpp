@@ -92,6 +92,10 @@ TEST(Linear, OnednnBatchPathMatchesTheF64Reference) {
   for (const Case& c : big) {
     const Mat m = make(c.type, c.rows, c.cols, c.scale_type);
     for (int64_t n : {gemm_min_batch(), int64_t{37}}) {
+      // The first batch from there that this type sends to oneDNN (FP8 whose fused dot reads a
+      // row once for many tokens goes there later).
+      while (linear_path(m.view, c.rows, n) != LinearPath::Gemm && n < 64) ++n;
+      ASSERT_EQ(linear_path(m.view, c.rows, n), LinearPath::Gemm) << weight_type_name(c.type);
       const std::vector<float> x = randn(n * c.cols, 17);
       std::vector<float> y(static_cast<size_t>(n * c.rows)), ref(y.size());
       linear(m.view, x.data(), n, y.data());
@@ -286,12 +290,15 @@ TEST(Linear, Fp8NanCodesPropagateThroughTheFusedDot) {
 }
 
 // Where the FP8 fused dot reads a row once for several tokens (AVX-512 BF16 + VBMI), a batch of
-// up to 15 tokens takes it, and each token gets exactly what it gets alone — both rounded and
-// exact, with a 40-code tail and partial scale blocks; a batch of one and a batch of n are the
-// same computation per token (no batch-dependent rounding).
+// up to 47 tokens takes it (rounded activations; up to 15 exact ones), two rows and four tokens
+// at a time, and each token gets exactly what it gets alone — with a 40-code tail, partial scale
+// blocks, rows of two 128-row scale blocks, and a row range that starts at an odd row and
+// crosses a scale block (so a pair of rows is split there); a batch of one and a batch of n
+// are the same computation per token (no batch-dependent rounding).
 TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
   const int levels = test::for_each_vector_level([&](CpuLevel level) {
-    const Mat m = make(WeightType::F8_E4M3, 70, 1000, WeightType::F32);
+    constexpr int64_t kRows = 200, kCols = 1000;
+    const Mat m = make(WeightType::F8_E4M3, kRows, kCols, WeightType::F32);
     if (!has_fused_row_dot_tokens(m.view)) {
       std::printf("  %s: no FP8 dot over several tokens at this level (they take the row path)\n",
                   std::string(cpu_level_name(level)).c_str());
@@ -299,16 +306,63 @@ TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
     }
     for (bool round : {false, true}) {
       const ScopedIntDot mode(round);
-      for (int64_t n : {int64_t{3}, int64_t{5}, int64_t{9}, int64_t{15}}) {
-        ASSERT_EQ(linear_path(m.view, 70, n), LinearPath::FusedDot) << n;
-        const std::vector<float> x = randn(n * 1000, static_cast<uint32_t>(30 + n));
-        std::vector<float> y(static_cast<size_t>(n * 70)), one(70);
+      for (int64_t n : {int64_t{3}, int64_t{5}, int64_t{9}, int64_t{15}, int64_t{33}, int64_t{47}}) {
+        if (!round && n > 15) continue;  // exact activations take the GEMM from 16 tokens
+        ASSERT_EQ(linear_path(m.view, kRows, n), LinearPath::FusedDot) << n;
+        const std::vector<float> x = randn(n * kCols, static_cast<uint32_t>(30 + n));
+        std::vector<float> y(static_cast<size_t>(n * kRows)), one(kRows);
         linear(m.view, x.data(), n, y.data());
+        constexpr int64_t r0 = 61, nr = 101, ldy = 107;  // rows 61..161: an odd start, across row 128
+        std::vector<float> part(static_cast<size_t>(n * ldy), -5.0f);
+        linear_rows(m.view, r0, nr, x.data(), n, kCols, part.data(), ldy);
         for (int64_t t = 0; t < n; ++t) {
-          linear(m.view, x.data() + t * 1000, 1, one.data());
-          for (int64_t r = 0; r < 70; ++r)
-            ASSERT_EQ(y[static_cast<size_t>(t * 70 + r)], one[static_cast<size_t>(r)])
+          linear(m.view, x.data() + t * kCols, 1, one.data());
+          for (int64_t r = 0; r < kRows; ++r)
+            ASSERT_EQ(y[static_cast<size_t>(t * kRows + r)], one[static_cast<size_t>(r)])
                 << cpu_level_name(level) << " rounded " << round << " n=" << n << " token " << t << " row " << r;
+          for (int64_t r = 0; r < ldy; ++r)
+            ASSERT_EQ(part[static_cast<size_t>(t * ldy + r)], r < nr ? one[static_cast<size_t>(r0 + r)] : -5.0f)
+                << cpu_level_name(level) << " rounded " << round << " n=" << n << " token " << t << " range row " << r;
+        }
+      }
+    }
+  });
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
+}
+
+// BF16 and F16 rows where the level widens one for several tokens (AVX-512): a batch below the
+// GEMM's takes it, four rows by two tokens at a time, and each token gets exactly what the
+// one-token dot gives it (the same sums in the same order), within f32 sums of the double
+// reference — with a 13-column tail after the 32-wide steps, a 16-wide step, and a row range
+// that starts at an odd row and leaves rows outside the blocks of four.
+TEST(Linear, SixteenBitTokensShareARowReadAndKeepTheirOwnResults) {
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
+    for (WeightType type : {WeightType::BF16, WeightType::F16}) {
+      constexpr int64_t kRows = 70, kCols = 301;  // 9 steps of 32, one of 16, 13 more
+      const Mat m = make(type, kRows, kCols);
+      if (!has_fused_row_dot_tokens(m.view)) {
+        std::printf("  %s: no %s dot over several tokens at this level (they take the row path)\n",
+                    std::string(cpu_level_name(level)).c_str(), std::string(weight_type_name(type)).c_str());
+        continue;
+      }
+      for (int64_t n : {int64_t{2}, int64_t{3}, int64_t{5}, int64_t{9}, int64_t{15}}) {
+        ASSERT_EQ(linear_path(m.view, kRows, n), LinearPath::FusedDot) << n;
+        const std::vector<float> x = randn(n * kCols, static_cast<uint32_t>(60 + n));
+        std::vector<float> y(static_cast<size_t>(n * kRows)), one(kRows), ref(y.size());
+        linear(m.view, x.data(), n, y.data());
+        linear_rows_ref(m.view, 0, kRows, x.data(), n, kCols, ref.data(), kRows);
+        EXPECT_LT(test::nmse(ref, y), 1e-12) << weight_type_name(type) << " n=" << n;
+        constexpr int64_t r0 = 7, nr = 61, ldy = 67;  // rows 7..67: 15 blocks of four, one row alone
+        std::vector<float> part(static_cast<size_t>(n * ldy), -5.0f);
+        linear_rows(m.view, r0, nr, x.data(), n, kCols, part.data(), ldy);
+        for (int64_t t = 0; t < n; ++t) {
+          linear(m.view, x.data() + t * kCols, 1, one.data());
+          for (int64_t r = 0; r < kRows; ++r)
+            ASSERT_EQ(y[static_cast<size_t>(t * kRows + r)], one[static_cast<size_t>(r)])
+                << cpu_level_name(level) << " " << weight_type_name(type) << " n=" << n << " token " << t << " row " << r;
+          for (int64_t r = 0; r < ldy; ++r)
+            ASSERT_EQ(part[static_cast<size_t>(t * ldy + r)], r < nr ? one[static_cast<size_t>(r0 + r)] : -5.0f)
+                << cpu_level_name(level) << " " << weight_type_name(type) << " n=" << n << " token " << t << " range row " << r;
         }
       }
     }
