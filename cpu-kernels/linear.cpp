@@ -162,6 +162,14 @@ bool reads_row_once_rounded(const WeightView& w) {
   return int_dot_enabled() && w.type == WeightType::F8_E4M3 && has_fused_row_dot_tokens(w);
 }
 
+// BF16 weights meet oneDNN's BF16 matmul as they are stored (no panel to widen first): there it
+// overtakes the fused dot from about half the usual batch (`strata bench kernels --types bf16
+// --batch 4,8,12 --shapes v3`, Zen 5: 0.87-0.90 / 0.95-1.01 / 1.05-1.10 ms against the fused
+// dot's 0.84-0.92 / 1.19-1.22 / 1.50-1.51).
+bool bf16_gemm_in_place(const WeightView& w) {
+  return w.type == WeightType::BF16 && gemm_bf16_enabled() && gemm_bf16_available() && !gemm_bf16_rounding();
+}
+
 }  // namespace
 
 bool batch_invariant() { return kernel_choice<&KernelChoices::batch_invariant>(); }
@@ -179,6 +187,7 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   const bool tiles = int_dot && w.cols % 256 == 0 && qdot_tiles_supported(w.type);
   const int64_t gemm_from = int_dot                        ? (tiles ? int_dot_gemm_min_batch(w.type) : int_dot_gemm_min_batch())
                              : reads_row_once_rounded(w) ? std::max(kFusedTokensGemmFrom, gemm_min_batch())
+                             : bf16_gemm_in_place(w)     ? std::max<int64_t>(1, gemm_min_batch() / 2)
                                                          : gemm_min_batch();
   if (!invariant && n >= gemm_from && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
   // Several tokens: tiles of 16 rows where the level has them (not in batch-invariant mode: a
