@@ -151,15 +151,12 @@ void small_batch(const Product* ps, size_t count, const float* x, int64_t n, int
   });
 }
 
-// The batch from which a product whose fused dot reads each row once for every token (FP8 on
-// AVX-512 BF16 + VBMI CPUs, activations rounded to bf16) goes to oneDNN instead: the GEMM first
-// widens the weights to bf16 panels, which only pays off over more tokens (`strata bench kernels
-// --types fp8 --shapes v3`, Zen 5: the fused dot 1.1-1.9 ms at 16-32 tokens against the GEMM's
-// 2.0-3.0 ms, even at 48, the GEMM ahead from 64).
-constexpr int64_t kFusedTokensGemmFrom = 48;
-
-bool reads_row_once_rounded(const WeightView& w) {
-  return int_dot_enabled() && w.type == WeightType::F8_E4M3 && has_fused_row_dot_tokens(w);
+// The batch from which a product whose fused dot reads each row once for every token goes to
+// oneDNN instead, where the kernel's level measured one (FP8 on AVX-512 BF16 + VBMI CPUs, its
+// activations rounded to bf16: the GEMM first widens the whole matrix to bf16 panels, which only
+// pays off over more tokens); 0 otherwise.
+int64_t fused_tokens_gemm_from(const WeightView& w) {
+  return int_dot_enabled() ? fused_row_dot_tokens_gemm_from(w) : 0;
 }
 
 // BF16 weights meet oneDNN's BF16 matmul as they are stored (no panel to widen first): there it
@@ -186,7 +183,7 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   const bool int_dot = int_dot_enabled() && qdot_supported(w.type);
   const bool tiles = int_dot && w.cols % 256 == 0 && qdot_tiles_supported(w.type);
   const int64_t gemm_from = int_dot                        ? (tiles ? int_dot_gemm_min_batch(w.type) : int_dot_gemm_min_batch())
-                             : reads_row_once_rounded(w) ? std::max(kFusedTokensGemmFrom, gemm_min_batch())
+                             : fused_tokens_gemm_from(w) ? std::max(fused_tokens_gemm_from(w), gemm_min_batch())
                              : bf16_gemm_in_place(w)     ? std::max<int64_t>(1, gemm_min_batch() / 2)
                                                          : gemm_min_batch();
   if (!invariant && n >= gemm_from && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;

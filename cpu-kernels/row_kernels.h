@@ -103,6 +103,9 @@ struct RowKernels {
                           float* out, int64_t ldo) = nullptr;
   void (*f16_dot_tokens)(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n,
                          float* out, int64_t ldo) = nullptr;
+  // The batch from which FP8 products with rounded activations leave e4m3_dot_tokens for the
+  // GEMM (whose panels widen the whole matrix first); 0: the usual GEMM batch.
+  int64_t e4m3_tokens_gemm_from = 0;
 };
 
 // The most keys one attn_pv_bf16 call takes.

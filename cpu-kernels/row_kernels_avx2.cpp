@@ -124,10 +124,11 @@ void e4m3_dot_order(const float* x, int64_t n, float* xp, bool /*rounded: exact 
   for (; i < n; ++i) xp[i] = x[i];
 }
 
-// One 32-code step of e4m3_dot into four partial sums. Normal codes only, unless Subnormal:
-// then codes with e = 0 (zero and m · 2^-9) take a second pair of tables on m.
+// One 32-code step of e4m3_dot widened to four f32 vectors (in the order e4m3_dot_order
+// gives the activations). Normal codes only, unless Subnormal: then codes with e = 0 (zero and
+// m · 2^-9) take a second pair of tables on m.
 template <bool Subnormal>
-inline void e4m3_step(__m256i c, const float* x, __m256 (&part)[4]) {
+inline void e4m3_widen(__m256i c, __m256 (&wv)[4]) {
   const __m256i low = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(-16);
   const __m256i hi_normal = _mm256_setr_epi8(60, 61, 62, 63, 64, 65, 66, 67, -68, -67, -66, -65, -64, -63, -62, -61,
                                              60, 61, 62, 63, 64, 65, 66, 67, -68, -67, -66, -65, -64, -63, -62, -61);
@@ -146,49 +147,92 @@ inline void e4m3_step(__m256i c, const float* x, __m256 (&part)[4]) {
   }
   const __m256i h0 = _mm256_unpacklo_epi8(lo, hi), h1 = _mm256_unpackhi_epi8(lo, hi);
   const __m256i high = _mm256_set1_epi32(-65536);
-  part[0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(h0, 16)), _mm256_loadu_ps(x), part[0]);
-  part[1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(h0, high)), _mm256_loadu_ps(x + 8), part[1]);
-  part[2] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(h1, 16)), _mm256_loadu_ps(x + 16), part[2]);
-  part[3] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(h1, high)), _mm256_loadu_ps(x + 24), part[3]);
+  wv[0] = _mm256_castsi256_ps(_mm256_slli_epi32(h0, 16));
+  wv[1] = _mm256_castsi256_ps(_mm256_and_si256(h0, high));
+  wv[2] = _mm256_castsi256_ps(_mm256_slli_epi32(h1, 16));
+  wv[3] = _mm256_castsi256_ps(_mm256_and_si256(h1, high));
 }
 
-// Each block runs the normal-code steps while keeping the bytewise minimum of (code + 1) & 0x7F:
-// at most 8 exactly when the block holds a subnormal code (1..8) or a NaN code (0). Such a block
-// (rare: a code under 2^-6 of the block scale, or a corrupt one) is summed again with the
-// subnormal tables, or makes the result NaN, as the dequantizer then dot would give.
-float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n,
-               bool /*rounded: exact here*/) {
+// One 32-code step into NT tokens' four partial sums each (x[t] + i: token t's activations).
+template <bool Subnormal, int NT>
+inline void e4m3_step(__m256i c, const float* const* x, int64_t i, __m256 (&part)[NT][4]) {
+  __m256 wv[4];
+  e4m3_widen<Subnormal>(c, wv);
+  for (int t = 0; t < NT; ++t)
+    for (int k = 0; k < 4; ++k) part[t][k] = _mm256_fmadd_ps(wv[k], _mm256_loadu_ps(x[t] + i + 8 * k), part[t][k]);
+}
+
+// e4m3_dot for NT tokens over one row, each 32-code step widened once for all of them; every
+// token's sums take the same operations in the same order as alone. Each block runs the
+// normal-code steps while keeping the bytewise minimum of (code + 1) & 0x7F: at most 8 exactly
+// when the block holds a subnormal code (1..8) or a NaN code (0). Such a block (rare: a code
+// under 2^-6 of the block scale, or a corrupt one) is summed again with the subnormal tables,
+// or makes the results NaN, as the dequantizer then dot would give.
+template <int NT>
+void e4m3_dot_nt(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* x, int64_t n,
+                 float* out) {
   const __m256i one = _mm256_set1_epi8(1), low7 = _mm256_set1_epi8(0x7F), eight = _mm256_set1_epi8(8);
-  __m256 acc = _mm256_setzero_ps();
-  float tail = 0;
+  __m256 acc[NT];
+  float tail[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps(), tail[t] = 0;
   bool nan = false;
   for (int64_t b0 = 0, block = 0; b0 < n; b0 += scale_every, ++block) {
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
     const float scale = scales[block];
-    __m256 part[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 part[NT][4];
+    for (int t = 0; t < NT; ++t)
+      for (__m256& p : part[t]) p = _mm256_setzero_ps();
     __m256i least = _mm256_set1_epi8(-1);
     int64_t i = b0;
     for (; i + 32 <= b1; i += 32) {
       if (i % 64 == 0) prefetch_ahead(w + i);
       const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i));
       least = _mm256_min_epu8(least, _mm256_and_si256(_mm256_add_epi8(c, one), low7));
-      e4m3_step<false>(c, x + i, part);
+      e4m3_step<false, NT>(c, x, i, part);
     }
     if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(least, eight), least)) != 0) {
-      if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(least, _mm256_setzero_si256())) != 0) return __builtin_nanf("");
-      for (__m256& p : part) p = _mm256_setzero_ps();
+      if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(least, _mm256_setzero_si256())) != 0) {
+        for (int t = 0; t < NT; ++t) out[t] = __builtin_nanf("");
+        return;
+      }
+      for (int t = 0; t < NT; ++t)
+        for (__m256& p : part[t]) p = _mm256_setzero_ps();
       for (int64_t j = b0; j + 32 <= b1; j += 32)
-        e4m3_step<true>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j)), x + j, part);
+        e4m3_step<true, NT>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j)), x, j, part);
     }
-    const __m256 sum = _mm256_add_ps(_mm256_add_ps(part[0], part[1]), _mm256_add_ps(part[2], part[3]));
-    acc = _mm256_fmadd_ps(sum, _mm256_set1_ps(scale), acc);
+    for (int t = 0; t < NT; ++t) {
+      const __m256 sum = _mm256_add_ps(_mm256_add_ps(part[t][0], part[t][1]), _mm256_add_ps(part[t][2], part[t][3]));
+      acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(scale), acc[t]);
+    }
     for (; i < b1; ++i) {  // the row's last codes, in their own order
       const uint16_t m = w[i] & 0x7F;
       nan |= m == 0x7F;
-      tail += _cvtsh_ss(static_cast<uint16_t>((m << 7) | ((w[i] & 0x80) << 8))) * (scale * 256.0f) * x[i];
+      const float v = _cvtsh_ss(static_cast<uint16_t>((m << 7) | ((w[i] & 0x80) << 8))) * (scale * 256.0f);
+      for (int t = 0; t < NT; ++t) tail[t] += v * x[t][i];
     }
   }
-  return nan ? __builtin_nanf("") : hsum(acc) + tail;
+  for (int t = 0; t < NT; ++t) out[t] = nan ? __builtin_nanf("") : hsum(acc[t]) + tail[t];
+}
+
+float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* x, int64_t n,
+               bool /*rounded: exact here*/) {
+  float out;
+  e4m3_dot_nt<1>(w, scales, scale_every, &x, n, &out);
+  return out;
+}
+
+// Rows one at a time, tokens in pairs (their eight partial sums fill most of the 16 registers).
+void e4m3_dot_tokens(const uint8_t* w, int64_t ldw, int nr, const float* scales, int64_t scale_every,
+                     const float* const* xp, int nt, int64_t n, bool /*rounded: exact here*/, float* out, int64_t ldo) {
+  for (int r = 0; r < nr; ++r) {
+    float res[2];
+    int t = 0;
+    for (; t + 2 <= nt; t += 2) {
+      e4m3_dot_nt<2>(w + r * ldw, scales, scale_every, xp + t, n, res);
+      out[t * ldo + r] = res[0], out[(t + 1) * ldo + r] = res[1];
+    }
+    if (t < nt) e4m3_dot_nt<1>(w + r * ldw, scales, scale_every, xp + t, n, out + t * ldo + r);
+  }
 }
 
 // Σ wide(i) · x[i..i+8) over 8-wide steps (four accumulators), then elem(i) · x[i] for the rest.
@@ -322,10 +366,13 @@ void exp_f32(float* x, int64_t n) {
 }  // namespace
 
 const RowKernels& row_kernels_avx2() {
-  static const RowKernels k = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
-                                bf16_dot, f16_dot, axpy, sum_u64, e4m3_dot_order, nullptr,
-                                q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
-                                attn_scores, attn_pv, exp_f32, attn_scores_rows, q4_k_t_rows};
+  static const RowKernels k = [] {
+    RowKernels t = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
+                    bf16_dot, f16_dot, axpy, sum_u64, e4m3_dot_order, nullptr,
+                    q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, e4m3_dot_tokens, to_bf16,
+                    attn_scores, attn_pv, exp_f32, attn_scores_rows, q4_k_t_rows};
+    return t;
+  }();
   return k;
 }
 

@@ -397,6 +397,10 @@ const RowKernels& row_kernels_avx512bf16() {
     RowKernels t = row_kernels_avx512();
     t.e4m3_dot = e4m3_dot;
     t.e4m3_dot_tokens = e4m3_dot_tokens;
+    // `strata bench kernels --types fp8 --batch 16,24,32,48,64 --shapes v3` (Zen 5, STRATA_GEMM_MIN_BATCH
+    // raised for the fused rows): fused 1.1-1.9 ms at 16-32 tokens against the GEMM's 2.0-3.0 ms,
+    // about even at 48, the GEMM ahead from 64.
+    t.e4m3_tokens_gemm_from = 48;
     t.e4m3_dot_order = e4m3_dot_order;
     t.e4m3_dot_act_floats = act_floats;
     t.attn_scores_rows_bf16 = attn_scores_rows_bf16;
