@@ -85,7 +85,7 @@ bool has_fused_row_dot(const WeightView& w);
 // Whether it serves weights of this type at the level in effect (FP8: with block scales).
 bool has_fused_row_dot(WeightType type, bool block_scaled);
 // Whether the level in effect has a fused dot that reads w's row once for several tokens
-// (FP8 on AVX-512 BF16 + VBMI CPUs, BF16 and F16 on AVX-512); then fused_row_dot_tokens serves it.
+// (FP8, BF16 and F16 on AVX2 and AVX-512); then fused_row_dot_tokens serves it.
 bool has_fused_row_dot_tokens(const WeightView& w);
 // Rows [r0, r0 + nr) of w · x[t] for t < nt into out[t · ldo + r - r0] (x[t] as fused_row_act
 // returns it), each row read once for all the tokens; every value is what fused_row_dot gives

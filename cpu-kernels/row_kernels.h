@@ -98,7 +98,7 @@ struct RowKernels {
                        float* o, int64_t ldo) = nullptr;
   // bf16_dot / f16_dot for nr rows (ldw elements apart) and nt tokens, each row widened once for
   // all of them: out[t · ldo + r] equals the one-token dot's for row r and token t, bit for bit
-  // (AVX-512; null elsewhere).
+  // (AVX2: a row by two tokens; AVX-512: four rows by two tokens).
   void (*bf16_dot_tokens)(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n,
                           float* out, int64_t ldo) = nullptr;
   void (*f16_dot_tokens)(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n,

@@ -235,40 +235,82 @@ void e4m3_dot_tokens(const uint8_t* w, int64_t ldw, int nr, const float* scales,
   }
 }
 
-// Σ wide(i) · x[i..i+8) over 8-wide steps (four accumulators), then elem(i) · x[i] for the rest.
-template <class Wide, class Elem>
-float widened_dot(Wide wide, Elem elem, const float* x, int64_t n) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+// Σ wide(i) · x[t][i..i+8) over 8-wide steps (four accumulators) for NT tokens at once, then
+// elem(i) · x[t][i] for the rest, into out[t · ldo]: each 32-element step of the row is widened
+// once for all the tokens. A token's sums take the same operations in the same order whatever
+// NT is, so a token alone (the one-token dot) gets the same bits.
+template <int NT, class Wide, class Elem>
+void widened_dot_nt(Wide wide, Elem elem, const float* const* x, int64_t n, float* out, int64_t ldo) {
+  __m256 acc[NT][4];
+  for (int t = 0; t < NT; ++t)
+    for (__m256& a : acc[t]) a = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
-    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(wide(i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
-  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(wide(i), _mm256_loadu_ps(x + i), acc[0]);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) s += elem(i) * x[i];
-  return s;
+    for (int k = 0; k < 4; ++k) {
+      const __m256 wk = wide(i + 8 * k);
+      for (int t = 0; t < NT; ++t) acc[t][k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x[t] + i + 8 * k), acc[t][k]);
+    }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 w0 = wide(i);
+    for (int t = 0; t < NT; ++t) acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + i), acc[t][0]);
+  }
+  for (int t = 0; t < NT; ++t) {
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
+    for (int64_t j = i; j < n; ++j) s += elem(j) * x[t][j];
+    out[t * ldo] = s;
+  }
 }
 
 // Rows widened in registers: vpmovzxwd and a shift (bf16 is the top half of an f32), or vcvtph2ps.
 // The tail's bf16 is widened here, not by float_formats.h's bf16_to_f32: an inline function
 // left out of line in this file would be a copy the linker may keep for every caller.
+struct Bf16Row {
+  const uint16_t* w;
+  __m256 operator()(int64_t i) const {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  float operator()(int64_t i, int) const {
+    const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+  }
+};
+struct F16Row {
+  const uint16_t* w;
+  __m256 operator()(int64_t i) const { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))); }
+  float operator()(int64_t i, int) const { return _cvtsh_ss(w[i]); }
+};
+
+template <class Row, int NT>
+void row_dot_nt(const uint16_t* w, const float* const* x, int64_t n, float* out, int64_t ldo) {
+  const Row row{w};
+  widened_dot_nt<NT>(row, [&](int64_t i) { return row(i, 0); }, x, n, out, ldo);
+}
+
 float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
-  return widened_dot(
-      [&](int64_t i) {
-        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-      },
-      [&](int64_t i) {
-        const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
-        float f;
-        __builtin_memcpy(&f, &u, 4);
-        return f;
-      },
-      x, n);
+  float out;
+  row_dot_nt<Bf16Row, 1>(w, &x, n, &out, 1);
+  return out;
 }
 
 float f16_dot(const uint16_t* w, const float* x, int64_t n) {
-  return widened_dot([&](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))); },
-                     [&](int64_t i) { return _cvtsh_ss(w[i]); }, x, n);
+  float out;
+  row_dot_nt<F16Row, 1>(w, &x, n, &out, 1);
+  return out;
+}
+
+// Rows one at a time, tokens in pairs (their eight sums, four widened weights and an
+// activation vector fill 13 of the 16 registers).
+template <class Row>
+void rows_tokens(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n, float* out,
+                 int64_t ldo) {
+  for (int r = 0; r < nr; ++r) {
+    int t = 0;
+    for (; t + 2 <= nt; t += 2) row_dot_nt<Row, 2>(w + r * ldw, x + t, n, out + t * ldo + r, ldo);
+    if (t < nt) row_dot_nt<Row, 1>(w + r * ldw, x + t, n, out + t * ldo + r, ldo);
+  }
 }
 
 uint64_t sum_u64(const uint64_t* p, int64_t n) {
@@ -371,6 +413,8 @@ const RowKernels& row_kernels_avx2() {
                     bf16_dot, f16_dot, axpy, sum_u64, e4m3_dot_order, nullptr,
                     q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, e4m3_dot_tokens, to_bf16,
                     attn_scores, attn_pv, exp_f32, attn_scores_rows, q4_k_t_rows};
+    t.bf16_dot_tokens = rows_tokens<Bf16Row>;
+    t.f16_dot_tokens = rows_tokens<F16Row>;
     return t;
   }();
   return k;

@@ -343,8 +343,8 @@ TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
   if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
 }
 
-// BF16 and F16 rows where the level widens one for several tokens (AVX-512): a batch below the
-// GEMM's takes it, four rows by two tokens at a time, and each token gets exactly what the
+// BF16 and F16 rows where the level widens one for several tokens (AVX2: a row by two tokens at a
+// time; AVX-512: four rows by two): a batch below the GEMM's takes it, and each token gets exactly what the
 // one-token dot gives it (the same sums in the same order), within f32 sums of the double
 // reference — with a 13-column tail after the 32-wide steps, a 16-wide step, and a row range
 // that starts at an odd row and leaves rows outside the blocks of four.
