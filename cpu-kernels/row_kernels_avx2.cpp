@@ -169,7 +169,7 @@ inline void e4m3_step(__m256i c, const float* const* x, int64_t i, __m256 (&part
 // under 2^-6 of the block scale, or a corrupt one) is summed again with the subnormal tables,
 // or makes the results NaN, as the dequantizer then dot would give.
 template <int NT>
-void e4m3_dot_nt(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* x, int64_t n,
+[[gnu::always_inline]] inline void e4m3_dot_nt(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* x, int64_t n,
                  float* out) {
   const __m256i one = _mm256_set1_epi8(1), low7 = _mm256_set1_epi8(0x7F), eight = _mm256_set1_epi8(8);
   __m256 acc[NT];
@@ -240,7 +240,7 @@ void e4m3_dot_tokens(const uint8_t* w, int64_t ldw, int nr, const float* scales,
 // once for all the tokens. A token's sums take the same operations in the same order whatever
 // NT is, so a token alone (the one-token dot) gets the same bits.
 template <int NT, class Wide, class Elem>
-void widened_dot_nt(Wide wide, Elem elem, const float* const* x, int64_t n, float* out, int64_t ldo) {
+[[gnu::always_inline]] inline void widened_dot_nt(Wide wide, Elem elem, const float* const* x, int64_t n, float* out, int64_t ldo) {
   __m256 acc[NT][4];
   for (int t = 0; t < NT; ++t)
     for (__m256& a : acc[t]) a = _mm256_setzero_ps();

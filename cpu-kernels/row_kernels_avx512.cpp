@@ -92,7 +92,7 @@ float dot(const float* a, const float* b, int64_t n) {
 // on an AVX-512 Xeon). Every (row, token) sum takes the same operations in the same order
 // whatever R and NT are, so a row and a token alone (the one-token dot) get the same bits.
 template <int R, int NT, class Wide, class Elem>
-void widened_dot_block(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, const float* const* x, int64_t n,
+[[gnu::always_inline]] inline void widened_dot_block(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, const float* const* x, int64_t n,
                        float* out, int64_t ldo) {
   __m512 acc0[R][NT], acc1[R][NT];
 #pragma GCC unroll 32

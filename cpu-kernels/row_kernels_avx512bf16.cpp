@@ -147,7 +147,7 @@ __m512bh as_bf16(__m512i v) {
 // its scale added to the total. Steps of 64 codes inside each scale block (scale_every a
 // multiple of 64 keeps every step inside one block; otherwise a block's codes go one by one).
 template <int Parts, int R, int NT>
-void e4m3_dot_parts(const uint8_t* w, int64_t ldw, const float* scales, int64_t scale_every, const float* const* xp,
+[[gnu::always_inline]] inline void e4m3_dot_parts(const uint8_t* w, int64_t ldw, const float* scales, int64_t scale_every, const float* const* xp,
                     int64_t n, float* out, int64_t ldo) {
   const __m512i lo0 = _mm512_load_si512(kTables.lo), lo1 = _mm512_load_si512(kTables.lo + 64);
   const __m512i hi0 = _mm512_load_si512(kTables.hi), hi1 = _mm512_load_si512(kTables.hi + 64);
