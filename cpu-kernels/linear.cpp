@@ -182,10 +182,11 @@ LinearPath linear_path(const WeightView& w, int64_t nr, int64_t n) {
   // a larger batch where the integer dot is the faster of the two: qdot.h).
   const bool int_dot = int_dot_enabled() && qdot_supported(w.type);
   const bool tiles = int_dot && w.cols % 256 == 0 && qdot_tiles_supported(w.type);
-  const int64_t gemm_from = int_dot                        ? (tiles ? int_dot_gemm_min_batch(w.type) : int_dot_gemm_min_batch())
-                             : fused_tokens_gemm_from(w) ? std::max(fused_tokens_gemm_from(w), gemm_min_batch())
-                             : bf16_gemm_in_place(w)     ? std::max<int64_t>(1, gemm_min_batch() / 2)
-                                                         : gemm_min_batch();
+  const int64_t gemm_from = int_dot ? (tiles ? int_dot_gemm_min_batch(w.type) : int_dot_gemm_min_batch())
+                            : fused_tokens_gemm_from(w)
+                                ? std::max(fused_tokens_gemm_from(w), gemm_min_batch())
+                            : bf16_gemm_in_place(w) ? std::max<int64_t>(1, gemm_min_batch() / 2)
+                                                    : gemm_min_batch();
   if (!invariant && n >= gemm_from && nr * w.cols >= (int64_t{1} << 16)) return LinearPath::Gemm;
   // Several tokens: tiles of 16 rows where the level has them (not in batch-invariant mode: a
   // token's result would then depend on the batch size, in the last f32 bits).

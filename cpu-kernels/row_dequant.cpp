@@ -176,8 +176,8 @@ int64_t fused_row_dot_tokens_gemm_from(const WeightView& w) {
   return w.type == WeightType::F8_E4M3 && has_fused_row_dot_tokens(w) ? kernels()->e4m3_tokens_gemm_from : 0;
 }
 
-bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const float* const* x, int nt, float* out,
-                          int64_t ldo, bool rounded) {
+bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const float* const* x, int nt,
+                          float* out, int64_t ldo, bool rounded) {
   if (!has_fused_row_dot_tokens(w)) return false;
   const int64_t n = w.cols, nb = (n + 127) / 128;
   if (w.type != WeightType::F8_E4M3) {

@@ -93,7 +93,7 @@ bool has_fused_row_dot_tokens(const WeightView& w);
 // The batch from which a product fused_row_dot_tokens serves with rounded activations should go
 // to the GEMM instead, as the level in effect measured it; 0: no such figure (the usual batch).
 int64_t fused_row_dot_tokens_gemm_from(const WeightView& w);
-bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const float* const* x, int nt, float* out,
-                          int64_t ldo, bool rounded = false);
+bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const float* const* x, int nt,
+                          float* out, int64_t ldo, bool rounded = false);
 
 }  // namespace strata

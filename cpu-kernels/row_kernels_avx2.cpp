@@ -159,7 +159,8 @@ inline void e4m3_step(__m256i c, const float* const* x, int64_t i, __m256 (&part
   __m256 wv[4];
   e4m3_widen<Subnormal>(c, wv);
   for (int t = 0; t < NT; ++t)
-    for (int k = 0; k < 4; ++k) part[t][k] = _mm256_fmadd_ps(wv[k], _mm256_loadu_ps(x[t] + i + 8 * k), part[t][k]);
+    for (int k = 0; k < 4; ++k)
+      part[t][k] = _mm256_fmadd_ps(wv[k], _mm256_loadu_ps(x[t] + i + 8 * k), part[t][k]);
 }
 
 // e4m3_dot for NT tokens over one row, each 32-code step widened once for all of them; every
@@ -169,8 +170,8 @@ inline void e4m3_step(__m256i c, const float* const* x, int64_t i, __m256 (&part
 // under 2^-6 of the block scale, or a corrupt one) is summed again with the subnormal tables,
 // or makes the results NaN, as the dequantizer then dot would give.
 template <int NT>
-[[gnu::always_inline]] inline void e4m3_dot_nt(const uint8_t* w, const float* scales, int64_t scale_every, const float* const* x, int64_t n,
-                 float* out) {
+[[gnu::always_inline]] inline void e4m3_dot_nt(const uint8_t* w, const float* scales, int64_t scale_every,
+                                               const float* const* x, int64_t n, float* out) {
   const __m256i one = _mm256_set1_epi8(1), low7 = _mm256_set1_epi8(0x7F), eight = _mm256_set1_epi8(8);
   __m256 acc[NT];
   float tail[NT];
@@ -201,7 +202,8 @@ template <int NT>
         e4m3_step<true, NT>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j)), x, j, part);
     }
     for (int t = 0; t < NT; ++t) {
-      const __m256 sum = _mm256_add_ps(_mm256_add_ps(part[t][0], part[t][1]), _mm256_add_ps(part[t][2], part[t][3]));
+      const __m256 sum =
+          _mm256_add_ps(_mm256_add_ps(part[t][0], part[t][1]), _mm256_add_ps(part[t][2], part[t][3]));
       acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(scale), acc[t]);
     }
     for (; i < b1; ++i) {  // the row's last codes, in their own order
@@ -223,7 +225,8 @@ float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const
 
 // Rows one at a time, tokens in pairs (their eight partial sums fill most of the 16 registers).
 void e4m3_dot_tokens(const uint8_t* w, int64_t ldw, int nr, const float* scales, int64_t scale_every,
-                     const float* const* xp, int nt, int64_t n, bool /*rounded: exact here*/, float* out, int64_t ldo) {
+                     const float* const* xp, int nt, int64_t n, bool /*rounded: exact here*/, float* out,
+                     int64_t ldo) {
   for (int r = 0; r < nr; ++r) {
     float res[2];
     int t = 0;
@@ -240,7 +243,8 @@ void e4m3_dot_tokens(const uint8_t* w, int64_t ldw, int nr, const float* scales,
 // once for all the tokens. A token's sums take the same operations in the same order whatever
 // NT is, so a token alone (the one-token dot) gets the same bits.
 template <int NT, class Wide, class Elem>
-[[gnu::always_inline]] inline void widened_dot_nt(Wide wide, Elem elem, const float* const* x, int64_t n, float* out, int64_t ldo) {
+[[gnu::always_inline]] inline void widened_dot_nt(Wide wide, Elem elem, const float* const* x, int64_t n,
+                                                  float* out, int64_t ldo) {
   __m256 acc[NT][4];
   for (int t = 0; t < NT; ++t)
     for (__m256& a : acc[t]) a = _mm256_setzero_ps();
@@ -248,7 +252,8 @@ template <int NT, class Wide, class Elem>
   for (; i + 32 <= n; i += 32)
     for (int k = 0; k < 4; ++k) {
       const __m256 wk = wide(i + 8 * k);
-      for (int t = 0; t < NT; ++t) acc[t][k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x[t] + i + 8 * k), acc[t][k]);
+      for (int t = 0; t < NT; ++t)
+        acc[t][k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x[t] + i + 8 * k), acc[t][k]);
     }
   for (; i + 8 <= n; i += 8) {
     const __m256 w0 = wide(i);
@@ -279,14 +284,17 @@ struct Bf16Row {
 };
 struct F16Row {
   const uint16_t* w;
-  __m256 operator()(int64_t i) const { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))); }
+  __m256 operator()(int64_t i) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+  }
   float operator()(int64_t i, int) const { return _cvtsh_ss(w[i]); }
 };
 
 template <class Row, int NT>
 void row_dot_nt(const uint16_t* w, const float* const* x, int64_t n, float* out, int64_t ldo) {
   const Row row{w};
-  widened_dot_nt<NT>(row, [&](int64_t i) { return row(i, 0); }, x, n, out, ldo);
+  widened_dot_nt<NT>(
+      row, [&](int64_t i) { return row(i, 0); }, x, n, out, ldo);
 }
 
 float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
@@ -409,10 +417,13 @@ void exp_f32(float* x, int64_t n) {
 
 const RowKernels& row_kernels_avx2() {
   static const RowKernels k = [] {
-    RowKernels t = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
-                    bf16_dot, f16_dot, axpy, sum_u64, e4m3_dot_order, nullptr,
-                    q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, e4m3_dot_tokens, to_bf16,
-                    attn_scores, attn_pv, exp_f32, attn_scores_rows, q4_k_t_rows};
+    RowKernels t = {bf16,           f16,         q8_0,    e4m3,    mxfp4,
+                    q4_0,           q4_k,        q5_k,    q6_k,    dot,
+                    e4m3_dot,       bf16_dot,    f16_dot, axpy,    sum_u64,
+                    e4m3_dot_order, nullptr,     q4_1,    q5_0,    q5_1,
+                    q2_k,           q3_k,        iq4_nl,  iq4_xs,  e4m3_dot_tokens,
+                    to_bf16,        attn_scores, attn_pv, exp_f32, attn_scores_rows,
+                    q4_k_t_rows};
     t.bf16_dot_tokens = rows_tokens<Bf16Row>;
     t.f16_dot_tokens = rows_tokens<F16Row>;
     return t;

@@ -92,8 +92,9 @@ float dot(const float* a, const float* b, int64_t n) {
 // on an AVX-512 Xeon). Every (row, token) sum takes the same operations in the same order
 // whatever R and NT are, so a row and a token alone (the one-token dot) get the same bits.
 template <int R, int NT, class Wide, class Elem>
-[[gnu::always_inline]] inline void widened_dot_block(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, const float* const* x, int64_t n,
-                       float* out, int64_t ldo) {
+[[gnu::always_inline]] inline void widened_dot_block(Wide wide, Elem elem, const uint16_t* w, int64_t ldw,
+                                                     const float* const* x, int64_t n, float* out,
+                                                     int64_t ldo) {
   __m512 acc0[R][NT], acc1[R][NT];
 #pragma GCC unroll 32
   for (int k = 0; k < R * NT; ++k) acc0[k / NT][k % NT] = acc1[k / NT][k % NT] = _mm512_setzero_ps();
@@ -139,8 +140,8 @@ void widened_rows_tokens(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, c
 }
 
 template <class Wide, class Elem>
-void widened_dot_tokens(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt,
-                        int64_t n, float* out, int64_t ldo) {
+void widened_dot_tokens(Wide wide, Elem elem, const uint16_t* w, int64_t ldw, int nr, const float* const* x,
+                        int nt, int64_t n, float* out, int64_t ldo) {
   int r = 0;
   for (; r + 4 <= nr; r += 4) widened_rows_tokens<4>(wide, elem, w + r * ldw, ldw, x, nt, n, out + r, ldo);
   for (; r < nr; ++r) widened_rows_tokens<1>(wide, elem, w + r * ldw, ldw, x, nt, n, out + r, ldo);
@@ -182,12 +183,12 @@ float f16_dot(const uint16_t* w, const float* x, int64_t n) {
   widened_dot_block<1, 1>(F16Wide{}, F16Elem{}, w, 0, &x, n, &out, 1);
   return out;
 }
-void bf16_dot_tokens(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n, float* out,
-                     int64_t ldo) {
+void bf16_dot_tokens(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n,
+                     float* out, int64_t ldo) {
   widened_dot_tokens(Bf16Wide{}, Bf16Elem{}, w, ldw, nr, x, nt, n, out, ldo);
 }
-void f16_dot_tokens(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n, float* out,
-                    int64_t ldo) {
+void f16_dot_tokens(const uint16_t* w, int64_t ldw, int nr, const float* const* x, int nt, int64_t n,
+                    float* out, int64_t ldo) {
   widened_dot_tokens(F16Wide{}, F16Elem{}, w, ldw, nr, x, nt, n, out, ldo);
 }
 
@@ -312,10 +313,12 @@ void exp_f32(float* x, int64_t n) { row_kernels_avx2().exp(x, n); }
 
 const RowKernels& row_kernels_avx512() {
   static const RowKernels k = [] {
-    RowKernels t = {bf16, f16, q8_0, e4m3, mxfp4, q4_0, q4_k, q5_k, q6_k, dot, e4m3_dot,
-                    bf16_dot, f16_dot, axpy, sum_u64, nullptr, nullptr,
-                    q4_1, q5_0, q5_1, q2_k, q3_k, iq4_nl, iq4_xs, nullptr, to_bf16,
-                    attn_scores, attn_pv, exp_f32, attn_scores_rows, q4_k_t_rows};
+    RowKernels t = {bf16,       f16,     q8_0,        e4m3,    mxfp4,    q4_0,
+                    q4_k,       q5_k,    q6_k,        dot,     e4m3_dot, bf16_dot,
+                    f16_dot,    axpy,    sum_u64,     nullptr, nullptr,  q4_1,
+                    q5_0,       q5_1,    q2_k,        q3_k,    iq4_nl,   iq4_xs,
+                    nullptr,    to_bf16, attn_scores, attn_pv, exp_f32,  attn_scores_rows,
+                    q4_k_t_rows};
     t.bf16_dot_tokens = bf16_dot_tokens;
     t.f16_dot_tokens = f16_dot_tokens;
     return t;

@@ -147,8 +147,9 @@ __m512bh as_bf16(__m512i v) {
 // its scale added to the total. Steps of 64 codes inside each scale block (scale_every a
 // multiple of 64 keeps every step inside one block; otherwise a block's codes go one by one).
 template <int Parts, int R, int NT>
-[[gnu::always_inline]] inline void e4m3_dot_parts(const uint8_t* w, int64_t ldw, const float* scales, int64_t scale_every, const float* const* xp,
-                    int64_t n, float* out, int64_t ldo) {
+[[gnu::always_inline]] inline void e4m3_dot_parts(const uint8_t* w, int64_t ldw, const float* scales,
+                                                  int64_t scale_every, const float* const* xp, int64_t n,
+                                                  float* out, int64_t ldo) {
   const __m512i lo0 = _mm512_load_si512(kTables.lo), lo1 = _mm512_load_si512(kTables.lo + 64);
   const __m512i hi0 = _mm512_load_si512(kTables.hi), hi1 = _mm512_load_si512(kTables.hi + 64);
   const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -161,7 +162,8 @@ template <int Parts, int R, int NT>
     const int64_t b1 = b0 + scale_every < n ? b0 + scale_every : n;
     __m512 a[R][NT][Parts];
 #pragma GCC unroll 64
-    for (int k = 0; k < R * NT * Parts; ++k) a[k / (NT * Parts)][k / Parts % NT][k % Parts] = _mm512_setzero_ps();
+    for (int k = 0; k < R * NT * Parts; ++k)
+      a[k / (NT * Parts)][k / Parts % NT][k % Parts] = _mm512_setzero_ps();
     int64_t i = b0;
     if (b0 % 64 == 0)
       for (; i + 64 <= b1 && i + 64 <= full; i += 64) {
@@ -171,7 +173,8 @@ template <int Parts, int R, int NT>
           prefetch_ahead(w + r * ldw + i);
           const __m512i c = _mm512_loadu_si512(w + r * ldw + i);
           const __m512i lo = _mm512_permutex2var_epi8(lo0, c, lo1);
-          const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, c, hi1), c, sign, 0xF8);  // hi | (c & sign)
+          // hi | (c & sign)
+          const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, c, hi1), c, sign, 0xF8);
           w0[r] = _mm512_unpacklo_epi8(lo, hi), w1[r] = _mm512_unpackhi_epi8(lo, hi);
         }
         const int64_t at = i / 64 * Parts * kPartWords;
@@ -184,7 +187,8 @@ template <int Parts, int R, int NT>
             const __m512bh x1 = as_bf16(_mm512_loadu_si512(x + p * kPartWords + 32));
 #pragma GCC unroll 4
             for (int r = 0; r < R; ++r)
-              a[r][t][p] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(a[r][t][p], as_bf16(w0[r]), x0), as_bf16(w1[r]), x1);
+              a[r][t][p] =
+                  _mm512_dpbf16_ps(_mm512_dpbf16_ps(a[r][t][p], as_bf16(w0[r]), x0), as_bf16(w1[r]), x1);
           }
         }
       }
@@ -204,30 +208,39 @@ template <int Parts, int R, int NT>
             rest[r][t] += code_value(w[r * ldw + j]) * scales[block] * act_at(xp[t], n, j, Parts);
   }
 #pragma GCC unroll 32
-  for (int k = 0; k < R * NT; ++k) out[k % NT * ldo + k / NT] = hsum(acc[k / NT][k % NT]) + rest[k / NT][k % NT];
+  for (int k = 0; k < R * NT; ++k)
+    out[k % NT * ldo + k / NT] = hsum(acc[k / NT][k % NT]) + rest[k / NT][k % NT];
 }
 
 float e4m3_dot(const uint8_t* w, const float* scales, int64_t scale_every, const float* xp, int64_t n, bool rounded) {
   float out;
-  if (rounded) e4m3_dot_parts<1, 1, 1>(w, 0, scales, scale_every, &xp, n, &out, 1);
-  else e4m3_dot_parts<3, 1, 1>(w, 0, scales, scale_every, &xp, n, &out, 1);
+  if (rounded)
+    e4m3_dot_parts<1, 1, 1>(w, 0, scales, scale_every, &xp, n, &out, 1);
+  else
+    e4m3_dot_parts<3, 1, 1>(w, 0, scales, scale_every, &xp, n, &out, 1);
   return out;
 }
 
 // R rows for every token: groups of 8 tokens (rounded activations: one part each), then of 4,
 // then the rest as one group.
 template <int Parts, int R>
-void e4m3_rows_tokens(const uint8_t* w, int64_t ldw, const float* scales, int64_t scale_every, const float* const* xp,
-                      int nt, int64_t n, float* out, int64_t ldo) {
+void e4m3_rows_tokens(const uint8_t* w, int64_t ldw, const float* scales, int64_t scale_every,
+                      const float* const* xp, int nt, int64_t n, float* out, int64_t ldo) {
   int t = 0;
   if constexpr (Parts == 1)
-    for (; t + 8 <= nt; t += 8) e4m3_dot_parts<Parts, R, 8>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
-  for (; t + 4 <= nt; t += 4) e4m3_dot_parts<Parts, R, 4>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+    for (; t + 8 <= nt; t += 8)
+      e4m3_dot_parts<Parts, R, 8>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+  for (; t + 4 <= nt; t += 4)
+    e4m3_dot_parts<Parts, R, 4>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
   switch (nt - t) {
-    case 1: return e4m3_dot_parts<Parts, R, 1>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
-    case 2: return e4m3_dot_parts<Parts, R, 2>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
-    case 3: return e4m3_dot_parts<Parts, R, 3>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
-    default: return;
+    case 1:
+      return e4m3_dot_parts<Parts, R, 1>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+    case 2:
+      return e4m3_dot_parts<Parts, R, 2>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+    case 3:
+      return e4m3_dot_parts<Parts, R, 3>(w, ldw, scales, scale_every, xp + t, n, out + t * ldo, ldo);
+    default:
+      return;
   }
 }
 
@@ -238,10 +251,13 @@ void e4m3_dot_tokens(const uint8_t* w, int64_t ldw, int nr, const float* scales,
                      const float* const* xp, int nt, int64_t n, bool rounded, float* out, int64_t ldo) {
   int r = 0;
   if (rounded)
-    for (; r + 2 <= nr; r += 2) e4m3_rows_tokens<1, 2>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
+    for (; r + 2 <= nr; r += 2)
+      e4m3_rows_tokens<1, 2>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
   for (; r < nr; ++r) {
-    if (rounded) e4m3_rows_tokens<1, 1>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
-    else e4m3_rows_tokens<3, 1>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
+    if (rounded)
+      e4m3_rows_tokens<1, 1>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
+    else
+      e4m3_rows_tokens<3, 1>(w + r * ldw, ldw, scales, scale_every, xp, nt, n, out + r, ldo);
   }
 }
 

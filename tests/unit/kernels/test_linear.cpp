@@ -291,9 +291,9 @@ TEST(Linear, Fp8NanCodesPropagateThroughTheFusedDot) {
 
 // Where the FP8 fused dot reads a row once for several tokens (AVX-512 BF16 + VBMI: up to 47
 // rounded or 15 exact ones, two rows by eight or four tokens at a time; AVX2: up to 15, a row by
-// two tokens at a time), a batch below the GEMM's takes it, and each token gets exactly what it gets alone — with a 40-code tail, partial scale
-// blocks, rows of two 128-row scale blocks, and a row range that starts at an odd row and
-// crosses a scale block (so a pair of rows is split there); a batch of one and a batch of n
+// two tokens at a time), a batch below the GEMM's takes it, and each token gets exactly what it gets alone —
+// with a 40-code tail, partial scale blocks, rows of two 128-row scale blocks, and a row range that starts at
+// an odd row and crosses a scale block (so a pair of rows is split there); a batch of one and a batch of n
 // are the same computation per token (no batch-dependent rounding).
 TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
   const int levels = test::for_each_vector_level([&](CpuLevel level) {
@@ -303,8 +303,10 @@ TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
     // 7 and 150, which send their blocks through the kernels' second pass.
     m.data[5 * kCols + 140] = 0x7F;
     m.data[9 * kCols + 996] = 0xFF;
-    for (int64_t c = 10; c < 17; ++c) m.data[static_cast<size_t>(7 * kCols + c)] = static_cast<uint8_t>(c - 9);
-    for (int64_t c = 300; c < 307; ++c) m.data[static_cast<size_t>(150 * kCols + c)] = static_cast<uint8_t>(0x80 | (c - 299));
+    for (int64_t c = 10; c < 17; ++c)
+      m.data[static_cast<size_t>(7 * kCols + c)] = static_cast<uint8_t>(c - 9);
+    for (int64_t c = 300; c < 307; ++c)
+      m.data[static_cast<size_t>(150 * kCols + c)] = static_cast<uint8_t>(0x80 | (c - 299));
     const auto same = [](float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; };
     if (!has_fused_row_dot_tokens(m.view)) {
       std::printf("  %s: no FP8 dot over several tokens at this level (they take the row path)\n",
@@ -318,7 +320,8 @@ TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
       const int64_t gemm_from = round && fused_row_dot_tokens_gemm_from(m.view) > 0
                                     ? fused_row_dot_tokens_gemm_from(m.view)
                                     : gemm_min_batch();
-      for (int64_t n : {int64_t{2}, int64_t{3}, int64_t{5}, int64_t{9}, int64_t{15}, int64_t{33}, int64_t{47}}) {
+      for (int64_t n :
+           {int64_t{2}, int64_t{3}, int64_t{5}, int64_t{9}, int64_t{15}, int64_t{33}, int64_t{47}}) {
         if (n >= gemm_from) continue;
         ASSERT_EQ(linear_path(m.view, kRows, n), LinearPath::FusedDot) << n;
         const std::vector<float> x = randn(n * kCols, static_cast<uint32_t>(30 + n));
@@ -329,13 +332,17 @@ TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
         linear_rows(m.view, r0, nr, x.data(), n, kCols, part.data(), ldy);
         for (int64_t t = 0; t < n; ++t) {
           linear(m.view, x.data() + t * kCols, 1, one.data());
-          ASSERT_TRUE(std::isnan(one[5]) && std::isnan(one[9]) && !std::isnan(one[7]) && !std::isnan(one[150]));
+          ASSERT_TRUE(std::isnan(one[5]) && std::isnan(one[9]) && !std::isnan(one[7]) &&
+                      !std::isnan(one[150]));
           for (int64_t r = 0; r < kRows; ++r)
             ASSERT_TRUE(same(y[static_cast<size_t>(t * kRows + r)], one[static_cast<size_t>(r)]))
-                << cpu_level_name(level) << " rounded " << round << " n=" << n << " token " << t << " row " << r;
+                << cpu_level_name(level) << " rounded " << round << " n=" << n << " token " << t << " row "
+                << r;
           for (int64_t r = 0; r < ldy; ++r)
-            ASSERT_TRUE(same(part[static_cast<size_t>(t * ldy + r)], r < nr ? one[static_cast<size_t>(r0 + r)] : -5.0f))
-                << cpu_level_name(level) << " rounded " << round << " n=" << n << " token " << t << " range row " << r;
+            ASSERT_TRUE(same(part[static_cast<size_t>(t * ldy + r)],
+                             r < nr ? one[static_cast<size_t>(r0 + r)] : -5.0f))
+                << cpu_level_name(level) << " rounded " << round << " n=" << n << " token " << t
+                << " range row " << r;
         }
       }
     }
@@ -372,10 +379,13 @@ TEST(Linear, SixteenBitTokensShareARowReadAndKeepTheirOwnResults) {
           linear(m.view, x.data() + t * kCols, 1, one.data());
           for (int64_t r = 0; r < kRows; ++r)
             ASSERT_EQ(y[static_cast<size_t>(t * kRows + r)], one[static_cast<size_t>(r)])
-                << cpu_level_name(level) << " " << weight_type_name(type) << " n=" << n << " token " << t << " row " << r;
+                << cpu_level_name(level) << " " << weight_type_name(type) << " n=" << n << " token " << t
+                << " row " << r;
           for (int64_t r = 0; r < ldy; ++r)
-            ASSERT_EQ(part[static_cast<size_t>(t * ldy + r)], r < nr ? one[static_cast<size_t>(r0 + r)] : -5.0f)
-                << cpu_level_name(level) << " " << weight_type_name(type) << " n=" << n << " token " << t << " range row " << r;
+            ASSERT_EQ(part[static_cast<size_t>(t * ldy + r)],
+                      r < nr ? one[static_cast<size_t>(r0 + r)] : -5.0f)
+                << cpu_level_name(level) << " " << weight_type_name(type) << " n=" << n << " token " << t
+                << " range row " << r;
         }
       }
     }
