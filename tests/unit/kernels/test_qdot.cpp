@@ -319,7 +319,7 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
       ran = true;
       for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{37, 512}, std::pair<int64_t, int64_t>{20, 2304}}) {
         const Mat m = make(type, rows, cols, 11);
-        const int64_t n = 69;  // one pass of 64 tokens and a second of 5
+        const int64_t n = 133;  // passes of 64 tokens and a last of 5 (the lattice types: 128 and 5)
         std::vector<ActQ8> acts(static_cast<size_t>(n));
         for (int64_t t = 0; t < n; ++t)
           quantize_act_q8(activations(cols, static_cast<uint32_t>(70 + t)).data(), cols, acts[static_cast<size_t>(t)]);
