@@ -87,12 +87,12 @@ bool has_fused_row_dot(WeightType type, bool block_scaled);
 // Whether the level in effect has a fused dot that reads w's row once for several tokens
 // (FP8, BF16 and F16 on AVX2 and AVX-512); then fused_row_dot_tokens serves it.
 bool has_fused_row_dot_tokens(const WeightView& w);
-// Rows [r0, r0 + nr) of w · x[t] for t < nt into out[t · ldo + r - r0] (x[t] as fused_row_act
-// returns it), each row read once for all the tokens; every value is what fused_row_dot gives
-// that row and token alone, bit for bit. False where there is no such kernel.
 // The batch from which a product fused_row_dot_tokens serves with rounded activations should go
 // to the GEMM instead, as the level in effect measured it; 0: no such figure (the usual batch).
 int64_t fused_row_dot_tokens_gemm_from(const WeightView& w);
+// Rows [r0, r0 + nr) of w · x[t] for t < nt into out[t · ldo + r - r0] (x[t] as fused_row_act
+// returns it), each row read once for all the tokens; every value is what fused_row_dot gives
+// that row and token alone, bit for bit. False where there is no such kernel.
 bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const float* const* x, int nt,
                           float* out, int64_t ldo, bool rounded = false);
 
