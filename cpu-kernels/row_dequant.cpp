@@ -39,6 +39,12 @@ float scale_value(const WeightView& w, int64_t i) {
   return e8m0_to_f32(w.scale[i]);
 }
 
+// The block scales of FP8 row r, one per 128 columns (at most 512: has_fused_row_dot).
+void fp8_row_scales(const WeightView& w, int64_t r, float* scales) {
+  const int64_t nb = (w.cols + 127) / 128;
+  for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
+}
+
 }  // namespace
 
 void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, float* out) {
@@ -155,8 +161,7 @@ bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out, b
     default: break;
   }
   float scales[512];
-  const int64_t nb = (n + 127) / 128;
-  for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
+  fp8_row_scales(w, r, scales);
   out = k->e4m3_dot(w.data + r * n, scales, 128, x, n, rounded);
   return true;
 }
@@ -179,7 +184,7 @@ int64_t fused_row_dot_tokens_gemm_from(const WeightView& w) {
 bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const float* const* x, int nt,
                           float* out, int64_t ldo, bool rounded) {
   if (!has_fused_row_dot_tokens(w)) return false;
-  const int64_t n = w.cols, nb = (n + 127) / 128;
+  const int64_t n = w.cols;
   if (w.type != WeightType::F8_E4M3) {
     const auto* rows = reinterpret_cast<const uint16_t*>(w.data) + r0 * n;
     (w.type == WeightType::BF16 ? kernels()->bf16_dot_tokens : kernels()->f16_dot_tokens)(
@@ -189,7 +194,7 @@ bool fused_row_dot_tokens(const WeightView& w, int64_t r0, int64_t nr, const flo
   float scales[512];
   for (int64_t r = r0; r < r0 + nr;) {
     const int64_t end = std::min(r0 + nr, (r / 128 + 1) * 128);  // the rows of one scale block
-    for (int64_t b = 0; b < nb; ++b) scales[b] = scale_value(w, (r / 128) * nb + b);
+    fp8_row_scales(w, r, scales);
     kernels()->e4m3_dot_tokens(w.data + r * n, n, static_cast<int>(end - r), scales, 128, x, nt, n, rounded,
                                out + (r - r0), ldo);
     r = end;

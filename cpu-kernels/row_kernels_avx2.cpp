@@ -238,30 +238,30 @@ void e4m3_dot_tokens(const uint8_t* w, int64_t ldw, int nr, const float* scales,
   }
 }
 
-// Σ wide(i) · x[t][i..i+8) over 8-wide steps (four accumulators) for NT tokens at once, then
-// elem(i) · x[t][i] for the rest, into out[t · ldo]: each 32-element step of the row is widened
-// once for all the tokens. A token's sums take the same operations in the same order whatever
-// NT is, so a token alone (the one-token dot) gets the same bits.
-template <int NT, class Wide, class Elem>
-[[gnu::always_inline]] inline void widened_dot_nt(Wide wide, Elem elem, const float* const* x, int64_t n,
-                                                  float* out, int64_t ldo) {
+// Σ row.wide(i) · x[t][i..i+8) over 8-wide steps (four accumulators) for NT tokens at once, then
+// row.elem(i) · x[t][i] for the rest, into out[t · ldo]: each 32-element step of the row is
+// widened once for all the tokens. A token's sums take the same operations in the same order
+// whatever NT is, so a token alone (the one-token dot) gets the same bits.
+template <int NT, class Row>
+[[gnu::always_inline]] inline void widened_dot_nt(Row row, const float* const* x, int64_t n, float* out,
+                                                  int64_t ldo) {
   __m256 acc[NT][4];
   for (int t = 0; t < NT; ++t)
     for (__m256& a : acc[t]) a = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
     for (int k = 0; k < 4; ++k) {
-      const __m256 wk = wide(i + 8 * k);
+      const __m256 wk = row.wide(i + 8 * k);
       for (int t = 0; t < NT; ++t)
         acc[t][k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x[t] + i + 8 * k), acc[t][k]);
     }
   for (; i + 8 <= n; i += 8) {
-    const __m256 w0 = wide(i);
+    const __m256 w0 = row.wide(i);
     for (int t = 0; t < NT; ++t) acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + i), acc[t][0]);
   }
   for (int t = 0; t < NT; ++t) {
     float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
-    for (int64_t j = i; j < n; ++j) s += elem(j) * x[t][j];
+    for (int64_t j = i; j < n; ++j) s += row.elem(j) * x[t][j];
     out[t * ldo] = s;
   }
 }
@@ -271,11 +271,11 @@ template <int NT, class Wide, class Elem>
 // left out of line in this file would be a copy the linker may keep for every caller.
 struct Bf16Row {
   const uint16_t* w;
-  __m256 operator()(int64_t i) const {
+  __m256 wide(int64_t i) const {
     const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
   }
-  float operator()(int64_t i, int) const {
+  float elem(int64_t i) const {
     const uint32_t u = static_cast<uint32_t>(w[i]) << 16;
     float f;
     __builtin_memcpy(&f, &u, 4);
@@ -284,17 +284,13 @@ struct Bf16Row {
 };
 struct F16Row {
   const uint16_t* w;
-  __m256 operator()(int64_t i) const {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-  }
-  float operator()(int64_t i, int) const { return _cvtsh_ss(w[i]); }
+  __m256 wide(int64_t i) const { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))); }
+  float elem(int64_t i) const { return _cvtsh_ss(w[i]); }
 };
 
 template <class Row, int NT>
 void row_dot_nt(const uint16_t* w, const float* const* x, int64_t n, float* out, int64_t ldo) {
-  const Row row{w};
-  widened_dot_nt<NT>(
-      row, [&](int64_t i) { return row(i, 0); }, x, n, out, ldo);
+  widened_dot_nt<NT>(Row{w}, x, n, out, ldo);
 }
 
 float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
