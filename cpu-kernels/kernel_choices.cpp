@@ -22,7 +22,7 @@ int64_t env_int(const char* name, int64_t fallback) {
 
 // The choices in effect, one atomic per field: the kernels read them from many threads.
 struct Stored {
-  std::atomic<bool> int_dot, int_dot_tiles, avx_vnni, gemm_bf16, batch_invariant;
+  std::atomic<bool> int_dot, int_dot_tiles, avx_vnni, avx512_vbmi, gemm_bf16, batch_invariant;
   std::atomic<int64_t> gemm_min_batch, int_dot_gemm_min_batch, gemm_panel_mb;
   std::array<std::atomic<int64_t>, KernelChoices::kTypeSlots> tiles_min_batch;
   explicit Stored(const KernelChoices& c) { store(c); }
@@ -30,6 +30,7 @@ struct Stored {
     int_dot = c.int_dot;
     int_dot_tiles = c.int_dot_tiles;
     avx_vnni = c.avx_vnni;
+    avx512_vbmi = c.avx512_vbmi;
     gemm_bf16 = c.gemm_bf16;
     batch_invariant = c.batch_invariant;
     gemm_min_batch = c.gemm_min_batch;
@@ -51,6 +52,7 @@ KernelChoices KernelChoices::from_environment() {
   c.int_dot = !env_off("STRATA_INT_DOT");
   c.int_dot_tiles = !env_off("STRATA_INT_DOT_TILES");
   c.avx_vnni = !env_off("STRATA_AVX_VNNI");
+  c.avx512_vbmi = !env_off("STRATA_AVX512_VBMI");
   c.gemm_bf16 = !env_off("STRATA_GEMM_BF16");
   const int64_t g = env_int("STRATA_GEMM_MIN_BATCH", 16);
   c.gemm_min_batch = g <= 0 ? 0 : g;
@@ -65,6 +67,7 @@ std::string KernelChoices::describe() const {
   std::string d = int_dot ? "int8 dots" : "exact dots (f32)";
   if (int_dot && !int_dot_tiles) d += " without tiles";
   if (int_dot && !avx_vnni) d += " without AVX-VNNI";
+  if (int_dot && !avx512_vbmi) d += " without VBMI";
   d += gemm_min_batch > 0 ? ", " + std::string(gemm_bf16 ? "bf16" : "f32") + " GEMM from " +
                                 std::to_string(gemm_min_batch) + " tokens"
                           : ", no GEMM";
@@ -85,6 +88,7 @@ KernelChoices kernel_choices() {
   c.int_dot = s.int_dot.load(std::memory_order_relaxed);
   c.int_dot_tiles = s.int_dot_tiles.load(std::memory_order_relaxed);
   c.avx_vnni = s.avx_vnni.load(std::memory_order_relaxed);
+  c.avx512_vbmi = s.avx512_vbmi.load(std::memory_order_relaxed);
   c.gemm_bf16 = s.gemm_bf16.load(std::memory_order_relaxed);
   c.batch_invariant = s.batch_invariant.load(std::memory_order_relaxed);
   c.gemm_min_batch = s.gemm_min_batch.load(std::memory_order_relaxed);
@@ -111,6 +115,8 @@ KernelChoiceType<F> kernel_choice() {
   if constexpr (is_field<F, &KernelChoices::int_dot>()) return s.int_dot.load(r);
   else if constexpr (is_field<F, &KernelChoices::int_dot_tiles>()) return s.int_dot_tiles.load(r);
   else if constexpr (is_field<F, &KernelChoices::avx_vnni>()) return s.avx_vnni.load(r);
+  else if constexpr (is_field<F, &KernelChoices::avx512_vbmi>())
+    return s.avx512_vbmi.load(r);
   else if constexpr (is_field<F, &KernelChoices::gemm_bf16>()) return s.gemm_bf16.load(r);
   else if constexpr (is_field<F, &KernelChoices::batch_invariant>()) return s.batch_invariant.load(r);
   else if constexpr (is_field<F, &KernelChoices::gemm_min_batch>()) return s.gemm_min_batch.load(r);
@@ -121,6 +127,7 @@ KernelChoiceType<F> kernel_choice() {
 template KernelChoiceType<&KernelChoices::int_dot> kernel_choice<&KernelChoices::int_dot>();
 template KernelChoiceType<&KernelChoices::int_dot_tiles> kernel_choice<&KernelChoices::int_dot_tiles>();
 template KernelChoiceType<&KernelChoices::avx_vnni> kernel_choice<&KernelChoices::avx_vnni>();
+template KernelChoiceType<&KernelChoices::avx512_vbmi> kernel_choice<&KernelChoices::avx512_vbmi>();
 template KernelChoiceType<&KernelChoices::gemm_bf16> kernel_choice<&KernelChoices::gemm_bf16>();
 template KernelChoiceType<&KernelChoices::batch_invariant> kernel_choice<&KernelChoices::batch_invariant>();
 template KernelChoiceType<&KernelChoices::gemm_min_batch> kernel_choice<&KernelChoices::gemm_min_batch>();

@@ -18,6 +18,7 @@ struct KernelChoices {
   bool int_dot = true;        // quantized weights meet int8 activations (qdot.h); off: --exact-dot, STRATA_INT_DOT=0
   bool int_dot_tiles = true;  // the 16-row tiles where the CPU has them (qdot.h); STRATA_INT_DOT_TILES=0
   bool avx_vnni = true;       // AVX2's tiles by AVX-VNNI where the CPU has it (qdot.h); STRATA_AVX_VNNI=0
+  bool avx512_vbmi = true;    // AVX-512's lattice decoders on VBMI where the CPU has it; STRATA_AVX512_VBMI=0
   bool gemm_bf16 = true;      // batched products in BF16 where the CPU has it; off: --exact-dot, STRATA_GEMM_BF16=0
   bool batch_invariant = false;  // every product as one token would take it (linear.h); --batch-invariant
   int64_t gemm_min_batch = 16;   // tokens from which oneDNN multiplies; 0: never (STRATA_GEMM_MIN_BATCH)

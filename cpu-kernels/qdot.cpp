@@ -29,6 +29,9 @@ const kern::QDotKernels& avx2_kernels() {
 const kern::QDotKernels& kernels_for_level() {
   switch (dispatch_level()) {
     case CpuLevel::Avx512:
+      if (cpu_features().avx512vnni && cpu_features().avx512vbmi &&
+          kernel_choice<&KernelChoices::avx512_vbmi>())
+        return kern::qdot_kernels_vbmi();
       if (cpu_features().avx512vnni) return kern::qdot_kernels_vnni();
       return avx2_kernels();
     case CpuLevel::Avx2: return avx2_kernels();

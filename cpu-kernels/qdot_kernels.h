@@ -126,5 +126,6 @@ const QDotKernels& qdot_kernels_scalar();
 const QDotKernels& qdot_kernels_avx2();
 const QDotKernels& qdot_kernels_avxvnni();  // the AVX2 table with its tiles on AVX-VNNI
 const QDotKernels& qdot_kernels_vnni();  // AVX-512 VNNI on 256-bit vectors
+const QDotKernels& qdot_kernels_vbmi();  // the VNNI table with its lattice decoders on VBMI
 
 }  // namespace strata::kern

@@ -9,7 +9,7 @@ checked=0
 fail=0
 for o in "$@"; do
   case "$(basename "$o")" in
-    *_avx2.cpp.o | *_avx512.cpp.o | *_avx512bf16.cpp.o | *_vnni.cpp.o | *_avxvnni.cpp.o) ;;
+    *_avx2.cpp.o | *_avx512.cpp.o | *_avx512bf16.cpp.o | *_vnni.cpp.o | *_vbmi.cpp.o | *_avxvnni.cpp.o) ;;
     *) continue ;;
   esac
   checked=$((checked + 1))
@@ -18,7 +18,7 @@ for o in "$@"; do
     case "$kind" in
       W | V | u)  # DW.ref.*: the exception personality pointer, data every C++ object may carry
         [[ "$name" == DW.ref.* ]] || { echo "FAIL: $(basename "$o"): weak/unique symbol $name"; fail=1; } ;;
-      T) [[ "$name" =~ ^strata::kern::[a-z0-9_]+_(avx2|avx512|avx512bf16|vnni|avxvnni)\(\)$ ]] ||
+      T) [[ "$name" =~ ^strata::kern::[a-z0-9_]+_(avx2|avx512|avx512bf16|vnni|vbmi|avxvnni)\(\)$ ]] ||
         { echo "FAIL: $(basename "$o"): exports $name"; fail=1; } ;;
       D | B | R) echo "FAIL: $(basename "$o"): exports data $name"; fail=1 ;;
     esac

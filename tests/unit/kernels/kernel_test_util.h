@@ -1,6 +1,8 @@
 // Random activations and random weight matrices in any stored type, for the kernel tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -9,13 +11,20 @@
 
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/dequant.h"
+#include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/quantize.h"
 #include "cpu-kernels/weight_view.h"
 
 namespace strata::test {
 
+// Whether the AVX-512 level's integer dots have a second table on this CPU: VNNI's kernels
+// with the lattice decoders on VBMI (qdot_vbmi.cpp), the first run where the CPU has both.
+inline bool avx512_has_vbmi_table() { return cpu_features().avx512vnni && cpu_features().avx512vbmi; }
+
 // Runs f(level) at each vector dispatch level this CPU has (printing those it lacks), then
-// restores the level in effect; returns how many ran (0: the caller should skip).
+// restores the level in effect; returns how many ran (0: the caller should skip). Where the
+// CPU has VBMI, AVX-512 runs twice: with its VBMI decoders, then without (as on CPUs with VNNI
+// alone), which a failure there names.
 template <class F>
 int for_each_vector_level(F&& f) {
   const CpuLevel saved = dispatch_level();
@@ -27,6 +36,13 @@ int for_each_vector_level(F&& f) {
     }
     ++ran;
     f(level);
+    if (level == CpuLevel::Avx512 && avx512_has_vbmi_table()) {
+      KernelChoices c = kernel_choices();
+      c.avx512_vbmi = false;
+      const ScopedKernelChoices scoped(c);
+      SCOPED_TRACE("avx512 without VBMI");
+      f(level);
+    }
   }
   set_dispatch_level(saved);
   return ran;

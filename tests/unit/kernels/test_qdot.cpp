@@ -230,13 +230,11 @@ TEST(QDot, EveryLevelQuantizesActivationsToTheScalarBytes) {
 }
 
 TEST(QDot, EveryLevelMatchesTheScalarTwin) {
-  const CpuLevel saved = dispatch_level();
-  for (CpuLevel level : {CpuLevel::Avx2, CpuLevel::Avx512}) {
-    if (set_dispatch_level(level) != level) {
-      std::printf("  (%s not available on this CPU: skipped)\n", std::string(cpu_level_name(level)).c_str());
-      continue;
-    }
-    if (level == CpuLevel::Avx512) std::printf("  avx512: VNNI %s\n", cpu_features().avx512vnni ? "yes" : "no (AVX2 kernels)");
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
+    if (level == CpuLevel::Avx512)
+      std::printf(
+          "  avx512: VNNI %s, VBMI %s\n", cpu_features().avx512vnni ? "yes" : "no (AVX2 kernels)",
+          kernel_choice<&KernelChoices::avx512_vbmi>() && test::avx512_has_vbmi_table() ? "yes" : "no");
     for (const Case& c : kCases) {
       const Mat m = make(c.type, c.rows, c.cols);
       ActQ8 a;
@@ -249,16 +247,14 @@ TEST(QDot, EveryLevelMatchesTheScalarTwin) {
       EXPECT_LT(test::nmse(twin, fast), 1e-11) << cpu_level_name(level) << " " << weight_type_name(c.type) << " "
                                                << c.rows << "x" << c.cols;
     }
-  }
-  set_dispatch_level(saved);
+  });
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
 }
 
 // Tokens sharing one pass over a row get exactly what each would get alone, at every level
 // and every group size (1..4 per kernel call, and the remainder); so do rows done as a range.
 TEST(QDot, TokensSharingARowGetTheirOwnResults) {
-  const CpuLevel saved = dispatch_level();
-  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
-    if (set_dispatch_level(level) != level) continue;
+  test::for_each_level([&](CpuLevel level) {
     for (const Case& c : kCases) {
       const Mat m = make(c.type, c.rows, c.cols);
       std::vector<ActQ8> acts(9);
@@ -284,8 +280,7 @@ TEST(QDot, TokensSharingARowGetTheirOwnResults) {
         }
       }
     }
-  }
-  set_dispatch_level(saved);
+  });
 }
 
 // The tiles of 16 rows (qdot_rows_tiled): against the scalar twin for every row and token, over
@@ -295,17 +290,26 @@ TEST(QDot, TokensSharingARowGetTheirOwnResults) {
 TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
   const CpuLevel saved = dispatch_level();
   bool ran = false;
-  // AVX2 twice where the CPU has AVX-VNNI: its tiles on vpmaddubsw (and vpsignb), then on vpdpbusd.
-  for (const auto& [level, vnni] : {std::pair{CpuLevel::Scalar, false}, std::pair{CpuLevel::Avx2, false},
-                                    std::pair{CpuLevel::Avx2, true}, std::pair{CpuLevel::Avx512, true}}) {
+  // AVX2 twice where the CPU has AVX-VNNI: its tiles on vpmaddubsw (and vpsignb), then on vpdpbusd;
+  // AVX-512 twice where it has VBMI: the lattice decoders on VBMI, then without.
+  for (const auto& [level, extra] :
+       {std::pair{CpuLevel::Scalar, false}, std::pair{CpuLevel::Avx2, false}, std::pair{CpuLevel::Avx2, true},
+        std::pair{CpuLevel::Avx512, true}, std::pair{CpuLevel::Avx512, false}}) {
     if (set_dispatch_level(level) != level) continue;
-    if (level == CpuLevel::Avx2 && vnni && !cpu_features().avxvnni) {
+    if (level == CpuLevel::Avx2 && extra && !cpu_features().avxvnni) {
       std::printf("  avx2: no AVX-VNNI on this CPU, its tiles untested here\n");
       continue;
     }
+    if (level == CpuLevel::Avx512 && !extra && !test::avx512_has_vbmi_table())
+      continue;  // one AVX-512 table here
     KernelChoices choices = kernel_choices();
-    choices.avx_vnni = vnni;
+    choices.avx_vnni = level != CpuLevel::Avx2 || extra;
+    choices.avx512_vbmi = level != CpuLevel::Avx512 || extra;
     const ScopedKernelChoices scoped(choices);
+    const char* variant = level == CpuLevel::Avx2 && extra      ? " (AVX-VNNI)"
+                          : level == CpuLevel::Avx512 && !extra ? " (no VBMI)"
+                                                                : "";
+    SCOPED_TRACE(std::string(cpu_level_name(level)) + variant);
     for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K,
                             WeightType::Q8_0, WeightType::IQ4_XS, WeightType::MXFP4, WeightType::Q4_0,
                             WeightType::Q4_1, WeightType::Q5_0, WeightType::Q5_1, WeightType::IQ4_NL, WeightType::IQ2_XXS,
@@ -313,7 +317,7 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
                             WeightType::IQ1_S, WeightType::IQ1_M}) {
       if (!qdot_tiles_supported(type)) {
         std::printf("  %s%s %s: no tiles at this level\n", std::string(cpu_level_name(level)).c_str(),
-                    level == CpuLevel::Avx2 && vnni ? " (AVX-VNNI)" : "", std::string(weight_type_name(type)).c_str());
+                    variant, std::string(weight_type_name(type)).c_str());
         continue;
       }
       ran = true;
