@@ -267,9 +267,30 @@ bool attn_pv_bf16(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_
 
 bool fused_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* y) {
   const kern::RowKernels* k = kernels();
-  if (!k || !k->q4_k_t_rows || w.type != WeightType::Q4_K || w.cols % 256 != 0) return false;
+  if (!k || w.cols % 256 != 0) return false;
+  kern::RowKernels::TRowsFn f = nullptr;
+  switch (w.type) {
+    case WeightType::Q4_K:
+      f = k->q4_k_t_rows;
+      break;
+    case WeightType::Q5_K:
+      f = k->q5_k_t_rows;
+      break;
+    case WeightType::Q6_K:
+      f = k->q6_k_t_rows;
+      break;
+    case WeightType::Q2_K:
+      f = k->q2_k_t_rows;
+      break;
+    case WeightType::Q3_K:
+      f = k->q3_k_t_rows;
+      break;
+    default:
+      break;
+  }
+  if (!f) return false;
   const int64_t rb = row_bytes(w.type, w.cols);
-  k->q4_k_t_rows(w.data + r0 * rb, rb, nr, x, y, w.cols);
+  f(w.data + r0 * rb, rb, nr, x, y, w.cols);
   return true;
 }
 

@@ -257,43 +257,10 @@ void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-#include "cpu-kernels/kquant_rows.inc"
-
-// y[c] = Σ_r x[r] · W[r][c] for nr Q4_K rows of `cols` (a multiple of 256) row_bytes apart: the
-// transposed product (MLA's query absorption), one super-block of columns at a time in 16
-// accumulators across all rows, each row's nibbles widened and multiplied by x[r]·d·scale in
-// registers, its minimums (x[r]·dmin·min, one per sub-block) summed apart and taken off once.
-void q4_k_t_rows(const uint8_t* w, int64_t row_bytes, int64_t nr, const float* x, float* y, int64_t cols) {
-  const __m512i low4 = _mm512_set1_epi32(0xF);
-  for (int64_t sb = 0; sb < cols / 256; ++sb) {
-    __m512 acc[16];
-    for (__m512& a : acc) a = _mm512_setzero_ps();
-    float off[8] = {};
-    for (int64_t r = 0; r < nr; ++r) {
-      const uint8_t* blk = w + r * row_bytes + sb * 144;
-      const float a = x[r], ad = a * kq_f16(blk), am = a * kq_f16(blk + 2);
-      const uint8_t* q = blk + 16;
-      for (int j = 0; j < 4; ++j, q += 32) {
-        uint8_t sc1, m1, sc2, m2;
-        kq_scale_min(2 * j, blk + 4, sc1, m1);
-        kq_scale_min(2 * j + 1, blk + 4, sc2, m2);
-        off[2 * j] += am * m1;
-        off[2 * j + 1] += am * m2;
-        const __m512 s1 = _mm512_set1_ps(ad * sc1), s2 = _mm512_set1_ps(ad * sc2);
-        const __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
-        const __m512i hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16)));
-        acc[4 * j] = _mm512_fmadd_ps(s1, _mm512_cvtepi32_ps(_mm512_and_si512(lo, low4)), acc[4 * j]);
-        acc[4 * j + 1] = _mm512_fmadd_ps(s1, _mm512_cvtepi32_ps(_mm512_and_si512(hi, low4)), acc[4 * j + 1]);
-        acc[4 * j + 2] = _mm512_fmadd_ps(s2, _mm512_cvtepi32_ps(_mm512_srli_epi32(lo, 4)), acc[4 * j + 2]);
-        acc[4 * j + 3] = _mm512_fmadd_ps(s2, _mm512_cvtepi32_ps(_mm512_srli_epi32(hi, 4)), acc[4 * j + 3]);
-      }
-    }
-    for (int k = 0; k < 16; ++k)
-      _mm512_storeu_ps(y + sb * 256 + 16 * k, _mm512_sub_ps(acc[k], _mm512_set1_ps(off[k / 2])));
-  }
-}
-#include "cpu-kernels/lowbit_rows.inc"
 #include "cpu-kernels/bf16_rows.inc"
+#include "cpu-kernels/kquant_rows.inc"
+#include "cpu-kernels/kquant_t_rows.inc"
+#include "cpu-kernels/lowbit_rows.inc"
 
 struct AV {
   using T = __m512;
@@ -322,6 +289,10 @@ const RowKernels& row_kernels_avx512() {
                     q5_0,       q5_1,    q2_k,        q3_k,    iq4_nl,   iq4_xs,
                     nullptr,    to_bf16, attn_scores, attn_pv, exp_f32,  attn_scores_rows,
                     q4_k_t_rows};
+    t.q5_k_t_rows = q5_k_t_rows;
+    t.q6_k_t_rows = q6_k_t_rows;
+    t.q2_k_t_rows = q2_k_t_rows;
+    t.q3_k_t_rows = q3_k_t_rows;
     t.bf16_dot_tokens = bf16_dot_tokens;
     t.f16_dot_tokens = f16_dot_tokens;
     return t;

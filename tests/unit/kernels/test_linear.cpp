@@ -236,19 +236,27 @@ TEST(Linear, TransposedProductMatchesTheReference) {
   }
 }
 
-// The fused transposed product serves Q4_K where a kernel exists (AVX2, AVX-512) and declines
-// the rest.
-TEST(Linear, FusedTransposedProductServesQ4KOnly) {
-  const Mat q4 = make(WeightType::Q4_K, 70, 768), q8 = make(WeightType::Q8_0, 8, 256);
+// The fused transposed product serves Q4_K where a kernel exists (AVX2, AVX-512) and the other
+// K-quants on AVX-512, each against the reference over a row range that starts mid-matrix and
+// columns of several super-blocks; it declines the rest (the caller widens rows).
+TEST(Linear, FusedTransposedProductServesTheKQuants) {
+  const Mat q8 = make(WeightType::Q8_0, 8, 256);
   const std::vector<float> x = randn(70, 9);
   std::vector<float> y(768), ref(768);
-  linear_t_rows_ref(q4.view, 3, 67, x.data(), 1, 67, ref.data(), 768);
+  for (WeightType t :
+       {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K}) {
+    const Mat m = make(t, 70, 768);
+    linear_t_rows_ref(m.view, 3, 67, x.data(), 1, 67, ref.data(), 768);
+    test::for_each_level([&](CpuLevel level) {
+      const bool served = fused_t_rows(m.view, 3, 67, x.data(), y.data());
+      const bool expected = level == CpuLevel::Avx512 || (level == CpuLevel::Avx2 && t == WeightType::Q4_K);
+      EXPECT_EQ(served, expected) << weight_type_name(t) << " " << cpu_level_name(level);
+      if (served) {
+        EXPECT_LT(test::nmse(ref, y), 1e-10) << weight_type_name(t) << " " << cpu_level_name(level);
+      }
+    });
+  }
   test::for_each_level([&](CpuLevel level) {
-    const bool served = fused_t_rows(q4.view, 3, 67, x.data(), y.data());
-    EXPECT_EQ(served, level != CpuLevel::Scalar) << cpu_level_name(level);
-    if (served) {
-      EXPECT_LT(test::nmse(ref, y), 1e-10);
-    }
     EXPECT_FALSE(fused_t_rows(q8.view, 0, 8, x.data(), y.data())) << cpu_level_name(level);
   });
 }
