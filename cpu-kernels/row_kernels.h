@@ -81,7 +81,7 @@ struct RowKernels {
                            int64_t lds) = nullptr;
   // y[c] = Σ_r x[r] · W[r][c] for nr K-quant rows of `cols` (a multiple of 256), row_bytes apart:
   // the transposed product without widening rows in memory (null: dequantize each row, axpy).
-  // Q4_K at AVX2 and AVX-512, the others at AVX-512 (kquant_t_rows.inc).
+  // Q4_K here, the other K-quants below (kquant_t_rows.inc, kquant_t_rows_avx2.inc).
   using TRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t nr, const float* x, float* y,
                            int64_t cols);
   TRowsFn q4_k_t_rows = nullptr;
@@ -109,7 +109,7 @@ struct RowKernels {
   // The batch from which FP8 products with rounded activations leave e4m3_dot_tokens for the
   // GEMM (whose panels widen the whole matrix first); 0: the usual GEMM batch.
   int64_t e4m3_tokens_gemm_from = 0;
-  // q4_k_t_rows' twins for the other K-quants (AVX-512; null elsewhere).
+  // q4_k_t_rows' twins for the other K-quants.
   TRowsFn q5_k_t_rows = nullptr, q6_k_t_rows = nullptr, q2_k_t_rows = nullptr, q3_k_t_rows = nullptr;
 };
 

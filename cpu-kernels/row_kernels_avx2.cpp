@@ -340,42 +340,10 @@ void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-#include "cpu-kernels/kquant_rows.inc"
-
-// y[c] = Σ_r x[r] · W[r][c] for nr Q4_K rows (row_kernels.h): as the AVX-512 kernel, but 64
-// columns (one pair of sub-blocks) at a time in 8 accumulators, its 16 registers being fewer.
-void q4_k_t_rows(const uint8_t* w, int64_t row_bytes, int64_t nr, const float* x, float* y, int64_t cols) {
-  const __m256i low4 = _mm256_set1_epi32(0xF);
-  for (int64_t sb = 0; sb < cols / 256; ++sb)
-    for (int j = 0; j < 4; ++j) {
-      __m256 acc[8];
-      for (__m256& a : acc) a = _mm256_setzero_ps();
-      float off1 = 0, off2 = 0;
-      for (int64_t r = 0; r < nr; ++r) {
-        const uint8_t* blk = w + r * row_bytes + sb * 144;
-        const float a = x[r], ad = a * kq_f16(blk), am = a * kq_f16(blk + 2);
-        uint8_t sc1, m1, sc2, m2;
-        kq_scale_min(2 * j, blk + 4, sc1, m1);
-        kq_scale_min(2 * j + 1, blk + 4, sc2, m2);
-        off1 += am * m1;
-        off2 += am * m2;
-        const __m256 s1 = _mm256_set1_ps(ad * sc1), s2 = _mm256_set1_ps(ad * sc2);
-        const uint8_t* q = blk + 16 + 32 * j;
-        for (int k = 0; k < 4; ++k) {
-          const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * k)));
-          acc[k] = _mm256_fmadd_ps(s1, _mm256_cvtepi32_ps(_mm256_and_si256(b, low4)), acc[k]);
-          acc[4 + k] = _mm256_fmadd_ps(s2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), acc[4 + k]);
-        }
-      }
-      float* out = y + sb * 256 + 64 * j;
-      for (int k = 0; k < 4; ++k) {
-        _mm256_storeu_ps(out + 8 * k, _mm256_sub_ps(acc[k], _mm256_set1_ps(off1)));
-        _mm256_storeu_ps(out + 32 + 8 * k, _mm256_sub_ps(acc[4 + k], _mm256_set1_ps(off2)));
-      }
-    }
-}
-#include "cpu-kernels/lowbit_rows.inc"
 #include "cpu-kernels/bf16_rows.inc"
+#include "cpu-kernels/kquant_rows.inc"
+#include "cpu-kernels/kquant_t_rows_avx2.inc"
+#include "cpu-kernels/lowbit_rows.inc"
 
 struct AV {
   using T = __m256;
@@ -420,6 +388,10 @@ const RowKernels& row_kernels_avx2() {
                     q2_k,           q3_k,        iq4_nl,  iq4_xs,  e4m3_dot_tokens,
                     to_bf16,        attn_scores, attn_pv, exp_f32, attn_scores_rows,
                     q4_k_t_rows};
+    t.q5_k_t_rows = q5_k_t_rows;
+    t.q6_k_t_rows = q6_k_t_rows;
+    t.q2_k_t_rows = q2_k_t_rows;
+    t.q3_k_t_rows = q3_k_t_rows;
     t.bf16_dot_tokens = rows_tokens<Bf16Row>;
     t.f16_dot_tokens = rows_tokens<F16Row>;
     return t;
