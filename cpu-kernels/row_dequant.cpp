@@ -285,6 +285,9 @@ bool fused_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, f
     case WeightType::Q3_K:
       f = k->q3_k_t_rows;
       break;
+    case WeightType::IQ4_XS:
+      f = k->iq4_xs_t_rows;
+      break;
     default:
       break;
   }

@@ -63,8 +63,8 @@ bool attn_pv_bf16(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_
                   int64_t ldo);
 bool has_attn_pv_bf16(int64_t nv);
 // y[c] = Σ_r x[r] · w[r0 + r][c] for r < nr, c < w.cols, without widening the rows in memory,
-// where a vector kernel does that for w's type at the level in effect (Q4_K on AVX2; Q2_K to Q6_K on
-// AVX-512); false when there is none (the caller dequantizes each row and adds it).
+// where a vector kernel does that for w's type at the level in effect (the K-quants and IQ4_XS at
+// AVX2 and AVX-512); false when there is none (the caller dequantizes each row and adds it).
 bool fused_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* y);
 // n floats rounded to bf16 (float_formats.h's f32_to_bf16, the same bits) at the level in effect.
 void to_bf16_row(const float* src, uint16_t* dst, int64_t n);

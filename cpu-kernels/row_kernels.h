@@ -109,8 +109,9 @@ struct RowKernels {
   // The batch from which FP8 products with rounded activations leave e4m3_dot_tokens for the
   // GEMM (whose panels widen the whole matrix first); 0: the usual GEMM batch.
   int64_t e4m3_tokens_gemm_from = 0;
-  // q4_k_t_rows' twins for the other K-quants.
-  TRowsFn q5_k_t_rows = nullptr, q6_k_t_rows = nullptr, q2_k_t_rows = nullptr, q3_k_t_rows = nullptr;
+  // q4_k_t_rows' twins for the other K-quants and IQ4_XS.
+  TRowsFn q5_k_t_rows = nullptr, q6_k_t_rows = nullptr, q2_k_t_rows = nullptr, q3_k_t_rows = nullptr,
+          iq4_xs_t_rows = nullptr;
 };
 
 // The most keys one attn_pv_bf16 call takes.

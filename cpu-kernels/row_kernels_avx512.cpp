@@ -293,6 +293,7 @@ const RowKernels& row_kernels_avx512() {
     t.q6_k_t_rows = q6_k_t_rows;
     t.q2_k_t_rows = q2_k_t_rows;
     t.q3_k_t_rows = q3_k_t_rows;
+    t.iq4_xs_t_rows = iq4_xs_t_rows;
     t.bf16_dot_tokens = bf16_dot_tokens;
     t.f16_dot_tokens = f16_dot_tokens;
     return t;

@@ -236,15 +236,15 @@ TEST(Linear, TransposedProductMatchesTheReference) {
   }
 }
 
-// The fused transposed product serves the K-quants at the vector levels, each against the
-// reference over a row range that starts mid-matrix and columns of several super-blocks; it
+// The fused transposed product serves the K-quants and IQ4_XS at the vector levels, each against
+// the reference over a row range that starts mid-matrix and columns of several super-blocks; it
 // declines the rest (the caller widens rows).
-TEST(Linear, FusedTransposedProductServesTheKQuants) {
+TEST(Linear, FusedTransposedProductServesTheKQuantsAndIq4Xs) {
   const Mat q8 = make(WeightType::Q8_0, 8, 256);
   const std::vector<float> x = randn(70, 9);
   std::vector<float> y(768), ref(768);
-  for (WeightType t :
-       {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K}) {
+  for (WeightType t : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K,
+                       WeightType::Q3_K, WeightType::IQ4_XS}) {
     const Mat m = make(t, 70, 768);
     linear_t_rows_ref(m.view, 3, 67, x.data(), 1, 67, ref.data(), 768);
     test::for_each_level([&](CpuLevel level) {
