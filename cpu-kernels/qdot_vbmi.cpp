@@ -21,18 +21,7 @@
 namespace strata::kern {
 namespace {
 
-// GCC 12's 512-bit intrinsics pass _mm512_undefined_*() (a self-initialized variable) as the
-// unused merge operand, which -Wuninitialized reports at every use.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include "cpu-kernels/qdot_tiles.inc"
-// (after the tiles, which its lattice tiles build on)
-#include "cpu-kernels/qdot_rows.inc"
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "cpu-kernels/qdot_z.inc"
 
 // The types whose decoders gain by VBMI: IQ2_XXS and IQ3_XXS (their points' level indices and
 // their sign fields). IQ2_XS's sign fields alone gained nothing measurable (its scalar

@@ -15,17 +15,7 @@
 namespace strata::kern {
 namespace {
 
-// GCC 12's 512-bit intrinsics pass _mm512_undefined_*() (a self-initialized variable) as the
-// unused merge operand, which -Wuninitialized reports at every use.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include "cpu-kernels/qdot_tiles.inc"
-#include "cpu-kernels/qdot_rows.inc"
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "cpu-kernels/qdot_z.inc"
 
 }  // namespace
 
