@@ -2,7 +2,8 @@
 // test build that runs strata's AVX-512 kernel sources on a CPU without AVX-512. Included
 // before a kernel source, so that its _mm512_* / VNNI / mask calls resolve to SIMDe.
 // The few intrinsics Debian 12's SIMDe (0.7.4) lacks are written out below, lane by lane,
-// each only where SIMDe has no alias of its own.
+// each only where SIMDe has no alias of its own (and one whose SIMDe form is undefined
+// behaviour).
 #pragma once
 
 #include <cstring>
@@ -50,8 +51,24 @@ inline simde__m256 extractf32x8_ps_512(simde__m512 a, int half) {
   return simde__m256_from_private(r);
 }
 
+// vpmultishiftqb: byte i of a 64-bit lane is the 8 bits of b's lane from bit (a's byte i) & 63
+// on, rotating. SIMDe 0.7.4 shifts the lane left by 64 where that offset is 0 (undefined
+// behaviour, which UBSan reports).
+inline simde__m512i multishift_epi64_epi8_512(simde__m512i a, simde__m512i b) {
+  const simde__m512i_private c = simde__m512i_to_private(a), v = simde__m512i_to_private(b);
+  simde__m512i_private r;
+  for (int i = 0; i < 64; ++i) {
+    const uint64_t x = v.u64[i / 8];
+    const unsigned s = c.u8[i] & 63u;
+    r.u8[i] = static_cast<uint8_t>(s ? (x >> s) | (x << (64 - s)) : x);
+  }
+  return simde__m512i_from_private(r);
+}
+
 }  // namespace strata::emulated
 
+#undef _mm512_multishift_epi64_epi8
+#define _mm512_multishift_epi64_epi8(a, b) strata::emulated::multishift_epi64_epi8_512(a, b)
 // SIMDe's alias of _mm512_madd_epi16 takes the four arguments of a masked form; the function
 // itself takes two.
 #undef _mm512_madd_epi16
