@@ -265,32 +265,27 @@ bool attn_pv_bf16(const float* p, int64_t ldp, int nb, const uint16_t* v, int64_
   return true;
 }
 
+namespace {
+
+// The level's transposed product for type t, or null.
+kern::RowKernels::TRowsFn t_rows_for(const kern::RowKernels::TRows& k, WeightType t) {
+  switch (t) {
+    case WeightType::Q4_K: return k.q4_k;
+    case WeightType::Q5_K: return k.q5_k;
+    case WeightType::Q6_K: return k.q6_k;
+    case WeightType::Q2_K: return k.q2_k;
+    case WeightType::Q3_K: return k.q3_k;
+    case WeightType::IQ4_XS: return k.iq4_xs;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
 bool fused_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* y) {
   const kern::RowKernels* k = kernels();
   if (!k || w.cols % 256 != 0) return false;
-  kern::RowKernels::TRowsFn f = nullptr;
-  switch (w.type) {
-    case WeightType::Q4_K:
-      f = k->q4_k_t_rows;
-      break;
-    case WeightType::Q5_K:
-      f = k->q5_k_t_rows;
-      break;
-    case WeightType::Q6_K:
-      f = k->q6_k_t_rows;
-      break;
-    case WeightType::Q2_K:
-      f = k->q2_k_t_rows;
-      break;
-    case WeightType::Q3_K:
-      f = k->q3_k_t_rows;
-      break;
-    case WeightType::IQ4_XS:
-      f = k->iq4_xs_t_rows;
-      break;
-    default:
-      break;
-  }
+  const kern::RowKernels::TRowsFn f = t_rows_for(k->t_rows, w.type);
   if (!f) return false;
   const int64_t rb = row_bytes(w.type, w.cols);
   f(w.data + r0 * rb, rb, nr, x, y, w.cols);

@@ -79,12 +79,6 @@ struct RowKernels {
   void (*attn_scores_rows)(const float* const* q, const float* const* q2, int nb, const float* keys, int64_t ldk,
                            int64_t d, const float* keys2, int64_t ldk2, int64_t d2, int64_t nk, float* s,
                            int64_t lds) = nullptr;
-  // y[c] = Σ_r x[r] · W[r][c] for nr K-quant rows of `cols` (a multiple of 256), row_bytes apart:
-  // the transposed product without widening rows in memory (null: dequantize each row, axpy).
-  // Q4_K here, the other K-quants below (kquant_t_rows.inc, kquant_t_rows_avx2.inc).
-  using TRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t nr, const float* x, float* y,
-                           int64_t cols);
-  TRowsFn q4_k_t_rows = nullptr;
   // attn_scores_rows over bf16 queries and keys (d, d2 multiples of 32): vdpbf16ps products,
   // f32 sums (AVX-512 BF16 CPUs; null elsewhere).
   void (*attn_scores_rows_bf16)(const uint16_t* const* q, const uint16_t* const* q2, int nb, const uint16_t* keys,
@@ -109,9 +103,15 @@ struct RowKernels {
   // The batch from which FP8 products with rounded activations leave e4m3_dot_tokens for the
   // GEMM (whose panels widen the whole matrix first); 0: the usual GEMM batch.
   int64_t e4m3_tokens_gemm_from = 0;
-  // q4_k_t_rows' twins for the other K-quants and IQ4_XS.
-  TRowsFn q5_k_t_rows = nullptr, q6_k_t_rows = nullptr, q2_k_t_rows = nullptr, q3_k_t_rows = nullptr,
-          iq4_xs_t_rows = nullptr;
+  // y[c] = Σ_r x[r] · W[r][c] for nr rows of `cols` (a multiple of 256), row_bytes apart: the
+  // transposed product without widening rows in memory, per type (kquant_t_rows.inc,
+  // kquant_t_rows_avx2.inc; null: dequantize each row, axpy).
+  using TRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t nr, const float* x, float* y,
+                           int64_t cols);
+  struct TRows {
+    TRowsFn q4_k = nullptr, q5_k = nullptr, q6_k = nullptr, q2_k = nullptr, q3_k = nullptr, iq4_xs = nullptr;
+  };
+  TRows t_rows{};
 };
 
 // The most keys one attn_pv_bf16 call takes.

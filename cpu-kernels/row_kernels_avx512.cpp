@@ -287,13 +287,8 @@ const RowKernels& row_kernels_avx512() {
                     q4_k,       q5_k,    q6_k,        dot,     e4m3_dot, bf16_dot,
                     f16_dot,    axpy,    sum_u64,     nullptr, nullptr,  q4_1,
                     q5_0,       q5_1,    q2_k,        q3_k,    iq4_nl,   iq4_xs,
-                    nullptr,    to_bf16, attn_scores, attn_pv, exp_f32,  attn_scores_rows,
-                    q4_k_t_rows};
-    t.q5_k_t_rows = q5_k_t_rows;
-    t.q6_k_t_rows = q6_k_t_rows;
-    t.q2_k_t_rows = q2_k_t_rows;
-    t.q3_k_t_rows = q3_k_t_rows;
-    t.iq4_xs_t_rows = iq4_xs_t_rows;
+                    nullptr,    to_bf16, attn_scores, attn_pv, exp_f32,  attn_scores_rows};
+    t.t_rows = kTRows;
     t.bf16_dot_tokens = bf16_dot_tokens;
     t.f16_dot_tokens = f16_dot_tokens;
     return t;
