@@ -66,6 +66,8 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
     case WeightType::Q4_K_T16: return k.q4_k_t16_tiles;
     case WeightType::Q5_K_T16: return k.q5_k_t16_tiles;
     case WeightType::Q6_K_T16: return k.q6_k_t16_tiles;
+    case WeightType::Q2_K_T16: return k.q2_k_t16_tiles;
+    case WeightType::Q3_K_T16: return k.q3_k_t16_tiles;
     default: return nullptr;
   }
 }
@@ -129,7 +131,9 @@ void rows_dot(const kern::QDotKernels& k, const WeightView& w, int64_t r0, int64
     case WeightType::IQ1_M: f = k.iq1_m; break;
     case WeightType::Q4_K_T16:
     case WeightType::Q5_K_T16:
-    case WeightType::Q6_K_T16: break;  // tiles only (above)
+    case WeightType::Q6_K_T16:
+    case WeightType::Q2_K_T16:
+    case WeightType::Q3_K_T16: break;  // tiles only (above)
     default: throw std::invalid_argument("qdot_row: no integer dot for " + std::string(weight_type_name(w.type)));
   }
   if (tiles) {
@@ -237,7 +241,9 @@ bool qdot_supported(WeightType t) {
     case WeightType::IQ4_XS:
     case WeightType::Q4_K_T16:
     case WeightType::Q5_K_T16:
-    case WeightType::Q6_K_T16: return true;
+    case WeightType::Q6_K_T16:
+    case WeightType::Q2_K_T16:
+    case WeightType::Q3_K_T16: return true;
     default: return is_lattice_iq(t);
   }
 }

@@ -23,6 +23,8 @@ QDotKernels with_vnni_tiles(QDotKernels k) {
   k.q4_k_t16_tiles = qa_rows<QtQ45K<V256T, false>, true>;
   k.q5_k_t16_tiles = qa_rows<QtQ45K<V256T, true>, true>;
   k.q6_k_t16_tiles = qa_rows<QtQ6K<V256T, true>, true>;
+  k.q2_k_t16_tiles = qa_rows<QtQ2K<V256T>, true>;
+  k.q3_k_t16_tiles = qa_rows<QtQ3K<V256T, true>, true>;
   k.q6_k_tiles = qa_rows<QtQ6K<V256>>;
   k.q2_k_tiles = qa_rows<QtQ2K<V256>>;
   k.q3_k_tiles = qa_rows<QtQ3K<V256>>;

@@ -112,9 +112,10 @@ struct QDotKernels {
   QDotFn q4_0_tiles = nullptr, q4_1_tiles = nullptr, q5_0_tiles = nullptr, q5_1_tiles = nullptr, iq4_nl_tiles = nullptr;
   QDotFn iq2_xxs_tiles = nullptr, iq2_xs_tiles = nullptr, iq2_s_tiles = nullptr, iq3_xxs_tiles = nullptr,
          iq3_s_tiles = nullptr, iq1_s_tiles = nullptr, iq1_m_tiles = nullptr;
-  // The tiles over the tiled layouts (tile_layout.h: Q4_K_T16, Q5_K_T16, Q6_K_T16), rows in whole
-  // tiles of 16; the same products as the Q4_K / Q5_K / Q6_K tiles, bit for bit.
-  QDotFn q4_k_t16_tiles = nullptr, q5_k_t16_tiles = nullptr, q6_k_t16_tiles = nullptr;
+  // The tiles over the tiled layouts (tile_layout.h: Q4_K_T16, Q5_K_T16, Q6_K_T16, Q2_K_T16,
+  // Q3_K_T16), rows in whole tiles of 16; the same products as the stored types' tiles, bit for bit.
+  QDotFn q4_k_t16_tiles = nullptr, q5_k_t16_tiles = nullptr, q6_k_t16_tiles = nullptr, q2_k_t16_tiles = nullptr,
+         q3_k_t16_tiles = nullptr;
   // The lattice i-quants' blocks (n elements, whole super-blocks) as f32, bit for bit the scalar
   // dequantizer's, in the order IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M (null where
   // the level has none).

@@ -7,7 +7,8 @@
 namespace strata {
 
 bool is_tiled_layout(WeightType t) {
-  return t == WeightType::Q4_K_T16 || t == WeightType::Q5_K_T16 || t == WeightType::Q6_K_T16;
+  return t == WeightType::Q4_K_T16 || t == WeightType::Q5_K_T16 || t == WeightType::Q6_K_T16 ||
+         t == WeightType::Q2_K_T16 || t == WeightType::Q3_K_T16;
 }
 
 WeightType row_layout_of(WeightType t) {
@@ -15,6 +16,8 @@ WeightType row_layout_of(WeightType t) {
     case WeightType::Q4_K_T16: return WeightType::Q4_K;
     case WeightType::Q5_K_T16: return WeightType::Q5_K;
     case WeightType::Q6_K_T16: return WeightType::Q6_K;
+    case WeightType::Q2_K_T16: return WeightType::Q2_K;
+    case WeightType::Q3_K_T16: return WeightType::Q3_K;
     default: return t;
   }
 }
@@ -24,6 +27,8 @@ std::optional<WeightType> tiled_layout_of(WeightType t) {
     case WeightType::Q4_K: return WeightType::Q4_K_T16;
     case WeightType::Q5_K: return WeightType::Q5_K_T16;
     case WeightType::Q6_K: return WeightType::Q6_K_T16;
+    case WeightType::Q2_K: return WeightType::Q2_K_T16;
+    case WeightType::Q3_K: return WeightType::Q3_K_T16;
     default: return std::nullopt;
   }
 }
@@ -58,7 +63,7 @@ WeightView repack_to_tiles(const WeightView& w, uint8_t* out) {
   if (!can_tile(w))
     throw std::invalid_argument("repack_to_tiles: " + std::string(weight_type_name(w.type)) + " [" +
                                 std::to_string(w.rows) + ", " + std::to_string(w.cols) +
-                                "] has no tiled layout (Q4_K, Q5_K or Q6_K, rows a multiple of 16, columns of 256)");
+                                "] has no tiled layout (Q2_K, Q3_K, Q4_K, Q5_K or Q6_K, rows a multiple of 16, columns of 256)");
   const WeightType tiled = *tiled_layout_of(w.type);
   const TileGeometry g(tiled, w.cols);
   const int64_t stored_row = row_bytes(w.type, w.cols);

@@ -7,10 +7,11 @@
 // A tile's super-block is then 16 · block_bytes contiguous bytes whose k-th 64 bytes are the
 // vector the tiles otherwise gather from 16 rows and transpose in registers (16 loads, 12
 // inserts and 8 unpacks for 4 registers): with this layout one load each, and one stream per
-// tile instead of 16. Same bytes (Q6_K: two padding bytes a block), same products; only the
-// order moves.
+// tile instead of 16. Same bytes (Q6_K, Q3_K: two padding bytes a block), same products; only
+// the order moves.
 //
-// The layouts are types of their own (WeightType::Q4_K_T16, Q5_K_T16, Q6_K_T16), so that code that does
+// The layouts are types of their own (WeightType::Q4_K_T16, Q5_K_T16, Q6_K_T16, Q2_K_T16,
+// Q3_K_T16), so that code that does
 // not know them refuses them by name instead of reading their bytes as rows. Kernels that have
 // no tiled path read a row through tiled_rows_to_rows() (a gather of its dwords).
 #pragma once
@@ -27,9 +28,9 @@ constexpr int64_t kTileLayoutRows = 16;
 // Whether t is an in-memory tiled layout, and the stored type it repacks.
 bool is_tiled_layout(WeightType t);
 WeightType row_layout_of(WeightType t);  // t itself when it is not tiled
-// The tiled layout of a stored type, or nullopt where there is none (Q4_K, Q5_K and Q6_K, whose
-// tile decoders read whole dwords; Q6_K's 210-byte blocks are padded to 212 in the layout, the
-// two bytes zero).
+// The tiled layout of a stored type, or nullopt where there is none (Q2_K, Q3_K, Q4_K, Q5_K and
+// Q6_K, whose tile decoders read whole dwords; Q6_K's 210-byte and Q3_K's 110-byte blocks are
+// padded to 212 and 112 in the layout, the two bytes zero).
 std::optional<WeightType> tiled_layout_of(WeightType t);
 // Whether w can be repacked: its type has a tiled layout, rows % 16 == 0, cols % 256 == 0.
 bool can_tile(const WeightView& w);

@@ -7,7 +7,7 @@
 namespace strata {
 namespace {
 
-constexpr std::array<WeightTypeInfo, 34> kInfo = {{
+constexpr std::array<WeightTypeInfo, 36> kInfo = {{
     {"f32", 1, 4, true},
     {"f16", 1, 2, true},
     {"bf16", 1, 2, true},
@@ -42,6 +42,8 @@ constexpr std::array<WeightTypeInfo, 34> kInfo = {{
     {"q4_k_t16", 256, 144, true},
     {"q5_k_t16", 256, 176, true},
     {"q6_k_t16", 256, 212, true},
+    {"q2_k_t16", 256, 84, true},
+    {"q3_k_t16", 256, 112, true},
 }};
 
 // The first in-memory layout: names from here on are not storage types.

@@ -44,11 +44,13 @@ enum class WeightType : uint8_t {
   IQ3_S,
   IQ1_S,
   IQ1_M,
-  // In-memory layouts, never stored in a file: Q4_K / Q5_K / Q6_K repacked at load into tiles of
+  // In-memory layouts, never stored in a file: K-quant (Q2_K to Q6_K) repacked at load into tiles of
   // 16 rows whose blocks are interleaved a dword at a time (tile_layout.h).
   Q4_K_T16,
   Q5_K_T16,
   Q6_K_T16,  // its 210-byte blocks padded to 212: whole dwords
+  Q2_K_T16,
+  Q3_K_T16,  // its 110-byte blocks padded to 112
 };
 
 struct WeightTypeInfo {

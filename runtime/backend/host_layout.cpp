@@ -86,7 +86,7 @@ RepackedCount repack_in_place_for_host(std::span<Mlp* const> mlps, std::span<con
       std::vector<uint8_t> copy;
       for (int k = 0; k < 3; ++k) {
         WeightView& w = *views[k];
-        // Only where the layout takes no more than the stored bytes (not Q6_K's padded blocks).
+        // Only where the layout takes no more than the stored bytes (not Q6_K's or Q3_K's padded blocks).
         if (!w.data || !at[i][static_cast<size_t>(k)] || !can_tile(w) || tiled_data_bytes(w) > weight_data_bytes(w))
           continue;
         const auto n = static_cast<size_t>(weight_data_bytes(w));

@@ -1,4 +1,4 @@
-// The CPU's own layout of weights it computes: Q4_K / Q5_K / Q6_K matrices repacked at load into the
+// The CPU's own layout of weights it computes: K-quant (Q2_K to Q6_K) matrices repacked at load into the
 // 16-row tiles its integer dots read one vector per load (cpu-kernels/tile_layout.h), held in
 // DRAM the repacking allocates. Only for weights the CPU alone reads: a device copies weights
 // as stored (its kernels know no tiled layout and refuse it by type).
@@ -34,7 +34,7 @@ class HostRepacked {
   int64_t matrices_ = 0;
 };
 
-// Repacks every matrix of `views` that has a tiled layout (Q4_K / Q5_K / Q6_K, rows in 16s, columns in
+// Repacks every matrix of `views` that has a tiled layout (the K-quants Q2_K to Q6_K, rows in 16s, columns in
 // 256s) into one DRAM buffer, in parallel, and points those views at it; the others stay as
 // they are. Throws strata::Error naming `what` when the DRAM cannot be had.
 HostRepacked repack_for_host(std::span<WeightView* const> views, const HostMemoryOptions& mem, const std::string& what);

@@ -48,7 +48,7 @@ struct ModelOptions {
   // io_uring + O_DIRECT (memory-tier/expert_store.h); 0: read in place from the memory map.
   uint64_t expert_cache_bytes = 0;
   bool expert_io_pread = false;  // the cache reads with the pread pool instead of io_uring
-  // The Q4_K / Q5_K / Q6_K matrices the CPU computes repacked at load into its tiled layout
+  // The K-quant (Q2_K to Q6_K) matrices the CPU computes repacked at load into its tiled layout
   // (runtime/backend/host_layout.h), each 16 rows' blocks interleaved so the integer dots read
   // one stream a tile: routed experts read in place from the memory map (no cache, no
   // placement) and, on V3 / R1 / V3.2, the host's attention projections, dense and shared FFNs

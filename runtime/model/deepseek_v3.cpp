@@ -118,7 +118,7 @@ class DeepseekV3 final : public CausalLM {
   std::vector<std::string> load_notes() const override { return notes_; }
 
  private:
-  // --repack: the Q4_K / Q5_K / Q6_K matrices the CPU computes (attention projections but the MLA
+  // --repack: the K-quant (Q2_K to Q6_K) matrices the CPU computes (attention projections but the MLA
   // up-projections, which attention reads per head and transposed; dense FFNs, shared experts,
   // the output head), those the plan put on the GPU left out, into the CPU's tiled layout.
   void repack_host_matrices(const ModelOptions& opts, std::vector<MoeLayerWeights>& moe_layers);
@@ -274,7 +274,7 @@ void DeepseekV3::repack_host_matrices(const ModelOptions& opts, std::vector<MoeL
   repacked_ = repack_for_host(views, opts.host_memory, "--repack");
   if (repacked_.matrices() > 0)
     notes_.push_back("--repack: " + std::to_string(repacked_.matrices()) +
-                     " Q4_K / Q5_K / Q6_K matrices of attention, dense and shared FFNs and the output head repacked into "
+                     " K-quant (Q2_K to Q6_K) matrices of attention, dense and shared FFNs and the output head repacked into "
                      "16-row tiles (" + human_bytes(repacked_.bytes()) + ")");
 }
 

@@ -266,10 +266,10 @@ class MappedExperts final : public ExpertSource {
   std::string describe() const override {
     std::string d = "read in place from the memory-mapped files";
     if (repacked_.matrices() > 0)
-      d = std::to_string(repacked_.matrices()) + " Q4_K / Q5_K / Q6_K matrices repacked into 16-row tiles in DRAM (" +
+      d = std::to_string(repacked_.matrices()) + " K-quant (Q2_K to Q6_K) matrices repacked into 16-row tiles in DRAM (" +
           human_bytes(repacked_.bytes()) + "), the rest " + d;
     else if (repack_asked_)
-      d += " (--repack: no Q4_K / Q5_K / Q6_K matrix of whole 16-row tiles to repack)";
+      d += " (--repack: no K-quant (Q2_K to Q6_K) matrix of whole 16-row tiles to repack)";
     return d;
   }
 
@@ -400,10 +400,10 @@ class StoredExperts final : public ExpertSource {
     if (n_streamed_ > 0)
       d += std::to_string(n_streamed_) + " read on use through a DRAM cache of " + human_bytes(store_->budget()) + ", ";
     if (repacked_.matrices > 0)
-      d += "their " + std::to_string(repacked_.matrices) + " Q4_K / Q5_K matrices repacked into 16-row tiles in place (" +
+      d += "their " + std::to_string(repacked_.matrices) + " Q2_K / Q4_K / Q5_K matrices repacked into 16-row tiles in place (" +
            human_bytes(repacked_.bytes) + "; the cache's stay as stored), ";
     else if (repack_asked_)
-      d += "--repack: no Q4_K / Q5_K matrix of whole 16-row tiles fixed in DRAM (the cache's stay as stored), ";
+      d += "--repack: no Q2_K / Q4_K / Q5_K matrix of whole 16-row tiles fixed in DRAM (the cache's stay as stored), ";
     return d + store_->backend();
   }
 

@@ -40,11 +40,11 @@ q="$WORK/q4k"
   --set moe_intermediate_size=256 --out "$q" >/dev/null
 "$STRATA" logits --model "$q" --tokens "$TOKENS" --decode --out "$WORK/stored.npy" 2>/dev/null
 "$STRATA" logits -v --model "$q" --tokens "$TOKENS" --decode --repack --out "$WORK/repacked.npy" 2>"$WORK/err.txt"
-grep -q "experts: .* Q4_K / Q5_K / Q6_K matrices repacked into 16-row tiles" "$WORK/err.txt" ||
+grep -q "experts: .* K-quant (Q2_K to Q6_K) matrices repacked into 16-row tiles" "$WORK/err.txt" ||
   { echo "FAIL: --repack not reported"; cat "$WORK/err.txt"; exit 1; }
 "$STRATA" logits -v --model "$q" --tokens "$TOKENS" --decode --repack --expert-cache-mb 64 --out "$WORK/cached.npy" \
   2>"$WORK/err.txt"
-grep -q -- "--repack: no Q4_K / Q5_K matrix of whole 16-row tiles fixed in DRAM" "$WORK/err.txt" ||
+grep -q -- "--repack: no Q2_K / Q4_K / Q5_K matrix of whole 16-row tiles fixed in DRAM" "$WORK/err.txt" ||
   { echo "FAIL: --repack over the cache not reported"; cat "$WORK/err.txt"; exit 1; }
 /usr/bin/python3 - "$WORK/stored.npy" "$WORK/repacked.npy" "$WORK/cached.npy" <<'PY'  # Debian's python3 with python3-numpy
 import sys, numpy as np

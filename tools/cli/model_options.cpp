@@ -78,7 +78,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
       ->check(mib_size());
   cmd->add_flag("--expert-io-pread", o.expert_io_pread, "The expert cache reads with a pread pool, not io_uring");
   cmd->add_flag("--repack", o.repack,
-                "Repack the Q4_K / Q5_K / Q6_K matrices the CPU computes at load into its 16-row tiles (as "
+                "Repack the K-quant (Q2_K to Q6_K) matrices the CPU computes at load into its 16-row tiles (as "
                 "llama.cpp's -rtr), one stream per 16 rows, the fastest CPU products from one token on: those read "
                 "in place copied out of the memory map into DRAM of their own size, those a placement fixes in DRAM "
                 "rewritten where they lie; experts read through the cache (--expert-cache-mb) and the GPU's stay "

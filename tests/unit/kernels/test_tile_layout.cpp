@@ -40,7 +40,7 @@ std::vector<ActQ8> quantized(const std::vector<float>& x, int64_t n, int64_t col
 }
 
 TEST(TileLayout, RepackingMovesBytesOnly) {
-  for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K}) {
+  for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K}) {
     const Mat m = test::make_matrix(type, 48, 768);
     const Tiled t = tile(m);
     EXPECT_EQ(t.view.type, *tiled_layout_of(type));
@@ -50,7 +50,7 @@ TEST(TileLayout, RepackingMovesBytesOnly) {
     tiled_rows_to_rows(t.view, 0, 48, back.data());
     EXPECT_EQ(back, m.data);
     // Byte 4k + i of row j's super-block s, where the header says it lies (the tiled type's rows
-    // and blocks: Q6_K's padded to 212 bytes, the two extra zero).
+    // and blocks: Q6_K's and Q3_K's padded to 212 and 112 bytes, the two extra zero).
     const int64_t rb = row_bytes(type, 768), bb = weight_type_info(type).block_bytes;
     const int64_t rt = row_bytes(t.view.type, 768), bt = weight_type_info(t.view.type).block_bytes;
     EXPECT_EQ(bt % 4, 0);
@@ -74,7 +74,7 @@ TEST(TileLayout, RepackingMovesBytesOnly) {
 
 TEST(TileLayout, WhatCannotBeTiledIsRefused) {
   EXPECT_FALSE(tiled_layout_of(WeightType::Q8_0));
-  EXPECT_FALSE(tiled_layout_of(WeightType::Q3_K));
+  EXPECT_FALSE(tiled_layout_of(WeightType::IQ2_XXS));
   EXPECT_FALSE(tiled_layout_of(WeightType::BF16));
   EXPECT_FALSE(weight_type_from_name("q4_k_t16")) << "a layout is no storage type";
   const Mat odd = test::make_matrix(WeightType::Q4_K, 40, 256);  // 40 rows: not whole tiles
@@ -100,7 +100,7 @@ TEST(TileLayout, WhatCannotBeTiledIsRefused) {
 // has them and for every batch (1 token to more than a pass of 64); where the tiles are off or
 // the level has none, the rows are gathered and the row kernels give their own results.
 TEST(TileLayout, ProductsEqualTheStoredRows) {
-  for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K}) {
+  for (WeightType type : {WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::Q2_K, WeightType::Q3_K}) {
     const Mat m = test::make_matrix(type, 64, 512, WeightType::F32, 3);
     const Tiled t = tile(m);
     for (int64_t n : {1, 3, 8, 17, 70}) {
