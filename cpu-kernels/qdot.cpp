@@ -266,6 +266,11 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
   qdot_rows_tokens(w, r0, nr, ptrs.data(), n, out, stride);
 }
 
+bool tiled_layout_pays() {
+  const kern::QDotKernels& k = kernels_for_level();
+  return &k != &avx2_kernels() && tiles_of(k, WeightType::Q4_K_T16) != nullptr;  // the 16-row tiles
+}
+
 bool qdot_tiles_supported(WeightType t) {
   if (!kernel_choice<&KernelChoices::int_dot_tiles>()) return false;
   return tiles_of(kernels_for_level(), t) != nullptr;

@@ -105,6 +105,13 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
 // cpu.tiles_min_batch as `strata tune` measures it, takes the place of these defaults.
 bool qdot_tiles_supported(WeightType t);
 int64_t qdot_tiles_min_batch(WeightType t);
+// Whether the tiled layouts (tile_layout.h, --repack) pay at the level in effect: where the
+// 16-row tiles of AVX-512 VNNI run. There one token reads a tile as fast as the row kernels read
+// its rows, several tokens faster. AVX2's 8-row tiles over the layout were slower for one token
+// than the row kernels (race-shaped GGUFs on the Zen 5 EPYC capped at AVX2, `bench run -p 512
+// -n 32 -r 2 -t 2`: decode Q4_K 116 → 93 tok/s, Q2_K 119 → 88, Q3_K 98 → 90) and no faster for a
+// prompt (pp512 525 → 529), so there the matrices are better left as stored.
+bool tiled_layout_pays();
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                      int64_t stride);
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* const* acts, int64_t n, float* out,

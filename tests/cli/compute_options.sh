@@ -40,8 +40,15 @@ q="$WORK/q4k"
   --set moe_intermediate_size=256 --out "$q" >/dev/null
 "$STRATA" logits --model "$q" --tokens "$TOKENS" --decode --out "$WORK/stored.npy" 2>/dev/null
 "$STRATA" logits -v --model "$q" --tokens "$TOKENS" --decode --repack --out "$WORK/repacked.npy" 2>"$WORK/err.txt"
+if grep -q "note: --repack: nothing repacked: at this CPU's kernel level" "$WORK/err.txt"; then
+  # Where the tiles of the layout do not pay (AVX2, scalar: STRATA_CPU_LEVEL), nothing is repacked.
+  cmp -s "$WORK/stored.npy" "$WORK/repacked.npy" || { echo "FAIL: --repack that repacks nothing changed the logits"; exit 1; }
+  echo "  (--repack repacks nothing at this kernel level: its layout's checks skipped)"
+else
 grep -q "experts: .* K-quant (Q2_K to Q6_K) matrices repacked into 16-row tiles" "$WORK/err.txt" ||
   { echo "FAIL: --repack not reported"; cat "$WORK/err.txt"; exit 1; }
+grep -q "note: --repack: .* matrices of attention, dense and shared FFNs and the output head" "$WORK/err.txt" ||
+  { echo "FAIL: the dense matrices' repacking not reported"; cat "$WORK/err.txt"; exit 1; }
 "$STRATA" logits -v --model "$q" --tokens "$TOKENS" --decode --repack --expert-cache-mb 64 --out "$WORK/cached.npy" \
   2>"$WORK/err.txt"
 grep -q -- "--repack: no Q2_K / Q4_K / Q5_K matrix of whole 16-row tiles fixed in DRAM" "$WORK/err.txt" ||
@@ -54,8 +61,7 @@ for f in sys.argv[2:]:
     nmse = float(((a - b) ** 2).sum() / (a ** 2).sum())
     assert a.shape == b.shape and nmse < 1e-3, (f, a.shape, b.shape, nmse)
 PY
-grep -q "note: --repack: .* matrices of attention, dense and shared FFNs and the output head" "$WORK/err.txt" ||
-  { echo "FAIL: the dense matrices' repacking not reported"; cat "$WORK/err.txt"; exit 1; }
+fi
 # --cache-type-k bf16 (-ctk): the latent cache in bf16 rows; logits within its rounding of the
 # f32 cache's, prefill and decode agreeing; a type it does not have refused by name; the plan
 # sizes the cache at half.

@@ -82,7 +82,8 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                 "llama.cpp's -rtr), one stream per 16 rows, the fastest CPU products from one token on: those read "
                 "in place copied out of the memory map into DRAM of their own size, those a placement fixes in DRAM "
                 "rewritten where they lie; experts read through the cache (--expert-cache-mb) and the GPU's stay "
-                "as stored");
+                "as stored. Only where the CPU has AVX-512 VNNI: elsewhere its tiles are slower for one token and "
+                "nothing is repacked (a note says so)");
   cmd->add_option_function<std::string>(
          "--cache-type-k", [&o](const std::string& t) { o.kv_bf16 = t == "bf16"; },
          "The MLA latent cache's rows (llama.cpp's -ctk): f32 (default), or bf16: half the memory per token and "

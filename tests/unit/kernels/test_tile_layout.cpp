@@ -143,6 +143,18 @@ TEST(TileLayout, ProductsEqualTheStoredRows) {
   }
 }
 
+// The layout pays where the 16-row tiles of AVX-512 VNNI run, and nowhere else (AVX2's 8-row
+// tiles over it lose to the row kernels for one token): what --repack consults.
+TEST(TileLayout, PaysWhereThe16RowTilesRun) {
+  const CpuLevel saved = dispatch_level();
+  for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+    if (set_dispatch_level(level) != level) continue;
+    EXPECT_EQ(tiled_layout_pays(), level == CpuLevel::Avx512 && cpu_features().avx512vnni)
+        << cpu_level_name(level);
+  }
+  set_dispatch_level(saved);
+}
+
 // linear() takes a tiled matrix from one token on, and its result is the stored rows' product
 // up to the tiles' f32 rounding; with the integer dot off (--exact-dot), the exact product.
 TEST(TileLayout, LinearOnATiledMatrix) {
