@@ -48,12 +48,12 @@ if "$STRATA" bench moe --experts 2 --top-k 3 2>"$WORK/err.txt"; then echo "FAIL:
 grep -q "top-k 3 exceeds --experts" "$WORK/err.txt" || { echo "FAIL: unclear error: $(cat "$WORK/err.txt")"; exit 1; }
 # The tiled layout's rows (--repack's): its own type name, the tiles from one token where the CPU
 # has them (the gathered rows' integer dot where it has none); a shape that splits a tile refused.
-"$STRATA" bench kernels --json --types q4_k_t16,q6_k_t16 --batch 1,4 --shapes 512x256 >"$WORK/t.json"
+"$STRATA" bench kernels --json --types q4_k_t16,q6_k_t16,q2_k_t16,q3_k_t16 --batch 1,4 --shapes 512x256 >"$WORK/t.json"
 python3 - "$WORK/t.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 rows = j["rows"]
-assert len(rows) == 8 and {r["type"] for r in rows} == {"q4_k_t16", "q6_k_t16"}, rows
+assert len(rows) == 16 and {r["type"] for r in rows} == {"q4_k_t16", "q6_k_t16", "q2_k_t16", "q3_k_t16"}, rows
 assert all(r["path"] in ("int8tiles", "int8") for r in rows), rows
 print(f"ok: bench kernels q4_k_t16 ({rows[0]['path']})")
 PY
