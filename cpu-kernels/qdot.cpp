@@ -266,10 +266,22 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
   qdot_rows_tokens(w, r0, nr, ptrs.data(), n, out, stride);
 }
 
-bool tiled_layout_pays() {
+std::string tiled_layout_declined() {
+  if (!int_dot_enabled())
+    return "the products widen weights to f32 (--exact-dot), reading a tiled matrix's rows back";
+  if (kernel_choice<&KernelChoices::batch_invariant>() || !kernel_choice<&KernelChoices::int_dot_tiles>())
+    return "the integer-dot tiles are off (--batch-invariant or STRATA_INT_DOT_TILES=0), so every product "
+           "would "
+           "read a tiled matrix's rows back";
   const kern::QDotKernels& k = kernels_for_level();
-  return &k != &avx2_kernels() && tiles_of(k, WeightType::Q4_K_T16) != nullptr;  // the 16-row tiles
+  if (&k == &avx2_kernels() || !tiles_of(k, WeightType::Q4_K_T16))  // not the 16-row tiles
+    return "at this CPU's kernel level (" + std::string(cpu_level_name(dispatch_level())) +
+           ", no AVX-512 VNNI) the tiles of the layout are slower than the row kernels for one token and no "
+           "faster for a prompt";
+  return "";
 }
+
+bool tiled_layout_pays() { return tiled_layout_declined().empty(); }
 
 bool qdot_tiles_supported(WeightType t) {
   if (!kernel_choice<&KernelChoices::int_dot_tiles>()) return false;

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "cpu-kernels/weight_view.h"
@@ -110,8 +111,13 @@ int64_t qdot_tiles_min_batch(WeightType t);
 // its rows, several tokens faster. AVX2's 8-row tiles over the layout were slower for one token
 // than the row kernels (race-shaped GGUFs on the Zen 5 EPYC capped at AVX2, `bench run -p 512
 // -n 32 -r 2 -t 2`: decode Q4_K 116 → 93 tok/s, Q2_K 119 → 88, Q3_K 98 → 90) and no faster for a
-// prompt (pp512 525 → 529), so there the matrices are better left as stored.
+// prompt (pp512 525 → 529), so there the matrices are better left as stored. Nor where the
+// integer dot or its tiles are off for the run (--exact-dot, --batch-invariant,
+// STRATA_INT_DOT_TILES=0): then every product gathers a tiled matrix's rows back first (the
+// race model's decode 13.6 → 5.4 tok/s with --exact-dot). tiled_layout_declined(): why not, in
+// words for a note ("" where it pays).
 bool tiled_layout_pays();
+std::string tiled_layout_declined();
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* acts, int64_t n, float* out,
                      int64_t stride);
 void qdot_rows_tiled(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* const* acts, int64_t n, float* out,

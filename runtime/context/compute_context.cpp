@@ -2,7 +2,6 @@
 
 #include <stdexcept>
 
-#include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/qdot.h"
 #include "memory-tier/hotness.h"
@@ -121,13 +120,9 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
   } else if (r.offload_batch > 0) {
     notes_.push_back("note: --offload-batch has no GPU device to offload to (--gpu " + gpu_choice_name(gpu) + ")");
   }
-  if (opts_.repack && !tiled_layout_pays()) {
+  if (const std::string why = tiled_layout_declined(); opts_.repack && !why.empty()) {
     opts_.repack = false;
-    notes_.push_back(
-        "note: --repack: nothing repacked: at this CPU's kernel level (" +
-        std::string(cpu_level_name(dispatch_level())) +
-        ", no AVX-512 VNNI) the tiles of the repacked layout are slower than the row kernels for one "
-        "token and no faster for a prompt");
+    notes_.push_back("note: --repack: nothing repacked: " + why);
   }
   // Compute threads: the request's, else the profile's.
   ArenaOptions a = r.arena;

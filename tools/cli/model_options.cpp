@@ -77,13 +77,14 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
          "(default: read in place from the memory map; with --profile: sized by the plan)")
       ->check(mib_size());
   cmd->add_flag("--expert-io-pread", o.expert_io_pread, "The expert cache reads with a pread pool, not io_uring");
-  cmd->add_flag("--repack", o.repack,
-                "Repack the K-quant (Q2_K to Q6_K) matrices the CPU computes at load into its 16-row tiles (as "
-                "llama.cpp's -rtr), one stream per 16 rows, the fastest CPU products from one token on: those read "
-                "in place copied out of the memory map into DRAM of their own size, those a placement fixes in DRAM "
-                "rewritten where they lie; experts read through the cache (--expert-cache-mb) and the GPU's stay "
-                "as stored. Only where the CPU has AVX-512 VNNI: elsewhere its tiles are slower for one token and "
-                "nothing is repacked (a note says so)");
+  cmd->add_flag(
+      "--repack", o.repack,
+      "Repack the K-quant (Q2_K to Q6_K) matrices the CPU computes at load into its 16-row tiles (as "
+      "llama.cpp's -rtr), one stream per 16 rows, the fastest CPU products from one token on: those read "
+      "in place copied out of the memory map into DRAM of their own size, those a placement fixes in DRAM "
+      "rewritten where they lie; experts read through the cache (--expert-cache-mb) and the GPU's stay "
+      "as stored. Only where the CPU has AVX-512 VNNI, and not with --exact-dot or --batch-invariant "
+      "(their products would read the rows back): elsewhere nothing is repacked (a note says why)");
   cmd->add_option_function<std::string>(
          "--cache-type-k", [&o](const std::string& t) { o.kv_bf16 = t == "bf16"; },
          "The MLA latent cache's rows (llama.cpp's -ctk): f32 (default), or bf16: half the memory per token and "

@@ -144,13 +144,32 @@ TEST(TileLayout, ProductsEqualTheStoredRows) {
 }
 
 // The layout pays where the 16-row tiles of AVX-512 VNNI run, and nowhere else (AVX2's 8-row
-// tiles over it lose to the row kernels for one token): what --repack consults.
+// tiles over it lose to the row kernels for one token), nor with the integer dot or its tiles
+// off for the run (every product would gather the rows back): what --repack consults.
 TEST(TileLayout, PaysWhereThe16RowTilesRun) {
   const CpuLevel saved = dispatch_level();
   for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
     if (set_dispatch_level(level) != level) continue;
-    EXPECT_EQ(tiled_layout_pays(), level == CpuLevel::Avx512 && cpu_features().avx512vnni)
-        << cpu_level_name(level);
+    const bool tiles16 = level == CpuLevel::Avx512 && cpu_features().avx512vnni;
+    EXPECT_EQ(tiled_layout_pays(), tiles16) << cpu_level_name(level);
+    EXPECT_EQ(tiled_layout_declined().empty(), tiles16) << tiled_layout_declined();
+    {
+      const ScopedIntDot exact(false);
+      EXPECT_FALSE(tiled_layout_pays()) << cpu_level_name(level);
+      EXPECT_NE(tiled_layout_declined().find("--exact-dot"), std::string::npos) << tiled_layout_declined();
+    }
+    KernelChoices c = kernel_choices();
+    c.batch_invariant = true;
+    {
+      const ScopedKernelChoices invariant(c);
+      EXPECT_FALSE(tiled_layout_pays()) << cpu_level_name(level);
+    }
+    c.batch_invariant = false;
+    c.int_dot_tiles = false;
+    {
+      const ScopedKernelChoices no_tiles(c);
+      EXPECT_FALSE(tiled_layout_pays()) << cpu_level_name(level);
+    }
   }
   set_dispatch_level(saved);
 }
