@@ -56,6 +56,22 @@ TEST(HostLayout, InPlaceOnlyWhereTheLayoutFitsTheStoredBytes) {
   std::vector<uint8_t> back(stored4.size());
   tiled_rows_to_rows(m.w1, 0, 16, back.data());
   EXPECT_EQ(back, stored4);
+  // Q2_K's 84-byte blocks are whole dwords (in place); Q3_K's 110 are padded to 112 (not).
+  test::Mat q2 = test::make_matrix(WeightType::Q2_K, 32, 512, WeightType::F32, 8);
+  test::Mat q3 = test::make_matrix(WeightType::Q3_K, 16, 256, WeightType::F32, 9);
+  const std::vector<uint8_t> stored2 = q2.data, stored3 = q3.data;
+  Mlp k{q2.view, q3.view, q2.view};
+  k.w3.data = nullptr;
+  Mlp* two[1] = {&k};
+  const std::array<uint8_t*, 3> at2[1] = {{q2.data.data(), q3.data.data(), nullptr}};
+  const RepackedCount c2 = repack_in_place_for_host(two, at2);
+  EXPECT_EQ(c2.matrices, 1);
+  EXPECT_EQ(k.w1.type, WeightType::Q2_K_T16);
+  EXPECT_EQ(k.w2.type, WeightType::Q3_K) << "Q3_K's layout is larger than its stored bytes";
+  EXPECT_EQ(q3.data, stored3);
+  back.resize(stored2.size());
+  tiled_rows_to_rows(k.w1, 0, 32, back.data());
+  EXPECT_EQ(back, stored2);
 }
 
 TEST(HostLayout, MoreThanTheMachinesDramIsRefusedByName) {
