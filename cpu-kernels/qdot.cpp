@@ -270,9 +270,8 @@ std::string tiled_layout_declined() {
   if (!int_dot_enabled())
     return "the products widen weights to f32 (--exact-dot), reading a tiled matrix's rows back";
   if (kernel_choice<&KernelChoices::batch_invariant>() || !kernel_choice<&KernelChoices::int_dot_tiles>())
-    return "the integer-dot tiles are off (--batch-invariant or STRATA_INT_DOT_TILES=0), so every product "
-           "would "
-           "read a tiled matrix's rows back";
+    return "the integer-dot tiles are off (--batch-invariant or STRATA_INT_DOT_TILES=0), so every "
+           "product would read a tiled matrix's rows back";
   const kern::QDotKernels& k = kernels_for_level();
   if (&k == &avx2_kernels() || !tiles_of(k, WeightType::Q4_K_T16))  // not the 16-row tiles
     return "at this CPU's kernel level (" + std::string(cpu_level_name(dispatch_level())) +
