@@ -39,39 +39,33 @@ TEST(HostLayout, RepacksWhatHasATiledLayoutAndLeavesTheRest) {
   EXPECT_EQ(back, q6.data);
 }
 
+// Q4_K's and Q2_K's blocks are whole dwords (in place); Q6_K's 210 and Q3_K's 110 bytes are padded
+// to 212 and 112 (not).
 TEST(HostLayout, InPlaceOnlyWhereTheLayoutFitsTheStoredBytes) {
-  test::Mat q4 = test::make_matrix(WeightType::Q4_K, 16, 256, WeightType::F32, 5);
-  test::Mat q6 = test::make_matrix(WeightType::Q6_K, 16, 256, WeightType::F32, 6);
-  const std::vector<uint8_t> stored4 = q4.data, stored6 = q6.data;
-  Mlp m{q4.view, q6.view, q4.view};
-  m.w3.data = nullptr;
-  Mlp* one[1] = {&m};
-  const std::array<uint8_t*, 3> at[1] = {{q4.data.data(), q6.data.data(), nullptr}};
-  const RepackedCount c = repack_in_place_for_host(one, at);
-  EXPECT_EQ(c.matrices, 1);
-  EXPECT_EQ(c.bytes, stored4.size());
-  EXPECT_EQ(m.w1.type, WeightType::Q4_K_T16);
-  EXPECT_EQ(m.w2.type, WeightType::Q6_K) << "Q6_K's layout is larger than its stored bytes";
-  EXPECT_EQ(q6.data, stored6);
-  std::vector<uint8_t> back(stored4.size());
-  tiled_rows_to_rows(m.w1, 0, 16, back.data());
-  EXPECT_EQ(back, stored4);
-  // Q2_K's 84-byte blocks are whole dwords (in place); Q3_K's 110 are padded to 112 (not).
-  test::Mat q2 = test::make_matrix(WeightType::Q2_K, 32, 512, WeightType::F32, 8);
-  test::Mat q3 = test::make_matrix(WeightType::Q3_K, 16, 256, WeightType::F32, 9);
-  const std::vector<uint8_t> stored2 = q2.data, stored3 = q3.data;
-  Mlp k{q2.view, q3.view, q2.view};
-  k.w3.data = nullptr;
-  Mlp* two[1] = {&k};
-  const std::array<uint8_t*, 3> at2[1] = {{q2.data.data(), q3.data.data(), nullptr}};
-  const RepackedCount c2 = repack_in_place_for_host(two, at2);
-  EXPECT_EQ(c2.matrices, 1);
-  EXPECT_EQ(k.w1.type, WeightType::Q2_K_T16);
-  EXPECT_EQ(k.w2.type, WeightType::Q3_K) << "Q3_K's layout is larger than its stored bytes";
-  EXPECT_EQ(q3.data, stored3);
-  back.resize(stored2.size());
-  tiled_rows_to_rows(k.w1, 0, 32, back.data());
-  EXPECT_EQ(back, stored2);
+  struct Case {
+    WeightType fits, tiled, padded;
+    int64_t rows, cols;
+  };
+  for (const Case& k : {Case{WeightType::Q4_K, WeightType::Q4_K_T16, WeightType::Q6_K, 16, 256},
+                        Case{WeightType::Q2_K, WeightType::Q2_K_T16, WeightType::Q3_K, 32, 512}}) {
+    SCOPED_TRACE(std::string(weight_type_name(k.fits)));
+    test::Mat a = test::make_matrix(k.fits, k.rows, k.cols, WeightType::F32, 5);
+    test::Mat b = test::make_matrix(k.padded, 16, 256, WeightType::F32, 6);
+    const std::vector<uint8_t> stored_a = a.data, stored_b = b.data;
+    Mlp m{a.view, b.view, a.view};
+    m.w3.data = nullptr;
+    Mlp* one[1] = {&m};
+    const std::array<uint8_t*, 3> at[1] = {{a.data.data(), b.data.data(), nullptr}};
+    const RepackedCount c = repack_in_place_for_host(one, at);
+    EXPECT_EQ(c.matrices, 1);
+    EXPECT_EQ(c.bytes, stored_a.size());
+    EXPECT_EQ(m.w1.type, k.tiled);
+    EXPECT_EQ(m.w2.type, k.padded) << "the padded layout is larger than its stored bytes";
+    EXPECT_EQ(b.data, stored_b);
+    std::vector<uint8_t> back(stored_a.size());
+    tiled_rows_to_rows(m.w1, 0, k.rows, back.data());
+    EXPECT_EQ(back, stored_a);
+  }
 }
 
 TEST(HostLayout, MoreThanTheMachinesDramIsRefusedByName) {
