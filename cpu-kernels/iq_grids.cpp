@@ -434,6 +434,7 @@ IqGrids build() {
   expand<uint64_t, 8, 2>(kIq1s, one, g.iq1s);
   std::copy(std::begin(kIq2xxs), std::end(kIq2xxs), g.iq2xxs_packed);
   std::copy(std::begin(kIq3xxs), std::end(kIq3xxs), g.iq3xxs_packed);
+  std::copy(std::begin(kIq3s), std::end(kIq3s), g.iq3s_packed);
   for (int s = 0; s < 256; ++s)
     for (int j = 0; j < 8; ++j)
       if (s >> j & 1) g.sign_mask[s] |= uint64_t{0xFF} << (8 * j);
