@@ -433,6 +433,8 @@ IqGrids build() {
   expand<uint32_t, 4, 3>(kIq3s, three_s, g.iq3s);
   expand<uint64_t, 8, 2>(kIq1s, one, g.iq1s);
   std::copy(std::begin(kIq2xxs), std::end(kIq2xxs), g.iq2xxs_packed);
+  std::copy(std::begin(kIq2xs), std::end(kIq2xs), g.iq2xs_packed);
+  std::copy(std::begin(kIq2s), std::end(kIq2s), g.iq2s_packed);
   std::copy(std::begin(kIq3xxs), std::end(kIq3xxs), g.iq3xxs_packed);
   std::copy(std::begin(kIq3s), std::end(kIq3s), g.iq3s_packed);
   for (int s = 0; s < 256; ++s)

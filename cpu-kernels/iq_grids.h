@@ -17,10 +17,12 @@ struct IqGrids {
   uint32_t iq3s[512];
   // Eight values per point, int8 −1, 0 or 1 (IQ1_S and IQ1_M share it).
   uint64_t iq1s[2048];
-  // The published packed points of IQ2_XXS (2 bits per element: 8, 25, 43), IQ3_XXS and IQ3_S
-  // (3 bits per element: 4, 12, ..., 52, 62 and 1, 3, ..., 15), element 0 in the lowest bits:
-  // tables small enough for lookups in vector registers.
+  // The published packed points of IQ2_XXS, IQ2_XS and IQ2_S (2 bits per element: 8, 25, 43),
+  // IQ3_XXS and IQ3_S (3 bits per element: 4, 12, ..., 52, 62 and 1, 3, ..., 15), element 0 in
+  // the lowest bits: tables small enough for lookups in vector registers.
   alignas(64) uint16_t iq2xxs_packed[256];
+  alignas(64) uint16_t iq2xs_packed[512];
+  alignas(64) uint16_t iq2s_packed[1024];
   alignas(64) uint16_t iq3xxs_packed[256];
   alignas(64) uint16_t iq3s_packed[512];
   // sign_mask[s]: byte j 0xFF where bit j of s is set, else 0.

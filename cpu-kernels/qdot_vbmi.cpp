@@ -23,16 +23,25 @@ namespace {
 
 #include "cpu-kernels/qdot_z.inc"
 
-// The types whose decoders gain by VBMI: IQ2_XXS and IQ3_XXS (their points' level indices and
-// their sign fields). IQ2_XS's sign fields alone gained nothing measurable (its scalar
-// codebook loads dominate): it keeps the VNNI kernels.
+// The types whose decoders gain by VBMI: those whose points are looked up in registers (their
+// level indices spread by vpmultishiftqb and vpermb) and, for IQ2_XXS, IQ2_XS and IQ3_XXS,
+// whose 7-bit sign fields take their parity by vpermi2b.
 QDotKernels with_vbmi_lattice(QDotKernels k) {
   k.iq2_xxs = qd_rows<Iq2XxsK::K>;
+  k.iq2_xs = qd_rows<Iq2XsK::K>;
+  k.iq2_s = qd_rows<Iq2SK::K>;
   k.iq3_xxs = qd_rows<Iq3XxsK::K>;
+  k.iq3_s = qd_rows<Iq3SK::K>;
   k.iq2_xxs_tiles = qt_rows<QtIq<Iq2XxsZ>>;
+  k.iq2_xs_tiles = qt_rows<QtIq<Iq2XsZ>>;
+  k.iq2_s_tiles = qt_rows<QtIq<Iq2SZ>>;
   k.iq3_xxs_tiles = qt_rows<QtIq<Iq3XxsZ>>;
+  k.iq3_s_tiles = qt_rows<QtIq<Iq3SZ>>;
   k.lattice_f32[0] = iq_f32_z<Iq2XxsZ>;
+  k.lattice_f32[1] = iq_f32_z<Iq2XsZ>;
+  k.lattice_f32[2] = iq_f32_z<Iq2SZ>;
   k.lattice_f32[3] = iq_f32_z<Iq3XxsZ>;
+  k.lattice_f32[4] = iq_f32_z<Iq3SZ>;
   return k;
 }
 
