@@ -240,7 +240,7 @@ void launch_decode(const Mat& m, int64_t r0, const int32_t* rows, int64_t nr, fl
   throw std::runtime_error("CUDA products: weight type " + std::string(weight_type_name(t)) + " has no CUDA decoder");
 }
 
-// The lattice codebooks on each device, copied there once (37 KiB) and kept for the process.
+// The lattice codebooks on each device, copied there once (41 KiB) and kept for the process.
 const IqGrids* device_grids() {
   static std::mutex mu;
   static const IqGrids* on[64] = {};
