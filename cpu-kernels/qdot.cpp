@@ -218,7 +218,13 @@ unsigned act_orders_for(WeightType t) {
     case WeightType::Q5_K:
     case WeightType::Q4_K_T16:
     case WeightType::Q5_K_T16: return kActQk;
-    case WeightType::IQ4_XS: return kActQ16;
+    case WeightType::IQ4_XS:
+    case WeightType::Q4_0:
+    case WeightType::Q4_1:
+    case WeightType::Q5_0:
+    case WeightType::Q5_1:
+    case WeightType::IQ4_NL:
+      return kActQ16;
     case WeightType::MXFP4: return kActQe;
     default: return 0;
   }

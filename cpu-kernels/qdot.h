@@ -58,8 +58,9 @@ struct CacheLineAllocator {
 // with each group of 256 in the order of a Q4_K/Q5_K block's nibbles read 64 bytes at a time:
 // blocks 0, 2, 1, 3, 4, 6, 5, 7 (a last group shorter than 256 as in q); q16 is q with each
 // group of 128 as the first 16 values of its 4 blocks, then their last 16 (IQ4_XS's nibbles
-// read 64 bytes at a time; a last group shorter than 128 as in q); qe is q with each block's 16
-// even elements first, then its 16 odd ones (MXFP4's nibbles, for its tiles). Those three are
+// read 64 bytes at a time; Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL's blocks two to a 256-bit vector;
+// a last group shorter than 128 as in q); qe is q with each block's 16 even elements first,
+// then its 16 odd ones (MXFP4's nibbles, for its tiles). Those three are
 // written only where `orders` says so (ActOrder bits; what the weight types to meet need).
 struct ActQ8 {
   int64_t n = 0;

@@ -17,8 +17,8 @@ constexpr int kQDotTokens = 4;
 constexpr int kQDotTokensWide = 8;
 
 // One token's quantized activations (ActQ8's q, d, s, ds, qp for MXFP4, g and m for the
-// K-quants, qk and q16 for the 512-bit Q4_K/Q5_K and IQ4_XS rows, qe for the MXFP4 tiles; the
-// quantizers write all but those three).
+// K-quants, qk for the 512-bit Q4_K/Q5_K rows, q16 for the rows of IQ4_XS and of the 32-element
+// blocks, qe for the MXFP4 tiles; the quantizers write all but those three).
 struct QTok {
   const int8_t* q;
   const float* d;

@@ -52,6 +52,8 @@ const Case kCases[] = {{WeightType::Q8_0, 13, 96},   {WeightType::Q8_0, 5, 1056}
                        {WeightType::Q4_1, 7, 96},    {WeightType::Q4_1, 3, 1056}, {WeightType::Q5_0, 9, 64},
                        {WeightType::Q5_0, 3, 2080},  {WeightType::Q5_1, 5, 224},  {WeightType::Q5_1, 2, 1056},
                        {WeightType::IQ4_NL, 6, 96},  {WeightType::IQ4_NL, 3, 2080}, {WeightType::Q2_K, 7, 256},
+                       // A last group of 8 blocks holding whole groups of 128 and a block past them.
+                       {WeightType::Q4_0, 4, 416},   {WeightType::Q5_0, 3, 416},  {WeightType::IQ4_NL, 4, 384},
                        {WeightType::Q2_K, 3, 2304},  {WeightType::Q3_K, 6, 512},  {WeightType::Q3_K, 3, 1280},
                        {WeightType::IQ4_XS, 5, 256}, {WeightType::IQ4_XS, 3, 2048},
                        {WeightType::IQ2_XXS, 5, 256}, {WeightType::IQ2_XXS, 3, 2048}, {WeightType::IQ2_XS, 6, 512},
