@@ -10,6 +10,7 @@
 #include "runtime/common/files.h"
 #include "runtime/model/device_workspace.h"
 #include "runtime/model/expert_placement.h"
+#include "runtime/model/plan_items.h"
 
 namespace strata {
 
@@ -31,6 +32,7 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
   set_kernel_choices(r.kernels);
   const GpuChoice gpu = resolve_gpu_choice(parse_gpu_choice(r.gpu));
   const bool sim = gpu.kind == GpuChoice::Sim, cuda = gpu.kind == GpuChoice::Cuda;
+  if (opts_.kv_auto) opts_.kv_bf16 = kv_bf16_by_default(m.config, sim || cuda);
   if (r.sim_throttle && (!sim || r.profile.empty()))
     throw Error("--sim-throttle paces the simulated GPU (--gpu sim) to a --profile's rates: give both");
   uint64_t gpu_budget = 0;

@@ -63,6 +63,9 @@ struct ModelOptions {
   // its cache in bf16). Attention on the CPU only (refused where a layer's attention runs on a
   // device); V4's caches stay f32 (refused there).
   bool kv_bf16 = false;
+  // --cache-type-k auto (the command line's default): kv_bf16 chosen at load (ComputeContext,
+  // kv_bf16_by_default): bf16 for MLA's latent cache where no GPU computes, else f32.
+  bool kv_auto = false;
   // Test hook of the expert cache's reads (memory-tier/range_reader.h: RangeReaderOptions::fault):
   // sees every completion and may replace its result (-EIO, a short count).
   std::function<int(uint32_t file, uint64_t offset, uint32_t length, int result)> expert_io_fault;

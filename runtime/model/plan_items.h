@@ -26,4 +26,11 @@ PlanInput plan_input_from_config(const ModelConfig& c, const std::string& weight
 // (fixed) and one row per `ratio` tokens.
 void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16_latent = false);
 
+// What --cache-type-k auto (the default) keeps the cache in: bf16 where the model has MLA's
+// latent cache (V3 / R1 / V3.2; V4's caches are f32) and no GPU computes (the GPU's attention
+// reads an f32 cache), else f32.
+inline bool kv_bf16_by_default(const ModelConfig& c, bool gpu_executes) {
+  return !c.is_v4() && !gpu_executes;
+}
+
 }  // namespace strata

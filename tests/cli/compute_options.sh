@@ -63,11 +63,13 @@ for f in sys.argv[2:]:
 PY
 fi
 # --cache-type-k bf16 (-ctk): the latent cache in bf16 rows; logits within its rounding of the
-# f32 cache's, prefill and decode agreeing; a type it does not have refused by name; the plan
-# sizes the cache at half.
+# f32 cache's, prefill and decode agreeing; auto (the default) is bf16 with --gpu none; a type
+# it does not have refused by name; the plan sizes the cache at half.
 "$STRATA" logits --model "$q" --tokens "$TOKENS" --decode -ctk bf16 --out "$WORK/bf16_decode.npy" 2>/dev/null
 "$STRATA" logits --model "$q" --tokens "$TOKENS" --prefill --cache-type-k bf16 --out "$WORK/bf16_prefill.npy" 2>/dev/null
-"$STRATA" logits --model "$q" --tokens "$TOKENS" --decode --out "$WORK/f32_decode.npy" 2>/dev/null
+"$STRATA" logits --model "$q" --tokens "$TOKENS" --decode -ctk f32 --out "$WORK/f32_decode.npy" 2>/dev/null
+"$STRATA" logits --model "$q" --tokens "$TOKENS" --decode --out "$WORK/auto_decode.npy" 2>/dev/null
+cmp -s "$WORK/auto_decode.npy" "$WORK/bf16_decode.npy" || { echo "FAIL: -ctk auto (the default) is not bf16 with --gpu none"; exit 1; }
 /usr/bin/python3 - "$WORK" <<'PY'
 import sys, numpy as np
 w = sys.argv[1]
@@ -79,9 +81,9 @@ PY
 if "$STRATA" logits --model "$q" --tokens "$TOKENS" -ctk q8_0 --out "$WORK/x.npy" 2>"$WORK/err.txt"; then
   echo "FAIL: -ctk q8_0 accepted"; exit 1
 fi
-grep -q "cache-type-k: q8_0 not in {f32,bf16}" "$WORK/err.txt" || { echo "FAIL: unclear -ctk error"; cat "$WORK/err.txt"; exit 1; }
+grep -q "cache-type-k: q8_0 not in {auto,f32,bf16}" "$WORK/err.txt" || { echo "FAIL: unclear -ctk error"; cat "$WORK/err.txt"; exit 1; }
 kv() { "$STRATA" plan --model "$q" --profile cpu-only-128gb --json "$@" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["kv_cache"]["gb"])'; }
-f32_kv=$(kv) bf16_kv=$(kv -ctk bf16)
+f32_kv=$(kv -ctk f32) bf16_kv=$(kv -ctk bf16)
 /usr/bin/python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); assert a > 0 and abs(b - a / 2) < 1e-9, (a, b)" \
   "$f32_kv" "$bf16_kv" || { echo "FAIL: plan's KV with bf16 $bf16_kv GB against $f32_kv"; exit 1; }
 echo "compute options: OK"

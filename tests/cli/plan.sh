@@ -21,11 +21,17 @@ grep -q "cannot run on cpu-only-128gb" <<<"$out" || { echo "FAIL: unclear refusa
 "$STRATA" make-tiny --arch deepseek_v3 --tokenizer generated --out "$WORK/tiny" >/dev/null
 "$STRATA" plan --model "$WORK/tiny" --profile cpu-only-128gb --json | python3 -c \
   'import json,sys; j=json.load(sys.stdin); assert j["weights_gb"]["gpu"] == 0; assert len(j["experts"]) == 2 * 8; print("ok: tiny model plan")'
+# --cache-type-k auto (the default) sizes MLA's latent cache in bf16 where no GPU computes and
+# in f32 where one does.
+kv_gb() { "$STRATA" plan --model "$WORK/tiny" --profile "$1" --json "${@:2}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kv_cache"]["gb"])'; }
+[ "$(kv_gb cpu-only-128gb)" = "$(kv_gb cpu-only-128gb -ctk bf16)" ] || { echo "FAIL: auto is not bf16 without a GPU"; exit 1; }
+[ "$(kv_gb rtx4090-256gb)" = "$(kv_gb rtx4090-256gb -ctk f32)" ] || { echo "FAIL: auto is not f32 with a GPU"; exit 1; }
+echo "ok: -ctk auto sizes the cache in bf16 without a GPU, f32 with one"
 # Plan and run tell the same story: the same flags give the same expert tiers, the same
 # predicted decode and the same reserved context (the model's own, here 1024, not 4096) —
 # also where a tight DRAM budget sends experts to NVMe.
 for budget in 0.00085G 0.00105G; do
-  flags=(--profile rtx4090-256gb --vram-budget 0 --dram-budget "$budget")
+  flags=(--profile rtx4090-256gb --vram-budget 0 --dram-budget "$budget" -ctk f32)
   "$STRATA" run --model "$WORK/tiny" -p Hi -n 1 "${flags[@]}" 2>"$WORK/run.err" >/dev/null || { cat "$WORK/run.err"; exit 1; }
   ran=$(sed -n 's/^placement on [^:]*: routed experts \([0-9]*\) gpu \/ \([0-9]*\) dram \/ \([0-9]*\) nvme;.*predicted decode \([0-9.]*\) tokens.*/\1 \2 \3 \4/p' "$WORK/run.err")
   [ -n "$ran" ] || { echo "FAIL: run printed no placement line"; cat "$WORK/run.err"; exit 1; }

@@ -57,11 +57,13 @@ void register_plan(CLI::App& app) {
                   "many at the full context; 0: no limit)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   add_gpu_layer_flags(cmd, po.gpu_layers, po.cpu_moe_layers);
-  static std::string cache_type = "f32";
-  cmd->add_option("--cache-type-k", cache_type,
-                  "The MLA latent cache's rows, as run sizes them (llama.cpp's -ctk): f32 (default) or bf16 (half "
-                  "the bytes per token; attention on the CPU)")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+  static std::string cache_type = "auto";
+  cmd->add_option(
+         "--cache-type-k", cache_type,
+         "The MLA latent cache's rows, as run sizes them (llama.cpp's -ctk): f32, bf16 (half the bytes per "
+         "token; attention on the CPU) or auto (default): bf16 for V3 / R1 / V3.2 on a profile without a "
+         "GPU (run's --gpu none), else f32")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   cmd->add_flag("--json", json, "Print the placement as JSON");
   cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");
   cmd->callback([] {
@@ -84,7 +86,9 @@ void register_plan(CLI::App& app) {
       cfg = load_hf_config(config);
       in = plan_input_from_config(cfg, weight_type, std::filesystem::path(config).filename().string());
     }
-    if (cache_type == "bf16") kv_layout(cfg, in, true);
+    // auto: as run --gpu cuda:N with this profile (its GPU computes) or, without a GPU, --gpu none.
+    const bool bf16 = cache_type == "bf16" || (cache_type == "auto" && kv_bf16_by_default(cfg, hw.has_gpu()));
+    if (bf16) kv_layout(cfg, in, true);
     // The context run reserves for the same flags: the one given (or the default), at most the
     // model's own (effective_context).
     if (!context_opt->count()) po.context = kDefaultContext;
@@ -107,13 +111,15 @@ void register_plan(CLI::App& app) {
         // Where the GPU tier runs: on a CUDA device when named (--gpu cuda:N), else re-planned.
         PlanOptions cpu = po;
         cpu.vram_budget_gb = 0;
+        PlanInput in_cpu = in;  // run --gpu none: auto keeps V3 / R1 / V3.2's cache in bf16
+        if (cache_type == "auto" && kv_bf16_by_default(cfg, false)) kv_layout(cfg, in_cpu, true);
         const std::string how = cuda_backend_built()
                                     ? "strata run --gpu cuda:N runs the GPU tier on that device; with --gpu none (the "
                                       "default) it re-plans the GPU tier onto DRAM and NVMe"
                                     : "this build has no GPU backend: strata run here re-plans the GPU tier onto DRAM "
                                       "and NVMe";
         try {
-          const CachedPlacement here = plan_with_caches(in, hw, cpu, cache, engram_cache);
+          const CachedPlacement here = plan_with_caches(in_cpu, hw, cpu, cache, engram_cache);
           std::printf("note: %s and predicts %.2f tokens/s (bound by %s)\n", how.c_str(), here.placement.tokens_per_s,
                       here.placement.bound.c_str());
         } catch (const std::exception& e) {
