@@ -92,11 +92,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
            o.kv_auto = t == "auto";
            o.kv_bf16 = t == "bf16";
          },
-         "The MLA latent cache's rows (llama.cpp's -ctk): bf16, half the memory per token and half the bytes "
-         "a "
-         "decode step reads from the cache, each row rounded once as it is written (V3 / R1 / V3.2 with "
-         "attention on the CPU); f32; or auto (default): bf16 where it applies and no GPU computes (--gpu "
-         "none), else f32")
+         "The MLA latent cache's rows (llama.cpp's -ctk): bf16, half the memory per token and half the "
+         "bytes a decode step reads from the cache, each row rounded once as it is written (V3 / R1 / "
+         "V3.2 with attention on the CPU); f32; or auto (default): bf16 where it applies and no GPU "
+         "computes (--gpu none), else f32")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   cmd->add_option_function<double>(
          "--engram-cache-mb", [&o](double mb) { o.engram_cache_bytes = mib_to_bytes(mb); },
