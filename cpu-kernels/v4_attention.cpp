@@ -9,14 +9,24 @@
 #include <vector>
 
 #include "cpu-kernels/compute_arena.h"
+#include "cpu-kernels/float_formats.h"
 #include "cpu-kernels/indexer.h"
 #include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/scratch.h"
 
 namespace strata {
 
-void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
-                    float scale, float* out) {
+namespace {
+
+// A key row into f32: copied, or widened from bf16.
+void gather_key(const float* k, int64_t D, float* out) { std::copy_n(k, D, out); }
+void gather_key(const uint16_t* k, int64_t D, float* out) {
+  for (int64_t i = 0; i < D; ++i) out[i] = bf16_to_f32(k[i]);
+}
+
+template <class K>
+void sink_attention_t(const float* q, const K* const* keys, int64_t nk, const float* sink, int64_t H,
+                      int64_t D, float scale, float* out) {
   // Split-K: the keys in parts of kPart, computed in parallel; a part's keys gathered once into
   // rows and scored for all heads, 8 heads at a time (attn_scores_rows_f32: each key read once
   // for the 8), their weights applied the same way (attn_pv_f32); each part's max, sum and
@@ -36,7 +46,7 @@ void sink_attention(const float* q, const float* const* keys, int64_t nk, const 
     tbb::parallel_for(int64_t{0}, parts, [&](int64_t p) {
       const int64_t k0 = p * kPart, np = std::min(kPart, nk - k0);
       const ScratchFloats kc(static_cast<size_t>(np * D)), sc(static_cast<size_t>(kHeads * kPart));
-      for (int64_t k = 0; k < np; ++k) std::copy_n(keys[k0 + k], D, kc.data() + k * D);
+      for (int64_t k = 0; k < np; ++k) gather_key(keys[k0 + k], D, kc.data() + k * D);
       for (int64_t h0 = 0; h0 < H; h0 += kHeads) {
         const int nb = static_cast<int>(std::min<int64_t>(kHeads, H - h0));
         const float* qs[kHeads];
@@ -70,6 +80,18 @@ void sink_attention(const float* q, const float* const* keys, int64_t nk, const 
       }
     });
   });
+}
+
+}  // namespace
+
+void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H,
+                    int64_t D, float scale, float* out) {
+  sink_attention_t(q, keys, nk, sink, H, D, scale, out);
+}
+
+void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink, int64_t H,
+                    int64_t D, float scale, float* out) {
+  sink_attention_t(q, keys, nk, sink, H, D, scale, out);
 }
 
 void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,

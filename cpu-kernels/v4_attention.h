@@ -12,6 +12,10 @@ namespace strata {
 // the compute arena.
 void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
                     float scale, float* out);
+// The same over keys stored as bf16 rows (--cache-type-k bf16): each key widened to f32 as it is
+// gathered, so the result is the f32 one's over the bf16-rounded keys.
+void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink, int64_t H,
+                    int64_t D, float scale, float* out);
 
 // For token t (position first_pos + t) the top_k of its (position + 1) / ratio compressed
 // rows keys [rows, hd] by Σ_h relu(q[t][h] · key) · (w[t][h] · wscale) (ties to the earlier row),

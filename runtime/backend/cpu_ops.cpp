@@ -223,6 +223,11 @@ void CpuOps::sink_attention(const float* q, const float* const* keys, int64_t nk
   strata::sink_attention(q, keys, nk, sink, H, D, scale, out);
 }
 
+void CpuOps::sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink,
+                            int64_t H, int64_t D, float scale, float* out) const {
+  strata::sink_attention(q, keys, nk, sink, H, D, scale, out);
+}
+
 void CpuOps::index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                         int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) const {
   strata::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);

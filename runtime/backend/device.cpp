@@ -272,6 +272,12 @@ void Ops::mla_attention(const MlaShape&, const MlaUp&, const float*, int64_t, in
   throw Error("a bf16 KV cache (--cache-type-k bf16) is read by the CPU's attention only, not by this device's");
 }
 
+void Ops::sink_attention(const float*, const uint16_t* const*, int64_t, const float*, int64_t, int64_t, float,
+                         float*) const {
+  throw Error(
+      "a bf16 KV cache (--cache-type-k bf16) is read by the CPU's attention only, not by this device's");
+}
+
 void Ops::to_bf16(uint16_t*, const float*, int64_t) const {
   throw Error("a bf16 KV cache (--cache-type-k bf16) is written by the CPU's attention only, not by this device's");
 }

@@ -107,6 +107,10 @@ class Ops {
   // compressor's pooling.
   virtual void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H,
                               int64_t D, float scale, float* out) const = 0;
+  // The same over keys of bf16 rows (--cache-type-k bf16); as for MLA's bf16 cache, only the CPU
+  // has it: the base refuses.
+  virtual void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink,
+                              int64_t H, int64_t D, float scale, float* out) const;
   virtual void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                           int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
                           int64_t* count) const = 0;

@@ -57,14 +57,15 @@ struct ModelOptions {
   // whose layout is larger). Experts read on use through the cache, and whatever the device
   // holds, stay as stored. Off: everything as stored.
   bool repack = false;
-  // The MLA latent and rope caches (V3 / R1 / V3.2) in bf16 rows instead of f32 (llama.cpp's
-  // --cache-type-k): half the memory per token and half the bytes a decode step streams from
-  // the cache, each row rounded once when it is written (as the published inference code keeps
-  // its cache in bf16). Attention on the CPU only (refused where a layer's attention runs on a
-  // device); V4's caches stay f32 (refused there).
+  // The keys attention reads in bf16 rows instead of f32 (llama.cpp's --cache-type-k): MLA's
+  // latent and rope caches (V3 / R1 / V3.2), V4's sliding-window ring and compressed rows (its
+  // indexer's rows stay f32). Half the memory per token and half the bytes a decode step streams
+  // from the cache, each row rounded once when it is written (as the published inference code
+  // keeps its cache in bf16). Attention on the CPU only (refused where a layer's attention runs
+  // on a device).
   bool kv_bf16 = false;
   // --cache-type-k auto (the command line's default): kv_bf16 chosen at load (ComputeContext,
-  // kv_bf16_by_default): bf16 for MLA's latent cache where no GPU computes, else f32.
+  // kv_bf16_by_default): bf16 where no GPU computes, else f32.
   bool kv_auto = false;
   // Test hook of the expert cache's reads (memory-tier/range_reader.h: RangeReaderOptions::fault):
   // sees every completion and may replace its result (-EIO, a short count).

@@ -62,7 +62,9 @@ struct Layer {
 };
 
 struct LayerCache {
-  DeviceBuffer window;  // ring of sliding_window rows [window, head_dim]: position p at p % window
+  // Ring of sliding_window rows [window, head_dim]: position p at p % window; f32, or bf16 with
+  // --cache-type-k bf16 (as the attention compressor's rows; the indexer's stay f32).
+  DeviceBuffer window;
   std::unique_ptr<Compressor> compressor, index_compressor;
 };
 
@@ -166,9 +168,6 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
       rope_compressed_(v4_rope(m.config, true)) {
   const ModelConfig& c = c_;
   const std::string file = m.index.path().string();
-  if (opts.kv_bf16)
-    throw Error("--cache-type-k bf16: the bf16 cache is MLA's latent cache (DeepSeek-V3 / R1 / V3.2); "
-                "DeepSeek-V4's window and compressed caches are f32");
   if (c.head_dim <= c.qk_rope_head_dim || c.num_attention_heads % c.o_groups != 0)
     throw_error({file, "head_dim", -1}, "head_dim must exceed qk_rope_head_dim and o_groups divide the heads");
   embed_ = w_.matrix("embed.weight");
@@ -184,6 +183,10 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
     load_layer(li, file);
     place_attention(li, opts);
+    if (opts.kv_bf16 && !layers_[static_cast<size_t>(li)].dev->is_host())
+      throw Error("--cache-type-k bf16: layer " + std::to_string(li) +
+                  "'s attention runs on the GPU, whose kernels read an f32 cache (keep the default f32, or "
+                  "keep attention on the CPU: -ngl 0, --vram-budget 0 or --gpu none)");
   }
   engram_ = load_engram(m, w_);
   if (engram_ && (opts.engram_cache_bytes > 0 || !opts.engram_placement.empty()))
@@ -281,14 +284,16 @@ void DeepseekV4::init_sequence(V4Sequence& s) const {
     Device& dev = *L.dev;
     const AttnWeights& W = L.weights();
     // Positions past the sequence's own are never read: the window only reaches back to written rows.
-    lc.window = dev.alloc(static_cast<uint64_t>(c.sliding_window * D) * sizeof(float), "KV cache",
+    const uint64_t elem = opts_.kv_bf16 ? sizeof(uint16_t) : sizeof(float);
+    lc.window = dev.alloc(static_cast<uint64_t>(c.sliding_window * D) * elem, "KV cache",
                           "the sliding-window cache of layer " + std::to_string(li));
     if (L.ratio <= 0) continue;
-    lc.compressor = std::make_unique<Compressor>(dev, W.compressor, L.ratio, D, eps, L.rope,
-                                                 [D, rd, quant](const Ops& ops, float* row) {
-                                                   if (quant) ops.quant_rows(row, 1, D, D - rd, kKvQuantBlock, RowQuant::Fp8Pow2);
-                                                 },
-                                                 s.capacity());
+    lc.compressor = std::make_unique<Compressor>(
+        dev, W.compressor, L.ratio, D, eps, L.rope,
+        [D, rd, quant](const Ops& ops, float* row) {
+          if (quant) ops.quant_rows(row, 1, D, D - rd, kKvQuantBlock, RowQuant::Fp8Pow2);
+        },
+        s.capacity(), opts_.kv_bf16);
     if (L.ratio == 4)
       lc.index_compressor = std::make_unique<Compressor>(dev, W.index_compressor, L.ratio, ID, eps, L.rope,
                                                          [ID, quant](const Ops& ops, float* row) {
@@ -350,18 +355,28 @@ void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
   }
 
   float* o = mem.get(N * H * D);
+  // A bf16 cache (--cache-type-k bf16): this step's keys rounded into bf16 scratch first, so that
+  // a query sees every key, its own step's too, as the cache holds it.
+  const bool bf16 = opts_.kv_bf16;
+  const uint64_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
+  const uint8_t* step_keys = reinterpret_cast<const uint8_t*>(kv);
+  if (bf16) {
+    uint16_t* kvb = mem.get<uint16_t>(N * D);
+    ops.to_bf16(kvb, kv, N * D);
+    step_keys = reinterpret_cast<const uint8_t*>(kvb);
+  }
   // The keys of one query, gathered as pointers into the caches (the pointer array lives with
   // them on the device; it is built here and copied there).
   const int64_t max_keys = win + std::max<int64_t>(topk, context_);
-  const float** keys_dev = mem.get<const float*>(max_keys);
-  const ScratchLease<std::vector<const float*>> keys_lease;
+  const void** keys_dev = mem.get<const void*>(max_keys);
+  const ScratchLease<std::vector<const void*>> keys_lease;
   const ScratchLease<std::vector<int64_t>> picked_lease, count_lease;
-  std::vector<const float*>& keys = *keys_lease;
+  std::vector<const void*>& keys = *keys_lease;
   std::vector<int64_t>& picked = *picked_lease;
   std::vector<int64_t>& count = *count_lease;
   for (const Span& g : lay.spans) {
     LayerCache& lc = v4(g).cache[static_cast<size_t>(li)];
-    const float* ring = reinterpret_cast<const float*>(lc.window.data());
+    uint8_t* ring = reinterpret_cast<uint8_t*>(lc.window.data());
     int64_t *dpicked = nullptr, *dcount = nullptr;
     if (L.ratio == 4) {
       dpicked = mem.get<int64_t>(g.n * topk);
@@ -376,8 +391,13 @@ void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
     }
     // Window key of position p: from this step, or from the ring (the window reaches back at
     // most win-1 positions, all still in the ring).
-    auto window_key = [&](int64_t p) -> const float* {
-      return p >= g.pos0 ? kv + (g.off + p - g.pos0) * D : ring + (p % win) * D;
+    auto window_key = [&](int64_t p) -> const void* {
+      return p >= g.pos0 ? step_keys + (g.off + p - g.pos0) * D * es : ring + (p % win) * D * es;
+    };
+    const Compressor* cmp = lc.compressor.get();
+    auto compressed_key = [&](int64_t j) -> const void* {
+      if (bf16) return cmp->row_bf16(j);
+      return cmp->row(j);
     };
     for (int64_t t = 0; t < g.n; ++t) {
       const int64_t p_t = g.pos0 + t, row = g.off + t;
@@ -385,19 +405,25 @@ void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
       for (int64_t p = std::max<int64_t>(0, p_t - win + 1); p <= p_t; ++p) keys.push_back(window_key(p));
       if (L.ratio == 4) {
         for (int64_t i = 0; i < count[static_cast<size_t>(t)]; ++i)
-          keys.push_back(lc.compressor->row(picked[static_cast<size_t>(t * topk + i)]));
+          keys.push_back(compressed_key(picked[static_cast<size_t>(t * topk + i)]));
       } else if (L.ratio > 0) {
-        for (int64_t j = 0; j < (p_t + 1) / L.ratio; ++j) keys.push_back(lc.compressor->row(j));
+        for (int64_t j = 0; j < (p_t + 1) / L.ratio; ++j) keys.push_back(compressed_key(j));
       }
-      dev.to_device(keys_dev, keys.data(), keys.size() * sizeof(const float*));
+      dev.to_device(keys_dev, keys.data(), keys.size() * sizeof(const void*));
       float* oh = o + row * H * D;
-      ops.sink_attention(q + row * H * D, keys_dev, static_cast<int64_t>(keys.size()), W.sink, H, D, softmax_scale_, oh);
+      const int64_t nk = static_cast<int64_t>(keys.size());
+      if (bf16)
+        ops.sink_attention(q + row * H * D, reinterpret_cast<const uint16_t* const*>(keys_dev), nk, W.sink, H,
+                           D, softmax_scale_, oh);
+      else
+        ops.sink_attention(q + row * H * D, reinterpret_cast<const float* const*>(keys_dev), nk, W.sink, H, D,
+                           softmax_scale_, oh);
       // Rotating by the negative angle undoes the query position's rotation.
       ops.rope_at(*L.rope, oh + D - rd, H, D, -p_t);
     }
     for (int64_t t = 0; t < g.n; ++t)
-      ops.copy(const_cast<float*>(ring) + ((g.pos0 + t) % win) * D, kv + (g.off + t) * D,
-               static_cast<uint64_t>(D) * sizeof(float));
+      ops.copy(ring + ((g.pos0 + t) % win) * D * es, step_keys + (g.off + t) * D * es,
+               static_cast<uint64_t>(D) * es);
   }
 
   // Grouped low-rank output: group g's heads through rows [g·R, (g+1)·R) of wo_a.

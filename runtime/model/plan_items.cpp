@@ -113,9 +113,9 @@ uint64_t matrix_bytes(WeightType t, int64_t rows, int64_t cols) {
 
 }  // namespace
 
-void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16_latent) {
+void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16) {
   constexpr uint64_t f = sizeof(float);  // the caches hold f32 rows on every device
-  const uint64_t lf = bf16_latent ? sizeof(uint16_t) : f;  // but the latent's and rope's with bf16
+  const uint64_t lf = bf16 ? sizeof(uint16_t) : f;  // but attention's keys bf16 with bf16
   in.kv_fixed_bytes = 0;
   in.kv_terms.clear();
   uint64_t per_token = 0;
@@ -130,17 +130,17 @@ void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16_latent) {
     // runtime/model/deepseek_v4.cpp: the sliding window's ring and, per compressor
     // (v4_compressor.cpp), its block buffers and one row per `ratio` tokens.
     const uint64_t D = static_cast<uint64_t>(c.head_dim), ID = static_cast<uint64_t>(c.index_head_dim);
-    in.kv_fixed_bytes += static_cast<uint64_t>(c.sliding_window) * D * f;
+    in.kv_fixed_bytes += static_cast<uint64_t>(c.sliding_window) * D * lf;
     const int64_t r = c.compress_ratio(l);
     if (r <= 0) continue;
-    auto compressor = [&](uint64_t dim) {
+    auto compressor = [&](uint64_t dim, uint64_t row_elem) {
       const uint64_t width = (r == 4 ? 2 : 1) * dim, block = static_cast<uint64_t>(r) * width * f;
       in.kv_fixed_bytes += block * (r == 4 ? 4 : 2);
-      in.kv_terms.push_back({r, dim * f, true});
-      per_token += dim * f / static_cast<uint64_t>(r);
+      in.kv_terms.push_back({r, dim * row_elem, true});
+      per_token += dim * row_elem / static_cast<uint64_t>(r);
     };
-    compressor(D);
-    if (r == 4) compressor(ID);
+    compressor(D, lf);
+    if (r == 4) compressor(ID, f);
   }
   in.kv_bytes_per_token = per_token;
 }

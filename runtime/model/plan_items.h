@@ -19,18 +19,16 @@ PlanInput plan_input_from_model(const ModelFiles& m);
 // Throws strata::Error naming an unknown weight type.
 PlanInput plan_input_from_config(const ModelConfig& c, const std::string& weight_type, const std::string& name);
 
-// The KV cache as the runtime allocates it (f32 rows; with bf16_latent, --cache-type-k bf16, the
-// V3/V3.2 latent and rope rows in bf16), into in.kv_fixed_bytes, in.kv_terms and
-// in.kv_bytes_per_token: V3/V3.2 one latent + rope row (+ the V3.2 indexer key, f32) per token
-// and layer; V4 each layer's sliding-window ring (fixed) and per compressor its block buffers
-// (fixed) and one row per `ratio` tokens.
-void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16_latent = false);
+// The KV cache as the runtime allocates it (f32 rows; with bf16, --cache-type-k bf16, the keys
+// attention reads in bf16: V3/V3.2's latent and rope rows, V4's window ring and its attention
+// compressor's rows), into in.kv_fixed_bytes, in.kv_terms and in.kv_bytes_per_token: V3/V3.2
+// one latent + rope row (+ the V3.2 indexer key, f32) per token and layer; V4 each layer's
+// sliding-window ring (fixed) and per compressor its block buffers (f32, fixed) and one row per
+// `ratio` tokens (the indexer's compressor: f32).
+void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16 = false);
 
-// What --cache-type-k auto (the default) keeps the cache in: bf16 where the model has MLA's
-// latent cache (V3 / R1 / V3.2; V4's caches are f32) and no GPU computes (the GPU's attention
-// reads an f32 cache), else f32.
-inline bool kv_bf16_by_default(const ModelConfig& c, bool gpu_executes) {
-  return !c.is_v4() && !gpu_executes;
-}
+// What --cache-type-k auto (the default) keeps the cache in: bf16 where no GPU computes (the
+// GPU's attention reads an f32 cache), else f32.
+inline bool kv_bf16_by_default(const ModelConfig&, bool gpu_executes) { return !gpu_executes; }
 
 }  // namespace strata

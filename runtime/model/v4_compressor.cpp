@@ -6,14 +6,15 @@
 
 namespace strata {
 
-Compressor::Compressor(Device& dev, CompressorWeights w, int64_t ratio, int64_t dim, float norm_eps, const Rope* rope,
-                       Finish finish, int64_t tokens)
+Compressor::Compressor(Device& dev, CompressorWeights w, int64_t ratio, int64_t dim, float norm_eps,
+                       const Rope* rope, Finish finish, int64_t tokens, bool bf16_rows)
     : dev_(dev),
       w_(w),
       ratio_(ratio),
       dim_(dim),
       width_((ratio == 4 ? 2 : 1) * dim),
       overlap_(ratio == 4),
+      bf16_(bf16_rows),
       norm_eps_(norm_eps),
       rope_(rope),
       finish_(std::move(finish)),
@@ -26,7 +27,8 @@ Compressor::Compressor(Device& dev, CompressorWeights w, int64_t ratio, int64_t 
     prev_kv_ = dev.alloc(block, "KV cache", what);
     prev_score_ = dev.alloc(block, "KV cache", what);
   }
-  rows_ = dev.alloc(static_cast<uint64_t>(std::max<int64_t>(capacity_, 1) * dim_) * sizeof(float), "KV cache",
+  const uint64_t elem = bf16_ ? sizeof(uint16_t) : sizeof(float);
+  rows_ = dev.alloc(static_cast<uint64_t>(std::max<int64_t>(capacity_, 1) * dim_) * elem, "KV cache",
                     "the compressed KV rows of " + std::to_string(tokens) + " tokens");
 }
 
@@ -55,7 +57,8 @@ void Compressor::complete_block(int64_t j) {
     throw Error("KV compressor: block " + std::to_string(j) + " past its " + std::to_string(capacity_) + " rows");
   const Ops& ops = dev_.ops();
   const int64_t D = dim_;
-  float* row = f(rows_) + n_rows_ * D;
+  DeviceScratch mem(dev_);
+  float* row = bf16_ ? mem.get(D) : f(rows_) + n_rows_ * D;
   // Entries pooled per dim: (kv, score) of the previous block's first half (overlap) and of
   // this block's own columns (the second half under overlap).
   const bool use_prev = overlap_ && has_prev_;
@@ -70,6 +73,7 @@ void Compressor::complete_block(int64_t j) {
   ops.rms_norm(row, w_.norm, row, 1, D, norm_eps_);
   ops.rope_at(*rope_, row + D - rope_->dim(), 1, 0, j * ratio_);
   if (finish_) finish_(ops, row);
+  if (bf16_) ops.to_bf16(reinterpret_cast<uint16_t*>(rows_.data()) + n_rows_ * D, row, D);
   ++n_rows_;
 }
 

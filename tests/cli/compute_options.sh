@@ -86,4 +86,20 @@ kv() { "$STRATA" plan --model "$q" --profile cpu-only-128gb --json "$@" | /usr/b
 f32_kv=$(kv -ctk f32) bf16_kv=$(kv -ctk bf16)
 /usr/bin/python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); assert a > 0 and abs(b - a / 2) < 1e-9, (a, b)" \
   "$f32_kv" "$bf16_kv" || { echo "FAIL: plan's KV with bf16 $bf16_kv GB against $f32_kv"; exit 1; }
+# V4: the window ring and compressed rows in bf16 the same way (auto: bf16 with --gpu none), named by run -v.
+v4="$WORK/v4"
+"$STRATA" make-tiny --arch deepseek_v4 --tokenizer generated --out "$v4" >/dev/null
+"$STRATA" logits -v --model "$v4" --tokens "$TOKENS" --decode --out "$WORK/v4_auto.npy" 2>"$WORK/err.txt"
+grep -q "KV cache (window and compressed keys): bf16 rows (--cache-type-k auto)" "$WORK/err.txt" \
+  || { echo "FAIL: run -v does not name V4's cache"; cat "$WORK/err.txt"; exit 1; }
+"$STRATA" logits --model "$v4" --tokens "$TOKENS" --decode -ctk bf16 --out "$WORK/v4_bf16.npy" 2>/dev/null
+"$STRATA" logits --model "$v4" --tokens "$TOKENS" --decode -ctk f32 --out "$WORK/v4_f32.npy" 2>/dev/null
+cmp -s "$WORK/v4_auto.npy" "$WORK/v4_bf16.npy" || { echo "FAIL: V4: -ctk auto is not bf16 with --gpu none"; exit 1; }
+/usr/bin/python3 - "$WORK" <<'PY'
+import sys, numpy as np
+w = sys.argv[1]
+a, b = np.load(f"{w}/v4_f32.npy"), np.load(f"{w}/v4_bf16.npy")
+nmse = float(((a - b) ** 2).sum() / (a ** 2).sum())
+assert 0 < nmse < 1e-3, ("V4 bf16 cache vs f32", nmse)
+PY
 echo "compute options: OK"

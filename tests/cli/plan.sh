@@ -27,6 +27,13 @@ kv_gb() { "$STRATA" plan --model "$WORK/tiny" --profile "$1" --json "${@:2}" | p
 [ "$(kv_gb cpu-only-128gb)" = "$(kv_gb cpu-only-128gb -ctk bf16)" ] || { echo "FAIL: auto is not bf16 without a GPU"; exit 1; }
 [ "$(kv_gb rtx4090-256gb)" = "$(kv_gb rtx4090-256gb -ctk f32)" ] || { echo "FAIL: auto is not f32 with a GPU"; exit 1; }
 echo "ok: -ctk auto sizes the cache in bf16 without a GPU, f32 with one"
+# V4 the same (its window ring and compressed rows; the compressors' blocks and the indexer's rows stay f32).
+v4_kv() { "$STRATA" plan --config "$DATA/deepseek-v4-flash.json" --weight-type fp4 --profile cpu-only-128gb --json "$@" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["kv_cache"]["gb"])'; }
+v4_auto=$(v4_kv) v4_bf16=$(v4_kv -ctk bf16) v4_f32=$(v4_kv -ctk f32)
+[ "$v4_auto" = "$v4_bf16" ] || { echo "FAIL: V4: auto ($v4_auto GB) is not bf16 ($v4_bf16 GB) without a GPU"; exit 1; }
+python3 -c "import sys; sys.exit(0 if $v4_bf16 < 0.7 * $v4_f32 else 1)" || { echo "FAIL: V4 bf16 cache $v4_bf16 GB vs f32 $v4_f32 GB"; exit 1; }
+echo "ok: V4's cache at 4096 tokens: $v4_f32 GB f32, $v4_bf16 GB bf16 (auto without a GPU)"
 # Plan and run tell the same story: the same flags give the same expert tiers, the same
 # predicted decode and the same reserved context (the model's own, here 1024, not 4096) —
 # also where a tight DRAM budget sends experts to NVMe.

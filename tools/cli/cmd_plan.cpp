@@ -60,9 +60,9 @@ void register_plan(CLI::App& app) {
   static std::string cache_type = "auto";
   cmd->add_option(
          "--cache-type-k", cache_type,
-         "The MLA latent cache's rows, as run sizes them (llama.cpp's -ctk): f32, bf16 (half the bytes per "
-         "token; attention on the CPU) or auto (default): bf16 for V3 / R1 / V3.2 on a profile without a "
-         "GPU (run's --gpu none), else f32")
+         "The KV cache's key rows, as run sizes them (llama.cpp's -ctk): f32, bf16 (half the bytes per "
+         "token; attention on the CPU) or auto (default): bf16 on a profile without a GPU (run's --gpu "
+         "none), else f32")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   cmd->add_flag("--json", json, "Print the placement as JSON");
   cmd->add_option("--svg", svg, "Write a map of the placement (layers x experts) as SVG");

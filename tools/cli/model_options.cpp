@@ -92,10 +92,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
            o.kv_auto = t == "auto";
            o.kv_bf16 = t == "bf16";
          },
-         "The MLA latent cache's rows (llama.cpp's -ctk): bf16, half the memory per token and half the "
-         "bytes a decode step reads from the cache, each row rounded once as it is written (V3 / R1 / "
-         "V3.2 with attention on the CPU); f32; or auto (default): bf16 where it applies and no GPU "
-         "computes (--gpu none), else f32")
+         "The KV cache's key rows (llama.cpp's -ctk; MLA's latent cache, V4's window and compressed "
+         "rows): bf16, half the memory per token and half the bytes a decode step reads from the cache, "
+         "each row rounded once as it is written (attention on the CPU); f32; or auto (default): bf16 "
+         "where no GPU computes (--gpu none), else f32")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   cmd->add_option_function<double>(
          "--engram-cache-mb", [&o](double mb) { o.engram_cache_bytes = mib_to_bytes(mb); },
@@ -196,9 +196,10 @@ std::unique_ptr<CausalLM> load_model(const ModelFiles& m, ModelArgs& a) {
   for (const std::string& n : ctx.notes()) std::fprintf(stderr, "%s\n", n.c_str());
   print_threads(ctx, a.verbose);
   if (a.verbose) std::fprintf(stderr, "kernel choices: %s\n", kernel_choices().describe().c_str());
-  if (a.verbose && !m.config.is_v4())
-    std::fprintf(stderr, "MLA latent cache: %s rows%s\n", a.run.opts.kv_bf16 ? "bf16" : "f32",
-                 a.run.opts.kv_auto ? " (--cache-type-k auto)" : "");
+  if (a.verbose)
+    std::fprintf(stderr, "%s: %s rows%s\n",
+                 m.config.is_v4() ? "KV cache (window and compressed keys)" : "MLA latent cache",
+                 a.run.opts.kv_bf16 ? "bf16" : "f32", a.run.opts.kv_auto ? " (--cache-type-k auto)" : "");
   if (const std::string d = describe_products(m); !d.empty() && a.verbose)
     std::fprintf(stderr, "products at decode: %s\n", d.c_str());
   if (batch_invariant())

@@ -319,7 +319,8 @@ TEST(AttentionRows, Bf16ProductsMatchTheDoubleProductsOfTheRoundedValues) {
 // DeepSeek-V4's attention with a sink logit: 11 heads (a group of 8 and 3) over 300 keys
 // gathered by pointer out of order (three parts, the last partial), at vector and scalar widths
 // (D 64, 40), against the formula in double; the same bits with one thread; a head whose sink
-// dominates; no keys at all: zeros (the sink takes every weight).
+// dominates; no keys at all: zeros (the sink takes every weight); keys stored as bf16: the f32
+// result over the rounded keys, bit for bit.
 TEST(AttentionRows, SinkAttentionMatchesTheDoubleFormula) {
   struct Restore {
     ~Restore() { configure_compute_arena({}); }
@@ -362,6 +363,22 @@ TEST(AttentionRows, SinkAttentionMatchesTheDoubleFormula) {
       EXPECT_EQ(out, one) << what << ": the thread count changed the result";
       sink_attention(q.data(), keys.data(), 0, sink.data(), H, D, scale, none.data());
       EXPECT_TRUE(std::all_of(none.begin(), none.end(), [](float x) { return x == 0; })) << what;
+      // bf16 keys (-ctk bf16): the f32 result over the same keys rounded, bit for bit.
+      configure_compute_arena({});
+      std::vector<uint16_t> pool16(pool.size());
+      std::vector<float> pool_r(pool.size());
+      for (size_t i = 0; i < pool.size(); ++i) pool_r[i] = bf16_to_f32(pool16[i] = f32_to_bf16(pool[i]));
+      std::vector<const uint16_t*> keys16(keys.size());
+      std::vector<const float*> keys_r(keys.size());
+      for (size_t k = 0; k < keys.size(); ++k) {
+        keys16[k] = pool16.data() + (keys[k] - pool.data());
+        keys_r[k] = pool_r.data() + (keys[k] - pool.data());
+      }
+      std::vector<float> got16(want.size()), want16(want.size());
+      sink_attention(q.data(), keys_r.data(), nk, sink.data(), H, D, scale, want16.data());
+      sink_attention(q.data(), keys16.data(), nk, sink.data(), H, D, scale, got16.data());
+      EXPECT_EQ(got16, want16) << what << ": bf16 keys";
+      EXPECT_GT(test::nmse(want16, out), 0) << what << ": the keys were not rounded";
     });
   }
 }

@@ -6,16 +6,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <cstdio>
+#include <fstream>
 #include <random>
 #include <string>
 
+#include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/mhc.h"
 #include "cpu-kernels/ops.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/rope.h"
 #include "runtime/model/causal_lm.h"
-#include "cpu-kernels/mhc.h"
 #include "runtime/model/v4_compressor.h"
 #include "runtime/tiny/tiny_model.h"
 #include "tests/support/test_support.h"
@@ -211,6 +212,15 @@ TEST(V4Compressor, IncrementalRowsMatchTheDirectFormula) {
     for (int64_t t = 0; t < n; t += 3) steps.append(x.data() + t * hidden, std::min<int64_t>(3, n - t), t);
     ASSERT_EQ(whole.n_rows(), n / r);
     ASSERT_EQ(steps.n_rows(), n / r);
+    // bf16 rows (--cache-type-k bf16): the f32 rows, each element rounded once.
+    Compressor half(host, {view(wkv, width), view(wg, width), ape.data(), norm.data()}, r, D, 1e-6f, &rope,
+                    nullptr, n, true);
+    for (int64_t t = 0; t < n; t += 5) half.append(x.data() + t * hidden, std::min<int64_t>(5, n - t), t);
+    ASSERT_EQ(half.n_rows(), n / r);
+    ASSERT_TRUE(half.bf16_rows());
+    for (int64_t j = 0; j < n / r; ++j)
+      for (int64_t d = 0; d < D; ++d)
+        ASSERT_EQ(half.row_bf16(j)[d], f32_to_bf16(whole.row(j)[d])) << r << " " << j;
 
     // Direct: projections, + ape by offset, pooled, normed, rotated at j·r.
     std::vector<float> kv(n * width), sc(n * width);
@@ -284,6 +294,32 @@ TEST(DeepseekV4, PrefillEqualsDecodeEqualsChunks) {
       if (d > 1e-5) std::printf("%s chunk %zu: a quantize-dequantize tie moved: max rel %.2e\n", dtype, chunk, d);
       EXPECT_LT(d, 3e-2) << dtype << " chunk " << chunk;
     }
+  }
+}
+
+// --cache-type-k bf16: the window ring and the attention compressor's rows in bf16, each row
+// rounded once as it is written (a step's own keys too, before any query sees them). Prefill,
+// decode and chunks read the same rounded keys, so they agree as with the f32 cache (without the
+// quantize-dequantize steps: as closely; with them: within the same tie bound), and the logits stay
+// within the rounding of the f32 cache's. With the FP8 step on, the keys' non-rope dims are FP8
+// values with power-of-two scales, which bf16 holds exactly: only the rope dims round.
+TEST(DeepseekV4, Bf16CacheKeepsTheInvariantsWithinItsRounding) {
+  const ScopedIntDot exact(false);
+  test::ScratchDir dir("v4");
+  ModelOptions bf16, bf16_no_qdq, no_qdq;
+  bf16.kv_bf16 = bf16_no_qdq.kv_bf16 = true;
+  bf16_no_qdq.act_quant = no_qdq.act_quant = false;
+  const ModelFiles m = tiny_v4(dir, "m");
+  const auto all = run(m, kTokens.size(), bf16), all_no_qdq = run(m, kTokens.size(), bf16_no_qdq);
+  for (size_t chunk : {1, 5}) {
+    EXPECT_LT(test::max_rel(run(m, chunk, bf16_no_qdq), all_no_qdq), 1e-5) << "chunk " << chunk;
+    EXPECT_LT(test::max_rel(run(m, chunk, bf16), all), 3e-2) << "chunk " << chunk;
+  }
+  for (const auto& [with, f32] :
+       {std::pair{all, run(m, kTokens.size())}, {all_no_qdq, run(m, kTokens.size(), no_qdq)}}) {
+    const double to_f32 = test::nmse(f32, with);
+    EXPECT_GT(to_f32, 0) << "the cache was not rounded";
+    EXPECT_LT(to_f32, 1e-4);
   }
 }
 

@@ -232,22 +232,26 @@ TEST(GpuSim, DeviceTooSmallIsRefusedNamingWhatDidNotFit) {
 // it runs.
 TEST(GpuSim, Bf16CacheNeedsAttentionOnTheCpu) {
   test::ScratchDir dir("gpusim-bf16");
-  const ModelFiles m = Case{Arch::DeepseekV3, false, "hf", "bf16"}.make(dir, 11);
-  ModelOptions o;
-  place(m, o);
-  o.kv_bf16 = true;
-  o.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
-  try {
-    (void)load_causal_lm(m, o);
-    FAIL() << "a bf16 cache with attention on the device";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--cache-type-k bf16: layer 0's attention runs on the GPU"), std::string::npos)
-        << e.what();
+  for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV4}) {
+    const ModelFiles m = Case{arch, false, "hf", "bf16"}.make(dir, 11);
+    ModelOptions o;
+    place(m, o);
+    o.kv_bf16 = true;
+    o.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
+    try {
+      (void)load_causal_lm(m, o);
+      ADD_FAILURE() << "a bf16 cache with attention on the device: " << arch_name(arch);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--cache-type-k bf16: layer 0's attention runs on the GPU"),
+                std::string::npos)
+          << e.what();
+    }
+    for (auto it = o.tensor_placement.begin(); it != o.tensor_placement.end();)
+      it = it->first.find(".attn") != std::string::npos ? o.tensor_placement.erase(it) : std::next(it);
+    o.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
+    EXPECT_EQ(run(m, o).size(), 4 * static_cast<size_t>(m.config.vocab_size))
+        << arch_name(arch);  // four steps ran
   }
-  for (auto it = o.tensor_placement.begin(); it != o.tensor_placement.end();)
-    it = it->first.find(".attn") != std::string::npos ? o.tensor_placement.erase(it) : std::next(it);
-  o.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
-  EXPECT_EQ(run(m, o).size(), 4 * static_cast<size_t>(m.config.vocab_size));  // four steps ran
 }
 
 TEST(GpuSim, DecodeStepOverlapsCpuAndDevice) {
