@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "cpu-kernels/compute_arena.h"
-#include "cpu-kernels/float_formats.h"
 #include "cpu-kernels/indexer.h"
 #include "cpu-kernels/row_dequant.h"
 #include "cpu-kernels/scratch.h"
@@ -21,7 +20,7 @@ namespace {
 // A key row into f32: copied, or widened from bf16.
 void gather_key(const float* k, int64_t D, float* out) { std::copy_n(k, D, out); }
 void gather_key(const uint16_t* k, int64_t D, float* out) {
-  for (int64_t i = 0; i < D; ++i) out[i] = bf16_to_f32(k[i]);
+  dequant_row(WeightView{WeightType::BF16, reinterpret_cast<const uint8_t*>(k), 1, D}, 0, out);
 }
 
 template <class K>
