@@ -267,19 +267,23 @@ uint64_t Device::bytes_to_host() const {
   return to_host_;
 }
 
+namespace {
+[[noreturn]] void refuse_bf16_cache(const char* verb) {
+  throw Error(std::string("a bf16 KV cache (--cache-type-k bf16) is ") + verb +
+              " by the CPU's attention only, not by this device's");
+}
+}  // namespace
+
 void Ops::mla_attention(const MlaShape&, const MlaUp&, const float*, int64_t, int64_t, const uint16_t*, const uint16_t*,
                         const uint8_t*, bool, float*) const {
-  throw Error("a bf16 KV cache (--cache-type-k bf16) is read by the CPU's attention only, not by this device's");
+  refuse_bf16_cache("read");
 }
 
 void Ops::sink_attention(const float*, const uint16_t* const*, int64_t, const float*, int64_t, int64_t, float,
                          float*) const {
-  throw Error(
-      "a bf16 KV cache (--cache-type-k bf16) is read by the CPU's attention only, not by this device's");
+  refuse_bf16_cache("read");
 }
 
-void Ops::to_bf16(uint16_t*, const float*, int64_t) const {
-  throw Error("a bf16 KV cache (--cache-type-k bf16) is written by the CPU's attention only, not by this device's");
-}
+void Ops::to_bf16(uint16_t*, const float*, int64_t) const { refuse_bf16_cache("written"); }
 
 }  // namespace strata

@@ -237,10 +237,7 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     A.ix_k_norm_w = L.indexer.k_norm_w.data();
     A.ix_k_norm_b = L.indexer.k_norm_b.data();
     place_attention(li, opts);
-    if (opts.kv_bf16 && !L.dev->is_host())
-      throw Error("--cache-type-k bf16: layer " + std::to_string(li) +
-                  "'s attention runs on the GPU, whose kernels read an f32 cache (keep the default f32, or "
-                  "keep attention on the CPU: -ngl 0, --vram-budget 0 or --gpu none)");
+    check_bf16_cache_device(opts, li, *L.dev);
     L.moe = c.is_moe_layer(li);
     if (!L.moe) {
       L.dense = {w_.matrix(p + "ffn.w1.weight"), w_.matrix(p + "ffn.w2.weight"), w_.matrix(p + "ffn.w3.weight")};

@@ -183,10 +183,7 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
     load_layer(li, file);
     place_attention(li, opts);
-    if (opts.kv_bf16 && !layers_[static_cast<size_t>(li)].dev->is_host())
-      throw Error("--cache-type-k bf16: layer " + std::to_string(li) +
-                  "'s attention runs on the GPU, whose kernels read an f32 cache (keep the default f32, or "
-                  "keep attention on the CPU: -ngl 0, --vram-budget 0 or --gpu none)");
+    check_bf16_cache_device(opts, li, *layers_[static_cast<size_t>(li)].dev);
   }
   engram_ = load_engram(m, w_);
   if (engram_ && (opts.engram_cache_bytes > 0 || !opts.engram_placement.empty()))
