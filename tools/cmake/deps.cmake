@@ -63,9 +63,10 @@ if(STRATA_MISSING_PACKAGES)
     "or run: bash tools/setup.sh")
 endif()
 
-# CUDA is optional: found automatically at /usr/local/cuda, STRATA_CUDA=OFF turns it off.
+# CUDA is optional: found automatically at /usr/local/cuda, STRATA_CUDA=OFF turns it off. The
+# sanitizer build leaves it out (CUDA is compiled once, in the plain build).
 set(STRATA_HAVE_CUDA OFF)
-if(STRATA_CUDA AND NOT STRATA_FUZZ)
+if(STRATA_CUDA AND NOT STRATA_SANITIZE)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
   endif()
