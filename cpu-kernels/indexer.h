@@ -13,5 +13,9 @@ namespace strata {
 // parallel on the compute arena (one token alone); otherwise on the calling thread.
 void index_scores(const float* q, const float* w, const float* keys, int64_t nh, int64_t hd, int64_t n_keys,
                   bool split_keys, float* score);
+// The same over keys stored as bf16 rows (--cache-type-k bf16): each chunk of keys widened to
+// f32 as it is read, so the scores are the f32 ones over the bf16-rounded keys, bit for bit.
+void index_scores(const float* q, const float* w, const uint16_t* keys, int64_t nh, int64_t hd,
+                  int64_t n_keys, bool split_keys, float* score);
 
 }  // namespace strata

@@ -442,8 +442,10 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
   mla_decompressed(s, up, q, n, n_past, lat.data(), kr.data(), nullptr, allowed, out);
 }
 
-void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
-                int64_t top_k, uint8_t* allowed) {
+namespace {
+template <class K>
+void topk_keys(const float* q, const float* w, const K* keys, int64_t n, int64_t n_past, int64_t nh,
+               int64_t hd, int64_t top_k, uint8_t* allowed) {
   const int64_t n_ctx = n_past + n;
   std::fill(allowed, allowed + n * n_ctx, uint8_t{0});
   // Token t's keys [0, n_past + t] scored, then the top_k of them marked (a tie to the earlier
@@ -478,6 +480,17 @@ void index_topk(const float* q, const float* w, const float* keys, int64_t n, in
       choose(t, *score, *order, false);
     });
   });
+}
+}  // namespace
+
+void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
+                int64_t hd, int64_t top_k, uint8_t* allowed) {
+  topk_keys(q, w, keys, n, n_past, nh, hd, top_k, allowed);
+}
+
+void index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past, int64_t nh,
+                int64_t hd, int64_t top_k, uint8_t* allowed) {
+  topk_keys(q, w, keys, n, n_past, nh, hd, top_k, allowed);
 }
 
 }  // namespace strata

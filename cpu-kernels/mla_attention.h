@@ -52,5 +52,8 @@ void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n
 // allowed [n, n_past + n] (zeroed first). q [n, nh, hd], w [n, nh], keys [n_past + n, hd].
 void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
                 int64_t top_k, uint8_t* allowed);
+// The same over keys stored as bf16 rows (--cache-type-k bf16; index_scores widens them).
+void index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past, int64_t nh,
+                int64_t hd, int64_t top_k, uint8_t* allowed);
 
 }  // namespace strata

@@ -93,8 +93,10 @@ void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, con
   sink_attention_t(q, keys, nk, sink, H, D, scale, out);
 }
 
-void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
-                int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) {
+namespace {
+template <class K>
+void pick_rows(const float* q, const float* w, const K* keys, int64_t n, int64_t first_pos, int64_t ratio,
+               int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) {
   // Token t's rows scored (the heads' weights scaled by wscale once), then the count highest,
   // best first, the earlier row on ties (a stable sort's first count, in its order). Tokens in
   // parallel; one token alone (decode) scores its rows in parallel chunks.
@@ -120,6 +122,19 @@ void index_pick(const float* q, const float* w, const float* keys, int64_t n, in
   };
   if (n == 1) return pick(0, true);
   run_in_compute_arena([&] { tbb::parallel_for(int64_t{0}, n, [&](int64_t t) { pick(t, false); }); });
+}
+}  // namespace
+
+void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos,
+                int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                int64_t* count) {
+  pick_rows(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
+}
+
+void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
+                int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                int64_t* count) {
+  pick_rows(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
 }
 
 void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score, int64_t ratio,

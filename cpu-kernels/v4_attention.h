@@ -23,6 +23,10 @@ void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, con
 // parallel on the compute arena.
 void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                 int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count);
+// The same over compressed rows stored as bf16 (--cache-type-k bf16; index_scores widens them).
+void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
+                int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                int64_t* count);
 
 // One compressed row out [D] from a block of `ratio` tokens' kv and score [ratio, width]: per
 // dim d, the softmax over the block's scores of column own + d (and, with prev, the previous

@@ -233,6 +233,12 @@ void CpuOps::index_pick(const float* q, const float* w, const float* keys, int64
   strata::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
 }
 
+void CpuOps::index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
+                        int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                        int64_t* count) const {
+  strata::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
+}
+
 void CpuOps::compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score,
                            int64_t ratio, int64_t width, int64_t own, int64_t D, float* out) const {
   strata::compress_pool(kv, score, prev_kv, prev_score, ratio, width, own, D, out);
@@ -262,6 +268,11 @@ void CpuOps::to_bf16(uint16_t* dst, const float* src, int64_t n) const { to_bf16
 
 void CpuOps::index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
                         int64_t hd, int64_t top_k, uint8_t* allowed) const {
+  strata::index_topk(q, w, keys, n, n_past, nh, hd, top_k, allowed);
+}
+
+void CpuOps::index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past,
+                        int64_t nh, int64_t hd, int64_t top_k, uint8_t* allowed) const {
   strata::index_topk(q, w, keys, n, n_past, nh, hd, top_k, allowed);
 }
 

@@ -44,12 +44,17 @@ class CpuOps : public Ops {
   void to_bf16(uint16_t* dst, const float* src, int64_t n) const override;
   void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
                   int64_t top_k, uint8_t* allowed) const override;
+  void index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past, int64_t nh,
+                  int64_t hd, int64_t top_k, uint8_t* allowed) const override;
   void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
                       float scale, float* out) const override;
   void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink, int64_t H,
                       int64_t D, float scale, float* out) const override;
   void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                   int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) const override;
+  void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
+                  int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                  int64_t* count) const override;
   void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score, int64_t ratio,
                      int64_t width, int64_t own, int64_t D, float* out) const override;
 };

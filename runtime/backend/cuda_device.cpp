@@ -67,6 +67,11 @@ class CudaOps final : public Ops {
   void add(const float* a, const float* b, float* out, int64_t n) const override { gpu::add(a, b, out, n, stream()); }
   void scale(float* x, int64_t n, float a) const override { gpu::scale(x, n, a, stream()); }
   void copy(void* dst, const void* src, uint64_t bytes) const override { gpu::copy_d2d(dst, src, bytes, stream()); }
+  // No bf16 KV cache here: the base's refusals for its overloads.
+  using Ops::index_pick;
+  using Ops::index_topk;
+  using Ops::mla_attention;
+  using Ops::sink_attention;
   void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
                      const float* k_rope, const uint8_t* allowed, bool, float* out) const override;
   void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,

@@ -284,6 +284,16 @@ void Ops::sink_attention(const float*, const uint16_t* const*, int64_t, const fl
   refuse_bf16_cache("read");
 }
 
+void Ops::index_topk(const float*, const float*, const uint16_t*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                     uint8_t*) const {
+  refuse_bf16_cache("read");
+}
+
+void Ops::index_pick(const float*, const float*, const uint16_t*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                     float, int64_t, int64_t*, int64_t*) const {
+  refuse_bf16_cache("read");
+}
+
 void Ops::to_bf16(uint16_t*, const float*, int64_t) const { refuse_bf16_cache("written"); }
 
 }  // namespace strata

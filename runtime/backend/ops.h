@@ -102,6 +102,9 @@ class Ops {
   // The DSA indexer's top-k keys per token (cpu-kernels/mla_attention.h).
   virtual void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
                           int64_t hd, int64_t top_k, uint8_t* allowed) const = 0;
+  // The same over bf16 keys (--cache-type-k bf16): the CPU's; the base refuses.
+  virtual void index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past,
+                          int64_t nh, int64_t hd, int64_t top_k, uint8_t* allowed) const;
   // DeepSeek-V4's cores (cpu-kernels/v4_attention.h): attention with sinks over gathered keys
   // (`keys`, the pointer array, in the device's memory too), the compressed-row indexer, the
   // compressor's pooling.
@@ -114,6 +117,10 @@ class Ops {
   virtual void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                           int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
                           int64_t* count) const = 0;
+  // The same over bf16 compressed rows (--cache-type-k bf16): the CPU's; the base refuses.
+  virtual void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
+                          int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                          int64_t* count) const;
   virtual void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score,
                              int64_t ratio, int64_t width, int64_t own, int64_t D, float* out) const = 0;
 };

@@ -57,9 +57,9 @@ struct ModelOptions {
   // whose layout is larger). Experts read on use through the cache, and whatever the device
   // holds, stay as stored. Off: everything as stored.
   bool repack = false;
-  // The keys attention reads in bf16 rows instead of f32 (llama.cpp's --cache-type-k): MLA's
-  // latent and rope caches (V3 / R1 / V3.2), V4's sliding-window ring and compressed rows (its
-  // indexer's rows stay f32). Half the memory per token and half the bytes a decode step streams
+  // The keys attention and the indexers read in bf16 rows instead of f32 (llama.cpp's
+  // --cache-type-k): MLA's latent and rope caches and V3.2's indexer keys, V4's sliding-window
+  // ring and both compressors' rows. Half the memory per token and half the bytes a decode step streams
   // from the cache, each row rounded once when it is written (as the published inference code
   // keeps its cache in bf16). Attention on the CPU only (refused where a layer's attention runs
   // on a device).

@@ -72,7 +72,6 @@ class V3Sequence final : public Sequence {
              const Engram* engram, std::shared_ptr<Device> gpu, bool bf16)
       : Sequence(capacity), owner(owner), engram_src(engram), gpu(std::move(gpu)) {
     cache.resize(static_cast<size_t>(c.num_hidden_layers));
-    const uint64_t rows = static_cast<uint64_t>(capacity) * sizeof(float);
     const uint64_t kv_rows = static_cast<uint64_t>(capacity) * (bf16 ? sizeof(uint16_t) : sizeof(float));
     for (size_t li = 0; li < cache.size(); ++li) {
       Device& dev = *layers[li].dev;
@@ -80,7 +79,7 @@ class V3Sequence final : public Sequence {
       cache[li].latent = dev.alloc(kv_rows * static_cast<uint64_t>(c.kv_lora_rank), "KV cache", what);
       cache[li].k_rope = dev.alloc(kv_rows * static_cast<uint64_t>(c.qk_rope_head_dim), "KV cache", what);
       if (c.arch == Arch::DeepseekV32)
-        cache[li].index_k = dev.alloc(rows * static_cast<uint64_t>(c.index_head_dim), "KV cache", what);
+        cache[li].index_k = dev.alloc(kv_rows * static_cast<uint64_t>(c.index_head_dim), "KV cache", what);
     }
     if (engram) this->engram = engram->new_state();
   }
@@ -378,10 +377,18 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
     const int64_t n_ctx = g.pos0 + g.n;
     uint8_t* allowed = nullptr;
     if (W.has_indexer) {
-      float* keys = reinterpret_cast<float*>(lc.index_k.data());
-      ops.copy(keys + g.pos0 * hd, ik + g.off * hd, static_cast<uint64_t>(g.n * hd) * sizeof(float));
       allowed = mem.get<uint8_t>(g.n * n_ctx);
-      ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk, allowed);
+      if (bf16) {  // the keys rounded to bf16 as they are written, as the latent rows
+        uint16_t* keys = reinterpret_cast<uint16_t*>(lc.index_k.data());
+        ops.to_bf16(keys + g.pos0 * hd, ik + g.off * hd, g.n * hd);
+        ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk,
+                       allowed);
+      } else {
+        float* keys = reinterpret_cast<float*>(lc.index_k.data());
+        ops.copy(keys + g.pos0 * hd, ik + g.off * hd, static_cast<uint64_t>(g.n * hd) * sizeof(float));
+        ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk,
+                       allowed);
+      }
     }
     // Auto: the absorbed form for one token, and for a batch whose tokens the indexer lets see
     // fewer than half of the keys before them (each then scores only its own); else decompressed.

@@ -63,7 +63,7 @@ struct Layer {
 
 struct LayerCache {
   // Ring of sliding_window rows [window, head_dim]: position p at p % window; f32, or bf16 with
-  // --cache-type-k bf16 (as the attention compressor's rows; the indexer's stay f32).
+  // --cache-type-k bf16 (as both compressors' rows: the attention's and the indexer's).
   DeviceBuffer window;
   std::unique_ptr<Compressor> compressor, index_compressor;
 };
@@ -292,12 +292,13 @@ void DeepseekV4::init_sequence(V4Sequence& s) const {
         },
         s.capacity(), opts_.kv_bf16);
     if (L.ratio == 4)
-      lc.index_compressor = std::make_unique<Compressor>(dev, W.index_compressor, L.ratio, ID, eps, L.rope,
-                                                         [ID, quant](const Ops& ops, float* row) {
-                                                           ops.hadamard_rows(row, 1, ID);
-                                                           if (quant) ops.quant_rows(row, 1, ID, ID, kIndexQuantBlock, RowQuant::Fp4);
-                                                         },
-                                                         s.capacity());
+      lc.index_compressor = std::make_unique<Compressor>(
+          dev, W.index_compressor, L.ratio, ID, eps, L.rope,
+          [ID, quant](const Ops& ops, float* row) {
+            ops.hadamard_rows(row, 1, ID);
+            if (quant) ops.quant_rows(row, 1, ID, ID, kIndexQuantBlock, RowQuant::Fp4);
+          },
+          s.capacity(), opts_.kv_bf16);
   }
 }
 
@@ -379,8 +380,13 @@ void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
       dpicked = mem.get<int64_t>(g.n * topk);
       dcount = mem.get<int64_t>(g.n);
       const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd * nh)));
-      ops.index_pick(iq + g.off * nh * hd, iw + g.off * nh, lc.index_compressor->rows(), g.n, g.pos0, L.ratio, nh, hd,
-                     wscale, topk, dpicked, dcount);
+      const Compressor& ic = *lc.index_compressor;
+      if (ic.bf16_rows())
+        ops.index_pick(iq + g.off * nh * hd, iw + g.off * nh, ic.row_bf16(0), g.n, g.pos0, L.ratio, nh, hd,
+                       wscale, topk, dpicked, dcount);
+      else
+        ops.index_pick(iq + g.off * nh * hd, iw + g.off * nh, ic.rows(), g.n, g.pos0, L.ratio, nh, hd, wscale,
+                       topk, dpicked, dcount);
       picked.resize(static_cast<size_t>(g.n * topk));
       count.resize(static_cast<size_t>(g.n));
       dev.to_host(picked.data(), dpicked, picked.size() * sizeof(int64_t));

@@ -115,14 +115,14 @@ uint64_t matrix_bytes(WeightType t, int64_t rows, int64_t cols) {
 
 void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16) {
   constexpr uint64_t f = sizeof(float);  // the caches hold f32 rows on every device
-  const uint64_t lf = bf16 ? sizeof(uint16_t) : f;  // but attention's keys bf16 with bf16
+  const uint64_t lf = bf16 ? sizeof(uint16_t) : f;  // but the keys bf16 with bf16
   in.kv_fixed_bytes = 0;
   in.kv_terms.clear();
   uint64_t per_token = 0;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     if (!c.is_v4()) {  // runtime/model/deepseek_v3.cpp: V3Sequence
       uint64_t row = static_cast<uint64_t>(c.kv_lora_rank + c.qk_rope_head_dim) * lf;
-      if (c.arch == Arch::DeepseekV32) row += static_cast<uint64_t>(c.index_head_dim) * f;
+      if (c.arch == Arch::DeepseekV32) row += static_cast<uint64_t>(c.index_head_dim) * lf;
       in.kv_terms.push_back({1, row, false});
       per_token += row;
       continue;
@@ -140,7 +140,7 @@ void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16) {
       per_token += dim * row_elem / static_cast<uint64_t>(r);
     };
     compressor(D, lf);
-    if (r == 4) compressor(ID, f);
+    if (r == 4) compressor(ID, lf);
   }
   in.kv_bytes_per_token = per_token;
 }

@@ -20,11 +20,11 @@ PlanInput plan_input_from_model(const ModelFiles& m);
 PlanInput plan_input_from_config(const ModelConfig& c, const std::string& weight_type, const std::string& name);
 
 // The KV cache as the runtime allocates it (f32 rows; with bf16, --cache-type-k bf16, the keys
-// attention reads in bf16: V3/V3.2's latent and rope rows, V4's window ring and its attention
-// compressor's rows), into in.kv_fixed_bytes, in.kv_terms and in.kv_bytes_per_token: V3/V3.2
-// one latent + rope row (+ the V3.2 indexer key, f32) per token and layer; V4 each layer's
-// sliding-window ring (fixed) and per compressor its block buffers (f32, fixed) and one row per
-// `ratio` tokens (the indexer's compressor: f32).
+// attention and the indexers read in bf16: V3/V3.2's latent, rope and indexer rows, V4's window
+// ring and both compressors' rows), into in.kv_fixed_bytes, in.kv_terms and
+// in.kv_bytes_per_token: V3/V3.2 one latent + rope row (+ the V3.2 indexer key) per token and
+// layer; V4 each layer's sliding-window ring (fixed) and per compressor its block buffers (f32,
+// fixed) and one row per `ratio` tokens.
 void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16 = false);
 
 // What --cache-type-k auto (the default) keeps the cache in: bf16 where no GPU computes (the

@@ -14,6 +14,7 @@
 #include "cpu-kernels/compute_arena.h"
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/float_formats.h"
+#include "cpu-kernels/indexer.h"
 #include "cpu-kernels/mla_attention.h"
 #include "cpu-kernels/qdot.h"
 #include "cpu-kernels/row_dequant.h"
@@ -379,6 +380,42 @@ TEST(AttentionRows, SinkAttentionMatchesTheDoubleFormula) {
       sink_attention(q.data(), keys16.data(), nk, sink.data(), H, D, scale, got16.data());
       EXPECT_EQ(got16, want16) << what << ": bf16 keys";
       EXPECT_GT(test::nmse(want16, out), 0) << what << ": the keys were not rounded";
+    });
+  }
+}
+
+// Keys stored as bf16 rows (-ctk bf16) give the indexers' scores over the same keys rounded,
+// bit for bit, at every level, split into parallel chunks or not (600 keys: partial chunks),
+// and the V3.2 choice and V4's picks follow: those of the rounded keys.
+TEST(AttentionRows, IndexerOverBf16KeysScoresTheRoundedKeys) {
+  for (int64_t hd : {48, 40}) {
+    const int64_t nk = 600, nh = 5, top_k = 100;
+    const std::vector<float> q = randn(nh * hd, 71), w = randn(nh, 72), keys = randn(nk * hd, 73);
+    std::vector<uint16_t> keys16(keys.size());
+    std::vector<float> keys_r(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) keys_r[i] = bf16_to_f32(keys16[i] = f32_to_bf16(keys[i]));
+    test::for_each_level([&](CpuLevel level) {
+      const std::string what = std::string(cpu_level_name(level)) + " hd " + std::to_string(hd);
+      for (bool split : {false, true}) {
+        std::vector<float> got(nk), want(nk), exact(nk);
+        index_scores(q.data(), w.data(), keys16.data(), nh, hd, nk, split, got.data());
+        index_scores(q.data(), w.data(), keys_r.data(), nh, hd, nk, split, want.data());
+        index_scores(q.data(), w.data(), keys.data(), nh, hd, nk, split, exact.data());
+        EXPECT_EQ(got, want) << what << (split ? " split" : "");
+        EXPECT_GT(test::nmse(want, exact), 0) << what << ": the keys were not rounded";
+      }
+      std::vector<uint8_t> allowed16(nk), allowed_r(nk);
+      index_topk(q.data(), w.data(), keys16.data(), 1, nk - 1, nh, hd, top_k, allowed16.data());
+      index_topk(q.data(), w.data(), keys_r.data(), 1, nk - 1, nh, hd, top_k, allowed_r.data());
+      EXPECT_EQ(allowed16, allowed_r) << what << ": V3.2's choice";
+      const int64_t ratio = 4, pos = ratio * nk - 1;
+      std::vector<int64_t> picked16(top_k), picked_r(top_k), count16(1), count_r(1);
+      index_pick(q.data(), w.data(), keys16.data(), 1, pos, ratio, nh, hd, 0.3f, top_k, picked16.data(),
+                 count16.data());
+      index_pick(q.data(), w.data(), keys_r.data(), 1, pos, ratio, nh, hd, 0.3f, top_k, picked_r.data(),
+                 count_r.data());
+      EXPECT_EQ(picked16, picked_r) << what << ": V4's picks";
+      EXPECT_EQ(count16, count_r) << what;
     });
   }
 }

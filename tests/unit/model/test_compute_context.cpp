@@ -177,7 +177,8 @@ TEST_F(ComputeContextTest, APlacementFileIsReadWholeAndRefusedByEntry) {
 }
 
 // The plan's KV cache is what a sequence allocates on the device, byte for byte, for every
-// architecture (V3/V3.2 latent rows, V4 window rings and compressors), at the context both use.
+// architecture (V3/V3.2 latent rows, V4 window rings and compressors), at the context both use:
+// f32 rows on a simulated GPU, bf16 rows on the CPU.
 TEST(ComputeContextKv, ThePlansKvCacheIsWhatASequenceAllocates) {
   const test::ScratchDir dir("context-kv");
   for (Arch arch : {Arch::DeepseekV3, Arch::DeepseekV32, Arch::DeepseekV4}) {
@@ -199,6 +200,23 @@ TEST(ComputeContextKv, ThePlansKvCacheIsWhatASequenceAllocates) {
       EXPECT_GT(held, 0u);
     }
     EXPECT_EQ(ctx.gpu()->used_by_class().count("KV cache") ? ctx.gpu()->used_by_class().at("KV cache") : 0, before);
+    // In bf16 rows (--cache-type-k bf16) on the CPU: every row a key or an indexer reads at two
+    // bytes (V3.2's indexer keys, V4's indexer rows included).
+    RunRequest c;
+    c.gpu = "none";
+    c.opts.kv_bf16 = true;
+    const ComputeContext cpu(m, c);
+    const auto cpu_lm = cpu.load(m);
+    const auto host_kv = [] {
+      const auto used = host_device()->used_by_class();
+      return used.count("KV cache") ? used.at("KV cache") : uint64_t{0};
+    };
+    const uint64_t host_before = host_kv();
+    const auto seq = cpu_lm->new_sequence();
+    PlanInput in = plan_input_from_model(m);
+    kv_layout(m.config, in, true);
+    EXPECT_EQ(host_kv() - host_before, kv_bytes_at(in, effective_context(m.config, cpu.model_options())))
+        << arch_name(arch) << " bf16";
   }
 }
 
