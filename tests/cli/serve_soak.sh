@@ -61,7 +61,8 @@ curl -sf "$URL/completions" -H 'Content-Type: application/json' -d '{"prompt": "
   | grep -q '"finish_reason"' || fail "no answer after the soak"
 curl -sf "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics.txt" || fail "/metrics"
 growth=$(( (end - base) / 1024 ))
-if ldd "$STRATA" | grep libasan >/dev/null; then  # not grep -q: ldd would die of SIGPIPE under pipefail
+# Sanitized: the ASan runtime linked in (clang, statically) or beside it (GCC's libasan).
+if grep -qa __asan_init "$STRATA"; then
   echo "note: sanitized build, RSS bound not checked (grew ${growth} MiB)"
 elif [ "$growth" -gt 16 ]; then
   fail "RSS grew ${growth} MiB over 8 rounds after warm-up (${base} -> ${end} KiB)"

@@ -144,7 +144,8 @@ TEST(AttentionRows, BlocksOfQueriesMatchTheDoubleProducts) {
 // widths (80 + 32 dimensions) and without (40 + 8: the scalar twin); each query's scores the
 // same bits whichever block it is in.
 TEST(AttentionRows, RowMajorKeyScoresMatchTheDoubleProducts) {
-  for (auto [d, d2] : {std::pair<int64_t, int64_t>{80, 32}, {40, 8}, {64, 0}}) {
+  for (const auto& dims : {std::pair<int64_t, int64_t>{80, 32}, {40, 8}, {64, 0}}) {
+    const int64_t d = dims.first, d2 = dims.second;  // named (lambdas below capture them)
     const int64_t nk = 47, ldk = d + 3, ldk2 = d2 + 5, lds = 50;
     const std::vector<float> q = randn(8 * d, 11), q2 = randn(8 * std::max<int64_t>(d2, 1), 12),
                              keys = randn(nk * ldk, 13), keys2 = randn(nk * ldk2, 14);
@@ -219,7 +220,8 @@ TEST(AttentionRows, AbsorbedMlaOverALongContextMatchesTheDecompressedForm) {
 // the CPU has bf16 dot products and the widths allow them, the forms multiply bf16 queries, keys
 // and weights (rounded) with bf16 rows: within that rounding of those outputs.
 TEST(AttentionRows, Bf16CacheGivesTheF32FormsOverTheRoundedCache) {
-  for (auto [dl, dr, dv] : {std::tuple<int64_t, int64_t, int64_t>{48, 16, 24}, {64, 32, 32}}) {
+  for (const auto& dims : {std::tuple<int64_t, int64_t, int64_t>{48, 16, 24}, {64, 32, 32}}) {
+    const int64_t dl = std::get<0>(dims), dr = std::get<1>(dims), dv = std::get<2>(dims);
     const MlaCase c = mla_case(3, dl, dr, 0.05f, 2, 700, 31, dv);
     const MlaShape& s = c.s;
     const std::vector<float>& latent = c.latent;
