@@ -240,8 +240,8 @@ void mla_absorbed(const MlaShape& s, const MlaUp& up, const float* q, int64_t n,
           kr_rows = pr;
         }
         const float* lat = bf16_dot ? nullptr : cache_rows(lat_rows, nk, dl, wide.data());
-        float* const wide_kr =
-            wide.vec().empty() ? nullptr : wide.data() + kChunk * dl;  // (none: an f32 cache)
+        // The rope rows' part of the widening buffer (none with an f32 cache: no pointer formed).
+        float* const wide_kr = wide.vec().empty() ? nullptr : wide.data() + kChunk * dl;
         const float* kr = bf16_dot ? nullptr : cache_rows(kr_rows, nk, dr, wide_kr);
         for (int64_t r0 = ra; r0 < rb; r0 += kRows) {
           const int nb = static_cast<int>(std::min<int64_t>(kRows, rb - r0));
