@@ -378,16 +378,18 @@ void DeepseekV3::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
     uint8_t* allowed = nullptr;
     if (W.has_indexer) {
       allowed = mem.get<uint8_t>(g.n * n_ctx);
+      const auto choose = [&](const auto* keys) {
+        ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk,
+                       allowed);
+      };
       if (bf16) {  // the keys rounded to bf16 as they are written, as the latent rows
         uint16_t* keys = reinterpret_cast<uint16_t*>(lc.index_k.data());
         ops.to_bf16(keys + g.pos0 * hd, ik + g.off * hd, g.n * hd);
-        ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk,
-                       allowed);
+        choose(keys);
       } else {
         float* keys = reinterpret_cast<float*>(lc.index_k.data());
         ops.copy(keys + g.pos0 * hd, ik + g.off * hd, static_cast<uint64_t>(g.n * hd) * sizeof(float));
-        ops.index_topk(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, nh, hd, c_.index_topk,
-                       allowed);
+        choose(keys);
       }
     }
     // Auto: the absorbed form for one token, and for a batch whose tokens the indexer lets see

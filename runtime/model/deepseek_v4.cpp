@@ -380,13 +380,15 @@ void DeepseekV4::attention_on(Device& dev, int64_t li, const StepLayout& lay, co
       dpicked = mem.get<int64_t>(g.n * topk);
       dcount = mem.get<int64_t>(g.n);
       const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd * nh)));
+      const auto pick = [&](const auto* keys) {
+        ops.index_pick(iq + g.off * nh * hd, iw + g.off * nh, keys, g.n, g.pos0, L.ratio, nh, hd, wscale,
+                       topk, dpicked, dcount);
+      };
       const Compressor& ic = *lc.index_compressor;
       if (ic.bf16_rows())
-        ops.index_pick(iq + g.off * nh * hd, iw + g.off * nh, ic.row_bf16(0), g.n, g.pos0, L.ratio, nh, hd,
-                       wscale, topk, dpicked, dcount);
+        pick(ic.row_bf16(0));
       else
-        ops.index_pick(iq + g.off * nh * hd, iw + g.off * nh, ic.rows(), g.n, g.pos0, L.ratio, nh, hd, wscale,
-                       topk, dpicked, dcount);
+        pick(ic.rows());
       picked.resize(static_cast<size_t>(g.n * topk));
       count.resize(static_cast<size_t>(g.n));
       dev.to_host(picked.data(), dpicked, picked.size() * sizeof(int64_t));
