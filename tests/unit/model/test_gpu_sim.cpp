@@ -254,6 +254,30 @@ TEST(GpuSim, Bf16CacheNeedsAttentionOnTheCpu) {
   }
 }
 
+// A device without a bf16 cache (the simulated GPU, as the CUDA one) refuses each of its ops,
+// naming the cache type, rather than reading its rows as f32.
+TEST(GpuSim, DeviceOpsRefuseEveryBf16CacheOp) {
+  const auto gpu = make_sim_gpu({.capacity_bytes = 1 << 20});
+  const Ops& ops = gpu->ops();
+  const uint16_t* none = nullptr;
+  const auto refused = [](const char* op, const auto& call) {
+    try {
+      call();
+      ADD_FAILURE() << op << " ran over a bf16 cache";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("a bf16 KV cache (--cache-type-k bf16) is"), std::string::npos)
+          << op << ": " << e.what();
+    }
+  };
+  refused("mla_attention",
+          [&] { ops.mla_attention({}, {}, nullptr, 0, 0, none, none, nullptr, true, nullptr); });
+  refused("to_bf16", [&] { ops.to_bf16(nullptr, nullptr, 0); });
+  refused("index_topk", [&] { ops.index_topk(nullptr, nullptr, none, 0, 0, 1, 1, 1, nullptr); });
+  refused("sink_attention", [&] { ops.sink_attention(nullptr, &none, 0, nullptr, 1, 1, 1.0f, nullptr); });
+  refused("index_pick",
+          [&] { ops.index_pick(nullptr, nullptr, none, 0, 0, 4, 1, 1, 1.0f, 1, nullptr, nullptr); });
+}
+
 TEST(GpuSim, DecodeStepOverlapsCpuAndDevice) {
   // Experts large enough that the CPU's share of a layer (the DRAM-tier experts and the
   // shared expert) takes measurable time; the device's share is paced to a slow memory. The
