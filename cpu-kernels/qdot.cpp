@@ -298,12 +298,17 @@ int64_t qdot_tiles_min_batch(WeightType t) {
   if (is_tiled_layout(t)) return 1;
   // A profile's measured crossover for this box (cpu.tiles_min_batch, `strata tune`) first.
   if (const int64_t chosen = tiles_min_batch_choice(t); chosen > 0) return chosen;
-  // AVX2's 8-row tiles against its row kernels' passes of 4 tokens: they break even at 10-12 tokens
+  // The lattice i-quants' row kernels spend most of their time building a row's codebook points,
+  // which the tiles build once per pass: with AVX-512 VNNI the row kernels share that among 8
+  // tokens and the tiles win from 7; at AVX2 (passes of 4) from 6-8 (`strata tune` on the Zen 3
+  // EPYC, three runs: IQ1_S 6, 6, 8; IQ2_XXS 6, 6, 6).
+  if (is_lattice_iq(t)) return 7;
+  // AVX2's tiles against its row kernels' passes of 4 tokens: they break even at 10-12 tokens
   // (Q4_K, Q6_K at 2048 x 768 on the Zen 5 EPYC capped at AVX2; `strata bench kernels
-  // --batch 6,8,10,12,16` with STRATA_INT_DOT_TILES=0 and 1).
+  // --batch 6,8,10,12,16` with STRATA_INT_DOT_TILES=0 and 1; `strata tune` on the Zen 3 EPYC
+  // puts Q4_K at 6-8 and the others at 8-16, one profile per box).
   if (const auto& k = kernels_for_level(); &k == &kern::qdot_kernels_avx2() || &k == &kern::qdot_kernels_avxvnni())
     return 12;
-  if (is_lattice_iq(t)) return 7;  // their row kernels share a row's decoding among 8 tokens
   switch (t) {
     case WeightType::Q6_K: return 8;
     case WeightType::Q8_0: return 9;  // twice the bytes per weight: the row kernel's single pass of 8 holds up to there
