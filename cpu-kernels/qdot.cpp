@@ -281,8 +281,7 @@ std::string tiled_layout_declined() {
   const kern::QDotKernels& k = kernels_for_level();
   if (&k == &avx2_kernels() || !tiles_of(k, WeightType::Q4_K_T16))  // not the 16-row tiles
     return "at this CPU's kernel level (" + std::string(cpu_level_name(dispatch_level())) +
-           ", no AVX-512 VNNI) the tiles of the layout are slower than the row kernels for one token and no "
-           "faster for a prompt";
+           ", no AVX-512 VNNI) the tiles of the layout are slower than the row kernels for one token";
   return "";
 }
 
