@@ -343,6 +343,13 @@ TEST(QDot, TilesMatchTheScalarTwinAndDoNotDependOnTheirNeighbours) {
           for (int64_t r = 0; r < nr; ++r)
             ASSERT_EQ(part[static_cast<size_t>(t * nr + r)], tiled[static_cast<size_t>((t0 + t) * rows + r0 + r)])
                 << weight_type_name(type) << " row " << r0 + r << " token " << t0 + t;
+        // One token alone (a decode step over the tiled layout; Q2_K's tiles decode it without
+        // their scale tables): the twin's results too.
+        std::vector<float> one(static_cast<size_t>(rows));
+        qdot_rows_tiled(m.view, 0, rows, acts.data() + 7, 1, one.data(), rows);
+        EXPECT_LT(test::nmse(std::vector<float>(twin.begin() + 7 * rows, twin.begin() + 8 * rows), one),
+                  1e-11)
+            << weight_type_name(type) << " " << rows << "x" << cols << ", one token";
       }
       // linear() on 9 tokens (or the type's smallest batch for tiles) takes the tiles, whatever
       // rows its tasks get: the same bits; below that batch, the row kernels.
