@@ -141,6 +141,25 @@ static inline int q3_k_scale(int j, const uint8_t* q) {
   return (lo | (hi << 4)) - 32;
 }
 
+// The tiled layout's Q3_K_T16 (tile_layout.h) moves the third bits within each hmask byte: bit
+// 4h + j of a stored byte (element 128h + 32j + l) lies at bit kQ3KTiledHighBit[4h + j] of the
+// tiled one. There plane j of half h, masked in place after the quant bytes are shifted right
+// by 2j − e (e = kQ3KTiledExponent[4h + j]: the plane times 2^e), finds its third bit right
+// above it, at bit e + 2 (half 1's planes 0 and 1 after the hmask bytes are shifted left by
+// two), so that one select merges the two into the 3-bit value times 2^e, with at most one
+// shift of each kind per two planes (qdot_tile_decoders.inc's QtQ3KPlanes).
+constexpr int kQ3KTiledHighBit[8] = {2, 4, 6, 7, 0, 1, 3, 5};
+constexpr int kQ3KTiledExponent[8] = {0, 2, 4, 5, 0, 1, 1, 3};
+static_assert([] {
+  int seen = 0;
+  for (int b = 0; b < 8; ++b) {
+    const int hm_shift = b == 4 || b == 5 ? 2 : 0, e = kQ3KTiledExponent[b];
+    if (kQ3KTiledHighBit[b] + hm_shift != e + 2 || e > 2 * (b % 4) || e > 5) return false;
+    seen |= 1 << kQ3KTiledHighBit[b];
+  }
+  return seen == 0xFF;  // a permutation of the byte's bits
+}());
+
 // The signed 6-bit scale (−32..31) of sub-block j (0..7) of an IQ4_XS block.
 static inline int iq4_xs_scale(int j, const BlockIQ4_XS& b) {
   const int lo = (b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF;

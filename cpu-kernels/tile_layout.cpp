@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "cpu-kernels/block_layouts.h"
+
 namespace strata {
 
 bool is_tiled_layout(WeightType t) {
@@ -57,6 +59,19 @@ struct TileGeometry {
   int64_t dwords() const { return block_bytes / 4; }
 };
 
+// Q3_K_T16's hmask bytes (the first 32 of a block): each stored byte's bits moved to
+// kQ3KTiledHighBit (to_tiled), or back.
+void move_q3_k_high_bits(uint8_t* block, bool to_tiled) {
+  for (int l = 0; l < 32; ++l) {
+    uint8_t out = 0;
+    for (int b = 0; b < 8; ++b) {
+      const int from = to_tiled ? b : kQ3KTiledHighBit[b], to = to_tiled ? kQ3KTiledHighBit[b] : b;
+      out = static_cast<uint8_t>(out | (((block[l] >> from) & 1) << to));
+    }
+    block[l] = out;
+  }
+}
+
 }  // namespace
 
 WeightView repack_to_tiles(const WeightView& w, uint8_t* out) {
@@ -74,6 +89,7 @@ WeightView repack_to_tiles(const WeightView& w, uint8_t* out) {
       const uint8_t* row = w.data + (t * kTileLayoutRows + j) * stored_row;
       for (int64_t s = 0; s < g.blocks; ++s) {
         std::memcpy(block, row + s * g.stored_block_bytes, static_cast<size_t>(g.stored_block_bytes));
+        if (tiled == WeightType::Q3_K_T16) move_q3_k_high_bits(block, true);
         uint8_t* dst = tile + s * kTileLayoutRows * g.block_bytes + 4 * j;
         for (int64_t k = 0; k < g.dwords(); ++k) std::memcpy(dst + 64 * k, block + 4 * k, 4);
       }
@@ -97,6 +113,7 @@ void tiled_rows_to_rows(const WeightView& w, int64_t r0, int64_t nr, uint8_t* ou
     for (int64_t s = 0; s < g.blocks; ++s) {
       const uint8_t* src = tile + s * kTileLayoutRows * g.block_bytes + 4 * j;
       for (int64_t k = 0; k < g.dwords(); ++k) std::memcpy(block + 4 * k, src + 64 * k, 4);
+      if (w.type == WeightType::Q3_K_T16) move_q3_k_high_bits(block, false);
       std::memcpy(row + s * g.stored_block_bytes, block, static_cast<size_t>(g.stored_block_bytes));
     }
   }

@@ -8,7 +8,8 @@
 // vector the tiles otherwise gather from 16 rows and transpose in registers (16 loads, 12
 // inserts and 8 unpacks for 4 registers): with this layout one load each, and one stream per
 // tile instead of 16. Same bytes (Q6_K, Q3_K: two padding bytes a block), same products; only
-// the order moves.
+// the order moves — and, in Q3_K's hmask bytes, the order of the bits within each byte
+// (block_layouts.h's kQ3KTiledHighBit: where a decode step finds them cheapest).
 //
 // The layouts are types of their own (WeightType::Q4_K_T16, Q5_K_T16, Q6_K_T16, Q2_K_T16,
 // Q3_K_T16), so that code that does

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "cpu-kernels/block_layouts.h"
 #include "cpu-kernels/cpu_features.h"
 #include "cpu-kernels/kernel_choices.h"
 #include "cpu-kernels/linear.h"
@@ -50,7 +51,14 @@ TEST(TileLayout, RepackingMovesBytesOnly) {
     tiled_rows_to_rows(t.view, 0, 48, back.data());
     EXPECT_EQ(back, m.data);
     // Byte 4k + i of row j's super-block s, where the header says it lies (the tiled type's rows
-    // and blocks: Q6_K's and Q3_K's padded to 212 and 112 bytes, the two extra zero).
+    // and blocks: Q6_K's and Q3_K's padded to 212 and 112 bytes, the two extra zero; Q3_K's
+    // hmask bytes with their bits where block_layouts.h's kQ3KTiledHighBit says).
+    const auto stored_as_tiled = [&](int64_t b, uint8_t v) {
+      if (type != WeightType::Q3_K || b >= 32) return v;
+      int out = 0;
+      for (int bit = 0; bit < 8; ++bit) out |= ((v >> bit) & 1) << kQ3KTiledHighBit[bit];
+      return static_cast<uint8_t>(out);
+    };
     const int64_t rb = row_bytes(type, 768), bb = weight_type_info(type).block_bytes;
     const int64_t rt = row_bytes(t.view.type, 768), bt = weight_type_info(t.view.type).block_bytes;
     EXPECT_EQ(bt % 4, 0);
@@ -58,8 +66,9 @@ TEST(TileLayout, RepackingMovesBytesOnly) {
     for (int64_t r : {0, 21, 47})
       for (int64_t s = 0; s < 3; ++s)
         for (int64_t b = 0; b < bt; ++b)
-          EXPECT_EQ(t.data[static_cast<size_t>(r / 16 * 16 * rt + s * 16 * bt + 64 * (b / 4) + 4 * (r % 16) + b % 4)],
-                    b < bb ? m.data[static_cast<size_t>(r * rb + s * bb + b)] : 0)
+          EXPECT_EQ(t.data[static_cast<size_t>(r / 16 * 16 * rt + s * 16 * bt + 64 * (b / 4) + 4 * (r % 16) +
+                                               b % 4)],
+                    b < bb ? stored_as_tiled(b, m.data[static_cast<size_t>(r * rb + s * bb + b)]) : 0)
               << weight_type_name(type) << " row " << r << " block " << s << " byte " << b;
     // The scalar ground truth and the row dequantizer read the tiled rows as the stored ones.
     std::vector<float> a(static_cast<size_t>(48 * 768)), b(a.size());
