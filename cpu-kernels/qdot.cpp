@@ -308,8 +308,16 @@ int64_t qdot_tiles_min_batch(WeightType t) {
   // puts Q4_K at 6-8 and the others at 8-16, one profile per box).
   if (const auto& k = kernels_for_level(); &k == &kern::qdot_kernels_avx2() || &k == &kern::qdot_kernels_avxvnni())
     return 12;
+  // The K-quants against row kernels that take up to 8 tokens a pass: `strata tune` on the Zen 4
+  // and the Zen 5 EPYC (VNNI on 512-bit vectors) put the crossovers at Q2_K 6 / 6, Q3_K 8 / 8,
+  // Q4_K 8 / 6 (even at 6 there), Q5_K 12 / 12 and Q6_K 12 / 12 tokens; below them the rows are
+  // as fast or faster (Zen 5, 7168 -> 2048 Q4_K at 4 tokens: rows 255 us, tiles 415).
   switch (t) {
-    case WeightType::Q6_K: return 8;
+    case WeightType::Q2_K: return 6;
+    case WeightType::Q3_K:
+    case WeightType::Q4_K: return 8;
+    case WeightType::Q5_K:
+    case WeightType::Q6_K: return 12;
     case WeightType::Q8_0: return 9;  // twice the bytes per weight: the row kernel's single pass of 8 holds up to there
     case WeightType::IQ4_XS: return 12;  // its 512-bit row kernel shares a row's decoding among 8 tokens
     case WeightType::MXFP4: return 16;   // below, its row kernel's pairs of blocks are as fast
