@@ -21,9 +21,17 @@ constexpr int kPrefetchAhead = 4096;
 
 // Asks for [p, p + bytes) + kPrefetchAhead, one cache line per 64 bytes (prefetches never fault,
 // so the end of a matrix needs no care). Static, as the kernels' other header helpers
-// (qdot_kernels.h): each instruction-set file keeps its own copy.
+// (qdot_kernels.h): each instruction-set file keeps its own copy. kLocality: 3 into L1
+// (prefetcht0), 2 into L2 (prefetcht1). The 16-row integer tiles take L2: on the 2-core Zen 4
+// EPYC VM their one-token products of Q3_K and Q2_K, whose arithmetic keeps the core busy between
+// loads, read DRAM at 60-75% of the probe with L1 prefetches and at 90-100% with L2 ones (`bench
+// kernels --batch 1 --shapes v3 --types q3_k_t16,q2_k_t16`: 24-27 -> 30-35 GB/s), and the
+// race-shaped Q3_K GGUF with --repack decoded 72-79 -> 104-108 tok/s (`bench run -p 0 -n 32 -r 2
+// -t 2`, two alternating rounds); Q4_K's tiles and prompts the same within the noise. The row
+// kernels keep L1: with L2 they measured the same or slower there (Q4_K rows, IQ2_XXS, IQ1_S).
+template <int kLocality = 3>
 static inline void prefetch_ahead(const void* p, int bytes = 64) {
-  for (int o = 0; o < bytes; o += 64) __builtin_prefetch(static_cast<const char*>(p) + kPrefetchAhead + o, 0, 3);
+  for (int o = 0; o < bytes; o += 64) __builtin_prefetch(static_cast<const char*>(p) + kPrefetchAhead + o, 0, kLocality);
 }
 
 }  // namespace strata::kern
