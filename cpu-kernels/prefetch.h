@@ -27,8 +27,12 @@ constexpr int kPrefetchAhead = 4096;
 // loads, read DRAM at 60-75% of the probe with L1 prefetches and at 90-100% with L2 ones (`bench
 // kernels --batch 1 --shapes v3 --types q3_k_t16,q2_k_t16`: 24-27 -> 30-35 GB/s), and the
 // race-shaped Q3_K GGUF with --repack decoded 72-79 -> 104-108 tok/s (`bench run -p 0 -n 32 -r 2
-// -t 2`, two alternating rounds); Q4_K's tiles and prompts the same within the noise. The row
-// kernels keep L1: with L2 they measured the same or slower there (Q4_K rows, IQ2_XXS, IQ1_S).
+// -t 2`, two alternating rounds); Q4_K's tiles and prompts the same within the noise. The
+// AVX-512 float dots (F32 / BF16 / F16, and FP8 on AVX-512 BF16) take L2 too: there, four
+// alternations of `bench kernels --batch 1,4 --shapes v3 --types bf16,f16,fp8`, BF16 7168 -> 2048
+// went 22-24 -> 29-31 GB/s at one token, its 4-token products 2048 -> 7168 22-24 -> 31-39, F16
+// alike, FP8 27-31 -> 33-36 (one token) and 17-20 -> 26-30 (four); none slower. The integer row
+// kernels keep L1: with L2 they measured the same (Q2_K-Q8_0, IQ1_S, IQ2_XXS rows).
 template <int kLocality = 3>
 static inline void prefetch_ahead(const void* p, int bytes = 64) {
   for (int o = 0; o < bytes; o += 64) __builtin_prefetch(static_cast<const char*>(p) + kPrefetchAhead + o, 0, kLocality);

@@ -105,8 +105,8 @@ template <int R, int NT, class Wide, class Elem>
     for (int r = 0; r < R; ++r) {
       // kPrefetchAhead bytes on in the row; where the row ends before that, the same column of the
       // next block of R rows (what this row's stream reads next).
-      if (R == 1 || 2 * (i + 32) + kPrefetchAhead <= 2 * n) prefetch_ahead(w + r * ldw + i);
-      else __builtin_prefetch(w + (r + R) * ldw + i, 0, 3);
+      if (R == 1 || 2 * (i + 32) + kPrefetchAhead <= 2 * n) prefetch_ahead<2>(w + r * ldw + i);
+      else __builtin_prefetch(w + (r + R) * ldw + i, 0, 2);
       w0[r] = wide(w + r * ldw, i), w1[r] = wide(w + r * ldw, i + 16);
     }
 #pragma GCC unroll 8

@@ -172,8 +172,8 @@ template <int Parts, int R, int NT>
         for (int r = 0; r < R; ++r) {
           // kPrefetchAhead bytes on in the row; where the row ends before that, the same column
           // of the next block of R rows (what this row's stream reads next).
-          if (R == 1 || i + 64 + kPrefetchAhead <= n) prefetch_ahead(w + r * ldw + i);
-          else __builtin_prefetch(w + (r + R) * ldw + i, 0, 3);
+          if (R == 1 || i + 64 + kPrefetchAhead <= n) prefetch_ahead<2>(w + r * ldw + i);
+          else __builtin_prefetch(w + (r + R) * ldw + i, 0, 2);
           const __m512i c = _mm512_loadu_si512(w + r * ldw + i);
           const __m512i lo = _mm512_permutex2var_epi8(lo0, c, lo1);
           // hi | (c & sign)
