@@ -31,7 +31,8 @@ constexpr int kPrefetchAhead = 4096;
 // AVX-512 float dots (F32 / BF16 / F16, and FP8 on AVX-512 BF16) take L2 too: there, four
 // alternations of `bench kernels --batch 1,4 --shapes v3 --types bf16,f16,fp8`, BF16 7168 -> 2048
 // went 22-24 -> 29-31 GB/s at one token, its 4-token products 2048 -> 7168 22-24 -> 31-39, F16
-// alike, FP8 27-31 -> 33-36 (one token) and 17-20 -> 26-30 (four); none slower. The integer row
+// alike, FP8 27-31 -> 33-36 (one token) and 17-20 -> 26-30 (four), F32 the same within the noise
+// (29-38 / 15-17 GB/s at one / four tokens either way). The integer row
 // kernels keep L1: with L2 they measured the same (Q2_K-Q8_0, IQ1_S, IQ2_XXS rows).
 template <int kLocality = 3>
 static inline void prefetch_ahead(const void* p, int bytes = 64) {
