@@ -19,7 +19,7 @@ namespace strata::kern {
 // 4096 ahead in five); 8192 fell between. Prefill and the other types: within the noise.
 constexpr int kPrefetchAhead = 4096;
 
-// Asks for [p, p + bytes) + kPrefetchAhead, one cache line per 64 bytes (prefetches never fault,
+// Asks for [p, p + bytes) + kAhead, one cache line per 64 bytes (prefetches never fault,
 // so the end of a matrix needs no care). Static, as the kernels' other header helpers
 // (qdot_kernels.h): each instruction-set file keeps its own copy. kLocality: 3 into L1
 // (prefetcht0), 2 into L2 (prefetcht1). The 16-row integer tiles take L2: on the 2-core Zen 4
