@@ -59,17 +59,26 @@ struct TileGeometry {
   int64_t dwords() const { return block_bytes / 4; }
 };
 
-// Q3_K_T16's hmask bytes (the first 32 of a block): each stored byte's bits moved to
-// kQ3KTiledHighBit (to_tiled), or back.
-void move_q3_k_high_bits(uint8_t* block, bool to_tiled) {
-  for (int l = 0; l < 32; ++l) {
-    uint8_t out = 0;
-    for (int b = 0; b < 8; ++b) {
-      const int from = to_tiled ? b : kQ3KTiledHighBit[b], to = to_tiled ? kQ3KTiledHighBit[b] : b;
-      out = static_cast<uint8_t>(out | (((block[l] >> from) & 1) << to));
-    }
-    block[l] = out;
+// Every hmask byte's value in Q3_K_T16 (to_tiled: its bits moved to kQ3KTiledHighBit) and
+// back, as tables: repacking runs at load over every Q3_K block of the matrices it takes.
+struct HighBitTables {
+  uint8_t to_tiled[256], to_stored[256];
+};
+constexpr HighBitTables kHighBitTables = [] {
+  HighBitTables t{};
+  for (int v = 0; v < 256; ++v) {
+    int moved = 0;
+    for (int b = 0; b < 8; ++b) moved |= ((v >> b) & 1) << kQ3KTiledHighBit[b];
+    t.to_tiled[v] = static_cast<uint8_t>(moved);
+    t.to_stored[moved] = static_cast<uint8_t>(v);
   }
+  return t;
+}();
+
+// Q3_K_T16's hmask bytes (the first 32 of a block) moved to the tiled layout's bits, or back.
+void move_q3_k_high_bits(uint8_t* block, bool to_tiled) {
+  const uint8_t* table = to_tiled ? kHighBitTables.to_tiled : kHighBitTables.to_stored;
+  for (int l = 0; l < 32; ++l) block[l] = table[block[l]];
 }
 
 }  // namespace
