@@ -73,7 +73,8 @@ kern::QDotFn tiles_of(const kern::QDotKernels& k, WeightType t) {
 }
 
 kern::QTok tok(const ActQ8& a) {
-  return {a.q.data(), a.d.data(), a.s.data(), a.ds.data(), a.qp.data(), a.g.data(), a.m.data(), a.qk.data(), a.q16.data(), a.qe.data()};
+  return {a.q.data(), a.d.data(),  a.s.data(),   a.ds.data(), a.qp.data(), a.g.data(),
+          a.m.data(), a.qk.data(), a.q16.data(), a.qe.data(), a.qx.data()};
 }
 
 // Rows [r0, r0 + nr) of w against acts[0..n): row r0 + i of token t into out[t * stride + i];
@@ -201,6 +202,14 @@ void quantize_with(const kern::QDotKernels& k, const float* x, int64_t n, ActQ8&
         out.qe[static_cast<size_t>(b + 16 + i)] = out.q[static_cast<size_t>(b + 2 * i + 1)];
       }
   }
+  if (orders & kActQx) {  // per group of 256, its runs of 8 transposed from 8 x 4 to 4 x 8
+    out.qx.resize(static_cast<size_t>(n));
+    const int64_t whole = n / 256 * 256;
+    for (int64_t g = 0; g < whole; g += 256)
+      for (int r = 0; r < 4; ++r)
+        for (int j = 0; j < 8; ++j) std::memcpy(&out.qx[g + 64 * r + 8 * j], &out.q[g + 32 * j + 8 * r], 8);
+    std::memcpy(out.qx.data() + whole, out.q.data() + whole, static_cast<size_t>(n - whole));
+  }
 }
 
 }  // namespace
@@ -226,6 +235,8 @@ unsigned act_orders_for(WeightType t) {
     case WeightType::IQ4_NL:
       return kActQ16;
     case WeightType::MXFP4: return kActQe;
+    case WeightType::IQ2_XXS:
+      return kActQx;
     default: return 0;
   }
 }

@@ -33,7 +33,7 @@
 namespace strata {
 
 // The reordered copies of ActQ8's q (below), as bits.
-enum ActOrder : unsigned { kActQk = 1, kActQ16 = 2, kActQe = 4, kActAllOrders = 7 };
+enum ActOrder : unsigned { kActQk = 1, kActQ16 = 2, kActQe = 4, kActQx = 8, kActAllOrders = 15 };
 
 // Allocates on 64-byte boundaries, so that 512-bit loads of whole blocks never straddle two
 // cache lines.
@@ -60,12 +60,16 @@ struct CacheLineAllocator {
 // group of 128 as the first 16 values of its 4 blocks, then their last 16 (IQ4_XS's nibbles
 // read 64 bytes at a time; Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL's blocks two to a 256-bit vector;
 // a last group shorter than 128 as in q); qe is q with each block's 16 even elements first,
-// then its 16 odd ones (MXFP4's nibbles, for its tiles). Those three are
-// written only where `orders` says so (ActOrder bits; what the weight types to meet need).
+// then its 16 odd ones (MXFP4's nibbles, for its tiles); qx is q with each group of 256 as its
+// 32 runs of 8 transposed from 8 × 4 to 4 × 8: run 8r + j of the copy is run 4j + r of q
+// (elements 32j + 8r .. 32j + 8r + 7), so that the points of the 8-element lattice i-quants
+// (IQ2_XXS, IQ2_XS, IQ2_S), four to a 64-bit lane, spread to four registers lane by lane (a last
+// group shorter than 256 as in q). Those four are written only where `orders` says so (ActOrder
+// bits; what the weight types to meet need).
 struct ActQ8 {
   int64_t n = 0;
   unsigned orders = 0;  // the reordered copies written (ActOrder)
-  std::vector<int8_t, CacheLineAllocator<int8_t>> q, qp, qk, q16, qe;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> q, qp, qk, q16, qe, qx;
   std::vector<float> d;
   std::vector<int16_t> s;
   std::vector<float> ds;

@@ -18,7 +18,8 @@ constexpr int kQDotTokensWide = 8;
 
 // One token's quantized activations (ActQ8's q, d, s, ds, qp for MXFP4, g and m for the
 // K-quants, qk for the 512-bit Q4_K/Q5_K rows, q16 for the rows of IQ4_XS and of the 32-element
-// blocks, qe for the MXFP4 tiles; the quantizers write all but those three).
+// blocks, qe for the MXFP4 tiles, qx for the rows of IQ2_XXS on AVX-512 VBMI; the quantizers
+// write all but those four).
 struct QTok {
   const int8_t* q;
   const float* d;
@@ -30,6 +31,7 @@ struct QTok {
   const int8_t* qk;
   const int8_t* q16;
   const int8_t* qe;
+  const int8_t* qx;
 };
 
 // Where a quantizer writes: ActQ8's arrays.

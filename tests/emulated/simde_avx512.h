@@ -65,6 +65,14 @@ inline simde__m512i multishift_epi64_epi8_512(simde__m512i a, simde__m512i b) {
   return simde__m512i_from_private(r);
 }
 
+// vpshufd on each 128-bit lane: dword j of a lane is dword (imm >> 2j) & 3 of the same lane.
+inline simde__m512i shuffle_epi32_512(simde__m512i a, int imm) {
+  const simde__m512i_private x = simde__m512i_to_private(a);
+  simde__m512i_private r;
+  for (int i = 0; i < 16; ++i) r.i32[i] = x.i32[i / 4 * 4 + ((imm >> (2 * (i % 4))) & 3)];
+  return simde__m512i_from_private(r);
+}
+
 }  // namespace strata::emulated
 
 #undef _mm512_multishift_epi64_epi8
@@ -117,4 +125,11 @@ inline simde__m512i multishift_epi64_epi8_512(simde__m512i a, simde__m512i b) {
 #if !defined(_mm512_cvtepi16_epi32)
 #define _mm512_cvtepi16_epi32(a) \
   strata::emulated::convert_lanes<simde__m512i>(a, 16, &simde__m512i_private::i32, &simde__m256i_private::i16)
+#endif
+#if !defined(_mm512_cvtepu16_epi64)
+#define _mm512_cvtepu16_epi64(a) \
+  strata::emulated::convert_lanes<simde__m512i>(a, 8, &simde__m512i_private::u64, &simde__m128i_private::u16)
+#endif
+#if !defined(_mm512_shuffle_epi32)
+#define _mm512_shuffle_epi32(a, imm) strata::emulated::shuffle_epi32_512(a, static_cast<int>(imm))
 #endif

@@ -199,6 +199,25 @@ TEST(QDot, ActivationRoundingErrorBesidePerBlockAndPer256Scales) {
   }
 }
 
+// qx (IQ2_XXS's row dot on AVX-512 VBMI): per group of 256, run 8r + j of the copy (r < 4, j <
+// 8) is run 4j + r of q; a last group shorter than 256 is q's.
+TEST(QDot, TransposedCopyHoldsTheRunsOfEightInItsOrder) {
+  const int64_t n = 2 * 256 + 96;
+  const std::vector<float> x = randn(n, 11);
+  ActQ8 a;
+  quantize_act_q8(x.data(), n, a, kActQx);
+  ASSERT_EQ(a.qx.size(), static_cast<size_t>(n));
+  for (int64_t g = 0; g < 512; g += 256)
+    for (int r = 0; r < 4; ++r)
+      for (int j = 0; j < 8; ++j)
+        for (int e = 0; e < 8; ++e)
+          ASSERT_EQ(a.qx[static_cast<size_t>(g + 64 * r + 8 * j + e)],
+                    a.q[static_cast<size_t>(g + 32 * j + 8 * r + e)])
+              << "group " << g / 256 << " run " << 8 * r + j;
+  for (int64_t i = 512; i < n; ++i) ASSERT_EQ(a.qx[static_cast<size_t>(i)], a.q[static_cast<size_t>(i)]) << i;
+  EXPECT_EQ(act_orders_for(WeightType::IQ2_XXS), unsigned{kActQx});
+}
+
 // Every dispatch level must give the scalar twin's bytes (the dot kernels are compared on the
 // same activations, and decode must not depend on the CPU): odd block counts (an unpaired last
 // block in qp), zero blocks, outliers, values on rounding ties, huge and tiny magnitudes.
@@ -221,6 +240,7 @@ TEST(QDot, EveryLevelQuantizesActivationsToTheScalarBytes) {
       ASSERT_EQ(fast.qk, twin.qk) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.q16, twin.q16) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.qe, twin.qe) << cpu_level_name(level) << " n=" << n;
+      ASSERT_EQ(fast.qx, twin.qx) << cpu_level_name(level) << " n=" << n;
       ASSERT_EQ(fast.s, twin.s) << cpu_level_name(level) << " n=" << n;
       ASSERT_TRUE(same_floats(fast.d, twin.d)) << cpu_level_name(level) << " n=" << n;
       ASSERT_TRUE(same_floats(fast.ds, twin.ds)) << cpu_level_name(level) << " n=" << n;
@@ -477,6 +497,7 @@ TEST(QDot, ExtremeLowBitBlocksDoNotOverflowTheIntegerSums) {
                            // IQ3_XXS's levels reach 62.
                            {WeightType::IQ3_XXS, 98, 0, 0xFF, 0xFF, 2, 0},
                            {WeightType::IQ2_XS, 74, 0, 0xFF, 0xFF, 2, 0},
+                           {WeightType::IQ2_XXS, 66, 0, 0xFF, 0xFF, 2, 0},
                            {WeightType::IQ3_S, 110, 0, 0xFF, 0xFF, 2, 0}};
   for (const Extreme& c : cases) {
     Mat m = make(c.type, 2, 512);
@@ -657,7 +678,8 @@ TEST(QDot, IntegerDotTypesReachTheGemmAtTheirOwnThreshold) {
 // Activations quantized without the reordered copy a weight type's kernels read are refused
 // (linear() asks for exactly the copies its products need: act_orders_for()).
 TEST(QDot, ActivationsWithoutTheirTypesOrderAreRefused) {
-  for (WeightType t : {WeightType::Q4_K, WeightType::Q5_K, WeightType::IQ4_XS, WeightType::MXFP4}) {
+  for (WeightType t :
+       {WeightType::Q4_K, WeightType::Q5_K, WeightType::IQ4_XS, WeightType::MXFP4, WeightType::IQ2_XXS}) {
     const Mat m = make(t, 2, 256);
     ActQ8 bare, fit;
     const std::vector<float> x = randn(256, 4);
