@@ -236,6 +236,9 @@ unsigned act_orders_for(WeightType t) {
       return kActQ16;
     case WeightType::MXFP4: return kActQe;
     case WeightType::IQ2_XXS:
+    case WeightType::IQ2_XS:
+    case WeightType::IQ2_S:
+    case WeightType::IQ3_XXS:
       return kActQx;
     default: return 0;
   }

@@ -133,3 +133,7 @@ inline simde__m512i shuffle_epi32_512(simde__m512i a, int imm) {
 #if !defined(_mm512_shuffle_epi32)
 #define _mm512_shuffle_epi32(a, imm) strata::emulated::shuffle_epi32_512(a, static_cast<int>(imm))
 #endif
+#if !defined(_mm512_cvtepu8_epi64)
+#define _mm512_cvtepu8_epi64(a) \
+  strata::emulated::convert_lanes<simde__m512i>(a, 8, &simde__m512i_private::u64, &simde__m128i_private::u8)
+#endif

@@ -498,6 +498,7 @@ TEST(QDot, ExtremeLowBitBlocksDoNotOverflowTheIntegerSums) {
                            {WeightType::IQ3_XXS, 98, 0, 0xFF, 0xFF, 2, 0},
                            {WeightType::IQ2_XS, 74, 0, 0xFF, 0xFF, 2, 0},
                            {WeightType::IQ2_XXS, 66, 0, 0xFF, 0xFF, 2, 0},
+                           {WeightType::IQ2_S, 82, 0, 0xFF, 0xFF, 2, 0},
                            {WeightType::IQ3_S, 110, 0, 0xFF, 0xFF, 2, 0}};
   for (const Extreme& c : cases) {
     Mat m = make(c.type, 2, 512);
