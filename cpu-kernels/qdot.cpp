@@ -239,6 +239,7 @@ unsigned act_orders_for(WeightType t) {
     case WeightType::IQ2_XS:
     case WeightType::IQ2_S:
     case WeightType::IQ3_XXS:
+    case WeightType::IQ3_S:
       return kActQx;
     default: return 0;
   }

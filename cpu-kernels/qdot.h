@@ -63,7 +63,7 @@ struct CacheLineAllocator {
 // then its 16 odd ones (MXFP4's nibbles, for its tiles); qx is q with each group of 256 as its
 // 32 runs of 8 transposed from 8 × 4 to 4 × 8: run 8r + j of the copy is run 4j + r of q
 // (elements 32j + 8r .. 32j + 8r + 7), so that the row dots of the lattice i-quants IQ2_XXS,
-// IQ2_XS, IQ2_S and IQ3_XXS on AVX-512 VBMI spread their points to four registers lane by lane
+// IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S on AVX-512 VBMI spread their points to four registers lane by lane
 // (qdot_lattice_z.inc's qd_spread_t; a last group shorter than 256 as in q). Those four are written only
 // where `orders` says so (ActOrder bits; what the weight types to meet need).
 struct ActQ8 {

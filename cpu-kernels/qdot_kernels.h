@@ -18,8 +18,8 @@ constexpr int kQDotTokensWide = 8;
 
 // One token's quantized activations (ActQ8's q, d, s, ds, qp for MXFP4, g and m for the
 // K-quants, qk for the 512-bit Q4_K/Q5_K rows, q16 for the rows of IQ4_XS and of the 32-element
-// blocks, qe for the MXFP4 tiles, qx for the rows of IQ2_XXS, IQ2_XS, IQ2_S and IQ3_XXS on AVX-512 VBMI; the
-// quantizers write all but those four).
+// blocks, qe for the MXFP4 tiles, qx for the rows of IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S on AVX-512
+// VBMI; the quantizers write all but those four).
 struct QTok {
   const int8_t* q;
   const float* d;

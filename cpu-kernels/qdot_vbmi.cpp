@@ -3,8 +3,8 @@
 // VBMI, which Ice Lake and later Xeons and Zen 4 and later have, Cascade Lake not). The
 // decoders of qdot_lattice_z.inc spread packed points and sign fields to bytes by
 // vpmultishiftqb, vpermb and vpermi2b instead of shifts, masks and nibble tables: IQ2_XXS's
-// row dot about 1.3x as fast on Zen 5, IQ3_XXS's 1.35x; their row dots (and IQ2_XS's and
-// IQ2_S's) in ActQ8's qx order 1.05-1.4x faster again on Zen 4 (cpu-kernels/README.md). The
+// row dot about 1.3x as fast on Zen 5, IQ3_XXS's 1.35x; their row dots (and IQ2_XS's, IQ2_S's
+// and IQ3_S's) in ActQ8's qx order 1.05-1.4x faster again on Zen 4 (cpu-kernels/README.md). The
 // rest of the table is the VNNI file's.
 #include <immintrin.h>
 
