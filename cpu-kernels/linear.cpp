@@ -80,6 +80,10 @@ void product_rows(const Product& p, const std::vector<const float*>& fused, int6
       if (n > 1 && fused_row_dot_tokens(*p.w, p.r0 + r0, r1 - r0, fused.data(), static_cast<int>(n), p.y + r0,
                                         p.ldy, acts.rounded))
         return;  // each row read once for every token (one token: one row at a time streams faster)
+      if (n == 1) {
+        fused_row_dots(*p.w, p.r0 + r0, r1 - r0, fused[0], p.y + r0, 1, acts.rounded);
+        return;
+      }
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t t = 0; t < n; ++t)
           fused_row_dot(*p.w, p.r0 + r, fused[static_cast<size_t>(t)], p.y[t * p.ldy + r], acts.rounded);

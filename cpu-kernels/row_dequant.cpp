@@ -166,6 +166,35 @@ bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out, b
   return true;
 }
 
+bool fused_row_dots(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* out, int64_t ldo,
+                    bool rounded) {
+  if (!has_fused_row_dot(w)) return false;
+  const kern::RowKernels* k = kernels();
+  const int64_t n = w.cols;
+  const auto* wide = reinterpret_cast<const uint16_t*>(w.data);
+  switch (w.type) {
+    case WeightType::F32:
+      for (int64_t r = 0; r < nr; ++r)
+        out[r * ldo] = k->dot(reinterpret_cast<const float*>(w.data) + (r0 + r) * n, x, n);
+      return true;
+    case WeightType::BF16:
+      for (int64_t r = 0; r < nr; ++r) out[r * ldo] = k->bf16_dot(wide + (r0 + r) * n, x, n);
+      return true;
+    case WeightType::F16:
+      for (int64_t r = 0; r < nr; ++r) out[r * ldo] = k->f16_dot(wide + (r0 + r) * n, x, n);
+      return true;
+    default:
+      break;
+  }
+  float scales[512];
+  for (int64_t r = r0; r < r0 + nr;) {
+    const int64_t end = std::min(r0 + nr, (r / 128 + 1) * 128);  // the rows of one scale block
+    fp8_row_scales(w, r, scales);
+    for (; r < end; ++r) out[(r - r0) * ldo] = k->e4m3_dot(w.data + r * n, scales, 128, x, n, rounded);
+  }
+  return true;
+}
+
 bool has_fused_row_dot_tokens(const WeightView& w) {
   const kern::RowKernels* k = kernels();
   if (!k || !has_fused_row_dot(w)) return false;

@@ -77,6 +77,10 @@ uint64_t sum_u64(const uint64_t* p, int64_t n);
 // bits, as the integer dots do (the FP8 dot of AVX-512 BF16 CPUs: to bf16,
 // row_kernels_avx512bf16.cpp); otherwise every product is exact in f32.
 bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out, bool rounded = false);
+// fused_row_dot for rows [r0, r0 + nr) and one token into out[(r - r0) · ldo], the same values;
+// the checks and an FP8 row band's scales once for all the rows, not per row.
+bool fused_row_dots(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* out, int64_t ldo,
+                    bool rounded = false);
 // x[w.cols] as fused_row_dot reads it for w at the level in effect: x itself, or reordered
 // (and, rounded, rounded) into buf. Once per product; every row uses it.
 const float* fused_row_act(const WeightView& w, const float* x, std::vector<float>& buf, bool rounded = false);

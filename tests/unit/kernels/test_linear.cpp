@@ -357,6 +357,35 @@ TEST(Linear, Fp8TokensShareARowReadAndKeepTheirOwnResults) {
   if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
 }
 
+// One token over a range of rows (fused_row_dots: the checks and an FP8 row band's scales once
+// for the range) gives each row what fused_row_dot gives it alone, bit for bit: a range that
+// starts at an odd row and crosses the 128-row scale block, written with a stride.
+TEST(Linear, FusedRowDotsGiveEachRowItsOwnDot) {
+  const int levels = test::for_each_vector_level([&](CpuLevel level) {
+    for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F16, WeightType::F8_E4M3}) {
+      constexpr int64_t kRows = 200, kCols = 1000, r0 = 61, nr = 101, ldo = 3;
+      const Mat m = make(type, kRows, kCols);
+      if (!has_fused_row_dot(m.view)) continue;
+      for (bool round : {false, true}) {
+        std::vector<float> buf;
+        const std::vector<float> x0 = randn(kCols, 77);
+        const float* x = fused_row_act(m.view, x0.data(), buf, round);
+        std::vector<float> out(static_cast<size_t>(nr * ldo), -5.0f);
+        ASSERT_TRUE(fused_row_dots(m.view, r0, nr, x, out.data(), ldo, round));
+        for (int64_t r = 0; r < nr; ++r) {
+          float one = 0;
+          ASSERT_TRUE(fused_row_dot(m.view, r0 + r, x, one, round));
+          ASSERT_EQ(out[static_cast<size_t>(r * ldo)], one)
+              << cpu_level_name(level) << " " << weight_type_name(type) << " rounded " << round << " row "
+              << r0 + r;
+          ASSERT_EQ(out[static_cast<size_t>(r * ldo + 1)], -5.0f);  // the stride's gaps untouched
+        }
+      }
+    }
+  });
+  if (levels == 0) GTEST_SKIP() << "no vector dispatch level on this CPU";
+}
+
 // BF16 and F16 rows where the level widens one for several tokens (AVX2: a row by two tokens at a
 // time; AVX-512: four rows by two): a batch below the GEMM's takes it, and each token gets exactly what the
 // one-token dot gives it (the same sums in the same order), within f32 sums of the double
