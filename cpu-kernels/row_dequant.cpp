@@ -151,19 +151,7 @@ const float* fused_row_act(const WeightView& w, const float* x, std::vector<floa
 }
 
 bool fused_row_dot(const WeightView& w, int64_t r, const float* x, float& out, bool rounded) {
-  if (!has_fused_row_dot(w)) return false;
-  const kern::RowKernels* k = kernels();
-  const int64_t n = w.cols;
-  switch (w.type) {
-    case WeightType::F32: out = k->dot(reinterpret_cast<const float*>(w.data) + r * n, x, n); return true;
-    case WeightType::BF16: out = k->bf16_dot(reinterpret_cast<const uint16_t*>(w.data) + r * n, x, n); return true;
-    case WeightType::F16: out = k->f16_dot(reinterpret_cast<const uint16_t*>(w.data) + r * n, x, n); return true;
-    default: break;
-  }
-  float scales[512];
-  fp8_row_scales(w, r, scales);
-  out = k->e4m3_dot(w.data + r * n, scales, 128, x, n, rounded);
-  return true;
+  return fused_row_dots(w, r, 1, x, &out, 1, rounded);
 }
 
 bool fused_row_dots(const WeightView& w, int64_t r0, int64_t nr, const float* x, float* out, int64_t ldo,
