@@ -19,14 +19,14 @@ namespace {
 // vec(X_t) of hc·D values: f32 products (the published code's f32 linear), the n tokens against
 // each row of fn at once (attn_scores_rows_f32: a row read once for them); split_rows: rows in
 // parallel chunks (a row's sum is the same whichever chunk it is in), for a step of a few tokens.
-void mixes(const HcParams& p, const HcWeights& w, const float* X, int64_t n, int64_t rows, bool split_rows,
+void mixes(const HcParams& p, const HcView& w, const float* X, int64_t n, int64_t rows, bool split_rows,
            float* mix) {
   const int64_t d = p.hc * p.dim;
   const float* xs[8];
   const int nb = static_cast<int>(std::min<int64_t>(8, n));
   for (int t = 0; t < nb; ++t) xs[t] = X + t * d;
   const auto chunk = [&](int64_t r0, int64_t r1) {
-    const float* fn = w.fn.data() + r0 * d;
+    const float* fn = w.fn + r0 * d;
     attn_scores_rows_f32(xs, xs, nb, fn, d, d, fn, 0, 0, r1 - r0, mix + r0, rows);
   };
   if (split_rows) {
@@ -80,7 +80,7 @@ void sinkhorn(float* comb, int64_t hc, int64_t iters, float eps) {
   }
 }
 
-void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
+void hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,
             float* comb) {
   const int64_t hc = p.hc, D = p.dim, rows = (2 + hc) * hc;
   // Tokens in groups of 8 (the mixes' products), the groups in parallel.
@@ -125,7 +125,7 @@ void hc_post(const HcParams& p, const float* f, const float* post, const float* 
   });
 }
 
-void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) {
+void hc_head(const HcParams& p, const HcView& w, const float* X, float* u) {
   const ScratchFloats pre(static_cast<size_t>(p.hc));
   mixes(p, w, X, 1, p.hc, false, pre.data());
   for (int64_t i = 0; i < p.hc; ++i) pre[i] = sigmoid(pre[i] * w.scale[0] + w.base[i]) + p.hc_eps;

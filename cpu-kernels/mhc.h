@@ -21,6 +21,17 @@ struct HcWeights {
   std::vector<float> fn, base, scale;  // [rows, hc·D], [rows], [3] (head: [1])
 };
 
+// The same weights wherever they are (host vectors, or their copies in a device's memory).
+struct HcView {
+  const float* fn = nullptr;
+  const float* base = nullptr;
+  const float* scale = nullptr;
+  HcView() = default;
+  HcView(const float* f, const float* b, const float* s) : fn(f), base(b), scale(s) {}
+  HcView(const HcWeights& w)
+      : fn(w.fn.data()), base(w.base.data()), scale(w.scale.data()) {}  // NOLINT: a view
+};
+
 struct HcParams {
   int64_t hc = 0, dim = 0, sinkhorn_iters = 0;
   float norm_eps = 1e-6f, hc_eps = 1e-6f;
@@ -30,10 +41,11 @@ struct HcParams {
 void sinkhorn(float* comb, int64_t hc, int64_t iters, float eps);
 
 // n tokens: X [n, hc, D] -> u [n, D], post [n, hc], comb [n, hc·hc] (tokens in parallel).
-void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post, float* comb);
+void hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,
+            float* comb);
 // n tokens: X [n, hc, D] updated in place to post_j·f + Σ_i comb[i][j]·X_i (f [n, D]).
 void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X, int64_t n);
 // One token: X [hc, D] -> u [D] with the head's pre weights.
-void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u);
+void hc_head(const HcParams& p, const HcView& w, const float* X, float* u);
 
 }  // namespace strata

@@ -9,12 +9,16 @@
 //   elementwise.cu   norms, RoPE, SwiGLU, add/scale, Hadamard, FP8/FP4 quantize-dequantize
 //   mla.cu           MLA attention (absorbed over the latent cache), the V3.2 indexer's top-k
 //   v4_attention.cu  V4 sink attention, compressed-row pick, compressor pooling
+//   router.cu        the MoE gate's scores, group limit and top-k
+//   mhc.cu           mHC hyper-connections (pre mixing with Sinkhorn, post mixing, the head's mix)
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "cpu-kernels/mhc.h"
 #include "cpu-kernels/mla_attention.h"
+#include "cpu-kernels/router.h"
 #include "cpu-kernels/weight_view.h"
 #include "gpu-kernels/op_workspace.h"
 
@@ -107,5 +111,20 @@ void index_pick(const float* q, const float* w, const float* keys, int64_t n, in
                 Stream s);
 void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score, int64_t ratio,
                    int64_t width, int64_t own, int64_t D, float* out, Stream s);
+
+// ---- router.cu ----
+// The gate of n tokens (runtime/backend/ops.h: route): logits [n, n_experts], bias or null;
+// with `fixed` [n, top_k] (hash routing) the experts are given and only weighed.
+void route(const RouterParams& p, const float* logits, const float* bias, const int32_t* fixed, int64_t n,
+           int32_t* ids, float* weights, Stream s);
+
+// ---- mhc.cu ----
+// runtime/backend/ops.h: hc_pre, hc_post, hc_head; w's arrays (fn, base, scale) in device
+// memory; work: hc_workspace_bytes(n, hc, D) of it (n = 1 for the head).
+void hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post, float* comb,
+            void* work, Stream s);
+void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X, int64_t n,
+             Stream s);
+void hc_head(const HcParams& p, const HcView& w, const float* X, float* u, void* work, Stream s);
 
 }  // namespace strata::gpu

@@ -38,6 +38,21 @@ inline uint64_t index_pick_workspace_bytes(int64_t n, int64_t first_pos, int64_t
   return static_cast<uint64_t>(n * (rows > 0 ? rows : 1)) * sizeof(float) + 256;
 }
 
+// mHC (hc_pre, hc_head): at most this many streams (and so mix rows (2 + hc)·hc); a token's
+// mixes are summed over column slices of 512 values, each slice's rows and sum of squares kept.
+constexpr int64_t kHcMaxStreams = 6;
+constexpr int64_t kHcMaxRows = (2 + kHcMaxStreams) * kHcMaxStreams;
+
+inline int hc_mix_slices(int64_t K) {
+  const int64_t s = (K + 511) / 512;
+  return static_cast<int>(s < 1 ? 1 : s > 128 ? 128 : s);
+}
+
+inline uint64_t hc_workspace_bytes(int64_t n, int64_t hc, int64_t D) {
+  const int64_t rows = (2 + hc) * hc;
+  return static_cast<uint64_t>((n > 0 ? n : 1) * hc_mix_slices(hc * D) * (rows + 1)) * sizeof(float) + 256;
+}
+
 // A SwiGLU MLP's gate and up activations, n tokens of `inter`.
 inline uint64_t mlp_workspace_bytes(int64_t n, int64_t inter) {
   return 2 * static_cast<uint64_t>(n * inter) * sizeof(float);

@@ -161,7 +161,8 @@ Placement plan_placement(const PlanInput& in, const HardwareProfile& hw, const P
   // KV cache was planned there.
   for (size_t i = 0; i < in.items.size(); ++i)
     if (in.items[i].expert < 0 && !in.items[i].gathered)
-      put(i, !in.items[i].host_only && (in.items[i].cls != "attention" || p.kv_tier == Tier::Gpu));
+      put(i, !in.items[i].host_only &&
+                 ((in.items[i].cls != "attention" && !in.items[i].with_attention) || p.kv_tier == Tier::Gpu));
   for (size_t i = 0; i < in.items.size(); ++i)
     if (in.items[i].expert < 0 && in.items[i].gathered) put(i, false);
 

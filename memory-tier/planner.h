@@ -54,6 +54,9 @@ struct PlanItem {
   // Computed by the CPU wherever it is placed (a norm, the router, the mHC mixing): never
   // planned on the GPU, whose bytes it would take without being read there.
   bool host_only = false;
+  // Runs with its layer's attention (the layer's attention norm, V4's mHC mixing around it): on
+  // the GPU only where the attention and its KV cache are.
+  bool with_attention = false;
 };
 
 // One part of the KV cache the runtime allocates: `bytes` per `per` tokens of the context

@@ -147,7 +147,7 @@ void CpuOps::route(const RouterParams& p, const float* logits, const float* bias
   }
 }
 
-void CpuOps::hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
+void CpuOps::hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,
                     float* comb) const {
   strata::hc_pre(p, w, X, n, u, post, comb);
 }
@@ -157,7 +157,7 @@ void CpuOps::hc_post(const HcParams& p, const float* f, const float* post, const
   strata::hc_post(p, f, post, comb, X, n);
 }
 
-void CpuOps::hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) const {
+void CpuOps::hc_head(const HcParams& p, const HcView& w, const float* X, float* u) const {
   strata::hc_head(p, w, X, u);
 }
 

@@ -18,11 +18,11 @@ class CpuOps : public Ops {
   void gather_rows(const WeightView& table, const int32_t* rows, int64_t n, float* out) const override;
   void route(const RouterParams& p, const float* logits, const float* bias, const int32_t* fixed, int64_t n,
              int32_t* ids, float* weights) const override;
-  void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
+  void hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,
               float* comb) const override;
   void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X,
                int64_t n) const override;
-  void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) const override;
+  void hc_head(const HcParams& p, const HcView& w, const float* X, float* u) const override;
   void rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps) const override;
   void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, int64_t d,
                   float eps) const override;

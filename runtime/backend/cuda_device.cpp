@@ -34,16 +34,17 @@ class CudaOps final : public Ops {
   void gather_rows(const WeightView& table, const int32_t* rows, int64_t n, float* out) const override {
     gpu::gather_rows(table, rows, n, out, stream());
   }
-  void route(const RouterParams&, const float*, const float*, const int32_t*, int64_t, int32_t*, float*) const override {
-    host_only("route");
+  void route(const RouterParams& p, const float* logits, const float* bias, const int32_t* fixed, int64_t n,
+             int32_t* ids, float* weights) const override {
+    gpu::route(p, logits, bias, fixed, n, ids, weights, stream());
   }
-  void hc_pre(const HcParams&, const HcWeights&, const float*, int64_t, float*, float*, float*) const override {
-    host_only("hc_pre");
+  void hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,
+              float* comb) const override;
+  void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X,
+               int64_t n) const override {
+    gpu::hc_post(p, f, post, comb, X, n, stream());
   }
-  void hc_post(const HcParams&, const float*, const float*, const float*, float*, int64_t) const override {
-    host_only("hc_post");
-  }
-  void hc_head(const HcParams&, const HcWeights&, const float*, float*) const override { host_only("hc_head"); }
+  void hc_head(const HcParams& p, const HcView& w, const float* X, float* u) const override;
   void rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t d, float eps) const override {
     gpu::rms_norm(x, w, y, n, d, eps, stream());
   }
@@ -87,9 +88,6 @@ class CudaOps final : public Ops {
 
  private:
   gpu::Stream stream() const;
-  [[noreturn]] static void host_only(const char* op) {
-    throw std::logic_error(std::string("CUDA ops: ") + op + " runs on the CPU (the model calls the host's ops for it)");
-  }
   CudaDevice& dev_;
 };
 
@@ -174,6 +172,19 @@ void CudaOps::mlp(const Mlp& m, const float* x, int64_t n, float* out, float swi
   linear(m.w3, x, n, u);
   gpu::swiglu(g, u, n * inter, swiglu_limit, stream());
   linear(m.w2, g, n, out);
+}
+
+void CudaOps::hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,
+                     float* comb) const {
+  DeviceScratch mem(dev_);
+  void* work = mem.get<uint8_t>(static_cast<int64_t>(gpu::hc_workspace_bytes(n, p.hc, p.dim)));
+  gpu::hc_pre(p, w, X, n, u, post, comb, work, stream());
+}
+
+void CudaOps::hc_head(const HcParams& p, const HcView& w, const float* X, float* u) const {
+  DeviceScratch mem(dev_);
+  void* work = mem.get<uint8_t>(static_cast<int64_t>(gpu::hc_workspace_bytes(1, p.hc, p.dim)));
+  gpu::hc_head(p, w, X, u, work, stream());
 }
 
 void CudaOps::mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,

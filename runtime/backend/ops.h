@@ -60,11 +60,11 @@ class Ops {
                      int32_t* ids, float* weights) const = 0;
   // mHC around a sublayer for n tokens (cpu-kernels/mhc.h): X [n, hc, D] -> u [n, D], post
   // [n, hc], comb [n, hc, hc]; then X updated with the sublayer's output f [n, D]; the head's mix.
-  virtual void hc_pre(const HcParams& p, const HcWeights& w, const float* X, int64_t n, float* u, float* post,
+  virtual void hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,
                       float* comb) const = 0;
   virtual void hc_post(const HcParams& p, const float* f, const float* post, const float* comb, float* X,
                        int64_t n) const = 0;
-  virtual void hc_head(const HcParams& p, const HcWeights& w, const float* X, float* u) const = 0;
+  virtual void hc_head(const HcParams& p, const HcView& w, const float* X, float* u) const = 0;
   // Every job's mlp at once (a layer's routed experts): the same results as mlp on each in turn.
   virtual void mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const = 0;
   // y = x / rms(x) · w over n rows of d (x and y may alias).

@@ -58,6 +58,15 @@ class SimOps final : public CpuOps {
     const Twin twin(dev_, gpu::index_pick_workspace_bytes(n, first_pos, ratio));
     CpuOps::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
   }
+  void hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,
+              float* comb) const override {
+    const Twin twin(dev_, gpu::hc_workspace_bytes(n, p.hc, p.dim));
+    CpuOps::hc_pre(p, w, X, n, u, post, comb);
+  }
+  void hc_head(const HcParams& p, const HcView& w, const float* X, float* u) const override {
+    const Twin twin(dev_, gpu::hc_workspace_bytes(1, p.hc, p.dim));
+    CpuOps::hc_head(p, w, X, u);
+  }
   // A bf16 KV cache, as on the CUDA device: none (the base's refusal).
   void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
                      const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed, bool absorbed,

@@ -36,6 +36,10 @@ struct AttnWeights {
   WeightView wq_a, wq_b, wkv, wo_a, wo_b, index_wq_b, index_weights_proj;
   const float *sink = nullptr, *q_norm = nullptr, *kv_norm = nullptr, *ones = nullptr;
   CompressorWeights compressor, index_compressor;
+  // The sublayer around the attention: its norm and mHC mixing (on a device only where the plan
+  // put them there too: hc.fn null otherwise, and the host mixes the streams).
+  const float* attn_norm = nullptr;
+  HcView hc;
 };
 
 // A compressor's vectors on the host.
@@ -114,6 +118,10 @@ class DeepseekV4 final : public CausalLM {
   // out [N, d] = layer li's attention of x [N, d] (host memory), on the device that runs it;
   // feeds the new tokens to the caches.
   void attention(int64_t li, const StepLayout& lay, const float* x, float* out);
+  // The whole attention sublayer of the streams X [N, hc, d] (host memory, updated in place):
+  // mHC mixing, norm, attention, mHC update, on the device that holds the layer's attention
+  // and its mixing (only the streams cross).
+  void attention_sublayer(int64_t li, const StepLayout& lay, float* X);
   // The same with x, out, pos and the weights in `dev`'s memory, the ops run by the caller's
   // thread (the device's queue, for a device).
   void attention_on(Device& dev, int64_t li, const StepLayout& lay, const int64_t* pos, const float* x, float* out);
@@ -237,6 +245,8 @@ void DeepseekV4::load_layer(int64_t li, const std::string& file) {
   A.q_norm = L.q_norm.data();
   A.kv_norm = L.kv_norm.data();
   A.ones = L.ones.data();
+  A.attn_norm = L.attn_norm.data();
+  A.hc = L.hc_attn;
 }
 
 void DeepseekV4::place_attention(int64_t li, const ModelOptions& opts) {
@@ -257,6 +267,14 @@ void DeepseekV4::place_attention(int64_t li, const ModelOptions& opts) {
   D.compressor.norm = copy.vector(L.compressor.norm);
   D.index_compressor.ape = copy.vector(L.index_compressor.ape);
   D.index_compressor.norm = copy.vector(L.index_compressor.norm);
+  const std::string p = "layers." + std::to_string(li) + ".hc_attn_";
+  if (tensors_on_gpu(opts, {p + "fn", p + "base", p + "scale"})) {
+    D.attn_norm = copy.vector(L.attn_norm);
+    D.hc = HcView(copy.vector(L.hc_attn.fn), copy.vector(L.hc_attn.base), copy.vector(L.hc_attn.scale));
+  } else {
+    D.attn_norm = nullptr;
+    D.hc = {};
+  }
   L.on_dev = D;
   L.dev = &copy.device();
 }
@@ -307,6 +325,27 @@ void DeepseekV4::attention(int64_t li, const StepLayout& lay, const float* x, fl
   const int64_t n = lay.size() * c_.hidden_size;
   run_on_device(dev, x, n, lay.pos, out, n, [&](const float* dx, const int64_t* pos, float* dout) {
     attention_on(dev, li, lay, pos, dx, dout);
+  });
+}
+
+void DeepseekV4::attention_sublayer(int64_t li, const StepLayout& lay, float* X) {
+  const Layer& L = layers_[static_cast<size_t>(li)];
+  Device& dev = *L.dev;
+  const int64_t N = lay.size(), d = c_.hidden_size, hc = c_.hc_mult, n = N * hc * d;
+  const float eps = static_cast<float>(c_.rms_norm_eps);
+  run_on_device(dev, X, n, lay.pos, X, n, [&](const float* dX, const int64_t* pos, float* dout) {
+    const Ops& ops = dev.ops();
+    const AttnWeights& W = L.weights();
+    DeviceScratch mem(dev);
+    float* u = mem.get(N * d);
+    float* post = mem.get(N * hc);
+    float* comb = mem.get(N * hc * hc);
+    float* y = mem.get(N * d);
+    ops.hc_pre(hc_, W.hc, dX, N, u, post, comb);
+    ops.rms_norm(u, W.attn_norm, u, N, d, eps);
+    attention_on(dev, li, lay, pos, u, y);
+    if (dout != dX) ops.copy(dout, dX, static_cast<uint64_t>(n) * sizeof(float));
+    ops.hc_post(hc_, y, post, comb, dout, N);
   });
 }
 
@@ -478,7 +517,10 @@ void DeepseekV4::forward_step(std::span<const SequenceStep> steps, const Forward
         bind.to(&v4(g).engram);
         engram_->apply(static_cast<int>(li), X.data() + g.off * hc * d, g.n);
       }
-    sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, lay, x.data(), y.data()); });
+    if (L.weights().hc.fn)
+      attention_sublayer(li, lay, X.data());
+    else
+      sublayer(L.hc_attn, L.attn_norm, [&] { attention(li, lay, x.data(), y.data()); });
     sublayer(L.hc_ffn, L.ffn_norm, [&] { moe_->forward(li, x.data(), lay.tokens, y.data()); });
     if (opts_.check_finite_layers)
       for (const Span& g : lay.spans)

@@ -40,11 +40,13 @@ uint64_t mla_layer_bytes(const ModelConfig& c, int64_t N, int64_t ctx) {
   return b + op;
 }
 
-// V4 attention_on: the compressors' rows while they append, then the gathered keys' ops.
+// V4 attention_on: the compressors' rows while they append, then the gathered keys' ops; around
+// it the sublayer's streams in and out and its mixing (attention_sublayer), or with the mixing
+// on the host only the attention's rows.
 uint64_t v4_layer_bytes(const ModelConfig& c, int64_t N, int64_t ctx, int64_t ratio) {
   const int64_t d = c.hidden_size, H = c.num_attention_heads, D = c.head_dim, nh = c.index_n_heads,
-                hd = c.index_head_dim, topk = c.index_topk;
-  const uint64_t base = io(N, d) + floats(N * c.q_lora_rank) + floats(N * H * D) + floats(N * D);
+                hd = c.index_head_dim, topk = c.index_topk, hc = c.hc_mult;
+  const uint64_t base = floats(N * c.q_lora_rank) + floats(N * H * D) + floats(N * D);
   uint64_t compress = 0;
   if (ratio > 0) compress = 2 * floats(N * (ratio == 4 ? 2 : 1) * D);
   if (ratio == 4) compress = std::max(compress, 2 * floats(N * 2 * hd));
@@ -57,7 +59,10 @@ uint64_t v4_layer_bytes(const ModelConfig& c, int64_t N, int64_t ctx, int64_t ra
     op = std::max(op, take(gpu::index_pick_workspace_bytes(N, ctx - N, ratio)));
   }
   const uint64_t low = floats(N * c.o_groups * c.o_lora_rank);
-  return std::max({base + compress, held + op, held + low});
+  const uint64_t attention = std::max({base + compress, held + op, held + low});
+  const uint64_t mixing = io(N, hc * d) + 2 * floats(N * d) + floats(N * hc) + floats(N * hc * hc);
+  return std::max(io(N, d) + attention,
+                  mixing + std::max(attention, take(gpu::hc_workspace_bytes(N, hc, d))));
 }
 
 }  // namespace

@@ -18,11 +18,18 @@ double expert_probability(const ModelConfig& c) {
 }
 
 // What the forward pass computes on the CPU even when a GPU device holds the plan's GPU tier:
-// the final and FFN norms, the routers, the mHC mixing, Engram's projections and anything
-// unclassified. A layer's attention norm runs with its attention; the head runs on the device.
+// the final and FFN norms, the routers, the mHC mixing of the FFN sublayer and the head,
+// Engram's projections and anything unclassified. What runs with a layer's attention (its norm,
+// V4's mHC around it) goes where the attention goes; the head runs on the device.
+bool runs_with_attention(TensorClass cls, const std::string& name) {
+  return (cls == TensorClass::Norm && name.find(".attn_norm.") != std::string::npos) ||
+         (cls == TensorClass::HyperConnection && name.find(".hc_attn_") != std::string::npos);
+}
+
 bool runs_on_host(TensorClass cls, const std::string& name) {
+  if (runs_with_attention(cls, name)) return false;
   switch (cls) {
-    case TensorClass::Norm: return name.find(".attn_norm.") == std::string::npos;
+    case TensorClass::Norm:
     case TensorClass::Router:
     case TensorClass::HyperConnection:
     case TensorClass::Engram:
@@ -99,6 +106,7 @@ PlanInput build(const ModelConfig& c, const std::string& model,
     item.gathered = is_gathered(cls, name);
     item.reads_per_token = item.gathered ? gathered_reads(c, cls, layer, item.nvme_read_factor, bytes) : 1.0;
     item.host_only = runs_on_host(cls, name);
+    item.with_attention = runs_with_attention(cls, name);
     in.items.push_back(item);
   }
   (void)mtp;

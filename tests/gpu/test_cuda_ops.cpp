@@ -292,6 +292,87 @@ TEST(CudaOps, TheV4CoresMatchTheCpu) {
   }
 }
 
+TEST(CudaOps, TheRouterMatchesTheCpu) {
+  NEED_CUDA(dev);
+  On on(*dev);
+  struct Gate {
+    RouterParams p;
+    bool bias, fixed;
+  };
+  const Gate gates[] = {
+      {{ScoringFunc::Sigmoid, 64, 6, 8, 3, true, 2.5f}, true, false},       // V3: bias, group limit
+      {{ScoringFunc::Softmax, 64, 6, 1, 1, false, 1.0f}, false, false},     // V2-style softmax, no norm
+      {{ScoringFunc::SqrtSoftplus, 96, 8, 1, 1, true, 1.5f}, true, false},  // V4
+      {{ScoringFunc::Sigmoid, 64, 8, 4, 2, true, 1.0f}, false, false},      // groups without bias
+      {{ScoringFunc::SqrtSoftplus, 96, 8, 1, 1, true, 1.5f}, false, true},  // V4's hash layers
+  };
+  for (const Gate& g : gates) {
+    const RouterParams& p = g.p;
+    for (int64_t n : {1, 7}) {
+      const std::string what = "scoring " + std::to_string(static_cast<int>(p.scoring)) + " groups " +
+                               std::to_string(p.n_group) + (g.fixed ? " fixed" : "") +
+                               " n=" + std::to_string(n);
+      const std::vector<float> logits = test::randn(n * p.n_experts, 31 + n),
+                               bias = test::randn(p.n_experts, 32);
+      std::vector<int32_t> fixed(static_cast<size_t>(n * p.top_k));
+      for (size_t i = 0; i < fixed.size(); ++i) fixed[i] = static_cast<int32_t>((i * 37 + 5) % p.n_experts);
+      std::vector<int32_t> ids(static_cast<size_t>(n * p.top_k));
+      std::vector<float> w(ids.size());
+      cpu_ops().route(p, logits.data(), g.bias ? bias.data() : nullptr, g.fixed ? fixed.data() : nullptr, n,
+                      ids.data(), w.data());
+      float *dl = on.put(logits), *db = on.put(bias), *dw = on.zeros<float>(w.size());
+      int32_t *df = on.put(fixed), *di = on.zeros<int32_t>(ids.size());
+      on.run([&] { dev->ops().route(p, dl, g.bias ? db : nullptr, g.fixed ? df : nullptr, n, di, dw); });
+      EXPECT_EQ(on.get(di, ids.size()), ids) << what;
+      expect_close(w, on.get(dw, w.size()), 1e-10, what);
+    }
+  }
+}
+
+// mHC of V4's shape (4 streams) and of 6, at a width with a tail past the mixes' 512-column
+// slices, one token and a batch: u, post, comb, the updated streams and the head's mix.
+TEST(CudaOps, HyperConnectionsMatchTheCpu) {
+  NEED_CUDA(dev);
+  const auto small = [](int64_t n, uint32_t seed) {
+    std::vector<float> v = test::randn(n, seed);
+    for (float& x : v) x *= 0.05f;
+    return v;
+  };
+  for (int64_t hc : {4, 6}) {
+    const int64_t D = 700, rows = (2 + hc) * hc;
+    const HcParams p{hc, D, 20, 1e-6f, 1e-6f};
+    const HcWeights w{small(rows * hc * D, 41), test::randn(rows, 42), {0.6f, 1.1f, 0.8f}};
+    const HcWeights head{small(hc * hc * D, 43), test::randn(hc, 44), {0.5f}};
+    for (int64_t n : {1, 9}) {
+      const std::string what = "hc " + std::to_string(hc) + " n=" + std::to_string(n);
+      On on(*dev);
+      const std::vector<float> X = test::randn(n * hc * D, 45), f = test::randn(n * D, 46);
+      std::vector<float> u(static_cast<size_t>(n * D)), post(static_cast<size_t>(n * hc)),
+          comb(static_cast<size_t>(n * hc * hc)), Y = X, hu(static_cast<size_t>(D));
+      cpu_ops().hc_pre(p, w, X.data(), n, u.data(), post.data(), comb.data());
+      cpu_ops().hc_post(p, f.data(), post.data(), comb.data(), Y.data(), n);
+      cpu_ops().hc_head(p, head, X.data(), hu.data());
+      const HcView dw(on.put(w.fn), on.put(w.base), on.put(w.scale)),
+          dh(on.put(head.fn), on.put(head.base), on.put(head.scale));
+      float *dX = on.put(X), *df = on.put(f), *du = on.zeros<float>(u.size()),
+            *dp = on.zeros<float>(post.size()), *dc = on.zeros<float>(comb.size()),
+            *dhu = on.zeros<float>(hu.size());
+      on.run([&] {
+        dev->ops().hc_pre(p, dw, dX, n, du, dp, dc);
+        dev->ops().hc_head(p, dh, dX, dhu);
+      });
+      expect_close(u, on.get(du, u.size()), 1e-10, what + " u");
+      expect_close(post, on.get(dp, post.size()), 1e-10, what + " post");
+      expect_close(comb, on.get(dc, comb.size()), 1e-10, what + " comb");
+      expect_close(hu, on.get(dhu, hu.size()), 1e-10, what + " head");
+      // hc_post on the CPU's own post and comb: the update alone.
+      float *dp2 = on.put(post), *dc2 = on.put(comb);
+      on.run([&] { dev->ops().hc_post(p, df, dp2, dc2, dX, n); });
+      expect_close(Y, on.get(dX, Y.size()), 1e-12, what + " post-mix");
+    }
+  }
+}
+
 TEST(CudaOps, TheDeviceRefusesWhatItCannotHoldOrCompute) {
   NEED_CUDA(dev);
   EXPECT_FALSE(dev->computes(WeightType::I32));

@@ -47,12 +47,16 @@ struct Case {
 };
 
 // Experts e % 3 == 0 on the GPU, 1 in DRAM, 2 on NVMe; every shared expert, the dense layers'
-// FFN, the output head and the attention of every other layer on the GPU.
+// FFN, the output head and the attention of every other layer on the GPU; V4's mHC mixing
+// around the attention with it in every fourth layer (the others mix on the host).
 void place(const ModelFiles& m, ModelOptions& o) {
   const ModelConfig& c = m.config;
   for (const TensorEntry& t : m.index.tensors())
-    for (int li = 0; li < c.num_hidden_layers; li += 2)
-      if (t.name.rfind("layers." + std::to_string(li) + ".attn", 0) == 0) o.tensor_placement[t.name] = Tier::Gpu;
+    for (int li = 0; li < c.num_hidden_layers; li += 2) {
+      const std::string p = "layers." + std::to_string(li) + ".";
+      if (t.name.rfind(p + "attn", 0) == 0 || (li % 4 == 0 && t.name.rfind(p + "hc_attn_", 0) == 0))
+        o.tensor_placement[t.name] = Tier::Gpu;
+    }
   for (int li = 0; li < c.num_hidden_layers; ++li) {
     if (!c.is_moe_layer(li)) {  // a dense layer's FFN on the GPU
       for (int k = 1; k <= 3; ++k)
@@ -114,6 +118,20 @@ TEST(GpuSim, SameLogitsBitForBitAsTheCpuOnEveryArchitecture) {
       EXPECT_GT(sim.gpu->used_by_class().at("shared experts"), 0u);
     }
     EXPECT_GT(sim.gpu->used_by_class().at("attention"), 0u);
+    if (m.config.is_v4()) {
+      // Layer 0's mHC mixing and norm went to the device with its attention; placed in DRAM
+      // instead, they stay on the host, which mixes the streams around the device's attention.
+      ModelOptions host_mix = sim;
+      std::erase_if(host_mix.tensor_placement,
+                    [](const auto& kv) { return kv.first.find(".hc_attn_") != std::string::npos; });
+      host_mix.gpu = make_sim_gpu({.capacity_bytes = 64 << 20});
+      auto hm = load_causal_lm(m, host_mix);
+      const int64_t hc = m.config.hc_mult, d = m.config.hidden_size, rows = (2 + hc) * hc;
+      EXPECT_GE(sim.gpu->used_by_class().at("attention"),
+                host_mix.gpu->used_by_class().at("attention") +
+                    static_cast<uint64_t>(rows * hc * d + rows + 3 + d) * 4);
+      EXPECT_TRUE(bit_equal(run_on(*hm), want));
+    }
     EXPECT_GT(sim.gpu->used_by_class().at("head"), 0u);
     if (m.config.first_k_dense_replace > 0) {
       EXPECT_GT(sim.gpu->used_by_class().at("dense layers"), 0u);
@@ -169,7 +187,9 @@ TEST(GpuSim, StepsStayInsideTheReservedWorkspace) {
     for (auto& [name_, tier] : o.tensor_placement) tier = Tier::Gpu;  // every layer's attention
     for (int li = 0; li < m.config.num_hidden_layers; ++li)
       for (const TensorEntry& te : m.index.tensors())
-        if (te.name.rfind("layers." + std::to_string(li) + ".attn", 0) == 0) o.tensor_placement[te.name] = Tier::Gpu;
+        if (te.name.rfind("layers." + std::to_string(li) + ".attn", 0) == 0 ||
+            te.name.rfind("layers." + std::to_string(li) + ".hc_attn_", 0) == 0)
+          o.tensor_placement[te.name] = Tier::Gpu;
     o.context = 40;
     o.max_step_tokens = 8;
     o.offload_batch = 2;

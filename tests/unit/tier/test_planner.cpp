@@ -142,6 +142,33 @@ TEST(Planner, LlamaCppLayerFlagsRestrictTheGpu) {
   EXPECT_TRUE(gpu_allowed(head, 2, PlanOptions{}));
 }
 
+// What runs with a layer's attention (its norm, V4's mHC around it) goes to the GPU with the
+// attention, and stays in DRAM with it when the KV cache (and so the attention) is not there.
+TEST(Planner, WhatRunsWithTheAttentionFollowsIt) {
+  PlanInput in = model();
+  PlanItem norm{"layers.0.attn_norm.weight", "norm", 0, -1, 1000, 1.0, false};
+  norm.with_attention = true;
+  PlanItem mix{"layers.0.hc_attn_fn", "hyper_connection", 0, -1, 1000, 1.0, false};
+  mix.with_attention = true;
+  in.items.push_back(norm);
+  in.items.push_back(mix);
+  const size_t n = in.items.size();
+  PlanOptions o;
+  o.context = 1000;  // 1 MB of KV cache
+  Placement p = plan_placement(in, box(4, 50), o);
+  ASSERT_EQ(p.kv_tier, Tier::Gpu);
+  EXPECT_EQ(p.tier[0], Tier::Gpu);
+  EXPECT_EQ(p.tier[n - 2], Tier::Gpu);
+  EXPECT_EQ(p.tier[n - 1], Tier::Gpu);
+  o.context = 3'000'000;  // 3 GB of KV cache: more than the GPU has beside the attention
+  o.vram_budget_gb = 2.5;
+  p = plan_placement(in, box(4, 50), o);
+  ASSERT_EQ(p.kv_tier, Tier::Dram);
+  EXPECT_EQ(p.tier[0], Tier::Dram);
+  EXPECT_EQ(p.tier[n - 2], Tier::Dram) << "the norm of an attention the CPU runs";
+  EXPECT_EQ(p.tier[n - 1], Tier::Dram) << "the mixing around an attention the CPU runs";
+}
+
 TEST(Planner, CostModelTakesTheSlowestResourcePerLayer) {
   PlanOptions o;
   o.context = 0;
@@ -262,9 +289,9 @@ TEST(Planner, FullSizeConfigsOnTheReferenceBox) {
   STRATA_EXPECT_ERROR(plan_input_from_config(ModelConfig{}, "tq1_0", "x"), "tq1_0", "iq1_m");
 }
 
-// What the CPU computes wherever it is placed (norms outside attention, routers, mHC) is never
-// planned on the GPU, even with room to spare; what the device runs (attention with its norm,
-// the head, shared experts) is.
+// What the CPU computes wherever it is placed (norms outside attention, routers, the FFN's and
+// the head's mHC) is never planned on the GPU, even with room to spare; what the device runs
+// (attention with its norm and V4's mixing around it, the head, shared experts) is.
 TEST(Planner, TensorsTheCpuComputesStayOffTheGpu) {
   const HardwareProfile hw = find_profile("rtx4090-256gb", std::filesystem::path(STRATA_SOURCE_DIR) / "profiles");
   for (const char* config : {"deepseek-v3-671b", "deepseek-v4-flash"}) {
@@ -277,9 +304,12 @@ TEST(Planner, TensorsTheCpuComputesStayOffTheGpu) {
     int host_only = 0;
     for (size_t i = 0; i < in.items.size(); ++i) {
       const PlanItem& it = in.items[i];
-      const bool cpu = it.cls == "router" || it.cls == "hyper_connection" ||
-                       (it.cls == "norm" && it.name.find(".attn_norm.") == std::string::npos);
+      const bool with_attention =
+          it.name.find(".attn_norm.") != std::string::npos || it.name.find(".hc_attn_") != std::string::npos;
+      const bool cpu =
+          !with_attention && (it.cls == "router" || it.cls == "hyper_connection" || it.cls == "norm");
       EXPECT_EQ(it.host_only, cpu) << it.name;
+      EXPECT_EQ(it.with_attention, with_attention) << it.name;
       if (it.gathered) continue;
       EXPECT_EQ(p.tier[i], cpu ? Tier::Dram : Tier::Gpu) << it.name;
       host_only += cpu;
