@@ -11,6 +11,7 @@
 //   v4_attention.cu  V4 sink attention, compressed-row pick, compressor pooling
 //   router.cu        the MoE gate's scores, group limit and top-k
 //   mhc.cu           mHC hyper-connections (pre mixing with Sinkhorn, post mixing, the head's mix)
+//   blas.cpp         cuBLAS (loaded at run time) for the products of many tokens
 #pragma once
 
 #include <cstdint>
@@ -117,6 +118,19 @@ void compress_pool(const float* kv, const float* score, const float* prev_kv, co
 // with `fixed` [n, top_k] (hash routing) the experts are given and only weighed.
 void route(const RouterParams& p, const float* logits, const float* bias, const int32_t* fixed, int64_t n,
            int32_t* ids, float* weights, Stream s);
+
+// ---- blas.cpp ----
+// Whether cuBLAS loaded (at the first call; why not, otherwise): without it every product
+// runs on linear's own kernels.
+bool blas_available(std::string* why = nullptr);
+// Makes the current device's cuBLAS handle and its 4 MiB workspace now, where cuBLAS loads
+// (the first product of many tokens does it otherwise).
+void prepare_blas();
+// linear through f32 cuBLAS GEMMs (n >= kBlasMinTokens is where it pays): the rows decoded
+// into work, linear_workspace_bytes(n, nr, w.cols) of it, a chunk at a time. Throws where
+// cuBLAS did not load.
+void linear_blas(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx,
+                 float* y, int64_t ldy, float* work, Stream s);
 
 // ---- mhc.cu ----
 // runtime/backend/ops.h: hc_pre, hc_post, hc_head; w's arrays (fn, base, scale) in device

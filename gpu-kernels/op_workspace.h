@@ -38,6 +38,23 @@ inline uint64_t index_pick_workspace_bytes(int64_t n, int64_t first_pos, int64_t
   return static_cast<uint64_t>(n * (rows > 0 ? rows : 1)) * sizeof(float) + 256;
 }
 
+// Products of at least kBlasMinTokens tokens go through cuBLAS where it loads (blas.cpp): the
+// weights decoded to f32 in chunks of blas_chunk_rows rows (at most kBlasChunkFloats floats).
+constexpr int64_t kBlasMinTokens = 128;
+constexpr int64_t kBlasChunkFloats = int64_t{4} << 20;
+
+inline int64_t blas_chunk_rows(int64_t cols) {
+  const int64_t r = kBlasChunkFloats / (cols > 0 ? cols : 1);
+  return r < 1 ? 1 : r;
+}
+
+// The chunk buffer a product of n tokens over rows nr of `cols` takes (none below kBlasMinTokens).
+inline uint64_t linear_workspace_bytes(int64_t n, int64_t nr, int64_t cols) {
+  if (n < kBlasMinTokens || nr <= 0) return 0;
+  const int64_t rows = nr < blas_chunk_rows(cols) ? nr : blas_chunk_rows(cols);
+  return static_cast<uint64_t>(rows * cols) * sizeof(float);
+}
+
 // mHC (hc_pre, hc_head): at most this many streams (and so mix rows (2 + hc)·hc); a token's
 // mixes are summed over column slices of 512 values, each slice's rows and sum of squares kept.
 constexpr int64_t kHcMaxStreams = 6;

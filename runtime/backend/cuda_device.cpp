@@ -21,12 +21,11 @@ class CudaOps final : public Ops {
  public:
   explicit CudaOps(CudaDevice& dev) : dev_(dev) {}
   void linear(const WeightView& w, const float* x, int64_t n, float* out) const override {
-    gpu::linear(w, 0, w.rows, x, n, w.cols, out, w.rows, stream());
+    linear_rows(w, 0, w.rows, x, n, w.cols, out, w.rows);
   }
-  void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx, float* y,
-                   int64_t ldy) const override {
-    gpu::linear(w, r0, nr, x, n, ldx, y, ldy, stream());
-  }
+  // Many tokens through cuBLAS where it loaded, else (and for fewer) linear.cu's kernels.
+  void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx,
+                   float* y, int64_t ldy) const override;
   void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const override;
   void mlp_batch(std::span<const MlpJob> jobs, float swiglu_limit) const override {
     for (const MlpJob& j : jobs) mlp(*j.mlp, j.x, j.n, j.out, swiglu_limit);
@@ -99,6 +98,15 @@ class CudaDevice final : public Device {
     stream_ = gpu::stream_create();
     copy_stream_ = gpu::stream_create();
     gpu::prepare_device_tables();  // the lattice codebooks, before any step
+    // cuBLAS's handle and workspace, before any step; without them the tiles do every product.
+    if (gpu::blas_available()) {
+      try {
+        gpu::prepare_blas();
+        blas_ = true;
+      } catch (const std::runtime_error&) {
+        blas_ = false;
+      }
+    }
   }
   ~CudaDevice() override {
     queue_.submit([] {}).settle();  // what is still queued runs before the stream and memory go
@@ -142,6 +150,7 @@ class CudaDevice final : public Device {
   bool computes(WeightType t) const override { return gpu::linear_supported(t); }
   double busy_seconds() const override { return queue_.busy_seconds(); }
   gpu::Stream stream() const { return stream_; }
+  bool blas() const { return blas_; }
 
  protected:
   uint8_t* raw_alloc(uint64_t bytes) override {
@@ -157,6 +166,7 @@ class CudaDevice final : public Device {
  private:
   int index_;
   gpu::Stream stream_ = nullptr, copy_stream_ = nullptr;
+  bool blas_ = false;
   CudaOps ops_;
   WorkQueue queue_;  // last: its worker stops before the stream goes
 };
@@ -172,6 +182,14 @@ void CudaOps::mlp(const Mlp& m, const float* x, int64_t n, float* out, float swi
   linear(m.w3, x, n, u);
   gpu::swiglu(g, u, n * inter, swiglu_limit, stream());
   linear(m.w2, g, n, out);
+}
+
+void CudaOps::linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx,
+                          float* y, int64_t ldy) const {
+  if (n < gpu::kBlasMinTokens || !dev_.blas()) return gpu::linear(w, r0, nr, x, n, ldx, y, ldy, stream());
+  DeviceScratch mem(dev_);
+  float* work = mem.get(static_cast<int64_t>(gpu::linear_workspace_bytes(n, nr, w.cols) / sizeof(float)));
+  gpu::linear_blas(w, r0, nr, x, n, ldx, y, ldy, work, stream());
 }
 
 void CudaOps::hc_pre(const HcParams& p, const HcView& w, const float* X, int64_t n, float* u, float* post,

@@ -1,4 +1,5 @@
 // A GPU simulated on the host (runtime/backend/device.h: make_sim_gpu).
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -26,12 +27,22 @@ class SimOps final : public CpuOps {
  public:
   SimOps(Device& dev, double mem_gbps) : dev_(dev), mem_gbps_(mem_gbps) {}
   void linear(const WeightView& w, const float* x, int64_t n, float* out) const override {
+    const Twin twin(dev_, gpu::linear_workspace_bytes(n, w.rows, w.cols));
     const double t0 = steady_seconds();
     CpuOps::linear(w, x, n, out);
     pace(t0, static_cast<uint64_t>(weight_data_bytes(w) + weight_scale_bytes(w)), mem_gbps_);
   }
+  void linear_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, int64_t n, int64_t ldx,
+                   float* y, int64_t ldy) const override {
+    const Twin twin(dev_, gpu::linear_workspace_bytes(n, nr, w.cols));
+    CpuOps::linear_rows(w, r0, nr, x, n, ldx, y, ldy);
+  }
+  // The gate and up rows, and on top of them one product's chunk at a time.
   void mlp(const Mlp& m, const float* x, int64_t n, float* out, float swiglu_limit) const override {
     const Twin twin(dev_, gpu::mlp_workspace_bytes(n, m.w1.rows));
+    const Twin product(dev_, std::max({gpu::linear_workspace_bytes(n, m.w1.rows, m.w1.cols),
+                                       gpu::linear_workspace_bytes(n, m.w3.rows, m.w3.cols),
+                                       gpu::linear_workspace_bytes(n, m.w2.rows, m.w2.cols)}));
     const double t0 = steady_seconds();
     CpuOps::mlp(m, x, n, out, swiglu_limit);
     pace(t0, mlp_bytes(m), mem_gbps_);
@@ -91,7 +102,9 @@ class SimOps final : public CpuOps {
  private:
   // The CUDA twin's work buffer, held (untouched) for the op's duration.
   struct Twin {
-    Twin(Device& dev, uint64_t bytes) : mem(dev) { mem.get<uint8_t>(static_cast<int64_t>(bytes)); }
+    Twin(Device& dev, uint64_t bytes) : mem(dev) {
+      if (bytes > 0) mem.get<uint8_t>(static_cast<int64_t>(bytes));
+    }
     DeviceScratch mem;
   };
   Device& dev_;

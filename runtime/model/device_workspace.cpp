@@ -92,6 +92,9 @@ uint64_t device_step_workspace(const ModelConfig& c, const StepWorkspace& w) {
     if (w.offload_expert_bytes) routed += 2 * take(w.offload_expert_bytes + 6 * Device::kWorkspaceAlign);
     need = std::max(need, routed);
   }
+  // A product of many tokens through cuBLAS: one chunk of decoded rows on top of whatever is
+  // held then (at most kBlasChunkFloats: no matrix has more columns).
+  if (N >= gpu::kBlasMinTokens) need += take(static_cast<uint64_t>(gpu::kBlasChunkFloats) * sizeof(float));
   return need;
 }
 

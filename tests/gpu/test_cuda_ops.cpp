@@ -5,15 +5,19 @@
 // (1e-10 relative to the signal); the FP8/FP4 round trips may round a value on the other side
 // of a tie (1e-6). The CPU twin runs exact (--exact-dot): its default integer dot rounds the
 // activations to int8 and its batched products to BF16, which the device does not.
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "../unit/kernels/kernel_test_util.h"
-#include "gpu-kernels/decode_group.h"
 #include "cpu-kernels/kernel_choices.h"
+#include "gpu-kernels/decode_group.h"
+#include "gpu-kernels/gpu_ops.h"
 #include "runtime/backend/cpu_ops.h"
 #include "runtime/backend/cuda_device.h"
 #include "tests/support/test_support.h"
@@ -89,15 +93,35 @@ void expect_close(const std::vector<float>& ref, const std::vector<float>& got, 
   EXPECT_LT(e, bound) << what;
 }
 
+// cuBLAS is opened at run time: from the toolkit the build used where it is (the build machine,
+// CI), no device needed; where it is absent (a bundle without it) the reason names the library.
+TEST(CudaBlas, LoadsFromTheToolkitItWasBuiltWith) {
+  std::string why;
+  const bool ok = gpu::blas_available(&why);
+  const std::filesystem::path lib = std::filesystem::path(STRATA_TEST_CUDA_LIB_DIR) /
+                                    ("libcublas.so." + std::to_string(CUDART_VERSION / 1000));
+  if (std::filesystem::exists(lib)) {
+    EXPECT_TRUE(ok) << why;
+  } else {
+    EXPECT_FALSE(ok);
+    EXPECT_NE(why.find("libcublas"), std::string::npos) << why;
+  }
+}
+
+// From kBlasMinTokens tokens the products go through cuBLAS (f32, decoded rows) where it
+// loads, through the tiles otherwise; both within f32 rounding of the CPU.
 TEST(CudaOps, LinearOfEveryDecodableTypeMatchesTheCpu) {
   NEED_CUDA(dev);
+  std::string why;
+  std::printf("many-token products: %s\n", gpu::blas_available(&why) ? "cuBLAS" : ("tiles: " + why).c_str());
   for (int i = 0; i <= static_cast<int>(WeightType::IQ1_M); ++i) {
     const auto t = static_cast<WeightType>(i);
     if (!gpu::decodable(t)) continue;
     const bool plain = t == WeightType::F32 || t == WeightType::F16 || t == WeightType::BF16;
     const int64_t rows = 300, cols = plain ? 1000 : 1024;
     const test::Mat m = test::make_matrix(t, rows, cols, WeightType::F32, 3 + i);
-    for (int64_t n : {1, 3, 5, 16, 70}) {
+    for (int64_t n :
+         {int64_t{1}, int64_t{3}, int64_t{5}, int64_t{16}, int64_t{70}, gpu::kBlasMinTokens + 2}) {
       On on(*dev);
       const std::vector<float> x = test::randn(n * cols, 9);
       std::vector<float> ref(static_cast<size_t>(n * rows));

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "gpu-kernels/op_workspace.h"
 #include "runtime/backend/device.h"
 #include "runtime/backend/device_weights.h"
 #include "runtime/backend/gpu_choice.h"
@@ -201,6 +202,27 @@ TEST(Device, ReservedWorkspaceIsTakenInStackOrderAndOverflowIsCounted) {
   EXPECT_EQ(dev->workspace_reserved(), 8192u);
   dev->reserve_workspace(0);
   EXPECT_EQ(dev->workspace_reserved(), 0u);
+}
+
+// The simulated GPU's products take the scratch the CUDA device's take: none for a few tokens,
+// from kBlasMinTokens one chunk of decoded rows (the cuBLAS path), at most kBlasChunkFloats.
+TEST(Device, SimulatedProductsTakeTheCudaTwinsScratch) {
+  const int64_t rows = 300, cols = 1000;
+  std::vector<float> w(static_cast<size_t>(rows * cols), 0.01f), x(static_cast<size_t>(200 * cols), 1.0f),
+      y(static_cast<size_t>(200 * rows));
+  const WeightView v{WeightType::F32, reinterpret_cast<const uint8_t*>(w.data()), rows, cols};
+  auto peak_of = [&](int64_t n, int64_t nr) {
+    auto dev = make_sim_gpu({.capacity_bytes = 64 << 20});
+    dev->reserve_workspace(8 << 20);
+    dev->submit([&] { dev->ops().linear_rows(v, 0, nr, x.data(), n, cols, y.data(), rows); }).wait();
+    return dev->workspace_peak();
+  };
+  EXPECT_EQ(peak_of(gpu::kBlasMinTokens - 1, rows), 0u);
+  EXPECT_EQ(peak_of(gpu::kBlasMinTokens, rows), Device::workspace_round(rows * cols * sizeof(float)));
+  EXPECT_EQ(peak_of(200, 37), Device::workspace_round(37 * cols * sizeof(float)));
+  EXPECT_EQ(gpu::linear_workspace_bytes(200, 100000, 7168),
+            static_cast<uint64_t>(gpu::kBlasChunkFloats / 7168 * 7168) * sizeof(float));
+  EXPECT_FLOAT_EQ(y[0], 0.01f * cols);
 }
 
 TEST(Device, TheCopyLaneCopiesBesideTheQueueInOrder) {
