@@ -27,6 +27,11 @@ inline unsigned blocks_for(int64_t n, int per) {
   return static_cast<unsigned>(b < 1 ? 1 : b);
 }
 
+// A cache row's value as f32: f32 rows as they are, bf16 rows (--cache-type-k bf16) widened
+// exactly.
+__device__ __forceinline__ float widen(float v) { return v; }
+__device__ __forceinline__ float widen(uint16_t v) { return __uint_as_float(static_cast<uint32_t>(v) << 16); }
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

@@ -59,6 +59,21 @@ __global__ void scale_kernel(float* x, int64_t n, float a) {
     x[i] *= a;
 }
 
+// f32 to bf16, to nearest with ties to even, NaN kept quiet (cpu-kernels/float_formats.h:
+// f32_to_bf16, bit for bit).
+__global__ void to_bf16_kernel(uint16_t* dst, const float* src, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    uint32_t x = __float_as_uint(src[i]);
+    if ((x & 0x7fffffffu) > 0x7f800000u) {
+      dst[i] = static_cast<uint16_t>((x >> 16) | 0x40);
+      continue;
+    }
+    x += 0x7fffu + ((x >> 16) & 1u);
+    dst[i] = static_cast<uint16_t>(x >> 16);
+  }
+}
+
 struct Freqs {
   double f[256];
 };
@@ -162,6 +177,12 @@ void scale(float* x, int64_t n, float a, Stream s) {
   if (n <= 0) return;
   scale_kernel<<<grid_stride_blocks(n), 256, 0, cu(s)>>>(x, n, a);
   check_launch("scale");
+}
+
+void to_bf16(uint16_t* dst, const float* src, int64_t n, Stream s) {
+  if (n <= 0) return;
+  to_bf16_kernel<<<grid_stride_blocks(n), 256, 0, cu(s)>>>(dst, src, n);
+  check_launch("to_bf16");
 }
 
 void rope(const double* host_freqs, int64_t nf, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,

@@ -87,6 +87,8 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int64_
 void swiglu(float* g, const float* u, int64_t n, float limit, Stream s);
 void add(const float* a, const float* b, float* out, int64_t n, Stream s);
 void scale(float* x, int64_t n, float a, Stream s);
+// dst[i] = src[i] rounded to bf16 (to nearest, ties to even): the rows of a bf16 KV cache.
+void to_bf16(uint16_t* dst, const float* src, int64_t n, Stream s);
 // RoPE of n tokens × heads vectors (runtime/backend/ops.h: rope); freqs (host, nf <= 256) are
 // the rotation's frequencies; pos: device positions, or null with every token at pos0.
 void rope(const double* host_freqs, int64_t nf, bool halves, float* x, int64_t n, int64_t heads, int64_t head_stride,
@@ -103,6 +105,12 @@ void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t 
                    const float* k_rope, const uint8_t* allowed, float* out, void* work, Stream s);
 void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
                 int64_t top_k, uint8_t* allowed, void* work, Stream s);
+// The same over a bf16 cache (--cache-type-k bf16): its rows widened to f32 as they are read.
+void mla_attention(const MlaShape& sh, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                   const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed, float* out,
+                   void* work, Stream s);
+void index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past, int64_t nh,
+                int64_t hd, int64_t top_k, uint8_t* allowed, void* work, Stream s);
 
 // ---- v4_attention.cu ----
 void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
@@ -112,6 +120,12 @@ void index_pick(const float* q, const float* w, const float* keys, int64_t n, in
                 Stream s);
 void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score, int64_t ratio,
                    int64_t width, int64_t own, int64_t D, float* out, Stream s);
+// The same over bf16 keys and compressed rows (--cache-type-k bf16), widened as they are read.
+void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink, int64_t H,
+                    int64_t D, float scale, float* out, void* work, Stream s);
+void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
+                int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                int64_t* count, void* work, Stream s);
 
 // ---- router.cu ----
 // The gate of n tokens (runtime/backend/ops.h: route): logits [n, n_experts], bias or null;

@@ -67,19 +67,46 @@ class CudaOps final : public Ops {
   void add(const float* a, const float* b, float* out, int64_t n) const override { gpu::add(a, b, out, n, stream()); }
   void scale(float* x, int64_t n, float a) const override { gpu::scale(x, n, a, stream()); }
   void copy(void* dst, const void* src, uint64_t bytes) const override { gpu::copy_d2d(dst, src, bytes, stream()); }
-  // No bf16 KV cache here: the base's refusals for its overloads.
-  using Ops::index_pick;
-  using Ops::index_topk;
-  using Ops::mla_attention;
-  using Ops::sink_attention;
-  void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past, const float* latent,
-                     const float* k_rope, const uint8_t* allowed, bool, float* out) const override;
-  void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh, int64_t hd,
-                  int64_t top_k, uint8_t* allowed) const override;
-  void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
-                      float scale, float* out) const override;
-  void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
-                  int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) const override;
+  // The attention cores over f32 caches and over bf16 ones (--cache-type-k bf16).
+  void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                     const float* latent, const float* k_rope, const uint8_t* allowed, bool,
+                     float* out) const override {
+    mla_core(s, up, q, n, n_past, latent, k_rope, allowed, out);
+  }
+  void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                     const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed, bool,
+                     float* out) const override {
+    mla_core(s, up, q, n, n_past, latent, k_rope, allowed, out);
+  }
+  void to_bf16(uint16_t* dst, const float* src, int64_t n) const override {
+    gpu::to_bf16(dst, src, n, stream());
+  }
+  void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
+                  int64_t hd, int64_t top_k, uint8_t* allowed) const override {
+    topk_core(q, w, keys, n, n_past, nh, hd, top_k, allowed);
+  }
+  void index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past, int64_t nh,
+                  int64_t hd, int64_t top_k, uint8_t* allowed) const override {
+    topk_core(q, w, keys, n, n_past, nh, hd, top_k, allowed);
+  }
+  void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H,
+                      int64_t D, float scale, float* out) const override {
+    sink_core(q, keys, nk, sink, H, D, scale, out);
+  }
+  void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink, int64_t H,
+                      int64_t D, float scale, float* out) const override {
+    sink_core(q, keys, nk, sink, H, D, scale, out);
+  }
+  void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos,
+                  int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                  int64_t* count) const override {
+    pick_core(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
+  }
+  void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
+                  int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                  int64_t* count) const override {
+    pick_core(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
+  }
   void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score, int64_t ratio,
                      int64_t width, int64_t own, int64_t D, float* out) const override {
     gpu::compress_pool(kv, score, prev_kv, prev_score, ratio, width, own, D, out, stream());
@@ -87,6 +114,19 @@ class CudaOps final : public Ops {
 
  private:
   gpu::Stream stream() const;
+  // Each core with its work buffer from the device's scratch, for either cache type.
+  template <class K>
+  void mla_core(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                const K* latent, const K* k_rope, const uint8_t* allowed, float* out) const;
+  template <class K>
+  void topk_core(const float* q, const float* w, const K* keys, int64_t n, int64_t n_past, int64_t nh,
+                 int64_t hd, int64_t top_k, uint8_t* allowed) const;
+  template <class K>
+  void sink_core(const float* q, const K* const* keys, int64_t nk, const float* sink, int64_t H, int64_t D,
+                 float scale, float* out) const;
+  template <class K>
+  void pick_core(const float* q, const float* w, const K* keys, int64_t n, int64_t first_pos, int64_t ratio,
+                 int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) const;
   CudaDevice& dev_;
 };
 
@@ -205,29 +245,34 @@ void CudaOps::hc_head(const HcParams& p, const HcView& w, const float* X, float*
   gpu::hc_head(p, w, X, u, work, stream());
 }
 
-void CudaOps::mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
-                            const float* latent, const float* k_rope, const uint8_t* allowed, bool, float* out) const {
+template <class K>
+void CudaOps::mla_core(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
+                       const K* latent, const K* k_rope, const uint8_t* allowed, float* out) const {
   DeviceScratch mem(dev_);
   void* work = mem.get<uint8_t>(static_cast<int64_t>(gpu::mla_workspace_bytes(s, n, n_past + n)));
   gpu::mla_attention(s, up, q, n, n_past, latent, k_rope, allowed, out, work, stream());
 }
 
-void CudaOps::index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
-                         int64_t hd, int64_t top_k, uint8_t* allowed) const {
+template <class K>
+void CudaOps::topk_core(const float* q, const float* w, const K* keys, int64_t n, int64_t n_past, int64_t nh,
+                        int64_t hd, int64_t top_k, uint8_t* allowed) const {
   DeviceScratch mem(dev_);
   void* work = mem.get<uint8_t>(static_cast<int64_t>(gpu::index_topk_workspace_bytes(n, n_past + n)));
   gpu::index_topk(q, w, keys, n, n_past, nh, hd, top_k, allowed, work, stream());
 }
 
-void CudaOps::sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H,
-                             int64_t D, float scale, float* out) const {
+template <class K>
+void CudaOps::sink_core(const float* q, const K* const* keys, int64_t nk, const float* sink, int64_t H,
+                        int64_t D, float scale, float* out) const {
   DeviceScratch mem(dev_);
   void* work = mem.get<uint8_t>(static_cast<int64_t>(gpu::sink_attention_workspace_bytes(H, nk)));
   gpu::sink_attention(q, keys, nk, sink, H, D, scale, out, work, stream());
 }
 
-void CudaOps::index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
-                         int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked, int64_t* count) const {
+template <class K>
+void CudaOps::pick_core(const float* q, const float* w, const K* keys, int64_t n, int64_t first_pos,
+                        int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
+                        int64_t* count) const {
   DeviceScratch mem(dev_);
   void* work = mem.get<uint8_t>(static_cast<int64_t>(gpu::index_pick_workspace_bytes(n, first_pos, ratio)));
   gpu::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count, work, stream());

@@ -267,33 +267,4 @@ uint64_t Device::bytes_to_host() const {
   return to_host_;
 }
 
-namespace {
-[[noreturn]] void refuse_bf16_cache(const char* verb) {
-  throw Error(std::string("a bf16 KV cache (--cache-type-k bf16) is ") + verb +
-              " by the CPU's attention only, not by this device's");
-}
-}  // namespace
-
-void Ops::mla_attention(const MlaShape&, const MlaUp&, const float*, int64_t, int64_t, const uint16_t*, const uint16_t*,
-                        const uint8_t*, bool, float*) const {
-  refuse_bf16_cache("read");
-}
-
-void Ops::sink_attention(const float*, const uint16_t* const*, int64_t, const float*, int64_t, int64_t, float,
-                         float*) const {
-  refuse_bf16_cache("read");
-}
-
-void Ops::index_topk(const float*, const float*, const uint16_t*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                     uint8_t*) const {
-  refuse_bf16_cache("read");
-}
-
-void Ops::index_pick(const float*, const float*, const uint16_t*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                     float, int64_t, int64_t*, int64_t*) const {
-  refuse_bf16_cache("read");
-}
-
-void Ops::to_bf16(uint16_t*, const float*, int64_t) const { refuse_bf16_cache("written"); }
-
 }  // namespace strata

@@ -92,35 +92,34 @@ class Ops {
   virtual void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
                              const float* latent, const float* k_rope, const uint8_t* allowed, bool absorbed,
                              float* out) const = 0;
-  // The same over caches of bf16 rows (--cache-type-k bf16), and the rounding that fills them:
-  // dst[i] = src[i] rounded to bf16 (to nearest, ties to even). Only the CPU has them: the base
-  // refuses (a model refuses the cache type at load where attention runs elsewhere).
+  // The same over caches of bf16 rows (--cache-type-k bf16), each row widened to f32 as it is
+  // read, and the rounding that fills them: dst[i] = src[i] rounded to bf16 (to nearest, ties
+  // to even).
   virtual void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
-                             const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed, bool absorbed,
-                             float* out) const;
-  virtual void to_bf16(uint16_t* dst, const float* src, int64_t n) const;
+                             const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed,
+                             bool absorbed, float* out) const = 0;
+  virtual void to_bf16(uint16_t* dst, const float* src, int64_t n) const = 0;
   // The DSA indexer's top-k keys per token (cpu-kernels/mla_attention.h).
   virtual void index_topk(const float* q, const float* w, const float* keys, int64_t n, int64_t n_past, int64_t nh,
                           int64_t hd, int64_t top_k, uint8_t* allowed) const = 0;
-  // The same over bf16 keys (--cache-type-k bf16): the CPU's; the base refuses.
+  // The same over bf16 keys (--cache-type-k bf16).
   virtual void index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past,
-                          int64_t nh, int64_t hd, int64_t top_k, uint8_t* allowed) const;
+                          int64_t nh, int64_t hd, int64_t top_k, uint8_t* allowed) const = 0;
   // DeepSeek-V4's cores (cpu-kernels/v4_attention.h): attention with sinks over gathered keys
   // (`keys`, the pointer array, in the device's memory too), the compressed-row indexer, the
   // compressor's pooling.
   virtual void sink_attention(const float* q, const float* const* keys, int64_t nk, const float* sink, int64_t H,
                               int64_t D, float scale, float* out) const = 0;
-  // The same over keys of bf16 rows (--cache-type-k bf16); as for MLA's bf16 cache, only the CPU
-  // has it: the base refuses.
+  // The same over keys of bf16 rows (--cache-type-k bf16).
   virtual void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink,
-                              int64_t H, int64_t D, float scale, float* out) const;
+                              int64_t H, int64_t D, float scale, float* out) const = 0;
   virtual void index_pick(const float* q, const float* w, const float* keys, int64_t n, int64_t first_pos, int64_t ratio,
                           int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
                           int64_t* count) const = 0;
-  // The same over bf16 compressed rows (--cache-type-k bf16): the CPU's; the base refuses.
+  // The same over bf16 compressed rows (--cache-type-k bf16).
   virtual void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
                           int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
-                          int64_t* count) const;
+                          int64_t* count) const = 0;
   virtual void compress_pool(const float* kv, const float* score, const float* prev_kv, const float* prev_score,
                              int64_t ratio, int64_t width, int64_t own, int64_t D, float* out) const = 0;
 };

@@ -78,25 +78,30 @@ class SimOps final : public CpuOps {
     const Twin twin(dev_, gpu::hc_workspace_bytes(1, p.hc, p.dim));
     CpuOps::hc_head(p, w, X, u);
   }
-  // A bf16 KV cache, as on the CUDA device: none (the base's refusal).
+  // A bf16 KV cache (--cache-type-k bf16), with the scratch the CUDA device takes for it.
   void mla_attention(const MlaShape& s, const MlaUp& up, const float* q, int64_t n, int64_t n_past,
                      const uint16_t* latent, const uint16_t* k_rope, const uint8_t* allowed, bool absorbed,
                      float* out) const override {
-    Ops::mla_attention(s, up, q, n, n_past, latent, k_rope, allowed, absorbed, out);
+    const Twin twin(dev_, gpu::mla_workspace_bytes(s, n, n_past + n));
+    const double t0 = steady_seconds();
+    CpuOps::mla_attention(s, up, q, n, n_past, latent, k_rope, allowed, absorbed, out);
+    pace(t0, static_cast<uint64_t>((n_past + n) * (s.kv_lora + s.rope)) * sizeof(uint16_t), mem_gbps_);
   }
-  void to_bf16(uint16_t* dst, const float* src, int64_t n) const override { Ops::to_bf16(dst, src, n); }
   void index_topk(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t n_past, int64_t nh,
                   int64_t hd, int64_t top_k, uint8_t* allowed) const override {
-    Ops::index_topk(q, w, keys, n, n_past, nh, hd, top_k, allowed);
+    const Twin twin(dev_, gpu::index_topk_workspace_bytes(n, n_past + n));
+    CpuOps::index_topk(q, w, keys, n, n_past, nh, hd, top_k, allowed);
   }
   void sink_attention(const float* q, const uint16_t* const* keys, int64_t nk, const float* sink, int64_t H,
                       int64_t D, float scale, float* out) const override {
-    Ops::sink_attention(q, keys, nk, sink, H, D, scale, out);
+    const Twin twin(dev_, gpu::sink_attention_workspace_bytes(H, nk));
+    CpuOps::sink_attention(q, keys, nk, sink, H, D, scale, out);
   }
   void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n, int64_t first_pos,
                   int64_t ratio, int64_t nh, int64_t hd, float wscale, int64_t top_k, int64_t* picked,
                   int64_t* count) const override {
-    Ops::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
+    const Twin twin(dev_, gpu::index_pick_workspace_bytes(n, first_pos, ratio));
+    CpuOps::index_pick(q, w, keys, n, first_pos, ratio, nh, hd, wscale, top_k, picked, count);
   }
 
  private:

@@ -236,7 +236,6 @@ DeepseekV3::DeepseekV3(const ModelFiles& m, const ModelOptions& opts)
     A.ix_k_norm_w = L.indexer.k_norm_w.data();
     A.ix_k_norm_b = L.indexer.k_norm_b.data();
     place_attention(li, opts);
-    check_bf16_cache_device(opts, li, *L.dev);
     L.moe = c.is_moe_layer(li);
     if (!L.moe) {
       L.dense = {w_.matrix(p + "ffn.w1.weight"), w_.matrix(p + "ffn.w2.weight"), w_.matrix(p + "ffn.w3.weight")};

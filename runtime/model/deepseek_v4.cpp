@@ -191,7 +191,6 @@ DeepseekV4::DeepseekV4(const ModelFiles& m, const ModelOptions& opts)
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
     load_layer(li, file);
     place_attention(li, opts);
-    check_bf16_cache_device(opts, li, *layers_[static_cast<size_t>(li)].dev);
   }
   engram_ = load_engram(m, w_);
   if (engram_ && (opts.engram_cache_bytes > 0 || !opts.engram_placement.empty()))

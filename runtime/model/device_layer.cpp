@@ -6,13 +6,6 @@
 
 namespace strata {
 
-void check_bf16_cache_device(const ModelOptions& opts, int64_t li, const Device& dev) {
-  if (opts.kv_bf16 && !dev.is_host())
-    throw Error("--cache-type-k bf16: layer " + std::to_string(li) +
-                "'s attention runs on the GPU, whose kernels read an f32 cache (keep the default f32, or "
-                "keep attention on the CPU: -ngl 0, --vram-budget 0 or --gpu none)");
-}
-
 bool attention_on_gpu(const ModelOptions& opts, int64_t li) {
   if (!opts.gpu) return false;
   const std::string prefix = "layers." + std::to_string(li) + ".attn";

@@ -20,10 +20,6 @@ namespace strata {
 // ("layers.<li>.attn*") on the GPU tier.
 bool attention_on_gpu(const ModelOptions& opts, int64_t li);
 
-// A bf16 KV cache (opts.kv_bf16) is read by the CPU's attention only: throws, naming layer li,
-// where its attention runs on another device.
-void check_bf16_cache_device(const ModelOptions& opts, int64_t li, const Device& dev);
-
 // A layer's weights copied to one device, kept alive together.
 class DeviceCopies {
  public:

@@ -27,8 +27,9 @@ PlanInput plan_input_from_config(const ModelConfig& c, const std::string& weight
 // fixed) and one row per `ratio` tokens.
 void kv_layout(const ModelConfig& c, PlanInput& in, bool bf16 = false);
 
-// What --cache-type-k auto (the default) keeps the cache in: bf16 where no GPU computes (the
-// GPU's attention reads an f32 cache), else f32.
+// What --cache-type-k auto (the default) keeps the cache in: bf16 where no GPU computes, else
+// f32 (the CUDA attention reads either; f32 stays its default until its bf16 cores have run on
+// a device).
 inline bool kv_bf16_by_default(const ModelConfig&, bool gpu_executes) { return !gpu_executes; }
 
 }  // namespace strata

@@ -73,6 +73,16 @@ for spec in "deepseek_v3 hf bf16" "deepseek_v3 gguf q4_k" "deepseek_v32 gguf q8_
   nmse "$WORK/none-prefill.npy" "$WORK/p.npy" 1e-6 "$spec, the profile's plan on cuda:0" || fail "$spec profile plan"
 done
 
+# A bf16 KV cache (-ctk bf16) read and written by the device's attention: the CPU's logits over
+# the same rounded cache.
+for m in "$WORK/deepseek_v3-hf-bf16" "$WORK/deepseek_v32-hf-fp8" "$WORK/deepseek_v4-hf-fp4"; do
+  for gpu in none cuda:0; do
+    "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --exact-dot -ctk bf16 --profile rtx4090-256gb \
+      --gpu $gpu --out "$WORK/bf16-$gpu.npy" 2>"$WORK/err.txt" || fail "$m -ctk bf16 --gpu $gpu"
+  done
+  nmse "$WORK/bf16-none.npy" "$WORK/bf16-cuda:0.npy" 1e-6 "$m -ctk bf16, cuda:0 vs none" || fail "$m bf16 cache"
+done
+
 # Text: greedy generation on the device gives the CPU's tokens.
 m="$WORK/deepseek_v3-hf-bf16"
 for gpu in none cuda:0; do

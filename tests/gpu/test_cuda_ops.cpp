@@ -316,6 +316,89 @@ TEST(CudaOps, TheV4CoresMatchTheCpu) {
   }
 }
 
+// The bf16 KV cache (--cache-type-k bf16): the rounding that writes its rows bit for bit as the
+// CPU's (ties, NaN, infinities), and each attention core over bf16 rows against the CPU's.
+TEST(CudaOps, Bf16CacheCoresMatchTheCpu) {
+  NEED_CUDA(dev);
+  On on(*dev);
+  std::vector<float> v = test::randn(1000, 21);
+  v[0] = std::nanf("");
+  v[1] = INFINITY;
+  v[2] = -INFINITY;
+  uint32_t tie = 0x3f808000u;  // exactly between two bf16 values: rounds to even
+  std::memcpy(&v[3], &tie, 4);
+  tie = 0x3f818000u;
+  std::memcpy(&v[4], &tie, 4);
+  std::vector<uint16_t> want(v.size());
+  cpu_ops().to_bf16(want.data(), v.data(), static_cast<int64_t>(v.size()));
+  uint16_t* db = on.zeros<uint16_t>(v.size());
+  float* dv = on.put(v);
+  on.run([&] { dev->ops().to_bf16(db, dv, static_cast<int64_t>(v.size())); });
+  EXPECT_EQ(on.get(db, v.size()), want);
+
+  const auto bf16 = [](const std::vector<float>& x) {
+    std::vector<uint16_t> b(x.size());
+    cpu_ops().to_bf16(b.data(), x.data(), static_cast<int64_t>(x.size()));
+    return b;
+  };
+  const int64_t H = 4, dn = 128, dr = 64, dv_ = 128, dl = 512, n = 6, n_past = 40, n_ctx = n_past + n;
+  const MlaShape sh{H, dn, dr, dv_, dl, 0.07f};
+  const std::vector<float> q = test::randn(n * H * (dn + dr), 1);
+  const std::vector<uint16_t> lat = bf16(test::randn(n_ctx * dl, 2)), kr = bf16(test::randn(n_ctx * dr, 3));
+  const test::Mat kv_b = test::make_matrix(WeightType::Q8_0, H * (dn + dv_), dl, WeightType::F32, 5);
+  MlaUp up;
+  up.nope = dn, up.v = dv_, up.kv_lora = dl, up.kv_b = kv_b.view;
+  MlaUp dup = up;
+  dup.kv_b = on.matrix(kv_b.view);
+  std::vector<float> ref(static_cast<size_t>(n * H * dv_));
+  cpu_ops().mla_attention(sh, up, q.data(), n, n_past, lat.data(), kr.data(), nullptr, false, ref.data());
+  float *dq = on.put(q), *dout = on.zeros<float>(ref.size());
+  uint16_t *dlat = on.put(lat), *dkr = on.put(kr);
+  on.run([&] { dev->ops().mla_attention(sh, dup, dq, n, n_past, dlat, dkr, nullptr, true, dout); });
+  expect_close(ref, on.get(dout, ref.size()), 1e-10, "mla_attention bf16");
+
+  const int64_t nh = 8, hd = 128, top_k = 20;
+  const std::vector<float> iq = test::randn(n * nh * hd, 8), iw = test::randn(n * nh, 9);
+  const std::vector<uint16_t> keys = bf16(test::randn(n_ctx * hd, 10));
+  std::vector<uint8_t> mask(static_cast<size_t>(n * n_ctx));
+  cpu_ops().index_topk(iq.data(), iw.data(), keys.data(), n, n_past, nh, hd, top_k, mask.data());
+  uint8_t* dmask = on.zeros<uint8_t>(mask.size());
+  float *diq = on.put(iq), *diw = on.put(iw);
+  uint16_t* dkeys = on.put(keys);
+  on.run([&] { dev->ops().index_topk(diq, diw, dkeys, n, n_past, nh, hd, top_k, dmask); });
+  EXPECT_EQ(on.get(dmask, mask.size()), mask);
+
+  const int64_t SH = 8, D = 512, nk = 37;
+  const std::vector<float> sq = test::randn(SH * D, 11), sink = test::randn(SH, 12);
+  const std::vector<uint16_t> pool = bf16(test::randn(nk * D, 13));
+  float *dsq = on.put(sq), *dsink = on.put(sink);
+  uint16_t* dpool = on.put(pool);
+  std::vector<const uint16_t*> hk, dk;
+  for (int64_t i = 0; i < nk; ++i) {
+    hk.push_back(pool.data() + ((i * 7) % nk) * D);
+    dk.push_back(dpool + ((i * 7) % nk) * D);
+  }
+  const uint16_t** ddk = on.put(dk);
+  std::vector<float> sref(static_cast<size_t>(SH * D));
+  cpu_ops().sink_attention(sq.data(), hk.data(), nk, sink.data(), SH, D, 0.04f, sref.data());
+  float* dsout = on.zeros<float>(sref.size());
+  on.run([&] { dev->ops().sink_attention(dsq, ddk, nk, dsink, SH, D, 0.04f, dsout); });
+  expect_close(sref, on.get(dsout, sref.size()), 1e-10, "sink_attention bf16");
+
+  const int64_t pn = 5, first = 30, ratio = 4, pnh = 4, phd = 64, ptop = 3, rows = (first + pn) / ratio;
+  const std::vector<float> pq = test::randn(pn * pnh * phd, 14), pw = test::randn(pn * pnh, 15);
+  const std::vector<uint16_t> rk = bf16(test::randn(rows * phd, 16));
+  std::vector<int64_t> picked(static_cast<size_t>(pn * ptop), -1), count(static_cast<size_t>(pn));
+  cpu_ops().index_pick(pq.data(), pw.data(), rk.data(), pn, first, ratio, pnh, phd, 0.1f, ptop, picked.data(),
+                       count.data());
+  int64_t *dp = on.put(std::vector<int64_t>(picked.size(), -1)), *dc = on.zeros<int64_t>(count.size());
+  float *dpq = on.put(pq), *dpw = on.put(pw);
+  uint16_t* drk = on.put(rk);
+  on.run([&] { dev->ops().index_pick(dpq, dpw, drk, pn, first, ratio, pnh, phd, 0.1f, ptop, dp, dc); });
+  EXPECT_EQ(on.get(dc, count.size()), count);
+  EXPECT_EQ(on.get(dp, picked.size()), picked);
+}
+
 TEST(CudaOps, TheRouterMatchesTheCpu) {
   NEED_CUDA(dev);
   On on(*dev);

@@ -61,7 +61,7 @@ void register_plan(CLI::App& app) {
   cmd->add_option(
          "--cache-type-k", cache_type,
          "The KV cache's key rows, as run sizes them (llama.cpp's -ctk): f32, bf16 (half the bytes per "
-         "token; attention on the CPU) or auto (default): bf16 on a profile without a GPU (run's --gpu "
+         "token, wherever attention runs) or auto (default): bf16 on a profile without a GPU (run's --gpu "
          "none), else f32")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   cmd->add_flag("--json", json, "Print the placement as JSON");

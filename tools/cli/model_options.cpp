@@ -94,7 +94,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
          },
          "The KV cache's key rows (llama.cpp's -ctk; MLA's latent cache, V4's window and compressed "
          "rows): bf16, half the memory per token and half the bytes a decode step reads from the cache, "
-         "each row rounded once as it is written (attention on the CPU); f32; or auto (default): bf16 "
+         "each row rounded once as it is written (on the CPU or the GPU); f32; or auto (default): bf16 "
          "where no GPU computes (--gpu none), else f32")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   cmd->add_option_function<double>(
