@@ -12,6 +12,7 @@
 //   router.cu        the MoE gate's scores, group limit and top-k
 //   mhc.cu           mHC hyper-connections (pre mixing with Sinkhorn, post mixing, the head's mix)
 //   blas.cpp         cuBLAS (loaded at run time) for the products of many tokens
+//   graph.cu         CUDA graphs of a stream's captured work
 #pragma once
 
 #include <cstdint>
@@ -132,6 +133,18 @@ void index_pick(const float* q, const float* w, const uint16_t* keys, int64_t n,
 // with `fixed` [n, top_k] (hash routing) the experts are given and only weighed.
 void route(const RouterParams& p, const float* logits, const float* bias, const int32_t* fixed, int64_t n,
            int32_t* ids, float* weights, Stream s);
+
+// ---- graph.cu ----
+// A stream's work captured and launched as one CUDA graph. capture_begin starts capturing s;
+// capture_end ends it and makes *exec (null at first) the captured graph: updated in place
+// where its shape is the same, else instantiated anew (returns true then); graph_launch runs it
+// on s. capture_abort ends a capture whose work failed and drops it.
+using GraphExec = void*;
+void capture_begin(Stream s);
+bool capture_end(Stream s, GraphExec* exec);
+void capture_abort(Stream s) noexcept;
+void graph_launch(GraphExec exec, Stream s);
+void graph_destroy(GraphExec exec) noexcept;
 
 // ---- blas.cpp ----
 // Whether cuBLAS loaded (at the first call; why not, otherwise): without it every product

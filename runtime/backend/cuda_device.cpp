@@ -8,6 +8,8 @@
 #if defined(STRATA_HAVE_CUDA)
 
 #include <algorithm>
+#include <atomic>
+#include <map>
 #include <stdexcept>
 
 #include "gpu-kernels/gpu_ops.h"
@@ -132,8 +134,12 @@ class CudaOps final : public Ops {
 
 class CudaDevice final : public Device {
  public:
-  CudaDevice(int index, uint64_t capacity)
-      : Device("cuda:" + std::to_string(index), capacity), index_(index), ops_(*this), queue_(name()) {
+  CudaDevice(int index, uint64_t capacity, bool graphs)
+      : Device("cuda:" + std::to_string(index), capacity),
+        index_(index),
+        graphs_on_(graphs),
+        ops_(*this),
+        queue_(name()) {
     gpu::set_device(index_);
     stream_ = gpu::stream_create();
     copy_stream_ = gpu::stream_create();
@@ -152,6 +158,7 @@ class CudaDevice final : public Device {
     queue_.submit([] {}).settle();  // what is still queued runs before the stream and memory go
     release_workspace_pool();
     gpu::set_device_quietly(index_);
+    for (auto& [slot, exec] : graphs_) gpu::graph_destroy(exec);
     gpu::stream_settle(copy_stream_);
     gpu::stream_destroy(copy_stream_);
     gpu::stream_destroy(stream_);
@@ -188,6 +195,29 @@ class CudaDevice final : public Device {
   }
   const Ops& ops() const override { return ops_; }
   bool computes(WeightType t) const override { return gpu::linear_supported(t); }
+  // Captured on the stream, then launched as the slot's graph (updated in place, or made anew
+  // when the work's shape changed). A capture that fails leaves nothing queued and says so.
+  void run_graph(int64_t slot, FunctionRef<void()> fn) override {
+    if (!graphs_on_) return fn();
+    gpu::capture_begin(stream_);
+    try {
+      fn();
+    } catch (...) {
+      gpu::capture_abort(stream_);
+      throw;
+    }
+    gpu::GraphExec& exec = graphs_[slot];
+    try {
+      if (gpu::capture_end(stream_, &exec)) ++graph_instantiations_;
+    } catch (const std::runtime_error& e) {
+      throw Error(name() + " --cuda-graphs: a step's work could not be captured (" + e.what() +
+                  "); run without --cuda-graphs");
+    }
+    gpu::graph_launch(exec, stream_);
+    ++graph_launches_;
+  }
+  uint64_t graph_launches() const override { return graph_launches_; }
+  uint64_t graph_instantiations() const override { return graph_instantiations_; }
   double busy_seconds() const override { return queue_.busy_seconds(); }
   gpu::Stream stream() const { return stream_; }
   bool blas() const { return blas_; }
@@ -207,6 +237,9 @@ class CudaDevice final : public Device {
   int index_;
   gpu::Stream stream_ = nullptr, copy_stream_ = nullptr;
   bool blas_ = false;
+  bool graphs_on_ = false;
+  std::map<int64_t, gpu::GraphExec> graphs_;  // by slot; used by the worker thread only
+  std::atomic<uint64_t> graph_launches_{0}, graph_instantiations_{0};
   CudaOps ops_;
   WorkQueue queue_;  // last: its worker stops before the stream goes
 };
@@ -284,7 +317,7 @@ bool cuda_backend_built() { return true; }
 
 int cuda_device_count(std::string* why) { return gpu::device_count(why); }
 
-std::shared_ptr<Device> make_cuda_device(int index, uint64_t capacity_bytes, std::string* note) {
+std::shared_ptr<Device> make_cuda_device(int index, uint64_t capacity_bytes, std::string* note, bool graphs) {
   std::string why;
   const int count = gpu::device_count(&why);
   if (index >= count)
@@ -306,7 +339,7 @@ std::shared_ptr<Device> make_cuda_device(int index, uint64_t capacity_bytes, std
               " MiB budget is lowered to " + std::to_string(usable >> 20) + " MiB (what does not fit is refused by name)";
     capacity_bytes = usable;
   }
-  return std::make_shared<CudaDevice>(index, capacity_bytes);
+  return std::make_shared<CudaDevice>(index, capacity_bytes, graphs);
 }
 
 }  // namespace strata
@@ -322,7 +355,7 @@ int cuda_device_count(std::string* why) {
   return 0;
 }
 
-std::shared_ptr<Device> make_cuda_device(int index, uint64_t, std::string*) {
+std::shared_ptr<Device> make_cuda_device(int index, uint64_t, std::string*, bool) {
   throw Error("--gpu cuda:" + std::to_string(index) +
               ": this build has no CUDA backend (configure with the CUDA toolkit present, STRATA_CUDA=ON)");
 }

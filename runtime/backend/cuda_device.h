@@ -18,7 +18,9 @@ int cuda_device_count(std::string* why = nullptr);
 
 // Device `index` with `capacity_bytes` of the plan's budget, lowered to what the device has
 // free (less a reserve for the CUDA context's own allocations); *note says when it was lowered.
-// Throws strata::Error when the build has no CUDA or the device is absent.
-std::shared_ptr<Device> make_cuda_device(int index, uint64_t capacity_bytes, std::string* note = nullptr);
+// graphs: Device::run_graph captures and launches CUDA graphs (--cuda-graphs). Throws
+// strata::Error when the build has no CUDA or the device is absent.
+std::shared_ptr<Device> make_cuda_device(int index, uint64_t capacity_bytes, std::string* note = nullptr,
+                                         bool graphs = false);
 
 }  // namespace strata

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu-kernels/function_ref.h"
 #include "runtime/backend/ops.h"
 #include "runtime/backend/work_queue.h"
 
@@ -104,6 +105,18 @@ class Device {
   virtual bool computes(WeightType) const { return true; }
   // Seconds the device spent running submitted work.
   virtual double busy_seconds() const = 0;
+
+  // Runs fn, inside submitted work whose device side is only kernels and copies within the
+  // device's memory (no host copies, no waits), as one unit: a CUDA device with graphs on
+  // (--cuda-graphs) captures it and launches it as a CUDA graph kept in `slot` (one per layer),
+  // updated in place each step while its shape holds; elsewhere fn simply runs.
+  virtual void run_graph(int64_t slot, FunctionRef<void()> fn) {
+    (void)slot;
+    fn();
+  }
+  // Graphs launched, and how many of them were instantiated anew (0 where graphs are off).
+  virtual uint64_t graph_launches() const { return 0; }
+  virtual uint64_t graph_instantiations() const { return 0; }
 
   // A step's workspace: a buffer of at least `bytes` from this device's pool, allocated (and
   // counted as "workspace") only when no pooled buffer is large enough; return_workspace puts

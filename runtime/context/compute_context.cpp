@@ -33,6 +33,7 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
   const GpuChoice gpu = resolve_gpu_choice(parse_gpu_choice(r.gpu));
   const bool sim = gpu.kind == GpuChoice::Sim, cuda = gpu.kind == GpuChoice::Cuda;
   if (opts_.kv_auto) opts_.kv_bf16 = kv_bf16_by_default(m.config, sim || cuda);
+  if (r.cuda_graphs && !cuda) throw Error("--cuda-graphs captures a CUDA device's work: give --gpu cuda:N");
   if (r.sim_throttle && (!sim || r.profile.empty()))
     throw Error("--sim-throttle paces the simulated GPU (--gpu sim) to a --profile's rates: give both");
   uint64_t gpu_budget = 0;
@@ -105,7 +106,7 @@ ComputeContext::ComputeContext(const ModelFiles& m, const RunRequest& r) : opts_
   }
   if (cuda) {
     std::string lowered;
-    opts_.gpu = make_cuda_device(gpu.index, gpu_budget, &lowered);
+    opts_.gpu = make_cuda_device(gpu.index, gpu_budget, &lowered, r.cuda_graphs);
     if (!lowered.empty()) notes_.push_back(lowered);
     if (r.profile.empty() && r.placement.empty())
       notes_.push_back("note: --gpu " + gpu_choice_name(gpu) +

@@ -31,6 +31,7 @@ struct RunRequest {
   std::string placement;
   std::string gpu = "auto";   // auto | none | sim | cuda:N
   bool sim_throttle = false;  // pace the simulated GPU to the profile's GPU memory and PCIe rates
+  bool cuda_graphs = false;   // a CUDA device launches each layer's decode attention as a CUDA graph
   // llama.cpp's -ngl and --n-cpu-moe in the planner's terms (planner.h: PlanOptions).
   std::optional<int> gpu_layers;
   int cpu_moe_layers = 0;

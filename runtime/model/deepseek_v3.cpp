@@ -26,6 +26,10 @@ namespace {
 
 using Buf = std::vector<float>;
 
+// Steps of at most this many tokens (decode, a few sequences) run a layer's attention as one
+// device graph where the device makes them (Device::run_graph).
+constexpr int64_t kGraphTokens = 8;
+
 struct Indexer {
   Buf k_norm_w, k_norm_b;
 };
@@ -296,7 +300,12 @@ void DeepseekV3::attention(int64_t li, const StepLayout& lay, const float* h, Ml
   Device& dev = *layers_[static_cast<size_t>(li)].dev;
   const int64_t n = lay.size() * c_.hidden_size;
   run_on_device(dev, h, n, lay.pos, out, n, [&](const float* dh, const int64_t* pos, float* dout) {
-    attention_on(dev, li, lay, pos, dh, mode, dout);
+    // A decode step's attention is only device work (kernels, copies within the device): one
+    // graph per layer where the device makes graphs (its shape repeats from token to token).
+    if (lay.size() <= kGraphTokens)
+      dev.run_graph(li, [&] { attention_on(dev, li, lay, pos, dh, mode, dout); });
+    else
+      attention_on(dev, li, lay, pos, dh, mode, dout);
   });
 }
 

@@ -83,6 +83,17 @@ for m in "$WORK/deepseek_v3-hf-bf16" "$WORK/deepseek_v32-hf-fp8" "$WORK/deepseek
   nmse "$WORK/bf16-none.npy" "$WORK/bf16-cuda:0.npy" 1e-6 "$m -ctk bf16, cuda:0 vs none" || fail "$m bf16 cache"
 done
 
+# --cuda-graphs: each layer's decode attention launched as one CUDA graph (updated in place
+# from token to token) gives the eager launches' logits.
+for m in "$WORK/deepseek_v3-hf-bf16" "$WORK/deepseek_v32-hf-fp8"; do
+  for graphs in "" --cuda-graphs; do
+    "$STRATA" logits --model "$m" --tokens "$TOKENS" --decode --exact-dot --profile rtx4090-256gb --gpu cuda:0 $graphs \
+      -v --out "$WORK/g$graphs.npy" 2>"$WORK/err.txt" || fail "$m $graphs"
+  done
+  grep -q "cuda graphs on cuda:0: [1-9][0-9]* launched" "$WORK/err.txt" || fail "$m: no graphs launched"
+  nmse "$WORK/g.npy" "$WORK/g--cuda-graphs.npy" 1e-10 "$m --cuda-graphs vs eager" || fail "$m --cuda-graphs"
+done
+
 # Text: greedy generation on the device gives the CPU's tokens.
 m="$WORK/deepseek_v3-hf-bf16"
 for gpu in none cuda:0; do

@@ -78,6 +78,7 @@ expect_error() {  # pattern, args...
 expect_error "; --gpu sim runs the plan.s GPU tier on a simulated device" --gpu cuda:7
 expect_error "'gpu0' is not one of auto, none, sim, cuda:N" --gpu gpu0
 expect_error "--sim-throttle paces the simulated GPU" --sim-throttle --gpu sim
+expect_error "--cuda-graphs captures a CUDA device's work: give --gpu cuda:N" --cuda-graphs --gpu sim
 python3 - "$WORK/v3-placement.json" "$WORK/small.json" <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1]))

@@ -135,6 +135,9 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_flag("--sim-throttle", a.run.sim_throttle,
                 "With --gpu sim and --profile: pace the simulated GPU's copies and products to the profile's PCIe "
                 "and GPU memory rates");
+  cmd->add_flag("--cuda-graphs", a.run.cuda_graphs,
+                "With --gpu cuda:N: each layer's attention of a decode step (up to 8 tokens) is captured and "
+                "launched as one CUDA graph, updated in place each step (its kernels run back to back)");
   cmd->add_flag("-v,--verbose", a.verbose,
                 "Print how the model runs: compute threads, product kernels per weight type, tier details");
 }
@@ -357,6 +360,11 @@ void print_routing(const CausalLM& lm, const ModelArgs& a) {
                  human_bytes(dev->bytes_to_host()).c_str(), human_bytes(dev->peak()).c_str(),
                  static_cast<long long>(s.passes), 1e3 * s.host_s, dev->name().c_str(), 1e3 * s.device_s, 1e3 * s.both_s,
                  1e3 * s.span_s, s.span_s > 0 ? 100.0 * s.both_s / s.span_s : 0.0);
+    if (dev->graph_launches() > 0)
+      std::fprintf(stderr,
+                   "cuda graphs on %s: %llu launched, %llu instantiated (the others updated in place)\n",
+                   dev->name().c_str(), static_cast<unsigned long long>(dev->graph_launches()),
+                   static_cast<unsigned long long>(dev->graph_instantiations()));
     if (const uint64_t ws = dev->workspace_reserved(); ws > 0)
       std::fprintf(stderr, "step workspace on %s: %s reserved, at most %s in use%s\n", dev->name().c_str(),
                    human_bytes(ws).c_str(), human_bytes(dev->workspace_peak()).c_str(),
