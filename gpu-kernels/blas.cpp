@@ -83,11 +83,16 @@ cublasHandle_t handle_for_current_device() {
   const std::lock_guard<std::mutex> lock(mu);
   if (auto it = handles.find(dev); it != handles.end()) return it->second;
   const Api& a = api();
-  cublasHandle_t h = nullptr;
-  check_blas(a.create(&h), "create");
   void* ws = nullptr;
-  if (cudaMalloc(&ws, kBlasWorkspace) != cudaSuccess)
+  if (cudaMalloc(&ws, kBlasWorkspace) != cudaSuccess) {
+    (void)cudaGetLastError();
     throw std::runtime_error("cuBLAS: its 4 MiB workspace does not fit on device " + std::to_string(dev));
+  }
+  cublasHandle_t h = nullptr;
+  if (const cublasStatus_t st = a.create(&h); st != CUBLAS_STATUS_SUCCESS) {
+    cudaFree(ws);
+    check_blas(st, "create");
+  }
   check_blas(a.set_workspace(h, ws, kBlasWorkspace), "set workspace");
   handles[dev] = h;  // kept to the process's end with its workspace, as the CUDA context is
   return h;

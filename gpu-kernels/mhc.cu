@@ -10,8 +10,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float sigmoid_of(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 // Block (t, s): over columns [s·per, (s+1)·per) of token t's K = hc·D values, the dots of
 // every row of fn and the sum of squares: part[(t·S + s)·(rows + 1) + r] (r = rows: squares).
 __global__ void mix_parts_kernel(const float* fn, const float* X, int64_t K, int rows, int64_t per,

@@ -10,8 +10,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float sigmoid_of(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 // (v, i) becomes (v2, i2) when that is the better pick: larger, or equal at a lower index.
 __device__ __forceinline__ void keep_better(float& v, int& i, float v2, int i2) {
   if (v2 > v || (v2 == v && i2 < i)) {
@@ -62,15 +60,16 @@ __global__ void route_kernel(RouterParams p, const float* logits, const float* b
     float m = -INFINITY;
     for (int e = threadIdx.x; e < E; e += blockDim.x) m = fmaxf(m, lg[e]);
     m = block_max(m, red_v);
-    for (int e = threadIdx.x; e < E; e += blockDim.x) scores[e] = isinf(m) ? 0.f : expf(lg[e] - m);
+    const bool none = m == -INFINITY;  // a row of only -inf stays zeros, as the CPU's softmax
+    for (int e = threadIdx.x; e < E; e += blockDim.x) scores[e] = none ? 0.f : expf(lg[e] - m);
     __syncthreads();
-    if (threadIdx.x == 0 && !isinf(m)) {
+    if (threadIdx.x == 0 && !none) {
       double sum = 0;  // in f64, in order, as the CPU's softmax
       for (int e = 0; e < E; ++e) sum += scores[e];
       red_v[0] = static_cast<float>(1.0 / sum);
     }
     __syncthreads();
-    const float inv = isinf(m) ? 1.f : red_v[0];
+    const float inv = none ? 1.f : red_v[0];
     for (int e = threadIdx.x; e < E; e += blockDim.x) scores[e] *= inv;
   } else {
     for (int e = threadIdx.x; e < E; e += blockDim.x) {

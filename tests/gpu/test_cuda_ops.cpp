@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <utility>
 
 #include "../unit/kernels/kernel_test_util.h"
 #include "cpu-kernels/kernel_choices.h"
@@ -86,6 +87,20 @@ struct On {
     dev.submit(std::forward<F>(f)).wait();
   }
 };
+
+// Pointers to nk keys of D in a pool, on the host and on the device, out of order as a window
+// ring gathers them.
+template <class T>
+std::pair<std::vector<const T*>, std::vector<const T*>> gathered_keys(const T* host, const T* dev, int64_t nk,
+                                                                      int64_t D) {
+  std::vector<const T*> h, d;
+  for (int64_t i = 0; i < nk; ++i) {
+    const int64_t j = (i * 7) % nk;
+    h.push_back(host + j * D);
+    d.push_back(dev + j * D);
+  }
+  return {h, d};
+}
 
 void expect_close(const std::vector<float>& ref, const std::vector<float>& got, double bound, const std::string& what) {
   ASSERT_EQ(ref.size(), got.size()) << what;
@@ -279,12 +294,7 @@ TEST(CudaOps, TheV4CoresMatchTheCpu) {
   const int64_t H = 8, D = 512, nk = 37;
   const std::vector<float> q = test::randn(H * D, 1), pool = test::randn(nk * D, 2), sink = test::randn(H, 3);
   float *dq = on.put(q), *dpool = on.put(pool), *dsink = on.put(sink);
-  std::vector<const float*> keys, dkeys;
-  for (int64_t i = 0; i < nk; ++i) {
-    const int64_t j = (i * 7) % nk;  // out of order, as a window ring gathers them
-    keys.push_back(pool.data() + j * D);
-    dkeys.push_back(dpool + j * D);
-  }
+  const auto [keys, dkeys] = gathered_keys(pool.data(), dpool, nk, D);
   const float** dk = on.put(dkeys);
   std::vector<float> ref(static_cast<size_t>(H * D));
   cpu_ops().sink_attention(q.data(), keys.data(), nk, sink.data(), H, D, 0.04f, ref.data());
@@ -373,11 +383,7 @@ TEST(CudaOps, Bf16CacheCoresMatchTheCpu) {
   const std::vector<uint16_t> pool = bf16(test::randn(nk * D, 13));
   float *dsq = on.put(sq), *dsink = on.put(sink);
   uint16_t* dpool = on.put(pool);
-  std::vector<const uint16_t*> hk, dk;
-  for (int64_t i = 0; i < nk; ++i) {
-    hk.push_back(pool.data() + ((i * 7) % nk) * D);
-    dk.push_back(dpool + ((i * 7) % nk) * D);
-  }
+  const auto [hk, dk] = gathered_keys(pool.data(), dpool, nk, D);
   const uint16_t** ddk = on.put(dk);
   std::vector<float> sref(static_cast<size_t>(SH * D));
   cpu_ops().sink_attention(sq.data(), hk.data(), nk, sink.data(), SH, D, 0.04f, sref.data());
