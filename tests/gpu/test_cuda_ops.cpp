@@ -486,6 +486,24 @@ TEST(CudaOps, HyperConnectionsMatchTheCpu) {
   }
 }
 
+// What the device's gate and mixing cannot take is refused by name before anything is launched
+// (no device needed): more than 6 mHC streams, more than 32 expert groups or unequal ones.
+TEST(CudaOps, GateAndMixingShapesTheyCannotTakeAreRefused) {
+  const HcParams wide{7, 64, 20, 1e-6f, 1e-6f};
+  STRATA_EXPECT_ERROR(gpu::hc_pre(wide, HcView{}, nullptr, 1, nullptr, nullptr, nullptr, nullptr, nullptr),
+                      "hc_pre", "at most 6 streams");
+  STRATA_EXPECT_ERROR(gpu::hc_post(wide, nullptr, nullptr, nullptr, nullptr, 1, nullptr), "hc_post",
+                      "7 streams");
+  STRATA_EXPECT_ERROR(gpu::hc_head(wide, HcView{}, nullptr, nullptr, nullptr, nullptr), "hc_head",
+                      "7 streams");
+  RouterParams p{ScoringFunc::Sigmoid, 256, 8, 64, 4, true, 1.0f};
+  STRATA_EXPECT_ERROR(gpu::route(p, nullptr, nullptr, nullptr, 1, nullptr, nullptr, nullptr), "CUDA route",
+                      "64 groups");
+  p.n_group = 6;  // 256 experts do not split into 6 equal groups
+  STRATA_EXPECT_ERROR(gpu::route(p, nullptr, nullptr, nullptr, 1, nullptr, nullptr, nullptr), "CUDA route",
+                      "32 equal groups");
+}
+
 TEST(CudaOps, TheDeviceRefusesWhatItCannotHoldOrCompute) {
   NEED_CUDA(dev);
   EXPECT_FALSE(dev->computes(WeightType::I32));
