@@ -89,7 +89,12 @@ const Case kCases[] = {{WeightType::Q8_0, 13, 96},
                        {WeightType::IQ1_S, 2, 2304},
                        {WeightType::IQ1_M, 5, 512},
                        {WeightType::IQ1_M, 3, 1280},
-                       {WeightType::IQ1_M, 2, 2304}};
+                       {WeightType::IQ1_M, 2, 2304},
+                       // Four rows or more in one call of one token (iq_z_rows), over several
+                       // super-blocks (IQ1's staged indices: more than one stage's worth).
+                       {WeightType::IQ2_XXS, 9, 768},
+                       {WeightType::IQ3_S, 6, 512},
+                       {WeightType::IQ1_S, 5, 2560}};
 
 // Equal, or both NaN.
 bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
