@@ -90,11 +90,14 @@ const Case kCases[] = {{WeightType::Q8_0, 13, 96},
                        {WeightType::IQ1_M, 5, 512},
                        {WeightType::IQ1_M, 3, 1280},
                        {WeightType::IQ1_M, 2, 2304},
-                       // Four rows or more in one call of one token (iq_z_rows), over several
-                       // super-blocks (IQ1's staged indices: more than one stage's worth).
+                       // Rows of several super-blocks in one call (qd_rows_flat; IQ1's staged
+                       // indices: more than one stage's worth).
                        {WeightType::IQ2_XXS, 9, 768},
                        {WeightType::IQ3_S, 6, 512},
-                       {WeightType::IQ1_S, 5, 2560}};
+                       {WeightType::IQ1_S, 5, 2560},
+                       // More rows than one block of the row kernels' loop (qd_rows: 16 where the
+                       // tokens take more than one group).
+                       {WeightType::Q6_K, 37, 256}};
 
 // Equal, or both NaN.
 bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
