@@ -27,7 +27,8 @@ namespace {
 
 // The types whose decoders gain by VBMI: those whose points are looked up in registers (their
 // level indices spread by vpmultishiftqb and vpermb) and, for IQ2_XXS, IQ2_XS and IQ3_XXS,
-// whose 7-bit sign fields take their parity by vpermi2b.
+// whose 7-bit sign fields take their parity by vpermi2b; and IQ1_M's tiles, whose weights take
+// their scales from a vpermb table (QtIq1M).
 QDotKernels with_vbmi_lattice(QDotKernels k) {
   k.iq2_xxs = qd_rows<Iq2XxsK::K>;
   k.iq2_xs = qd_rows<Iq2XsK::K>;
@@ -39,6 +40,7 @@ QDotKernels with_vbmi_lattice(QDotKernels k) {
   k.iq2_s_tiles = qt_rows<QtIq<Iq2SZ>>;
   k.iq3_xxs_tiles = qt_rows<QtIq<Iq3XxsZ>>;
   k.iq3_s_tiles = qt_rows<QtIq<Iq3SZ>>;
+  k.iq1_m_tiles = qt_rows<QtIq1M>;
   k.lattice_f32[0] = iq_f32_z<Iq2XxsZ>;
   k.lattice_f32[1] = iq_f32_z<Iq2XsZ>;
   k.lattice_f32[2] = iq_f32_z<Iq2SZ>;
