@@ -260,11 +260,15 @@ void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, 
   }
   for (int64_t t = 0; t < n; ++t)
     for (int64_t c = 0; c < cols; ++c) y[t * ldy + c] = 0;
-  const ScratchFloats row(static_cast<size_t>(cols));
-  // Output columns are shared by all rows: accumulate serially (used on small per-head blocks).
-  for (int64_t r = 0; r < nr; ++r) {
-    dequant_row(w, r0 + r, row.data());
-    for (int64_t t = 0; t < n; ++t) axpy_f32(x[t * ldx + r], row.data(), y + t * ldy, cols);
+  // Output columns are shared by all rows: accumulate serially (used on small per-head blocks),
+  // rows widened a few at a time (one dequantizer call each: dequant_rows), held in L1.
+  const int64_t step = std::max<int64_t>(1, 8192 / cols);
+  const ScratchFloats rows(static_cast<size_t>(std::min(step, nr) * cols));
+  for (int64_t r = 0; r < nr; r += step) {
+    const int64_t k = std::min(step, nr - r);
+    dequant_rows(w, r0 + r, k, rows.data());
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t t = 0; t < n; ++t) axpy_f32(x[t * ldx + r + i], rows.data() + i * cols, y + t * ldy, cols);
   }
 }
 

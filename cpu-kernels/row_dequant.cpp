@@ -127,6 +127,20 @@ void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, f
 
 void dequant_row(const WeightView& w, int64_t r, float* out) { dequant_row_range(w, r, 0, w.cols, out); }
 
+void dequant_rows(const WeightView& w, int64_t r0, int64_t nr, float* out) {
+  if (nr <= 0) return;
+  // A run of whole rows is one run of blocks: row r0 read on over nr · cols columns (the
+  // lattice, K- and legacy quants, the 16-bit and f32 types, all in whole blocks per row).
+  if (!w.scale && !is_tiled_layout(w.type) && w.cols % weight_type_info(w.type).block_elems == 0) {
+    WeightView run = w;
+    run.cols = nr * w.cols;
+    run.rows = 1;
+    run.data = w.data + r0 * row_bytes(w.type, w.cols);
+    return dequant_row_range(run, 0, 0, run.cols, out);
+  }
+  for (int64_t r = 0; r < nr; ++r) dequant_row(w, r0 + r, out + r * w.cols);
+}
+
 bool has_fused_row_dot(WeightType type, bool block_scaled) {
   if (!kernels()) return false;
   switch (type) {

@@ -13,6 +13,10 @@ namespace strata {
 
 // Row r of w into out[w.cols].
 void dequant_row(const WeightView& w, int64_t r, float* out);
+// Rows [r0, r0 + nr) of w into out[nr · w.cols], each as dequant_row gives it: where rows are
+// whole blocks one after another (no separate scales, no tiled layout) in one call of the
+// level's kernel, whose setup (constants, codebook tables) is then paid once, not once a row.
+void dequant_rows(const WeightView& w, int64_t r0, int64_t nr, float* out);
 // Columns [c0, c0 + nc) of row r into out[nc]; c0 a multiple of 256 (a whole number of blocks
 // of every type), nc a whole number of blocks or the rest of the row.
 void dequant_row_range(const WeightView& w, int64_t r, int64_t c0, int64_t nc, float* out);

@@ -604,6 +604,15 @@ TEST(LinearDispatch, EveryLevelMatchesTheScalarTwin) {
         dequantize_rows(m.view, r, 1, ref.data());
         EXPECT_EQ(fast, ref) << cpu_level_name(level) << " " << weight_type_name(c.type) << " row " << r;
       }
+      // A run of rows in one call (dequant_rows), from mid-matrix: each row as alone.
+      const int64_t r0 = c.rows / 3, nr = c.rows - r0;
+      std::vector<float> run(static_cast<size_t>(nr * c.cols), -1.0f);
+      dequant_rows(m.view, r0, nr, run.data());
+      for (int64_t r = 0; r < nr; ++r) {
+        dequant_row(m.view, r0 + r, fast.data());
+        EXPECT_TRUE(std::equal(fast.begin(), fast.end(), run.begin() + r * c.cols))
+            << cpu_level_name(level) << " " << weight_type_name(c.type) << " run row " << r0 + r;
+      }
       for (int64_t n : {1, 5}) {
         const std::vector<float> x = randn(n * c.cols, 13);
         std::vector<float> y(static_cast<size_t>(n * c.rows)), yr(y.size());
