@@ -261,8 +261,9 @@ void linear_t_rows(const WeightView& w, int64_t r0, int64_t nr, const float* x, 
   for (int64_t t = 0; t < n; ++t)
     for (int64_t c = 0; c < cols; ++c) y[t * ldy + c] = 0;
   // Output columns are shared by all rows: accumulate serially (used on small per-head blocks),
-  // rows widened a few at a time (one dequantizer call each: dequant_rows), held in L1.
-  const int64_t step = std::max<int64_t>(1, 8192 / cols);
+  // rows widened a few at a time (one dequantizer call each: dequant_rows), 16 KiB of them, so
+  // that they stay in L1 for the adds.
+  const int64_t step = std::max<int64_t>(1, 4096 / cols);
   const ScratchFloats rows(static_cast<size_t>(std::min(step, nr) * cols));
   for (int64_t r = 0; r < nr; r += step) {
     const int64_t k = std::min(step, nr - r);
