@@ -315,8 +315,15 @@ int64_t qdot_tiles_min_batch(WeightType t) {
   // The lattice i-quants' row kernels spend most of their time building a row's codebook points,
   // which the tiles build once per pass: with AVX-512 VNNI the row kernels share that among 8
   // tokens and the tiles win from 7; at AVX2 (passes of 4) from 6-8 (`strata tune` on the Zen 3
-  // EPYC, three runs: IQ1_S 6, 6, 8; IQ2_XXS 6, 6, 6).
-  if (is_lattice_iq(t)) return 7;
+  // EPYC, three runs: IQ1_S 6, 6, 8; IQ2_XXS 6, 6, 6). With VBMI, IQ2_XXS, IQ2_XS, IQ2_S,
+  // IQ3_XXS and IQ3_S decode their rows in the activations' order, and their row kernels (one
+  // call for a block of rows) stay ahead of the tiles up to 8 tokens, one pass, and fall behind
+  // from 9, two (`bench kernels --batch 7,8,10,12 --shapes v3,2048x768` with
+  // STRATA_INT_DOT_TILES=0 and 1 on the Zen 4 EPYC, best of two: IQ2_XS 7168 -> 2048 at 8 tokens
+  // rows 1,114 us, tiles 1,421; at 10 1,544 and 1,531; `strata tune` there: IQ2_XXS 12 in five
+  // runs); IQ1_S's and IQ1_M's, bound by reading their points, lose from 7 as before.
+  if (is_lattice_iq(t))
+    return &kernels_for_level() == &kern::qdot_kernels_vbmi() && t != WeightType::IQ1_S && t != WeightType::IQ1_M ? 9 : 7;
   // AVX2's tiles against its row kernels' passes of 4 tokens: they break even at 10-12 tokens
   // (Q4_K, Q6_K at 2048 x 768 on the Zen 5 EPYC capped at AVX2; `strata bench kernels
   // --batch 6,8,10,12,16` with STRATA_INT_DOT_TILES=0 and 1; `strata tune` on the Zen 3 EPYC

@@ -104,7 +104,8 @@ void qdot_rows_tokens(const WeightView& w, int64_t r0, int64_t nr, const ActQ8* 
 // token the same integer sums as qdot_rows_tokens, scaled per sub-block instead of per
 // super-block, so equal to it up to f32 rounding; a result still does not depend on the other
 // rows and tokens of the call. STRATA_INT_DOT_TILES=0 turns them off. From 4 tokens (Q6_K, whose
-// decoding costs more, 8; Q8_0 9; the lattice i-quants 7; IQ4_XS 12; MXFP4 16), where they were
+// decoding costs more, 8; Q8_0 9; the lattice i-quants 7, with VBMI IQ2_* and IQ3_* 9; IQ4_XS 12;
+// MXFP4 16), where they were
 // faster than the row kernels (`strata bench kernels --batch 4,8,12`); with AVX2, 12 for all.
 // Where the crossover lies depends on the CPU (on the 2-core Zen 5 EPYC the Q4_K / Q5_K row
 // kernels beat the tiles up to 6-8 tokens): KernelChoices::tiles_min_batch, a profile's
